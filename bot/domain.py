@@ -356,3 +356,42 @@ class Verdict:
     @property
     def denied(self) -> tuple[LegVerdict, ...]:
         return tuple(v for v in self.legs if not v.approved)
+
+
+class IntentState(StrEnum):
+    """Life of one order intent. PENDING and SENT are the states a crash can leave behind."""
+
+    PENDING = "PENDING"  # persisted, request not yet issued
+    SENT = "SENT"  # request issued, outcome not yet known (timeout, lost response, crash)
+    OPEN = "OPEN"  # resting on the exchange, nothing or part filled
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"  # closed with part or nothing filled (cancelled or expired)
+    REJECTED = "REJECTED"  # the exchange refused it: nothing was placed
+    NOT_PLACED = "NOT_PLACED"  # lookups over the bounded window confirmed it does not exist
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL_INTENT_STATES
+
+
+_FINAL_INTENT_STATES = frozenset(
+    {IntentState.FILLED, IntentState.CANCELED, IntentState.REJECTED, IntentState.NOT_PLACED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """An order the bot means to send, persisted before the request leaves the process."""
+
+    client_order_id: str  # deterministic: portfolio, cycle id, leg index, attempt
+    cycle_id: str
+    leg: Leg
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    state: IntentState = IntentState.PENDING
+    exchange_order_id: str | None = None
+    filled: Decimal = ZERO  # base units or contracts
+    average_price: Decimal | None = None
+    fee: Decimal = ZERO
+    fee_currency: str | None = None
+    error: str | None = None  # last error text (never containing secrets)
