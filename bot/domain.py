@@ -204,6 +204,9 @@ class Snapshot:
     accounts: Mapping[str, AccountState]
     quotes: Mapping[InstrumentKey, Quote]
     cash_assets: frozenset[str] = frozenset({"USDT"})
+    # What the adapter could not trust and left out (a NaN price, a vanished market, ...):
+    # one line each, audited with the snapshot.
+    issues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,3 +398,21 @@ class Intent:
     fee: Decimal = ZERO
     fee_currency: str | None = None
     error: str | None = None  # last error text (never containing secrets)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """What the exchange says about one order, in the bot's terms."""
+
+    client_order_id: str
+    exchange_order_id: str | None
+    state: IntentState  # OPEN, FILLED, CANCELED or REJECTED
+    amount: Decimal
+    filled: Decimal
+    average_price: Decimal | None
+    fee: Decimal = ZERO
+    fee_currency: str | None = None
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.filled
