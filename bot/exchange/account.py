@@ -1,0 +1,355 @@
+"""One configured account over one ccxt client: turn ccxt's replies into the bot's values.
+
+This class only reads. Orders go through `bot.exchange.orders.OrderGateway`, which only the
+live executor is given; a dry-run bot never constructs one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import ccxt.async_support as ccxt
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from bot.domain import (
+    ONE,
+    ZERO,
+    AccountState,
+    Holding,
+    Instrument,
+    InstrumentKey,
+    MarketType,
+    Position,
+    Quote,
+)
+from bot.errors import DataError
+from bot.exchange.budget import RequestBudget
+from bot.exchange.errors import is_rate_limited, is_retryable_read, to_bot_error
+
+T = TypeVar("T")
+
+
+def to_decimal(value: Any, what: str, *, allow_none: bool = False) -> Decimal | None:
+    """A ccxt number as a Decimal, refusing NaN and infinities with a message naming `what`.
+
+    ccxt parses Binance's decimal strings into floats; `str(float)` gives back the shortest
+    string that round-trips, which is the exchange's own string for up to 15 significant digits.
+    """
+    if value is None:
+        if allow_none:
+            return None
+        raise DataError(f"{what} is missing")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise DataError(f"{what} is {value}")
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise DataError(f"{what} is not a number: {value!r}") from exc
+    if not result.is_finite():
+        raise DataError(f"{what} is {value}")
+    return result
+
+
+def _required(value: Any, what: str) -> Decimal:
+    result = to_decimal(value, what)
+    assert result is not None  # to_decimal raises on None unless allow_none
+    return result
+
+
+def _ms_to_datetime(ms: int | float) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRead:
+    """One account's part of a snapshot."""
+
+    state: AccountState
+    quotes: Mapping[InstrumentKey, Quote]
+    issues: tuple[str, ...]
+
+
+class ExchangeAccount:
+    """Reads one account: its markets, balances, positions and prices."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        exchange_id: str,
+        market_type: MarketType,
+        client: ccxt.Exchange,
+        budget: RequestBudget,
+        quote_currency: str,
+        read_attempts: int = 3,
+        read_deadline: float = 20.0,
+    ) -> None:
+        self.name = name
+        self.exchange_id = exchange_id
+        self.market_type = market_type
+        self.client = client
+        self.budget = budget
+        self.quote_currency = quote_currency
+        self._read_attempts = read_attempts
+        self._read_deadline = read_deadline
+        self.instruments: dict[str, Instrument] = {}  # by symbol, after load_instruments()
+
+    def __repr__(self) -> str:
+        return f"ExchangeAccount(name={self.name!r}, exchange={self.exchange_id!r})"
+
+    # -- calls ---------------------------------------------------------------------------
+
+    async def call(self, action: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """One request through the venue budget; a 429/418 slows the whole venue down."""
+        await self.budget.acquire()
+        try:
+            return await fn()
+        except Exception as exc:
+            if is_rate_limited(exc):
+                self.budget.back_off(self.client.last_response_headers)
+            raise
+
+    async def read(self, action: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """A read: retried with jittered exponential backoff on network errors, bounded."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(is_retryable_read),
+                stop=stop_after_attempt(self._read_attempts)
+                | stop_after_delay(self._read_deadline),
+                wait=wait_exponential_jitter(initial=0.2, max=5.0),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self.call(action, fn)
+        except ccxt.BaseError as exc:
+            raise to_bot_error(exc, f"{self.name}: {action}") from exc
+        raise AssertionError("unreachable: AsyncRetrying either returns or raises")
+
+    # -- markets -------------------------------------------------------------------------
+
+    async def load_instruments(self) -> dict[str, Instrument]:
+        markets = await self.read("load_markets", self.client.load_markets)
+        self.instruments = {}
+        for market in markets.values():
+            instrument = self._instrument(market)
+            if instrument is not None:
+                self.instruments[instrument.symbol] = instrument
+        return self.instruments
+
+    def _instrument(self, market: Mapping[str, Any]) -> Instrument | None:
+        wanted_spot = self.market_type is MarketType.SPOT
+        if bool(market.get("spot")) != wanted_spot:
+            return None
+        if not wanted_spot and not (market.get("swap") and market.get("linear")):
+            return None
+        if market.get("active") is False:
+            return None
+        symbol = str(market["symbol"])
+        precision = market.get("precision") or {}
+        limits = market.get("limits") or {}
+        amount_limits = limits.get("amount") or {}
+        cost_limits = limits.get("cost") or {}
+        try:
+            amount_step = self._step(precision.get("amount"), f"{symbol} amount precision")
+            price_tick = self._step(precision.get("price"), f"{symbol} price precision")
+            contract_size = to_decimal(market.get("contractSize"), "contract size", allow_none=True)
+            return Instrument(
+                key=InstrumentKey(self.name, symbol),
+                market_type=self.market_type,
+                base=str(market["base"]),
+                quote=str(market["quote"]),
+                settle=None if wanted_spot else str(market.get("settle")),
+                amount_step=amount_step,
+                price_tick=price_tick,
+                min_amount=to_decimal(amount_limits.get("min"), "min", allow_none=True) or ZERO,
+                max_amount=to_decimal(amount_limits.get("max"), "max", allow_none=True),
+                min_notional=to_decimal(cost_limits.get("min"), "min cost", allow_none=True)
+                or ZERO,
+                contract_size=contract_size if contract_size and contract_size > 0 else ONE,
+            )
+        except DataError:
+            return None  # a market without usable precision is not tradable by the bot
+
+    def _step(self, value: Any, what: str) -> Decimal:
+        number = _required(value, what)
+        if self.client.precisionMode == ccxt.DECIMAL_PLACES:
+            return Decimal(1).scaleb(-int(number))
+        if number <= 0:
+            raise DataError(f"{what} is {number}")
+        return number
+
+    # -- snapshot ------------------------------------------------------------------------
+
+    async def read_state(self, symbols: Iterable[str]) -> AccountRead:
+        """Balances (and positions) plus one batch of tickers: the fewest requests that do."""
+        if self.market_type is MarketType.SPOT:
+            return await self._read_spot(symbols)
+        return await self._read_futures(symbols)
+
+    async def _read_spot(self, symbols: Iterable[str]) -> AccountRead:
+        balance = await self.read("fetch_balance", self.client.fetch_balance)
+        holdings = self._holdings(balance)
+        wanted = set(symbols)
+        for asset in holdings:
+            symbol = f"{asset}/{self.quote_currency}"
+            if asset != self.quote_currency and symbol in self.instruments:
+                wanted.add(symbol)
+        quotes, issues = await self.fetch_quotes(sorted(wanted))
+        for asset in holdings:
+            symbol = f"{asset}/{self.quote_currency}"
+            if asset != self.quote_currency and symbol not in self.instruments:
+                issues.append(f"{self.name}: {asset} is held but {symbol} is not a market")
+        state = AccountState(name=self.name, market_type=MarketType.SPOT, holdings=holdings)
+        return AccountRead(state=state, quotes=quotes, issues=tuple(issues))
+
+    def _holdings(self, balance: Mapping[str, Any]) -> dict[str, Holding]:
+        free = balance.get("free") or {}
+        used = balance.get("used") or {}
+        holdings: dict[str, Holding] = {}
+        for asset in sorted(set(free) | set(used)):
+            f = to_decimal(free.get(asset), f"{self.name}: free {asset}", allow_none=True) or ZERO
+            u = to_decimal(used.get(asset), f"{self.name}: used {asset}", allow_none=True) or ZERO
+            if f < 0 or u < 0:
+                raise DataError(f"{self.name}: negative balance of {asset} (free {f}, used {u})")
+            if f + u > 0:
+                holdings[str(asset)] = Holding(asset=str(asset), free=f, used=u)
+        return holdings
+
+    async def _read_futures(self, symbols: Iterable[str]) -> AccountRead:
+        balance = await self.read("fetch_balance", self.client.fetch_balance)
+        raw_positions = await self.read("fetch_positions", self.client.fetch_positions)
+        positions, issues = self._positions(raw_positions)
+        wanted = set(symbols) | set(positions)
+        quotes, quote_issues = await self.fetch_quotes(sorted(wanted))
+        issues.extend(quote_issues)
+        marks = {p.symbol: p.mark_price for p in positions.values()}
+        quotes = {
+            key: Quote(q.last, q.bid, q.ask, q.timestamp, marks.get(key.symbol, q.mark))
+            for key, q in quotes.items()
+        }
+        settle = self._settle_currency()
+        total = balance.get("total") or {}
+        free = balance.get("free") or {}
+        equity = to_decimal(total.get(settle), f"{self.name}: {settle} equity", allow_none=True)
+        available = to_decimal(
+            free.get(settle), f"{self.name}: {settle} available", allow_none=True
+        )
+        equity = equity or ZERO
+        unrealized = sum((p.unrealized_pnl for p in positions.values()), ZERO)
+        state = AccountState(
+            name=self.name,
+            market_type=MarketType.SWAP,
+            margin_asset=settle,
+            wallet_balance=equity - unrealized,
+            unrealized_pnl=unrealized,
+            available_margin=available or ZERO,
+            positions=positions,
+        )
+        return AccountRead(state=state, quotes=quotes, issues=tuple(issues))
+
+    def _settle_currency(self) -> str:
+        settles = {i.settle for i in self.instruments.values() if i.settle}
+        return (
+            self.quote_currency if self.quote_currency in settles or not settles else min(settles)
+        )
+
+    def _positions(self, raw: list[Mapping[str, Any]]) -> tuple[dict[str, Position], list[str]]:
+        positions: dict[str, Position] = {}
+        issues: list[str] = []
+        for row in raw:
+            symbol = str(row.get("symbol"))
+            try:
+                contracts = _required(row.get("contracts"), f"{symbol} contracts")
+                if contracts == 0:
+                    continue
+                side = row.get("side")
+                if side not in ("long", "short"):
+                    raise DataError(f"{symbol} position side is {side!r}")
+                mark = _required(row.get("markPrice"), f"{symbol} mark price")
+                if mark <= 0:
+                    raise DataError(f"{symbol} mark price is {mark}")
+                size = to_decimal(
+                    row.get("contractSize"), f"{symbol} contract size", allow_none=True
+                )
+                positions[symbol] = Position(
+                    symbol=symbol,
+                    contracts=contracts if side == "long" else -abs(contracts),
+                    entry_price=_required(row.get("entryPrice"), f"{symbol} entry price"),
+                    mark_price=mark,
+                    unrealized_pnl=_required(row.get("unrealizedPnl"), f"{symbol} unrealized PnL"),
+                    contract_size=size if size and size > 0 else ONE,
+                    leverage=to_decimal(row.get("leverage"), f"{symbol} leverage", allow_none=True),
+                )
+            except DataError as exc:
+                # A position the bot cannot value makes the account's equity untrustworthy.
+                raise DataError(f"{self.name}: {exc}") from exc
+            if symbol not in self.instruments:
+                issues.append(f"{self.name}: position in {symbol}, which is not a known market")
+        return positions, issues
+
+    async def fetch_quotes(
+        self, symbols: list[str]
+    ) -> tuple[dict[InstrumentKey, Quote], list[str]]:
+        """One batch ticker request; a ticker that cannot be trusted is left out and reported."""
+        issues: list[str] = []
+        known = [s for s in symbols if s in self.instruments]
+        issues.extend(f"{self.name}: {s} is not a market" for s in symbols if s not in known)
+        if not known:
+            return {}, issues
+        tickers = await self.read("fetch_tickers", lambda: self.client.fetch_tickers(known))
+        quotes: dict[InstrumentKey, Quote] = {}
+        for symbol in known:
+            ticker = tickers.get(symbol)
+            if ticker is None:
+                issues.append(f"{self.name}: no ticker for {symbol}")
+                continue
+            try:
+                quotes[InstrumentKey(self.name, symbol)] = self._quote(symbol, ticker)
+            except DataError as exc:
+                issues.append(f"{self.name}: {exc}")
+        return quotes, issues
+
+    @staticmethod
+    def _quote(symbol: str, ticker: Mapping[str, Any]) -> Quote:
+        last = to_decimal(ticker.get("last"), f"{symbol} last price", allow_none=True)
+        if last is None:
+            last = to_decimal(ticker.get("close"), f"{symbol} last price")
+        assert last is not None
+        if last <= 0:
+            raise DataError(f"{symbol} last price is {last}")
+        timestamp = ticker.get("timestamp")
+        if timestamp is None:
+            raise DataError(f"{symbol} ticker has no timestamp")
+        bid = to_decimal(ticker.get("bid"), f"{symbol} bid", allow_none=True)
+        ask = to_decimal(ticker.get("ask"), f"{symbol} ask", allow_none=True)
+        mark = to_decimal(ticker.get("markPrice"), f"{symbol} mark", allow_none=True)
+        return Quote(
+            last=last,
+            bid=bid if bid and bid > 0 else None,
+            ask=ask if ask and ask > 0 else None,
+            timestamp=_ms_to_datetime(timestamp),
+            mark=mark if mark and mark > 0 else None,
+        )
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since_ms: int | None, limit: int
+    ) -> list[list[float]]:
+        rows: list[list[float]] = await self.read(
+            f"fetch_ohlcv {symbol}",
+            lambda: self.client.fetch_ohlcv(symbol, timeframe, since_ms, limit),
+        )
+        return rows
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,53 @@
+"""A venue's request budget: a call-rate cap shared by its accounts, and a back-off gate.
+
+ccxt's own limiter spaces each instance's calls by the endpoint's weight; this adds what it
+lacks: one cap across every account of a venue (asyncio-throttle counts calls), and honouring
+`Retry-After` after a 429/418 so that the whole venue slows down, not just the call that hit it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+
+from asyncio_throttle.throttler import Throttler
+
+DEFAULT_BACKOFF_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class RequestBudget:
+    def __init__(
+        self, calls_per_second: float, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._throttler = Throttler(rate_limit=max(1, round(calls_per_second)), period=1.0)
+        self._monotonic = monotonic
+        self._blocked_until = 0.0
+        self.backoffs = 0  # how many times the venue told us to slow down
+
+    @property
+    def blocked_for(self) -> float:
+        return max(0.0, self._blocked_until - self._monotonic())
+
+    async def acquire(self) -> None:
+        # The gate can be pushed further out while we sleep (another 429): look again after.
+        wait = self.blocked_for
+        while wait > 0:
+            await asyncio.sleep(wait)
+            wait = self.blocked_for
+        await self._throttler.acquire()  # type: ignore[no-untyped-call]
+
+    def back_off(self, headers: Mapping[str, str] | None) -> float:
+        """Block the venue for `Retry-After` seconds (or a default) and return the delay."""
+        delay = DEFAULT_BACKOFF_SECONDS
+        if headers:
+            for name, value in headers.items():
+                if name.lower() == "retry-after":
+                    with contextlib.suppress(ValueError):
+                        delay = float(value)
+        delay = min(max(delay, 0.0), MAX_BACKOFF_SECONDS)
+        self._blocked_until = max(self._blocked_until, self._monotonic() + delay)
+        self.backoffs += 1
+        return delay

@@ -1,0 +1,202 @@
+"""The order gateway: the only code that sends, looks up or cancels orders on an exchange.
+
+Only the live executor holds an `OrderGateway`, and one can only be built for `Mode.LIVE`;
+the dry-run path never constructs one, so a rehearsal has no route to an order endpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt
+
+from bot.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate
+from bot.errors import ExecutionError
+from bot.exchange.account import ExchangeAccount, to_decimal
+from bot.exchange.errors import Outcome, describe, is_rate_limited, order_outcome, to_bot_error
+from bot.exchange.venues import client_order_id_params, order_fees_need_trades, reduce_only_params
+
+_STATES = {
+    "open": IntentState.OPEN,
+    "closed": IntentState.FILLED,
+    "canceled": IntentState.CANCELED,
+    "expired": IntentState.CANCELED,
+    "rejected": IntentState.REJECTED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequestFailed(Exception):
+    """create_order failed; `outcome` says whether the order may nevertheless exist."""
+
+    outcome: Outcome
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.outcome}: {self.detail}"
+
+
+class OrderGateway:
+    """Orders for one account, through that account's ccxt client and request budget."""
+
+    def __init__(self, account: ExchangeAccount, mode: Mode) -> None:
+        if mode is not Mode.LIVE:
+            raise ExecutionError(f"an order gateway exists only in live mode, not in {mode}")
+        self.account = account
+
+    def __repr__(self) -> str:
+        return f"OrderGateway(account={self.account.name!r})"
+
+    @property
+    def _client(self) -> ccxt.Exchange:
+        return self.account.client
+
+    def check_amount(self, intent: Intent) -> str:
+        """The amount string ccxt will send; it must equal the planned amount exactly."""
+        symbol = intent.leg.key.symbol
+        sent = self._client.amount_to_precision(symbol, str(intent.leg.amount))
+        if Decimal(sent) != intent.leg.amount:
+            raise ExecutionError(
+                f"{symbol}: planned amount {intent.leg.amount} is not on the lot size "
+                f"(ccxt would send {sent}); not sending"
+            )
+        return str(sent)
+
+    async def create(self, intent: Intent) -> OrderUpdate:
+        """Send the order. Raises OrderRequestFailed saying whether it may exist anyway."""
+        leg = intent.leg
+        amount = self.check_amount(intent)
+        params: dict[str, Any] = {
+            **client_order_id_params(self.account.exchange_id, intent.client_order_id),
+            **reduce_only_params(self.account.exchange_id, leg.market_type, leg.reduce_only),
+        }
+        price: float | None = None
+        if intent.order_type is OrderType.LIMIT:
+            if intent.limit_price is None:
+                raise ExecutionError(f"{intent.client_order_id}: a limit order needs a price")
+            price = float(self._client.price_to_precision(leg.key.symbol, str(intent.limit_price)))
+            params["timeInForce"] = "GTC"
+        try:
+            order = await self.account.call(
+                "create_order",
+                lambda: self._client.create_order(
+                    leg.key.symbol,
+                    intent.order_type.value,
+                    leg.side.value,
+                    float(amount),
+                    price,
+                    params,
+                ),
+            )
+        except ccxt.BaseError as exc:
+            raise OrderRequestFailed(order_outcome(exc), describe(exc)) from exc
+        return await self._update(order, intent)
+
+    async def lookup(self, intent: Intent) -> OrderUpdate | None:
+        """The order as the exchange knows it by client order id; None if it says not found."""
+        symbol = intent.leg.key.symbol
+        params = client_order_id_params(self.account.exchange_id, intent.client_order_id)
+        try:
+            order = await self.account.call(
+                "fetch_order", lambda: self._client.fetch_order(None, symbol, params)
+            )
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.BaseError as exc:
+            raise to_bot_error(exc, f"look up {intent.client_order_id}") from exc
+        return await self._update(order, intent)
+
+    async def cancel(self, intent: Intent) -> None:
+        """Cancel by client order id; an order already closed or unknown is not an error."""
+        symbol = intent.leg.key.symbol
+        params = client_order_id_params(self.account.exchange_id, intent.client_order_id)
+        try:
+            await self.account.call(
+                "cancel_order", lambda: self._client.cancel_order(None, symbol, params)
+            )
+        except ccxt.OrderNotFound:
+            return
+        except ccxt.BaseError as exc:
+            if is_rate_limited(exc) or isinstance(exc, ccxt.NetworkError):
+                raise to_bot_error(exc, f"cancel {intent.client_order_id}") from exc
+            # Binance answers -2011 "Unknown order" for an order that has just filled.
+            if isinstance(exc, ccxt.InvalidOrder):
+                return
+            raise to_bot_error(exc, f"cancel {intent.client_order_id}") from exc
+
+    async def open_client_order_ids(self, symbols: list[str]) -> dict[str, str]:
+        """Client order id → symbol of every open order on these symbols."""
+        result: dict[str, str] = {}
+        for symbol in symbols:
+            try:
+                orders = await self.account.call(
+                    "fetch_open_orders", functools.partial(self._client.fetch_open_orders, symbol)
+                )
+            except ccxt.BaseError as exc:
+                raise to_bot_error(exc, f"open orders on {symbol}") from exc
+            for order in orders:
+                if order.get("clientOrderId"):
+                    result[str(order["clientOrderId"])] = symbol
+        return result
+
+    async def _update(self, order: Mapping[str, Any], intent: Intent) -> OrderUpdate:
+        status = str(order.get("status") or "open")
+        state = _STATES.get(status, IntentState.OPEN)
+        filled = to_decimal(order.get("filled"), "filled", allow_none=True) or ZERO
+        average = to_decimal(order.get("average"), "average price", allow_none=True)
+        if state is IntentState.FILLED and filled < intent.leg.amount:
+            state = IntentState.CANCELED  # closed with a part filled: treat as done, remainder open
+        fee, fee_currency = _fees(order)
+        order_id = str(order["id"]) if order.get("id") is not None else None
+        if (
+            filled > 0
+            and state.final
+            and order_id is not None
+            and order_fees_need_trades(self.account.exchange_id, intent.leg.market_type)
+        ):
+            fee, fee_currency = await self._fees_from_trades(intent, order_id)
+        return OrderUpdate(
+            client_order_id=intent.client_order_id,
+            exchange_order_id=order_id,
+            state=state,
+            amount=intent.leg.amount,
+            filled=filled,
+            average_price=average if average and average > 0 else None,
+            fee=fee,
+            fee_currency=fee_currency,
+        )
+
+    async def _fees_from_trades(self, intent: Intent, order_id: str) -> tuple[Decimal, str | None]:
+        symbol = intent.leg.key.symbol
+        trades = await self.account.read(
+            f"fetch_my_trades {symbol}",
+            lambda: self._client.fetch_my_trades(symbol, None, None, {"orderId": order_id}),
+        )
+        mine = [t for t in trades if str(t.get("order")) == order_id]
+        return _sum_fees([t.get("fee") for t in mine])
+
+
+def _fees(order: Mapping[str, Any]) -> tuple[Decimal, str | None]:
+    fees = order.get("fees") or ([order["fee"]] if order.get("fee") else [])
+    return _sum_fees(fees)
+
+
+def _sum_fees(fees: list[Any]) -> tuple[Decimal, str | None]:
+    by_currency: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for fee in fees:
+        if not fee or fee.get("cost") is None:
+            continue
+        cost = to_decimal(fee["cost"], "fee", allow_none=True) or ZERO
+        by_currency[str(fee.get("currency"))] += cost
+    nonzero = {c: v for c, v in by_currency.items() if v != 0}
+    if not nonzero:
+        return ZERO, None
+    if len(nonzero) > 1:
+        raise ExecutionError(f"fees in several currencies ({', '.join(sorted(nonzero))})")
+    currency, cost = next(iter(nonzero.items()))
+    return cost, currency

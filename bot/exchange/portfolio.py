@@ -1,0 +1,115 @@
+"""Portfolio readers: one snapshot per cycle across every account, read concurrently.
+
+`LiveReader` reads balances, positions and prices from the exchanges. `PaperReader` (dry-run)
+reads only public prices and values the paper ledger at them, so a rehearsal sees the portfolio
+its would-be fills produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+
+from bot.domain import AccountState, InstrumentKey, MarketType, Quote, Snapshot
+from bot.exchange.account import AccountRead, ExchangeAccount
+from bot.paper import PaperLedger
+
+
+def _symbols_by_account(keys: Iterable[InstrumentKey]) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = {}
+    for key in keys:
+        result.setdefault(key.account, set()).add(key.symbol)
+    return result
+
+
+class LiveReader:
+    def __init__(
+        self,
+        accounts: Mapping[str, ExchangeAccount],
+        instruments: Iterable[InstrumentKey],
+        quote_currency: str,
+        cash_assets: frozenset[str],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._accounts = accounts
+        self._symbols = _symbols_by_account(instruments)
+        self._quote_currency = quote_currency
+        self._cash_assets = cash_assets
+        self._clock = clock
+
+    async def snapshot(self) -> Snapshot:
+        reads: list[AccountRead] = await asyncio.gather(
+            *(
+                account.read_state(sorted(self._symbols.get(name, ())))
+                for name, account in self._accounts.items()
+            )
+        )
+        quotes: dict[InstrumentKey, Quote] = {}
+        issues: list[str] = []
+        for read in reads:
+            quotes.update(read.quotes)
+            issues.extend(read.issues)
+        return Snapshot(
+            time=self._clock(),
+            quote_currency=self._quote_currency,
+            accounts={read.state.name: read.state for read in reads},
+            quotes=quotes,
+            cash_assets=self._cash_assets,
+            issues=tuple(issues),
+        )
+
+
+class PaperReader:
+    """Prices from the exchange (public endpoints only), balances from the paper ledger."""
+
+    def __init__(
+        self,
+        accounts: Mapping[str, ExchangeAccount],
+        instruments: Iterable[InstrumentKey],
+        ledger: Callable[[], PaperLedger],
+        quote_currency: str,
+        cash_assets: frozenset[str],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._accounts = accounts
+        self._symbols = _symbols_by_account(instruments)
+        self._ledger = ledger
+        self._quote_currency = quote_currency
+        self._cash_assets = cash_assets
+        self._clock = clock
+
+    def _wanted(self, name: str, ledger: PaperLedger) -> list[str]:
+        wanted = set(self._symbols.get(name, ()))
+        paper = ledger.accounts.get(name)
+        if paper is not None:
+            if paper.market_type is MarketType.SPOT:
+                wanted.update(
+                    f"{asset}/{self._quote_currency}"
+                    for asset in paper.holdings
+                    if asset != self._quote_currency
+                )
+            else:
+                wanted.update(paper.positions)
+        return sorted(wanted)
+
+    async def snapshot(self) -> Snapshot:
+        ledger = self._ledger()
+        names = list(self._accounts)
+        results = await asyncio.gather(
+            *(self._accounts[name].fetch_quotes(self._wanted(name, ledger)) for name in names)
+        )
+        quotes: dict[InstrumentKey, Quote] = {}
+        issues: list[str] = []
+        for account_quotes, account_issues in results:
+            quotes.update(account_quotes)
+            issues.extend(account_issues)
+        states: dict[str, AccountState] = ledger.account_states(quotes)
+        return Snapshot(
+            time=self._clock(),
+            quote_currency=self._quote_currency,
+            accounts=states,
+            quotes=quotes,
+            cash_assets=self._cash_assets,
+            issues=tuple(issues),
+        )

@@ -1,0 +1,46 @@
+"""Identifiers: sortable cycle ids and deterministic client order ids.
+
+A client order id is derived from the portfolio, the cycle id, the leg's index and the attempt
+(a limit order and the market order for its remainder are two attempts of one leg). The same
+inputs always give the same id, which is what lets a lost reply be looked up instead of resent.
+Ids use only `[A-Za-z0-9-]` and stay within 36 characters: valid on Binance and Bitget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+_CYCLE_ID = re.compile(r"^\d{8}T\d{9}$")
+MAX_CLIENT_ID = 36
+
+
+def portfolio_tag(portfolio: str) -> str:
+    """Six hex characters naming the portfolio inside client order ids."""
+    return hashlib.sha256(portfolio.encode()).hexdigest()[:6]
+
+
+def cycle_id_at(moment: datetime) -> str:
+    """`YYYYMMDDTHHMMSSmmm` in UTC: sorts in time order, unique for one portfolio's cycles."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}"
+
+
+def is_cycle_id(value: str) -> bool:
+    return bool(_CYCLE_ID.match(value))
+
+
+def client_order_id(portfolio: str, cycle_id: str, leg_index: int, attempt: int = 0) -> str:
+    if not is_cycle_id(cycle_id):
+        raise ValueError(f"not a cycle id: {cycle_id!r}")
+    if not 0 <= leg_index < 1000 or not 0 <= attempt < 10:
+        raise ValueError(f"leg index {leg_index} / attempt {attempt} out of range")
+    value = f"rb-{portfolio_tag(portfolio)}-{cycle_id}-{leg_index:03d}{attempt}"
+    assert len(value) <= MAX_CLIENT_ID
+    return value
+
+
+def is_ours(client_id: str, portfolio: str) -> bool:
+    """Whether an order on the exchange was placed by this portfolio's bot."""
+    return client_id.startswith(f"rb-{portfolio_tag(portfolio)}-")
