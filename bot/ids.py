@@ -3,7 +3,8 @@
 A client order id is derived from the portfolio, the cycle id, the leg's index and the attempt
 (a limit order and the market order for its remainder are two attempts of one leg). The same
 inputs always give the same id, which is what lets a lost reply be looked up instead of resent.
-Ids use only `[A-Za-z0-9-]` and stay within 36 characters: valid on Binance and Bitget.
+Ids use only `[A-Za-z0-9_]` and stay within 32 characters, which fits every venue the bot
+speaks (Binance allows 36 characters of `[.A-Z:/a-z0-9_-]`; Bitget is stricter).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from datetime import UTC, datetime
 
 _CYCLE_ID = re.compile(r"^\d{8}T\d{9}$")
-MAX_CLIENT_ID = 36
+MAX_CLIENT_ID = 32
 
 
 def portfolio_tag(portfolio: str) -> str:
@@ -36,11 +37,11 @@ def client_order_id(portfolio: str, cycle_id: str, leg_index: int, attempt: int 
         raise ValueError(f"not a cycle id: {cycle_id!r}")
     if not 0 <= leg_index < 1000 or not 0 <= attempt < 10:
         raise ValueError(f"leg index {leg_index} / attempt {attempt} out of range")
-    value = f"rb-{portfolio_tag(portfolio)}-{cycle_id}-{leg_index:03d}{attempt}"
+    value = f"rb{portfolio_tag(portfolio)}_{cycle_id.replace('T', '')}_{leg_index:03d}{attempt}"
     assert len(value) <= MAX_CLIENT_ID
     return value
 
 
 def is_ours(client_id: str, portfolio: str) -> bool:
     """Whether an order on the exchange was placed by this portfolio's bot."""
-    return client_id.startswith(f"rb-{portfolio_tag(portfolio)}-")
+    return client_id.startswith(f"rb{portfolio_tag(portfolio)}_")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from bot.ids import client_order_id, cycle_id_at, is_ours
 
 BINANCE_ALPHABET = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+STRICTEST_ALPHABET = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 
 moments = st.datetimes(
     min_value=datetime(2020, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
@@ -31,6 +32,7 @@ def test_client_order_id_is_deterministic_and_valid_on_binance(
     cid = client_order_id(portfolio, cycle, leg, attempt)
     assert cid == client_order_id(portfolio, cycle, leg, attempt)
     assert BINANCE_ALPHABET.match(cid)
+    assert STRICTEST_ALPHABET.match(cid)
     assert is_ours(cid, portfolio)
 
 
