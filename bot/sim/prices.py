@@ -315,7 +315,7 @@ def read_replay_csv(path: str | Path) -> ReplayCandles:
         times.append(t)
         values.append((o, h, lo, c, v))
     period = min(b - a for a, b in itertools.pairwise(times))
-    for (line, _), a, b in zip(rows[2:], times, times[1:], strict=True):
+    for (line, _), (a, b) in zip(rows[2:], itertools.pairwise(times), strict=True):
         if (b - a) % period != 0:
             raise PathSpecError(
                 f"{where} line {line}: time {b} is off the file's grid of {period} ms candles"
@@ -660,7 +660,8 @@ class PricePath:
         eps = np.zeros_like(shocks)
         for j in range(len(self._names)):
             eps[:, j:] += shocks[:, j : j + 1] * self._cholesky[j:, j]
-        drift, vol = self._parameters(c)
+        drift, mult = self._parameters(c)
+        vol = self._vol * mult
         increments = (drift - 0.5 * vol * vol) * self._dt + vol * math.sqrt(self._dt) * eps
         cumulative = np.cumsum(increments, axis=0)
         if level_before is None and after is None:
@@ -670,7 +671,9 @@ class PricePath:
             level_before = after - cumulative[-1]
         levels = level_before + cumulative
         prices = self._prices0 * np.exp(levels)
-        weight = 0.5 + 0.5 * np.abs(eps) / _MEAN_ABS_NORMAL
+        # Synthetic volume: half a steady base, half proportional to the size of the move, so
+        # it rises with a regime's volatility; independent of an asset's base volatility level.
+        weight = 0.5 + 0.5 * mult * np.abs(eps) / _MEAN_ABS_NORMAL
         volume = self._step_volume * weight / prices
         chunk = _Chunk(
             prices=np.ascontiguousarray(prices.T),
@@ -689,10 +692,10 @@ class PricePath:
         return chunk, summary
 
     def _parameters(self, c: int) -> tuple[FloatArray, FloatArray]:
-        """Per-step drift and volatility of chunk c: base values, replaced inside regimes."""
+        """Per-step drift and volatility multiplier of chunk c: changed inside regimes."""
         per_chunk = self._steps_per_chunk
         drift = np.broadcast_to(self._drift, (per_chunk, len(self._names))).copy()
-        vol = np.broadcast_to(self._vol, (per_chunk, len(self._names))).copy()
+        mult = np.ones((per_chunk, len(self._names)))
         first, end = c * DAY_MS, (c + 1) * DAY_MS
         # Regimes do not overlap and are sorted, so their ends are sorted too.
         j = max(bisect_right(self._regime_starts, first) - 1, 0)
@@ -705,9 +708,9 @@ class PricePath:
                 else min(per_chunk, max(0, -((first - regime.end_ms) // self._step)))
             )
             if r0 < r1:
-                drift[r0:r1], vol[r0:r1] = self._regime_params[j]
+                drift[r0:r1], mult[r0:r1] = self._regime_params[j]
             j += 1
-        return drift, vol
+        return drift, mult
 
     def _regime_parameters(self, regime: Regime) -> tuple[FloatArray, FloatArray]:
         drift = [
@@ -717,7 +720,7 @@ class PricePath:
         mult = [
             regime.vol_mult.get(name, regime.vol_mult.get(ALL_ASSETS, 1.0)) for name in self._names
         ]
-        return np.array(drift), self._vol * np.array(mult)
+        return np.array(drift), np.array(mult)
 
     # --- replay ----------------------------------------------------------------------------
 
