@@ -1,7 +1,9 @@
 """Deterministic, lazily generated price paths for the exchange simulator.
 
 Each asset follows a geometric Brownian motion on a fixed time grid (`step_ms`), with exact
-log-normal increments and shocks correlated through the Cholesky factor of a correlation matrix.
+log-normal increments and shocks correlated through the Cholesky factor of a correlation matrix:
+log p(k) = log p(k-1) + drift * dt + vol * sqrt(dt) * eps(k), dt in years of 365 days, so
+`drift` is the trend of log price (the median's growth rate, not the mean's).
 Scheduled regimes replace the drift and scale the volatility inside their time window. An asset
 may instead replay an OHLCV CSV file.
 
@@ -532,16 +534,14 @@ class PricePath:
         value = target(before)
         factor = value / before
         j = bisect_left(anchors.times, at)
-        later = range(j + 1, len(anchors.times))
         if j < len(anchors.times) and anchors.times[j] == at:
             anchors.values[j] = value
         else:
             anchors.times.insert(j, at)
             anchors.values.insert(j, value)
             anchors.bases.insert(j, base)
-            later = range(j + 1, len(anchors.times))
-        for m in later:
-            anchors.values[m] *= factor
+        for later in range(j + 1, len(anchors.times)):
+            anchors.values[later] *= factor
         return factor
 
     # --- generated paths -------------------------------------------------------------------
@@ -662,7 +662,9 @@ class PricePath:
             eps[:, j:] += shocks[:, j : j + 1] * self._cholesky[j:, j]
         drift, mult = self._parameters(c)
         vol = self._vol * mult
-        increments = (drift - 0.5 * vol * vol) * self._dt + vol * math.sqrt(self._dt) * eps
+        # Drift is that of log price (the median's growth rate), so no -vol^2/2 correction: a
+        # drift of zero means no trend in log price, whatever the volatility.
+        increments = drift * self._dt + vol * math.sqrt(self._dt) * eps
         cumulative = np.cumsum(increments, axis=0)
         if level_before is None and after is None:
             level_before = -cumulative[self._k0 - c * per_chunk]

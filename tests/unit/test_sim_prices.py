@@ -168,6 +168,25 @@ def test_a_scalar_correlation_applies_to_every_pair() -> None:
     np.testing.assert_allclose(off_diagonal, 0.5, atol=0.06)
 
 
+def test_drift_is_the_trend_of_log_price_without_a_volatility_correction() -> None:
+    spec = PathSpec(
+        assets=tuple(AssetSpec(name, 100.0, drift=0.0, vol=2.0) for name in "ABCD"),
+        t0_ms=LONG_T0,
+        step_ms=HOUR_MS,
+        history_days=LONG_DAYS,
+        correlation=0.0,
+    )
+    path = PricePath(spec, seed=12)
+    start = path.history_start_ms
+    trends = [
+        daily_log_returns(path, name, start, LONG_DAYS).mean() * 365 for name in spec.asset_names
+    ]
+    # Each annualized mean has SE 2.0 / sqrt(3000 / 365) = 0.70, their average 0.35. Zero drift
+    # of log price gives 0; a GBM drift of zero would give -vol^2 / 2 = -2.0. The bound 1.0 is
+    # ~3 SE from both.
+    assert abs(float(np.mean(trends))) < 1.0
+
+
 def test_a_regime_with_vol_mult_three_triples_realized_volatility() -> None:
     half = 1000
     calm_start = LONG_T0 - 2 * half * DAY_MS
@@ -223,11 +242,12 @@ def test_a_long_bear_regime_drives_prices_down_and_the_base_drift_resumes_after_
         regimes=(bear,),
     )
     path = PricePath(spec, seed=4)
-    # Over two years: mean log return (-2.0 - 0.18) * 2 = -4.36, sd 0.6 * sqrt(2) = 0.85.
+    # Drift is that of log price: over two years the log return is N(-2.0 * 2, 0.6 * sqrt(2)),
+    # mean -4.0 and sd 0.85; it is negative with probability 1 - 2e-6.
     during = math.log(path.price_at("A", bear_end - 1) / path.price_at("A", bear_start))
-    assert during == pytest.approx(-4.36, abs=4 * 0.85)
+    assert during == pytest.approx(-4.0, abs=4 * 0.85)
     assert during < 0
-    # Afterwards: +(1.5 - 0.18) * 2 = +2.64, same sd: positive by over 3 sd.
+    # Afterwards: mean +1.5 * 2 = +3.0, same sd: positive by 3.5 sd.
     after = math.log(path.price_at("A", bear_end + 730 * DAY_MS) / path.price_at("A", bear_end))
     assert after > 0
 
