@@ -593,18 +593,7 @@ class PricePath:
     def _scaled(self, i: int, k_first: int, base: FloatArray) -> FloatArray:
         """Base prices of consecutive steps from k_first, with the asset's gaps applied."""
         anchors = self._anchors[i]
-        if not anchors.times:
-            return base
-        k_stop = k_first + len(base)
-        steps = [t // self._step for t in anchors.times]
-        out = base.copy()
-        j = max(bisect_right(steps, k_first) - 1, 0)
-        while j < len(steps) and steps[j] < k_stop:
-            s = max(steps[j], k_first) - k_first
-            e = (min(steps[j + 1], k_stop) if j + 1 < len(steps) else k_stop) - k_first
-            out[s:e] = anchors.values[j] * (base[s:e] / anchors.bases[j])
-            j += 1
-        return out
+        return _rescale(anchors, [t // self._step for t in anchors.times], k_first, base)
 
     def _chunk(self, c: int) -> _Chunk:
         chunk = self._chunks.get(c)
@@ -754,40 +743,20 @@ class PricePath:
     ) -> Iterator[list[float]]:
         """OHLCV of the groups of replay rows starting at each of `starts`, the last before stop."""
         a = starts[0]
-        base = {name: getattr(replay, name)[a:stop] for name in ("open", "high", "low", "close")}
-        scaled = {name: self._scaled_replay(i, replay, a, values) for name, values in base.items()}
+        anchors = self._anchors[i]
+        rows = [bisect_left(replay.times_ms, t) for t in anchors.times]
+        o, h, lo, c = (
+            _rescale(anchors, rows, a, values[a:stop])
+            for values in (replay.open, replay.high, replay.low, replay.close)
+        )
         offsets = [s - a for s in starts]
-        highs = np.maximum.reduceat(scaled["high"], offsets).tolist()
-        lows = np.minimum.reduceat(scaled["low"], offsets).tolist()
+        highs = np.maximum.reduceat(h, offsets).tolist()
+        lows = np.minimum.reduceat(lo, offsets).tolist()
         cum = replay.cum_volume
         for n, s in enumerate(starts):
             e = starts[n + 1] if n + 1 < len(starts) else stop
             volume = float(cum[e - 1]) - (float(cum[s - 1]) if s > 0 else 0.0)
-            yield [
-                float(scaled["open"][s - a]),
-                highs[n],
-                lows[n],
-                float(scaled["close"][e - 1 - a]),
-                volume,
-            ]
-
-    def _scaled_replay(
-        self, i: int, replay: ReplayCandles, first: int, values: FloatArray
-    ) -> FloatArray:
-        anchors = self._anchors[i]
-        if not anchors.times:
-            return values
-        rows = [bisect_left(replay.times_ms, t) for t in anchors.times]
-        out = values.copy()
-        stop = first + len(values)
-        for j, row in enumerate(rows):
-            end = rows[j + 1] if j + 1 < len(rows) else stop
-            s, e = max(row, first), min(end, stop)
-            if s < e:
-                out[s - first : e - first] = anchors.values[j] * (
-                    values[s - first : e - first] / anchors.bases[j]
-                )
-        return out
+            yield [float(o[s - a]), highs[n], lows[n], float(c[e - 1 - a]), volume]
 
     def _replay_row(self, replay: ReplayCandles, asset: str, t_ms: int) -> int:
         j = bisect_right(replay.times_ms, t_ms) - 1
@@ -869,6 +838,25 @@ def _check_candle(o: float, h: float, lo: float, c: float, v: float, where: str)
             f"{where}: inconsistent candle (open {o}, high {h}, low {lo}, close {c}): "
             "low must be at most open and close, high at least both"
         )
+
+
+def _rescale(anchors: _Anchors, positions: list[int], first: int, values: FloatArray) -> FloatArray:
+    """Apply gaps to values[n], found at position first + n (a step, or a replay row).
+
+    From positions[j] on, a value x becomes values[j] * (x / bases[j]): the same arithmetic as
+    `_Anchors.scale`, so a candle's prices equal what `price_at` returns for the same step.
+    """
+    if not positions:
+        return values
+    out = values.copy()
+    stop = first + len(values)
+    j = max(bisect_right(positions, first) - 1, 0)
+    while j < len(positions) and positions[j] < stop:
+        s = max(positions[j], first) - first
+        e = (min(positions[j + 1], stop) if j + 1 < len(positions) else stop) - first
+        out[s:e] = anchors.values[j] * (values[s:e] / anchors.bases[j])
+        j += 1
+    return out
 
 
 def _align_up(t_ms: int, origin: int, interval_ms: int) -> int:

@@ -301,6 +301,15 @@ INTERVALS = [
     WEEK_MS,
 ]
 KLINE_PATH = PricePath(minute_spec(history_days=40), seed=21)
+GAPPED_PATH = PricePath(minute_spec(history_days=40), seed=21, max_cached_chunks=4)
+for _asset, _at, _factor in (
+    ("BTC", T0 - 12 * DAY_MS + 7 * HOUR_MS, 0.7),  # inside a day
+    ("BTC", T0 // DAY_MS * DAY_MS + 3 * DAY_MS, 1.3),  # on a chunk boundary
+    ("ETH", T0 + 5 * MINUTE_MS, 2.0),
+    ("SOL", T0 - 20 * DAY_MS, 0.9),
+):
+    GAPPED_PATH.apply_gap(_asset, _at, _factor)
+PATHS = st.sampled_from([KLINE_PATH, GAPPED_PATH])
 
 
 @given(
@@ -309,38 +318,41 @@ KLINE_PATH = PricePath(minute_spec(history_days=40), seed=21)
     first_page=st.integers(0, 60),
     second_page=st.integers(0, 60),
     asset=st.sampled_from(["BTC", "ETH"]),
+    path=PATHS,
 )
 def test_two_kline_pages_tile_exactly_into_one_request(
-    interval: int, offset_ms: int, first_page: int, second_page: int, asset: str
+    interval: int, offset_ms: int, first_page: int, second_page: int, asset: str, path: PricePath
 ) -> None:
     start = T0 + offset_ms
-    whole = KLINE_PATH.klines(asset, interval, start, first_page + second_page)
-    page = KLINE_PATH.klines(asset, interval, start, first_page)
+    whole = path.klines(asset, interval, start, first_page + second_page)
+    page = path.klines(asset, interval, start, first_page)
     cursor = page[-1].open_ms + interval if page else start
-    assert page + KLINE_PATH.klines(asset, interval, cursor, second_page) == whole
+    assert page + path.klines(asset, interval, cursor, second_page) == whole
 
 
 @given(
     interval=st.sampled_from(INTERVALS),
     offset_ms=st.integers(-45 * DAY_MS, 20 * DAY_MS),
     limit=st.integers(1, 40),
+    asset=st.sampled_from(["BTC", "SOL"]),
+    path=PATHS,
 )
 def test_klines_are_consistent_aligned_and_made_of_step_prices(
-    interval: int, offset_ms: int, limit: int
+    interval: int, offset_ms: int, limit: int, asset: str, path: PricePath
 ) -> None:
     start = T0 + offset_ms
-    candles = KLINE_PATH.klines("SOL", interval, start, limit)
+    candles = path.klines(asset, interval, start, limit)
     assert len(candles) == limit
-    assert candles[0].open_ms >= max(start, KLINE_PATH.history_start_ms)
-    assert candles[0].open_ms - start < interval or start < KLINE_PATH.history_start_ms
+    assert candles[0].open_ms >= max(start, path.history_start_ms)
+    assert candles[0].open_ms - start < interval or start < path.history_start_ms
     for candle, following in itertools.pairwise(candles):
         assert following.open_ms == candle.open_ms + interval
     for candle in candles:
         assert candle.low <= min(candle.open, candle.close)
         assert max(candle.open, candle.close) <= candle.high
         assert candle.volume > 0
-        assert candle.open == KLINE_PATH.price_at("SOL", candle.open_ms)
-        assert candle.close == KLINE_PATH.price_at("SOL", candle.open_ms + interval - 1)
+        assert candle.open == path.price_at(asset, candle.open_ms)
+        assert candle.close == path.price_at(asset, candle.open_ms + interval - 1)
 
 
 def test_weekly_candles_open_on_monday_and_days_at_midnight_utc() -> None:
