@@ -16,7 +16,7 @@ only for the most recently used chunks, and rebuilt on demand.
 
 Prices at t0 equal the configured prices exactly; a price gap is an "anchor" from which the
 path is rescaled, and `set_price` pins an anchor to an exact value. Floats throughout: these are
-statistics and simulated quotes; the simulator rounds to its markets' tick sizes.
+statistics and simulated quotes, to be rounded to a market's tick size by whoever quotes them.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ YEAR_MS = 365 * DAY_MS  # annualized drift and volatility use a 365-day year (cr
 WEEK_ORIGIN_MS = 4 * DAY_MS  # 1970-01-05, a Monday: weekly candles open on Mondays, as on Binance
 ALL_ASSETS = "*"  # regime key that applies to every asset without its own entry
 
-# Streams of the per-purpose random generators: spawn keys of different lengths never collide.
+# Spawn keys that tell the seeded generators apart: (0, chunk index) for a chunk of the price
+# paths, (1,) for the Markov regime switcher.
 _PATH_STREAM = 0
 _REGIME_STREAM = 1
 # Mean of |N(0, 1)|: dividing by it gives the synthetic volume weight a mean of one.
