@@ -535,6 +535,11 @@ def ceil_to(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(ROUND_CEILING) * step
 
 
+def round_to(value: Decimal, step: Decimal) -> Decimal:
+    """The nearest multiple of `step` (half up), keeping the step's decimal places."""
+    return ((value / step).to_integral_value(ROUND_HALF_UP) * step).quantize(step)
+
+
 def is_multiple(value: Decimal, step: Decimal) -> bool:
     return value % step == 0
 
@@ -625,7 +630,7 @@ class Engine:
     def mid(self, instrument: InstrumentId, t_ms: int | None = None) -> Decimal:
         rules = self.market(instrument).rules
         t = self.now_ms() if t_ms is None else t_ms
-        price = self.path_price(instrument.base, t).quantize(rules.tick_size, ROUND_HALF_UP)
+        price = round_to(self.path_price(instrument.base, t), rules.tick_size)
         return max(price, rules.tick_size)
 
     def quote(self, instrument: InstrumentId) -> Quote:
@@ -702,7 +707,7 @@ class Engine:
 
     @staticmethod
     def _dec(value: float, tick: Decimal) -> Decimal:
-        return max(Decimal(repr(value)).quantize(tick, ROUND_HALF_UP), tick)
+        return max(round_to(Decimal(repr(value)), tick), tick)
 
     def _candle(self, row: Kline, interval_ms: int, rules: MarketRules) -> Candle:
         tick = rules.tick_size
@@ -1114,7 +1119,7 @@ class Engine:
         if denominator == 0:
             return view
         price = numerator / denominator
-        liquidation = price.quantize(rules.tick_size, ROUND_HALF_UP) if price > 0 else ZERO
+        liquidation = round_to(price, rules.tick_size) if price > 0 else ZERO
         return replace(view, liquidation_price=liquidation)
 
     # -- orders ------------------------------------------------------------------------------
@@ -1697,8 +1702,18 @@ class Engine:
         self._forget_prices(base)
 
     def _forget_prices(self, base: str) -> None:
+        """After a jump: drop cached prices, and fill resting orders the new price crosses."""
         self._price_cache.pop(base, None)
         self._ticker_cache = {i: t for i, t in self._ticker_cache.items() if i.base != base}
+        now = self.now_ms()
+        for order in list(self._open.values()):
+            if order.type is not OrderType.LIMIT or order.instrument.base != base:
+                continue
+            mid = self.mid(order.instrument, now)
+            if (order.side is Side.BUY and mid <= order.price) or (
+                order.side is Side.SELL and mid >= order.price
+            ):
+                self._fill_resting(order, now)
 
     # -- the ledger --------------------------------------------------------------------------
 

@@ -47,7 +47,14 @@ from bot.sim.engine import (
     brackets_from_tiers,
 )
 from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.prices import AssetSpec, PathSpec, PathSpecError, Regime
+from bot.sim.prices import (
+    AssetSpec,
+    PathSpec,
+    PathSpecError,
+    Regime,
+    RegimeState,
+    markov_regimes,
+)
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -110,6 +117,20 @@ class RegimeConfig(_Model):
     end: Instant | None = None
     drift: dict[str, float] = Field(default_factory=dict)
     vol_mult: dict[str, float] = Field(default_factory=dict)
+
+
+class RegimeStateConfig(_Model):
+    name: str
+    mean_days: float = Field(ge=1)
+    drift: dict[str, float] = Field(default_factory=dict)
+    vol_mult: dict[str, float] = Field(default_factory=dict)
+
+
+class MarkovConfig(_Model):
+    """Regimes drawn by a seeded Markov chain over days (bull/bear switching)."""
+
+    horizon_days: int = Field(default=730, ge=1, description="days after the clock start")
+    states: list[RegimeStateConfig] = Field(min_length=2)
 
 
 class MarketOverride(_Model):
@@ -259,6 +280,7 @@ class Scenario(_Model):
     correlation: float | list[list[float]] = 0.5
     assets: dict[str, AssetConfig] = Field(default_factory=dict)
     regimes: list[RegimeConfig] = Field(default_factory=list)
+    markov: MarkovConfig | None = None
     replay: dict[str, str] = Field(default_factory=dict)
     markets: MarketsConfig = MarketsConfig()
     fees: FeesConfig = FeesConfig()
@@ -277,6 +299,8 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        if self.markov is not None and self.regimes:
+            raise ValueError("give either scheduled `regimes` or `markov` regimes, not both")
         names = [a.name for a in self.accounts]
         if len(set(names)) != len(names):
             raise ValueError("account names must be unique")
@@ -499,6 +523,19 @@ def path_spec(scenario: Scenario, seed: int) -> PathSpec:
     """The price-path definition of the scenario (raises ScenarioError if it is inconsistent)."""
     assets = scenario.asset_specs(seed)
     try:
+        regimes = tuple(
+            Regime(r.name, r.start, r.end, dict(r.drift), dict(r.vol_mult))
+            for r in scenario.regimes
+        )
+        if scenario.markov is not None:
+            start = scenario.clock.start
+            history = (start - scenario.history_days * 86_400_000) // 86_400_000 * 86_400_000
+            states = [
+                RegimeState(s.name, s.mean_days, dict(s.drift), dict(s.vol_mult))
+                for s in scenario.markov.states
+            ]
+            horizon = start + scenario.markov.horizon_days * 86_400_000
+            regimes = markov_regimes(states, history, horizon, seed)
         return PathSpec(
             assets=tuple(
                 AssetSpec(name, a.price, a.drift, a.vol, a.daily_volume)
@@ -508,10 +545,7 @@ def path_spec(scenario: Scenario, seed: int) -> PathSpec:
             step_ms=scenario.clock.step,
             history_days=scenario.history_days,
             correlation=scenario.correlation,
-            regimes=tuple(
-                Regime(r.name, r.start, r.end, dict(r.drift), dict(r.vol_mult))
-                for r in scenario.regimes
-            ),
+            regimes=regimes,
             replay=dict(scenario.replay),
         )
     except PathSpecError as exc:

@@ -199,14 +199,15 @@ async def run_simulator(
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
-        bound = _bound_port(runner, port)
+        bound = bound_port(runner, port)
         yield SimHandle(f"http://{host}:{bound}", host, bound, simulator)
     finally:
         simulator.shutdown.set()  # releases requests held by a "hang" fault
         await runner.cleanup()
 
 
-def _bound_port(runner: web.AppRunner, requested: int) -> int:
+def bound_port(runner: web.AppRunner, requested: int) -> int:
+    """The port a runner actually listens on (the one chosen by the OS for port 0)."""
     for address in runner.addresses:
         if isinstance(address, tuple) and len(address) >= 2:
             return int(address[1])
