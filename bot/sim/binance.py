@@ -565,7 +565,6 @@ class BinanceDialect:
             "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
             "icebergAllowed": False,
             "ocoAllowed": False,
-            "otoAllowed": False,
             "quoteOrderQtyMarketAllowed": True,
             "allowTrailingStop": False,
             "cancelReplaceAllowed": False,
@@ -584,11 +583,27 @@ class BinanceDialect:
                     "maxQty": _f8(rules.max_qty),
                     "stepSize": _f8(rules.step_size),
                 },
+                {"filterType": "ICEBERG_PARTS", "limit": 10},
                 {
                     "filterType": "MARKET_LOT_SIZE",
                     "minQty": _f8(ZERO),
                     "maxQty": _f8(rules.market_max_qty),
                     "stepSize": _f8(ZERO),
+                },
+                {
+                    "filterType": "TRAILING_DELTA",
+                    "minTrailingAboveDelta": 10,
+                    "maxTrailingAboveDelta": 2000,
+                    "minTrailingBelowDelta": 10,
+                    "maxTrailingBelowDelta": 2000,
+                },
+                {
+                    "filterType": "PERCENT_PRICE_BY_SIDE",
+                    "bidMultiplierUp": "5",
+                    "bidMultiplierDown": "0.2",
+                    "askMultiplierUp": "5",
+                    "askMultiplierDown": "0.2",
+                    "avgPriceMins": 5,
                 },
                 {
                     "filterType": "NOTIONAL",
@@ -599,9 +614,9 @@ class BinanceDialect:
                     "avgPriceMins": 5,
                 },
                 {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+                {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
             ],
-            "permissions": [],
-            "permissionSets": [["SPOT"]],
+            "permissions": ["SPOT"],
             "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
             "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
         }
@@ -1151,7 +1166,7 @@ class BinanceDialect:
 
     # -- futures account, positions and orders -----------------------------------------------
 
-    def _asset_row(self, view: FuturesView, *, v2: bool) -> dict[str, Any]:
+    def _asset_row(self, view: FuturesView) -> dict[str, Any]:
         row: dict[str, Any] = {
             "asset": view.asset,
             "walletBalance": _f8(view.wallet_balance),
@@ -1168,8 +1183,6 @@ class BinanceDialect:
             "marginAvailable": True,
             "updateTime": view.updated_ms,
         }
-        if not v2:
-            del row["marginAvailable"]
         return row
 
     def _account_totals(self, view: FuturesView) -> dict[str, Any]:
@@ -1192,7 +1205,7 @@ class BinanceDialect:
         return {
             **self._account_header(call, view),
             **self._account_totals(view),
-            "assets": [self._asset_row(view, v2=False)],
+            "assets": [self._asset_row(view)],
             "positions": [
                 {
                     "symbol": self._formats[p.instrument].symbol,
@@ -1253,7 +1266,7 @@ class BinanceDialect:
         return {
             **self._account_header(call, view),
             **self._account_totals(view),
-            "assets": [self._asset_row(view, v2=True)],
+            "assets": [self._asset_row(view)],
             "positions": positions,
         }
 
