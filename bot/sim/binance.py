@@ -49,6 +49,7 @@ from bot.sim.engine import (
     Reject,
     Side,
     TimeInForce,
+    floor_to,
 )
 from bot.sim.faults import FaultKind, FaultPlan, FaultRule
 from bot.sim.ratelimit import Family, Limited, RateLimiter, RequestCounter
@@ -824,7 +825,7 @@ class BinanceDialect:
         return [self._kline_row(fmt, c) for c in candles]
 
     def _kline_row(self, fmt: _MarketFormat, candle: Candle) -> list[Any]:
-        taker_base = (candle.volume / 2).quantize(fmt.market.rules.step_size)
+        taker_base = floor_to(candle.volume / 2, fmt.market.rules.step_size)
         return [
             candle.open_ms,
             fmt.price(candle.open),

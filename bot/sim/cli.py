@@ -54,9 +54,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(json=True)
-    simulator = build_simulator(
-        args.scenario, seed=args.seed, log_requests=not args.no_request_log
-    )
+    simulator = build_simulator(args.scenario, seed=args.seed, log_requests=not args.no_request_log)
     for key in simulator.keys.all_keys():
         register_secret(key.secret)
     return asyncio.run(_serve(simulator, args))

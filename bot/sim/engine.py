@@ -537,7 +537,7 @@ def ceil_to(value: Decimal, step: Decimal) -> Decimal:
 
 def round_to(value: Decimal, step: Decimal) -> Decimal:
     """The nearest multiple of `step` (half up), keeping the step's decimal places."""
-    return ((value / step).to_integral_value(ROUND_HALF_UP) * step).quantize(step)
+    return ((value / step).to_integral_value(ROUND_HALF_UP) * step).quantize(step, ROUND_HALF_UP)
 
 
 def is_multiple(value: Decimal, step: Decimal) -> bool:
