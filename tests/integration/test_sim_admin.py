@@ -71,7 +71,7 @@ async def test_admin_routes_steer_time_prices_funds_faults_and_read_the_ledger()
                 "sub",
             )
             totals = (await call("GET", "/_admin/totals?account=sub"))[1]
-            assert totals == {"traded_notional": "4999.47500", "fees": {"USDT": "4.99947500"}}
+            assert totals == {"traded_notional": "4999.475", "fees": {"USDT": "4.99947500"}}
             counts = (await call("GET", "/_admin/requests?account=sub"))[1]
             assert counts["spot.order.post"] == 1
 
