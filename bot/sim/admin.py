@@ -317,11 +317,16 @@ def admin_routes(admin: Admin) -> list[web.RouteDef]:
         data = await _body(request)
         try:
             raw = _FAULTS.validate_python(data.get("rules", []))
-            rules = [FaultConfig.model_validate(r).rule() for r in raw]
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"])
-            raise _BadRequest(f"rules: {where}: {error['msg']}") from None
+        except ValidationError:
+            raise _BadRequest("rules: must be a list of objects") from None
+        rules = []
+        for index, item in enumerate(raw):
+            try:
+                rules.append(FaultConfig.model_validate(item).rule())
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(p) for p in (index, *error["loc"]))
+                raise _BadRequest(f"rules.{where}: {error['msg']}") from None
         admin.set_faults(rules)
         if "clock_skew_ms" in data:
             admin.set_clock_skew(int(data["clock_skew_ms"]))

@@ -87,7 +87,7 @@ async def test_admin_routes_steer_time_prices_funds_faults_and_read_the_ledger()
             assert sim.admin.fault_counts() == {FaultKind.HTTP_503: 1}
             status, error = await call("POST", "/_admin/faults", {"rules": [{"kind": "x"}]})
             assert status == 400
-            assert error["error"].startswith("rules: 0.kind:")
+            assert error["error"].startswith("rules.0.kind: Input should be")
             status, error = await call("POST", "/_admin/accounts/nobody/fund", {"asset": "X"})
             assert status == 400
             assert (await call("DELETE", "/_admin/faults"))[1] == {"ok": True}
