@@ -51,7 +51,7 @@ from bot.sim.engine import (
     TimeInForce,
     floor_to,
 )
-from bot.sim.faults import FaultKind, FaultPlan, FaultRule
+from bot.sim.faults import DEFAULT_HANG_MS, FaultKind, FaultPlan, FaultRule
 from bot.sim.ratelimit import Family, Limited, RateLimiter, RequestCounter
 
 VENUE = "binance"
@@ -408,7 +408,7 @@ class BinanceDialect:
                     self.engine.gap(asset, rule.gap_factor)
         for rule in fired:
             if rule.kind is FaultKind.HANG:
-                timeout = (rule.latency_ms or 60_000) / 1000
+                timeout = (rule.latency_ms or DEFAULT_HANG_MS) / 1000
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._shutdown.wait(), timeout)
                 return _drop(request)

@@ -21,7 +21,8 @@ def test_the_shipped_scenarios_load_and_build(name: str) -> None:
     sim = build_simulator(ROOT / "config" / "sim" / f"{name}.toml", seed=7, log_requests=False)
     assert sim.engine.markets
     assert "main" in sim.admin.accounts()
-    assert sim.admin.credentials("main").api_key != sim.admin.credentials("main", read_only=True).api_key
+    reader = sim.admin.credentials("main", read_only=True)
+    assert sim.admin.credentials("main").api_key != reader.api_key
 
 
 def test_the_regimes_scenario_switches_regimes() -> None:
