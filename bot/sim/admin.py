@@ -281,6 +281,13 @@ def admin_routes(admin: Admin) -> list[web.RouteDef]:
         admin.gap(str(_field(data, "asset")), float(_decimal(data, "factor")))
         return {"ok": True}
 
+    async def market_status(request: web.Request) -> Any:
+        data = await _body(request)
+        admin.set_market_open(
+            MarketKind(str(_field(data, "kind"))), str(_field(data, "base")), bool(data.get("open"))
+        )
+        return {"ok": True}
+
     async def accounts(request: web.Request) -> Any:
         return admin.accounts()
 
@@ -345,6 +352,7 @@ def admin_routes(admin: Admin) -> list[web.RouteDef]:
         web.post("/_admin/time/advance", handler(advance)),
         web.post("/_admin/prices", handler(set_price)),
         web.post("/_admin/gap", handler(gap)),
+        web.post("/_admin/markets", handler(market_status)),
         web.get("/_admin/accounts", handler(accounts)),
         web.get("/_admin/accounts/{name}", handler(account)),
         web.post("/_admin/accounts/{name}/fund", handler(fund)),

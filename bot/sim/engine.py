@@ -16,7 +16,8 @@ Semantics, chosen to match what the bot meets on a real exchange:
   the mark (the path price); funding every `interval` of simulated time, payment =
   position notional at mark × rate (longs pay a positive rate);
 - a client order id must be unique among the account's OPEN orders on a market only: once an order
-  is closed its id may be used again (Binance's documented rule);
+  is closed its id may be used again (Binance's documented rule; a venue may instead require
+  uniqueness among all orders, `ClientIdScope`);
 - state changes happen lazily: every call first brings the engine up to the clock's time
   (resting orders that the path crossed are filled, funding that fell due is paid).
 """
@@ -91,6 +92,13 @@ class OrderStatus(StrEnum):
 class MarginMode(StrEnum):
     CROSS = "cross"
     ISOLATED = "isolated"
+
+
+class ClientIdScope(StrEnum):
+    """Among which orders a venue requires client order ids to be unique."""
+
+    OPEN_ORDERS = "open_orders"  # Binance: a closed order's id may be used again
+    ALL_ORDERS = "all_orders"  # ever used on the account and market: always a duplicate
 
 
 class IncomeKind(StrEnum):
@@ -229,6 +237,10 @@ class EngineConfig:
     book: BookModel = BookModel()
     funding: FundingModel = FundingModel()
     default_leverage: int = 20
+    client_id_scopes: Mapping[str, ClientIdScope] = field(default_factory=dict)  # by venue
+
+    def client_id_scope(self, venue: str) -> ClientIdScope:
+        return self.client_id_scopes.get(venue, ClientIdScope.OPEN_ORDERS)
 
 
 # -- records (what the ledger holds; what tests assert on) -----------------------------------
@@ -1142,7 +1154,10 @@ class Engine:
         client_id = request.client_id or self._auto_client_id()
         key = (acc.name, request.instrument, client_id)
         previous = self._by_client_id.get(key)
-        if previous is not None and self._orders[previous].status.is_open:
+        if previous is not None and (
+            self._orders[previous].status.is_open
+            or self.config.client_id_scope(acc.venue) is ClientIdScope.ALL_ORDERS
+        ):
             raise EngineRejected(Reject.DUPLICATE_CLIENT_ID, client_id)
         order = _Order(
             order_id=self._next_order_id,

@@ -91,6 +91,10 @@ async def test_admin_routes_steer_time_prices_funds_faults_and_read_the_ledger()
             status, error = await call("POST", "/_admin/accounts/nobody/fund", {"asset": "X"})
             assert status == 400
             assert (await call("DELETE", "/_admin/faults"))[1] == {"ok": True}
+            halt = {"kind": "spot", "base": "ETH", "open": False}
+            assert (await call("POST", "/_admin/markets", halt))[0] == 200
+            async with http.get("/api/v3/exchangeInfo?symbol=ETHUSDT") as reply:
+                assert (await reply.json())["symbols"][0]["status"] == "BREAK"
         assert all(secret not in text for text in seen)
 
 

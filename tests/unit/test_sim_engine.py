@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from bot.sim.engine import (
+    ClientIdScope,
     Engine,
+    EngineConfig,
     EngineRejected,
     IncomeKind,
     InstrumentId,
@@ -205,6 +207,20 @@ def test_a_filled_orders_client_id_can_be_sent_again_and_lookup_finds_the_latest
     assert second.order_id == first.order_id + 1
     assert sim.engine.get_order("main", BTC, client_id="once").order_id == second.order_id
     assert len([o for o in sim.engine.order_log() if o.client_id == "once"]) == 2
+
+
+def test_a_venue_may_require_client_ids_unique_among_all_orders(sim: Simulator) -> None:
+    engine = Engine(
+        clock=sim.clock,
+        prices=sim.prices,
+        markets=sim.engine.markets.values(),
+        config=EngineConfig(client_id_scopes={"strict": ClientIdScope.ALL_ORDERS}),
+    )
+    engine.add_account("main", "strict", spot={"USDT": D("1000")})
+    engine.place_order(order(BTC, Side.BUY, "0.001", client_id="once"))
+    with pytest.raises(EngineRejected) as err:
+        engine.place_order(order(BTC, Side.BUY, "0.001", client_id="once"))
+    assert err.value.reason is Reject.DUPLICATE_CLIENT_ID
 
 
 @pytest.mark.parametrize(
