@@ -62,7 +62,7 @@ class Simulator:
 
 
 def build_simulator(
-    scenario: ScenarioSource = None, *, seed: int = 7, log_requests: bool = True
+    scenario: ScenarioSource = None, *, seed: int = 7, log_requests: bool = False
 ) -> Simulator:
     """A simulator for a scenario (a Scenario, a TOML path, or None for the defaults)."""
     if seed < 0:
@@ -185,9 +185,12 @@ async def run_simulator(
     host: str = "127.0.0.1",
     port: int = 0,
     admin: bool = True,
-    log_requests: bool = True,
+    log_requests: bool = False,
 ) -> AsyncIterator[SimHandle]:
-    """Serve a simulator on `host:port` (0: a free port) for the duration of the block."""
+    """Serve a simulator on `host:port` (0: a free port) for the duration of the block.
+
+    `log_requests` logs one structlog line per request (the CLI does; in-process it is off so
+    the simulator's lines do not mix with the bot's)."""
     simulator = build_simulator(scenario, seed=seed, log_requests=log_requests)
     runner = web.AppRunner(
         build_app(simulator, admin=admin),

@@ -91,14 +91,14 @@ async def test_invisibility_can_last_a_wall_clock_duration(sim: SimHandle) -> No
     usdm = await connected(sim, "binanceusdm")
     try:
         sim.admin.add_fault(
-            FaultRule(FaultKind.LOST_RESPONSE, "fapi.order.post", next=1, hide_ms=300)
+            FaultRule(FaultKind.LOST_RESPONSE, "fapi.order.post", next=1, hide_ms=800)
         )
         params = {"clientOrderId": "lost-3"}
         with pytest.raises(ccxt.ExchangeNotAvailable):
             await usdm.create_order("ETH/USDT:USDT", "limit", "buy", 0.1, 2000, params)
         with pytest.raises(ccxt.OrderNotFound):
             await usdm.cancel_order(None, "ETH/USDT:USDT", params)
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(0.85)
         canceled = await usdm.cancel_order(None, "ETH/USDT:USDT", params)
         assert canceled["status"] == "canceled"
     finally:
