@@ -263,6 +263,7 @@ class BinanceDialect:
             spot("ticker.price", "GET", "ticker/price", N, _by_symbol(2, 4), self._spot_price),
             spot("ticker.book", "GET", "ticker/bookTicker", N, _by_symbol(2, 4), self._spot_book),
             spot("klines", "GET", "klines", N, _fixed(2), self._spot_klines),
+            spot("depth", "GET", "depth", N, _spot_depth_weight, self._spot_depth),
             spot("account", "GET", "account", R, _fixed(20), self._spot_account),
             spot("order.post", "POST", "order", T, _fixed(1), self._spot_create, creates=True),
             spot("order.get", "GET", "order", R, _fixed(4), self._spot_get_order),
@@ -283,6 +284,7 @@ class BinanceDialect:
                 "ticker.book", "GET", "v1/ticker/bookTicker", N, _by_symbol(2, 5), self._fapi_book
             ),
             fapi("klines", "GET", "v1/klines", N, _fapi_klines_weight, self._fapi_klines),
+            fapi("depth", "GET", "v1/depth", N, _fapi_depth_weight, self._fapi_depth),
             fapi("premiumIndex", "GET", "v1/premiumIndex", N, _by_symbol(1, 10), self._premium),
             fapi("fundingRate", "GET", "v1/fundingRate", N, _fixed(1), self._funding_history),
             fapi("account.v3", "GET", "v3/account", R, _fixed(5), self._fapi_account_v3),
@@ -328,7 +330,18 @@ class BinanceDialect:
         ]
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route(ep.method, ep.path, self._bind(ep)) for ep in self.endpoints]
+        served = [web.route(ep.method, ep.path, self._bind(ep)) for ep in self.endpoints]
+        unserved = [
+            web.route("*", f"/{prefix}/{{tail:.*}}", self._unsupported)
+            for prefix in ("api", "fapi", "sapi", "dapi", "papi", "eapi", "futures")
+        ]
+        return served + unserved
+
+    async def _unsupported(self, request: web.Request) -> web.Response:
+        """Binance's shape for an endpoint the simulator does not serve: ccxt raises
+        BadRequest (-1020), not a transient "exchange not available" that invites a retry."""
+        msg = f"This operation is not supported by the simulator: {request.method} {request.path}"
+        return _json({"code": -1020, "msg": msg}, 404, 0)
 
     def _bind(self, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def serve(request: web.Request) -> web.StreamResponse:
@@ -840,6 +853,26 @@ class BinanceDialect:
             _f8(taker_base * candle.close),
             "0",
         ]
+
+    def _depth(self, call: Call, family: Family) -> dict[str, Any]:
+        fmt = self._market(call, family)
+        limit = _int_param(call.params, "limit", 100 if family is Family.SPOT else 500)
+        allowed = (5, 10, 20, 50, 100, 500, 1000) + ((5000,) if family is Family.SPOT else ())
+        if limit not in allowed and not (family is Family.SPOT and 1 <= limit <= 5000):
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        bids, asks = self.engine.depth(fmt.market.id, limit)
+        book: dict[str, Any] = {"lastUpdateId": self.engine.now_ms()}
+        if family is Family.FUTURES:
+            book["E"] = book["T"] = self.engine.now_ms()
+        book["bids"] = [[fmt.price(p), fmt.qty(q)] for p, q in bids]
+        book["asks"] = [[fmt.price(p), fmt.qty(q)] for p, q in asks]
+        return book
+
+    def _spot_depth(self, call: Call) -> dict[str, Any]:
+        return self._depth(call, Family.SPOT)
+
+    def _fapi_depth(self, call: Call) -> dict[str, Any]:
+        return self._depth(call, Family.FUTURES)
 
     def _spot_klines(self, call: Call) -> list[list[Any]]:
         return self._klines(call, Family.SPOT)
@@ -1625,6 +1658,21 @@ def _reduce_only_param(p: Mapping[str, str], family: Family) -> bool:
     if p.get("positionSide", "BOTH") != "BOTH":
         raise BinanceError(-4061, "Order's position side does not match user's setting.")
     return _bool_param(p, "reduceOnly")
+
+
+def _limit(params: Mapping[str, str], default: int) -> int:
+    text = params.get("limit", "")
+    return int(text) if text.isdigit() else default
+
+
+def _spot_depth_weight(params: Mapping[str, str]) -> int:
+    limit = _limit(params, 100)
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def _fapi_depth_weight(params: Mapping[str, str]) -> int:
+    limit = _limit(params, 500)
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
 
 
 def _missing(name: str) -> BinanceError:

@@ -663,6 +663,22 @@ class Engine:
             time_ms=now,
         )
 
+    def depth(
+        self, instrument: InstrumentId, levels: int
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """A synthetic order book: `levels` bids and asks from the touch outwards, one basis
+        point (at least a tick) apart, each with the top-of-book size."""
+        quote = self.quote(instrument)
+        rules = self.market(instrument).rules
+        gap = max(ceil_to(quote.last / Decimal(10_000), rules.tick_size), rules.tick_size)
+        bids = [
+            (quote.bid - gap * i, quote.bid_qty)
+            for i in range(levels)
+            if quote.bid - gap * i >= rules.tick_size
+        ]
+        asks = [(quote.ask + gap * i, quote.ask_qty) for i in range(levels)]
+        return bids, asks
+
     def _top_of_book(self, mid: Decimal, rules: MarketRules) -> tuple[Decimal, Decimal]:
         spread = self.config.book.spread_bps
         if spread == 0:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import ccxt.async_support as ccxt
 import pytest
 
 from bot.sim.client import binance_client
@@ -247,3 +248,21 @@ async def test_a_read_only_key_reads_the_same_account(sim: SimHandle) -> None:
         assert balance["info"]["canTrade"] is False
     finally:
         await reader.close()
+
+
+async def test_the_order_book_starts_at_the_touch(spot: Any) -> None:
+    book = await spot.fetch_order_book("BTC/USDT", 5)
+    assert [dec(level[0]) for level in book["bids"]] == [
+        D("59994"),
+        D("59988"),
+        D("59982"),
+        D("59976"),
+        D("59970"),
+    ]
+    assert dec(book["asks"][0][0]) == D("60006")
+    assert len(book["asks"]) == 5
+
+
+async def test_an_endpoint_the_simulator_does_not_serve_is_a_bad_request(spot: Any) -> None:
+    with pytest.raises(ccxt.BadRequest, match="-1020"):
+        await spot.public_get_avgprice({"symbol": "BTCUSDT"})
