@@ -189,6 +189,10 @@ class Admin:
             return self._sim.counter.by_route()
         return self._sim.counter.of_account(account)
 
+    def request_counts_of_key(self, api_key: str) -> dict[str, int]:
+        """Requests per route made with one API key (say, the read-only one)."""
+        return self._sim.counter.of_key(api_key)
+
     def reset_request_counts(self) -> None:
         self._sim.counter.reset()
 

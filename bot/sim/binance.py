@@ -361,7 +361,7 @@ class BinanceDialect:
         header = request.headers.get("X-MBX-APIKEY")
         known = self.keys.lookup(header) if header else None
         account = known.account if known is not None else None
-        self.counter.count(account, ep.name)
+        self.counter.count(account, known.api_key if known is not None else None, ep.name)
         fired = self.faults.draw(ep.name)
         status, code, used = 200, 0, 0
         try:

@@ -127,24 +127,32 @@ def _seconds(ms: float) -> int:
 
 
 class RequestCounter:
-    """How many requests each account made to each route (None: unauthenticated)."""
+    """How many requests each API key (and so each account) made to each route; requests
+    without a known key (public endpoints) count under None."""
 
     def __init__(self) -> None:
-        self._counts: Counter[tuple[str | None, str]] = Counter()
+        self._counts: Counter[tuple[str | None, str | None, str]] = Counter()
 
-    def count(self, account: str | None, route: str) -> None:
-        self._counts[(account, route)] += 1
+    def count(self, account: str | None, api_key: str | None, route: str) -> None:
+        self._counts[(account, api_key, route)] += 1
 
     def by_route(self) -> dict[str, int]:
         """Counts per route, every caller together."""
-        result: Counter[str] = Counter()
-        for (_, route), n in self._counts.items():
-            result[route] += n
-        return dict(result)
+        return self._sum(lambda account, key: True)
 
     def of_account(self, account: str | None) -> dict[str, int]:
-        """Counts per route of one account (None: the unauthenticated, public requests)."""
-        return {route: n for (who, route), n in self._counts.items() if who == account}
+        """Counts per route of one account's keys (None: the unauthenticated requests)."""
+        return self._sum(lambda who, key: who == account)
+
+    def of_key(self, api_key: str) -> dict[str, int]:
+        return self._sum(lambda who, key: key == api_key)
+
+    def _sum(self, chosen: Callable[[str | None, str | None], bool]) -> dict[str, int]:
+        result: Counter[str] = Counter()
+        for (account, key, route), n in self._counts.items():
+            if chosen(account, key):
+                result[route] += n
+        return dict(result)
 
     def total(self) -> int:
         return sum(self._counts.values())

@@ -111,18 +111,22 @@ async def test_admin_routes_are_off_unless_enabled() -> None:
 async def test_request_counts_tell_accounts_and_public_calls_apart() -> None:
     async with run_simulator(SCENARIO, log_requests=False) as sim:
         main = binance_client(sim.base_url, sim.admin.credentials("main"))
+        reader = sim.admin.credentials("main", read_only=True)
+        main_reader = binance_client(sim.base_url, reader)
         sub = binance_client(sim.base_url, sim.admin.credentials("sub"))
         try:
             await main.load_markets()
             await main.fetch_balance()
-            await main.fetch_balance()
+            await main_reader.fetch_balance()
             await sub.fetch_balance()
             await main.fetch_tickers(["BTC/USDT"])
         finally:
             await main.close()
+            await main_reader.close()
             await sub.close()
         assert sim.admin.request_counts("main") == {"spot.account": 2}
-        assert sim.admin.request_counts(None) == {"spot.exchangeInfo": 2, "spot.ticker.24hr": 1}
+        assert sim.admin.request_counts_of_key(reader.api_key) == {"spot.account": 1}
+        assert sim.admin.request_counts(None) == {"spot.exchangeInfo": 3, "spot.ticker.24hr": 1}
         assert sim.admin.request_counts()["spot.account"] == 3
         sim.admin.reset_request_counts()
         assert sim.admin.request_counts() == {}

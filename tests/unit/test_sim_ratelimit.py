@@ -64,11 +64,12 @@ def test_orders_are_limited_per_account_per_ten_seconds() -> None:
 
 def test_requests_are_counted_per_account_and_route() -> None:
     counter = RequestCounter()
-    counter.count("main", "spot.account")
-    counter.count("main", "spot.account")
-    counter.count(None, "spot.ticker.24hr")
-    counter.count("other", "spot.account")
+    counter.count("main", "trade-key", "spot.account")
+    counter.count("main", "read-key", "spot.account")
+    counter.count(None, None, "spot.ticker.24hr")
+    counter.count("other", "other-key", "spot.account")
     assert counter.by_route() == {"spot.account": 3, "spot.ticker.24hr": 1}
     assert counter.of_account("main") == {"spot.account": 2}
+    assert counter.of_key("read-key") == {"spot.account": 1}
     assert counter.of_account(None) == {"spot.ticker.24hr": 1}
     assert counter.total() == 4
