@@ -53,13 +53,6 @@ class SimClock:
         self._offset_ms += ms
         return self.now_ms()
 
-    def advance_to(self, t_ms: int) -> int:
-        """Jump forward to `t_ms`; a time in the past is an error."""
-        now = self.now_ms()
-        if t_ms < now:
-            raise ValueError(f"the clock is at {now} ms, it cannot go back to {t_ms}")
-        return self.advance(t_ms - now)
-
     def wall_ms(self) -> int:
         """Wall-clock milliseconds as the signature check sees them (with the skew fault)."""
         return int(self._wall() * 1000.0) + self.skew_ms

@@ -940,9 +940,6 @@ class Engine:
             raise EngineRejected(Reject.UNKNOWN_ACCOUNT, name)
         return account
 
-    def venue_of(self, account: str) -> str:
-        return self._account(account).venue
-
     def fund_spot(self, account: str, asset: str, amount: Decimal) -> SpotBalance:
         """Deposit (or, negative, withdraw) free spot balance."""
         self.sync()
