@@ -114,6 +114,18 @@ class BinanceError(Exception):
         self.status = status
 
 
+@dataclass(slots=True)
+class _Outcome:
+    """What the request log reports besides the status: weight used and Binance's code."""
+
+    used: int = 0
+    code: int = 0
+
+    def error(self, exc: BinanceError) -> web.Response:
+        self.code = exc.code
+        return _json({"code": exc.code, "msg": exc.msg}, exc.status, self.used)
+
+
 class Security(StrEnum):
     NONE = "NONE"  # public market data
     USER_DATA = "USER_DATA"  # signed, needs `read`
@@ -353,60 +365,66 @@ class BinanceDialect:
 
     async def _serve(self, ep: Endpoint, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        header = request.headers.get("X-MBX-APIKEY")
+        known = self.keys.lookup(header) if header else None
+        account = known.account if known is not None else None
+        self.counter.count(account, known.api_key if known is not None else None, ep.name)
+        outcome = _Outcome()
+        try:
+            response = await self._pipeline(ep, request, header, outcome)
+        except BinanceError as exc:
+            response = outcome.error(exc)
+        except EngineRejected as exc:
+            response = outcome.error(self._map_reject(exc, ep))
+        except Exception:
+            # A simulator bug: answer as Binance does for an internal error, and say so loudly.
+            self._log.exception("sim_internal_error", route=ep.name)
+            msg = "An unknown error occurred while processing the request."
+            response = outcome.error(BinanceError(-1000, msg, 500))
+        if self._log_requests:
+            self._log.info(
+                "sim_request",
+                method=ep.method,
+                path=ep.path,
+                route=ep.name,
+                account=account,
+                status=response.status,
+                code=outcome.code,
+                weight=outcome.used,
+                ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        return response
+
+    async def _pipeline(
+        self, ep: Endpoint, request: web.Request, header: str | None, outcome: _Outcome
+    ) -> web.StreamResponse:
+        """Faults, weight, authentication, the handler, late faults: one request's way."""
         query = request.rel_url.raw_query_string
         body = await request.text() if request.body_exists else ""
         params = dict(parse_qsl(query, keep_blank_values=True))
         if body:
             params.update(parse_qsl(body, keep_blank_values=True))
-        header = request.headers.get("X-MBX-APIKEY")
-        known = self.keys.lookup(header) if header else None
-        account = known.account if known is not None else None
-        self.counter.count(account, known.api_key if known is not None else None, ep.name)
         fired = self.faults.draw(ep.name)
-        status, code, used = 200, 0, 0
-        try:
-            if fired:
-                early = await self._pre_faults(fired, params, request)
-                if early is not None:
-                    status = early.status
-                    return early
-            charge = self.limiter.charge(request.remote or "local", ep.family, ep.weight(params))
-            used = charge.used
-            if charge.limited is not None:
-                status, code = int(charge.limited.value), -1003
-                return self._rate_limited(charge.limited, charge.retry_after_s, ep.family, used)
-            call = Call(params, None, _fill_fraction(fired))
-            if ep.security is not Security.NONE:
-                call.key = self._authenticate(ep, header, query + body, params)
-                if ep.creates_order:
-                    self._charge_order(call.key.account, ep.family)
-            result = ep.handler(call)
-            if fired:
-                late = await self._post_faults(fired, request, result, call)
-                if late is not None:
-                    status = late.status
-                    return late
-            return _json(result, 200, used)
-        except BinanceError as exc:
-            status, code = exc.status, exc.code
-            return _json({"code": exc.code, "msg": exc.msg}, exc.status, used)
-        except EngineRejected as exc:
-            error = self._map_reject(exc, ep)
-            status, code = error.status, error.code
-            return _json({"code": error.code, "msg": error.msg}, error.status, used)
-        finally:
-            if self._log_requests:
-                self._log.info(
-                    "sim_request",
-                    method=ep.method,
-                    path=ep.path,
-                    route=ep.name,
-                    account=account,
-                    status=status,
-                    code=code,
-                    weight=used,
-                    ms=round((time.perf_counter() - started) * 1000, 3),
-                )
+        if fired:
+            early = await self._pre_faults(fired, params, request)
+            if early is not None:
+                return early
+        charge = self.limiter.charge(request.remote or "local", ep.family, ep.weight(params))
+        outcome.used = charge.used
+        if charge.limited is not None:
+            outcome.code = -1003
+            return self._rate_limited(charge.limited, charge.retry_after_s, ep.family, charge.used)
+        call = Call(params, None, _fill_fraction(fired))
+        if ep.security is not Security.NONE:
+            call.key = self._authenticate(ep, header, query + body, params)
+            if ep.creates_order:
+                self._charge_order(call.key.account, ep.family)
+        result = ep.handler(call)
+        if fired:
+            late = await self._post_faults(fired, request, result, call)
+            if late is not None:
+                return late
+        return _json(result, 200, charge.used)
 
     async def _pre_faults(
         self, fired: list[FaultRule], params: Mapping[str, str], request: web.Request

@@ -70,6 +70,12 @@ def build_simulator(
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     clock = SimClock(spec.clock.start, spec.clock.mode, spec.clock.speed)
     prices = PricePath(path_spec(spec, seed), seed)
+    for asset in prices.assets:
+        if prices.first_ms(asset) > spec.clock.start:
+            raise ScenarioError(
+                f"scenario: replay.{asset}: the file starts after clock.start, so {asset} "
+                "would have no price"
+            )
     config = EngineConfig(
         fees=fee_schedule(spec), book=book_model(spec), funding=funding_model(spec)
     )

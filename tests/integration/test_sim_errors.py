@@ -14,6 +14,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
+import structlog
 from pydantic import SecretStr
 
 from bot.sim.client import binance_client
@@ -312,3 +313,18 @@ async def test_a_price_gap_fault_moves_the_price_before_the_order_fills(
     sim.admin.add_fault(FaultRule(FaultKind.PRICE_GAP, "spot.order.post", next=1, gap_factor=0.9))
     order = await spot.create_order("BTC/USDT", "market", "sell", 0.001)
     assert order["average"] == pytest.approx(54000, rel=1e-3)
+
+
+async def test_a_simulator_bug_is_answered_as_binances_internal_error(
+    sim: SimHandle, spot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("simulated defect")
+
+    monkeypatch.setattr(sim.simulator.engine, "ticker_24h", broken)
+    with (
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(ccxt.OperationFailed, match="-1000"),
+    ):
+        await spot.fetch_tickers(["BTC/USDT"])
+    assert [entry["event"] for entry in logs] == ["sim_internal_error"]

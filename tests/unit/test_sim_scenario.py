@@ -177,3 +177,15 @@ def test_replay_files_are_named_relative_to_the_scenario(tmp_path: Path) -> None
     sim = build_simulator(scenario, log_requests=False)
     quote = sim.engine.quote(InstrumentId(MarketKind.SPOT, "BTC", "USDT"))
     assert quote.last == D("42239.57")  # the close of the 05:00 candle in the file
+
+
+def test_a_replay_that_starts_after_the_clock_is_refused() -> None:
+    replay = ROOT / "tests" / "fixtures" / "replay" / "btcusdt_1h_2024-01-01.csv"
+    with pytest.raises(ScenarioError, match=r"replay\.BTC"):
+        build_simulator(
+            {
+                "clock": {"start": "2023-12-31T00:00:00Z", "step": "1h"},
+                "assets": {"BTC": {"price": 42000.0}},
+                "replay": {"BTC": str(replay)},
+            }
+        )
