@@ -556,6 +556,15 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
     return value % step == 0
 
 
+def _may_cross(order: _Order, low: float, high: float, tick: Decimal) -> bool:
+    """A cheap float pre-check: could the path's low/high, rounded to the tick, reach the
+    order's price? (The exact test is done in Decimal on the few candidates.)"""
+    margin = float(tick)
+    if order.side is Side.BUY:
+        return low <= float(order.price) + margin
+    return high >= float(order.price) - margin
+
+
 def money(value: Decimal) -> Decimal:
     return value.quantize(MONEY_EXP, ROUND_HALF_UP)
 
@@ -852,31 +861,39 @@ class Engine:
             if order.type is OrderType.LIMIT:
                 by_instrument.setdefault(order.instrument, []).append(order)
         step = self.prices.step_ms
+        end_step = to_ms // step * step
         for instrument, orders in by_instrument.items():
-            first_step = min(o.scan_from_ms for o in orders)
-            start = max(from_ms, first_step) // step * step
-            end_step = to_ms // step * step
-            steps = (end_step - start) // step + 1
-            if steps <= 0:
-                continue
-            interval = step * max(1, math.ceil(steps / MAX_KLINES_PER_SCAN))
-            start = start // interval * interval
-            count = (end_step - start) // interval + 1
-            rules = self.market(instrument).rules
-            for row in self.prices.klines(instrument.base, interval, start, count, end_ms=to_ms):
-                low = self._dec(row.low, rules.tick_size)
-                high = self._dec(row.high, rules.tick_size)
-                for order in orders:
-                    if not order.status.is_open or row.open_ms + interval <= order.scan_from_ms:
-                        continue
-                    crossed = (order.side is Side.BUY and low <= order.price) or (
-                        order.side is Side.SELL and high >= order.price
-                    )
-                    if crossed:
-                        when = min(max(row.open_ms, order.scan_from_ms), to_ms)
-                        self._fill_resting(order, when)
+            start = max(from_ms, min(o.scan_from_ms for o in orders)) // step * step
+            if start <= end_step:
+                self._scan_instrument(instrument, orders, start, to_ms)
             for order in orders:
                 order.scan_from_ms = max(order.scan_from_ms, end_step + step)
+
+    def _scan_instrument(
+        self, instrument: InstrumentId, orders: list[_Order], start: int, to_ms: int
+    ) -> None:
+        """One candle over the whole range first (usually nothing crosses), then, only if
+        something may have, the path step by step to find when."""
+        base, tick = instrument.base, self.market(instrument).rules.tick_size
+        whole = self.prices.window(base, start, to_ms)
+        if not any(_may_cross(o, whole.low, whole.high, tick) for o in orders):
+            return
+        step = self.prices.step_ms
+        steps = (to_ms // step * step - start) // step + 1
+        interval = step * max(1, math.ceil(steps / MAX_KLINES_PER_SCAN))
+        first = start // interval * interval
+        count = (to_ms // step * step - first) // interval + 1
+        for row in self.prices.klines(base, interval, first, count, end_ms=to_ms):
+            for order in orders:
+                if not order.status.is_open or row.open_ms + interval <= order.scan_from_ms:
+                    continue
+                if not _may_cross(order, row.low, row.high, tick):
+                    continue
+                crossed = (order.side is Side.BUY and self._dec(row.low, tick) <= order.price) or (
+                    order.side is Side.SELL and self._dec(row.high, tick) >= order.price
+                )
+                if crossed:
+                    self._fill_resting(order, min(max(row.open_ms, order.scan_from_ms), to_ms))
 
     def _fill_resting(self, order: _Order, when: int) -> None:
         qty = self._fill_quantity(order, order.remaining, None)
