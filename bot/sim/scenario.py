@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import time
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -64,7 +65,10 @@ class ScenarioError(ConfigError):
 
 
 def _to_ms(value: Any) -> Any:
-    """Instants: epoch milliseconds, an ISO 8601 string or a TOML datetime (UTC if naive)."""
+    """Instants: epoch milliseconds, an ISO 8601 string, a TOML datetime (UTC if naive), or
+    "now" (the wall clock, to the minute: exchange time then starts at the real time)."""
+    if value == "now":
+        return int(time.time() // 60 * 60_000)
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1000)

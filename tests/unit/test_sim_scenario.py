@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -189,3 +190,10 @@ def test_a_replay_that_starts_after_the_clock_is_refused() -> None:
                 "replay": {"BTC": str(replay)},
             }
         )
+
+
+def test_the_clock_can_start_now() -> None:
+    before = int(time.time() * 1000)
+    start = load_scenario({"clock": {"start": "now"}}).clock.start
+    assert before - 60_000 < start <= before
+    assert start % 60_000 == 0
