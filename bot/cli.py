@@ -17,7 +17,7 @@ from bot import __version__
 from bot.errors import BotError, ConfigError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("bot.sim.cli",)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -1,0 +1,35 @@
+"""Point a ccxt exchange class at a local base URL (the simulator, or a stand-in for it).
+
+ccxt builds every request URL as `urls['api'][group] + '/' + path`. Only the groups a local
+dialect serves are mapped: a call into any other group then fails in ccxt itself (NotSupported)
+instead of reaching a server that would answer 404, which ccxt would report as the exchange
+being unavailable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# ccxt API group -> path prefix, as on Binance's real hosts (spot, USDⓈ-M, COIN-M market info).
+_BINANCE_GROUPS = {
+    "public": "/api/v3",
+    "private": "/api/v3",
+    "fapiPublic": "/fapi/v1",
+    "fapiPrivate": "/fapi/v1",
+    "fapiPublicV2": "/fapi/v2",
+    "fapiPrivateV2": "/fapi/v2",
+    "fapiPublicV3": "/fapi/v3",
+    "fapiPrivateV3": "/fapi/v3",
+    "dapiPublic": "/dapi/v1",
+}
+
+_GROUPS_BY_EXCHANGE = {"binance": _BINANCE_GROUPS, "binanceusdm": _BINANCE_GROUPS}
+
+
+def local_api_urls(exchange_id: str, base_url: str) -> dict[str, Any]:
+    """The `urls['api']` dict that sends a ccxt exchange's requests to `base_url`."""
+    groups = _GROUPS_BY_EXCHANGE.get(exchange_id)
+    if groups is None:
+        raise ValueError(f"no local dialect serves ccxt exchange {exchange_id!r}")
+    base = base_url.rstrip("/")
+    return {group: base + prefix for group, prefix in groups.items()}

@@ -1,0 +1,149 @@
+"""Fault injection: which request suffers what, reproducibly for a seed, and what was injected.
+
+A rule names an endpoint (a route name such as `fapi.order.post`, a glob such as `fapi.*`, or
+`*`), a kind, and when it fires: on the next N matching calls (`next`), or with a probability
+drawn from a generator seeded by the simulator's seed, so a given request sequence always meets
+the same faults. The dialect asks `draw(route)` once per request and acts on the rules that
+fired; counts of injected faults are kept by kind.
+
+After a lost response (or a 5xx that hides an executed order) Binance may answer "order does
+not exist" for a while to lookups by client order id; `hide()` and `is_hidden()` model that
+visibility delay, by a number of lookups and/or a wall-clock duration.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class FaultKind(StrEnum):
+    LATENCY = "latency"  # answer late by latency_ms
+    HANG = "hang"  # never answer (until latency_ms, default a minute, or shutdown)
+    HTTP_500 = "http_500"
+    HTTP_502 = "http_502"
+    HTTP_503 = "http_503"
+    HTTP_429 = "http_429"  # Binance's rate-limit reply (-1003) with Retry-After
+    RATE_LIMIT_CODE = "rate_limit_code"  # -1003 with HTTP 400: ccxt's RateLimitExceeded path
+    LOST_RESPONSE = "lost_response"  # the request is executed, then the connection dropped
+    PARTIAL_FILL = "partial_fill"  # an order fills only fill_fraction now
+    PRICE_GAP = "price_gap"  # the price jumps by gap_factor before the request is served
+
+    @property
+    def http_status(self) -> int | None:
+        return {
+            FaultKind.HTTP_500: 500,
+            FaultKind.HTTP_502: 502,
+            FaultKind.HTTP_503: 503,
+            FaultKind.HTTP_429: 429,
+            FaultKind.RATE_LIMIT_CODE: 400,
+        }.get(self)
+
+
+DEFAULT_HANG_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    kind: FaultKind
+    endpoint: str = "*"
+    probability: float = 0.0
+    next: int = 0  # fire on the next N matching calls (before any probability draw)
+    latency_ms: int = 0
+    fill_fraction: Decimal = Decimal("0.5")
+    gap_factor: float = 1.0
+    gap_asset: str | None = None  # default: the base asset of the request's symbol
+    hide_lookups: int = 0  # lookups by client id that answer "does not exist" afterwards
+    hide_ms: int = 0  # ... or for this long (wall clock)
+    executed: bool = False  # 5xx only: execute the request first, then answer the error
+
+    def matches(self, route: str) -> bool:
+        return self.endpoint == "*" or fnmatch.fnmatchcase(route, self.endpoint)
+
+
+@dataclass(slots=True)
+class _Active:
+    rule: FaultRule
+    remaining: int
+
+
+@dataclass(slots=True)
+class _Hidden:
+    lookups: int
+    until_ms: float
+
+
+class FaultPlan:
+    def __init__(
+        self,
+        rules: Iterable[FaultRule] = (),
+        *,
+        seed: int = 0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rng = random.Random(f"faults:{seed}")
+        self._monotonic = monotonic
+        self._active: list[_Active] = []
+        self._hidden: dict[tuple[str, str], _Hidden] = {}
+        self.injected: Counter[FaultKind] = Counter()
+        self.set_rules(rules)
+
+    @property
+    def rules(self) -> list[FaultRule]:
+        return [a.rule for a in self._active]
+
+    def set_rules(self, rules: Iterable[FaultRule]) -> None:
+        self._active = [_Active(rule, rule.next) for rule in rules]
+
+    def add(self, rule: FaultRule) -> None:
+        self._active.append(_Active(rule, rule.next))
+
+    def clear(self) -> None:
+        self._active = []
+        self._hidden.clear()
+
+    def draw(self, route: str) -> list[FaultRule]:
+        """The rules that fire for one request to `route` (each counted as injected)."""
+        if not self._active:
+            return []
+        fired: list[FaultRule] = []
+        for active in self._active:
+            rule = active.rule
+            if not rule.matches(route):
+                continue
+            if active.remaining > 0:
+                active.remaining -= 1
+                fired.append(rule)
+            elif rule.probability > 0 and self._rng.random() < rule.probability:
+                fired.append(rule)
+        # Scheduled rules that have run out and have no probability are spent.
+        self._active = [a for a in self._active if a.remaining > 0 or a.rule.probability > 0]
+        for rule in fired:
+            self.injected[rule.kind] += 1
+        return fired
+
+    def hide(self, account: str, client_id: str, *, lookups: int, ms: int) -> None:
+        if lookups <= 0 and ms <= 0:
+            return
+        until = self._monotonic() * 1000.0 + ms if ms > 0 else -1.0
+        self._hidden[(account, client_id)] = _Hidden(lookups, until)
+
+    def is_hidden(self, account: str, client_id: str) -> bool:
+        """Whether a lookup of this client id must still answer "does not exist" (and count it)."""
+        hidden = self._hidden.get((account, client_id))
+        if hidden is None:
+            return False
+        now = self._monotonic() * 1000.0
+        if hidden.lookups > 0:
+            hidden.lookups -= 1
+            return True
+        if now < hidden.until_ms:
+            return True
+        del self._hidden[(account, client_id)]
+        return False
