@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, UsageError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("bot.sim.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("bot.config_cli", "bot.sim.cli")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except ConfigError as exc:
         print(f"rebalance-bot: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"rebalance-bot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BotError as exc:
         print(f"rebalance-bot: {exc}", file=sys.stderr)

@@ -11,6 +11,10 @@ class ConfigError(BotError):
     """The configuration is invalid: the message names the field and what is wrong."""
 
 
+class UsageError(BotError):
+    """The command line is wrong: exit code 2, like an invalid configuration."""
+
+
 class DataError(BotError):
     """The exchange returned data the bot cannot trust (missing, NaN, zero or negative values)."""
 

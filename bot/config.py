@@ -1,0 +1,669 @@
+"""Configuration: a TOML file plus environment overrides, validated into one `BotConfig`.
+
+The config is the operator's interface, so every mistake is reported as one line that names the
+field and says what is wrong (`sleeves[2] (eth).target: 60 is not a fraction of NAV ...`).
+
+Sources, strongest first: environment variables `REBALANCE_<FIELD>` with `__` between nested
+names (`REBALANCE_RISK__MAX_LEVERAGE=2`, `REBALANCE_ACCOUNTS__SPOT__API_KEY=...`); files named
+by `REBALANCE_..._FILE` variables (Docker secrets: the file's content is the value); the TOML
+file. Secrets (API keys, secrets, passphrases, the server token, notification URLs) are only
+read from the environment or `*_FILE` files: a secret written in the TOML file is an error.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bot.domain import (
+    ONE,
+    ZERO,
+    Band,
+    Component,
+    Group,
+    InstrumentKey,
+    MarketType,
+    Mode,
+    OrderType,
+    RebalanceTo,
+    Sleeve,
+    SleeveKind,
+)
+from bot.errors import ConfigError
+from bot.policy.planner import PlannerOptions
+from bot.policy.triggers import TriggerKind, TriggerRule
+from bot.risk import RiskLimits
+
+ENV_PREFIX = "REBALANCE_"
+EXCHANGES = ("binance", "binanceusdm", "bitget")
+SECRET_FIELDS = ("api_key", "secret", "password")
+_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+_PORTFOLIO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def _decimal(value: Any) -> Any:
+    """TOML floats become Decimal through their text, so 0.6 stays exactly 0.6."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, float | int | str):
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"{value!r} is not a number") from exc
+    return value
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration, got a boolean")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 15m, 4h, 1d)")
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    raise ValueError(f"{value!r} is not a duration")
+
+
+Dec = Annotated[Decimal, BeforeValidator(_decimal)]
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountConfig(_Model):
+    """One exchange connection: exchange id + market type + credentials + options."""
+
+    exchange: Literal["binance", "binanceusdm", "bitget"] = Field(
+        description="ccxt exchange id: binance (spot or USDⓈ-M), binanceusdm, bitget"
+    )
+    market: MarketType = Field(description="spot or swap (perpetual futures)")
+    simulator: bool = Field(False, description="talk to the embedded exchange simulator")
+    base_url: str | None = Field(
+        None,
+        description="explicit API base URL (e.g. a simulator started with `rebalance-bot sim`)",
+    )
+    timeout: Duration = Field(timedelta(seconds=10), description="per-request timeout")
+    options: dict[str, Any] = Field(default_factory=dict, description="extra ccxt options")
+    api_key: SecretStr | None = Field(None, description="env or *_FILE only")
+    secret: SecretStr | None = Field(None, description="env or *_FILE only")
+    password: SecretStr | None = Field(None, description="Bitget passphrase; env or *_FILE only")
+
+    @field_validator("options")
+    @classmethod
+    def _no_secret_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if any(word in key.lower() for word in ("key", "secret", "password", "token", "uid")):
+                raise ValueError(
+                    f"option {key!r} could carry a credential: set credentials via env"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _market_fits_exchange(self) -> AccountConfig:
+        if self.exchange == "binanceusdm" and self.market is not MarketType.SWAP:
+            raise ValueError("binanceusdm trades USDⓈ-M perpetuals only: market must be swap")
+        if self.simulator and self.base_url:
+            raise ValueError("set either simulator = true or base_url, not both")
+        if self.base_url and not re.match(r"^https?://", self.base_url):
+            raise ValueError(f"base_url {self.base_url!r} is not an http(s) URL")
+        return self
+
+    @property
+    def has_credentials(self) -> bool:
+        needs_password = self.exchange == "bitget"
+        return bool(self.api_key and self.secret and (self.password or not needs_password))
+
+
+class InstrumentWeight(_Model):
+    symbol: str = Field(description='ccxt unified symbol, e.g. "SOL/USDT:USDT"')
+    weight: Dec = Field(ONE, description="share of the sleeve (> 0; all sum to 1)")
+
+    @field_validator("weight")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValueError(f"sub-weight must be > 0, got {value}")
+        return value
+
+
+class SleeveConfig(_Model):
+    """One line of the target allocation."""
+
+    name: str = Field(min_length=1, max_length=64)
+    kind: SleeveKind = Field(description="spot or futures")
+    target: Dec = Field(description="weight as a fraction of NAV (0.60 = 60 %); futures may be < 0")
+    account: str
+    asset: str | None = Field(None, description="spot: the asset held (BTC)")
+    symbol: str | None = Field(None, description="futures: one perpetual")
+    instruments: list[InstrumentWeight] | None = Field(None, description="futures: a basket")
+    group: Group | None = None
+    band: Dec | None = Field(None, description="absolute band override (fraction of NAV)")
+    relative_band: Dec | None = Field(None, description="relative band override (of |target|)")
+
+    @field_validator("target")
+    @classmethod
+    def _fraction(cls, value: Decimal) -> Decimal:
+        if abs(value) > 1:
+            hint = f" (use {value / 100} for {value} %)" if abs(value) <= 100 else ""
+            raise ValueError(f"{value} is not a fraction of NAV{hint}")
+        return value
+
+    @field_validator("band", "relative_band")
+    @classmethod
+    def _positive_band(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not 0 < value < 1:
+            raise ValueError(f"must be > 0 and < 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> SleeveConfig:
+        if self.kind is SleeveKind.SPOT:
+            if self.asset is None:
+                raise ValueError("a spot sleeve needs `asset`")
+            if self.symbol or self.instruments:
+                raise ValueError("a spot sleeve takes `asset`, not `symbol`/`instruments`")
+            if self.target < 0:
+                raise ValueError(f"target {self.target}: a spot sleeve cannot be short")
+        else:
+            if self.asset is not None:
+                raise ValueError("a futures sleeve takes `symbol` or `instruments`, not `asset`")
+            if (self.symbol is None) == (self.instruments is None):
+                raise ValueError("a futures sleeve needs exactly one of `symbol` or `instruments`")
+            if self.instruments is not None:
+                if not self.instruments:
+                    raise ValueError("`instruments` is empty")
+                total = sum((i.weight for i in self.instruments), ZERO)
+                if total != ONE:
+                    raise ValueError(f"instrument weights sum to {total}, not 1")
+                symbols = [i.symbol for i in self.instruments]
+                if len(set(symbols)) != len(symbols):
+                    raise ValueError("an instrument appears twice in the basket")
+        return self
+
+    def components(self, quote_currency: str) -> tuple[Component, ...]:
+        if self.kind is SleeveKind.SPOT:
+            return (Component(InstrumentKey(self.account, f"{self.asset}/{quote_currency}")),)
+        if self.symbol is not None:
+            return (Component(InstrumentKey(self.account, self.symbol)),)
+        assert self.instruments is not None
+        return tuple(
+            Component(InstrumentKey(self.account, i.symbol), i.weight) for i in self.instruments
+        )
+
+
+class TriggerConfig(_Model):
+    kind: TriggerKind = Field(TriggerKind.BAND, description="band | calendar | hybrid")
+    band: Dec = Field(Decimal("0.05"), description="absolute band, fraction of NAV (0.05 = 5 pp)")
+    relative_band: Dec | None = Field(None, description="relative band, fraction of |target|")
+    interval: Duration | None = Field(None, description="calendar/hybrid: how often to look")
+    cron: str | None = Field(None, description="calendar/hybrid: 5-field cron in UTC")
+    cooldown: Duration = Field(timedelta(hours=1), description="minimum time between rebalances")
+    min_drift: Dec = Field(Decimal("0.001"), description="calendar: smallest drift worth a trade")
+
+    @field_validator("band", "relative_band")
+    @classmethod
+    def _band(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not 0 < value < 1:
+            raise ValueError(f"must be > 0 and < 1, got {value}")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a valid 5-field cron expression")
+        return value
+
+    @model_validator(mode="after")
+    def _schedule(self) -> TriggerConfig:
+        if self.kind is not TriggerKind.BAND and (self.interval is None) == (self.cron is None):
+            raise ValueError(f"a {self.kind} trigger needs exactly one of `interval` or `cron`")
+        if self.interval is not None and self.interval <= timedelta(0):
+            raise ValueError("interval must be positive")
+        return self
+
+
+class PlannerConfig(_Model):
+    to: RebalanceTo = Field(RebalanceTo.TARGET, description="target | band-edge")
+    cash_reserve: Dec = Field(ZERO, description="spot quote (fraction of NAV) never spent")
+    buy_fee_buffer: Dec = Field(Decimal("0.002"), description="headroom for fees and price moves")
+
+
+class PaperConfig(_Model):
+    spot_fee: Dec = Decimal("0.001")
+    futures_fee: Dec = Decimal("0.0005")
+    slippage_bps: Dec = Decimal("5")
+
+
+class ExecutionConfig(_Model):
+    order_type: Literal["market", "limit-then-market"] = "market"
+    limit_timeout: Duration = timedelta(seconds=30)
+    poll_interval: Duration = timedelta(seconds=1)
+    lookup_window: Duration = Field(
+        timedelta(seconds=30),
+        description="how long an order with a lost reply is looked up before it counts as absent",
+    )
+    paper: PaperConfig = PaperConfig()
+
+    @property
+    def order_type_enum(self) -> OrderType:
+        return OrderType.MARKET if self.order_type == "market" else OrderType.LIMIT
+
+
+_DEFAULT_LIMITS = RiskLimits()
+
+
+class RiskConfig(_Model):
+    max_order_notional: Dec | None = _DEFAULT_LIMITS.max_order_notional
+    max_order_fraction: Dec | None = _DEFAULT_LIMITS.max_order_fraction
+    max_turnover_cycle: Dec | None = _DEFAULT_LIMITS.max_turnover_cycle
+    max_turnover_day: Dec | None = _DEFAULT_LIMITS.max_turnover_day
+    max_leverage: Dec | None = _DEFAULT_LIMITS.max_leverage
+    max_gross_exposure: Dec | None = _DEFAULT_LIMITS.max_gross_exposure
+    allowed_symbols: list[str] | None = None
+    max_quote_age: Duration | None = _DEFAULT_LIMITS.max_quote_age
+    max_mark_deviation: Dec | None = _DEFAULT_LIMITS.max_mark_deviation
+    max_price_jump: Dec | None = _DEFAULT_LIMITS.max_price_jump
+    min_cash_reserve: Dec | None = _DEFAULT_LIMITS.min_cash_reserve
+    max_orders_per_minute: int | None = _DEFAULT_LIMITS.max_orders_per_minute
+    max_drawdown: Dec | None = _DEFAULT_LIMITS.max_drawdown
+    drawdown_window: Duration = _DEFAULT_LIMITS.drawdown_window
+    kill_switch_file: Path | None = Field(None, description="default <data_dir>/HALT")
+    kill_switch_env: str = "REBALANCE_HALT"
+
+    @model_validator(mode="after")
+    def _non_negative(self) -> RiskConfig:
+        for name in (
+            "max_order_notional", "max_order_fraction", "max_turnover_cycle", "max_turnover_day",
+            "max_leverage", "max_gross_exposure", "max_mark_deviation", "max_price_jump",
+            "min_cash_reserve", "max_drawdown",
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
+        if self.max_orders_per_minute is not None and self.max_orders_per_minute < 1:
+            raise ValueError("max_orders_per_minute must be at least 1")
+        return self
+
+
+class SimulatorConfig(_Model):
+    enabled: bool = False
+    scenario: Path | None = Field(None, description="config/sim/*.toml, relative to this file")
+    seed: int = 7
+    port: int = Field(0, ge=0, le=65535, description="0 = any free port")
+
+
+class ServerConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    token: SecretStr | None = Field(None, description="enables POST /halt and /resume; env only")
+
+
+class NotificationsConfig(_Model):
+    urls: list[SecretStr] = Field(default_factory=list, description="apprise URLs; env only")
+    min_interval: Duration = timedelta(seconds=60)
+
+
+class StrategyConfig(_Model):
+    kind: Literal["static"] = Field("static", description="static: the sleeves' own targets")
+
+
+_ENV: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("rebalance_env")
+
+
+class _MappedEnvSource(EnvSettingsSource):
+    """Environment variables from a given mapping, with `*_FILE` variables read from files."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = _ENV.get()
+        expanded: dict[str, str | None] = {}
+        for key, value in env.items():
+            upper = key.upper()
+            if not upper.startswith(ENV_PREFIX) or upper == f"{ENV_PREFIX}HALT":
+                continue
+            if upper.endswith("_FILE"):
+                expanded[key[: -len("_FILE")].lower()] = _read_secret_file(key, value)
+            else:
+                expanded[key.lower()] = value
+        return expanded
+
+
+def _read_secret_file(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+
+
+class BotConfig(BaseSettings):
+    """Everything the bot needs to run one portfolio."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    portfolio: str = Field(description="portfolio name: letters, digits, _ and -")
+    mode: Mode = Field(Mode.DRY_RUN, description="dry-run (default) or live (also needs --live)")
+    quote_currency: str = "USDT"
+    cash_assets: list[str] = Field(default_factory=lambda: ["USDT"])
+    ignore_assets: list[str] = Field(
+        default_factory=list, description="held assets left out of NAV (e.g. delisted dust)"
+    )
+    data_dir: Path = Field(Path("data"), description="state and audit files")
+    interval: Duration = Field(timedelta(seconds=60), description="time between cycle checks")
+    accounts: dict[str, AccountConfig]
+    sleeves: list[SleeveConfig] = Field(min_length=1)
+    trigger: TriggerConfig = TriggerConfig()
+    planner: PlannerConfig = PlannerConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    risk: RiskConfig = RiskConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+    server: ServerConfig = ServerConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    strategy: StrategyConfig = StrategyConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the TOML file, which arrives as init values.
+        return (_MappedEnvSource(settings_cls), init_settings)
+
+    @field_validator("portfolio")
+    @classmethod
+    def _portfolio(cls, value: str) -> str:
+        if not _PORTFOLIO.match(value):
+            raise ValueError(f"{value!r}: use 1-64 letters, digits, _ or -")
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_names(cls, value: dict[str, AccountConfig]) -> dict[str, AccountConfig]:
+        if not value:
+            raise ValueError("at least one account is needed")
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"account name {name!r}: use 1-32 of a-z, 0-9 and _")
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("interval must be at least 1 second")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BotConfig:
+        self._check_sleeves()
+        uses_sim = [n for n, a in self.accounts.items() if a.simulator]
+        if uses_sim and not self.simulator.enabled:
+            raise ValueError(
+                f"account {uses_sim[0]!r} uses the simulator but [simulator] enabled is false"
+            )
+        if self.mode is Mode.LIVE:
+            for name, account in self.accounts.items():
+                if not account.simulator and not account.has_credentials:
+                    raise ValueError(f"mode is live but {_missing_credentials(name, account)}")
+        return self
+
+    def _check_sleeves(self) -> None:
+        names = [s.name for s in self.sleeves]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"sleeves: the name {name!r} is used twice")
+        seen: dict[InstrumentKey, str] = {}
+        for sleeve in self.sleeves:
+            self._check_account_fits(sleeve)
+            for component in sleeve.components(self.quote_currency):
+                if component.key in seen:
+                    raise ValueError(
+                        f"sleeve {sleeve.name!r}: {component.key.symbol} on {component.key.account}"
+                        f" is already in sleeve {seen[component.key]!r}"
+                    )
+                seen[component.key] = sleeve.name
+        spot_total = sum((s.target for s in self.sleeves if s.kind is SleeveKind.SPOT), ZERO)
+        if spot_total > 1:
+            raise ValueError(f"spot targets sum to {spot_total} > 1: cash would be negative")
+
+    def _check_account_fits(self, sleeve: SleeveConfig) -> None:
+        account = self.accounts.get(sleeve.account)
+        if account is None:
+            raise ValueError(f"sleeve {sleeve.name!r}: no account named {sleeve.account!r}")
+        wanted = MarketType.SPOT if sleeve.kind is SleeveKind.SPOT else MarketType.SWAP
+        if account.market is not wanted:
+            raise ValueError(
+                f"sleeve {sleeve.name!r}: a {sleeve.kind} sleeve needs a {wanted} account, "
+                f"{sleeve.account!r} is {account.market}"
+            )
+        if sleeve.kind is SleeveKind.SPOT and (
+            sleeve.asset in self.cash_assets or sleeve.asset == self.quote_currency
+        ):
+            raise ValueError(f"sleeve {sleeve.name!r}: {sleeve.asset} is cash, not a sleeve")
+
+    def resolve(self, config_dir: Path, data_dir: Path | None) -> BotConfig:
+        """Paths relative to the config file's directory; `--data-dir` wins over the file."""
+        updates: dict[str, Any] = {}
+        if data_dir is not None:
+            updates["data_dir"] = data_dir
+        scenario = self.simulator.scenario
+        if scenario is not None and not scenario.is_absolute():
+            updates["simulator"] = self.simulator.model_copy(
+                update={"scenario": config_dir / scenario}
+            )
+        return self.model_copy(update=updates) if updates else self
+
+    @property
+    def kill_switch_file(self) -> Path:
+        return self.risk.kill_switch_file or self.data_dir / "HALT"
+
+
+def _missing_credentials(name: str, account: AccountConfig) -> str:
+    fields = ["api_key", "secret"] + (["password"] if account.exchange == "bitget" else [])
+    missing = [f for f in fields if getattr(account, f) is None]
+    variables = ", ".join(f"{ENV_PREFIX}ACCOUNTS__{name.upper()}__{f.upper()}" for f in missing)
+    return f"accounts.{name} has no {'/'.join(missing)} (set {variables} or *_FILE)"
+
+
+def _secrets_in_file(data: Mapping[str, Any]) -> str | None:
+    for name, account in (data.get("accounts") or {}).items():
+        if isinstance(account, Mapping):
+            for field in SECRET_FIELDS:
+                if field in account or f"{field}_file" in account:
+                    return f"accounts.{name}.{field}"
+    if isinstance(data.get("server"), Mapping) and "token" in data["server"]:
+        return "server.token"
+    if isinstance(data.get("notifications"), Mapping) and "urls" in data["notifications"]:
+        return "notifications.urls"
+    return None
+
+
+def _location(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node):
+                node = node[item]
+                if isinstance(node, Mapping) and "name" in node:
+                    label += f" ({node['name']})"
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + item)
+            node = node.get(item) if isinstance(node, Mapping) else None
+    return "".join(parts)
+
+
+def _one_line(error: ValidationError, data: Mapping[str, Any]) -> str:
+    errors = error.errors(include_url=False, include_input=False)
+    first = errors[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    message = str(first["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown setting (a typo?)"
+    elif first["type"] == "missing":
+        message = "required but missing"
+    where = _location(loc, data)
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
+    return f"{where}: {message}{more}" if where else f"{message}{more}"
+
+
+def load_config(
+    path: Path, *, env: Mapping[str, str] | None = None, data_dir: Path | None = None
+) -> BotConfig:
+    """Read, merge and validate; raise ConfigError with one line naming the field."""
+    import os  # noqa: PLC0415 - the process environment is read only when no mapping is given
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    secret = _secrets_in_file(data)
+    if secret is not None:
+        raise ConfigError(
+            f"{secret}: secrets are only read from the environment or *_FILE files, "
+            "never from the config file"
+        )
+    token = _ENV.set(dict(os.environ) if env is None else dict(env))
+    try:
+        config = BotConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, data)) from None
+    finally:
+        _ENV.reset(token)
+    return config.resolve(path.parent, data_dir)
+
+
+def check_live_allowed(config: BotConfig, cli_live: bool) -> Mode:
+    """Live needs both `mode = "live"` in the config and `--live`; anything else is dry-run."""
+    if cli_live and config.mode is not Mode.LIVE:
+        raise ConfigError('--live was given but the config says mode = "dry-run"')
+    if not cli_live:
+        return Mode.DRY_RUN
+    for name, account in config.accounts.items():
+        if not account.simulator and not account.has_credentials:
+            raise ConfigError(f"cannot trade live: {_missing_credentials(name, account)}")
+    return Mode.LIVE
+
+
+# -- conversions to the core's values ------------------------------------------------------
+
+
+def to_sleeves(config: BotConfig) -> tuple[Sleeve, ...]:
+    sleeves = []
+    for s in config.sleeves:
+        absolute = s.band if s.band is not None else config.trigger.band
+        relative = s.relative_band if s.relative_band is not None else config.trigger.relative_band
+        if s.relative_band is not None and s.band is None:
+            absolute_or_none: Decimal | None = None  # a relative override alone means relative only
+        else:
+            absolute_or_none = absolute
+        sleeves.append(
+            Sleeve(
+                name=s.name,
+                kind=s.kind,
+                components=s.components(config.quote_currency),
+                band=Band(absolute=absolute_or_none, relative=relative),
+                group=s.group,
+            )
+        )
+    return tuple(sleeves)
+
+
+def targets(config: BotConfig) -> dict[str, Decimal]:
+    return {s.name: s.target for s in config.sleeves}
+
+
+def instrument_keys(config: BotConfig) -> frozenset[InstrumentKey]:
+    return frozenset(c.key for s in config.sleeves for c in s.components(config.quote_currency))
+
+
+def trigger_rule(config: BotConfig) -> TriggerRule:
+    t = config.trigger
+    return TriggerRule(
+        kind=t.kind, interval=t.interval, cron=t.cron, cooldown=t.cooldown, min_drift=t.min_drift
+    )
+
+
+def planner_options(config: BotConfig) -> PlannerOptions:
+    p = config.planner
+    return PlannerOptions(to=p.to, buy_fee_buffer=p.buy_fee_buffer, cash_reserve=p.cash_reserve)
+
+
+def risk_limits(config: BotConfig) -> RiskLimits:
+    r = config.risk
+    return RiskLimits(
+        max_order_notional=r.max_order_notional,
+        max_order_fraction=r.max_order_fraction,
+        max_turnover_cycle=r.max_turnover_cycle,
+        max_turnover_day=r.max_turnover_day,
+        max_leverage=r.max_leverage,
+        max_gross_exposure=r.max_gross_exposure,
+        allowed_symbols=frozenset(r.allowed_symbols) if r.allowed_symbols is not None else None,
+        max_quote_age=r.max_quote_age,
+        max_mark_deviation=r.max_mark_deviation,
+        max_price_jump=r.max_price_jump,
+        min_cash_reserve=r.min_cash_reserve,
+        max_orders_per_minute=r.max_orders_per_minute,
+        max_drawdown=r.max_drawdown,
+        drawdown_window=r.drawdown_window,
+    )
+
+
+def check_instruments(config: BotConfig, known: Mapping[str, set[str]]) -> None:
+    """Every sleeve instrument must be a market of its account (known: account → symbols)."""
+    for index, sleeve in enumerate(config.sleeves):
+        for component in sleeve.components(config.quote_currency):
+            symbols = known.get(component.key.account, set())
+            if component.key.symbol not in symbols:
+                raise ConfigError(
+                    f"sleeves[{index}] ({sleeve.name}): {component.key.symbol} is not a market "
+                    f"on account {component.key.account}"
+                )

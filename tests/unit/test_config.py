@@ -1,0 +1,317 @@
+"""Configuration: TOML + environment, one-line errors naming the field, secrets only from env."""
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.config import (
+    BotConfig,
+    check_instruments,
+    check_live_allowed,
+    load_config,
+    risk_limits,
+    targets,
+    to_sleeves,
+    trigger_rule,
+)
+from bot.domain import Mode
+from bot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+SENTINEL = "sentinel-SECRET-8c1f0e"
+
+BASE = """
+portfolio = "test"
+
+[accounts.spot]
+exchange = "binance"
+market = "spot"
+
+[accounts.usdm]
+exchange = "binanceusdm"
+market = "swap"
+
+[[sleeves]]
+name = "btc"
+kind = "spot"
+account = "spot"
+asset = "BTC"
+target = 0.6
+
+[[sleeves]]
+name = "hedge"
+kind = "futures"
+account = "usdm"
+symbol = "BTC/USDT:USDT"
+target = -0.15
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(text)
+    return path
+
+
+def load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> BotConfig:
+    return load_config(write(tmp_path, text), env=env or {})
+
+
+def error_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, text, env)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_weights_are_exact_decimals(tmp_path: Path) -> None:
+    config = load(tmp_path, BASE)
+    assert targets(config) == {"btc": Decimal("0.6"), "hedge": Decimal("-0.15")}
+    assert config.mode is Mode.DRY_RUN
+
+
+INVALID = [
+    (
+        "target given in percent",
+        BASE.replace("target = 0.6", "target = 60"),
+        "sleeves[0] (btc).target: 60 is not a fraction of NAV (use 0.6 for 60 %)",
+    ),
+    (
+        "spot sleeve short",
+        BASE.replace("target = 0.6", "target = -0.1"),
+        "sleeves[0] (btc): target -0.1: a spot sleeve cannot be short",
+    ),
+    (
+        "spot targets over 1",
+        BASE + '[[sleeves]]\nname = "eth"\nkind = "spot"\naccount = "spot"\n'
+        'asset = "ETH"\ntarget = 0.5\n',
+        "spot targets sum to 1.1 > 1: cash would be negative",
+    ),
+    (
+        "unknown sleeve kind",
+        BASE.replace('kind = "spot"', 'kind = "options"'),
+        "sleeves[0] (btc).kind",
+    ),
+    (
+        "duplicate instrument",
+        BASE + '[[sleeves]]\nname = "btc2"\nkind = "spot"\naccount = "spot"\n'
+        'asset = "BTC"\ntarget = 0.1\n',
+        "BTC/USDT on spot is already in sleeve 'btc'",
+    ),
+    (
+        "duplicate sleeve name",
+        BASE.replace('name = "hedge"', 'name = "btc"'),
+        "the name 'btc' is used twice",
+    ),
+    ("band zero", BASE + "[trigger]\nband = 0\n", "trigger.band: must be > 0 and < 1, got 0"),
+    ("band negative", BASE + "[trigger]\nband = -0.05\n", "trigger.band: must be > 0"),
+    (
+        "live without keys",
+        'mode = "live"\n' + BASE,
+        "mode is live but accounts.spot has no api_key/secret",
+    ),
+    (
+        "secret in the file",
+        BASE.replace('market = "spot"', 'market = "spot"\napi_key = "x"'),
+        "accounts.spot.api_key: secrets are only read from the environment",
+    ),
+    (
+        "unknown key",
+        BASE.replace('portfolio = "test"', 'portfolio = "test"\nintervall = "10s"'),
+        "intervall: unknown setting (a typo?)",
+    ),
+    (
+        "unknown account",
+        BASE.replace('account = "usdm"', 'account = "futures"'),
+        "no account named 'futures'",
+    ),
+    (
+        "futures sleeve on a spot account",
+        BASE.replace('account = "usdm"', 'account = "spot"'),
+        "a futures sleeve needs a swap account, 'spot' is spot",
+    ),
+    (
+        "basket weights",
+        BASE.replace(
+            'symbol = "BTC/USDT:USDT"',
+            'instruments = [{symbol = "A/USDT:USDT",'
+            ' weight = 0.5}, {symbol = "B/USDT:USDT", weight = 0.4}]',
+        ),
+        "instrument weights sum to 0.9, not 1",
+    ),
+    (
+        "bad duration",
+        BASE.replace('portfolio = "test"', 'portfolio = "test"\ninterval = "soon"'),
+        "interval: 'soon' is not a duration",
+    ),
+    (
+        "calendar without schedule",
+        BASE + '[trigger]\nkind = "calendar"\n',
+        "a calendar trigger needs exactly one of `interval` or `cron`",
+    ),
+    (
+        "bad cron",
+        BASE + '[trigger]\nkind = "hybrid"\ncron = "every day"\n',
+        "is not a valid 5-field cron",
+    ),
+    (
+        "usdm as spot",
+        BASE.replace(
+            'exchange = "binanceusdm"\nmarket = "swap"', 'exchange = "binanceusdm"\nmarket = "spot"'
+        ),
+        "binanceusdm trades USDⓈ-M perpetuals only",
+    ),
+    ("bad TOML", BASE + "[trigger\n", "not valid TOML"),
+    (
+        "cash as a sleeve",
+        BASE.replace('asset = "BTC"', 'asset = "USDT"'),
+        "USDT is cash, not a sleeve",
+    ),
+    (
+        "negative risk limit",
+        BASE + "[risk]\nmax_leverage = -1\n",
+        "max_leverage must not be negative",
+    ),
+    ("bad portfolio name", BASE.replace('"test"', '"my portfolio"'), "portfolio: 'my portfolio'"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "expected"), INVALID, ids=[i[0] for i in INVALID])
+def test_invalid_config_is_one_line_naming_the_field(
+    tmp_path: Path, kind: str, text: str, expected: str
+) -> None:
+    assert expected in error_of(tmp_path, text)
+
+
+def test_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        BASE,
+        {
+            "REBALANCE_RISK__MAX_LEVERAGE": "2",
+            "REBALANCE_INTERVAL": "15m",
+            "REBALANCE_MODE": "live",
+            "REBALANCE_ACCOUNTS__SPOT__API_KEY": "k1",
+            "REBALANCE_ACCOUNTS__SPOT__SECRET": "s1",
+            "REBALANCE_ACCOUNTS__USDM__API_KEY": "k2",
+            "REBALANCE_ACCOUNTS__USDM__SECRET": "s2",
+        },
+    )
+    assert risk_limits(config).max_leverage == Decimal("2")
+    assert config.interval.total_seconds() == 900
+    assert config.mode is Mode.LIVE
+    assert config.accounts["spot"].exchange == "binance"  # the file's table is merged, not replaced
+
+
+def test_secrets_come_from_files_named_by_env(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SENTINEL + "\n")
+    config = load(
+        tmp_path,
+        BASE,
+        {
+            "REBALANCE_ACCOUNTS__SPOT__API_KEY": "key",
+            "REBALANCE_ACCOUNTS__SPOT__SECRET_FILE": str(secret_file),
+        },
+    )
+    secret = config.accounts["spot"].secret
+    assert secret is not None and secret.get_secret_value() == SENTINEL
+
+
+def test_unreadable_secret_file_names_the_variable(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path, BASE, {"REBALANCE_ACCOUNTS__SPOT__SECRET_FILE": str(tmp_path / "x")}
+    )
+    assert "REBALANCE_ACCOUNTS__SPOT__SECRET_FILE: cannot read" in message
+
+
+def test_secret_never_appears_in_repr_dump_or_errors(tmp_path: Path) -> None:
+    env = {
+        "REBALANCE_ACCOUNTS__SPOT__API_KEY": SENTINEL,
+        "REBALANCE_ACCOUNTS__SPOT__SECRET": SENTINEL,
+        "REBALANCE_SERVER__TOKEN": SENTINEL,
+    }
+    config = load(tmp_path, BASE, env)
+    outputs = [repr(config), str(config), config.model_dump_json(), repr(config.accounts["spot"])]
+    broken = BASE.replace("target = 0.6", "target = 60")
+    outputs.append(error_of(tmp_path, broken, env))
+    assert all(SENTINEL not in text for text in outputs)
+
+
+def test_live_needs_both_the_config_and_the_flag(tmp_path: Path) -> None:
+    dry = load(tmp_path, BASE)
+    assert check_live_allowed(dry, cli_live=False) is Mode.DRY_RUN
+    with pytest.raises(ConfigError, match="--live was given"):
+        check_live_allowed(dry, cli_live=True)
+    env = {
+        f"REBALANCE_ACCOUNTS__{a}__{f}": "x"
+        for a in ("SPOT", "USDM")
+        for f in ("API_KEY", "SECRET")
+    }
+    live = load(tmp_path, 'mode = "live"\n' + BASE, env)
+    assert check_live_allowed(live, cli_live=False) is Mode.DRY_RUN
+    assert check_live_allowed(live, cli_live=True) is Mode.LIVE
+
+
+def test_instruments_are_checked_against_loaded_markets(tmp_path: Path) -> None:
+    config = load(tmp_path, BASE)
+    check_instruments(config, {"spot": {"BTC/USDT"}, "usdm": {"BTC/USDT:USDT"}})
+    with pytest.raises(
+        ConfigError, match=r"sleeves\[1\] \(hedge\): BTC/USDT:USDT is not a market on account usdm"
+    ):
+        check_instruments(config, {"spot": {"BTC/USDT"}, "usdm": set()})
+
+
+def test_sleeve_bands_fall_back_to_the_trigger_band(tmp_path: Path) -> None:
+    config = load(tmp_path, BASE.replace("target = -0.15", "target = -0.15\nrelative_band = 0.25"))
+    btc, hedge = to_sleeves(config)
+    assert btc.band.width(Decimal("0.6")) == Decimal("0.05")
+    assert hedge.band.width(Decimal("-0.15")) == Decimal("0.0375")
+    assert trigger_rule(config).cooldown.total_seconds() == 3600
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.toml")))
+def test_example_configs_are_valid(name: str) -> None:
+    load_config(ROOT / "config" / name, env={})
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_check_config_cli_accepts_the_paper_config() -> None:
+    result = run_cli("check-config", "config/paper.toml")
+    assert result.returncode == 0, result.stderr
+    assert "bitcoin" in result.stdout and "+60.00 %" in result.stdout
+
+
+@pytest.mark.parametrize(("kind", "text", "expected"), INVALID[:4], ids=[i[0] for i in INVALID[:4]])
+def test_check_config_cli_exits_2_with_one_line(
+    tmp_path: Path, kind: str, text: str, expected: str
+) -> None:
+    result = run_cli("check-config", str(write(tmp_path, text)))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert expected in result.stderr
+
+
+def test_check_config_without_a_file_is_a_usage_error() -> None:
+    result = run_cli("check-config")
+    assert result.returncode == 2 and "needs a config file" in result.stderr
