@@ -1,0 +1,275 @@
+"""The risk engine: every limit blocks a breach with its name and reason; states are sticky."""
+
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.domain import Plan, RebalanceTo, Side, TradingState
+from bot.risk import (
+    RiskLimits,
+    RiskState,
+    apply_kill_switch,
+    check,
+    observe_nav,
+    record_trades,
+    remember_prices,
+    set_trading_state,
+)
+from tests.unit.factories import NOW, instruments, leg, perp_key, snapshot, spot_key
+
+BTC, ETH, SOL = spot_key("BTC"), spot_key("ETH"), perp_key("SOL")
+HEDGE = perp_key("BTC")
+KEYS = (BTC, ETH, SOL, HEDGE)
+INSTRUMENTS = instruments(*KEYS)
+ALLOWED = frozenset(KEYS)
+NO_LIMITS = RiskLimits(
+    max_order_notional=None, max_order_fraction=None, max_turnover_cycle=None,
+    max_turnover_day=None, max_leverage=None, max_gross_exposure=None, max_quote_age=None,
+    max_mark_deviation=None, max_price_jump=None, min_cash_reserve=None,
+    max_orders_per_minute=None, max_drawdown=None,
+)  # fmt: skip
+
+
+def book(**kw: object):  # NAV 100,000: 50k BTC, 20k ETH, 15k spot USDT, 15k futures wallet
+    base = dict(
+        spot={"USDT": "15000", "BTC": "1", "ETH": "10"},
+        futures_wallet="15000",
+        positions={"SOL": ("100", "100"), "BTC": ("-0.4", "50000")},
+        prices={"BTC": "50000", "ETH": "2000", "SOL": "100"},
+    )
+    base.update(kw)
+    return snapshot(**base)  # type: ignore[arg-type]
+
+
+NAV = D("100000")
+
+
+FRESH = RiskState()
+
+
+def judge(legs, limits=NO_LIMITS, state=FRESH, snap=None):
+    plan = Plan(RebalanceTo.TARGET, tuple(legs))
+    return check(plan, snap or book(), NAV, state, limits, INSTRUMENTS, NOW, ALLOWED)
+
+
+def denied_by(verdict) -> list[str | None]:
+    return [v.check for v in verdict.legs if not v.approved]
+
+
+BREACHES = [
+    (
+        "order-notional",
+        replace(NO_LIMITS, max_order_notional=D("1000")),
+        [leg(BTC, Side.BUY, "0.1", "50000")],
+    ),
+    (
+        "order-fraction",
+        replace(NO_LIMITS, max_order_fraction=D("0.01")),
+        [leg(BTC, Side.BUY, "0.1", "50000")],
+    ),
+    (
+        "turnover-cycle",
+        replace(NO_LIMITS, max_turnover_cycle=D("0.08")),
+        [leg(BTC, Side.BUY, "0.1", "50000", index=0), leg(ETH, Side.BUY, "2", "2000", index=1)],
+    ),
+    (
+        "cash-reserve",
+        replace(NO_LIMITS, min_cash_reserve=D("0.1")),
+        [leg(BTC, Side.BUY, "0.2", "50000")],
+    ),
+    ("leverage", replace(NO_LIMITS, max_leverage=D("2")), [leg(SOL, Side.BUY, "200", "100")]),
+    (
+        "gross-exposure",
+        replace(NO_LIMITS, max_gross_exposure=D("1.0")),
+        [leg(SOL, Side.BUY, "200", "100")],
+    ),
+    (
+        "orders-per-minute",
+        replace(NO_LIMITS, max_orders_per_minute=1),
+        [leg(BTC, Side.BUY, "0.01", "50000", index=0), leg(ETH, Side.BUY, "0.1", "2000", index=1)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "limits", "legs"), BREACHES, ids=[b[0] for b in BREACHES])
+def test_each_limit_blocks_its_breach_with_a_reason(name, limits, legs) -> None:
+    verdict = judge(legs, limits)
+    assert judge(legs).denied == ()  # the same plan passes without the limit
+    assert denied_by(verdict) == [name]
+    reason = verdict.denied[0].reason or ""
+    assert any(ch.isdigit() for ch in reason), reason  # the reason carries the numbers
+
+
+def test_rolling_day_turnover_counts_earlier_cycles() -> None:
+    limits = replace(NO_LIMITS, max_turnover_day=D("0.2"))
+    state = record_trades(RiskState(), [(NOW - timedelta(hours=3), D("15000"))], [], NOW)
+    verdict = judge([leg(BTC, Side.BUY, "0.2", "50000")], limits, state)
+    assert denied_by(verdict) == ["turnover-day"]
+    old = record_trades(
+        RiskState(), [(NOW - timedelta(hours=25), D("15000"))], [], NOW - timedelta(hours=25)
+    )
+    assert judge([leg(BTC, Side.BUY, "0.2", "50000")], limits, old).denied == ()
+
+
+def test_orders_sent_earlier_in_the_minute_count() -> None:
+    limits = replace(NO_LIMITS, max_orders_per_minute=2)
+    state = record_trades(
+        RiskState(), [], [NOW - timedelta(seconds=10), NOW - timedelta(seconds=20)], NOW
+    )
+    assert denied_by(judge([leg(BTC, Side.BUY, "0.01", "50000")], limits, state)) == [
+        "orders-per-minute"
+    ]
+
+
+def test_instruments_outside_the_sleeves_are_refused_unless_widened() -> None:
+    doge = perp_key("DOGE")
+    plan = Plan(RebalanceTo.TARGET, (leg(doge, Side.BUY, "100", "0.1"),))
+    snap = book(prices={"BTC": "50000", "ETH": "2000", "SOL": "100", "DOGE": "0.1"})
+    all_instruments = {**INSTRUMENTS, **instruments(doge)}
+    verdict = check(plan, snap, NAV, RiskState(), NO_LIMITS, all_instruments, NOW, ALLOWED)
+    assert denied_by(verdict) == ["instrument-not-allowed"]
+    widened = replace(NO_LIMITS, allowed_symbols=frozenset({doge.symbol}))
+    assert check(plan, snap, NAV, RiskState(), widened, all_instruments, NOW, ALLOWED).denied == ()
+
+
+def test_stale_quotes_stop_trading_on_the_instrument() -> None:
+    limits = replace(NO_LIMITS, max_quote_age=timedelta(seconds=60))
+    snap = book(quote_at=NOW - timedelta(seconds=90))
+    verdict = judge([leg(BTC, Side.BUY, "0.01", "50000")], limits, snap=snap)
+    assert denied_by(verdict) == ["price-stale"]
+    assert "90 s old" in (verdict.denied[0].reason or "")
+
+
+def test_last_far_from_mark_is_refused() -> None:
+    snap = book()
+    quotes = dict(snap.quotes)
+    quotes[SOL] = replace(quotes[SOL], mark=D("90"))
+    snap = replace(snap, quotes=quotes)
+    limits = replace(NO_LIMITS, max_mark_deviation=D("0.02"))
+    assert denied_by(judge([leg(SOL, Side.BUY, "1", "100")], limits, snap=snap)) == [
+        "price-vs-mark"
+    ]
+
+
+def test_a_jump_since_the_previous_cycle_is_refused() -> None:
+    state = remember_prices(RiskState(), book(prices={"BTC": "40000", "ETH": "2000", "SOL": "100"}))
+    limits = replace(NO_LIMITS, max_price_jump=D("0.15"))
+    assert denied_by(judge([leg(BTC, Side.BUY, "0.01", "50000")], limits, state)) == ["price-jump"]
+    assert judge([leg(ETH, Side.BUY, "0.1", "2000")], limits, state).denied == ()
+
+
+def test_missing_or_invalid_prices_are_refused() -> None:
+    snap = book()
+    missing = replace(snap, quotes={k: q for k, q in snap.quotes.items() if k != BTC})
+    assert denied_by(judge([leg(BTC, Side.BUY, "0.01", "50000")], snap=missing)) == [
+        "price-missing"
+    ]
+    zero = replace(snap, quotes={**snap.quotes, BTC: replace(snap.quotes[BTC], last=D(0))})
+    assert denied_by(judge([leg(BTC, Side.BUY, "0.01", "50000")], snap=zero)) == ["price-invalid"]
+
+
+def test_drawdown_halts_and_nothing_is_approved_afterwards() -> None:
+    limits = replace(NO_LIMITS, max_drawdown=D("0.10"))
+    state, changes = observe_nav(RiskState(), D("100000"), NOW - timedelta(hours=2), limits)
+    assert changes == []
+    state, changes = observe_nav(state, D("89000"), NOW, limits)
+    assert [c.current for c in changes] == [TradingState.HALTED]
+    assert "11.00 % below" in changes[0].reason
+    verdict = judge([leg(BTC, Side.SELL, "0.1", "50000")], state=state)
+    assert verdict.approved == () and verdict.halted_reason
+    state, changes = observe_nav(state, D("120000"), NOW + timedelta(hours=1), limits)
+    assert state.trading is TradingState.HALTED and changes == []  # no automatic resume
+
+
+def test_kill_switch_halts_survives_a_restart_and_blocks_resume() -> None:
+    state, changes = apply_kill_switch(RiskState(), "file data/HALT exists", NOW)
+    assert state.trading is TradingState.HALTED and changes[0].source == "kill-switch"
+    restored = RiskState.from_dict(state.to_dict())
+    assert restored == state
+    with pytest.raises(ValueError, match="kill switch is engaged"):
+        set_trading_state(
+            restored, TradingState.ACTIVE, "operator", NOW, kill_switch="file present"
+        )
+    resumed, changes = set_trading_state(restored, TradingState.ACTIVE, "operator resume", NOW)
+    assert resumed.trading is TradingState.ACTIVE and changes[0].source == "operator"
+
+
+def test_reducing_lets_only_reducing_legs_through() -> None:
+    state, _ = set_trading_state(RiskState(), TradingState.REDUCING, "operator", NOW)
+    legs = [
+        leg(BTC, Side.SELL, "0.1", "50000", index=0),
+        leg(HEDGE, Side.BUY, "0.1", "50000", index=1, reduce_only=True),
+        leg(BTC, Side.BUY, "0.1", "50000", index=2),
+        leg(SOL, Side.BUY, "10", "100", index=3),
+    ]
+    verdict = judge(legs, state=state)
+    assert [v.leg.index for v in verdict.legs if v.approved] == [0, 1]
+    assert denied_by(verdict) == ["trading-state", "trading-state"]
+
+
+def test_a_buy_funded_by_a_denied_sell_is_denied_too() -> None:
+    legs = [
+        leg(BTC, Side.SELL, "0.5", "50000", index=0),  # 25,000 of proceeds
+        leg(ETH, Side.BUY, "8", "2000", index=1),  # 16,000: more than the 15,000 spot cash
+    ]
+    funded = replace(NO_LIMITS, min_cash_reserve=D("0.01"), max_order_notional=D("30000"))
+    assert judge(legs, funded).denied == ()
+    unfunded = replace(funded, max_order_notional=D("20000"))
+    verdict = judge(legs, unfunded)
+    assert denied_by(verdict) == ["order-notional", "cash-reserve"]
+
+
+def test_reductions_are_never_denied_for_leverage_or_exposure() -> None:
+    limits = replace(NO_LIMITS, max_leverage=D("0.5"), max_gross_exposure=D("0.5"))
+    verdict = judge([leg(SOL, Side.SELL, "50", "100", reduce_only=True)], limits)
+    assert verdict.denied == ()
+
+
+AMOUNTS = st.decimals(min_value=D("0.01"), max_value=D("3"), places=2)
+legs_strategy = st.lists(
+    st.tuples(st.sampled_from(KEYS), st.sampled_from([Side.BUY, Side.SELL]), AMOUNTS), max_size=8
+)
+LIMITS = RiskLimits(
+    max_order_notional=D("60000"), max_order_fraction=D("0.3"), max_turnover_cycle=D("0.5"),
+    max_turnover_day=D("0.8"), max_leverage=D("3"), max_gross_exposure=D("1.5"),
+    max_quote_age=timedelta(seconds=60), min_cash_reserve=D("0.02"), max_orders_per_minute=5,
+)  # fmt: skip
+PRICES = {BTC: D("50000"), ETH: D("2000"), SOL: D("100"), HEDGE: D("50000")}
+
+
+@given(legs_strategy)
+def test_approved_legs_never_breach_a_limit(raw) -> None:
+    legs = [
+        leg(k, side, amount * (100 if k in (ETH, SOL) else 1), PRICES[k], index=i,
+            reduce_only=(k == HEDGE and side is Side.BUY))
+        for i, (k, side, amount) in enumerate(raw)
+    ]  # fmt: skip
+    legs = [x for x in legs if not (x.reduce_only and x.amount > D("0.4"))]
+    snap = book()
+    verdict = judge(legs, LIMITS, snap=snap)
+    assert verdict == judge(legs, LIMITS, snap=snap)  # deterministic
+    approved = verdict.approved
+    assert len(approved) <= 5
+    assert sum(x.notional for x in approved) <= D("0.5") * NAV
+    assert all(x.notional <= D("30000") for x in approved)
+    futures = {
+        k: p.notional
+        for k, p in (
+            (perp_key(a.split("/")[0]), p) for a, p in snap.accounts["usdm"].positions.items()
+        )
+    }
+    gross_before = sum(abs(v) for v in futures.values())
+    for x in approved:
+        if ":" in x.key.symbol:
+            futures[x.key] = futures.get(x.key, D(0)) + x.notional * x.side.sign
+    gross_after = sum(abs(v) for v in futures.values())
+    equity = snap.accounts["usdm"].equity
+    assert gross_after <= D("3") * equity or gross_after <= gross_before
+    cash = D("15000") - sum(x.notional * x.side.sign for x in approved if ":" not in x.key.symbol)
+    buys = [x for x in approved if ":" not in x.key.symbol and x.side is Side.BUY]
+    if buys:
+        assert cash >= D("0.02") * NAV
