@@ -1,0 +1,82 @@
+"""The plan as the seed article's table: sleeve, current, target, drift, action, amount, notional.
+
+Pure: rows of plain values; the CLI renders them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.domain import ZERO, DriftReport, Leg, Plan, Side, Sleeve, SleeveKind
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    sleeve: str
+    current: Decimal  # weight
+    target: Decimal
+    drift: Decimal
+    band: Decimal
+    action: str
+    amount: str  # what the legs trade, e.g. "0.16667 BTC" or "SOL -12.3, XRP -400"
+    notional: Decimal  # sum of the legs' notionals
+    source: str = ""  # where the target came from (strategy and inputs), when known
+
+
+def _base(symbol: str) -> str:
+    return symbol.split("/", maxsplit=1)[0]
+
+
+def action_for(sleeve: Sleeve, current: Decimal, legs: Sequence[Leg], dust: bool) -> str:
+    if not legs:
+        return "no action (below the minimum order)" if dust else "no action"
+    if sleeve.kind is SleeveKind.SPOT:
+        base = _base(legs[0].key.symbol)
+        return f"buy {base}" if legs[0].side is Side.BUY else f"sell {base}"
+    short = current < 0
+    if all(leg.reduce_only for leg in legs):
+        return "close some hedging contracts" if short else "reduce futures positions"
+    if any(leg.reduce_only for leg in legs):
+        return "flip to long" if short else "flip to short"
+    increasing_long = legs[0].side is Side.BUY
+    return "increase futures positions" if increasing_long else "add hedging contracts"
+
+
+def plan_rows(
+    drift: DriftReport,
+    plan: Plan,
+    sleeves: Sequence[Sleeve],
+    sources: Mapping[str, str] | None = None,
+) -> list[PlanRow]:
+    by_name = drift.by_name()
+    rows = []
+    for sleeve in sleeves:
+        d = by_name.get(sleeve.name)
+        if d is None:
+            continue
+        legs = [leg for leg in plan.legs if leg.sleeve == sleeve.name]
+        dust = any(x.sleeve == sleeve.name for x in plan.dropped)
+        if len(legs) == 1 or len({leg.key for leg in legs}) == 1:
+            amount = (
+                f"{sum((leg.signed_amount for leg in legs), ZERO)} {_base(legs[0].key.symbol)}"
+                if legs
+                else ""
+            )
+        else:
+            amount = ", ".join(f"{_base(leg.key.symbol)} {leg.signed_amount}" for leg in legs)
+        rows.append(
+            PlanRow(
+                sleeve=sleeve.name,
+                current=d.current,
+                target=d.target,
+                drift=d.drift,
+                band=d.band,
+                action=action_for(sleeve, d.current, legs, dust),
+                amount=amount,
+                notional=sum((leg.notional for leg in legs), ZERO),
+                source=(sources or {}).get(sleeve.name, ""),
+            )
+        )
+    return rows
