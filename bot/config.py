@@ -110,6 +110,7 @@ class AccountConfig(_Model):
     )
     market: MarketType = Field(description="spot or swap (perpetual futures)")
     simulator: bool = Field(False, description="talk to the embedded exchange simulator")
+    sim_account: str = Field("main", description="the simulator scenario's account to use")
     base_url: str | None = Field(
         None,
         description="explicit API base URL (e.g. a simulator started with `rebalance-bot sim`)",

@@ -38,7 +38,7 @@ from bot.domain import (
 from bot.errors import BotError, ExecutionError
 from bot.exchange.errors import Outcome
 from bot.exchange.orders import OrderGateway, OrderRequestFailed
-from bot.ids import client_order_id
+from bot.ids import client_order_id, is_ours
 from bot.paper import PaperLedger, PaperRejected, paper_fill
 
 log = structlog.get_logger("bot.executor")
@@ -259,9 +259,17 @@ class LiveExecutor:
             cycle_id,
             sync=True,
             client_order_id=cid,
-            leg=leg,
+            sleeve=leg.sleeve,
+            account=leg.key.account,
+            symbol=leg.key.symbol,
+            side=leg.side.value,
+            amount=leg.amount,
+            price=leg.price,
+            reduce_only=leg.reduce_only,
+            market_type=leg.market_type.value,
             order_type=order_type.value,
             limit_price=price,
+            attempt=attempt,
         )
         self._store.mark_sent(cid, self._clock())
         try:
@@ -324,6 +332,65 @@ class LiveExecutor:
                 "order_lookup_failed", client_order_id=intent.client_order_id, error=str(exc)
             )
             return None
+
+    async def reconcile(
+        self, unfinished: Sequence[Intent], symbols: Mapping[str, Sequence[str]], cycle_id: str
+    ) -> list[str]:
+        """Settle what an earlier run left behind, before anything new is sent.
+
+        Each unfinished intent (PENDING, SENT, OPEN) is looked up by its client order id: an
+        order found is recorded as the exchange has it (a resting one is cancelled first: its
+        cycle is over), one not found over the lookup window is NOT_PLACED. Open orders that
+        carry this portfolio's client-id prefix but have no intent are cancelled and reported.
+        Returns the client order ids still unresolved (the caller must not trade while any is).
+        """
+        unresolved: list[str] = []
+        known = {i.client_order_id for i in unfinished}
+        for intent in unfinished:
+            gateway = self._gateways.get(intent.leg.key.account)
+            if gateway is None:
+                unresolved.append(intent.client_order_id)
+                continue
+            update = await self._resolve(gateway, intent, cycle_id)
+            if update is not None and not update.state.final:
+                await gateway.cancel(intent)
+                update = await self._lookup_quietly(gateway, intent) or update
+            if update is not None:
+                self._settle(intent, cycle_id, update)
+                self._audit.append(
+                    "reconcile",
+                    cycle_id,
+                    client_order_id=intent.client_order_id,
+                    result=update.state.value,
+                    filled=update.filled,
+                )
+            elif self._store_state(intent.client_order_id) is IntentState.NOT_PLACED:
+                self._audit.append(
+                    "reconcile",
+                    cycle_id,
+                    client_order_id=intent.client_order_id,
+                    result=IntentState.NOT_PLACED.value,
+                )
+            else:
+                unresolved.append(intent.client_order_id)
+        for account, gateway in self._gateways.items():
+            wanted = list(symbols.get(account, ()))
+            if not wanted:
+                continue
+            open_ids = await gateway.open_client_order_ids(wanted)
+            for cid, symbol in sorted(open_ids.items()):
+                if cid in known or not is_ours(cid, self._portfolio):
+                    continue
+                await gateway.cancel_by_id(cid, symbol)
+                self._audit.append(
+                    "reconcile",
+                    cycle_id,
+                    client_order_id=cid,
+                    account=account,
+                    symbol=symbol,
+                    result="orphan_canceled",
+                )
+        return unresolved
 
     async def _resolve(
         self, gateway: OrderGateway, intent: Intent, cycle_id: str

@@ -129,6 +129,18 @@ class OrderGateway:
                 return
             raise to_bot_error(exc, f"cancel {intent.client_order_id}") from exc
 
+    async def cancel_by_id(self, client_order_id: str, symbol: str) -> None:
+        """Cancel an open order known only by its client id (an orphan found at start-up)."""
+        params = client_order_id_params(self.account.exchange_id, client_order_id)
+        try:
+            await self.account.call(
+                "cancel_order", lambda: self._client.cancel_order(None, symbol, params)
+            )
+        except (ccxt.OrderNotFound, ccxt.InvalidOrder):
+            return
+        except ccxt.BaseError as exc:
+            raise to_bot_error(exc, f"cancel {client_order_id}") from exc
+
     async def open_client_order_ids(self, symbols: list[str]) -> dict[str, str]:
         """Client order id → symbol of every open order on these symbols."""
         result: dict[str, str] = {}

@@ -1,0 +1,44 @@
+"""Build the ccxt client of one account: the exchange's class, its options, credentials, URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ccxt.async_support as ccxt
+from pydantic import SecretStr
+
+from bot.domain import MarketType
+from bot.exchange.local import local_api_urls
+from bot.exchange.venues import ccxt_options
+from bot.logs import register_secret
+
+
+def make_client(
+    exchange_id: str,
+    market_type: MarketType,
+    *,
+    timeout_seconds: float,
+    extra_options: dict[str, Any],
+    api_key: SecretStr | None,
+    secret: SecretStr | None,
+    password: SecretStr | None = None,
+    base_url: str | None = None,
+) -> Any:
+    """A ccxt client; with `base_url` every API group points at that server (the simulator)."""
+    cls = getattr(ccxt, exchange_id)
+    options = {**ccxt_options(exchange_id, market_type), **extra_options}
+    if base_url is not None:
+        options["adjustForTimeDifference"] = False
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": int(timeout_seconds * 1000),
+        "options": options,
+    }
+    for field_name, value in (("apiKey", api_key), ("secret", secret), ("password", password)):
+        if value is not None:
+            register_secret(value)
+            config[field_name] = value.get_secret_value()
+    client = cls(config)
+    if base_url is not None:
+        client.urls["api"] = local_api_urls(exchange_id, base_url)
+    return client
