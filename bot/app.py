@@ -152,6 +152,7 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
             secret=credentials.secret,
             password=credentials.password,
             base_url=base_url,
+            pace_by_weight=not account_config.simulator,
         )
         accounts[name] = ExchangeAccount(
             name=name,

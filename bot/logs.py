@@ -49,11 +49,26 @@ class _Redacting:
         return redact(str(self._renderer(logger, name, event)))
 
 
+class _Stderr:
+    """sys.stderr as it is at each write (tests swap it), for a logger configured once."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     *, json: bool | None = None, level: str = "info", stream: TextIO | None = None
 ) -> None:
     """JSON lines when not on a terminal (containers, files), coloured key=value on one."""
-    out = stream if stream is not None else sys.stdout
+    out: Any = stream if stream is not None else sys.stdout
+    if out is sys.stderr:
+        out = _Stderr()
     if json is None:
         json = not out.isatty()
     renderer: Any = (

@@ -19,7 +19,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from bot.domain import (
@@ -127,7 +128,7 @@ class ExchangeAccount:
                 retry=retry_if_exception(is_retryable_read),
                 stop=stop_after_attempt(self._read_attempts)
                 | stop_after_delay(self._read_deadline),
-                wait=wait_exponential_jitter(initial=0.2, max=5.0),
+                wait=wait_exponential(multiplier=0.2, max=5.0) + wait_random(0, 0.2),
                 reraise=True,
             ):
                 with attempt:

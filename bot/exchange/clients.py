@@ -23,14 +23,20 @@ def make_client(
     secret: SecretStr | None,
     password: SecretStr | None = None,
     base_url: str | None = None,
+    pace_by_weight: bool = True,
 ) -> Any:
-    """A ccxt client; with `base_url` every API group points at that server (the simulator)."""
+    """A ccxt client; with `base_url` every API group points at that server (the simulator).
+
+    `pace_by_weight` keeps ccxt's own limiter, which spaces calls by Binance's documented
+    request weights (a batch ticker weighs 40: two seconds of pacing). The embedded simulator
+    enforces the same budgets itself and answers 429 when they are exceeded, so its accounts
+    go without the pacing (a rehearsal cycle then takes milliseconds, not seconds)."""
     cls = getattr(ccxt, exchange_id)
     options = {**ccxt_options(exchange_id, market_type), **extra_options}
     if base_url is not None:
         options["adjustForTimeDifference"] = False
     config: dict[str, Any] = {
-        "enableRateLimit": True,
+        "enableRateLimit": pace_by_weight,
         "timeout": int(timeout_seconds * 1000),
         "options": options,
     }

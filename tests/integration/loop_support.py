@@ -1,0 +1,174 @@
+"""Build configs and scenarios for the loop's integration tests (tmp_path, manual sim clock)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bot.config import BotConfig, load_config
+from bot.sim.server import SimHandle
+
+SEED_SCENARIO = """
+history_days = 30
+correlation = 0.6
+
+[clock]
+mode = "manual"
+start = "now"
+step = "1m"
+
+[assets.BTC]
+price = 50000.0
+vol = 0.55
+
+[assets.ETH]
+price = 2000.0
+vol = 0.70
+
+[assets.SOL]
+price = 100.0
+vol = 0.95
+
+[assets.XRP]
+price = 0.5
+vol = 0.90
+
+[assets.DOGE]
+price = 0.1
+vol = 1.10
+
+[markets]
+quote = "USDT"
+
+[[accounts]]
+name = "main"
+spot = { USDT = "15000", BTC = "1", ETH = "10" }
+futures_wallet = "15000"
+
+[[accounts.positions]]
+asset = "SOL"
+amount = "40"
+entry_price = "100"
+
+[[accounts.positions]]
+asset = "XRP"
+amount = "6000"
+entry_price = "0.5"
+
+[[accounts.positions]]
+asset = "DOGE"
+amount = "30000"
+entry_price = "0.1"
+
+[[accounts.positions]]
+asset = "BTC"
+amount = "-0.4"
+entry_price = "50000"
+"""
+
+SEED_SLEEVES = """
+[[sleeves]]
+name = "bitcoin"
+kind = "spot"
+account = "spot"
+asset = "BTC"
+target = 0.60
+
+[[sleeves]]
+name = "ethereum"
+kind = "spot"
+account = "spot"
+asset = "ETH"
+target = 0.20
+
+[[sleeves]]
+name = "altcoin-futures"
+kind = "futures"
+account = "usdm"
+target = 0.05
+instruments = [
+  { symbol = "SOL/USDT:USDT", weight = 0.4 },
+  { symbol = "XRP/USDT:USDT", weight = 0.3 },
+  { symbol = "DOGE/USDT:USDT", weight = 0.3 },
+]
+
+[[sleeves]]
+name = "btc-hedge"
+kind = "futures"
+account = "usdm"
+symbol = "BTC/USDT:USDT"
+target = -0.15
+"""
+
+
+def write_config(
+    tmp_path: Path,
+    *,
+    mode: str = "dry-run",
+    scenario: str = SEED_SCENARIO,
+    sleeves: str = SEED_SLEEVES,
+    extra: str = "",
+    trigger: str = 'kind = "band"\nband = 0.05\ncooldown = "0s"',
+    planner: str = 'to = "target"',
+) -> Path:
+    (tmp_path / "scenario.toml").write_text(scenario, encoding="utf-8")
+    text = f"""
+portfolio = "itest"
+mode = "{mode}"
+interval = "1s"
+data_dir = "{tmp_path / "data"}"
+
+[simulator]
+enabled = true
+scenario = "{tmp_path / "scenario.toml"}"
+seed = 11
+
+[accounts.spot]
+exchange = "binance"
+market = "spot"
+simulator = true
+
+[accounts.usdm]
+exchange = "binanceusdm"
+market = "swap"
+simulator = true
+
+{sleeves}
+
+[trigger]
+{trigger}
+
+[planner]
+{planner}
+
+[server]
+enabled = false
+
+{extra}
+"""
+    path = tmp_path / "bot.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(path: Path) -> BotConfig:
+    return load_config(path, env={})
+
+
+def ledger_weights(sim: SimHandle, account: str, prices: dict[str, Decimal]) -> dict[str, Any]:
+    """NAV and per-asset / per-position values from the simulator's own ledger."""
+    view = sim.admin.account(account)
+    spot = {a: b.total for a, b in view.spot.items() if b.total != 0}
+    positions = {p.instrument.base: p.amount for p in view.futures.positions if p.amount != 0}
+    nav = Decimal(0)
+    values: dict[str, Decimal] = {}
+    for asset, amount in spot.items():
+        value = amount if asset == "USDT" else amount * prices[asset]
+        values[f"spot:{asset}"] = value
+        nav += value
+    futures_equity = view.futures.wallet_balance + view.futures.unrealized_pnl
+    nav += futures_equity
+    for base, amount in positions.items():
+        values[f"perp:{base}"] = amount * prices[base]
+    return {"nav": nav, "values": values, "spot": spot, "positions": positions}
