@@ -1,0 +1,124 @@
+"""kill -9 in the middle of placing orders, then restart: no duplicate order, nothing lost.
+
+Each round starts a live bot process against the simulator (in this test's event loop), makes
+the exchange slow or lose the reply of an order, SIGKILLs the bot at a seeded random moment
+after its first order intent reached the audit log, and starts it again. The restarted bot
+must reconcile what the dead one left (found by client order id, or proven absent), never
+send a second order under the same client id, and bring the portfolio into band — all checked
+on the simulator's ledger. `make chaos` runs many rounds; `make test` a few.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.audit import read_records
+from bot.sim.faults import FaultKind, FaultRule
+from bot.sim.server import SimHandle, run_simulator
+from bot.state import StateStore
+from tests.integration.loop_support import ledger_weights
+from tests.integration.test_daemon_process import SCENARIO, _config, _env
+
+ROUNDS = 12 if os.environ.get("CHAOS_FULL") else 3
+D = Decimal
+TARGETS = {"BTC": D("0.60"), "ETH": D("0.20")}
+
+
+def _faults(rng: random.Random) -> list[FaultRule]:
+    kind = rng.choice(["slow", "lost", "lost-hidden"])
+    if kind == "slow":  # the order is not executed until the delay ends
+        return [FaultRule(FaultKind.LATENCY, "*order*", next=3, latency_ms=1500)]
+    if kind == "lost":
+        return [FaultRule(FaultKind.LOST_RESPONSE, "*order.post", next=2)]
+    return [FaultRule(FaultKind.LOST_RESPONSE, "*order.post", next=2, hide_ms=1500)]
+
+
+def _has_intent(audit_dir: Path) -> bool:
+    return any(b'"order_intent"' in p.read_bytes() for p in audit_dir.glob("audit-*.jsonl"))
+
+
+async def _wait_for_intent(audit_dir: Path, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if _has_intent(audit_dir):
+            return
+        await asyncio.sleep(0.02)  # polling a file another process writes
+    raise TimeoutError(f"no order intent in {audit_dir} after {seconds} s")
+
+
+async def _start(config: Path, tmp_path: Path, command: str) -> asyncio.subprocess.Process:
+    args = [sys.executable, "-m", "bot", command, "--config", str(config), "--live"]
+    return await asyncio.create_subprocess_exec(
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+    )
+
+
+def _assert_in_band(sim: SimHandle) -> None:
+    prices = {a: sim.admin.price(a) for a in ("BTC", "ETH", "SOL", "XRP", "DOGE")}
+    ledger = ledger_weights(sim, "main", prices)
+    nav = ledger["nav"]
+    alts = sum((ledger["values"].get(f"perp:{b}", D(0)) for b in ("SOL", "XRP", "DOGE")), D(0))
+    weights = {
+        "bitcoin": (ledger["values"]["spot:BTC"] / nav, D("0.60")),
+        "ethereum": (ledger["values"]["spot:ETH"] / nav, D("0.20")),
+        "altcoin-futures": (alts / nav, D("0.05")),
+        "btc-hedge": (ledger["values"].get("perp:BTC", D(0)) / nav, D("-0.15")),
+    }
+    for sleeve, (weight, target) in weights.items():
+        assert abs(weight - target) <= D("0.05"), (sleeve, weight)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+async def test_kill_9_mid_order_then_restart_no_duplicate_and_into_band(
+    tmp_path: Path, round_: int
+) -> None:
+    rng = random.Random(1000 + round_)
+    async with run_simulator(SCENARIO, seed=3) as sim:
+        config = _config(tmp_path, sim.base_url)
+        text = config.read_text().replace('cooldown = "1h"', 'cooldown = "0s"')
+        config.write_text(text + '\n[execution]\nlookup_window = "6s"\n')
+        sim.admin.set_faults(_faults(rng))
+        first = await _start(config, tmp_path, "run")
+        try:
+            await _wait_for_intent(tmp_path / "data" / "audit", seconds=60)
+            await asyncio.sleep(rng.uniform(0.0, 1.2))
+        finally:
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+        sim.admin.clear_faults()
+        second = await _start(config, tmp_path, "once")
+        _, err = await asyncio.wait_for(second.communicate(), 120)
+        assert second.returncode == 0, err.decode()[-3000:]
+        orders = sim.admin.orders("main")
+        ids = [o.client_id for o in orders]
+        assert len(ids) == len(set(ids)), "a client order id was sent twice"
+        assert all(o.status.value != "NEW" for o in orders), "an order was left open"
+        with StateStore.open(tmp_path / "data", "proc", lambda: None) as store:  # type: ignore[arg-type,return-value]
+            intents = {i.client_order_id: i for i in store.all_intents()}
+            assert all(i.state.final for i in intents.values()), [
+                (i.client_order_id, i.state) for i in intents.values() if not i.state.final
+            ]
+            # What the bot recorded as filled is what the exchange has.
+            for order in orders:
+                intent = intents.get(order.client_id)
+                assert intent is not None, f"order {order.client_id} has no intent"
+                assert intent.filled == order.filled, (order.client_id, intent.filled)
+            assert store.integrity() == "ok"
+        _assert_in_band(sim)
+        records = [r.record for r in read_records(tmp_path / "data" / "audit")]
+        summaries = [r for r in records if r["event"] == "reconcile" and "unfinished" in r]
+        # Both starts reconciled before trading; the restart settled everything it found.
+        assert len(summaries) == 2 and summaries[1]["result"] == "done", summaries
