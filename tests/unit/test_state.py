@@ -197,7 +197,9 @@ def test_update_without_at_uses_the_clock(store: StateStore, clock: Clock) -> No
         ({"state": "LOST"}, "'LOST' is not an intent state"),
     ],
 )
-def test_bad_updates_are_refused(store: StateStore, changes: dict[str, object], message: str) -> None:
+def test_bad_updates_are_refused(
+    store: StateStore, changes: dict[str, object], message: str
+) -> None:
     store.save_intent(intent("b"))
     with pytest.raises(StateError, match=message):
         store.update_intent("b", **changes)
@@ -392,7 +394,7 @@ def test_last_check_round_trips_in_utc(store: StateStore) -> None:
 
 def test_naive_time_is_refused(store: StateStore) -> None:
     with pytest.raises(StateError, match="timezone-aware"):
-        store.set_last_check(datetime(2026, 1, 1))  # noqa: DTZ001
+        store.set_last_check(datetime(2026, 1, 1))
     assert store.last_check() is None
 
 
@@ -423,7 +425,9 @@ def test_paper_trade_commits_ledger_and_fills_together(store: StateStore) -> Non
     store.commit_paper_trade({"cash": "1000"}, [])
     fill = {"client_order_id": "p1", "amount": "0.00000001", "price": "100.10"}
     store.commit_paper_trade({"cash": "999.9"}, [fill])
-    store.commit_paper_trade({"cash": "999.8"}, [{"client_order_id": "p2"}, {"client_order_id": "p3"}])
+    store.commit_paper_trade(
+        {"cash": "999.8"}, [{"client_order_id": "p2"}, {"client_order_id": "p3"}]
+    )
 
     assert store.load_paper_ledger() == {"cash": "999.8"}
     assert [f["client_order_id"] for f in store.paper_fills()] == ["p1", "p2", "p3"]
@@ -434,9 +438,7 @@ def test_paper_trade_that_cannot_be_stored_leaves_nothing_behind(store: StateSto
     store.commit_paper_trade({"cash": "1000"}, [{"client_order_id": "p1"}])
 
     with pytest.raises(StateError, match="paper fill cannot be stored as JSON"):
-        store.commit_paper_trade(
-            {"cash": "900"}, [{"client_order_id": "p2"}, {"amount": D("1")}]
-        )
+        store.commit_paper_trade({"cash": "900"}, [{"client_order_id": "p2"}, {"amount": D("1")}])
 
     assert store.load_paper_ledger() == {"cash": "1000"}
     assert [f["client_order_id"] for f in store.paper_fills()] == ["p1"]
