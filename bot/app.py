@@ -20,7 +20,6 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -30,7 +29,7 @@ from bot import config as cfg
 from bot.audit import AuditLog, EventType
 from bot.config import AccountConfig, BotConfig
 from bot.cycle import Cycle
-from bot.domain import Instrument, InstrumentKey, Mode, Snapshot
+from bot.domain import Instrument, InstrumentKey, Mode
 from bot.errors import ConfigError, ExchangeUnavailable, StateError
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
@@ -44,6 +43,7 @@ from bot.paper import PaperLedger
 from bot.risk import RiskState
 from bot.sim.server import run_simulator
 from bot.state import StateStore
+from bot.targets import StaticTargets, StrategyTargets, is_static
 
 log = structlog.get_logger("bot.app")
 
@@ -57,19 +57,6 @@ class Credentials:
     api_key: SecretStr | None
     secret: SecretStr | None
     password: SecretStr | None = None
-
-
-class StaticTargets:
-    """Targets straight from the config's sleeves (the `static` strategy)."""
-
-    def __init__(self, weights: Mapping[str, Decimal]) -> None:
-        self.weights = dict(weights)
-
-    async def targets(
-        self, snapshot: Snapshot, now: datetime, cycle_id: str
-    ) -> Mapping[str, Decimal]:
-        del snapshot, now, cycle_id
-        return self.weights
 
 
 class KillSwitch:
@@ -229,45 +216,29 @@ async def open_app(
         keys = cfg.instrument_keys(config)
         cash = frozenset(config.cash_assets)
         live_reader = LiveReader(accounts, keys, config.quote_currency, cash, clock)
-        executor: LiveExecutor | PaperExecutor
-        if mode is Mode.LIVE:
-            executor = LiveExecutor(
-                portfolio=config.portfolio,
-                gateways={n: OrderGateway(a, Mode.LIVE) for n, a in accounts.items()},
-                instruments=instruments,
-                store=store,
-                audit=audit,
-                options=ExecutionOptions(
-                    order_type=config.execution.order_type_enum,
-                    limit_timeout=config.execution.limit_timeout.total_seconds(),
-                    poll_interval=config.execution.poll_interval.total_seconds(),
-                    lookup_window=config.execution.lookup_window.total_seconds(),
-                    fill_timeout=config.execution.fill_timeout.total_seconds(),
-                ),
-                clock=clock,
-            )
-            reader: LiveReader | PaperReader = live_reader
-        else:
-            ledger = await _paper_ledger(store, live_reader, audit)
-            paper = config.execution.paper
-            paper_executor = PaperExecutor(
-                portfolio=config.portfolio,
-                ledger=ledger,
-                store=store,
-                audit=audit,
-                costs=PaperCosts(paper.spot_fee, paper.futures_fee, paper.slippage_bps),
-                clock=clock,
-            )
-            executor = paper_executor
-            reader = PaperReader(
-                accounts, keys, lambda: paper_executor.ledger, config.quote_currency, cash, clock
-            )
+        executor, reader = await _execution(
+            config, mode, accounts, instruments, store, audit, clock, live_reader
+        )
         saved_risk = store.load_risk_state()
         try:
             risk_state = RiskState.from_dict(saved_risk) if saved_risk else RiskState()
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"the saved risk state cannot be read: {exc}") from None
         weights = cfg.targets(config)
+        sleeves = cfg.to_sleeves(config)
+        target_source: StaticTargets | StrategyTargets
+        if is_static(config):
+            target_source = StaticTargets(weights)
+        else:
+            target_source = StrategyTargets(
+                config=config,
+                sleeves=sleeves,
+                accounts=accounts,
+                store=store,
+                audit=audit,
+                clock=clock,
+                cache_dir=config.data_dir / "ohlcv",
+            )
         cycle = Cycle(
             portfolio=config.portfolio,
             mode=mode,
@@ -275,8 +246,8 @@ async def open_app(
             executor=executor,
             store=store,
             audit=audit,
-            sleeves=cfg.to_sleeves(config),
-            target_source=StaticTargets(weights),
+            sleeves=sleeves,
+            target_source=target_source,
             trigger=cfg.trigger_rule(config),
             planner=cfg.planner_options(config),
             limits=cfg.risk_limits(config),
@@ -306,10 +277,64 @@ async def open_app(
             sleeves=[s.name for s in config.sleeves],
             trading_state=risk_state.trading.value,
         )
-        audit.append(
-            EventType.TARGETS, None, source="config", weights=weights, inputs={"strategy": "static"}
-        )
+        if isinstance(target_source, StaticTargets):
+            audit.append(
+                EventType.TARGETS,
+                None,
+                source="config",
+                weights=weights,
+                inputs={"strategy": "static"},
+            )
         yield app
+
+
+async def _execution(
+    config: BotConfig,
+    mode: Mode,
+    accounts: dict[str, ExchangeAccount],
+    instruments: dict[InstrumentKey, Instrument],
+    store: StateStore,
+    audit: AuditLog,
+    clock: Callable[[], datetime],
+    live_reader: LiveReader,
+) -> tuple[LiveExecutor | PaperExecutor, LiveReader | PaperReader]:
+    """Live: order gateways. Dry-run: the paper executor, which holds no exchange object."""
+    keys = cfg.instrument_keys(config)
+    cash = frozenset(config.cash_assets)
+    executor: LiveExecutor | PaperExecutor
+    if mode is Mode.LIVE:
+        executor = LiveExecutor(
+            portfolio=config.portfolio,
+            gateways={n: OrderGateway(a, Mode.LIVE) for n, a in accounts.items()},
+            instruments=instruments,
+            store=store,
+            audit=audit,
+            options=ExecutionOptions(
+                order_type=config.execution.order_type_enum,
+                limit_timeout=config.execution.limit_timeout.total_seconds(),
+                poll_interval=config.execution.poll_interval.total_seconds(),
+                lookup_window=config.execution.lookup_window.total_seconds(),
+                fill_timeout=config.execution.fill_timeout.total_seconds(),
+            ),
+            clock=clock,
+        )
+        reader: LiveReader | PaperReader = live_reader
+    else:
+        ledger = await _paper_ledger(store, live_reader, audit)
+        paper = config.execution.paper
+        paper_executor = PaperExecutor(
+            portfolio=config.portfolio,
+            ledger=ledger,
+            store=store,
+            audit=audit,
+            costs=PaperCosts(paper.spot_fee, paper.futures_fee, paper.slippage_bps),
+            clock=clock,
+        )
+        executor = paper_executor
+        reader = PaperReader(
+            accounts, keys, lambda: paper_executor.ledger, config.quote_currency, cash, clock
+        )
+    return executor, reader
 
 
 async def _paper_ledger(store: StateStore, reader: LiveReader, audit: AuditLog) -> PaperLedger:

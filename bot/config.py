@@ -353,8 +353,75 @@ class NotificationsConfig(_Model):
     min_interval: Duration = timedelta(seconds=60)
 
 
+class RiskParityConfig(_Model):
+    weighting: Literal["erc", "inverse-volatility"] = "erc"
+    scope: Literal["groups", "all"] = Field(
+        "groups", description="groups: risk parity inside each group; all: across every sleeve"
+    )
+    covariance: Literal["sample", "ewma"] = "sample"
+    half_life: float | None = Field(None, gt=0, description="ewma: half-life in candles")
+    futures_gross_cap: Dec | None = Field(
+        None, description="cap on Σ|futures targets| (fraction of NAV)"
+    )
+
+    @model_validator(mode="after")
+    def _ewma(self) -> RiskParityConfig:
+        if self.covariance == "ewma" and self.half_life is None:
+            raise ValueError("an ewma covariance needs half_life")
+        if self.covariance == "sample" and self.half_life is not None:
+            raise ValueError("half_life applies only to covariance = 'ewma'")
+        return self
+
+
+class OverlayConfig(_Model):
+    """Seasonal / trend hedge: when bearish, short `fraction` of the hedged sleeves' weight."""
+
+    hedge_sleeve: str
+    hedged_sleeves: list[str] = Field(min_length=1)
+    fraction: Dec = Field(Decimal("0.5"), description="share of the hedged exposure to short")
+    combine: Literal["any", "all"] = "any"
+    bearish_months: list[int] = Field(default_factory=list, description="1-12, in UTC")
+    bullish_months: list[int] = Field(default_factory=list)
+    trend_window: int | None = Field(None, ge=2, description="moving average of N closes")
+    trend_confirm: int = Field(1, ge=1, description="closes beyond the average to switch")
+    trend_band: float = Field(0.0, ge=0, lt=1)
+    trend_symbol: str | None = Field(
+        None, description="instrument of the trend rule (default: the first hedged sleeve's)"
+    )
+
+    @model_validator(mode="after")
+    def _signal(self) -> OverlayConfig:
+        if not self.bearish_months and not self.bullish_months and self.trend_window is None:
+            raise ValueError("the overlay needs bearish_months/bullish_months or trend_window")
+        if not 0 <= self.fraction <= 1:
+            raise ValueError(f"fraction must be between 0 and 1, got {self.fraction}")
+        return self
+
+
 class StrategyConfig(_Model):
-    kind: Literal["static"] = Field("static", description="static: the sleeves' own targets")
+    """Where targets come from. static: each sleeve's `target`. core-satellite: group weights
+    (`groups`) × each sleeve's `target` read as its weight inside its group. risk-parity:
+    weights from trailing volatility and correlation (inside `groups`, or across all sleeves).
+    An `overlay` adds a seasonal / trend hedge to any of them."""
+
+    kind: Literal["static", "core-satellite", "risk-parity"] = "static"
+    groups: dict[Group, Dec] = Field(default_factory=dict, description="group weights")
+    recompute_every: Duration = Field(
+        timedelta(days=1), description="how often targets are recomputed"
+    )
+    timeframe: str = Field("1d", description="candles of the price history")
+    lookback: int = Field(90, ge=3, description="returns in the covariance / trend history")
+    risk_parity: RiskParityConfig = RiskParityConfig()
+    overlay: OverlayConfig | None = None
+
+    @model_validator(mode="after")
+    def _groups(self) -> StrategyConfig:
+        if self.kind == "core-satellite" and not self.groups:
+            raise ValueError("core-satellite needs [strategy.groups] (e.g. core = 0.8)")
+        total = sum(self.groups.values(), ZERO)
+        if total > 1:
+            raise ValueError(f"group weights sum to {total} > 1")
+        return self
 
 
 _ENV: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("rebalance_env")
@@ -450,6 +517,7 @@ class BotConfig(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> BotConfig:
         self._check_sleeves()
+        self._check_strategy()
         uses_sim = [n for n, a in self.accounts.items() if a.simulator]
         if uses_sim and not self.simulator.enabled:
             raise ValueError(
@@ -477,8 +545,52 @@ class BotConfig(BaseSettings):
                     )
                 seen[component.key] = sleeve.name
         spot_total = sum((s.target for s in self.sleeves if s.kind is SleeveKind.SPOT), ZERO)
-        if spot_total > 1:
+        if spot_total > 1 and self.strategy.kind == "static":
             raise ValueError(f"spot targets sum to {spot_total} > 1: cash would be negative")
+
+    def _check_strategy(self) -> None:
+        strategy = self.strategy
+        by_name = {s.name: s for s in self.sleeves}
+        grouped = strategy.kind == "core-satellite" or (
+            strategy.kind == "risk-parity" and strategy.risk_parity.scope == "groups"
+        )
+        if grouped:
+            if not strategy.groups:
+                raise ValueError(f"strategy {strategy.kind}: set [strategy.groups] weights")
+            for sleeve in self.sleeves:
+                if sleeve.name == (strategy.overlay.hedge_sleeve if strategy.overlay else None):
+                    continue
+                if sleeve.group is None or sleeve.group not in strategy.groups:
+                    raise ValueError(
+                        f"sleeve {sleeve.name!r}: strategy {strategy.kind} needs a group that "
+                        f"[strategy.groups] weighs ({', '.join(map(str, strategy.groups))})"
+                    )
+        if strategy.kind == "core-satellite":
+            for group in strategy.groups:
+                members = [
+                    s
+                    for s in self.sleeves
+                    if s.group is group
+                    and s.name != (strategy.overlay.hedge_sleeve if strategy.overlay else None)
+                ]
+                total = sum((abs(s.target) for s in members), ZERO)
+                if members and total != 1:
+                    raise ValueError(
+                        f"core-satellite: the targets of group {group} are weights inside the "
+                        f"group and must sum to 1 (in absolute value), not {total}"
+                    )
+        overlay = strategy.overlay
+        if overlay is None:
+            return
+        hedge = by_name.get(overlay.hedge_sleeve)
+        if hedge is None or hedge.kind is not SleeveKind.FUTURES:
+            raise ValueError(
+                f"strategy.overlay.hedge_sleeve {overlay.hedge_sleeve!r} is not a futures sleeve"
+            )
+        for name in overlay.hedged_sleeves:
+            hedged = by_name.get(name)
+            if hedged is None or hedged.kind is not SleeveKind.SPOT:
+                raise ValueError(f"strategy.overlay.hedged_sleeves: {name!r} is not a spot sleeve")
 
     def _check_account_fits(self, sleeve: SleeveConfig) -> None:
         account = self.accounts.get(sleeve.account)

@@ -65,7 +65,26 @@ def summary(config: BotConfig) -> str:
         lines.append(
             f"  {sleeve.name:<16} {sleeve.kind:<8} {_pct(sleeve.target):>9}  {what}{group}"
         )
-    lines.append(f"  {'cash':<16} {'spot':<8} {_pct(1 - spot_total):>9}  (remainder)")
+    strategy = config.strategy
+    if strategy.kind == "static":
+        lines.append(f"  {'cash':<16} {'spot':<8} {_pct(1 - spot_total):>9}  (remainder)")
+    else:
+        groups = ", ".join(f"{g} {w}" for g, w in strategy.groups.items()) or "none"
+        lines.append(
+            f"strategy    {strategy.kind} (groups: {groups}), recomputed every "
+            f"{strategy.recompute_every.total_seconds():g} s from {strategy.timeframe} candles"
+        )
+    if strategy.overlay is not None:
+        o = strategy.overlay
+        signals = []
+        if o.bearish_months or o.bullish_months:
+            signals.append(f"bearish months {o.bearish_months}")
+        if o.trend_window:
+            signals.append(f"{o.trend_window}-candle average")
+        lines.append(
+            f"overlay     {o.hedge_sleeve} shorts {o.fraction} of {', '.join(o.hedged_sleeves)} "
+            f"when bearish ({' / '.join(signals)}, combine {o.combine})"
+        )
     t = config.trigger
     rule = f"{t.kind}, band ±{t.band * 100:.2f} pp"
     if t.relative_band is not None:

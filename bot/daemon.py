@@ -78,6 +78,12 @@ def describe(result: CycleResult, sleeves: Sequence[Sleeve]) -> list[str]:
                 f"    {row.sleeve:<18} {row.current * 100:6.2f}% → {row.target * 100:6.2f}%  "
                 f"{row.action}{'  ' + row.amount if row.amount else ''}"
             )
+    if result.verdict is not None:
+        for denied in result.verdict.denied:
+            lines.append(
+                f"    denied     leg {denied.leg.index} {denied.leg.side.value} "
+                f"{denied.leg.amount} {denied.leg.key.symbol}: {denied.check}: {denied.reason}"
+            )
     if result.execution is not None:
         for outcome in result.execution.outcomes:
             leg = outcome.leg

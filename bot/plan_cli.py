@@ -46,7 +46,8 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
         plan = plan_rebalance(
             snapshot, drift, cycle.sleeves, targets, decision, cycle.instruments, cycle.planner
         )
-        rows = plan_rows(drift, plan, cycle.sleeves)
+        sources = getattr(cycle.target_source, "sources", None)
+        rows = plan_rows(drift, plan, cycle.sleeves, sources)
         if as_json:
             body = {
                 "nav": drift.nav,
@@ -62,6 +63,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                         "action": r.action,
                         "amount": r.amount,
                         "notional": r.notional,
+                        "source": r.source,
                     }
                     for r in rows
                 ],
@@ -79,6 +81,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
             ("action", "left"),
             ("amount", "right"),
             ("notional", "right"),
+            ("target from", "left"),
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for r in rows:
@@ -90,6 +93,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                 r.action,
                 r.amount,
                 f"{r.notional:,.2f}" if r.notional else "",
+                r.source,
             )
         console.print(table)
         console.print(f"trigger: {'trade' if decision.trade else 'no trade'} — {decision.reason}")

@@ -29,10 +29,14 @@ def _base(symbol: str) -> str:
     return symbol.split("/", maxsplit=1)[0]
 
 
-def action_for(sleeve: Sleeve, current: Decimal, legs: Sequence[Leg], dust: bool) -> str:
+def action_for(
+    sleeve: Sleeve, current: Decimal, legs: Sequence[Leg], dust: bool, why: str | None = None
+) -> str:
     """What the legs do to the sleeve, in the seed article's words."""
     if not legs:
-        return "no action (below the minimum order)" if dust else "no action"
+        if not dust:
+            return "no action"
+        return f"no action ({why})" if why else "no action (below the minimum order)"
     if sleeve.kind is SleeveKind.SPOT:
         base = _base(legs[0].key.symbol)
         return f"buy {base}" if legs[0].side is Side.BUY else f"sell {base}"
@@ -62,7 +66,11 @@ def plan_rows(
         if d is None:
             continue
         legs = [leg for leg in plan.legs if leg.sleeve == sleeve.name]
-        dust = any(x.sleeve == sleeve.name for x in plan.dropped)
+        dropped = [x for x in plan.dropped if x.sleeve == sleeve.name]
+        dust = bool(dropped)
+        why = None
+        if dropped and not dropped[0].reason.startswith(("dust", "below one lot")):
+            why = dropped[0].reason
         if len(legs) == 1 or len({leg.key for leg in legs}) == 1:
             amount = (
                 f"{sum((leg.signed_amount for leg in legs), ZERO)} {_base(legs[0].key.symbol)}"
@@ -78,7 +86,7 @@ def plan_rows(
                 target=d.target,
                 drift=d.drift,
                 band=d.band,
-                action=action_for(sleeve, d.current, legs, dust),
+                action=action_for(sleeve, d.current, legs, dust, why),
                 amount=amount,
                 notional=sum((leg.notional for leg in legs), ZERO),
                 source=(sources or {}).get(sleeve.name, ""),
