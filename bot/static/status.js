@@ -1,10 +1,10 @@
-// The status page: reads ./status every 10 s and draws the allocation chart (inline SVG) and
-// the tables from it. Read-only: it never sends anything but GET. Text goes in through
-// textContent only, so a sleeve name can never become markup.
+// The status page: reads ./status every 10 s (`?refresh=N` for another period) and draws the
+// allocation chart (inline SVG) and the tables from it. Read-only: it never sends anything but
+// GET. Text goes in through textContent only, so a sleeve name can never become markup.
 "use strict";
 
 (function () {
-  const REFRESH_MS = 10000;
+  const REFRESH_SECONDS = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 10);
   const SVG = "http://www.w3.org/2000/svg";
   const WIDTH = 720;
   const LABEL_RIGHT = 150; // sleeve names end here
@@ -185,9 +185,12 @@
     } catch (error) {
       setText("error", "status unavailable: " + error.message);
     } finally {
-      setTimeout(refresh, REFRESH_MS);
+      setTimeout(refresh, REFRESH_SECONDS * 1000);
     }
   }
 
-  document.addEventListener("DOMContentLoaded", refresh);
+  document.addEventListener("DOMContentLoaded", () => {
+    setText("refresh-seconds", String(REFRESH_SECONDS));
+    refresh();
+  });
 })();
