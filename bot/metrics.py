@@ -12,14 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 
 from bot import __version__
 from bot.domain import SleeveDrift, TradingState
@@ -213,6 +207,8 @@ class Metrics:
         for each in TradingState:
             self._state.labels(self.portfolio, each.value).set(1 if each is state else 0)
 
-    def exposition(self) -> tuple[bytes, str]:
-        """The Prometheus text format of every series, and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """Every series and its content type, in the format the scraper's Accept header asks
+        for (OpenMetrics when it says so, else the classic Prometheus text format)."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 import structlog
@@ -30,6 +30,7 @@ log = structlog.get_logger("bot.notify")
 
 MAX_TITLE = 250
 MAX_BODY = 1800  # under Discord's 2000 and Telegram's 4096 characters
+MIN_SECRET = 8  # shorter URL parts (a chat id, a port) are not worth masking in every text
 # Credentials that exchange error texts carry in URLs and headers (a signed query string).
 _CREDENTIAL = re.compile(
     r"(?i)\b(signature|api[_-]?key|apikey|secret|password|passphrase|token|x-mbx-apikey|"
@@ -50,6 +51,28 @@ _TYPES = {
     NotificationKind.HALT: apprise.NotifyType.WARNING,
     NotificationKind.RESTART: apprise.NotifyType.INFO,
 }
+
+
+def url_secrets(url: str) -> set[str]:
+    """The parts of a notification URL that may be credentials on their own.
+
+    apprise puts tokens anywhere: `tgram://BOTTOKEN/CHAT`, `discord://ID/TOKEN`,
+    `json://user:pass@host/path?token=...`, so every long part counts.
+    """
+    try:
+        parts = urlsplit(url)
+        query = [value for _, value in parse_qsl(parts.query)]
+    except ValueError:
+        return set()
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    pieces = [
+        *userinfo.split(":"),
+        *hostport.split(":"),
+        *parts.path.split("/"),
+        *query,
+        parts.fragment,
+    ]
+    return {form for p in pieces for form in (p, unquote(p)) if len(form) >= MIN_SECRET}
 
 
 def scheme_of(url: str) -> str:
@@ -81,6 +104,12 @@ class Notifier:
         for url in [u for u in self._urls if not apprise.Apprise(asset=self._asset).add(u)]:
             log.warning("notification_url_unsupported", scheme=scheme_of(url))
             self._urls.remove(url)
+        # Longest first, so a part inside another is not left half-masked.
+        self._masked = sorted(
+            {*self._urls, *(part for url in self._urls for part in url_secrets(url))},
+            key=len,
+            reverse=True,
+        )
         self._min_interval = min_interval
         self._clock = clock
         self._redact = redact
@@ -96,8 +125,8 @@ class Notifier:
 
     def scrub(self, text: str) -> str:
         """The text without anything secret that it could carry."""
-        for url in self._urls:
-            text = text.replace(url, REDACTED)
+        for secret in self._masked:
+            text = text.replace(secret, REDACTED)
         if self._redact is not None:
             text = self._redact(text)
         return _CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)

@@ -165,7 +165,7 @@ class StatusServer:
         return _probe(*self._health.ready())
 
     async def _metrics_route(self, request: web.Request) -> web.Response:
-        body, content_type = self._metrics.exposition()
+        body, content_type = self._metrics.exposition(request.headers.get("Accept"))
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
         return response

@@ -13,7 +13,7 @@ from bot.metrics import ORDER_OUTCOMES, Metrics
 
 def _samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     body, content_type = metrics.exposition()
-    assert content_type.startswith("text/plain; version=")
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
         for family in text_string_to_metric_families(body.decode())
@@ -140,3 +140,14 @@ def test_two_instances_do_not_share_series() -> None:
 
     assert b'rebalance_nav{portfolio="a"} 1.0' in first.exposition()[0]
     assert b'portfolio="b"' not in first.exposition()[0]
+
+
+def test_a_scraper_asking_for_openmetrics_gets_it() -> None:
+    metrics = Metrics("core")
+    metrics.set_nav(Decimal(5))
+
+    body, content_type = metrics.exposition("application/openmetrics-text; version=1.0.0")
+
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert body.endswith(b"# EOF\n")
+    assert b'rebalance_nav{portfolio="core"} 5.0' in body

@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.logs import REDACTED
-from bot.notify import Notifier
+from bot.notify import Notifier, url_secrets
 
 SENTINEL = "SentinelSecretValue0123456789xyzXYZ"
 MINUTE = timedelta(seconds=60)
@@ -154,6 +154,23 @@ async def test_secrets_never_leave_in_title_body_or_request(webhook: Webhook) ->
     assert REDACTED in message["message"]
     # The request that left carries no sentinel anywhere but the URL path the operator chose.
     assert all(raw.count(SENTINEL.encode()) == 0 for raw in webhook.raw)
+
+
+def test_every_long_part_of_a_notification_url_counts_as_a_secret() -> None:
+    parts = url_secrets("tgram://123456789:AAHdqTcvCH1vGWJxfSe/-1001234?token=SeCrEtToKeN99#frag")
+
+    assert {"123456789", "AAHdqTcvCH1vGWJxfSe", "SeCrEtToKeN99"} <= parts
+    assert "-1001234" in parts
+    assert "frag" not in parts, "short parts are not masked everywhere"
+
+
+async def test_a_url_token_alone_in_an_error_text_is_masked(webhook: Webhook) -> None:
+    # No redact function: the token is known only as a part of the notification URL.
+    notifier = Notifier([SecretStr(webhook.url)], min_interval=MINUTE, clock=FakeClock())
+
+    await notifier.notify("error", "webhook failed", f"token {SENTINEL} was refused")
+
+    assert webhook.messages[0]["message"] == f"token {REDACTED} was refused"
 
 
 async def test_no_urls_is_a_quiet_no_op() -> None:
