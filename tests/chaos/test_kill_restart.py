@@ -116,7 +116,7 @@ async def test_kill_9_mid_order_then_restart_no_duplicate_and_into_band(
                 intent = intents.get(order.client_id)
                 assert intent is not None, f"order {order.client_id} has no intent"
                 assert intent.filled == order.filled, (order.client_id, intent.filled)
-            assert store.integrity() == "ok"
+            assert store.integrity_check() == "ok"
         ends = [
             (r["outcome"], r["reason"])
             for r in read_records(tmp_path / "data" / "audit")
