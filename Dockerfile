@@ -31,12 +31,13 @@ RUN groupadd --gid 10001 bot \
 COPY --from=build /venv /venv
 WORKDIR /app
 COPY config ./config
-# The bot writes only to /data (state, audit log, kill switch) and /tmp, so the root
-# filesystem may be mounted read-only. The status server listens on every interface inside
+# The bot writes only to /data (state, audit log, kill switch) and /tmp (matplotlib's cache for
+# audit reports), so the root filesystem may be mounted read-only. The status server listens on every interface inside
 # the container; publish the port to 127.0.0.1 on the host unless a proxy guards it.
 ENV PATH=/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    MPLCONFIGDIR=/tmp/matplotlib \
     REBALANCE_DATA_DIR=/data \
     REBALANCE_SERVER__HOST=0.0.0.0
 VOLUME ["/data"]
