@@ -27,7 +27,7 @@ from bot.state import StateStore
 from tests.integration.loop_support import ledger_weights
 from tests.integration.test_daemon_process import SCENARIO, _config, _env
 
-ROUNDS = 12 if os.environ.get("CHAOS_FULL") else 3
+ROUNDS = 30 if os.environ.get("CHAOS_FULL") else 3
 D = Decimal
 TARGETS = {"BTC": D("0.60"), "ETH": D("0.20")}
 
