@@ -1052,9 +1052,13 @@ class BitgetDialect:
             raise BitgetError("40017", f"Parameter verification failed {key}")
         limit = min(max(_int(call.params, "limit", 100), 1), cap)
         start, end = _opt_int(call.params, "startTime"), _opt_int(call.params, "endTime")
-        # Bitget aligns from the end: the last `limit` candles opening at or before endTime.
+        # Bitget aligns from the end: the last `limit` candles opening before endTime.
         candles = self.engine.klines(
-            symbol.instrument, interval, end_ms=end, limit=limit, venue=VENUE
+            symbol.instrument,
+            interval,
+            end_ms=None if end is None else end - 1,
+            limit=limit,
+            venue=VENUE,
         )
         return [c for c in candles if start is None or c.open_ms >= start]
 
