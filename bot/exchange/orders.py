@@ -90,7 +90,7 @@ class OrderGateway:
             params["timeInForce"] = "GTC"
         else:
             reference = market_order_price(
-                self.account.exchange_id, leg.market_type, leg.side, leg.price
+                self.account.exchange_id, self._client, leg.market_type, leg.side, leg.price
             )
             price = float(reference) if reference is not None else None
         try:
@@ -177,7 +177,11 @@ class OrderGateway:
             state is IntentState.FILLED
             and filled < intent.leg.amount
             and not closed_order_is_filled(
-                self.account.exchange_id, intent.leg.market_type, intent.leg.side, intent.order_type
+                self.account.exchange_id,
+                self._client,
+                intent.leg.market_type,
+                intent.leg.side,
+                intent.order_type,
             )
         ):
             state = IntentState.CANCELED  # closed with a part filled: treat as done, remainder open

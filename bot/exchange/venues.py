@@ -137,24 +137,34 @@ def reduce_only_params(
     return {"reduceOnly": True}
 
 
+def market_buy_in_quote(exchange_id: str, client: Any, market_type: MarketType, side: Side) -> bool:
+    """Whether a market buy is sized in the quote asset: on a classic Bitget spot account
+    (ccxt records whether the account is unified in its `uta` option once it has asked)."""
+    return (
+        exchange_id == "bitget"
+        and market_type is MarketType.SPOT
+        and side is Side.BUY
+        and client.options.get("uta") is not True
+    )
+
+
 def market_order_price(
-    exchange_id: str, market_type: MarketType, side: Side, reference_price: Decimal
+    exchange_id: str, client: Any, market_type: MarketType, side: Side, reference_price: Decimal
 ) -> Decimal | None:
-    """The price to hand ccxt with a market order: Bitget's classic spot sizes a market buy
-    in the quote asset, which ccxt computes as amount × price (it refuses a market buy without
-    one). Elsewhere a market order carries no price."""
-    if exchange_id == "bitget" and market_type is MarketType.SPOT and side is Side.BUY:
+    """The price to hand ccxt with a market order: a market buy sized in quote is sent as
+    amount × price (ccxt refuses such a buy without a price). Otherwise none."""
+    if market_buy_in_quote(exchange_id, client, market_type, side):
         return reference_price
     return None
 
 
 def closed_order_is_filled(
-    exchange_id: str, market_type: MarketType, side: Side, order_type: OrderType
+    exchange_id: str, client: Any, market_type: MarketType, side: Side, order_type: OrderType
 ) -> bool:
     """Whether a closed order counts as filled even when less than the planned base amount
-    was filled: a market buy sized in quote (Bitget spot) buys what the money buys."""
-    return market_order_price(exchange_id, market_type, side, Decimal(1)) is not None and (
-        order_type is OrderType.MARKET
+    was filled: a market buy sized in quote buys what the money buys at the fill price."""
+    return order_type is OrderType.MARKET and market_buy_in_quote(
+        exchange_id, client, market_type, side
     )
 
 

@@ -577,7 +577,7 @@ def _places_rules(
     return _rules(filters, override, brackets)
 
 
-def _bitget_derived(price: float, *, perp: bool) -> tuple[int, int]:
+def _bitget_derived(price: float) -> tuple[int, int]:
     """(price places, quantity places) for an asset without a built-in Bitget entry: five
     significant digits of price, a lot worth about a cent to ten cents."""
     magnitude = math.floor(math.log10(price))
@@ -596,7 +596,7 @@ def build_bitget_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[
     for asset in spot:
         if asset == quote:
             continue
-        price_places, qty_places = _bitget_derived(assets[asset].price, perp=False)
+        price_places, qty_places = _bitget_derived(assets[asset].price)
         max_qty = D(10) ** 10
         if asset in _BITGET_SPOT:
             price_places, qty_places, max_text = _BITGET_SPOT[asset]
@@ -621,7 +621,7 @@ def build_bitget_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[
             price_places, qty_places, min_text, max_text, market_text, lever = _BITGET_PERP[asset]
             min_qty, max_qty, market_max = D(min_text), D(max_text), D(market_text)
         else:
-            price_places, qty_places = _bitget_derived(assets[asset].price, perp=True)
+            price_places, qty_places = _bitget_derived(assets[asset].price)
             min_qty = D(1).scaleb(-qty_places)
             max_qty = D(10) ** max(0, 7 - math.floor(math.log10(assets[asset].price)))
             market_max, lever = max_qty / 10, 20

@@ -26,6 +26,12 @@ from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
 from bot.exchange.errors import Outcome
 from bot.exchange.orders import OrderGateway, OrderRequestFailed
+from bot.exchange.venues import (
+    closed_order_is_filled,
+    fee_cost,
+    market_order_price,
+    reduce_only_params,
+)
 from bot.sim.faults import FaultKind, FaultRule
 from bot.sim.server import SimHandle
 
@@ -240,3 +246,46 @@ async def test_refusals_are_definitive_rejections(open_account: Open, account: s
         await gateway.create(too_much)
     assert failed.value.outcome is Outcome.REJECTED
     assert "InsufficientFunds" in failed.value.detail
+
+
+class _Options:
+    """Just what the quirk functions read of a ccxt client."""
+
+    def __init__(self, uta: bool | None) -> None:
+        self.options = {"uta": uta}
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "uta", "market_type", "side", "in_quote"),
+    [
+        ("bitget", False, MarketType.SPOT, Side.BUY, True),
+        ("bitget", None, MarketType.SPOT, Side.BUY, True),
+        ("bitget", True, MarketType.SPOT, Side.BUY, False),
+        ("bitget", False, MarketType.SPOT, Side.SELL, False),
+        ("bitget", False, MarketType.SWAP, Side.BUY, False),
+        ("binance", False, MarketType.SPOT, Side.BUY, False),
+    ],
+)
+def test_only_a_classic_bitget_spot_market_buy_is_sized_in_quote(
+    exchange_id: str, uta: bool | None, market_type: MarketType, side: Side, in_quote: bool
+) -> None:
+    client = _Options(uta)
+    price = market_order_price(exchange_id, client, market_type, side, D("100"))
+    assert (price == D("100")) is in_quote and (price is None) is not in_quote
+    assert closed_order_is_filled(exchange_id, client, market_type, side, OrderType.MARKET) is (
+        in_quote
+    )
+    assert not closed_order_is_filled(exchange_id, client, market_type, side, OrderType.LIMIT)
+
+
+def test_reduce_only_is_the_plain_flag_on_every_venue() -> None:
+    for exchange_id in ("binance", "binanceusdm", "bitget"):
+        assert reduce_only_params(exchange_id, MarketType.SWAP, True) == {"reduceOnly": True}
+        assert reduce_only_params(exchange_id, MarketType.SWAP, False) == {}
+        assert reduce_only_params(exchange_id, MarketType.SPOT, True) == {}
+
+
+def test_bitget_fees_are_charges_whatever_sign_ccxt_parsed() -> None:
+    assert fee_cost("bitget", D("-0.5")) == D("0.5")
+    assert fee_cost("bitget", D("0.5")) == D("0.5")
+    assert fee_cost("binance", D("-0.5")) == D("-0.5")
