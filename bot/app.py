@@ -141,7 +141,11 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
         credentials = _credentials(name, account_config, sim, mode)
         venue = venue_of(account_config.exchange)
         if venue not in budgets:
-            budgets[venue] = RequestBudget(venue_limits(account_config.exchange).calls_per_second)
+            rate = (
+                account_config.requests_per_second
+                or venue_limits(account_config.exchange).calls_per_second
+            )
+            budgets[venue] = RequestBudget(rate)
         base_url = sim.base_url if account_config.simulator else account_config.base_url
         client = make_client(
             account_config.exchange,
@@ -152,7 +156,7 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
             secret=credentials.secret,
             password=credentials.password,
             base_url=base_url,
-            pace_by_weight=not account_config.simulator,
+            pace_by_weight=account_config.pace_by_weight,
         )
         accounts[name] = ExchangeAccount(
             name=name,
@@ -176,11 +180,25 @@ async def open_app(
     config: BotConfig,
     mode: Mode,
     *,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Callable[[], datetime] | None = None,
     env: Mapping[str, str] | None = None,
     sim_port: int | None = None,
 ) -> AsyncIterator[App]:
-    """Everything one portfolio needs, opened in order and closed in reverse."""
+    """Everything one portfolio needs, opened in order and closed in reverse.
+
+    The bot's clock is wall time, except with the embedded simulator: then it is the
+    simulator's time, so that cooldowns, windows and quote ages are measured on the same clock
+    as the market (a rehearsal at 60× speed keeps its hour-long cooldown an hour of market).
+    """
+    sim_handle: list[Any] = []
+    if clock is None:
+
+        def clock() -> datetime:
+            if sim_handle:
+                ms = sim_handle[0].simulator.clock.now_ms()
+                return datetime.fromtimestamp(ms / 1000, UTC)
+            return utc_now()
+
     environment = dict(os.environ if env is None else env)
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -197,6 +215,7 @@ async def open_app(
             sim = await stack.enter_async_context(
                 run_simulator(config.simulator.scenario, seed=config.simulator.seed, port=port)
             )
+            sim_handle.append(sim)
             log.info("simulator_started", base_url=sim.base_url)
         accounts = _accounts(config, mode, sim)
         for account in accounts.values():
@@ -223,6 +242,7 @@ async def open_app(
                     limit_timeout=config.execution.limit_timeout.total_seconds(),
                     poll_interval=config.execution.poll_interval.total_seconds(),
                     lookup_window=config.execution.lookup_window.total_seconds(),
+                    fill_timeout=config.execution.fill_timeout.total_seconds(),
                 ),
                 clock=clock,
             )

@@ -228,6 +228,13 @@ class AuditLog:
 
     def _target(self, moment: datetime) -> Path:
         day = moment.astimezone(UTC).strftime("%Y-%m-%d")
+        current = self._path
+        if (
+            current is not None
+            and current.name.startswith(f"audit-{day}")
+            and self._file.tell() < self._max_file_bytes
+        ):
+            return current  # the open file is still today's and has room: no directory scan
         files = [p for p in audit_files(self._directory) if p.name.startswith(f"audit-{day}")]
         path = files[-1] if files else self._directory / f"audit-{day}.jsonl"
         if path.exists() and path.stat().st_size >= self._max_file_bytes:
@@ -391,8 +398,13 @@ def read_records(directory: Path) -> Iterator[Located]:
                     yield Located(path, number, record)
 
 
-def verify(directory: Path) -> tuple[int, Problem | None]:
-    """Check the chain and schema of every record; return (records checked, first problem)."""
+def verify(
+    directory: Path, progress: Callable[[int], None] | None = None
+) -> tuple[int, Problem | None]:
+    """Check the chain and schema of every record; return (records checked, first problem).
+
+    `progress`, if given, hears now and then how many more bytes were checked.
+    """
     expected_seq = 1
     prev = GENESIS
     count = 0
@@ -400,6 +412,7 @@ def verify(directory: Path) -> tuple[int, Problem | None]:
     if not files:
         return 0, None
     for path in files:
+        done = 0
         with path.open("rb") as f:
             for number, raw in enumerate(f, start=1):
                 problem = _check_line(path, number, raw, expected_seq, prev)
@@ -409,6 +422,12 @@ def verify(directory: Path) -> tuple[int, Problem | None]:
                 count += 1
                 expected_seq += 1
                 prev = record["hash"]
+                done += len(raw)
+                if progress is not None and number % 4096 == 0:
+                    progress(done)
+                    done = 0
+        if progress is not None:
+            progress(done)
     return count, None
 
 

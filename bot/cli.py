@@ -17,7 +17,12 @@ from bot import __version__
 from bot.errors import BotError, ConfigError, UsageError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("bot.run_cli", "bot.config_cli", "bot.sim.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "bot.run_cli",
+    "bot.config_cli",
+    "bot.audit_cli",
+    "bot.sim.cli",
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -116,6 +116,17 @@ class AccountConfig(_Model):
         description="explicit API base URL (e.g. a simulator started with `rebalance-bot sim`)",
     )
     timeout: Duration = Field(timedelta(seconds=10), description="per-request timeout")
+    pace_by_weight: bool = Field(
+        True,
+        description="ccxt's pacing by the exchange's request weights; off only for a local "
+        "simulator whose limits were raised",
+    )
+    requests_per_second: float | None = Field(
+        None,
+        gt=0,
+        le=1000,
+        description="request budget of the venue (default: its documented limit)",
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="extra ccxt options")
     api_key: SecretStr | None = Field(None, description="env or *_FILE only")
     secret: SecretStr | None = Field(None, description="env or *_FILE only")
@@ -275,6 +286,10 @@ class ExecutionConfig(_Model):
     lookup_window: Duration = Field(
         timedelta(seconds=30),
         description="how long an order with a lost reply is looked up before it counts as absent",
+    )
+    fill_timeout: Duration = Field(
+        timedelta(seconds=30),
+        description="how long an accepted market order may take to close before the cycle moves on",
     )
     paper: PaperConfig = PaperConfig()
 
@@ -635,7 +650,9 @@ def trigger_rule(config: BotConfig) -> TriggerRule:
 
 def planner_options(config: BotConfig) -> PlannerOptions:
     p = config.planner
-    return PlannerOptions(to=p.to, buy_fee_buffer=p.buy_fee_buffer, cash_reserve=p.cash_reserve)
+    # The planner never plans a buy that the risk engine's cash-reserve check would deny.
+    reserve = max(p.cash_reserve, config.risk.min_cash_reserve or ZERO)
+    return PlannerOptions(to=p.to, buy_fee_buffer=p.buy_fee_buffer, cash_reserve=reserve)
 
 
 def risk_limits(config: BotConfig) -> RiskLimits:

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from bot.app import App, open_app, utc_now
+from bot.app import App, open_app
 from bot.audit import EventType
 from bot.config import BotConfig
 from bot.cycle import CycleResult
@@ -119,7 +119,7 @@ async def run_daemon(
     mode: Mode,
     options: RunOptions,
     *,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Callable[[], datetime] | None = None,
     stopper: Stopper | None = None,
     on_ready: Callable[[App], Any] | None = None,
 ) -> int:

@@ -364,12 +364,12 @@ class LiveExecutor:
                     result=update.state.value,
                     filled=update.filled,
                 )
-            elif self._store_state(intent.client_order_id) is IntentState.NOT_PLACED:
+            elif (state := self._store_state(intent.client_order_id)).final:
                 self._audit.append(
                     "reconcile",
                     cycle_id,
                     client_order_id=intent.client_order_id,
-                    result=IntentState.NOT_PLACED.value,
+                    result=state.value,
                 )
             else:
                 unresolved.append(intent.client_order_id)
@@ -432,12 +432,18 @@ class LiveExecutor:
             await self._sleep(min(delay, remaining))
             delay = min(delay * 2, 5.0)
         if not_found_streak >= 2:
+            # An order once seen open did exist: if it is gone now it was closed (cancelled
+            # or expired) with what it had filled; only one never seen is "not placed".
+            was_open = self._store_state(cid) is IntentState.OPEN
             self._store.update_intent(
                 cid,
-                state=IntentState.NOT_PLACED,
+                state=IntentState.CANCELED if was_open else IntentState.NOT_PLACED,
                 error="not found by client order id",
                 at=self._clock(),
             )
+            if was_open:
+                self._audit.append("order_lookup", cycle_id, client_order_id=cid, result="vanished")
+                return None
             self._audit.append(
                 "order_lookup", cycle_id, client_order_id=cid, result="not_placed", lookups=lookups
             )
@@ -449,6 +455,24 @@ class LiveExecutor:
 
     def _settle(self, intent: Intent, cycle_id: str, update: OrderUpdate) -> LegOutcome:
         cid = intent.client_order_id
+        if update.state is IntentState.REJECTED and self._store_state(cid) is IntentState.OPEN:
+            # An order the exchange had accepted cannot be "rejected" later: it expired.
+            update = replace(update, state=IntentState.CANCELED)
+        if self._store_state(cid) is IntentState.PENDING:
+            # Found on the exchange although the send was never recorded: it was sent.
+            self._store.mark_sent(cid, self._clock())
+        if update.filled > 0 and update.average_price is not None:
+            record = getattr(self._store, "record_fill", None)
+            if record is not None:  # cumulative per order: a later update replaces it
+                record(
+                    cid,
+                    None,
+                    update.filled,
+                    update.average_price,
+                    update.fee,
+                    update.fee_currency,
+                    self._clock(),
+                )
         self._store.update_intent(
             cid,
             state=update.state,

@@ -100,15 +100,19 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
         return 0
 
 
-def resume_offline(config: BotConfig, reason: str) -> int:
-    """Back to ACTIVE in the stored state; the bot must be stopped (the store is locked)."""
+def resume_offline(
+    config: BotConfig, reason: str, target: TradingState = TradingState.ACTIVE
+) -> int:
+    """Set the stored trading state (ACTIVE or REDUCING); the bot must be stopped (the store
+    is locked while it runs). Resuming removes the kill-switch file; it is refused while the
+    kill-switch variable is still set."""
     path = config.kill_switch_file
     switch = KillSwitch(path, config.risk.kill_switch_env, dict(os.environ))
-    if path.exists():
+    if target is TradingState.ACTIVE and path.exists():
         path.unlink()
     engaged = switch()
     if engaged is not None:
-        raise StateError(f"cannot resume: the kill switch is still engaged ({engaged})")
+        raise StateError(f"cannot leave HALTED: the kill switch is still engaged ({engaged})")
     config.data_dir.mkdir(parents=True, exist_ok=True)
     with (
         StateStore.open(config.data_dir, config.portfolio, utc_now) as store,
@@ -116,7 +120,7 @@ def resume_offline(config: BotConfig, reason: str) -> int:
     ):
         saved: Any = store.load_risk_state()
         state = RiskState.from_dict(saved) if saved else RiskState()
-        new, changes = set_trading_state(state, TradingState.ACTIVE, reason, utc_now())
+        new, changes = set_trading_state(state, target, reason, utc_now())
         for change in changes:
             audit.append(
                 EventType.STATE_CHANGE,

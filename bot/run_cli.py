@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.config import BotConfig, check_live_allowed, load_config
 from bot.daemon import RunOptions, run_daemon
-from bot.domain import Mode
+from bot.domain import Mode, TradingState
 from bot.errors import UsageError
 from bot.logs import configure_logging
 from bot.plan_cli import resume_offline, show_plan
@@ -95,6 +95,18 @@ def add_parser(subparsers: Any) -> None:
     resume.add_argument("--data-dir", type=Path)
     resume.add_argument("--reason", default="operator resume")
     resume.set_defaults(run=_resume)
+    reduce = subparsers.add_parser(
+        "reduce",
+        help="let only risk-reducing orders through (bot must be stopped)",
+        description=(
+            "Set the stored trading state to REDUCING: only spot sells and reduce-only futures "
+            "orders pass the risk engine until `resume`. The bot must not be running."
+        ),
+    )
+    reduce.add_argument("--config", type=Path, default=Path("config/paper.toml"))
+    reduce.add_argument("--data-dir", type=Path)
+    reduce.add_argument("--reason", default="operator reduce")
+    reduce.set_defaults(run=_reduce)
 
 
 def _load(args: argparse.Namespace) -> tuple[BotConfig, Mode]:
@@ -133,6 +145,11 @@ def _halt(args: argparse.Namespace) -> int:
     path.write_text(args.reason + "\n", encoding="utf-8")
     print(f"kill switch engaged: {path} (remove it with `rebalance-bot resume`)")
     return 0
+
+
+def _reduce(args: argparse.Namespace) -> int:
+    config = load_config(args.config, data_dir=args.data_dir)
+    return resume_offline(config, args.reason, TradingState.REDUCING)
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -27,10 +27,9 @@ def make_client(
 ) -> Any:
     """A ccxt client; with `base_url` every API group points at that server (the simulator).
 
-    `pace_by_weight` keeps ccxt's own limiter, which spaces calls by Binance's documented
-    request weights (a batch ticker weighs 40: two seconds of pacing). The embedded simulator
-    enforces the same budgets itself and answers 429 when they are exceeded, so its accounts
-    go without the pacing (a rehearsal cycle then takes milliseconds, not seconds)."""
+    `pace_by_weight` keeps ccxt's own limiter, which spaces calls by the exchange's documented
+    request weights (a Binance batch ticker weighs 40: two seconds of pacing). Only tests
+    against a simulator with raised limits turn it off."""
     cls = getattr(ccxt, exchange_id)
     options = {**ccxt_options(exchange_id, market_type), **extra_options}
     if base_url is not None:

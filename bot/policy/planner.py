@@ -10,7 +10,9 @@ Pure. Given a trading decision it sizes one leg per instrument that has to move:
 - spot buys never spend more than the account's free quote plus this plan's sells on the same
   account, less the cash reserve and a fee/price buffer; a buy cut for lack of cash says so;
 - a futures trade that shrinks a position is reduce-only; one that crosses zero becomes a
-  reduce-only close plus an opening leg;
+  reduce-only close plus an opening leg (a single opening order when the position is below the
+  minimum amount; only the close when the close itself is cut to the maximum amount);
+- a leg above the market's maximum amount is cut to it (noted) before the minimums are checked;
 - every sell or reduction comes before every buy or increase, and leg indexes follow that
   order deterministically (they are part of the client order ids).
 """
@@ -214,8 +216,17 @@ def _plan_futures(
     if amount <= abs(held):  # reducing without crossing zero
         _add(work, sleeve, instrument, side, amount, price, order, 0, reduce_only=True)
         return
+    if abs(held) < instrument.min_amount:
+        # Too small to close on its own (the close would be dropped as dust and the opening leg
+        # would land beside the old position): one order carries the position across zero.
+        _add(work, sleeve, instrument, side, amount, price, order, 0, reduce_only=False)
+        return
     # Crossing zero: close what is held, then open the rest on the other side.
     _add(work, sleeve, instrument, side, abs(held), price, order, 0, reduce_only=True)
+    if instrument.max_amount is not None and abs(held) > instrument.max_amount:
+        # The close is cut to the market's maximum, so the position is still open on this side:
+        # an opening leg now would only shrink it further, unflagged. The next cycle goes on.
+        return
     rest = instrument.round_amount(amount - abs(held))
     _add(work, sleeve, instrument, side, rest, price, order, 1, reduce_only=False)
 
@@ -232,6 +243,10 @@ def _add(
     *,
     reduce_only: bool,
 ) -> None:
+    wanted = amount
+    # Capped before the dust check: the leg that is sent is the one that must meet the minimums.
+    if instrument.max_amount is not None and amount > instrument.max_amount:
+        amount = instrument.max_amount
     notional = amount * price * instrument.contract_size
     reason = _dust_reason(instrument, amount, notional, reduce_only)
     if reason is not None:
@@ -240,12 +255,11 @@ def _add(
                 DroppedLeg(sleeve.name, instrument.key, side, amount, notional, reason)
             )
         return
-    if instrument.max_amount is not None and amount > instrument.max_amount:
+    if amount != wanted:
         work.notes.append(
-            f"{sleeve.name}: {amount} {instrument.symbol} is above the market's maximum "
+            f"{sleeve.name}: {wanted} {instrument.symbol} is above the market's maximum "
             f"{instrument.max_amount}; this cycle trades the maximum, the next one the rest"
         )
-        amount = instrument.max_amount
     spot = instrument.market_type is MarketType.SPOT
     reducing = reduce_only or (spot and side is Side.SELL)
     work.drafts.append(

@@ -30,18 +30,23 @@ def _base(symbol: str) -> str:
 
 
 def action_for(sleeve: Sleeve, current: Decimal, legs: Sequence[Leg], dust: bool) -> str:
+    """What the legs do to the sleeve, in the seed article's words."""
     if not legs:
         return "no action (below the minimum order)" if dust else "no action"
     if sleeve.kind is SleeveKind.SPOT:
         base = _base(legs[0].key.symbol)
         return f"buy {base}" if legs[0].side is Side.BUY else f"sell {base}"
-    short = current < 0
     if all(leg.reduce_only for leg in legs):
-        return "close some hedging contracts" if short else "reduce futures positions"
-    if any(leg.reduce_only for leg in legs):
-        return "flip to long" if short else "flip to short"
-    increasing_long = legs[0].side is Side.BUY
-    return "increase futures positions" if increasing_long else "add hedging contracts"
+        return "close some hedging contracts" if current < 0 else "reduce futures positions"
+    sides = {leg.side for leg in legs}
+    if len(sides) > 1:
+        # A basket whose components move different ways: one shrinks while another grows.
+        return "rebalance futures positions"
+    buying = sides == {Side.BUY}
+    if (current < 0 and buying) or (current > 0 and not buying):
+        # Trading against the sleeve's sign with an opening leg: it crosses zero.
+        return "flip to long" if buying else "flip to short"
+    return "increase futures positions" if buying else "add hedging contracts"
 
 
 def plan_rows(

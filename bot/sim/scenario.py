@@ -67,9 +67,9 @@ class ScenarioError(ConfigError):
 
 def _to_ms(value: Any) -> Any:
     """Instants: epoch milliseconds, an ISO 8601 string, a TOML datetime (UTC if naive), or
-    "now" (the wall clock, to the minute: exchange time then starts at the real time)."""
+    "now" (the wall clock: exchange time then starts at the real time, to the millisecond)."""
     if value == "now":
-        return int(time.time() // 60 * 60_000)
+        return int(time.time() * 1000)
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1000)

@@ -41,6 +41,10 @@ vol = 1.10
 [markets]
 quote = "USDT"
 
+[rate_limits]
+spot_weight_per_minute = 1000000
+futures_weight_per_minute = 1000000
+
 [[accounts]]
 name = "main"
 spot = { USDT = "15000", BTC = "1", ETH = "10" }
@@ -128,11 +132,15 @@ seed = 11
 exchange = "binance"
 market = "spot"
 simulator = true
+requests_per_second = 200  # cycles follow each other at test speed (the scenario's
+pace_by_weight = false      # rate limits are raised to match)
 
 [accounts.usdm]
 exchange = "binanceusdm"
 market = "swap"
 simulator = true
+requests_per_second = 200
+pace_by_weight = false
 
 {sleeves}
 

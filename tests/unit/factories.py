@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
 from bot.domain import (
     AccountState,
+    Band,
+    Component,
     Holding,
     Instrument,
     InstrumentKey,
@@ -16,6 +19,8 @@ from bot.domain import (
     Position,
     Quote,
     Side,
+    Sleeve,
+    SleeveKind,
     Snapshot,
 )
 
@@ -119,3 +124,59 @@ def leg(
 ) -> Leg:
     market = MarketType.SWAP if ":" in key.symbol else MarketType.SPOT
     return Leg(index, sleeve, key, side, D(amount), D(price), reduce_only, market)
+
+
+def with_locked(snap: Snapshot, asset: str, used: D | str, *, account: str = SPOT) -> Snapshot:
+    """`snap` with `used` of the spot holding of `asset` moved from free to locked (open orders)."""
+    state = snap.accounts[account]
+    held = state.holdings[asset]
+    holdings = {**state.holdings, asset: Holding(asset, held.total - D(used), D(used))}
+    accounts = {**snap.accounts, account: replace(state, holdings=holdings)}
+    return replace(snap, accounts=accounts)
+
+
+def spot_sleeve(name: str, asset: str, *, band: Band | None = None, account: str = SPOT) -> Sleeve:
+    return Sleeve(name, SleeveKind.SPOT, (Component(spot_key(asset, account)),), band or Band())
+
+
+def futures_sleeve(
+    name: str, weights: Mapping[str, D | str], *, band: Band | None = None, account: str = USDM
+) -> Sleeve:
+    """A futures sleeve of the perpetuals of `weights` (asset → sub-weight, summing to 1)."""
+    components = tuple(Component(perp_key(a, account), D(w)) for a, w in weights.items())
+    return Sleeve(name, SleeveKind.FUTURES, components, band or Band())
+
+
+# The seed article's worked example at NAV 100,000 USDT: spot BTC 50 %, ETH 20 %, USDT 15 %;
+# futures wallet 15 % holding an altcoin basket long of 10 % and a BTC short of 20 % of NAV.
+SEED_PRICES = {"BTC": "50000", "ETH": "2000", "SOL": "100", "XRP": "0.5", "DOGE": "0.1"}
+SEED_TARGETS = {
+    "bitcoin": D("0.60"),
+    "ethereum": D("0.20"),
+    "altcoin-futures": D("0.05"),
+    "btc-hedge": D("-0.15"),
+}
+
+
+def seed_sleeves() -> tuple[Sleeve, ...]:
+    return (
+        spot_sleeve("bitcoin", "BTC"),
+        spot_sleeve("ethereum", "ETH"),
+        futures_sleeve("altcoin-futures", {"SOL": "0.4", "XRP": "0.3", "DOGE": "0.3"}),
+        futures_sleeve("btc-hedge", {"BTC": "1"}),
+    )
+
+
+def seed_snapshot() -> Snapshot:
+    """Positions entered at the current marks, so unrealized PnL is zero and NAV is 100,000."""
+    return snapshot(
+        spot={"BTC": "1", "ETH": "10", "USDT": "15000"},
+        futures_wallet="15000",
+        positions={
+            "SOL": ("40", "100"),
+            "XRP": ("6000", "0.5"),
+            "DOGE": ("30000", "0.1"),
+            "BTC": ("-0.4", "50000"),
+        },
+        prices=SEED_PRICES,
+    )

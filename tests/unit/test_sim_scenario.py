@@ -195,5 +195,6 @@ def test_a_replay_that_starts_after_the_clock_is_refused() -> None:
 def test_the_clock_can_start_now() -> None:
     before = int(time.time() * 1000)
     start = load_scenario({"clock": {"start": "now"}}).clock.start
-    assert before - 60_000 < start <= before
-    assert start % 60_000 == 0
+    after = int(time.time() * 1000)
+    # To the millisecond: a bot on the wall clock must not see the exchange's quotes as old.
+    assert before <= start <= after
