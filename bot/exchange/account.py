@@ -37,6 +37,7 @@ from bot.domain import (
 from bot.errors import DataError
 from bot.exchange.budget import RequestBudget
 from bot.exchange.errors import is_rate_limited, is_retryable_read, to_bot_error
+from bot.exchange.venues import prepare_client
 
 T = TypeVar("T")
 
@@ -100,6 +101,7 @@ class ExchangeAccount:
         self.exchange_id = exchange_id
         self.market_type = market_type
         self.client = client
+        prepare_client(exchange_id, client)
         self.budget = budget
         self.quote_currency = quote_currency
         self._read_attempts = read_attempts

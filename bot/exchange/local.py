@@ -1,9 +1,11 @@
 """Point a ccxt exchange class at a local base URL (the simulator, or a stand-in for it).
 
-ccxt builds every request URL as `urls['api'][group] + '/' + path`. Only the groups a local
+ccxt builds every request URL from `urls['api'][group]`. For Binance only the groups a local
 dialect serves are mapped: a call into any other group then fails in ccxt itself (NotSupported)
 instead of reaching a server that would answer 404, which ccxt would report as the exchange
-being unavailable.
+being unavailable. Bitget's groups are all one host (`https://api.bitget.com`); each is mapped
+to the dialect's `/bitget` prefix, and an endpoint the dialect does not serve answers Bitget's
+"Request URL NOT FOUND" (40404, which ccxt raises as BadRequest).
 """
 
 from __future__ import annotations
@@ -23,7 +25,31 @@ _BINANCE_GROUPS = {
     "dapiPublic": "/dapi/v1",
 }
 
-_GROUPS_BY_EXCHANGE = {"binance": _BINANCE_GROUPS, "binanceusdm": _BINANCE_GROUPS}
+# Bitget: every group is the same host; ccxt appends `/api/<version>/…` itself, and the local
+# dialect lives under `/bitget` on the simulator's port.
+_BITGET_GROUPS = {
+    group: "/bitget"
+    for group in (
+        "spot",
+        "mix",
+        "user",
+        "p2p",
+        "broker",
+        "margin",
+        "common",
+        "tax",
+        "convert",
+        "copy",
+        "earn",
+        "uta",
+    )
+}
+
+_GROUPS_BY_EXCHANGE = {
+    "binance": _BINANCE_GROUPS,
+    "binanceusdm": _BINANCE_GROUPS,
+    "bitget": _BITGET_GROUPS,
+}
 
 
 def local_api_urls(exchange_id: str, base_url: str) -> dict[str, Any]:

@@ -19,7 +19,14 @@ from bot.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate
 from bot.errors import ExecutionError
 from bot.exchange.account import ExchangeAccount, to_decimal
 from bot.exchange.errors import Outcome, describe, is_rate_limited, order_outcome, to_bot_error
-from bot.exchange.venues import client_order_id_params, order_fees_need_trades, reduce_only_params
+from bot.exchange.venues import (
+    client_order_id_params,
+    closed_order_is_filled,
+    fee_cost,
+    market_order_price,
+    order_fees_need_trades,
+    reduce_only_params,
+)
 
 _STATES = {
     "open": IntentState.OPEN,
@@ -81,6 +88,11 @@ class OrderGateway:
                 raise ExecutionError(f"{intent.client_order_id}: a limit order needs a price")
             price = float(self._client.price_to_precision(leg.key.symbol, str(intent.limit_price)))
             params["timeInForce"] = "GTC"
+        else:
+            reference = market_order_price(
+                self.account.exchange_id, self._client, leg.market_type, leg.side, leg.price
+            )
+            price = float(reference) if reference is not None else None
         try:
             order = await self.account.call(
                 "create_order",
@@ -161,9 +173,19 @@ class OrderGateway:
         state = _STATES.get(status, IntentState.OPEN)
         filled = to_decimal(order.get("filled"), "filled", allow_none=True) or ZERO
         average = to_decimal(order.get("average"), "average price", allow_none=True)
-        if state is IntentState.FILLED and filled < intent.leg.amount:
+        if (
+            state is IntentState.FILLED
+            and filled < intent.leg.amount
+            and not closed_order_is_filled(
+                self.account.exchange_id,
+                self._client,
+                intent.leg.market_type,
+                intent.leg.side,
+                intent.order_type,
+            )
+        ):
             state = IntentState.CANCELED  # closed with a part filled: treat as done, remainder open
-        fee, fee_currency = _fees(order)
+        fee, fee_currency = _fees(order, self.account.exchange_id)
         order_id = str(order["id"]) if order.get("id") is not None else None
         if (
             filled > 0
@@ -190,20 +212,20 @@ class OrderGateway:
             lambda: self._client.fetch_my_trades(symbol, None, None, {"orderId": order_id}),
         )
         mine = [t for t in trades if str(t.get("order")) == order_id]
-        return _sum_fees([t.get("fee") for t in mine])
+        return _sum_fees([t.get("fee") for t in mine], self.account.exchange_id)
 
 
-def _fees(order: Mapping[str, Any]) -> tuple[Decimal, str | None]:
+def _fees(order: Mapping[str, Any], exchange_id: str) -> tuple[Decimal, str | None]:
     fees = order.get("fees") or ([order["fee"]] if order.get("fee") else [])
-    return _sum_fees(fees)
+    return _sum_fees(fees, exchange_id)
 
 
-def _sum_fees(fees: list[Any]) -> tuple[Decimal, str | None]:
+def _sum_fees(fees: list[Any], exchange_id: str) -> tuple[Decimal, str | None]:
     by_currency: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for fee in fees:
         if not fee or fee.get("cost") is None:
             continue
-        cost = to_decimal(fee["cost"], "fee", allow_none=True) or ZERO
+        cost = fee_cost(exchange_id, to_decimal(fee["cost"], "fee", allow_none=True) or ZERO)
         by_currency[str(fee.get("currency"))] += cost
     nonzero = {c: v for c, v in by_currency.items() if v != 0}
     if not nonzero:

@@ -1,17 +1,32 @@
 """Per-exchange quirks, each in a small named function: the only place that knows a venue.
 
 Everything else in the adapter speaks ccxt's unified API; what differs between Binance and
-Bitget (which ccxt class, which options keep market loading cheap, what a request weighs, how
-fees of a futures fill are found, which params carry a client order id or reduce-only) is
-decided here.
+Bitget (which ccxt options keep market loading cheap, what a request weighs, which params carry
+a client order id or reduce-only, how a market buy is sized, how fees of a fill are found and
+signed, which exchange codes ccxt leaves unclassified) is decided here.
+
+Bitget facts these functions encode (ccxt 4.5.90):
+- ccxt's `bitget` finds out itself whether an account is classic (API v2) or unified (UTA, v3)
+  with one `GET /api/v3/account/settings`; productType (`USDT-FUTURES`), marginCoin (`USDT`) and
+  marginMode (`crossed`) are filled in by ccxt from the market, so no quirk passes them.
+- one-way position mode: reduce-only is ccxt's `reduceOnly` (sent as `reduceOnly=YES` on v2,
+  `yes` on v3, with no `tradeSide`); the bot never uses hedge mode.
+- a classic spot market buy is sized in the quote asset: ccxt sends amount × price as `size`,
+  so the reference price must be passed; the base amount filled then differs slightly from the
+  planned amount, and a closed market buy counts as filled.
+- an order reply carries no fill (create) or, on v3, no average price and a fee with the wrong
+  sign; fees are read from the fills and taken as charges.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from bot.domain import MarketType
+import ccxt.async_support as ccxt
+
+from bot.domain import MarketType, OrderType, Side
 
 SUPPORTED_EXCHANGES: frozenset[str] = frozenset({"binance", "binanceusdm", "bitget"})
 
@@ -28,8 +43,27 @@ _LIMITS = {
     # Binance: 6000 weight/min spot, 2400/min USDⓈ-M; 300 futures orders per 10 s, 100 spot.
     "binance": VenueLimits(calls_per_second=10.0, orders_per_10s=50),
     "binanceusdm": VenueLimits(calls_per_second=10.0, orders_per_10s=100),
-    # Bitget: 10-20 requests/s per endpoint per UID.
+    # Bitget: 10-20 requests/s per endpoint per UID (positions 5/s); orders 10/s per UID.
     "bitget": VenueLimits(calls_per_second=8.0, orders_per_10s=50),
+}
+
+# Bitget codes ccxt 4.5.90 leaves as plain ExchangeError although their meaning is certain
+# (the unified-account v3 codes): classified so that a refusal reads as a refusal and an
+# unknown order as not found. A duplicate client order id is deliberately left unclassified:
+# an order with that id exists, so the outcome must be settled by looking it up.
+_BITGET_EXACT_CODES: dict[str, type[Exception]] = {
+    "25202": ccxt.InsufficientFunds,  # Insufficient balance
+    "25203": ccxt.InsufficientFunds,  # Insufficient margin
+    "25204": ccxt.OrderNotFound,  # Order does not exist
+    "25207": ccxt.InvalidOrder,  # trading quantity cannot be less than {1} units
+    "25208": ccxt.InvalidOrder,  # trading quantity cannot exceed {1} units
+    "25227": ccxt.InvalidOrder,  # No position available to close (reduce-only)
+    "25244": ccxt.InvalidOrder,  # Price should be a multiple of {0}
+    "25610": ccxt.InvalidOrder,  # Order amount does not meet precision requirements
+    "25611": ccxt.InvalidOrder,  # Order quantity must be greater than the minimum order amount
+    "22002": ccxt.InvalidOrder,  # No position to close (reduce-only, classic)
+    "43006": ccxt.InvalidOrder,  # quantity less than the minimum transaction quantity
+    "45111": ccxt.InvalidOrder,  # less than the minimum order quantity
 }
 
 
@@ -67,14 +101,26 @@ def ccxt_options(exchange_id: str, market_type: MarketType) -> dict[str, Any]:
         return {
             "defaultType": "spot" if market_type is MarketType.SPOT else "swap",
             "fetchMarkets": {"types": ["spot"] if market_type is MarketType.SPOT else ["swap"]},
-            "fetchCurrencies": False,
             "maxRetriesOnFailure": 0,
         }
     raise ValueError(f"unsupported exchange {exchange_id!r}")
 
 
+def prepare_client(exchange_id: str, client: Any) -> None:
+    """Adjust a freshly built ccxt client where options cannot: Bitget's market load would
+    also fetch the coin list (3 requests/s per IP, and the bot never needs it), and a few of
+    Bitget's error codes get the ccxt class their documented meaning calls for."""
+    if exchange_id != "bitget":
+        return
+    client.has["fetchCurrencies"] = False
+    exact = client.exceptions.setdefault("exact", {})
+    for code, error in _BITGET_EXACT_CODES.items():
+        exact.setdefault(code, error)
+
+
 def client_order_id_params(exchange_id: str, client_order_id: str) -> dict[str, Any]:
-    """How a client order id is passed to create_order and to lookups by it."""
+    """How a client order id is passed to create_order and to lookups by it (ccxt sends it
+    as Binance's `newClientOrderId` / `origClientOrderId`, Bitget's `clientOid`)."""
     del exchange_id  # ccxt maps the unified `clientOrderId` for both venues
     return {"clientOrderId": client_order_id}
 
@@ -82,12 +128,44 @@ def client_order_id_params(exchange_id: str, client_order_id: str) -> dict[str, 
 def reduce_only_params(
     exchange_id: str, market_type: MarketType, reduce_only: bool
 ) -> dict[str, Any]:
+    """Reduce-only in one-way position mode. On Bitget ccxt's default (not hedged) already is
+    one-way: `reduceOnly` becomes `reduceOnly=YES` without a `tradeSide`. (ccxt's `oneWayMode`
+    flag would add nothing on v2 and leak into the request body on v3.)"""
+    del exchange_id
     if market_type is MarketType.SPOT or not reduce_only:
         return {}
-    if exchange_id == "bitget":
-        # One-way position mode: Bitget wants reduceOnly with the one-way flag.
-        return {"reduceOnly": True, "oneWayMode": True}
     return {"reduceOnly": True}
+
+
+def market_buy_in_quote(exchange_id: str, client: Any, market_type: MarketType, side: Side) -> bool:
+    """Whether a market buy is sized in the quote asset: on a classic Bitget spot account
+    (ccxt records whether the account is unified in its `uta` option once it has asked)."""
+    return (
+        exchange_id == "bitget"
+        and market_type is MarketType.SPOT
+        and side is Side.BUY
+        and client.options.get("uta") is not True
+    )
+
+
+def market_order_price(
+    exchange_id: str, client: Any, market_type: MarketType, side: Side, reference_price: Decimal
+) -> Decimal | None:
+    """The price to hand ccxt with a market order: a market buy sized in quote is sent as
+    amount × price (ccxt refuses such a buy without a price). Otherwise none."""
+    if market_buy_in_quote(exchange_id, client, market_type, side):
+        return reference_price
+    return None
+
+
+def closed_order_is_filled(
+    exchange_id: str, client: Any, market_type: MarketType, side: Side, order_type: OrderType
+) -> bool:
+    """Whether a closed order counts as filled even when less than the planned base amount
+    was filled: a market buy sized in quote buys what the money buys at the fill price."""
+    return order_type is OrderType.MARKET and market_buy_in_quote(
+        exchange_id, client, market_type, side
+    )
 
 
 def order_fees_need_trades(exchange_id: str, market_type: MarketType) -> bool:
@@ -97,3 +175,10 @@ def order_fees_need_trades(exchange_id: str, market_type: MarketType) -> bool:
     ):
         return True  # USDⓈ-M order replies carry no commission
     return exchange_id == "bitget"
+
+
+def fee_cost(exchange_id: str, cost: Decimal) -> Decimal:
+    """A fee as the charge it is. ccxt 4.5.90 negates every Bitget fee it parses, which is right
+    for classic replies (fees sent negative) and wrong for unified-account ones (sent positive);
+    the bot pays no negative (rebate) fees on Bitget, so the magnitude is the charge."""
+    return abs(cost) if exchange_id == "bitget" else cost

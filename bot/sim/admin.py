@@ -1,9 +1,10 @@
 """The simulator's control surface: what tests and paper mode do that no exchange client can.
 
 `Admin` offers the operations as Python methods (in-process tests): move time, set or gap a
-price, halt a market, fund and inspect accounts, read the ledger (every order and fill as typed
-records with Decimal fields), set fault knobs and read what was injected and how many requests
-each account made. `admin_routes` exposes the same under `/_admin/…` as JSON for a simulator
+price, halt a market, fund and inspect accounts (Binance or Bitget, classic or unified), read the
+ledger (every order and fill as typed records with Decimal fields, each naming its venue), set
+fault knobs and request budgets and read what was injected and how many requests each account
+made. `admin_routes` exposes the same under `/_admin/…` as JSON for a simulator
 running as a separate process. API secrets are available from `Admin.credentials` only, never
 over HTTP.
 """
@@ -127,7 +128,8 @@ class Admin:
         )
 
     def credentials(self, account: str, *, read_only: bool = False) -> ApiKey:
-        """The account's trading key (or its read-only key), secret included."""
+        """The account's trading key (or its read-only key), secret (and, for a Bitget
+        account, passphrase) included."""
         for key in self._sim.keys.keys_of(account):
             if key.read_only == read_only:
                 return key
@@ -181,6 +183,12 @@ class Admin:
     def set_rate_limits(self, limits: RateLimits) -> None:
         self._sim.limiter.limits = limits
         self._sim.limiter.reset()
+
+    def set_bitget_rate_scale(self, scale: float) -> None:
+        """Multiply Bitget's per-endpoint requests-per-second limits (say 0.1 to provoke 429s)."""
+        if scale <= 0:
+            raise ValueError(f"rate scale must be positive, not {scale}")
+        self._sim.bitget.throttle.scale = scale
 
     def request_counts(self, account: str | None = EVERY_ACCOUNT) -> dict[str, int]:
         """Requests per route: of every caller (default), of one account, or (None) the

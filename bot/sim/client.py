@@ -3,6 +3,8 @@
 `binance_client(...)` returns an unmodified `ccxt.async_support.binance` or `binanceusdm`
 whose URLs point at a simulator, with the options that keep it on the endpoints the simulator
 serves (no currency or margin-pair calls at market load), short timeouts and no exit delay.
+`bitget_client(...)` does the same for `ccxt.async_support.bitget`, every API group pointed at
+the simulator's `/bitget` prefix; the key's passphrase is sent as ccxt's `password`.
 
 Test-only, documented: with `path_aware_errors=True` the client is a subclass that overrides
 `get_exceptions_by_url`. ccxt applies its spot- and USDⓈ-M-specific error-code tables only
@@ -102,5 +104,54 @@ def binance_client(
         config["session"] = session
     exchange = cls(config)
     exchange.urls["api"] = local_api_urls(exchange_id, base_url)
+    exchange.timeout_on_exit = 0
+    return exchange
+
+
+def bitget_client(
+    base_url: str,
+    key: ApiKey | None = None,
+    *,
+    market_type: MarketType = "spot",
+    uta: bool | None = None,
+    timeout_ms: int = 5_000,
+    enable_rate_limit: bool = False,
+    session: aiohttp.ClientSession | None = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """An unmodified ccxt `bitget` client for the simulator at `base_url`, signed with `key`
+    (its secret, and its passphrase as ccxt's `password`) when given.
+
+    `market_type` chooses the markets loaded and the default type (`spot`, or `swap` for
+    USDT-M perpetuals). `uta=None` lets ccxt find out itself whether the account is unified
+    (it calls `GET /api/v3/account/settings` once, as against Bitget); True or False skips
+    that call. ccxt's own rate limiter is off by default (the simulator enforces Bitget's
+    per-endpoint rates)."""
+    client_options: dict[str, Any] = {
+        "fetchCurrencies": False,
+        "adjustForTimeDifference": False,
+        "maxRetriesOnFailure": 0,
+        "defaultType": market_type,
+        "fetchMarkets": {"types": [market_type]},
+    }
+    if uta is not None:
+        client_options["uta"] = uta
+    config: dict[str, Any] = {
+        "enableRateLimit": enable_rate_limit,
+        "timeout": timeout_ms,
+        "options": {**client_options, **(options or {})},
+        # ccxt's bitget loads the coin list (3 requests/s per IP) at every market load unless
+        # told it cannot: tests open many clients at once.
+        "has": {"fetchCurrencies": False},
+    }
+    if key is not None:
+        config["apiKey"] = key.api_key
+        config["secret"] = key.secret.get_secret_value()
+        if key.passphrase is not None:
+            config["password"] = key.passphrase.get_secret_value()
+    if session is not None:
+        config["session"] = session
+    exchange = ccxt.bitget(config)
+    exchange.urls["api"] = local_api_urls("bitget", base_url)
     exchange.timeout_on_exit = 0
     return exchange

@@ -1,9 +1,11 @@
 """The exchange-neutral simulator engine: markets, accounts, matching, fees, funding and the ledger.
 
-Nothing here knows a venue's wire format. A dialect (`bot.sim.binance`, later Bitget) turns HTTP
-requests into calls on `Engine` and the engine's records and typed rejections into that venue's
-replies. Every amount is a `Decimal`; prices come from a seeded price path (floats) and are
-rounded to the market's tick size once, here.
+Nothing here knows a venue's wire format. A dialect (`bot.sim.binance`, `bot.sim.bitget`) turns
+HTTP requests into calls on `Engine` and the engine's records and typed rejections into that
+venue's replies. Every amount is a `Decimal`; prices come from a seeded price path (floats) and are
+rounded to the market's tick size once, here. Every venue sees the same path (one market); each
+venue may list its own filters (tick, lot, minimum notional) for an instrument, and an account
+trades under the filters of its venue.
 
 Semantics, chosen to match what the bot meets on a real exchange:
 - top of book = path price ± half the spread, rounded outwards to the tick; market orders pay a
@@ -17,7 +19,10 @@ Semantics, chosen to match what the bot meets on a real exchange:
   position notional at mark × rate (longs pay a positive rate);
 - a client order id must be unique among the account's OPEN orders on a market only: once an order
   is closed its id may be used again (Binance's documented rule; a venue may instead require
-  uniqueness among all orders, `ClientIdScope`);
+  uniqueness among all orders, `ClientIdScope`, or let an open order's id block reuse only for a
+  while, `EngineConfig.client_id_ttl_ms`: Bitget's six hours);
+- a unified account (Bitget's UTA) has one wallet: its futures margin is its spot balance of the
+  settlement asset, so a spot purchase and a futures position draw on the same money;
 - state changes happen lazily: every call first brings the engine up to the clock's time
   (resting orders that the path crossed are filled, funding that fell due is paid).
 """
@@ -238,6 +243,7 @@ class EngineConfig:
     funding: FundingModel = FundingModel()
     default_leverage: int = 20
     client_id_scopes: Mapping[str, ClientIdScope] = field(default_factory=dict)  # by venue
+    client_id_ttl_ms: Mapping[str, int] = field(default_factory=dict)  # by venue
 
     def client_id_scope(self, venue: str) -> ClientIdScope:
         return self.client_id_scopes.get(venue, ClientIdScope.OPEN_ORDERS)
@@ -438,6 +444,7 @@ class AccountView:
     venue: str
     spot: Mapping[str, SpotBalance]
     futures: FuturesView
+    unified: bool = False  # one wallet: the futures wallet is the spot settlement-asset balance
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +489,7 @@ class _Account:
     margin_mode: dict[InstrumentId, MarginMode] = field(default_factory=dict)
     spot_updated_ms: int = 0
     futures_updated_ms: int = 0
+    unified: bool = False
 
 
 @dataclass(slots=True)
@@ -587,17 +595,24 @@ class Engine:
         markets: Iterable[Market],
         config: EngineConfig = EngineConfig(),
         settle_asset: str = "USDT",
+        venue_markets: Mapping[str, Iterable[Market]] | None = None,
     ) -> None:
+        """`markets` are the instruments and filters of every venue without a list of its own
+        in `venue_markets` (a venue's own list is complete: what it lacks, it does not list)."""
         self.clock = clock
         self.prices = prices
         self.config = config
         self.settle_asset = settle_asset
         self._markets: dict[InstrumentId, Market] = {m.id: m for m in markets}
+        self._venue_markets: dict[str, dict[InstrumentId, Market]] = {
+            venue: {m.id: m for m in listed} for venue, listed in (venue_markets or {}).items()
+        }
         self._closed: set[InstrumentId] = set()
         self._accounts: dict[str, _Account] = {}
         self._orders: dict[int, _Order] = {}
         self._open: dict[int, _Order] = {}  # subset of _orders still open
         self._by_client_id: dict[tuple[str, InstrumentId, str], int] = {}  # latest order per id
+        self._by_account_client_id: dict[tuple[str, str], int] = {}  # latest, any market
         self._fills: list[FillRecord] = []
         self._fills_by_account: dict[str, list[FillRecord]] = {}
         self._income: list[IncomeRecord] = []
@@ -606,7 +621,7 @@ class Engine:
         self._next_income_id = 1
         self._next_auto_client_id = 1
         self._price_cache: dict[str, tuple[int, Decimal]] = {}
-        self._ticker_cache: dict[InstrumentId, tuple[int, Ticker24h]] = {}
+        self._ticker_cache: dict[tuple[str | None, InstrumentId], tuple[int, Ticker24h]] = {}
         self._funding_done_ms = self._funding_time_at_or_before(clock.now_ms())
         self._synced_ms = clock.now_ms()
 
@@ -614,10 +629,17 @@ class Engine:
 
     @property
     def markets(self) -> Mapping[InstrumentId, Market]:
+        """The default market list (venues without a list of their own)."""
         return self._markets
 
-    def market(self, instrument: InstrumentId) -> Market:
-        market = self._markets.get(instrument)
+    def markets_of(self, venue: str | None) -> Mapping[InstrumentId, Market]:
+        """The markets a venue lists, with that venue's filters."""
+        if venue is None:
+            return self._markets
+        return self._venue_markets.get(venue, self._markets)
+
+    def market(self, instrument: InstrumentId, venue: str | None = None) -> Market:
+        market = self.markets_of(venue).get(instrument)
         if market is None:
             raise EngineRejected(Reject.UNKNOWN_SYMBOL, str(instrument))
         return market
@@ -648,17 +670,19 @@ class Engine:
         self._price_cache[base] = (step, value)
         return value
 
-    def mid(self, instrument: InstrumentId, t_ms: int | None = None) -> Decimal:
-        rules = self.market(instrument).rules
+    def mid(
+        self, instrument: InstrumentId, t_ms: int | None = None, *, venue: str | None = None
+    ) -> Decimal:
+        rules = self.market(instrument, venue).rules
         t = self.now_ms() if t_ms is None else t_ms
         price = round_to(self.path_price(instrument.base, t), rules.tick_size)
         return max(price, rules.tick_size)
 
-    def quote(self, instrument: InstrumentId) -> Quote:
+    def quote(self, instrument: InstrumentId, *, venue: str | None = None) -> Quote:
         self.sync()
-        rules = self.market(instrument).rules
+        rules = self.market(instrument, venue).rules
         now = self.now_ms()
-        mid = self.mid(instrument, now)
+        mid = self.mid(instrument, now, venue=venue)
         bid, ask = self._top_of_book(mid, rules)
         top = self.config.book.top_notional
         return Quote(
@@ -673,12 +697,12 @@ class Engine:
         )
 
     def depth(
-        self, instrument: InstrumentId, levels: int
+        self, instrument: InstrumentId, levels: int, *, venue: str | None = None
     ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """A synthetic order book: `levels` bids and asks from the touch outwards, one basis
         point (at least a tick) apart, each with the top-of-book size."""
-        quote = self.quote(instrument)
-        rules = self.market(instrument).rules
+        quote = self.quote(instrument, venue=venue)
+        rules = self.market(instrument, venue).rules
         gap = max(ceil_to(quote.last / Decimal(10_000), rules.tick_size), rules.tick_size)
         bids = [
             (quote.bid - gap * i, quote.bid_qty)
@@ -700,10 +724,12 @@ class Engine:
             ask = bid + tick
         return bid, ask
 
-    def _taker_price(self, instrument: InstrumentId, side: Side, qty: Decimal) -> Decimal:
+    def _taker_price(
+        self, instrument: InstrumentId, side: Side, qty: Decimal, venue: str | None = None
+    ) -> Decimal:
         """Average price a market order of `qty` pays: best price plus size-dependent impact."""
-        rules = self.market(instrument).rules
-        bid, ask = self._top_of_book(self.mid(instrument), rules)
+        rules = self.market(instrument, venue).rules
+        bid, ask = self._top_of_book(self.mid(instrument, venue=venue), rules)
         best = ask if side is Side.BUY else bid
         impact = qty * best / Decimal(100_000) * self.config.book.slippage_bps_per_100k
         impact /= Decimal(10_000)
@@ -711,22 +737,23 @@ class Engine:
             return ceil_to(best * (ONE + impact), rules.tick_size)
         return max(floor_to(best * (ONE - impact), rules.tick_size), rules.tick_size)
 
-    def ticker_24h(self, instrument: InstrumentId) -> Ticker24h:
+    def ticker_24h(self, instrument: InstrumentId, *, venue: str | None = None) -> Ticker24h:
         self.sync()
         now = self.now_ms()
         step = self._step_of(now)
-        cached = self._ticker_cache.get(instrument)
+        key = (venue if venue in self._venue_markets else None, instrument)
+        cached = self._ticker_cache.get(key)
         if cached is not None and cached[0] == step:
             return cached[1]
-        ticker = self._compute_ticker(instrument, now)
-        self._ticker_cache[instrument] = (step, ticker)
+        ticker = self._compute_ticker(instrument, now, venue)
+        self._ticker_cache[key] = (step, ticker)
         return ticker
 
-    def _compute_ticker(self, instrument: InstrumentId, now: int) -> Ticker24h:
-        rules = self.market(instrument).rules
+    def _compute_ticker(self, instrument: InstrumentId, now: int, venue: str | None) -> Ticker24h:
+        rules = self.market(instrument, venue).rules
         start = max(now - DAY_MS, self.prices.first_ms(instrument.base))
         window = self.prices.window(instrument.base, start, now)
-        last = self.mid(instrument, now)
+        last = self.mid(instrument, now, venue=venue)
         tick = rules.tick_size
         volume = floor_to(Decimal(repr(window.volume)), rules.step_size)
         return Ticker24h(
@@ -769,6 +796,7 @@ class Engine:
         start_ms: int | None = None,
         end_ms: int | None = None,
         limit: int = 500,
+        venue: str | None = None,
     ) -> list[Candle]:
         """Candles of `interval_ms` (a multiple of the path step), oldest first, none opening
         after `end_ms` or now; the candle containing now is still forming (it closes at the
@@ -776,7 +804,7 @@ class Engine:
         self.sync()
         if interval_ms % self.prices.step_ms:
             raise ValueError(f"interval {interval_ms} ms is not a multiple of the path step")
-        rules = self.market(instrument).rules
+        rules = self.market(instrument, venue).rules
         now = self.now_ms()
         origin = kline_origin_ms(interval_ms)
         end = now if end_ms is None else min(end_ms, now)
@@ -796,10 +824,10 @@ class Engine:
     def next_funding_ms(self) -> int:
         return self._funding_time_at_or_before(self.now_ms()) + self.config.funding.interval_ms
 
-    def funding_info(self, instrument: InstrumentId) -> FundingInfo:
+    def funding_info(self, instrument: InstrumentId, *, venue: str | None = None) -> FundingInfo:
         self.sync()
-        self._require_perp(instrument)
-        mark = self.mid(instrument)
+        self._require_perp(instrument, venue)
+        mark = self.mid(instrument, venue=venue)
         return FundingInfo(
             instrument=instrument,
             mark=mark,
@@ -810,14 +838,21 @@ class Engine:
         )
 
     def funding_history(
-        self, instrument: InstrumentId, start_ms: int | None, end_ms: int | None, limit: int
+        self,
+        instrument: InstrumentId,
+        start_ms: int | None,
+        end_ms: int | None,
+        limit: int,
+        *,
+        venue: str | None = None,
     ) -> list[FundingEvent]:
         """Funding events that already happened, oldest first (the last `limit` without start)."""
         self.sync()
-        self._require_perp(instrument)
+        self._require_perp(instrument, venue)
         interval = self.config.funding.interval_ms
         newest = self._funding_time_at_or_before(min(self.now_ms(), end_ms or self.now_ms()))
-        oldest = max(self.prices.first_ms(instrument.base), self.market(instrument).listed_ms)
+        listed = self.market(instrument, venue).listed_ms
+        oldest = max(self.prices.first_ms(instrument.base), listed)
         if start_ms is not None:
             first = max(-(-start_ms // interval) * interval, oldest)
             times = range(first, min(newest, first + (limit - 1) * interval) + 1, interval)
@@ -825,10 +860,12 @@ class Engine:
             first = max(newest - (limit - 1) * interval, -(-oldest // interval) * interval)
             times = range(first, newest + 1, interval)
         rate = self.config.funding.rate(instrument.base)
-        return [FundingEvent(instrument, rate, t, self.mid(instrument, t)) for t in times]
+        return [
+            FundingEvent(instrument, rate, t, self.mid(instrument, t, venue=venue)) for t in times
+        ]
 
-    def _require_perp(self, instrument: InstrumentId) -> Market:
-        market = self.market(instrument)
+    def _require_perp(self, instrument: InstrumentId, venue: str | None = None) -> Market:
+        market = self.market(instrument, venue)
         if instrument.kind is not MarketKind.PERP:
             raise EngineRejected(Reject.NOT_A_FUTURES_MARKET, str(instrument))
         return market
@@ -856,25 +893,25 @@ class Engine:
         """Fill resting limit orders whose price the path reached in (from_ms, to_ms]."""
         if not self._open or to_ms <= from_ms:
             return
-        by_instrument: dict[InstrumentId, list[_Order]] = {}
+        by_instrument: dict[tuple[str, InstrumentId], list[_Order]] = {}
         for order in self._open.values():
             if order.type is OrderType.LIMIT:
-                by_instrument.setdefault(order.instrument, []).append(order)
+                by_instrument.setdefault((order.venue, order.instrument), []).append(order)
         step = self.prices.step_ms
         end_step = to_ms // step * step
-        for instrument, orders in by_instrument.items():
+        for (venue, instrument), orders in by_instrument.items():
             start = max(from_ms, min(o.scan_from_ms for o in orders)) // step * step
             if start <= end_step:
-                self._scan_instrument(instrument, orders, start, to_ms)
+                self._scan_instrument(instrument, orders, start, to_ms, venue)
             for order in orders:
                 order.scan_from_ms = max(order.scan_from_ms, end_step + step)
 
     def _scan_instrument(
-        self, instrument: InstrumentId, orders: list[_Order], start: int, to_ms: int
+        self, instrument: InstrumentId, orders: list[_Order], start: int, to_ms: int, venue: str
     ) -> None:
         """One candle over the whole range first (usually nothing crosses), then, only if
         something may have, the path step by step to find when."""
-        base, tick = instrument.base, self.market(instrument).rules.tick_size
+        base, tick = instrument.base, self.market(instrument, venue).rules.tick_size
         whole = self.prices.window(base, start, to_ms)
         if not any(_may_cross(o, whole.low, whole.high, tick) for o in orders):
             return
@@ -915,11 +952,11 @@ class Engine:
                 if position.amount == 0:
                     continue
                 rate = self.config.funding.rate(instrument.base)
-                mark = self.mid(instrument, when)
+                mark = self.mid(instrument, when, venue=account.venue)
                 payment = money(-position.amount * mark * rate)
                 if payment == 0:
                     continue
-                account.wallet += payment
+                self._credit(account, payment)
                 if account.margin_mode.get(instrument) is MarginMode.ISOLATED:
                     position.isolated_wallet += payment
                 account.futures_updated_ms = when
@@ -934,19 +971,39 @@ class Engine:
         *,
         spot: Mapping[str, Decimal] | None = None,
         futures_wallet: Decimal = ZERO,
+        unified: bool = False,
     ) -> None:
+        """Open an account; a `unified` one keeps its futures wallet in its spot balance of the
+        settlement asset (the futures wallet given is added to that balance)."""
         if name in self._accounts:
             raise ValueError(f"account {name!r} exists already")
         now = self.now_ms()
         balances = {asset: _Balance(free=amount) for asset, amount in (spot or {}).items()}
+        if unified:
+            balances.setdefault(self.settle_asset, _Balance()).free += futures_wallet
         self._accounts[name] = _Account(
             name=name,
             venue=venue,
             spot=balances,
-            wallet=futures_wallet,
+            wallet=ZERO if unified else futures_wallet,
             spot_updated_ms=now,
             futures_updated_ms=now,
+            unified=unified,
         )
+
+    def _wallet(self, acc: _Account) -> Decimal:
+        """The futures wallet balance (a unified account's free settlement-asset balance)."""
+        if acc.unified:
+            return acc.spot.get(self.settle_asset, _Balance()).free
+        return acc.wallet
+
+    def _credit(self, acc: _Account, amount: Decimal) -> None:
+        """Add to (negative: take from) the futures wallet."""
+        if acc.unified:
+            acc.spot.setdefault(self.settle_asset, _Balance()).free += amount
+            acc.spot_updated_ms = self.now_ms()
+        else:
+            acc.wallet += amount
 
     def account_names(self) -> list[str]:
         return list(self._accounts)
@@ -974,10 +1031,10 @@ class Engine:
         acc = self._account(account)
         if amount < 0 and -amount > self.futures_view(account).max_withdraw:
             raise EngineRejected(Reject.INSUFFICIENT_BALANCE, "futures wallet")
-        acc.wallet += amount
+        self._credit(acc, amount)
         acc.futures_updated_ms = self.now_ms()
         self._add_income(acc, IncomeKind.TRANSFER, None, amount, self.now_ms())
-        return acc.wallet
+        return self._wallet(acc)
 
     def set_position(
         self,
@@ -991,8 +1048,8 @@ class Engine:
     ) -> PositionView:
         """Put a position in place directly (a scenario's starting state, or a test's)."""
         self.sync()
-        market = self._require_perp(instrument)
         acc = self._account(account)
+        market = self._require_perp(instrument, acc.venue)
         if leverage is not None:
             if not 1 <= leverage <= market.rules.max_leverage:
                 raise EngineRejected(Reject.INVALID_LEVERAGE, str(leverage))
@@ -1021,7 +1078,14 @@ class Engine:
             venue=acc.venue,
             spot=self.spot_balances(account),
             futures=self.futures_view(account),
+            unified=acc.unified,
         )
+
+    def venue_of(self, account: str) -> str:
+        return self._account(account).venue
+
+    def is_unified(self, account: str) -> bool:
+        return self._account(account).unified
 
     def leverage_of(self, account: str, instrument: InstrumentId) -> int:
         return self._account(account).leverage.get(instrument, self.config.default_leverage)
@@ -1057,7 +1121,7 @@ class Engine:
             else:
                 sells += notional
         # Orders on the side that closes the position reserve only what exceeds it.
-        mark = self.mid(instrument) if amount else ZERO
+        mark = self.mid(instrument, venue=acc.venue) if amount else ZERO
         if amount > 0:
             sells = max(ZERO, sells - amount * mark)
         elif amount < 0:
@@ -1065,11 +1129,11 @@ class Engine:
         return money(max(buys, sells) / lev)
 
     def _position_view(self, acc: _Account, instrument: InstrumentId) -> PositionView:
-        rules = self.market(instrument).rules
+        rules = self.market(instrument, acc.venue).rules
         position = acc.positions.get(instrument) or _Position()
         lev = acc.leverage.get(instrument, self.config.default_leverage)
         mode = acc.margin_mode.get(instrument, MarginMode.CROSS)
-        mark = self.mid(instrument)
+        mark = self.mid(instrument, venue=acc.venue)
         notional = money(position.amount * mark)
         upnl = money(position.amount * (mark - position.entry_price))
         bracket = self._bracket(rules, abs(notional))
@@ -1114,19 +1178,20 @@ class Engine:
         isolated_wallets = sum(
             (v.isolated_wallet for v in views if v.margin_mode is MarginMode.ISOLATED), ZERO
         )
-        cross_wallet = acc.wallet - isolated_wallets
+        wallet = self._wallet(acc)
+        cross_wallet = wallet - isolated_wallets
         cross_upnl = sum((v.unrealized_pnl for v in cross), ZERO)
         position_im = sum((v.initial_margin for v in views), ZERO)
         order_im = sum((v.open_order_margin for v in views), ZERO)
         cross_im = sum((v.initial_margin for v in cross), ZERO)
         maint = sum((v.maint_margin for v in views), ZERO)
         available = cross_wallet + cross_upnl - cross_im - order_im
-        views = [self._with_liquidation(v, cross_wallet, cross) for v in views]
+        views = [self._with_liquidation(v, cross_wallet, cross, acc.venue) for v in views]
         return FuturesView(
             asset=self.settle_asset,
-            wallet_balance=acc.wallet,
+            wallet_balance=wallet,
             unrealized_pnl=upnl,
-            margin_balance=acc.wallet + upnl,
+            margin_balance=wallet + upnl,
             position_initial_margin=position_im,
             open_order_initial_margin=order_im,
             maint_margin=maint,
@@ -1139,12 +1204,12 @@ class Engine:
         )
 
     def _with_liquidation(
-        self, view: PositionView, cross_wallet: Decimal, cross: list[PositionView]
+        self, view: PositionView, cross_wallet: Decimal, cross: list[PositionView], venue: str
     ) -> PositionView:
         """Binance's one-way liquidation price; other cross positions held at their mark."""
         if view.amount == 0:
             return view
-        rules = self.market(view.instrument).rules
+        rules = self.market(view.instrument, venue).rules
         bracket = self._bracket(rules, abs(view.notional))
         if view.margin_mode is MarginMode.ISOLATED:
             wallet = view.isolated_wallet
@@ -1174,20 +1239,17 @@ class Engine:
         `fill_fraction` caps the share of the order that fills now (a partial-fill fault)."""
         self.sync()
         acc = self._account(request.account)
-        market = self.market(request.instrument)
+        market = self.market(request.instrument, acc.venue)
         if request.instrument in self._closed:
             raise EngineRejected(Reject.MARKET_CLOSED, str(request.instrument))
         if request.reduce_only and request.instrument.kind is MarketKind.SPOT:
             raise EngineRejected(Reject.REDUCE_ONLY_SPOT)
         now = self.now_ms()
-        amount, price = self._validate(request, market)
+        amount, price = self._validate(request, market, acc.venue)
         client_id = request.client_id or self._auto_client_id()
         key = (acc.name, request.instrument, client_id)
         previous = self._by_client_id.get(key)
-        if previous is not None and (
-            self._orders[previous].status.is_open
-            or self.config.client_id_scope(acc.venue) is ClientIdScope.ALL_ORDERS
-        ):
+        if previous is not None and self._blocks_reuse(self._orders[previous], now):
             raise EngineRejected(Reject.DUPLICATE_CLIENT_ID, client_id)
         order = _Order(
             order_id=self._next_order_id,
@@ -1213,20 +1275,32 @@ class Engine:
         self._next_order_id += 1
         self._orders[order.order_id] = order
         self._by_client_id[key] = order.order_id
+        self._by_account_client_id[(acc.name, client_id)] = order.order_id
         if order.status.is_open:
             self._open[order.order_id] = order
         return order.record()
+
+    def _blocks_reuse(self, previous: _Order, now: int) -> bool:
+        """Whether an earlier order with the same client id makes a new one a duplicate."""
+        if self.config.client_id_scope(previous.venue) is ClientIdScope.ALL_ORDERS:
+            return True
+        if not previous.status.is_open:
+            return False
+        ttl = self.config.client_id_ttl_ms.get(previous.venue)
+        return ttl is None or now - previous.created_ms < ttl
 
     def _auto_client_id(self) -> str:
         value = f"sim{self._next_auto_client_id:020d}"
         self._next_auto_client_id += 1
         return value
 
-    def _validate(self, request: OrderRequest, market: Market) -> tuple[Decimal, Decimal]:
+    def _validate(
+        self, request: OrderRequest, market: Market, venue: str
+    ) -> tuple[Decimal, Decimal]:
         """Exchange filters; returns (amount, limit price or 0)."""
         rules = market.rules
         price = self._check_price(request, rules)
-        amount = self._order_amount(request, rules)
+        amount = self._order_amount(request, rules, venue)
         if amount < rules.min_qty:
             raise EngineRejected(Reject.QTY_BELOW_MIN, str(amount), rules.min_qty)
         if amount > rules.max_qty:
@@ -1235,7 +1309,7 @@ class Engine:
             raise EngineRejected(Reject.QTY_ABOVE_MARKET_MAX, str(amount), rules.market_max_qty)
         if not is_multiple(amount, rules.step_size):
             raise EngineRejected(Reject.LOT_SIZE, str(amount), rules.step_size)
-        reference = price if price > 0 else self.mid(request.instrument)
+        reference = price if price > 0 else self.mid(request.instrument, venue=venue)
         exempt = request.reduce_only and request.instrument.kind is MarketKind.PERP
         if not exempt and amount * reference < rules.min_notional:
             raise EngineRejected(Reject.MIN_NOTIONAL, str(amount * reference), rules.min_notional)
@@ -1256,7 +1330,7 @@ class Engine:
             raise EngineRejected(Reject.PRICE_TICK, str(price), rules.tick_size)
         return price
 
-    def _order_amount(self, request: OrderRequest, rules: MarketRules) -> Decimal:
+    def _order_amount(self, request: OrderRequest, rules: MarketRules, venue: str) -> Decimal:
         """The base amount; a market order by quote amount is sized from the book here."""
         if request.quote_amount is None:
             if request.amount is None or request.amount <= 0:
@@ -1268,9 +1342,9 @@ class Engine:
             raise EngineRejected(Reject.INVALID_QUANTITY, str(request.quote_amount))
         # Size from the touch, then once more from the impact price of that size, so that the
         # order never spends more than its quote amount.
-        estimate = self._taker_price(request.instrument, request.side, ZERO)
+        estimate = self._taker_price(request.instrument, request.side, ZERO, venue)
         amount = floor_to(request.quote_amount / estimate, rules.step_size)
-        estimate = self._taker_price(request.instrument, request.side, amount)
+        estimate = self._taker_price(request.instrument, request.side, amount, venue)
         amount = floor_to(request.quote_amount / estimate, rules.step_size)
         if amount <= 0:
             raise EngineRejected(Reject.QTY_BELOW_MIN, str(amount), rules.min_qty)
@@ -1283,19 +1357,22 @@ class Engine:
         fractions = [f for f in (fill_fraction, self.config.book.partial_fill_fraction) if f]
         if not fractions:
             return wanted
-        step = self.market(order.instrument).rules.step_size
+        step = self.market(order.instrument, order.venue).rules.step_size
         qty = floor_to(wanted * min(fractions), step)
         return min(max(qty, step), wanted)
 
     def _crosses(self, order: _Order, rules: MarketRules) -> Decimal | None:
         """The taker price for an order that trades on arrival, else None."""
+        venue = order.venue
         if order.type is OrderType.MARKET:
-            return self._taker_price(order.instrument, order.side, order.amount)
-        bid, ask = self._top_of_book(self.mid(order.instrument), rules)
+            return self._taker_price(order.instrument, order.side, order.amount, venue)
+        bid, ask = self._top_of_book(self.mid(order.instrument, venue=venue), rules)
         if order.side is Side.BUY and ask <= order.price:
-            return min(self._taker_price(order.instrument, Side.BUY, order.amount), order.price)
+            taker = self._taker_price(order.instrument, Side.BUY, order.amount, venue)
+            return min(taker, order.price)
         if order.side is Side.SELL and bid >= order.price:
-            return max(self._taker_price(order.instrument, Side.SELL, order.amount), order.price)
+            taker = self._taker_price(order.instrument, Side.SELL, order.amount, venue)
+            return max(taker, order.price)
         return None
 
     def _place_spot(
@@ -1326,6 +1403,9 @@ class Engine:
         else:
             need, asset = order.amount, order.instrument.base
         available = acc.spot.get(asset, _Balance()).free
+        if acc.unified and asset == self.settle_asset:
+            # The same money is futures margin: what open positions and orders hold is not free.
+            available = min(available, self.futures_view(acc.name).available_balance)
         if available < need:
             raise EngineRejected(Reject.INSUFFICIENT_BALANCE, f"{asset}: need {need}")
 
@@ -1402,7 +1482,7 @@ class Engine:
         if increase == 0:
             return
         lev = acc.leverage.get(order.instrument, self.config.default_leverage)
-        rules = self.market(order.instrument).rules
+        rules = self.market(order.instrument, acc.venue).rules
         new_notional = abs(amount + signed) * price
         if new_notional > self._max_notional(rules, lev):
             raise EngineRejected(Reject.LEVERAGE_TOO_HIGH_FOR_POSITION, str(new_notional))
@@ -1429,7 +1509,7 @@ class Engine:
             fee_asset = self.settle_asset
             fee = money(quote_amount * rate)
             realized = self._settle_perp(acc, order, qty, price, when)
-            acc.wallet -= fee
+            self._credit(acc, -fee)
             position = acc.positions[order.instrument]
             if acc.margin_mode.get(order.instrument) is MarginMode.ISOLATED:
                 position.isolated_wallet -= fee
@@ -1518,7 +1598,7 @@ class Engine:
         else:
             closed = min(qty, abs(old))
             realized = money(closed * (price - position.entry_price) * _sign(old))
-            acc.wallet += realized
+            self._credit(acc, realized)
             if isolated:
                 remaining_share = (abs(old) - closed) / abs(old)
                 position.isolated_wallet = money(position.isolated_wallet * remaining_share)
@@ -1574,9 +1654,26 @@ class Engine:
     ) -> OrderRecord:
         """An order by exchange id or client id (closed orders too; the latest for an id)."""
         self.sync()
-        self._account(account)
-        self.market(instrument)
+        acc = self._account(account)
+        self.market(instrument, acc.venue)
         return self._find(account, instrument, order_id, client_id).record()
+
+    def get_order_any_market(
+        self, account: str, *, order_id: int | None = None, client_id: str | None = None
+    ) -> OrderRecord:
+        """An order of the account by exchange id or client id, whatever its market (venues
+        whose order query takes no symbol); the latest order with that client id."""
+        self.sync()
+        self._account(account)
+        order: _Order | None = None
+        if order_id is not None:
+            order = self._orders.get(order_id)
+        elif client_id:
+            found = self._by_account_client_id.get((account, client_id))
+            order = self._orders.get(found) if found is not None else None
+        if order is None or order.account != account:
+            raise EngineRejected(Reject.UNKNOWN_ORDER, str(order_id or client_id))
+        return order.record()
 
     def cancel_order(
         self,
@@ -1587,8 +1684,8 @@ class Engine:
         client_id: str | None = None,
     ) -> OrderRecord:
         self.sync()
-        self._account(account)
-        self.market(instrument)
+        acc = self._account(account)
+        self.market(instrument, acc.venue)
         order = self._find(account, instrument, order_id, client_id)
         if not order.status.is_open:
             raise EngineRejected(Reject.UNKNOWN_ORDER, f"order {order.order_id} is not open")
@@ -1691,13 +1788,13 @@ class Engine:
     def set_leverage(self, account: str, instrument: InstrumentId, leverage: int) -> Decimal:
         """Set the leverage of a market; returns the largest notional it allows."""
         self.sync()
-        market = self._require_perp(instrument)
         acc = self._account(account)
+        market = self._require_perp(instrument, acc.venue)
         if not 1 <= leverage <= market.rules.max_leverage:
             raise EngineRejected(Reject.INVALID_LEVERAGE, str(leverage))
         max_notional = self._max_notional(market.rules, leverage)
         position = acc.positions.get(instrument)
-        if position and abs(position.amount) * self.mid(instrument) > max_notional:
+        if position and abs(position.amount) * self.mid(instrument, venue=acc.venue) > max_notional:
             raise EngineRejected(Reject.LEVERAGE_TOO_HIGH_FOR_POSITION, str(leverage))
         if (
             position
@@ -1716,8 +1813,8 @@ class Engine:
 
     def set_margin_mode(self, account: str, instrument: InstrumentId, mode: MarginMode) -> None:
         self.sync()
-        self._require_perp(instrument)
         acc = self._account(account)
+        self._require_perp(instrument, acc.venue)
         if acc.margin_mode.get(instrument, MarginMode.CROSS) is mode:
             raise EngineRejected(Reject.MARGIN_MODE_UNCHANGED, str(mode))
         position = acc.positions.get(instrument)
@@ -1749,12 +1846,12 @@ class Engine:
     def _forget_prices(self, base: str) -> None:
         """After a jump: drop cached prices, and fill resting orders the new price crosses."""
         self._price_cache.pop(base, None)
-        self._ticker_cache = {i: t for i, t in self._ticker_cache.items() if i.base != base}
+        self._ticker_cache = {k: t for k, t in self._ticker_cache.items() if k[1].base != base}
         now = self.now_ms()
         for order in list(self._open.values()):
             if order.type is not OrderType.LIMIT or order.instrument.base != base:
                 continue
-            mid = self.mid(order.instrument, now)
+            mid = self.mid(order.instrument, now, venue=order.venue)
             if (order.side is Side.BUY and mid <= order.price) or (
                 order.side is Side.SELL and mid >= order.price
             ):

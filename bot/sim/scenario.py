@@ -1,11 +1,12 @@
 """Simulator scenarios: the TOML file that describes one simulated market and its accounts.
 
 A scenario says how time runs (clock), how prices move (assets, correlation, regimes, replay),
-which markets exist with which filters (realistic Binance-like defaults for the major assets,
-plus optional synthetic `ALT001…` assets for large portfolios), the fee schedule, the book
-model, funding, request budgets, faults and the accounts with their keys and starting
-balances. `load_scenario` validates it and reports the first problem in one line naming the
-field. Everything missing has a sensible default, so an empty file is a valid scenario.
+which markets exist with which filters (realistic defaults for the major assets on each venue,
+Binance's and Bitget's, plus optional synthetic `ALT001…` assets for large portfolios), the fee
+schedule, the book model, funding, request budgets, faults and the accounts with their venue,
+keys (and Bitget passphrases, and whether a Bitget account is unified) and starting balances.
+`load_scenario` validates it and reports the first problem in one line naming the field.
+Everything missing has a sensible default, so an empty file is a valid scenario.
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ class RateLimitsConfig(_Model):
     futures_orders_per_10s: int = Field(default=300, ge=1)
     ban_after: int = Field(default=10, ge=0, description="429s tolerated before a 418 ban")
     ban: Duration = Field(default=120_000, gt=0)
+    bitget_scale: float = Field(
+        default=1.0, gt=0, description="multiplies Bitget's per-endpoint requests per second"
+    )
 
 
 class FaultConfig(_Model):
@@ -235,9 +239,14 @@ class PositionConfig(_Model):
 
 class AccountConfig(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    venue: Literal["binance"] = "binance"
+    venue: Literal["binance", "bitget"] = "binance"
+    uta: bool = Field(
+        default=False, description="Bitget: a unified trading account (API v3), else classic (v2)"
+    )
     api_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{16,128}$")
     api_secret: SecretStr | None = None
+    passphrase: SecretStr | None = Field(default=None, description="Bitget: the key's passphrase")
+    read_only_passphrase: SecretStr | None = None
     permissions: list[Permission] = Field(
         default_factory=lambda: [Permission.READ, Permission.TRADE]
     )
@@ -263,6 +272,11 @@ class AccountConfig(_Model):
             raise ValueError("give both api_key and api_secret, or neither")
         if (self.read_only_api_key is None) != (self.read_only_api_secret is None):
             raise ValueError("give both read_only_api_key and read_only_api_secret, or neither")
+        if self.venue != "bitget":
+            if self.uta:
+                raise ValueError("uta applies to bitget accounts only")
+            if self.passphrase is not None or self.read_only_passphrase is not None:
+                raise ValueError("a passphrase applies to bitget accounts only")
         return self
 
 
@@ -404,6 +418,31 @@ _PERP_FILTERS: dict[str, tuple[str, str, str, str, str, str]] = {
     "LTC": ("0.01", "0.001", "0.001", "10000", "5000", "5"),
 }
 
+# Bitget-like symbol configuration. Spot: (pricePrecision, quantityPrecision, max order qty);
+# USDT-M perpetuals: (pricePlace, volumePlace, minTradeNum, maxOrderQty, maxMarketOrderQty,
+# maxLever). Ticks and lots are powers of ten of these places (priceEndStep 1); the minimum
+# trade is 1 USDT of notional on spot and 5 USDT on perpetuals.
+BITGET_SPOT_MIN_USDT = D(1)
+BITGET_PERP_MIN_USDT = D(5)
+_BITGET_SPOT: dict[str, tuple[int, int, str]] = {
+    "BTC": (2, 6, "10000000000"),
+    "ETH": (2, 4, "10000000000"),
+    "SOL": (2, 4, "10000000000"),
+    "XRP": (4, 2, "10000000000"),
+    "DOGE": (5, 2, "10000000000"),
+    "BNB": (2, 4, "10000000000"),
+    "ADA": (4, 2, "10000000000"),
+}
+_BITGET_PERP: dict[str, tuple[int, int, str, str, str, int]] = {
+    "BTC": (1, 4, "0.0001", "1200", "240", 125),
+    "ETH": (2, 2, "0.01", "12000", "2400", 125),
+    "SOL": (3, 1, "0.1", "150000", "30000", 100),
+    "XRP": (4, 0, "1", "5000000", "1000000", 100),
+    "DOGE": (5, 0, "1", "50000000", "10000000", 75),
+    "BNB": (2, 2, "0.01", "5000", "1000", 75),
+    "ADA": (4, 0, "1", "5000000", "1000000", 75),
+}
+
 # Leverage brackets: (notional floor, max leverage, maintenance margin ratio).
 _BTC_TIERS = [
     (0, 125, "0.004"),
@@ -523,6 +562,86 @@ def build_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[Market]
     return markets
 
 
+def _places_rules(
+    price_places: int,
+    qty_places: int,
+    min_qty: Decimal,
+    max_qty: Decimal,
+    market_max: Decimal,
+    min_notional: Decimal,
+    override: MarketOverride | None,
+    brackets: tuple[Bracket, ...],
+) -> MarketRules:
+    tick, step = D(1).scaleb(-price_places), D(1).scaleb(-qty_places)
+    filters = (str(tick), str(step), str(min_qty), str(max_qty), str(market_max), str(min_notional))
+    return _rules(filters, override, brackets)
+
+
+def _bitget_derived(price: float) -> tuple[int, int]:
+    """(price places, quantity places) for an asset without a built-in Bitget entry: five
+    significant digits of price, a lot worth about a cent to ten cents."""
+    magnitude = math.floor(math.log10(price))
+    return max(0, 4 - magnitude), min(max(magnitude + 2, 0), 8)
+
+
+def build_bitget_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[Market]:
+    """The same instruments as `build_markets`, with Bitget's symbol configuration: price and
+    quantity precisions as ccxt reads them, 1 USDT minimum notional on spot, 5 on perpetuals.
+    The scenario's per-asset overrides apply to both venues."""
+    assets = scenario.asset_specs(seed)
+    quote = scenario.markets.quote
+    markets: list[Market] = []
+    spot = scenario.markets.spot if scenario.markets.spot is not None else list(assets)
+    perp = scenario.markets.perp if scenario.markets.perp is not None else list(assets)
+    for asset in spot:
+        if asset == quote:
+            continue
+        price_places, qty_places = _bitget_derived(assets[asset].price)
+        max_qty = D(10) ** 10
+        if asset in _BITGET_SPOT:
+            price_places, qty_places, max_text = _BITGET_SPOT[asset]
+            max_qty = D(max_text)
+        step = D(1).scaleb(-qty_places)
+        rules = _places_rules(
+            price_places,
+            qty_places,
+            step,
+            max_qty,
+            max_qty,
+            BITGET_SPOT_MIN_USDT,
+            scenario.markets.spot_overrides.get(asset),
+            (),
+        )
+        markets.append(Market(InstrumentId(MarketKind.SPOT, asset, quote), rules, listed_ms))
+    for asset in perp:
+        if asset == quote:
+            continue
+        override = scenario.markets.perp_overrides.get(asset)
+        if asset in _BITGET_PERP:
+            price_places, qty_places, min_text, max_text, market_text, lever = _BITGET_PERP[asset]
+            min_qty, max_qty, market_max = D(min_text), D(max_text), D(market_text)
+        else:
+            price_places, qty_places = _bitget_derived(assets[asset].price)
+            min_qty = D(1).scaleb(-qty_places)
+            max_qty = D(10) ** max(0, 7 - math.floor(math.log10(assets[asset].price)))
+            market_max, lever = max_qty / 10, 20
+        max_leverage = (
+            min(lever, override.max_leverage) if override and override.max_leverage else lever
+        )
+        rules = _places_rules(
+            price_places,
+            qty_places,
+            min_qty,
+            max_qty,
+            market_max,
+            BITGET_PERP_MIN_USDT,
+            override,
+            _tiers(asset, max_leverage),
+        )
+        markets.append(Market(InstrumentId(MarketKind.PERP, asset, quote), rules, listed_ms))
+    return markets
+
+
 def path_spec(scenario: Scenario, seed: int) -> PathSpec:
     """The price-path definition of the scenario (raises ScenarioError if it is inconsistent)."""
     assets = scenario.asset_specs(seed)
@@ -579,3 +698,8 @@ def derive_secret_material(seed: int, account: str, role: str) -> tuple[str, str
     key = hashlib.sha256(f"sim-key:{seed}:{account}:{role}".encode()).hexdigest()
     secret = hashlib.sha256(f"sim-secret:{seed}:{account}:{role}".encode()).hexdigest()
     return key, secret
+
+
+def derive_passphrase(seed: int, account: str, role: str) -> str:
+    """A deterministic Bitget passphrase (16 letters and digits), derived from the seed."""
+    return hashlib.sha256(f"sim-passphrase:{seed}:{account}:{role}".encode()).hexdigest()[:16]

@@ -2,8 +2,9 @@
 embedded paper mode, `build_app` for the `rebalance-bot sim` command.
 
 One `Simulator` is one market: a clock, a seeded price path, the engine with its accounts, the
-key store, request budgets, fault plan and the Binance dialect over them; plus the `Admin`
-handle (Python methods, and `/_admin/…` HTTP routes when enabled).
+key store, request budgets, fault plan and two dialects over them on the same port: Binance's
+(at the root) and Bitget's (under `/bitget`), which see the same prices; plus the `Admin` handle
+(Python methods, and `/_admin/…` HTTP routes when enabled).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import SecretStr
 from bot.sim.admin import Admin, admin_routes
 from bot.sim.auth import ApiKey, KeyStore, Permission
 from bot.sim.binance import BinanceDialect
+from bot.sim.bitget import CLIENT_ID_TTL_MS, BitgetDialect
 from bot.sim.clock import SimClock
 from bot.sim.engine import Engine, EngineConfig, EngineRejected, InstrumentId, MarketKind
 from bot.sim.faults import FaultPlan
@@ -29,7 +31,9 @@ from bot.sim.scenario import (
     Scenario,
     ScenarioError,
     book_model,
+    build_bitget_markets,
     build_markets,
+    derive_passphrase,
     derive_secret_material,
     fee_schedule,
     funding_model,
@@ -54,6 +58,7 @@ class Simulator:
     counter: RequestCounter
     faults: FaultPlan
     binance: BinanceDialect
+    bitget: BitgetDialect
     shutdown: asyncio.Event
 
     @property
@@ -77,14 +82,19 @@ def build_simulator(
                 "would have no price"
             )
     config = EngineConfig(
-        fees=fee_schedule(spec), book=book_model(spec), funding=funding_model(spec)
+        fees=fee_schedule(spec),
+        book=book_model(spec),
+        funding=funding_model(spec),
+        client_id_ttl_ms={"bitget": CLIENT_ID_TTL_MS},
     )
+    listed = prices.history_start_ms
     engine = Engine(
         clock=clock,
         prices=prices,
-        markets=build_markets(spec, seed, prices.history_start_ms),
+        markets=build_markets(spec, seed, listed),
         config=config,
         settle_asset=spec.markets.quote,
+        venue_markets={"bitget": build_bitget_markets(spec, seed, listed)},
     )
     keys = KeyStore()
     _open_accounts(spec, seed, engine, keys)
@@ -106,8 +116,17 @@ def build_simulator(
     dialect = BinanceDialect(
         engine, keys, limiter, counter, faults, shutdown=shutdown, log_requests=log_requests
     )
+    bitget = BitgetDialect(
+        engine,
+        keys,
+        counter,
+        faults,
+        shutdown=shutdown,
+        rate_scale=limits.bitget_scale,
+        log_requests=log_requests,
+    )
     return Simulator(
-        spec, seed, clock, prices, engine, keys, limiter, counter, faults, dialect, shutdown
+        spec, seed, clock, prices, engine, keys, limiter, counter, faults, dialect, bitget, shutdown
     )
 
 
@@ -120,6 +139,7 @@ def _open_accounts(spec: Scenario, seed: int, engine: Engine, keys: KeyStore) ->
             account.venue,
             spot=dict(account.spot),
             futures_wallet=account.futures_wallet,
+            unified=account.uta,
         )
         try:
             for asset, leverage in account.leverage.items():
@@ -141,8 +161,11 @@ def _open_accounts(spec: Scenario, seed: int, engine: Engine, keys: KeyStore) ->
         if account.api_key is not None and account.api_secret is not None:
             key, secret = account.api_key, account.api_secret.get_secret_value()
         permissions = frozenset(account.permissions)
+        passphrase = _passphrase(account.venue, account.passphrase, seed, account.name, "trade")
         _add_key(
-            keys, ApiKey(key, account.name, account.venue, permissions, SecretStr(secret)), where
+            keys,
+            ApiKey(key, account.name, account.venue, permissions, SecretStr(secret), passphrase),
+            where,
         )
         if account.read_only_key:
             key, secret = derive_secret_material(seed, account.name, "read")
@@ -150,7 +173,23 @@ def _open_accounts(spec: Scenario, seed: int, engine: Engine, keys: KeyStore) ->
                 key = account.read_only_api_key
                 secret = account.read_only_api_secret.get_secret_value()
             read = frozenset({Permission.READ})
-            _add_key(keys, ApiKey(key, account.name, account.venue, read, SecretStr(secret)), where)
+            passphrase = _passphrase(
+                account.venue, account.read_only_passphrase, seed, account.name, "read"
+            )
+            _add_key(
+                keys,
+                ApiKey(key, account.name, account.venue, read, SecretStr(secret), passphrase),
+                where,
+            )
+
+
+def _passphrase(
+    venue: str, given: SecretStr | None, seed: int, account: str, role: str
+) -> SecretStr | None:
+    """A Bitget key's passphrase: the scenario's, or one derived from the seed."""
+    if venue != "bitget":
+        return None
+    return given if given is not None else SecretStr(derive_passphrase(seed, account, role))
 
 
 def _add_key(keys: KeyStore, key: ApiKey, where: str) -> None:
@@ -161,8 +200,10 @@ def _add_key(keys: KeyStore, key: ApiKey, where: str) -> None:
 
 
 def build_app(simulator: Simulator, *, admin: bool) -> web.Application:
-    """The aiohttp application: Binance's routes, and `/_admin/…` only when `admin`."""
+    """The aiohttp application: Bitget's routes under `/bitget`, Binance's, and `/_admin/…`
+    only when `admin`."""
     app = web.Application()
+    app.add_routes(simulator.bitget.routes())
     app.add_routes(simulator.binance.routes())
     if admin:
         app.add_routes(admin_routes(simulator.admin))
