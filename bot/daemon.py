@@ -27,6 +27,7 @@ from bot.domain import Mode, Sleeve
 from bot.errors import BotError
 from bot.executor import LiveExecutor
 from bot.ids import cycle_id_at
+from bot.ops import Operations
 from bot.policy.report import plan_rows
 
 log = structlog.get_logger("bot.daemon")
@@ -134,15 +135,20 @@ async def run_daemon(
     stopper.install()
     async with open_app(config, mode, clock=clock, sim_port=options.sim_port) as app:
         stopper.callbacks.append(app.executor.stop)
-        if on_ready is not None:
-            on_ready(app)
-        _say(
-            out,
-            f"rebalance-bot: portfolio {config.portfolio}, {mode.value}, "
-            f"cycle every {config.interval.total_seconds():g} s (Ctrl-C stops cleanly)",
-        )
+        ops = Operations(app)
+        app.cycle.observers.append(ops)
+        app.extras["ops"] = ops
         cycles = 0
         try:
+            url = await ops.start()
+            if on_ready is not None:
+                on_ready(app)
+            where = f"; status on {url}" if url else ""
+            _say(
+                out,
+                f"rebalance-bot: portfolio {config.portfolio}, {mode.value}, cycle every "
+                f"{config.interval.total_seconds():g} s{where} (Ctrl-C stops cleanly)",
+            )
             unresolved = await reconcile(app)
             if unresolved:
                 _say(out, f"unresolved orders from an earlier run: {', '.join(unresolved)}")
@@ -157,6 +163,7 @@ async def run_daemon(
                     break
                 await stopper.sleep(config.interval.total_seconds())
         finally:
+            await ops.stop()
             app.audit.append(
                 EventType.SHUTDOWN,
                 None,

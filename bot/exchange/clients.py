@@ -46,4 +46,5 @@ def make_client(
     client = cls(config)
     if base_url is not None:
         client.urls["api"] = local_api_urls(exchange_id, base_url)
+    client.timeout_on_exit = 0  # close() need not linger for in-flight keep-alive sockets
     return client
