@@ -115,7 +115,17 @@ def write_config(
     extra: str = "",
     trigger: str = 'kind = "band"\nband = 0.05\ncooldown = "0s"',
     planner: str = 'to = "target"',
+    venue: str = "binance",
 ) -> Path:
+    """A config (and its scenario) in tmp_path. `venue`: binance, bitget (classic account) or
+    bitget-uta (a unified Bitget account)."""
+    spot_exchange, swap_exchange = ("binance", "binanceusdm")
+    if venue.startswith("bitget"):
+        spot_exchange = swap_exchange = "bitget"
+        unified = "true" if venue == "bitget-uta" else "false"
+        scenario = scenario.replace(
+            'name = "main"\n', f'name = "main"\nvenue = "bitget"\nuta = {unified}\n', 1
+        )
     (tmp_path / "scenario.toml").write_text(scenario, encoding="utf-8")
     text = f"""
 portfolio = "itest"
@@ -129,14 +139,14 @@ scenario = "{tmp_path / "scenario.toml"}"
 seed = 11
 
 [accounts.spot]
-exchange = "binance"
+exchange = "{spot_exchange}"
 market = "spot"
 simulator = true
 requests_per_second = 200  # cycles follow each other at test speed (the scenario's
 pace_by_weight = false      # rate limits are raised to match)
 
 [accounts.usdm]
-exchange = "binanceusdm"
+exchange = "{swap_exchange}"
 market = "swap"
 simulator = true
 requests_per_second = 200

@@ -22,6 +22,10 @@ from tests.integration.loop_support import SEED_SCENARIO, ledger_weights, load, 
 
 D = Decimal
 TARGETS = {"BTC": D("0.60"), "ETH": D("0.20")}
+# The same suites on each venue's dialect, through ccxt's unmodified classes. Bitget's unified
+# (UTA) accounts are not in the list: one wallet behind a spot and a swap account is counted
+# twice in NAV today (see the Bitget issue).
+VENUES = ["binance", "bitget"]
 
 
 def _records(data_dir: Path, event: str | None = None) -> list[dict]:
@@ -29,10 +33,11 @@ def _records(data_dir: Path, event: str | None = None) -> list[dict]:
     return [r for r in found if event is None or r["event"] == event]
 
 
+@pytest.mark.parametrize("venue", VENUES)
 def test_seed_example_plan_gives_the_seed_actions(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], venue: str
 ) -> None:
-    path = write_config(tmp_path)
+    path = write_config(tmp_path, venue=venue)
     assert main(["plan", "--config", str(path), "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert D(body["nav"]) == pytest.approx(D(100000), rel=D("0.002"))
@@ -66,8 +71,9 @@ def test_seed_example_plan_gives_the_seed_actions(
     assert order.index("BTC/USDT") == len(order) - 1
 
 
-async def test_live_cycle_rebalances_into_band_on_the_ledger(tmp_path: Path) -> None:
-    config = load(write_config(tmp_path, mode="live"))
+@pytest.mark.parametrize("venue", VENUES)
+async def test_live_cycle_rebalances_into_band_on_the_ledger(tmp_path: Path, venue: str) -> None:
+    config = load(write_config(tmp_path, mode="live", venue=venue))
     mode = check_live_allowed(config, cli_live=True)
     async with open_app(config, mode) as app:
         sim = app.simulator
@@ -116,10 +122,15 @@ async def test_live_cycle_rebalances_into_band_on_the_ledger(tmp_path: Path) -> 
 VOLATILE = SEED_SCENARIO.replace("vol = 0.55", "vol = 1.6").replace("vol = 0.70", "vol = 1.8")
 
 
+@pytest.mark.parametrize("venue", VENUES)
 async def test_dry_run_fifty_cycles_sends_no_order_and_the_paper_ledger_tracks_prices(
-    tmp_path: Path,
+    tmp_path: Path, venue: str
 ) -> None:
-    config = load(write_config(tmp_path, scenario=VOLATILE, trigger='band = 0.02\ncooldown = "0s"'))
+    config = load(
+        write_config(
+            tmp_path, scenario=VOLATILE, trigger='band = 0.02\ncooldown = "0s"', venue=venue
+        )
+    )
     async with open_app(config, Mode.DRY_RUN) as app:
         sim = app.simulator
         outcomes = []
@@ -179,13 +190,18 @@ async def test_a_quiet_cycle_makes_the_same_few_requests_for_3_and_30_sleeves(
     assert counts[3] <= 6, counts
 
 
+@pytest.mark.parametrize("venue", VENUES)
 async def test_a_lost_order_reply_is_resolved_by_client_id_without_a_duplicate(
-    tmp_path: Path,
+    tmp_path: Path, venue: str
 ) -> None:
-    config = load(write_config(tmp_path, mode="live", extra='[execution]\nlookup_window = "3s"\n'))
+    config = load(
+        write_config(
+            tmp_path, mode="live", extra='[execution]\nlookup_window = "3s"\n', venue=venue
+        )
+    )
     async with open_app(config, Mode.LIVE) as app:
         sim = app.simulator
-        sim.admin.add_fault(FaultRule(FaultKind.LOST_RESPONSE, "spot.order.post", next=1))
+        sim.admin.add_fault(FaultRule(FaultKind.LOST_RESPONSE, "*spot.order.post", next=1))
         result = await app.cycle.run()
         assert result.outcome == "traded", result.reason
         orders = sim.admin.orders("main")
