@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/paper.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench chaos clean help
+.PHONY: run test lint typecheck unit bench chaos image clean help
 
 help:
 	@echo "make run    - dry-run the bot against the embedded exchange simulator ($(CONFIG))"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - print benchmark figures beside their floors"
 	@echo "make chaos  - the full chaos and crash campaigns (a smaller count runs in make test)"
+	@echo "make image  - build the container image (podman or docker) as rebalance-bot:latest"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -38,6 +39,13 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	CHAOS_FULL=1 $(BIN)/python -m pytest -q tests/chaos -s
+
+# The container image: `make image`, then `docker run --rm -p 8080:8080 rebalance-bot` runs the
+# paper mode (embedded simulator, dry-run) with its status page on http://127.0.0.1:8080/.
+ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+image:
+	@test -n "$(ENGINE)" || (echo "make image needs podman or docker" && exit 1)
+	$(ENGINE) build -t rebalance-bot:latest .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
