@@ -24,15 +24,24 @@ import ccxt.async_support as ccxt
 from aiohttp import web
 
 from bot.exchange.local import local_api_urls
+from bot.sim.auth import sign_bitget
 from bot.sim.server import run_simulator
 
 SECONDS = 3.0
 CONNECTIONS = 16
 SCENARIO: dict[str, Any] = {
     "clock": {"mode": "realtime"},
-    "rate_limits": {"spot_weight_per_minute": 1_000_000_000},
-    "accounts": [{"name": "bench", "spot": {"USDT": "10000", "BTC": "1", "ETH": "10"}}],
+    "rate_limits": {"spot_weight_per_minute": 1_000_000_000, "bitget_scale": 1_000_000.0},
+    "accounts": [
+        {"name": "bench", "spot": {"USDT": "10000", "BTC": "1", "ETH": "10"}},
+        {
+            "name": "bench-bitget",
+            "venue": "bitget",
+            "spot": {"USDT": "10000", "BTC": "1", "ETH": "10"},
+        },
+    ],
 }
+BITGET_PATH = "/api/v2/spot/account/assets"
 
 
 # -- load clients (run in a child process) ----------------------------------------------------
@@ -53,6 +62,35 @@ async def _raw_load(base_url: str, key: str, secret: str, seconds: float) -> tup
                 signer.update(query.encode())
                 url = f"{base_url}/api/v3/account?{query}&signature={signer.hexdigest()}"
                 async with http.get(url) as reply:
+                    await reply.read()
+                    if reply.status == 200:
+                        ok += 1
+                    else:
+                        failed += 1
+
+        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+    return ok, failed
+
+
+async def _raw_bitget_load(
+    base_url: str, key: str, secret: str, seconds: float, passphrase: str = ""
+) -> tuple[int, int]:
+    ok = failed = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def worker() -> None:
+            nonlocal ok, failed
+            while time.monotonic() < deadline:
+                stamp = str(int(time.time() * 1000))
+                headers = {
+                    "ACCESS-KEY": key,
+                    "ACCESS-SIGN": sign_bitget(secret, stamp, "GET", BITGET_PATH, ""),
+                    "ACCESS-TIMESTAMP": stamp,
+                    "ACCESS-PASSPHRASE": passphrase,
+                }
+                async with http.get(f"{base_url}/bitget{BITGET_PATH}", headers=headers) as reply:
                     await reply.read()
                     if reply.status == 200:
                         ok += 1
@@ -95,18 +133,23 @@ async def _ccxt_load(base_url: str, key: str, secret: str, seconds: float) -> tu
 
 
 def _client_process(
-    kind: str, base_url: str, key: str, secret: str, seconds: float, results: Any
+    kind: str, base_url: str, key: str, secret: str, seconds: float, results: Any, extra: str
 ) -> None:
+    if kind == "raw-bitget":
+        results.put(asyncio.run(_raw_bitget_load(base_url, key, secret, seconds, extra)))
+        return
     load = _raw_load if kind == "raw" else _ccxt_load
     results.put(asyncio.run(load(base_url, key, secret, seconds)))
 
 
-async def _measure(kind: str, base_url: str, key: str, secret: str) -> tuple[float, int]:
+async def _measure(
+    kind: str, base_url: str, key: str, secret: str, extra: str = ""
+) -> tuple[float, int]:
     """Requests per second served to one client process, and how many failed."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     process = context.Process(
-        target=_client_process, args=(kind, base_url, key, secret, SECONDS, results)
+        target=_client_process, args=(kind, base_url, key, secret, SECONDS, results, extra)
     )
     process.start()
     loop = asyncio.get_running_loop()
@@ -134,8 +177,22 @@ async def _floor_server(key: str, secret: str) -> AsyncIterator[str]:
             return web.Response(status=400)
         return web.Response(body=body, content_type="application/json")
 
+    async def bitget_assets(request: web.Request) -> web.Response:
+        headers = request.headers
+        if headers.get("ACCESS-KEY") != key:
+            return web.Response(status=401)
+        expected = sign_bitget(secret, headers.get("ACCESS-TIMESTAMP", ""), "GET", BITGET_PATH, "")
+        if not hmac.compare_digest(expected, headers.get("ACCESS-SIGN", "")):
+            return web.Response(status=400)
+        return web.Response(body=bitget_body, content_type="application/json")
+
+    bitget_body = (
+        b'{"code":"00000","msg":"success","requestTime":0,"data":[{"coin":"USDT",'
+        b'"available":"1.0","frozen":"0","locked":"0","limitAvailable":"0","uTime":"0"}]}'
+    )
     app = web.Application()
     app.router.add_get("/api/v3/account", account)
+    app.router.add_get(f"/bitget{BITGET_PATH}", bitget_assets)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -157,16 +214,27 @@ async def _run() -> list[tuple[str, float, float, int]]:
                 served, failed = await _measure(kind, sim.base_url, key, secret)
                 floor, _ = await _measure(kind, floor_url, key, secret)
                 rows.append((kind, served, floor, failed))
+        bitget = sim.admin.credentials("bench-bitget")
+        key, secret = bitget.api_key, bitget.secret.get_secret_value()
+        passphrase = bitget.passphrase.get_secret_value() if bitget.passphrase else ""
+        async with _floor_server(key, secret) as floor_url:
+            served, failed = await _measure("raw-bitget", sim.base_url, key, secret, passphrase)
+            floor, _ = await _measure("raw-bitget", floor_url, key, secret, passphrase)
+            rows.append(("raw-bitget", served, floor, failed))
     return rows
 
 
 def main() -> None:
     rows = asyncio.run(_run())
     print(
-        f"   signed GET /api/v3/account, {CONNECTIONS} connections, {SECONDS:.0f} s per run, "
-        "client in its own process"
+        f"   signed GET /api/v3/account (Binance), {BITGET_PATH} (Bitget), {CONNECTIONS} "
+        f"connections, {SECONDS:.0f} s per run, client in its own process"
     )
-    labels: dict[str, str] = {"raw": "raw aiohttp client", "ccxt": "ccxt fetch_balance"}
+    labels: dict[str, str] = {
+        "raw": "Binance, raw client",
+        "ccxt": "Binance, ccxt",
+        "raw-bitget": "Bitget, raw client",
+    }
     for kind, served, floor, failed in rows:
         errors = f", {failed} failed" if failed else ""
         print(
