@@ -37,7 +37,7 @@ from bot.domain import (
 from bot.errors import DataError
 from bot.exchange.budget import RequestBudget
 from bot.exchange.errors import is_rate_limited, is_retryable_read, to_bot_error
-from bot.exchange.venues import prepare_client
+from bot.exchange.venues import prepare_client, shared_wallet_id
 
 T = TypeVar("T")
 
@@ -67,6 +67,10 @@ def _required(value: Any, what: str) -> Decimal:
     result = to_decimal(value, what)
     assert result is not None  # to_decimal raises on None unless allow_none
     return result
+
+
+def _positive_or_none(value: Decimal | None) -> Decimal | None:
+    return value if value is not None and value > 0 else None
 
 
 def _ms_to_datetime(ms: int | float) -> datetime:
@@ -141,6 +145,11 @@ class ExchangeAccount:
 
     # -- markets -------------------------------------------------------------------------
 
+    @property
+    def wallet_id(self) -> str | None:
+        """Set when this account's wallet also backs another account (see shared_wallet_id)."""
+        return shared_wallet_id(self.exchange_id, self.client)
+
     async def load_instruments(self) -> dict[str, Instrument]:
         markets = await self.read("load_markets", self.client.load_markets)
         self.instruments = {}
@@ -176,7 +185,10 @@ class ExchangeAccount:
                 amount_step=amount_step,
                 price_tick=price_tick,
                 min_amount=to_decimal(amount_limits.get("min"), "min", allow_none=True) or ZERO,
-                max_amount=to_decimal(amount_limits.get("max"), "max", allow_none=True),
+                # A maximum of zero (Bitget's unified markets) means no maximum.
+                max_amount=_positive_or_none(
+                    to_decimal(amount_limits.get("max"), "max", allow_none=True)
+                ),
                 min_notional=to_decimal(cost_limits.get("min"), "min cost", allow_none=True)
                 or ZERO,
                 contract_size=contract_size if contract_size and contract_size > 0 else ONE,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
-from bot.domain import AccountState, InstrumentKey, MarketType, Quote, Snapshot
+from bot.domain import ZERO, AccountState, InstrumentKey, MarketType, Quote, Snapshot
 from bot.exchange.account import AccountRead, ExchangeAccount
 from bot.paper import PaperLedger
 
@@ -20,6 +21,22 @@ def _symbols_by_account(keys: Iterable[InstrumentKey]) -> dict[str, set[str]]:
     result: dict[str, set[str]] = {}
     for key in keys:
         result.setdefault(key.account, set()).add(key.symbol)
+    return result
+
+
+def _count_shared_wallets_once(
+    states: dict[str, AccountState], wallets: Mapping[str, str | None]
+) -> dict[str, AccountState]:
+    """A unified wallet read through a spot and a futures account holds its cash once: the
+    spot side lists it, so the futures side keeps only its positions' unrealized PnL."""
+    spot_wallets = {
+        wallets.get(name) for name, s in states.items() if s.market_type is MarketType.SPOT
+    }
+    result = dict(states)
+    for name, state in states.items():
+        wallet = wallets.get(name)
+        if state.market_type is MarketType.SWAP and wallet is not None and wallet in spot_wallets:
+            result[name] = replace(state, wallet_balance=ZERO, available_margin=ZERO)
     return result
 
 
@@ -50,10 +67,14 @@ class LiveReader:
         for read in reads:
             quotes.update(read.quotes)
             issues.extend(read.issues)
+        states = _count_shared_wallets_once(
+            {read.state.name: read.state for read in reads},
+            {name: account.wallet_id for name, account in self._accounts.items()},
+        )
         return Snapshot(
             time=self._clock(),
             quote_currency=self._quote_currency,
-            accounts={read.state.name: read.state for read in reads},
+            accounts=states,
             quotes=quotes,
             cash_assets=self._cash_assets,
             issues=tuple(issues),

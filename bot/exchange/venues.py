@@ -20,6 +20,7 @@ Bitget facts these functions encode (ccxt 4.5.90):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -116,6 +117,16 @@ def prepare_client(exchange_id: str, client: Any) -> None:
     exact = client.exceptions.setdefault("exact", {})
     for code, error in _BITGET_EXACT_CODES.items():
         exact.setdefault(code, error)
+
+
+def shared_wallet_id(exchange_id: str, client: Any) -> str | None:
+    """An id of the wallet behind this client when one wallet serves spot and futures alike
+    (a Bitget unified account, known once markets are loaded), else None. Two accounts of a
+    portfolio with the same id are one wallet: its cash must be counted once."""
+    if exchange_id != "bitget" or client.options.get("uta") is not True:
+        return None
+    key = str(client.apiKey or "")
+    return "bitget:" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def client_order_id_params(exchange_id: str, client_order_id: str) -> dict[str, Any]:

@@ -250,7 +250,7 @@ def _add(
     notional = amount * price * instrument.contract_size
     reason = _dust_reason(instrument, amount, notional, reduce_only)
     if reason is not None:
-        if amount > 0:
+        if amount > 0 or wanted > 0:  # a leg the cap cut to nothing is reported too
             work.dropped.append(
                 DroppedLeg(sleeve.name, instrument.key, side, amount, notional, reason)
             )

@@ -9,6 +9,8 @@ from typing import Any
 from bot.config import BotConfig, load_config
 from bot.sim.server import SimHandle
 
+D0 = Decimal(0)
+
 SEED_SCENARIO = """
 history_days = 30
 correlation = 0.6
@@ -44,6 +46,7 @@ quote = "USDT"
 [rate_limits]
 spot_weight_per_minute = 1000000
 futures_weight_per_minute = 1000000
+bitget_scale = 1000000.0
 
 [[accounts]]
 name = "main"
@@ -179,13 +182,15 @@ def ledger_weights(sim: SimHandle, account: str, prices: dict[str, Decimal]) -> 
     view = sim.admin.account(account)
     spot = {a: b.total for a, b in view.spot.items() if b.total != 0}
     positions = {p.instrument.base: p.amount for p in view.futures.positions if p.amount != 0}
-    nav = Decimal(0)
+    nav = D0
     values: dict[str, Decimal] = {}
     for asset, amount in spot.items():
         value = amount if asset == "USDT" else amount * prices[asset]
         values[f"spot:{asset}"] = value
         nav += value
-    futures_equity = view.futures.wallet_balance + view.futures.unrealized_pnl
+    # A unified account has one wallet: its cash is already among the spot balances.
+    wallet = D0 if getattr(view, "unified", False) else view.futures.wallet_balance
+    futures_equity = wallet + view.futures.unrealized_pnl
     nav += futures_equity
     for base, amount in positions.items():
         values[f"perp:{base}"] = amount * prices[base]
