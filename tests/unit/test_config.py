@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.config import (
     BotConfig,
     check_instruments,
@@ -315,3 +316,13 @@ def test_check_config_cli_exits_2_with_one_line(
 def test_check_config_without_a_file_is_a_usage_error() -> None:
     result = run_cli("check-config")
     assert result.returncode == 2 and "needs a config file" in result.stderr
+
+
+@pytest.mark.parametrize(("kind", "text", "expected"), INVALID, ids=[i[0] for i in INVALID])
+def test_every_invalid_kind_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, text: str, expected: str
+) -> None:
+    assert main(["check-config", str(write(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert expected in err
