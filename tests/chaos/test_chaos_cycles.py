@@ -39,7 +39,8 @@ TARGETS = {"bitcoin": D("0.45"), "ethereum": D("0.15"), "alts": D("0.05"), "hedg
 SLEEVES = SEED_SLEEVES.replace("target = 0.60", "target = 0.45").replace(
     "target = 0.20", "target = 0.15"
 )
-HOURS_PER_CYCLE = 2 if os.environ.get("CHAOS_FULL") else 8
+HOURS_PER_CYCLE = 4 if os.environ.get("CHAOS_FULL") else 8
+BAND = D("0.02")  # a narrow band: many rebalances, so many orders meet the faults
 
 FAULTS = [
     FaultRule(FaultKind.LATENCY, "*", probability=0.13, latency_ms=150),
@@ -73,7 +74,7 @@ def _weights(sim: SimHandle) -> dict[str, Decimal]:
 
 
 def _in_band(weights: dict[str, Decimal]) -> bool:
-    return all(abs(weights[s] - t) <= D("0.05") for s, t in TARGETS.items())
+    return all(abs(weights[s] - t) <= BAND for s, t in TARGETS.items())
 
 
 async def test_chaos_campaign(tmp_path: Path) -> None:
@@ -83,6 +84,7 @@ async def test_chaos_campaign(tmp_path: Path) -> None:
             mode="live",
             scenario=VOLATILE,
             sleeves=SLEEVES,
+            trigger=f'band = {BAND}\ncooldown = "0s"',
             extra='[execution]\nlookup_window = "2s"\nfill_timeout = "2s"\n',
         )
     )
@@ -134,7 +136,7 @@ async def test_chaos_campaign(tmp_path: Path) -> None:
     assert duplicates == 0
     assert not breaches, breaches
     assert converge is not None, "not back in band within 3 cycles after the faults stopped"
-    assert len(orders) > 10 and outcomes["traded"] > 0
+    assert len(orders) > CYCLES // 10 and outcomes["traded"] > 0
     for order in orders:
         assert order.client_id in intent_seq, f"order {order.client_id} without an audited intent"
         assert order.amount == planned[order.client_id], order.client_id
