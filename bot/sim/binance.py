@@ -29,6 +29,7 @@ import structlog
 from aiohttp import web
 
 from bot.sim.auth import ApiKey, AuthError, AuthFailure, KeyStore, Permission
+from bot.sim.calls import Call, Handler
 from bot.sim.engine import (
     ZERO,
     Candle,
@@ -130,23 +131,6 @@ class Security(StrEnum):
     NONE = "NONE"  # public market data
     USER_DATA = "USER_DATA"  # signed, needs `read`
     TRADE = "TRADE"  # signed, needs `trade`
-
-
-@dataclass(slots=True)
-class Call:
-    """One request as a handler sees it."""
-
-    params: dict[str, str]
-    key: ApiKey | None
-    fill_fraction: Decimal | None = None
-
-    @property
-    def account(self) -> str:
-        assert self.key is not None, "only signed endpoints ask for the account"
-        return self.key.account
-
-
-Handler = Callable[[Call], Any]
 
 
 @dataclass(frozen=True, slots=True)

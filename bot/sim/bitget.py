@@ -39,6 +39,7 @@ import structlog
 from aiohttp import web
 
 from bot.sim.auth import ApiKey, AuthError, AuthFailure, KeyStore, Permission
+from bot.sim.calls import Call, Handler
 from bot.sim.engine import (
     ZERO,
     Candle,
@@ -168,23 +169,6 @@ class BitgetError(Exception):
         self.code = code
         self.msg = msg
         self.status = status
-
-
-@dataclass(slots=True)
-class Call:
-    """One request as a handler sees it: query parameters (GET) or the JSON body (POST)."""
-
-    params: dict[str, str]
-    key: ApiKey | None
-    fill_fraction: Decimal | None = None
-
-    @property
-    def account(self) -> str:
-        assert self.key is not None, "only signed endpoints ask for the account"
-        return self.key.account
-
-
-Handler = Callable[[Call], Any]
 
 
 @dataclass(frozen=True, slots=True)
