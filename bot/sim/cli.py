@@ -30,7 +30,7 @@ DEFAULT_PORT = 8765
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "sim",
-        help="serve the local exchange simulator (Binance spot and USDⓈ-M dialect)",
+        help="serve the local exchange simulator (Binance, and Bitget under /bitget)",
         description=(
             "Serve a simulated exchange that ccxt's binance and binanceusdm classes talk to "
             "unmodified. Stops cleanly on Ctrl-C or SIGTERM."
