@@ -33,7 +33,8 @@ def add_parser(subparsers: Any) -> None:
         help="serve the local exchange simulator (Binance, and Bitget under /bitget)",
         description=(
             "Serve a simulated exchange that ccxt's binance and binanceusdm classes talk to "
-            "unmodified. Stops cleanly on Ctrl-C or SIGTERM."
+            "unmodified, and its bitget class with every API URL set to <base>/bitget. "
+            "Stops cleanly on Ctrl-C or SIGTERM."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
