@@ -1,0 +1,253 @@
+"""The live executor against a scripted order gateway and the real state store.
+
+Persist-then-send, lookups instead of resends, a fate that stays unknown stopping the cycle, and
+the start-up reconciliation of what a dead process left behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.domain import Intent, IntentState, Leg, MarketType, OrderUpdate, Side
+from bot.errors import ExchangeUnavailable
+from bot.exchange.errors import Outcome
+from bot.exchange.orders import OrderRequestFailed
+from bot.executor import ExecutionOptions, LiveExecutor
+from bot.ids import client_order_id, portfolio_tag
+from bot.state import StateStore
+from tests.unit.factories import NOW, instruments, leg, perp_key, quote, spot_key
+
+D = Decimal
+CYCLE = "20260101T120000000"
+
+
+@dataclass
+class Audit:
+    records: list[tuple[str, dict[str, Any], bool]] = field(default_factory=list)
+
+    def append(
+        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
+    ) -> None:
+        self.records.append((str(event), fields, sync))
+
+    def events(self) -> list[str]:
+        return [e for e, _, _ in self.records]
+
+
+@dataclass
+class Gateway:
+    """Scripted replies: `creates` are raised/returned in order, `lookups` likewise."""
+
+    store: StateStore
+    creates: list[Any] = field(default_factory=list)
+    lookups: list[Any] = field(default_factory=list)
+    open_orders: dict[str, str] = field(default_factory=dict)
+    by_id: dict[str, list[Any]] = field(default_factory=dict)  # per client id; last one repeats
+    sent: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    states_at_send: list[IntentState] = field(default_factory=list)
+
+    def check_amount(self, intent: Intent) -> str:
+        return str(intent.leg.amount)
+
+    async def create(self, intent: Intent) -> OrderUpdate:
+        saved = self.store.get_intent(intent.client_order_id)
+        assert saved is not None, "an order was sent before its intent was persisted"
+        self.states_at_send.append(saved.state)
+        self.sent.append(intent.client_order_id)
+        reply = self.creates.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply(intent) if callable(reply) else reply
+
+    async def lookup(self, intent: Intent) -> OrderUpdate | None:
+        script = self.by_id.get(intent.client_order_id)
+        if script is not None:
+            reply = script.pop(0) if len(script) > 1 else script[0]
+        else:
+            reply = self.lookups.pop(0) if self.lookups else None
+        if isinstance(reply, Exception):
+            raise reply
+        return reply(intent) if callable(reply) else reply
+
+    async def cancel(self, intent: Intent) -> None:
+        self.cancelled.append(intent.client_order_id)
+
+    async def cancel_by_id(self, client_order_id: str, symbol: str) -> None:
+        self.cancelled.append(client_order_id)
+
+    async def open_client_order_ids(self, symbols: list[str]) -> dict[str, str]:
+        return {cid: s for cid, s in self.open_orders.items() if s in symbols}
+
+
+def filled(intent: Intent) -> OrderUpdate:
+    return OrderUpdate(
+        intent.client_order_id, "1", IntentState.FILLED, intent.leg.amount, intent.leg.amount,
+        intent.leg.price, D("0.1"), "USDT",
+    )  # fmt: skip
+
+
+def resting(intent: Intent) -> OrderUpdate:
+    return OrderUpdate(intent.client_order_id, "2", IntentState.OPEN, intent.leg.amount, D(0), None)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with StateStore.open(tmp_path, "unit", lambda: NOW) as opened:
+        yield opened
+
+
+def _executor(store: StateStore, gateways: dict[str, Gateway], audit: Audit) -> LiveExecutor:
+    clock = Clock()
+    keys = (spot_key("BTC"), spot_key("ETH"), perp_key("BTC"))
+    return LiveExecutor(
+        portfolio="unit",
+        gateways=gateways,  # type: ignore[arg-type]
+        instruments=instruments(*keys),
+        store=store,
+        audit=audit,
+        options=ExecutionOptions(lookup_window=10.0, lookup_interval=0.5, fill_timeout=5.0),
+        clock=lambda: NOW,
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
+
+
+def _legs() -> list[Leg]:
+    return [
+        leg(spot_key("ETH"), Side.SELL, "1", "2000", index=0),
+        leg(spot_key("BTC"), Side.BUY, "0.1", "50000", index=1),
+    ]
+
+
+QUOTES = {spot_key("ETH"): quote("2000"), spot_key("BTC"): quote("50000")}
+
+
+async def test_each_intent_is_persisted_and_audited_before_its_order_is_sent(store: Any) -> None:
+    audit = Audit()
+    gateway = Gateway(store, creates=[filled, filled])
+    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    assert [o.state for o in report.outcomes] == [IntentState.FILLED, IntentState.FILLED]
+    assert gateway.states_at_send == [IntentState.SENT, IntentState.SENT]
+    events = audit.events()
+    for cid in gateway.sent:
+        intent_at = next(
+            i for i, (e, f, _) in enumerate(audit.records)
+            if e == "order_intent" and f["client_order_id"] == cid
+        )  # fmt: skip
+        sent_at = next(
+            i for i, (e, f, _) in enumerate(audit.records)
+            if e == "order_sent" and f["client_order_id"] == cid
+        )  # fmt: skip
+        assert intent_at < sent_at and audit.records[intent_at][2]  # fsync'd before the send
+    assert events.count("order_filled") == 2
+    assert all(store.get_intent(cid).state is IntentState.FILLED for cid in gateway.sent)
+
+
+async def test_a_lost_reply_is_looked_up_never_resent(store: Any) -> None:
+    audit = Audit()
+    lost = OrderRequestFailed(Outcome.UNKNOWN, "connection reset")
+    gateway = Gateway(store, creates=[lost, filled], lookups=[None, filled])
+    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    assert report.outcomes[0].state is IntentState.FILLED
+    assert len(gateway.sent) == len(set(gateway.sent)) == 2  # one send per client id
+    assert [f["result"] for e, f, _ in audit.records if e == "order_lookup"] == ["found"]
+
+
+async def test_an_order_never_found_is_not_placed_and_not_resent(store: Any) -> None:
+    audit = Audit()
+    lost = OrderRequestFailed(Outcome.UNKNOWN, "timeout")
+    gateway = Gateway(store, creates=[lost, filled], lookups=[None] * 50)
+    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    first = report.outcomes[0]
+    assert first.state is IntentState.NOT_PLACED
+    assert store.get_intent(first.client_order_ids[0]).state is IntentState.NOT_PLACED
+    assert gateway.sent.count(first.client_order_ids[0]) == 1
+
+
+async def test_an_unknown_fate_stops_the_remaining_legs(store: Any) -> None:
+    audit = Audit()
+    lost = OrderRequestFailed(Outcome.UNKNOWN, "timeout")
+    gateway = Gateway(store, creates=[lost], lookups=[ExchangeUnavailable("down")] * 50)
+    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    assert [o.state for o in report.outcomes] == [IntentState.SENT]
+    assert report.stopped_early and "unresolved" in report.stopped_early
+    assert len(gateway.sent) == 1
+
+
+async def test_a_refusal_is_rejected_without_lookups(store: Any) -> None:
+    audit = Audit()
+    refused = OrderRequestFailed(Outcome.REJECTED, "insufficient balance")
+    gateway = Gateway(store, creates=[refused, filled])
+    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    assert report.outcomes[0].state is IntentState.REJECTED
+    assert "order_lookup" not in audit.events()
+
+
+def _saved(store: StateStore, index: int, state: IntentState, symbol: str = "BTC") -> Intent:
+    item = leg(spot_key(symbol), Side.BUY, "0.1", "50000", index=index)
+    intent = Intent(client_order_id("unit", CYCLE, index), CYCLE, item)
+    store.save_intent(intent)
+    if state is not IntentState.PENDING:
+        store.mark_sent(intent.client_order_id, NOW)
+    if state is IntentState.OPEN:
+        store.update_intent(intent.client_order_id, state=IntentState.OPEN, at=NOW)
+    return intent
+
+
+async def test_reconcile_settles_what_a_dead_process_left(store: Any) -> None:
+    audit = Audit()
+    pending = _saved(store, 0, IntentState.PENDING)
+    sent = _saved(store, 1, IntentState.SENT)
+    open_ = _saved(store, 2, IntentState.OPEN, "ETH")
+    orphan = f"rb{portfolio_tag('unit')}_20251231115959000_0000"
+
+    def canceled(intent: Intent) -> OrderUpdate:
+        return OrderUpdate(
+            intent.client_order_id, "3", IntentState.CANCELED, intent.leg.amount, D(0), None
+        )
+
+    gateway = Gateway(
+        store,
+        by_id={
+            pending.client_order_id: [None],  # never reached the exchange
+            sent.client_order_id: [filled],  # it filled while nobody listened
+            open_.client_order_id: [resting, canceled],  # still resting: cancelled now
+        },
+        open_orders={orphan: "BTC/USDT", "someone-else": "BTC/USDT"},
+    )
+    executor = _executor(store, {"spot": gateway}, audit)
+    unresolved = await executor.reconcile(
+        store.unfinished_intents(), {"spot": ["BTC/USDT", "ETH/USDT"]}, CYCLE
+    )
+    assert unresolved == []
+    assert store.get_intent(pending.client_order_id).state is IntentState.NOT_PLACED
+    assert store.get_intent(sent.client_order_id).state is IntentState.FILLED
+    assert store.get_intent(open_.client_order_id).state is IntentState.CANCELED
+    assert open_.client_order_id in gateway.cancelled
+    assert orphan in gateway.cancelled and "someone-else" not in gateway.cancelled
+    assert gateway.sent == []  # reconciling never sends an order
+    results = [f.get("result") for e, f, _ in audit.records if e == "reconcile"]
+    assert "orphan_canceled" in results
+
+
+def test_market_type_of_factories_is_spot() -> None:
+    assert _legs()[0].market_type is MarketType.SPOT
+    assert isinstance(NOW, datetime)
