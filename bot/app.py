@@ -117,7 +117,7 @@ def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Cre
                 f"accounts.{name}: the simulator has no account {account.sim_account!r} "
                 f"(sim_account): {exc}"
             ) from None
-        return Credentials(SecretStr(key.api_key), key.secret, getattr(key, "passphrase", None))
+        return Credentials(SecretStr(key.api_key), key.secret, key.passphrase)
     return Credentials(account.api_key, account.secret, account.password)
 
 

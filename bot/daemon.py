@@ -24,7 +24,6 @@ from bot.audit import EventType
 from bot.config import BotConfig
 from bot.cycle import CycleResult
 from bot.domain import Mode, Sleeve
-from bot.errors import BotError
 from bot.executor import LiveExecutor
 from bot.ids import cycle_id_at
 from bot.ops import Operations
@@ -177,14 +176,3 @@ async def run_daemon(
 def _say(out: TextIO, line: str) -> None:
     with contextlib.suppress(BrokenPipeError, ValueError):
         print(line, file=out, flush=True)
-
-
-def run_blocking(coro: Any) -> int:
-    """Run the daemon; errors become one line and an exit code in the CLI, never a traceback."""
-    try:
-        result: int = asyncio.run(coro)
-    except KeyboardInterrupt:
-        return 0
-    except BotError:
-        raise
-    return result

@@ -54,6 +54,17 @@ class IntentStore(Protocol):
     def save_intent(self, intent: Intent) -> None: ...
     def mark_sent(self, client_order_id: str, at: datetime) -> None: ...
     def update_intent(self, client_order_id: str, **changes: Any) -> None: ...
+    def get_intent(self, client_order_id: str) -> Intent | None: ...
+    def record_fill(
+        self,
+        client_order_id: str,
+        trade_id: str | None,
+        amount: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        fee_currency: str | None,
+        at: datetime,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,8 +320,7 @@ class LiveExecutor:
         return self._settle(intent, cycle_id, update)
 
     def _store_state(self, cid: str) -> IntentState:
-        get = getattr(self._store, "get_intent", None)
-        intent = get(cid) if get is not None else None
+        intent = self._store.get_intent(cid)
         return intent.state if intent is not None else IntentState.SENT
 
     async def _await_close(
@@ -455,24 +465,24 @@ class LiveExecutor:
 
     def _settle(self, intent: Intent, cycle_id: str, update: OrderUpdate) -> LegOutcome:
         cid = intent.client_order_id
-        if update.state is IntentState.REJECTED and self._store_state(cid) is IntentState.OPEN:
+        stored = self._store_state(cid)
+        if update.state is IntentState.REJECTED and stored is IntentState.OPEN:
             # An order the exchange had accepted cannot be "rejected" later: it expired.
             update = replace(update, state=IntentState.CANCELED)
-        if self._store_state(cid) is IntentState.PENDING:
+        if stored is IntentState.PENDING:
             # Found on the exchange although the send was never recorded: it was sent.
             self._store.mark_sent(cid, self._clock())
         if update.filled > 0 and update.average_price is not None:
-            record = getattr(self._store, "record_fill", None)
-            if record is not None:  # cumulative per order: a later update replaces it
-                record(
-                    cid,
-                    None,
-                    update.filled,
-                    update.average_price,
-                    update.fee,
-                    update.fee_currency,
-                    self._clock(),
-                )
+            # Cumulative per order (no trade id): a later update of the same order replaces it.
+            self._store.record_fill(
+                cid,
+                None,
+                update.filled,
+                update.average_price,
+                update.fee,
+                update.fee_currency,
+                self._clock(),
+            )
         self._store.update_intent(
             cid,
             state=update.state,

@@ -104,9 +104,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
         return 0
 
 
-def resume_offline(
-    config: BotConfig, reason: str, target: TradingState = TradingState.ACTIVE
-) -> int:
+def set_state_offline(config: BotConfig, reason: str, target: TradingState) -> int:
     """Set the stored trading state (ACTIVE or REDUCING); the bot must be stopped (the store
     is locked while it runs). Resuming removes the kill-switch file; it is refused while the
     kill-switch variable is still set."""

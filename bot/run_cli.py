@@ -13,7 +13,7 @@ from bot.daemon import RunOptions, run_daemon
 from bot.domain import Mode, TradingState
 from bot.errors import UsageError
 from bot.logs import configure_logging
-from bot.plan_cli import resume_offline, show_plan
+from bot.plan_cli import set_state_offline, show_plan
 
 
 def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
@@ -71,42 +71,34 @@ def add_parser(subparsers: Any) -> None:
     _common(plan, live=False)
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.set_defaults(run=_plan)
-    halt = subparsers.add_parser(
-        "halt",
-        help="halt trading (creates the kill-switch file)",
-        description=(
+    for name, help_text, description, run in (
+        (
+            "halt",
+            "halt trading (creates the kill-switch file)",
             "Create the kill-switch file: the running bot (or the next start) moves to HALTED "
-            "and sends nothing until `resume`."
+            "and sends nothing until `resume`.",
+            _halt,
         ),
-    )
-    halt.add_argument("--config", type=Path, default=Path("config/paper.toml"))
-    halt.add_argument("--data-dir", type=Path)
-    halt.add_argument("--reason", default="operator halt")
-    halt.set_defaults(run=_halt)
-    resume = subparsers.add_parser(
-        "resume",
-        help="resume trading after a halt (bot must be stopped; or POST /resume)",
-        description=(
+        (
+            "resume",
+            "resume trading after a halt (bot must be stopped; or POST /resume)",
             "Remove the kill-switch file and set the stored trading state back to ACTIVE. The "
-            "bot must not be running (use the status server's POST /resume for a running one)."
+            "bot must not be running (use the status server's POST /resume for a running one).",
+            _resume,
         ),
-    )
-    resume.add_argument("--config", type=Path, default=Path("config/paper.toml"))
-    resume.add_argument("--data-dir", type=Path)
-    resume.add_argument("--reason", default="operator resume")
-    resume.set_defaults(run=_resume)
-    reduce = subparsers.add_parser(
-        "reduce",
-        help="let only risk-reducing orders through (bot must be stopped)",
-        description=(
+        (
+            "reduce",
+            "let only risk-reducing orders through (bot must be stopped)",
             "Set the stored trading state to REDUCING: only spot sells and reduce-only futures "
-            "orders pass the risk engine until `resume`. The bot must not be running."
+            "orders pass the risk engine until `resume`. The bot must not be running.",
+            _reduce,
         ),
-    )
-    reduce.add_argument("--config", type=Path, default=Path("config/paper.toml"))
-    reduce.add_argument("--data-dir", type=Path)
-    reduce.add_argument("--reason", default="operator reduce")
-    reduce.set_defaults(run=_reduce)
+    ):
+        command = subparsers.add_parser(name, help=help_text, description=description)
+        command.add_argument("--config", type=Path, default=Path("config/paper.toml"))
+        command.add_argument("--data-dir", type=Path)
+        command.add_argument("--reason", default=f"operator {name}")
+        command.set_defaults(run=run)
 
 
 def _load(args: argparse.Namespace) -> tuple[BotConfig, Mode]:
@@ -149,9 +141,9 @@ def _halt(args: argparse.Namespace) -> int:
 
 def _reduce(args: argparse.Namespace) -> int:
     config = load_config(args.config, data_dir=args.data_dir)
-    return resume_offline(config, args.reason, TradingState.REDUCING)
+    return set_state_offline(config, args.reason, TradingState.REDUCING)
 
 
 def _resume(args: argparse.Namespace) -> int:
     config = load_config(args.config, data_dir=args.data_dir)
-    return resume_offline(config, args.reason)
+    return set_state_offline(config, args.reason, TradingState.ACTIVE)

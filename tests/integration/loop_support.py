@@ -189,7 +189,7 @@ def ledger_weights(sim: SimHandle, account: str, prices: dict[str, Decimal]) -> 
         values[f"spot:{asset}"] = value
         nav += value
     # A unified account has one wallet: its cash is already among the spot balances.
-    wallet = D0 if getattr(view, "unified", False) else view.futures.wallet_balance
+    wallet = D0 if view.unified else view.futures.wallet_balance
     futures_equity = wallet + view.futures.unrealized_pnl
     nav += futures_equity
     for base, amount in positions.items():

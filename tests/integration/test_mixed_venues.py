@@ -11,45 +11,27 @@ from pathlib import Path
 
 from bot.app import open_app
 from bot.domain import Mode
-from tests.integration.loop_support import SEED_SCENARIO, SEED_SLEEVES, load, write_config
+from tests.integration.loop_support import (
+    SEED_SCENARIO,
+    SEED_SLEEVES,
+    ledger_weights,
+    load,
+    write_config,
+)
 
 D = Decimal
 
-ACCOUNTS = """
-[[accounts]]
-name = "bn"
-spot = { USDT = "15000", BTC = "1", ETH = "10" }
-
-[[accounts]]
-name = "bg"
-venue = "bitget"
-futures_wallet = "15000"
-
-[[accounts.positions]]
-asset = "SOL"
-amount = "40"
-entry_price = "100"
-
-[[accounts.positions]]
-asset = "XRP"
-amount = "6000"
-entry_price = "0.5"
-
-[[accounts.positions]]
-asset = "DOGE"
-amount = "30000"
-entry_price = "0.1"
-
-[[accounts.positions]]
-asset = "BTC"
-amount = "-0.4"
-entry_price = "50000"
-"""
-
 
 def _scenario() -> str:
-    head = SEED_SCENARIO[: SEED_SCENARIO.index("[[accounts]]")]
-    return head + ACCOUNTS
+    """The seed scenario with its one account split: spot on Binance, perpetuals on Bitget."""
+    head, account = SEED_SCENARIO.split("[[accounts]]", 1)
+    positions = account[account.index("[[accounts.positions]]") :]
+    return (
+        head
+        + '[[accounts]]\nname = "bn"\nspot = { USDT = "15000", BTC = "1", ETH = "10" }\n\n'
+        + '[[accounts]]\nname = "bg"\nvenue = "bitget"\nfutures_wallet = "15000"\n\n'
+        + positions
+    )
 
 
 async def test_spot_on_binance_and_perpetuals_on_bitget_rebalance_into_band(
@@ -80,7 +62,20 @@ async def test_spot_on_binance_and_perpetuals_on_bitget_rebalance_into_band(
         assert all(o.instrument.kind.value == "spot" for o in spot_orders)
         assert perp_orders and all(o.venue == "bitget" for o in perp_orders)
         assert all(o.instrument.kind.value == "perp" for o in perp_orders)
-        assert result.drift_after is not None
-        for drift in result.drift_after.sleeves:
-            assert not drift.out_of_band, drift
-            assert abs(drift.drift) < D("0.005"), drift
+        # Into band, from the simulator's ledger across both venues.
+        prices = {a: admin.price(a) for a in ("BTC", "ETH", "SOL", "XRP", "DOGE")}
+        spot, perps = (
+            ledger_weights(app.simulator, "bn", prices),
+            ledger_weights(app.simulator, "bg", prices),
+        )
+        nav = spot["nav"] + perps["nav"]
+        values = {**spot["values"], **perps["values"]}
+        alts = sum((values.get(f"perp:{b}", D(0)) for b in ("SOL", "XRP", "DOGE")), D(0))
+        weights = {
+            "bitcoin": (values["spot:BTC"] / nav, D("0.60")),
+            "ethereum": (values["spot:ETH"] / nav, D("0.20")),
+            "altcoin-futures": (alts / nav, D("0.05")),
+            "btc-hedge": (values["perp:BTC"] / nav, D("-0.15")),
+        }
+        for sleeve, (weight, target) in weights.items():
+            assert abs(weight - target) < D("0.005"), (sleeve, weight)

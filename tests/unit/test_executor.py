@@ -7,14 +7,13 @@ the start-up reconciliation of what a dead process left behind.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.domain import Intent, IntentState, Leg, MarketType, OrderUpdate, Side
+from bot.domain import Intent, IntentState, Leg, OrderUpdate, Side
 from bot.errors import ExchangeUnavailable
 from bot.exchange.errors import Outcome
 from bot.exchange.orders import OrderRequestFailed
@@ -246,8 +245,3 @@ async def test_reconcile_settles_what_a_dead_process_left(store: Any) -> None:
     assert gateway.sent == []  # reconciling never sends an order
     results = [f.get("result") for e, f, _ in audit.records if e == "reconcile"]
     assert "orphan_canceled" in results
-
-
-def test_market_type_of_factories_is_spot() -> None:
-    assert _legs()[0].market_type is MarketType.SPOT
-    assert isinstance(NOW, datetime)
