@@ -39,7 +39,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bot.domain import (
+from bot.core.domain import (
     ONE,
     ZERO,
     Band,
@@ -53,10 +53,10 @@ from bot.domain import (
     Sleeve,
     SleeveKind,
 )
-from bot.errors import ConfigError
-from bot.policy.planner import PlannerOptions
-from bot.policy.triggers import TriggerKind, TriggerRule
-from bot.risk import RiskLimits
+from bot.core.errors import ConfigError
+from bot.core.policy.planner import PlannerOptions
+from bot.core.policy.triggers import TriggerKind, TriggerRule
+from bot.core.risk import RiskLimits
 
 ENV_PREFIX = "REBALANCE_"
 EXCHANGES = ("binance", "binanceusdm", "bitget")

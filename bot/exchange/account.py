@@ -23,7 +23,7 @@ from tenacity import (
     wait_random,
 )
 
-from bot.domain import (
+from bot.core.domain import (
     ONE,
     ZERO,
     AccountState,
@@ -34,7 +34,7 @@ from bot.domain import (
     Position,
     Quote,
 )
-from bot.errors import DataError
+from bot.core.errors import DataError
 from bot.exchange.budget import RequestBudget
 from bot.exchange.errors import is_rate_limited, is_retryable_read, to_bot_error
 from bot.exchange.venues import prepare_client, shared_wallet_id

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from bot.domain import ZERO, AccountState, InstrumentKey, MarketType, Quote, Snapshot
+from bot.core.domain import ZERO, AccountState, InstrumentKey, MarketType, Quote, Snapshot
 from bot.exchange.account import AccountRead, ExchangeAccount
-from bot.paper import PaperLedger
+from bot.execution.ledger import PaperLedger
 
 
 def _symbols_by_account(keys: Iterable[InstrumentKey]) -> dict[str, set[str]]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
-from bot.domain import MarketType, OrderType, Side
+from bot.core.domain import MarketType, OrderType, Side
 
 SUPPORTED_EXCHANGES: frozenset[str] = frozenset({"binance", "binanceusdm", "bitget"})
 

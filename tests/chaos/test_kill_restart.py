@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import read_records
-from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.server import SimHandle, run_simulator
-from bot.state import StateStore
+from bot.audit.writer import read_records
+from bot.store.state import StateStore
+from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.server import SimHandle, run_simulator
 from tests.integration.loop_support import ledger_weights
 from tests.integration.test_daemon_process import SCENARIO, _config, _env
 

@@ -21,8 +21,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.audit import read_records, verify
-from bot.sim.server import run_simulator
+from bot.audit.writer import read_records, verify
+from rebalance_sim.server import run_simulator
 from tests.integration.test_daemon_process import SCENARIO, SECRET, _config, _env
 
 HOOK_SECRET = "HookSentinelToken0123456789abcdef"

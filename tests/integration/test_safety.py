@@ -6,11 +6,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from bot.app import open_app
-from bot.audit import read_records
-from bot.cli import main
-from bot.domain import Mode, Side, TradingState
-from bot.sim.faults import FaultKind, FaultRule
+from bot.app.wiring import open_app
+from bot.audit.writer import read_records
+from bot.cli.main import main
+from bot.core.domain import Mode, Side, TradingState
+from rebalance_sim.faults import FaultKind, FaultRule
 from tests.integration.loop_support import load, write_config
 
 D = Decimal

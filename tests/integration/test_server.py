@@ -16,10 +16,10 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from bot.domain import SleeveDrift, TradingState
-from bot.health import Health
-from bot.metrics import Metrics
-from bot.server import StatusServer, sleeve_rows
+from bot.core.domain import SleeveDrift, TradingState
+from bot.ops.health import Health
+from bot.ops.metrics import Metrics
+from bot.ops.server import StatusServer, sleeve_rows
 
 TOKEN = "SentinelToken-0123456789abcdefXYZ"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -90,8 +90,8 @@ def _server(bot: Bot, token: SecretStr | None, *, actions: bool = True) -> Statu
     return StatusServer(
         "127.0.0.1",
         0,
-        health=bot.health,
-        metrics=bot.metrics,
+        health=bot.ops.health,
+        metrics=bot.ops.metrics,
         status=bot.status,
         clock=bot.clock,
         token=token,
@@ -124,8 +124,8 @@ async def test_a_port_in_use_is_an_error_not_a_hang(bot: Bot) -> None:
         second = StatusServer(
             "127.0.0.1",
             int(url.rsplit(":", 1)[1]),
-            health=bot.health,
-            metrics=bot.metrics,
+            health=bot.ops.health,
+            metrics=bot.ops.metrics,
             status=bot.status,
             clock=bot.clock,
         )
@@ -146,19 +146,19 @@ async def test_healthz_follows_the_health_state_machine(
         {"status": "unhealthy", "reason": "starting: no cycle has finished yet"},
     )
 
-    bot.health.cycle_ok(T0 + timedelta(seconds=1))
+    bot.ops.health.cycle_ok(T0 + timedelta(seconds=1))
     bot.clock.now = T0 + timedelta(seconds=5)
     status, body, _ = await _get(session, url + "/healthz")
     assert (status, body["status"]) == (200, "ok")
 
-    bot.health.cycle_failed(T0 + timedelta(seconds=11), "cannot read the portfolio: timeout")
+    bot.ops.health.cycle_failed(T0 + timedelta(seconds=11), "cannot read the portfolio: timeout")
     bot.clock.now = T0 + timedelta(seconds=40)
     status, body, _ = await _get(session, url + "/healthz")
     assert status == 503
     assert body["reason"] == "no successful cycle for 39 s: cannot read the portfolio: timeout"
 
-    bot.health.cycle_ok(T0 + timedelta(seconds=41))
-    bot.health.set_trading_state(TradingState.HALTED, "kill switch")
+    bot.ops.health.cycle_ok(T0 + timedelta(seconds=41))
+    bot.ops.health.set_trading_state(TradingState.HALTED, "kill switch")
     status, body, _ = await _get(session, url + "/healthz")
     assert (status, body["reason"]) == (503, "trading is HALTED: kill switch")
     status, _, _ = await _get(session, url + "/livez")
@@ -171,7 +171,7 @@ async def test_metrics_are_the_prometheus_exposition(
     bot: Bot, served: tuple[str, aiohttp.ClientSession]
 ) -> None:
     url, session = served
-    bot.metrics.set_nav(Decimal("123456.5"))
+    bot.ops.metrics.set_nav(Decimal("123456.5"))
 
     async with session.get(url + "/metrics") as response:
         assert response.status == 200

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import (
     BotConfig,
     check_instruments,
@@ -18,8 +18,8 @@ from bot.config import (
     to_sleeves,
     trigger_rule,
 )
-from bot.domain import Mode
-from bot.errors import ConfigError
+from bot.core.domain import Mode
+from bot.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SENTINEL = "sentinel-SECRET-8c1f0e"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import Plan, RebalanceTo, Side, TradingState
-from bot.risk import (
+from bot.core.domain import Plan, RebalanceTo, Side, TradingState
+from bot.core.risk import (
     RiskLimits,
     RiskState,
     apply_kill_switch,

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import ConfigError
-from bot.sim.prices import (
+from bot.core.errors import ConfigError
+from rebalance_sim.prices import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,

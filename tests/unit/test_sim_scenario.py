@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
-from bot.sim.engine import InstrumentId, MarketKind
-from bot.sim.scenario import ScenarioError, derived_filters, load_scenario
-from bot.sim.server import build_simulator
+from bot.core.errors import ConfigError
+from rebalance_sim.engine import InstrumentId, MarketKind
+from rebalance_sim.scenario import ScenarioError, derived_filters, load_scenario
+from rebalance_sim.server import build_simulator
 
 ROOT = Path(__file__).parents[2]
 D = Decimal

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import bot.state
-from bot.domain import InstrumentKey, Intent, IntentState, Leg, MarketType, OrderType, Side
-from bot.errors import StateError
-from bot.risk import RiskState, TradingState
-from bot.state import MIGRATIONS, FillRecord, IntentTimes, StateStore
+import bot.store.state
+from bot.core.domain import InstrumentKey, Intent, IntentState, Leg, MarketType, OrderType, Side
+from bot.core.errors import StateError
+from bot.core.risk import RiskState, TradingState
+from bot.store.state import MIGRATIONS, FillRecord, IntentTimes, StateStore
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -558,8 +558,8 @@ OPEN_IN_CHILD = textwrap.dedent(
     import sys
     from datetime import UTC, datetime
     from pathlib import Path
-    from bot.errors import StateError
-    from bot.state import StateStore
+    from bot.core.errors import StateError
+    from bot.store.state import StateStore
     try:
         StateStore.open(Path(sys.argv[1]), "main", lambda: datetime.now(UTC)).close()
     except StateError as exc:
@@ -651,7 +651,7 @@ def test_failing_migration_is_rolled_back_whole(
 ) -> None:
     StateStore.open(tmp_path, PORTFOLIO, clock).close()
     broken = ("CREATE TABLE extra (x INTEGER)", "INSERT INTO no_such_table VALUES (1)")
-    monkeypatch.setattr(bot.state, "MIGRATIONS", (*MIGRATIONS, broken))
+    monkeypatch.setattr(bot.store.state, "MIGRATIONS", (*MIGRATIONS, broken))
 
     with pytest.raises(StateError, match="no such table: no_such_table"):
         StateStore.open(tmp_path, PORTFOLIO, clock)
