@@ -25,6 +25,7 @@ run: $(STAMP)
 	$(BIN)/rebalance-bot run --config $(CONFIG)
 
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check bot rebalance_sim tests bench
 	$(BIN)/ruff format --check bot rebalance_sim tests bench
 

@@ -1,5 +1,7 @@
 """`rebalance-bot sim`: serve the local exchange simulator until SIGINT or SIGTERM.
 
+The command's arguments are defined by the bot's CLI (`bot.cli.sim`); this module runs it.
+
 Logs are JSON lines on stdout: where it listens, each account's API keys (never a secret), and
 one line per request (method, route, status, Binance code, weight, duration; never a query
 string, which carries the signature). `--keys-file` writes the credentials, secrets included,
@@ -14,50 +16,24 @@ import contextlib
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
+from pydantic import SecretStr
 
-from bot.core.errors import BotError
-from bot.logs import configure_logging, register_secret
+from rebalance_sim.errors import SimError
 from rebalance_sim.server import Simulator, bound_port, build_app, build_simulator
 
-DEFAULT_PORT = 8765
 
-
-def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "sim",
-        help="serve the local exchange simulator (Binance, and Bitget under /bitget)",
-        description=(
-            "Serve a simulated exchange that ccxt's binance and binanceusdm classes talk to "
-            "unmodified, and its bitget class with every API URL set to <base>/bitget. "
-            "Stops cleanly on Ctrl-C or SIGTERM."
-        ),
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
-    parser.add_argument("--seed", type=int, default=7, help="seed of prices, keys and faults")
-    parser.add_argument("--scenario", type=Path, help="scenario TOML (default: built-in)")
-    parser.add_argument(
-        "--no-admin", action="store_true", help="do not serve the /_admin/ control routes"
-    )
-    parser.add_argument(
-        "--keys-file", type=Path, help="write account credentials (with secrets) here, mode 0600"
-    )
-    parser.add_argument(
-        "--no-request-log", action="store_true", help="do not log one line per request"
-    )
-    parser.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    configure_logging(json=True)
+def run(args: argparse.Namespace, on_secret: Callable[[SecretStr], None] = lambda _: None) -> int:
+    """Serve until a signal; `on_secret` is told every secret the simulator holds (the caller's
+    log redaction), before anything is logged."""
     simulator = build_simulator(args.scenario, seed=args.seed, log_requests=not args.no_request_log)
     for key in simulator.keys.all_keys():
-        register_secret(key.secret)
+        on_secret(key.secret)
     return asyncio.run(_serve(simulator, args))
 
 
@@ -79,7 +55,7 @@ async def _serve(simulator: Simulator, args: argparse.Namespace) -> int:
         try:
             await site.start()
         except OSError as exc:
-            raise BotError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+            raise SimError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
         base_url = f"http://{args.host}:{bound_port(runner, args.port)}"
         if args.keys_file is not None:
             _write_keys(args.keys_file, simulator, base_url)
@@ -121,7 +97,7 @@ def _write_keys(path: Path, simulator: Simulator, base_url: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError as exc:
-        raise BotError(f"cannot write keys file {path}: {exc.strerror}") from None
+        raise SimError(f"cannot write keys file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         os.fchmod(handle.fileno(), 0o600)
         handle.write(document)

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import aiohttp
 import ccxt.async_support as ccxt
 
-from bot.exchange.local import local_api_urls
 from rebalance_sim.auth import ApiKey
+from rebalance_sim.urls import local_api_urls
 
 ExchangeId = Literal["binance", "binanceusdm"]
 MarketType = Literal["spot", "swap"]

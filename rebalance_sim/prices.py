@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.errors import ConfigError
+from rebalance_sim.errors import SimConfigError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -57,7 +57,7 @@ _REGIME_STREAM = 1
 _MEAN_ABS_NORMAL = math.sqrt(2.0 / math.pi)
 
 
-class PathSpecError(ConfigError, ValueError):
+class PathSpecError(SimConfigError):
     """The price path configuration or a replay file is invalid; the message says what and where."""
 
 

@@ -33,7 +33,6 @@ from pydantic import (
     model_validator,
 )
 
-from bot.core.errors import ConfigError
 from rebalance_sim.auth import Permission
 from rebalance_sim.clock import ClockMode
 from rebalance_sim.engine import (
@@ -48,6 +47,7 @@ from rebalance_sim.engine import (
     MarketRules,
     brackets_from_tiers,
 )
+from rebalance_sim.errors import SimConfigError
 from rebalance_sim.faults import FaultKind, FaultRule
 from rebalance_sim.prices import (
     AssetSpec,
@@ -61,7 +61,7 @@ from rebalance_sim.prices import (
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
-class ScenarioError(ConfigError):
+class ScenarioError(SimConfigError):
     """The scenario file is unreadable or invalid; the message names the field."""
 
 

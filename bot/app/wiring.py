@@ -43,7 +43,6 @@ from bot.execution.executor import ExecutionOptions, LiveExecutor, PaperCosts, P
 from bot.execution.ledger import PaperLedger
 from bot.logs import redact
 from bot.store.state import StateStore
-from rebalance_sim.server import run_simulator
 
 log = structlog.get_logger("bot.app.wiring")
 
@@ -111,13 +110,13 @@ def config_digest(config: BotConfig) -> str:
 def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Credentials:
     if account.simulator:
         try:
-            key = sim.admin.credentials(account.sim_account, read_only=mode is not Mode.LIVE)
+            key = sim.credentials(account.sim_account, read_only=mode is not Mode.LIVE)
         except KeyError as exc:
             raise ConfigError(
                 f"accounts.{name}: the simulator has no account {account.sim_account!r} "
                 f"(sim_account): {exc}"
             ) from None
-        return Credentials(SecretStr(key.api_key), key.secret, key.passphrase)
+        return Credentials(key.api_key, key.secret, key.passphrase)
     return Credentials(account.api_key, account.secret, account.password)
 
 
@@ -181,10 +180,7 @@ async def open_app(
     if clock is None:
 
         def clock() -> datetime:
-            if sim_handle:
-                ms = sim_handle[0].simulator.clock.now_ms()
-                return datetime.fromtimestamp(ms / 1000, UTC)
-            return utc_now()
+            return sim_handle[0].now() if sim_handle else utc_now()
 
     environment = dict(os.environ if env is None else env)
     try:
@@ -199,8 +195,10 @@ async def open_app(
         sim = None
         if config.simulator.enabled:
             port = config.simulator.port if sim_port is None else sim_port
+            from bot.simulator import embedded  # noqa: PLC0415 (paper mode only: never live)
+
             sim = await stack.enter_async_context(
-                run_simulator(config.simulator.scenario, seed=config.simulator.seed, port=port)
+                embedded(config.simulator.scenario, seed=config.simulator.seed, port=port)
             )
             sim_handle.append(sim)
             log.info("simulator_started", base_url=sim.base_url)
@@ -259,7 +257,8 @@ async def open_app(
             risk_state=risk_state,
             ignore_assets=frozenset(config.ignore_assets),
         )
-        app = App(config, mode, cycle, accounts, store, audit, executor, instruments, sim)
+        handle = sim.handle if sim is not None else None
+        app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
         audit.append(
             EventType.STARTUP,
             None,

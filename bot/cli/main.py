@@ -21,7 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bot.cli.run",
     "bot.cli.config",
     "bot.audit.cli",
-    "rebalance_sim.cli",
+    "bot.cli.sim",
 )
 
 EXIT_OK = 0

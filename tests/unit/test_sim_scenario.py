@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.core.errors import ConfigError
+from bot.exchange.local import local_api_urls as bot_urls
 from rebalance_sim.engine import InstrumentId, MarketKind
 from rebalance_sim.scenario import ScenarioError, derived_filters, load_scenario
 from rebalance_sim.server import build_simulator
+from rebalance_sim.urls import local_api_urls as sim_urls
 
 ROOT = Path(__file__).parents[2]
 D = Decimal
@@ -198,3 +200,10 @@ def test_the_clock_can_start_now() -> None:
     after = int(time.time() * 1000)
     # To the millisecond: a bot on the wall clock must not see the exchange's quotes as old.
     assert before <= start <= after
+
+
+def test_the_bot_and_the_simulator_map_ccxt_to_the_same_routes() -> None:
+    for exchange_id in ("binance", "binanceusdm", "bitget"):
+        assert bot_urls(exchange_id, "http://127.0.0.1:1") == sim_urls(
+            exchange_id, "http://127.0.0.1:1"
+        )
