@@ -311,7 +311,15 @@ class RiskConfig(_Model):
     allowed_symbols: list[str] | None = None
     max_quote_age: Duration | None = _DEFAULT_LIMITS.max_quote_age
     max_mark_deviation: Dec | None = _DEFAULT_LIMITS.max_mark_deviation
+    max_spread: Dec | None = _DEFAULT_LIMITS.max_spread
+    max_touch_deviation: Dec | None = _DEFAULT_LIMITS.max_touch_deviation
+    max_basis: Dec | None = _DEFAULT_LIMITS.max_basis
     max_price_jump: Dec | None = _DEFAULT_LIMITS.max_price_jump
+    price_confirm_cycles: int = Field(
+        _DEFAULT_LIMITS.price_confirm_cycles,
+        ge=1,
+        description="cycles in a row a price jump must be seen in before it is accepted",
+    )
     min_cash_reserve: Dec | None = _DEFAULT_LIMITS.min_cash_reserve
     max_orders_per_minute: int | None = _DEFAULT_LIMITS.max_orders_per_minute
     max_drawdown: Dec | None = _DEFAULT_LIMITS.max_drawdown
@@ -324,7 +332,7 @@ class RiskConfig(_Model):
         for name in (
             "max_order_notional", "max_order_fraction", "max_turnover_cycle", "max_turnover_day",
             "max_leverage", "max_gross_exposure", "max_mark_deviation", "max_price_jump",
-            "min_cash_reserve", "max_drawdown",
+            "max_spread", "max_touch_deviation", "max_basis", "min_cash_reserve", "max_drawdown",
         ):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -779,7 +787,11 @@ def risk_limits(config: BotConfig) -> RiskLimits:
         allowed_symbols=frozenset(r.allowed_symbols) if r.allowed_symbols is not None else None,
         max_quote_age=r.max_quote_age,
         max_mark_deviation=r.max_mark_deviation,
+        max_spread=r.max_spread,
+        max_touch_deviation=r.max_touch_deviation,
+        max_basis=r.max_basis,
         max_price_jump=r.max_price_jump,
+        price_confirm_cycles=r.price_confirm_cycles,
         min_cash_reserve=r.min_cash_reserve,
         max_orders_per_minute=r.max_orders_per_minute,
         max_drawdown=r.max_drawdown,

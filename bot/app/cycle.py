@@ -1,16 +1,18 @@
-"""One rebalancing cycle: snapshot → drift → trigger → plan → risk → execute → drift after.
+"""One rebalancing cycle: snapshot → price check → drift → trigger → plan → risk → market
+status → execute → drift after.
 
 `run_cycle` reads as the specification's cycle. The pure core decides; this module only moves
 values between it and the shell (reader, executor, state store, audit log) and writes every
 decision to the audit log under the cycle's id before acting on it. A cycle that cannot see the
-portfolio whole (an exchange down, a price missing for a held asset) is skipped with the reason;
-it never trades on a partial picture.
+portfolio whole (an exchange down, a price missing for a held asset) or whose prices cannot be
+true is skipped with the reason, and one whose legs meet a market that is not trading sends
+nothing; it never trades on a partial or false picture.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +27,7 @@ from bot.core.domain import (
     Instrument,
     InstrumentKey,
     IntentState,
+    Leg,
     MarketType,
     Mode,
     Plan,
@@ -33,12 +36,13 @@ from bot.core.domain import (
     TriggerDecision,
     Verdict,
 )
-from bot.core.errors import BotError
+from bot.core.errors import BotError, DataError
 from bot.core.ids import cycle_id_at
 from bot.core.policy.drift import compute_drift
 from bot.core.policy.planner import PlannerOptions, plan_rebalance
+from bot.core.policy.prices import check_prices
 from bot.core.policy.triggers import TriggerRule, decide
-from bot.core.policy.valuation import value_portfolio
+from bot.core.policy.valuation import Valuation, value_portfolio
 from bot.core.risk import (
     RiskLimits,
     RiskState,
@@ -56,6 +60,7 @@ log = structlog.get_logger("bot.app.cycle")
 
 class Reader(Protocol):
     async def snapshot(self) -> Snapshot: ...
+    async def not_trading(self, keys: Iterable[InstrumentKey]) -> Mapping[InstrumentKey, str]: ...
 
 
 class TargetSource(Protocol):
@@ -177,8 +182,9 @@ class Cycle:
         except BotError as exc:
             self._audit_error(cycle_id, exc)
             return CycleResult(cycle_id, Outcome.SKIPPED, f"cannot read the portfolio: {exc}")
-        valuation = value_portfolio(snapshot, self.ignore_assets)
-        self.audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, valuation.nav))
+        valuation = self._value_checked(cycle_id, snapshot, now)
+        if isinstance(valuation, CycleResult):
+            return valuation
         if valuation.unvalued:
             reason = (
                 f"no usable price for {', '.join(valuation.unvalued)}: NAV would be wrong "
@@ -237,6 +243,11 @@ class Cycle:
                 f"leg {v.leg.index} {v.check}" for v in verdict.denied
             )
             return result
+        closed = await self._not_trading(cycle_id, approved)
+        if closed:
+            result.outcome = Outcome.BLOCKED
+            result.reason = f"not trading: {closed}; no leg on any instrument this cycle"
+            return result
         self.audit.flush()
         execution = await self.executor.execute(approved, cycle_id, snapshot.quotes)
         result.execution = execution
@@ -250,12 +261,49 @@ class Cycle:
             await self._drift_after(result, cycle_id, targets)
         return result
 
-    def _risk(self, cycle_id: str, nav: Decimal, now: datetime) -> None:
+    def _value_checked(
+        self, cycle_id: str, snapshot: Snapshot, now: datetime
+    ) -> Valuation | CycleResult:
+        """Check every price before anything is valued; one that cannot be true skips the
+        cycle, and only checked prices become the next cycle's reference."""
+        prices = check_prices(
+            snapshot.quotes,
+            self.risk_state.price_reference,
+            self.limits.price_limits(),
+            required=self.allowed,
+            ignore=self.ignore_assets,
+        )
+        self.risk_state = remember_prices(self.risk_state, prices)
+        valuation = value_portfolio(snapshot, self.ignore_assets) if prices.passed else None
+        nav = valuation.nav if valuation is not None else None
+        self.audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, nav))
+        self.audit.append(EventType.PRICE_CHECK, cycle_id, **prices.audit_fields())
+        if valuation is None:
+            self._risk(cycle_id, None, now)  # the drawdown peak never sees an unchecked NAV
+            reason = "implausible prices, no leg on any instrument: " + prices.summary()
+            return CycleResult(cycle_id, Outcome.SKIPPED, reason, snapshot)
+        return valuation
+
+    async def _not_trading(self, cycle_id: str, legs: Sequence[Leg]) -> str:
+        """Markets are loaded at start-up: ask whether those about to be traded still trade."""
+        keys = sorted({leg.key for leg in legs})
+        closed = await self.reader.not_trading(keys)
+        self.audit.append(
+            EventType.MARKET_STATUS,
+            cycle_id,
+            checked=[str(k) for k in keys],
+            not_trading={str(k): status for k, status in sorted(closed.items())},
+        )
+        return ", ".join(f"{k} ({status})" for k, status in sorted(closed.items()))
+
+    def _risk(self, cycle_id: str, nav: Decimal | None, now: datetime) -> None:
+        """The kill switch, and the drawdown check from a NAV of checked prices (None: none)."""
         changes: list[StateChange] = []
         state, more = apply_kill_switch(self.risk_state, self.kill_switch(), now)
         changes += more
-        state, more = observe_nav(state, nav, now, self.limits)
-        changes += more
+        if nav is not None:
+            state, more = observe_nav(state, nav, now, self.limits)
+            changes += more
         self.risk_state = state
         for change in changes:
             self.audit.append(
@@ -281,6 +329,14 @@ class Cycle:
     ) -> None:
         try:
             snapshot = await self.reader.snapshot()
+            prices = check_prices(
+                snapshot.quotes,
+                self.risk_state.price_reference,
+                self.limits.price_limits(),
+                ignore=self.ignore_assets,
+            )
+            if not prices.passed:
+                raise DataError(f"implausible prices: {prices.summary()}")
             valuation = value_portfolio(snapshot, self.ignore_assets)
             drift = compute_drift(snapshot, self.sleeves, targets, valuation)
         except BotError as exc:
@@ -296,8 +352,6 @@ class Cycle:
         log.error("cycle_error", cycle_id=cycle_id, step=step, error=str(exc))
 
     def _finish(self, result: CycleResult, now: datetime, started: float) -> None:
-        if result.snapshot is not None:
-            self.risk_state = remember_prices(self.risk_state, result.snapshot)
         self.store.save_risk_state(self.risk_state.to_dict())
         self.store.record_cycle(result.cycle_id, now, self.clock(), result.outcome, result.traded)
         seconds = time.monotonic() - started
@@ -352,7 +406,8 @@ def _execution_reason(execution: ExecutionReport) -> str:
 # -- audit record bodies -------------------------------------------------------------------
 
 
-def snapshot_fields(snapshot: Snapshot, nav: Decimal) -> dict[str, Any]:
+def snapshot_fields(snapshot: Snapshot, nav: Decimal | None) -> dict[str, Any]:
+    """`nav` is None when the prices failed their check: nothing was valued."""
     accounts: dict[str, Any] = {}
     for name, account in snapshot.accounts.items():
         if account.market_type is MarketType.SPOT:

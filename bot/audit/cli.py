@@ -412,7 +412,7 @@ def _body(record: Mapping[str, Any]) -> RenderableType:
 
 
 def _snapshot(record: Mapping[str, Any]) -> RenderableType:
-    table = _table(f"NAV {record.get('nav', '?')} {record.get('quote_currency', '')}")
+    table = _table(f"NAV {record.get('nav') or '?'} {record.get('quote_currency', '')}")
     for name in ("account", "market", "asset / symbol"):
         table.add_column(name)
     for name in ("free / contracts", "total / notional"):

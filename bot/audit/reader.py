@@ -791,8 +791,17 @@ _DESCRIBE: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f" turnover {r.get('turnover', '0')}, {r.get('duration_ms', '?')} ms"
     ),
     EventType.SNAPSHOT: lambda r: (
-        f"NAV {r.get('nav', '?')} {r.get('quote_currency', '')},"
+        f"NAV {r.get('nav') or '?'} {r.get('quote_currency', '')},"
         f" {len(r.get('accounts') or {})} account(s)"
+    ),
+    EventType.PRICE_CHECK: lambda r: (
+        f"{r.get('checked', '?')} price(s) passed"
+        if r.get("passed")
+        else "; ".join(str(p.get("reason")) for p in objects(r.get("problems")))
+    ),
+    EventType.MARKET_STATUS: lambda r: (
+        ", ".join(f"{k} {v}" for k, v in (r.get("not_trading") or {}).items())
+        or f"{len(r.get('checked') or [])} market(s) trading"
     ),
     EventType.TARGETS: lambda r: (
         f"{r.get('source', '?')}: "

@@ -55,12 +55,14 @@ class EventType(StrEnum):
     CYCLE_START = "cycle_start"
     CYCLE_END = "cycle_end"
     SNAPSHOT = "snapshot"
+    PRICE_CHECK = "price_check"  # price integrity before valuation: passed, or why not
     DRIFT = "drift"
     TARGETS = "targets"
     REGIME_CHANGE = "regime_change"
     TRIGGER = "trigger"
     PLAN = "plan"
     RISK_VERDICT = "risk_verdict"
+    MARKET_STATUS = "market_status"  # markets of the approved legs asked for their status
     STATE_CHANGE = "state_change"
     KILL_SWITCH = "kill_switch"
     ORDER_INTENT = "order_intent"

@@ -19,6 +19,7 @@ from bot.core.domain import Mode, TradingState
 from bot.core.errors import BotError, StateError
 from bot.core.policy.drift import compute_drift
 from bot.core.policy.planner import plan_rebalance
+from bot.core.policy.prices import check_prices
 from bot.core.policy.report import plan_rows
 from bot.core.policy.triggers import decide
 from bot.core.policy.valuation import value_portfolio
@@ -36,6 +37,15 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
     async with open_app(config, Mode.DRY_RUN) as app:
         cycle = app.cycle
         snapshot = await cycle.reader.snapshot()
+        prices = check_prices(
+            snapshot.quotes,
+            cycle.risk_state.price_reference,
+            cycle.limits.price_limits(),
+            required=cycle.allowed,
+            ignore=cycle.ignore_assets,
+        )
+        if not prices.passed:
+            raise BotError(f"implausible prices, a cycle would trade nothing: {prices.summary()}")
         valuation = value_portfolio(snapshot, cycle.ignore_assets)
         if valuation.unvalued:
             raise BotError(f"no usable price for {', '.join(valuation.unvalued)}")

@@ -6,9 +6,10 @@ with the numbers. Checks, in order, per leg:
 1. trading state: HALTED denies everything; REDUCING denies every leg that is not risk-reducing
    (a risk-reducing leg is a spot sell or a reduce-only futures leg);
 2. allowed instrument: the sleeves' own instruments, widened by `allowed_symbols`;
-3. price sanity: a quote must exist, be positive, be no older than `max_quote_age`, not be more
-   than `max_mark_deviation` from the mark, and not have jumped more than `max_price_jump` since
-   the previous cycle — otherwise nothing trades on that instrument;
+3. price sanity: a quote must exist, be positive and be no older than `max_quote_age` —
+   otherwise nothing trades on that instrument. Whether the prices can be true at all (touch,
+   mark, spot vs perpetual, the jump since the last accepted price) is decided for the whole
+   cycle before valuation, by `bot.core.policy.prices`; the thresholds live here with the others;
 4. order size: `max_order_notional` and `max_order_fraction` of NAV;
 5. cumulative, in plan order (reductions come first), on the portfolio as the approved legs so
    far would leave it: turnover this cycle and over the rolling 24 h, orders in the last minute,
@@ -48,6 +49,7 @@ from bot.core.domain import (
     TradingState,
     Verdict,
 )
+from bot.core.policy.prices import PendingJump, PriceLimits, PriceReference, PriceVerdict
 
 RISK_STATE_VERSION = 1
 ORDER_WINDOW = timedelta(minutes=1)
@@ -69,12 +71,27 @@ class RiskLimits:
     max_gross_exposure: Decimal | None = Decimal("1.5")  # (spot non-cash + |futures|) / NAV
     allowed_symbols: frozenset[str] | None = None  # None: the sleeves' own instruments only
     max_quote_age: timedelta | None = timedelta(seconds=60)
+    # Price integrity, for the whole cycle (see bot.core.policy.prices and docs/prices.md):
     max_mark_deviation: Decimal | None = Decimal("0.02")  # |last - mark| / mark
-    max_price_jump: Decimal | None = Decimal("0.15")  # vs the previous cycle's price
+    max_spread: Decimal | None = Decimal("0.02")  # (ask - bid) / mid
+    max_touch_deviation: Decimal | None = Decimal("0.01")  # last outside bid / ask
+    max_basis: Decimal | None = Decimal("0.03")  # spot vs perpetual (and venues) of one base
+    max_price_jump: Decimal | None = Decimal("0.15")  # vs the last accepted price
+    price_confirm_cycles: int = 3  # a jump is accepted once seen in this many cycles in a row
     min_cash_reserve: Decimal | None = Decimal("0.01")  # spot cash left after buys
     max_orders_per_minute: int | None = 20
     max_drawdown: Decimal | None = Decimal("0.20")  # NAV fall from the window's peak → HALTED
     drawdown_window: timedelta = timedelta(hours=24)
+
+    def price_limits(self) -> PriceLimits:
+        return PriceLimits(
+            max_spread=self.max_spread,
+            max_touch_deviation=self.max_touch_deviation,
+            max_mark_deviation=self.max_mark_deviation,
+            max_basis=self.max_basis,
+            max_price_jump=self.max_price_jump,
+            confirm_cycles=self.price_confirm_cycles,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +112,12 @@ class RiskState:
     order_times: tuple[datetime, ...] = ()  # orders sent, within the last minute
     turnover: tuple[tuple[datetime, Decimal], ...] = ()  # traded notional, within 24 h
     navs: tuple[tuple[datetime, Decimal], ...] = ()  # NAV observations, within the window
-    last_prices: Mapping[InstrumentKey, Decimal] = field(default_factory=dict)
+    last_prices: Mapping[InstrumentKey, Decimal] = field(default_factory=dict)  # last accepted
+    pending_prices: Mapping[InstrumentKey, PendingJump] = field(default_factory=dict)
+
+    @property
+    def price_reference(self) -> PriceReference:
+        return PriceReference(self.last_prices, self.pending_prices)
 
     def turnover_since(self, start: datetime) -> Decimal:
         return sum((n for t, n in self.turnover if t > start), ZERO)
@@ -111,6 +133,10 @@ class RiskState:
             "navs": [[t.isoformat(), str(n)] for t, n in self.navs],
             "last_prices": [
                 [k.account, k.symbol, str(p)] for k, p in sorted(self.last_prices.items())
+            ],
+            "pending_prices": [
+                [k.account, k.symbol, str(j.price), j.cycles]
+                for k, j in sorted(self.pending_prices.items())
             ],
         }
 
@@ -128,6 +154,11 @@ class RiskState:
             turnover=tuple((datetime.fromisoformat(t), Decimal(n)) for t, n in data["turnover"]),
             navs=tuple((datetime.fromisoformat(t), Decimal(n)) for t, n in data["navs"]),
             last_prices={InstrumentKey(a, s): Decimal(p) for a, s, p in data["last_prices"]},
+            # Absent from states written before price confirmation existed: nothing pending.
+            pending_prices={
+                InstrumentKey(a, s): PendingJump(Decimal(p), int(n))
+                for a, s, p, n in data.get("pending_prices", [])
+            },
         )
 
 
@@ -200,10 +231,11 @@ def record_trades(
     return replace(state, order_times=order_times, turnover=turnover)
 
 
-def remember_prices(state: RiskState, snapshot: Snapshot) -> RiskState:
-    """This cycle's prices become the reference for the next cycle's jump check."""
-    prices = {k: q.last for k, q in snapshot.quotes.items() if q.last > 0}
-    return replace(state, last_prices={**state.last_prices, **prices})
+def remember_prices(state: RiskState, verdict: PriceVerdict) -> RiskState:
+    """The prices this cycle accepted (and the jumps still to confirm) become the next cycle's
+    reference; a price that failed the check never does."""
+    reference = verdict.reference
+    return replace(state, last_prices=reference.prices, pending_prices=reference.pending)
 
 
 def is_reducing(leg: Leg) -> bool:
@@ -275,7 +307,7 @@ def _book(snapshot: Snapshot, nav: Decimal) -> _Book:
 
 
 def _price_problem(
-    leg: Leg, snapshot: Snapshot, state: RiskState, limits: RiskLimits, now: datetime
+    leg: Leg, snapshot: Snapshot, limits: RiskLimits, now: datetime
 ) -> tuple[str, str] | None:
     quote = snapshot.quotes.get(leg.key)
     if quote is None:
@@ -288,21 +320,6 @@ def _price_problem(
             return "price-stale", (
                 f"{leg.key}: quote is {age.total_seconds():.0f} s old "
                 f"(limit {limits.max_quote_age.total_seconds():.0f} s)"
-            )
-    if limits.max_mark_deviation is not None and quote.mark is not None and quote.mark > 0:
-        deviation = abs(quote.last - quote.mark) / quote.mark
-        if deviation > limits.max_mark_deviation:
-            return "price-vs-mark", (
-                f"{leg.key}: last {quote.last} is {deviation * 100:.2f} % from mark {quote.mark} "
-                f"(limit {limits.max_mark_deviation * 100:.2f} %)"
-            )
-    previous = state.last_prices.get(leg.key)
-    if limits.max_price_jump is not None and previous is not None and previous > 0:
-        jump = abs(quote.last - previous) / previous
-        if jump > limits.max_price_jump:
-            return "price-jump", (
-                f"{leg.key}: price moved {jump * 100:.2f} % since the last cycle "
-                f"({previous} → {quote.last}; limit {limits.max_price_jump * 100:.2f} %)"
             )
     return None
 
@@ -422,7 +439,7 @@ def _leg_problem(
     if (leg.key not in allowed and not widened) or leg.key not in instruments:
         return "instrument-not-allowed", f"{leg.key} is not an allowed instrument"
     return (
-        _price_problem(leg, snapshot, state, limits, now)
+        _price_problem(leg, snapshot, limits, now)
         or _size_problem(leg, book.nav, limits)
         or _cumulative_problem(leg, book, state, limits, now)
     )

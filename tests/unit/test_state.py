@@ -18,6 +18,7 @@ import pytest
 import bot.store.state
 from bot.core.domain import InstrumentKey, Intent, IntentState, Leg, MarketType, OrderType, Side
 from bot.core.errors import StateError
+from bot.core.policy.prices import PendingJump
 from bot.core.risk import RiskState, TradingState
 from bot.store.state import MIGRATIONS, FillRecord, IntentTimes, StateStore
 
@@ -411,6 +412,7 @@ def test_risk_state_round_trips_through_the_store(store: StateStore) -> None:
         turnover=((T0, D("1234.56780001")),),
         navs=((T0, D("100000.00000001")),),
         last_prices={InstrumentKey("spot", "BTC/USDT"): D("98765.4321")},
+        pending_prices={InstrumentKey("usdm", "BTC/USDT:USDT"): PendingJump(D("49382.7"), 2)},
     )
     store.save_risk_state(state.to_dict())
 
