@@ -1,11 +1,12 @@
 """Start-up: turn a validated config into a running portfolio (the imperative shell's wiring).
 
 `open_app` builds, in order: the data directory, the state store (which refuses a second
-process on the same portfolio), the audit log, the embedded simulator when the config asks for
-it, one ccxt client per account (pointed at the simulator or the exchange, credentials from the
-config's secrets — or the simulator's keys, read-only ones in dry-run), the markets (loaded once;
-every sleeve instrument must exist), then the reader and the executor for the mode. Dry-run gets
-the paper executor, which has no exchange object at all; only live builds order gateways.
+process on the same portfolio), the portfolio's audit log (under the store's lock), the
+embedded simulator when the config asks for it, one ccxt client per account (pointed at the
+simulator or the exchange, credentials from the config's secrets — or the simulator's keys,
+read-only ones in dry-run), the markets (loaded once; every sleeve instrument must exist),
+then the reader and the executor for the mode. Dry-run gets the paper executor, which has no
+exchange object at all; only live builds order gateways.
 
 Everything is closed in reverse order when the block exits, whatever happened.
 """
@@ -28,6 +29,7 @@ from pydantic import SecretStr
 from bot import config as cfg
 from bot.app.cycle import Cycle
 from bot.app.targets import StaticTargets, StrategyTargets, is_static
+from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import AuditLog, EventType
 from bot.config import AccountConfig, BotConfig
 from bot.core.domain import Instrument, InstrumentKey, Mode
@@ -189,9 +191,7 @@ async def open_app(
         raise ConfigError(f"data_dir {config.data_dir}: {exc.strerror}") from None
     async with contextlib.AsyncExitStack() as stack:
         store = stack.enter_context(StateStore.open(config.data_dir, config.portfolio, clock))
-        audit = stack.enter_context(
-            AuditLog.open(config.data_dir / "audit", config.portfolio, clock, redact=redact)
-        )
+        audit = stack.enter_context(open_portfolio_audit(store, clock, redact=redact))
         sim = None
         if config.simulator.enabled:
             port = config.simulator.port if sim_port is None else sim_port

@@ -2,8 +2,12 @@
 
 Every action streams the log in chain order and keeps aggregates, never the whole log. Output
 is a rich table or tree on a terminal, plain text when piped, and JSON with `--json`. Bad input
-(no log directory, a bad date, an unknown cycle) is one line on stderr and exit code 2;
-`verify` exits 1 when the chain is broken.
+(no log directory, a bad date, an unknown cycle, several portfolios and none chosen) is one line
+on stderr and exit code 2; `verify` exits 1 when the chain is broken.
+
+Each portfolio has its own log (`<data_dir>/audit/<portfolio>/`). `--config` reads the config's
+portfolio; `--dir` takes a portfolio's directory, or an audit directory holding one portfolio
+(or a log of the old shared layout); with several, `--portfolio` chooses.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from bot.audit.layout import audit_root
 from bot.audit.reader import (
     ORDER_EVENTS,
     Period,
@@ -51,12 +56,11 @@ from bot.audit.reader import (
     scan,
     select_files,
 )
-from bot.audit.writer import EventType, audit_files, canonical, verify
-from bot.config import BotConfig, load_config
+from bot.audit.writer import EventType, audit_files, canonical, portfolio_logs, verify
+from bot.config import load_config
 from bot.core.errors import BotError, UsageError
 from bot.core.ids import is_cycle_id
 
-AUDIT_SUBDIR = "audit"
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # a shorter read finishes before a bar would help
 EXPORT_COLUMNS = (
     "date", "pair", "side", "amount", "price", "fee", "fee_currency", "order_id", "client_id",
@@ -65,11 +69,6 @@ EXPORT_COLUMNS = (
 EXIT_BROKEN = 1
 
 Run = Callable[[argparse.Namespace], int]
-
-
-def audit_dir(config: BotConfig) -> Path:
-    """Where a portfolio's audit log lives: `<data_dir>/audit`."""
-    return config.data_dir / AUDIT_SUBDIR
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -81,16 +80,26 @@ def add_parser(subparsers: Any) -> None:
         help="read, verify, summarize, export and chart the audit log",
         description=(
             "Read the audit log: every decision and order the bot made, hash-chained. "
-            "Give the log's directory with --dir, or a config file with --config "
-            "(its data_dir/audit). Times are UTC."
+            "Give a config file with --config (its portfolio's log under data_dir/audit), or a "
+            "directory with --dir: a portfolio's log, or an audit directory (choose with "
+            "--portfolio when it holds several portfolios). Times are UTC."
         ),
     )
     actions = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_mutually_exclusive_group()
-    where.add_argument("--dir", type=Path, metavar="DIR", help="the audit log's directory")
-    where.add_argument("--config", type=Path, metavar="FILE", help="config: use data_dir/audit")
+    where.add_argument(
+        "--dir", type=Path, metavar="DIR", help="a portfolio's audit log, or an audit directory"
+    )
+    where.add_argument(
+        "--config", type=Path, metavar="FILE", help="config: its portfolio's log in its data_dir"
+    )
+    common.add_argument(
+        "--portfolio", metavar="NAME",
+        help="the portfolio whose log to read (default: the config's, or the only one); in a "
+        "log of the old shared layout, only its records",
+    )  # fmt: skip
     common.add_argument("--json", action="store_true", help="JSON output for machines")
 
     window = argparse.ArgumentParser(add_help=False)
@@ -98,7 +107,6 @@ def add_parser(subparsers: Any) -> None:
     window.add_argument(
         "--until", metavar="TIME", help="before this time (a date alone includes that day)"
     )
-    window.add_argument("--portfolio", metavar="NAME", help="only this portfolio's records")
 
     tail = actions.add_parser(
         "tail", parents=[common], help="the last records, one line each (-f: keep following)"
@@ -183,16 +191,47 @@ def _guard(run: Run) -> Run:
     return guarded
 
 
-def _directory(args: argparse.Namespace) -> Path:
+def _directory(args: argparse.Namespace, *, waiting: bool = False) -> Path:
+    """The directory of the one log the command reads; `waiting` (tail -f) accepts a named
+    portfolio whose log does not exist yet."""
+    portfolio: str | None = args.portfolio
     if args.dir is not None:
-        directory: Path = args.dir
+        root: Path = args.dir
     elif args.config is not None:
-        directory = audit_dir(load_config(args.config))
+        config = load_config(args.config)
+        root = audit_root(config.data_dir)
+        portfolio = portfolio or config.portfolio
     else:
         raise UsageError("audit needs the log's directory: --dir DIR or --config FILE")
-    if not directory.is_dir():
-        raise UsageError(f"{directory}: no such directory (no audit log there)")
-    return directory
+    if not root.is_dir() and not (waiting and portfolio is not None):
+        raise UsageError(f"{root}: no such directory (no audit log there)")
+    return _choose_log(root, portfolio, waiting=waiting)
+
+
+def _choose_log(root: Path, portfolio: str | None, *, waiting: bool) -> Path:
+    if portfolio is not None and audit_files(root / portfolio):
+        return root / portfolio
+    if audit_files(root):
+        return root  # one log: a portfolio's directory, or the old shared layout
+    logs = portfolio_logs(root)
+    names = ", ".join(logs)
+    if portfolio is not None:
+        if waiting:
+            return root / portfolio
+        raise UsageError(
+            f"{root}: no audit log of portfolio {portfolio!r} "
+            + (f"(there are logs of: {names})" if logs else "(no audit files in it)")
+        )
+    if len(logs) > 1:
+        raise UsageError(
+            f"{root} holds the audit logs of {len(logs)} portfolios ({names}): "
+            "choose one with --portfolio NAME"
+        )
+    if not logs:
+        if waiting:
+            return root
+        raise UsageError(f"{root}: no audit files (audit-YYYY-MM-DD.jsonl) in it")
+    return next(iter(logs.values()))
 
 
 def _files(directory: Path, wanted: RecordFilter | None = None) -> list[Path]:
@@ -305,7 +344,7 @@ class _Lines:
 def run_tail(args: argparse.Namespace) -> int:
     if args.lines < 0:
         raise UsageError(f"-n must be 0 or more, not {args.lines}")
-    directory = _directory(args)
+    directory = _directory(args, waiting=args.follow)
     files = audit_files(directory)
     if not files and not args.follow:
         raise UsageError(f"{directory}: no audit files (audit-YYYY-MM-DD.jsonl) in it")
@@ -339,10 +378,10 @@ def run_find(args: argparse.Namespace) -> int:
 # -- show --------------------------------------------------------------------------------------
 
 
-def _last_cycle(files: list[Path]) -> str:
+def _last_cycle(files: list[Path], portfolio: str | None) -> str:
     for record in records_backwards(files):
         cycle = record.get("cycle_id")
-        if isinstance(cycle, str) and cycle:
+        if isinstance(cycle, str) and cycle and portfolio in (None, record.get("portfolio")):
             return cycle
     raise UsageError("the log has no cycle yet")
 
@@ -351,10 +390,10 @@ def run_show(args: argparse.Namespace) -> int:
     directory = _directory(args)
     cycle: str = args.cycle
     if cycle == "last":
-        cycle = _last_cycle(_files(directory))
+        cycle = _last_cycle(_files(directory), args.portfolio)
     elif not is_cycle_id(cycle):
         raise UsageError(f"not a cycle id: {cycle!r} (expected YYYYMMDDTHHMMSSmmm or 'last')")
-    wanted = RecordFilter(cycle_id=cycle)
+    wanted = RecordFilter(cycle_id=cycle, portfolio=args.portfolio)
     files = _files(directory, wanted)
     stats = ReadStats()
     with _progress(files, f"cycle {cycle}") as on_bytes:

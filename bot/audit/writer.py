@@ -5,7 +5,9 @@ global sequence number, the UTC time with milliseconds, the portfolio, the cycle
 type, the event's own fields, the SHA-256 of the previous record (`prev`) and its own (`hash`),
 so an edited, deleted, reordered or inserted record, a missing file or a truncation breaks the
 chain where it happened. Files are per UTC day (`audit-YYYY-MM-DD.jsonl`, then `-1`, `-2` … past
-the size limit); the chain runs across them.
+the size limit); the chain runs across them. One directory holds one chain: each portfolio has
+its own (`<data_dir>/audit/<portfolio>/`, see `bot.audit.layout`), and the readers given the
+audit directory of a data directory that holds a single portfolio read that portfolio's log.
 
 Crash safety: each record is written with one `write` of the whole line; `append(sync=True)` (an
 order intent, before the order is sent) and `flush()` (cycle boundaries) fsync. A crash can only
@@ -40,6 +42,7 @@ GENESIS = "0" * 64
 RESERVED = frozenset({"schema", "seq", "time", "portfolio", "cycle_id", "event", "prev", "hash"})
 MAX_FILE_BYTES = 256 * 1024 * 1024
 _FILE = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})(?:-(\d+))?\.jsonl$")
+PORTFOLIO_DIR = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a portfolio's name, as the config allows
 _TAIL_BYTES = 1 << 20
 
 
@@ -132,6 +135,31 @@ def audit_files(directory: Path) -> list[Path]:
             if match:
                 found.append((match.group(1), int(match.group(2) or 0), path))
     return [p for _, _, p in sorted(found)]
+
+
+def portfolio_logs(root: Path) -> dict[str, Path]:
+    """The portfolios' logs under an audit directory (`<data_dir>/audit`), by portfolio name."""
+    if not root.is_dir():
+        return {}
+    return {
+        path.name: path
+        for path in sorted(root.iterdir())
+        if PORTFOLIO_DIR.match(path.name) and path.is_dir() and audit_files(path)
+    }
+
+
+def log_directory(directory: Path) -> Path:
+    """The directory of one chain: `directory` itself when it holds audit files (a portfolio's
+    directory, or a log of the old shared layout), else the only portfolio log under it."""
+    if audit_files(directory):
+        return directory
+    logs = portfolio_logs(directory)
+    if len(logs) > 1:
+        raise AuditError(
+            f"{directory} holds the audit logs of {len(logs)} portfolios ({', '.join(logs)}): "
+            "read one of them"
+        )
+    return next(iter(logs.values()), directory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +313,7 @@ class AuditLog:
             self._file.close()
         self._file = path.open("ab")
         self._path = path
-        _fsync_directory(self._directory)
+        fsync_directory(self._directory)
 
     def _sync(self) -> None:
         if self._file is not None and self._dirty:
@@ -315,7 +343,7 @@ def _redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
     return value
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -387,7 +415,7 @@ class Problem:
 
 def read_records(directory: Path) -> Iterator[Located]:
     """Every parseable record in chain order, streaming (bounded memory)."""
-    for path in audit_files(directory):
+    for path in audit_files(log_directory(directory)):
         with path.open("rb") as f:
             for number, raw in enumerate(f, start=1):
                 if not raw.endswith(b"\n"):
@@ -410,7 +438,7 @@ def verify(
     expected_seq = 1
     prev = GENESIS
     count = 0
-    files = audit_files(directory)
+    files = audit_files(log_directory(directory))
     if not files:
         return 0, None
     for path in files:

@@ -52,14 +52,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except ConfigError as exc:
-        print(f"rebalance-bot: invalid configuration: {exc}", file=sys.stderr)
+        print(f"rebalance-bot: invalid configuration: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
-        print(f"rebalance-bot: {exc}", file=sys.stderr)
+        print(f"rebalance-bot: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except BotError as exc:
-        print(f"rebalance-bot: {exc}", file=sys.stderr)
+        print(f"rebalance-bot: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return code
+
+
+def _one_line(error: BotError) -> str:
+    """The promise is one line on stderr, even when a message quotes a multi-line source."""
+    return " ".join(part.strip() for part in str(error).splitlines() if part.strip())

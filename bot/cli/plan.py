@@ -13,7 +13,8 @@ from rich.table import Table
 
 from bot.app.cycle import plan_fields
 from bot.app.wiring import KillSwitch, open_app, utc_now
-from bot.audit.writer import AuditLog, EventType, to_jsonable
+from bot.audit.layout import open_portfolio_audit
+from bot.audit.writer import EventType, to_jsonable
 from bot.config import BotConfig
 from bot.core.domain import Mode, TradingState
 from bot.core.errors import BotError, StateError
@@ -128,7 +129,7 @@ def set_state_offline(config: BotConfig, reason: str, target: TradingState) -> i
     config.data_dir.mkdir(parents=True, exist_ok=True)
     with (
         StateStore.open(config.data_dir, config.portfolio, utc_now) as store,
-        AuditLog.open(config.data_dir / "audit", config.portfolio, utc_now, redact=redact) as audit,
+        open_portfolio_audit(store, utc_now, redact=redact) as audit,
     ):
         saved: Any = store.load_risk_state()
         state = RiskState.from_dict(saved) if saved else RiskState()

@@ -22,7 +22,7 @@ from bot.app.wiring import App, utc_now
 from bot.audit.writer import EventType
 from bot.core.domain import IntentState, TradingState
 from bot.core.risk import StateChange, set_trading_state
-from bot.logs import redact, register_secret
+from bot.logs import redact, register_secrets
 from bot.ops.health import Health
 from bot.ops.metrics import Metrics
 from bot.ops.notify import Notifier
@@ -48,10 +48,7 @@ class Operations:
         self._clock = clock  # wall time: the loop sleeps in wall seconds
         self.metrics = Metrics(config.portfolio)
         self.health = Health(config.interval.total_seconds(), started_at=clock())
-        for url in config.notifications.urls:
-            register_secret(url)
-        if config.server.token is not None:
-            register_secret(config.server.token)
+        register_secrets(config.secrets())
         self.notifier = Notifier(
             config.notifications.urls,
             min_interval=config.notifications.min_interval,
@@ -185,6 +182,7 @@ class Operations:
         self._change(TradingState.ACTIVE, reason)
 
     def _change(self, new: TradingState, reason: str) -> None:
+        reason = redact(reason)  # an operator's text is kept and served: never a secret in it
         cycle = self.app.cycle
         state, changes = set_trading_state(cycle.risk_state, new, reason, cycle.clock())
         cycle.risk_state = state

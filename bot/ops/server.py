@@ -4,7 +4,8 @@ It only reads: health from `bot.ops.health`, series from `bot.ops.metrics`, and 
 status from a callable the daemon supplies. The two write actions, `POST /halt` and `POST /resume`,
 exist only when a token is configured; they need `Authorization: Bearer <token>`, compared in
 constant time, and hand the request to the daemon (which audits it). The token never appears
-in a response or a log line. Bound to 127.0.0.1 unless the config says otherwise.
+in a response or a log line, and no secret the process knows (`bot.logs.redact`) appears in a
+reason it passes on or in any text it serves. Bound to 127.0.0.1 unless the config says otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import SecretStr
 
 from bot.audit.writer import to_jsonable
 from bot.core.domain import SleeveDrift
-from bot.logs import REDACTED
+from bot.logs import REDACTED, redact, redact_strings, register_secret
 from bot.ops.health import Health
 from bot.ops.metrics import Metrics
 
@@ -101,6 +102,7 @@ class StatusServer:
         secret = token.get_secret_value().strip() if token is not None else ""
         # An empty token (an unset variable in a template) must never open the write endpoints.
         self._token = secret.encode() if secret else None
+        register_secret(secret)
         self._actions: dict[str, Action | None] = {"halt": on_halt, "resume": on_resume}
         self._assets = {name: _asset(name) for name in _STATIC}
         self._index = _asset("index.html")
@@ -156,13 +158,19 @@ class StatusServer:
         return web.Response(body=self._assets[name], content_type=_STATIC[name], charset="utf-8")
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return _probe(*self._health.check(self._clock()))
+        return self._probe(*self._health.check(self._clock()))
 
     async def _livez(self, request: web.Request) -> web.Response:
-        return _probe(*self._health.alive(self._clock()))
+        return self._probe(*self._health.alive(self._clock()))
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        return _probe(*self._health.ready())
+        return self._probe(*self._health.ready())
+
+    def _probe(self, ok: bool, reason: str) -> web.Response:
+        return web.json_response(
+            {"status": "ok" if ok else "unhealthy", "reason": self._scrub(reason)},
+            status=200 if ok else 503,
+        )
 
     async def _metrics_route(self, request: web.Request) -> web.Response:
         body, content_type = self._metrics.exposition(request.headers.get("Accept"))
@@ -176,7 +184,7 @@ class StatusServer:
             status = dict(self._status())
             status["health"] = {"ok": ok, "reason": reason}
             status["writes_enabled"] = self.writes_enabled
-            body = json.dumps(to_jsonable(status), ensure_ascii=False)
+            body = json.dumps(redact_strings(to_jsonable(status)), ensure_ascii=False)
         except Exception as exc:  # a status source that fails must not take the server down
             log.error("status_unavailable", error_class=type(exc).__name__, error=str(exc))
             return web.json_response({"error": "status unavailable"}, status=500)
@@ -223,16 +231,11 @@ class StatusServer:
         return None
 
     def _scrub(self, text: str) -> str:
-        """A reason or message echoed back must not carry the token (pasted by mistake)."""
+        """Free text passed on or served must not carry the token or another known secret
+        (pasted into a reason by mistake, or quoted by an error)."""
         if self._token is not None:
             text = text.replace(self._token.decode(), REDACTED)
-        return text
-
-
-def _probe(ok: bool, reason: str) -> web.Response:
-    return web.json_response(
-        {"status": "ok" if ok else "unhealthy", "reason": reason}, status=200 if ok else 503
-    )
+        return redact(text)
 
 
 async def _reason(request: web.Request) -> str:

@@ -8,10 +8,13 @@ lets the executor persist before it sends.
 
 One process per portfolio: `open` takes an exclusive `flock` on `<portfolio>.lock` next to the
 database; a second process (or a second open) is refused with the holder's pid. The kernel
-drops the lock when the holder dies, even by SIGKILL.
+drops the lock when the holder dies, even by SIGKILL. The same lock guards the portfolio's
+audit log (`bot.audit.layout.open_portfolio_audit` opens it only through a locked store).
 
 Money and amounts are stored as the text of their `Decimal` (never a float), times as ISO
-8601 strings in UTC with microseconds (fixed width, so they sort as text).
+8601 strings in UTC with microseconds (fixed width, so they sort as text). Free text (an
+order's error, the reason of the trading state) is stored with every known secret value
+redacted (`bot.logs.redact`): an operator's reason or an exchange's message may quote one.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from bot.core.domain import (
     Side,
 )
 from bot.core.errors import StateError
+from bot.logs import redact
 
 # Forward migrations, applied in order at open; migration N leaves `PRAGMA user_version = N`.
 # A migration that has shipped is never edited: a change is a new migration at the end.
@@ -190,6 +194,19 @@ class StateStore:
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
 
+    @property
+    def portfolio(self) -> str:
+        return self.path.stem
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def locked(self) -> bool:
+        """Whether this store still holds the portfolio's lock (it is open)."""
+        return self._lock_fd >= 0
+
     @classmethod
     def open(cls, data_dir: Path, portfolio: str, clock: Callable[[], datetime]) -> StateStore:
         """Lock the portfolio, open (or create) its database and bring the schema up to date."""
@@ -295,7 +312,7 @@ class StateStore:
             "average_price": _optional_dec(intent.average_price, "average_price"),
             "fee": _dec(intent.fee, "fee"),
             "fee_currency": intent.fee_currency,
-            "error": intent.error,
+            "error": None if intent.error is None else redact(intent.error),
             "created_at": now,
             "sent_at": None,
             "updated_at": now,
@@ -482,7 +499,10 @@ class StateStore:
     # -- risk, paper, targets, key/values ----------------------------------------------------
 
     def save_risk_state(self, state: Mapping[str, Any]) -> None:
-        self._set_meta("risk_state", dict(state))
+        saved = dict(state)
+        if isinstance(saved.get("reason"), str):
+            saved["reason"] = redact(saved["reason"])
+        self._set_meta("risk_state", saved)
 
     def load_risk_state(self) -> dict[str, Any] | None:
         return _as_dict(self._meta("risk_state"), "risk state")
@@ -652,7 +672,7 @@ def _field(name: str, value: Any) -> Any:
         return _optional_dec(value, name)
     if value is not None and not isinstance(value, str):
         raise StateError(f"intent field {name} must be text or None, not {type(value).__name__}")
-    return value
+    return redact(value) if name == "error" and value is not None else value
 
 
 def _dec(value: Any, name: str) -> str:

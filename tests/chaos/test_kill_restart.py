@@ -42,7 +42,7 @@ def _faults(rng: random.Random) -> list[FaultRule]:
 
 
 def _has_intent(audit_dir: Path) -> bool:
-    return any(b'"order_intent"' in p.read_bytes() for p in audit_dir.glob("audit-*.jsonl"))
+    return any(b'"order_intent"' in p.read_bytes() for p in audit_dir.rglob("audit-*.jsonl"))
 
 
 async def _wait_for_intent(audit_dir: Path, seconds: float) -> None:

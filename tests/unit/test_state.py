@@ -14,12 +14,14 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 import bot.store.state
 from bot.core.domain import InstrumentKey, Intent, IntentState, Leg, MarketType, OrderType, Side
 from bot.core.errors import StateError
 from bot.core.policy.prices import PendingJump
 from bot.core.risk import RiskState, TradingState
+from bot.logs import register_secret
 from bot.store.state import MIGRATIONS, FillRecord, IntentTimes, StateStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -419,6 +421,26 @@ def test_risk_state_round_trips_through_the_store(store: StateStore) -> None:
     loaded = store.load_risk_state()
     assert loaded is not None
     assert RiskState.from_dict(loaded) == state
+
+
+def test_known_secrets_never_reach_the_files_in_free_text(
+    store: StateStore, tmp_path: Path
+) -> None:
+    secret = "StoreSecretSentinel-0a1b2c3d4e5f"
+    register_secret(SecretStr(secret))
+    state = RiskState(trading=TradingState.HALTED, reason=f"operator: key {secret} leaked")
+    store.save_risk_state(state.to_dict())
+    store.save_intent(intent("cid-1"))
+    store.update_intent("cid-1", state=IntentState.REJECTED, error=f"exchange said {secret}")
+    store.save_intent(replace(intent("cid-2"), error=f"noted {secret}"))
+
+    loaded = store.load_risk_state()
+    assert loaded is not None and loaded["reason"] == "operator: key ********** leaked"
+    stored = store.get_intent("cid-1")
+    assert stored is not None and stored.error == "exchange said **********"
+    store.close()
+    for path in tmp_path.iterdir():
+        assert secret.encode() not in path.read_bytes(), path.name
 
 
 def test_paper_trade_commits_ledger_and_fills_together(store: StateStore) -> None:
