@@ -13,6 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bot.cli.main import main
 from rebalance_sim.server import run_simulator
 from tests.integration.test_daemon_process import REPO, SCENARIO, _config, _env
 
@@ -64,3 +67,19 @@ def test_the_same_probe_sees_the_simulator_in_paper_mode(tmp_path: Path) -> None
     assert result["code"] == 0, done.stderr.decode()
     assert "bot.simulator" in result["loaded"]
     assert "rebalance_sim.server" in result["loaded"]
+
+
+def test_a_broken_simulator_scenario_is_a_config_error_through_the_door(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (REPO / "config" / "paper.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken-scenario.toml"
+    broken.write_text("[clock]\nmode = 'warp'\n", encoding="utf-8")
+    text = text.replace('scenario = "sim/paper.toml"', f'scenario = "{broken}"')
+    config = tmp_path / "paper.toml"
+    config.write_text(text, encoding="utf-8")
+    code = main(["once", "--config", str(config), "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "clock.mode" in err
+    assert len(err.strip().splitlines()) == 1

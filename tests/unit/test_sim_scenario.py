@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.errors import ConfigError
 from bot.exchange.local import local_api_urls as bot_urls
 from rebalance_sim.engine import InstrumentId, MarketKind
+from rebalance_sim.errors import SimConfigError
 from rebalance_sim.scenario import ScenarioError, derived_filters, load_scenario
 from rebalance_sim.server import build_simulator
 from rebalance_sim.urls import local_api_urls as sim_urls
@@ -135,7 +135,7 @@ def test_an_invalid_scenario_is_a_one_line_error_naming_the_field(
     message = str(err.value)
     assert "\n" not in message
     assert field in message
-    assert isinstance(err.value, ConfigError)
+    assert isinstance(err.value, SimConfigError)  # the bot's door turns it into ConfigError
 
 
 def test_a_bad_file_is_reported_with_its_path(tmp_path: Path) -> None:
