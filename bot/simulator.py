@@ -18,10 +18,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.core.errors import BotError, ConfigError
-from bot.logs import configure_logging, register_secret
+from bot.core.errors import ConfigError
 from rebalance_sim import cli as sim_cli
-from rebalance_sim.errors import SimConfigError, SimError
+from rebalance_sim.errors import SimConfigError
 from rebalance_sim.server import SimHandle, run_simulator
 
 
@@ -66,11 +65,5 @@ async def embedded(
 
 def serve(args: argparse.Namespace) -> int:
     """`rebalance-bot sim`: serve the simulator until SIGINT/SIGTERM."""
-    configure_logging(json=True)
-    try:
-        code: int = sim_cli.run(args, on_secret=register_secret)
-    except SimConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    except SimError as exc:
-        raise BotError(str(exc)) from None
+    code: int = sim_cli.run(args)  # its own JSON logs (secrets blanked) and one-line errors
     return code

@@ -5,46 +5,39 @@ and messages are Binance's, so that ccxt's unmodified `binance` and `binanceusdm
 their requests, sign them and parse the replies exactly as they do against Binance. The engine's
 typed rejections are mapped to Binance codes here and nowhere else.
 
-Each request passes one pipeline: count it, draw faults, charge its weight (429/418 past the
-budget), authenticate signed endpoints (-2014/-2015/-1021/-1022), run the handler, and reply
-with `X-MBX-USED-WEIGHT-1M`. The raw query string and body are what is verified; parameters are
-never re-encoded. Secrets and signatures never reach a reply or the request log.
+The envelope over the shared pipeline: the key in `X-MBX-APIKEY`, errors as `{"code", "msg"}`,
+each request's weight charged per IP and market family (429 past the budget, 418 when banned,
+`Retry-After`), new orders counted per account (-1015), the used weight in
+`X-MBX-USED-WEIGHT-1M` on every reply, the client order id in `clientOrderId`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
-import structlog
 from aiohttp import web
 
-from rebalance_sim.auth import ApiKey, AuthError, AuthFailure, KeyStore, Permission
-from rebalance_sim.calls import Call, Handler
+from rebalance_sim.auth import ApiKey, AuthError, AuthFailure
 from rebalance_sim.engine import (
     ZERO,
     Candle,
-    Engine,
     EngineRejected,
     FillRecord,
     FuturesView,
     IncomeKind,
     InstrumentId,
     MarginMode,
-    Market,
     MarketKind,
     OrderRecord,
     OrderRequest,
-    OrderStatus,
     OrderType,
     PositionView,
     Reject,
@@ -52,46 +45,34 @@ from rebalance_sim.engine import (
     TimeInForce,
     floor_to,
 )
-from rebalance_sim.faults import DEFAULT_HANG_MS, FaultKind, FaultPlan, FaultRule
-from rebalance_sim.ratelimit import Family, Limited, RateLimiter, RequestCounter
+from rebalance_sim.faults import FaultKind
+from rebalance_sim.pipeline import (
+    Call,
+    Dialect,
+    Inbound,
+    Listing,
+    Outcome,
+    Route,
+    WireError,
+    json_response,
+)
+from rebalance_sim.ratelimit import Family, Limited, RateLimiter
+from rebalance_sim.tables import Fields
 
-VENUE = "binance"
+Weight = int | Callable[[Mapping[str, str]], int]
 _DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _INTERVALS_MS = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
+    f"{n}{unit}": n * ms
+    for unit, ms, counts in (
+        ("m", 60_000, (1, 3, 5, 15, 30)),
+        ("h", 3_600_000, (1, 2, 4, 6, 8, 12)),
+        ("d", 86_400_000, (1, 3)),
+        ("w", 604_800_000, (1,)),
+    )
+    for n in counts
 }
-_STATUS = {
-    OrderStatus.NEW: "NEW",
-    OrderStatus.PARTIALLY_FILLED: "PARTIALLY_FILLED",
-    OrderStatus.FILLED: "FILLED",
-    OrderStatus.CANCELED: "CANCELED",
-    OrderStatus.EXPIRED: "EXPIRED",
-}
-_INCOME = {
-    IncomeKind.FUNDING_FEE: "FUNDING_FEE",
-    IncomeKind.REALIZED_PNL: "REALIZED_PNL",
-    IncomeKind.COMMISSION: "COMMISSION",
-    IncomeKind.TRANSFER: "TRANSFER",
-}
-_HTML_ERRORS = {
-    500: "<html><body><h1>500 Internal Server Error</h1></body></html>",
-    502: "<html><body><h1>502 Bad Gateway</h1></body></html>",
-    503: "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
-}
+_INCOME_KINDS = {kind.value.upper(): kind for kind in IncomeKind}
 _SPOT_RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
@@ -105,62 +86,80 @@ _FUTURES_RATE_LIMITS = [
 ]
 
 
-class BinanceError(Exception):
-    """A reply in Binance's error shape: `{"code": …, "msg": …}` with an HTTP status."""
-
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = code
-        self.msg = msg
-        self.status = status
-
-
-@dataclass(slots=True)
-class _Outcome:
-    """What the request log reports besides the status: weight used and Binance's code."""
-
-    used: int = 0
-    code: int = 0
-
-    def error(self, exc: BinanceError) -> web.Response:
-        self.code = exc.code
-        return _json({"code": exc.code, "msg": exc.msg}, exc.status, self.used)
-
-
-class Security(StrEnum):
-    NONE = "NONE"  # public market data
-    USER_DATA = "USER_DATA"  # signed, needs `read`
-    TRADE = "TRADE"  # signed, needs `trade`
+# ccxt's default market types include COIN-M: this venue answers its exchange information
+# with no market.
+_ROUTES = """
+    route                      method  path                        need   weight  handler
+    spot.ping                  GET     /api/v3/ping                -      1       _empty
+    spot.time                  GET     /api/v3/time                -      1       _time
+    spot.exchangeInfo          GET     /api/v3/exchangeInfo        -      20      _spot_info
+    spot.ticker.24hr           GET     /api/v3/ticker/24hr         -      ticker  _24hr
+    spot.ticker.price          GET     /api/v3/ticker/price        -      2/4     _price
+    spot.ticker.book           GET     /api/v3/ticker/bookTicker   -      2/4     _book
+    spot.klines                GET     /api/v3/klines              -      2       _klines
+    spot.depth                 GET     /api/v3/depth               -      depth   _depth
+    spot.account               GET     /api/v3/account             read   20      _spot_account
+    spot.order.post            POST    /api/v3/order               trade  1       _spot_create
+    spot.order.get             GET     /api/v3/order               read   4       _get_order
+    spot.order.delete          DELETE  /api/v3/order               trade  1       _cancel
+    spot.openOrders            GET     /api/v3/openOrders          read   6/80    _open
+    spot.openOrders.delete     DELETE  /api/v3/openOrders          trade  1       _spot_cancel_all
+    spot.allOrders             GET     /api/v3/allOrders           read   20      _all_orders
+    spot.myTrades              GET     /api/v3/myTrades            read   trades  _trades
+    fapi.ping                  GET     /fapi/v1/ping               -      1       _empty
+    fapi.time                  GET     /fapi/v1/time               -      1       _time
+    fapi.exchangeInfo          GET     /fapi/v1/exchangeInfo       -      1       _fapi_info
+    fapi.ticker.24hr           GET     /fapi/v1/ticker/24hr        -      1/40    _24hr
+    fapi.ticker.price          GET     /fapi/v1/ticker/price       -      1/2     _price
+    fapi.ticker.price.v2       GET     /fapi/v2/ticker/price       -      1/2     _price
+    fapi.ticker.book           GET     /fapi/v1/ticker/bookTicker  -      2/5     _book
+    fapi.klines                GET     /fapi/v1/klines             -      klines  _klines
+    fapi.depth                 GET     /fapi/v1/depth              -      fdepth  _depth
+    fapi.premiumIndex          GET     /fapi/v1/premiumIndex       -      1/10    _premium
+    fapi.fundingRate           GET     /fapi/v1/fundingRate        -      1       _funding
+    fapi.account.v3            GET     /fapi/v3/account            read   5       _fapi_account
+    fapi.account.v2            GET     /fapi/v2/account            read   5       _fapi_account
+    fapi.positionRisk.v3       GET     /fapi/v3/positionRisk       read   5       _risk
+    fapi.positionRisk.v2       GET     /fapi/v2/positionRisk       read   5       _risk
+    fapi.leverageBracket       GET     /fapi/v1/leverageBracket    read   1       _brackets
+    fapi.order.post            POST    /fapi/v1/order              trade  0       _fapi_create
+    fapi.order.get             GET     /fapi/v1/order              read   1       _get_order
+    fapi.order.delete          DELETE  /fapi/v1/order              trade  1       _cancel
+    fapi.openOrders            GET     /fapi/v1/openOrders         read   1/40    _open
+    fapi.allOpenOrders.delete  DELETE  /fapi/v1/allOpenOrders      trade  1       _fapi_cancel_all
+    fapi.allOrders             GET     /fapi/v1/allOrders          read   5       _all_orders
+    fapi.userTrades            GET     /fapi/v1/userTrades         read   5       _trades
+    fapi.income                GET     /fapi/v1/income             read   30      _income
+    fapi.leverage              POST    /fapi/v1/leverage           trade  1       _set_leverage
+    fapi.marginType            POST    /fapi/v1/marginType         trade  1       _set_margin_type
+    fapi.positionSide.dual     GET     /fapi/v1/positionSide/dual  read   30      _one_way
+    dapi.exchangeInfo          GET     /dapi/v1/exchangeInfo       -      1       _futures_info
+"""
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
-    name: str  # route name used by fault rules and request counts, e.g. "fapi.order.post"
-    method: str
-    path: str
+class Cost:
+    """What a route costs: its market family's budget and its request weight."""
+
     family: Family
-    security: Security
-    weight: Callable[[Mapping[str, str]], int]
-    handler: Handler
-    creates_order: bool = False
-
-
-def _fixed(n: int) -> Callable[[Mapping[str, str]], int]:
-    return lambda _params: n
+    weight: Weight
 
 
 def _by_symbol(one: int, every: int) -> Callable[[Mapping[str, str]], int]:
     return lambda params: one if "symbol" in params else every
 
 
-def _places(step: Decimal) -> int:
-    exponent = step.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)
-    return max(0, -exponent)
-
-
 def _f8(value: Decimal) -> str:
     return f"{value:.8f}"
+
+
+def _px(listing: Listing, value: Decimal) -> str:
+    """A price as Binance writes it: 8 places on spot, the tick's places on futures."""
+    return _f8(value) if listing.spot else f"{value:.{listing.price_places}f}"
+
+
+def _qty(listing: Listing, value: Decimal) -> str:
+    return _f8(value) if listing.spot else f"{value:.{listing.qty_places}f}"
 
 
 def _number(value: Decimal) -> int | float:
@@ -168,412 +167,183 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-@dataclass(slots=True)
-class _MarketFormat:
-    market: Market
-    symbol: str
-    price_places: int
-    qty_places: int
-    spot: bool = field(default=False)
-
-    def price(self, value: Decimal) -> str:
-        return _f8(value) if self.spot else f"{value:.{self.price_places}f}"
-
-    def qty(self, value: Decimal) -> str:
-        return _f8(value) if self.spot else f"{value:.{self.qty_places}f}"
+def _upper(value: StrEnum) -> str:
+    """An engine enum as Binance spells it (`OrderStatus.PARTIALLY_FILLED`: "PARTIALLY_FILLED")."""
+    return value.value.upper()
 
 
-class BinanceDialect:
+class BinanceDialect(Dialect[Cost]):
     """Serves one engine to ccxt's `binance` (spot) and `binanceusdm` (futures) classes."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        keys: KeyStore,
-        limiter: RateLimiter,
-        counter: RequestCounter,
-        faults: FaultPlan,
-        *,
-        shutdown: asyncio.Event,
-        log_requests: bool = True,
-    ) -> None:
-        self.engine = engine
-        self.keys = keys
+    venue = "binance"
+    routes_table = _ROUTES
+    key_header = "X-MBX-APIKEY"
+    client_id_field = "clientOrderId"
+    ok_code = 0
+    unserved = ("/api", "/fapi", "/sapi", "/dapi", "/papi", "/eapi", "/futures")
+
+    def __init__(self, *args: Any, limiter: RateLimiter, **kwargs: Any) -> None:
         self.limiter = limiter
-        self.counter = counter
-        self.faults = faults
-        self._shutdown = shutdown
-        self._log_requests = log_requests
-        self._log = structlog.get_logger("rebalance_sim")
-        self._spot: dict[str, _MarketFormat] = {}
-        self._perp: dict[str, _MarketFormat] = {}
-        self._formats: dict[InstrumentId, _MarketFormat] = {}
-        for market in engine.markets.values():
-            symbol = f"{market.id.base}{market.id.quote}"
-            spot = market.id.kind is MarketKind.SPOT
-            fmt = _MarketFormat(
-                market,
-                symbol,
-                _places(market.rules.tick_size),
-                _places(market.rules.step_size),
-                spot,
-            )
-            (self._spot if spot else self._perp)[symbol] = fmt
-            self._formats[market.id] = fmt
-        self.endpoints = self._endpoints()
+        super().__init__(*args, **kwargs)
 
-    # -- routing -----------------------------------------------------------------------------
+    # -- the envelope ------------------------------------------------------------------------
 
-    def _endpoints(self) -> list[Endpoint]:
-        S, F = Family.SPOT, Family.FUTURES
-        N, R, T = Security.NONE, Security.USER_DATA, Security.TRADE
+    def budget_of(self, route: str, cell: str) -> Cost:
+        """A weight: a number, `a/b` (a with `symbol`, b without), or a rule of `_WEIGHTS`."""
+        family = Family.SPOT if route.startswith("spot.") else Family.FUTURES
+        if cell.isdigit():
+            return Cost(family, int(cell))
+        if "/" in cell:
+            one, every = cell.split("/")
+            return Cost(family, _by_symbol(int(one), int(every)))
+        return Cost(family, _WEIGHTS[cell])
 
-        def spot(
-            name: str,
-            method: str,
-            path: str,
-            sec: Security,
-            weight: Any,
-            h: Handler,
-            creates: bool = False,
-        ) -> Endpoint:
-            route = f"spot.{name}"
-            return Endpoint(route, method, f"/api/v3/{path}", S, sec, weight, h, creates)
-
-        def fapi(
-            name: str,
-            method: str,
-            path: str,
-            sec: Security,
-            weight: Any,
-            h: Handler,
-            creates: bool = False,
-        ) -> Endpoint:
-            return Endpoint(f"fapi.{name}", method, f"/fapi/{path}", F, sec, weight, h, creates)
-
-        return [
-            spot("ping", "GET", "ping", N, _fixed(1), lambda c: {}),
-            spot("time", "GET", "time", N, _fixed(1), self._time),
-            spot("exchangeInfo", "GET", "exchangeInfo", N, _fixed(20), self._spot_exchange_info),
-            spot("ticker.24hr", "GET", "ticker/24hr", N, _spot_ticker_weight, self._spot_24hr),
-            spot("ticker.price", "GET", "ticker/price", N, _by_symbol(2, 4), self._spot_price),
-            spot("ticker.book", "GET", "ticker/bookTicker", N, _by_symbol(2, 4), self._spot_book),
-            spot("klines", "GET", "klines", N, _fixed(2), self._spot_klines),
-            spot("depth", "GET", "depth", N, _spot_depth_weight, self._spot_depth),
-            spot("account", "GET", "account", R, _fixed(20), self._spot_account),
-            spot("order.post", "POST", "order", T, _fixed(1), self._spot_create, creates=True),
-            spot("order.get", "GET", "order", R, _fixed(4), self._spot_get_order),
-            spot("order.delete", "DELETE", "order", T, _fixed(1), self._spot_cancel),
-            spot("openOrders", "GET", "openOrders", R, _by_symbol(6, 80), self._spot_open),
-            spot("openOrders.delete", "DELETE", "openOrders", T, _fixed(1), self._spot_cancel_all),
-            spot("allOrders", "GET", "allOrders", R, _fixed(20), self._spot_all_orders),
-            spot("myTrades", "GET", "myTrades", R, _my_trades_weight, self._spot_trades),
-            fapi("ping", "GET", "v1/ping", N, _fixed(1), lambda c: {}),
-            fapi("time", "GET", "v1/time", N, _fixed(1), self._time),
-            fapi("exchangeInfo", "GET", "v1/exchangeInfo", N, _fixed(1), self._fapi_exchange_info),
-            fapi("ticker.24hr", "GET", "v1/ticker/24hr", N, _by_symbol(1, 40), self._fapi_24hr),
-            fapi("ticker.price", "GET", "v1/ticker/price", N, _by_symbol(1, 2), self._fapi_price),
-            fapi(
-                "ticker.price.v2", "GET", "v2/ticker/price", N, _by_symbol(1, 2), self._fapi_price
-            ),
-            fapi(
-                "ticker.book", "GET", "v1/ticker/bookTicker", N, _by_symbol(2, 5), self._fapi_book
-            ),
-            fapi("klines", "GET", "v1/klines", N, _fapi_klines_weight, self._fapi_klines),
-            fapi("depth", "GET", "v1/depth", N, _fapi_depth_weight, self._fapi_depth),
-            fapi("premiumIndex", "GET", "v1/premiumIndex", N, _by_symbol(1, 10), self._premium),
-            fapi("fundingRate", "GET", "v1/fundingRate", N, _fixed(1), self._funding_history),
-            fapi("account.v3", "GET", "v3/account", R, _fixed(5), self._fapi_account_v3),
-            fapi("account.v2", "GET", "v2/account", R, _fixed(5), self._fapi_account_v2),
-            fapi("positionRisk.v3", "GET", "v3/positionRisk", R, _fixed(5), self._risk_v3),
-            fapi("positionRisk.v2", "GET", "v2/positionRisk", R, _fixed(5), self._risk_v2),
-            fapi("leverageBracket", "GET", "v1/leverageBracket", R, _fixed(1), self._brackets),
-            fapi("order.post", "POST", "v1/order", T, _fixed(0), self._fapi_create, creates=True),
-            fapi("order.get", "GET", "v1/order", R, _fixed(1), self._fapi_get_order),
-            fapi("order.delete", "DELETE", "v1/order", T, _fixed(1), self._fapi_cancel),
-            fapi("openOrders", "GET", "v1/openOrders", R, _by_symbol(1, 40), self._fapi_open),
-            fapi(
-                "allOpenOrders.delete",
-                "DELETE",
-                "v1/allOpenOrders",
-                T,
-                _fixed(1),
-                self._fapi_cancel_all,
-            ),
-            fapi("allOrders", "GET", "v1/allOrders", R, _fixed(5), self._fapi_all_orders),
-            fapi("userTrades", "GET", "v1/userTrades", R, _fixed(5), self._fapi_trades),
-            fapi("income", "GET", "v1/income", R, _fixed(30), self._income),
-            fapi("leverage", "POST", "v1/leverage", T, _fixed(1), self._set_leverage),
-            fapi("marginType", "POST", "v1/marginType", T, _fixed(1), self._set_margin_type),
-            fapi(
-                "positionSide.dual",
-                "GET",
-                "v1/positionSide/dual",
-                R,
-                _fixed(30),
-                lambda c: {"dualSidePosition": False},
-            ),
-            # ccxt's default market types include COIN-M; this venue lists none.
-            Endpoint(
-                "dapi.exchangeInfo",
-                "GET",
-                "/dapi/v1/exchangeInfo",
-                F,
-                N,
-                _fixed(1),
-                self._dapi_exchange_info,
-            ),
-        ]
-
-    def routes(self) -> list[web.RouteDef]:
-        served = [web.route(ep.method, ep.path, self._bind(ep)) for ep in self.endpoints]
-        unserved = [
-            web.route("*", f"/{prefix}/{{tail:.*}}", self._unsupported)
-            for prefix in ("api", "fapi", "sapi", "dapi", "papi", "eapi", "futures")
-        ]
-        return served + unserved
-
-    async def _unsupported(self, request: web.Request) -> web.Response:
-        """Binance's shape for an endpoint the simulator does not serve: ccxt raises
-        BadRequest (-1020), not a transient "exchange not available" that invites a retry."""
-        msg = f"This operation is not supported by the simulator: {request.method} {request.path}"
-        return _json({"code": -1020, "msg": msg}, 404, 0)
-
-    def _bind(self, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def serve(request: web.Request) -> web.StreamResponse:
-            return await self._serve(endpoint, request)
-
-        return serve
-
-    # -- the request pipeline ----------------------------------------------------------------
-
-    async def _serve(self, ep: Endpoint, request: web.Request) -> web.StreamResponse:
-        started = time.perf_counter()
-        header = request.headers.get("X-MBX-APIKEY")
-        known = self.keys.lookup(header) if header else None
-        account = known.account if known is not None else None
-        self.counter.count(account, known.api_key if known is not None else None, ep.name)
-        outcome = _Outcome()
-        try:
-            response = await self._pipeline(ep, request, header, outcome)
-        except BinanceError as exc:
-            response = outcome.error(exc)
-        except EngineRejected as exc:
-            response = outcome.error(self._map_reject(exc, ep))
-        except Exception:
-            # A simulator bug: answer as Binance does for an internal error, and say so loudly.
-            self._log.exception("sim_internal_error", route=ep.name)
-            msg = "An unknown error occurred while processing the request."
-            response = outcome.error(BinanceError(-1000, msg, 500))
-        if self._log_requests:
-            self._log.info(
-                "sim_request",
-                method=ep.method,
-                path=ep.path,
-                route=ep.name,
-                account=account,
-                status=response.status,
-                code=outcome.code,
-                weight=outcome.used,
-                ms=round((time.perf_counter() - started) * 1000, 3),
-            )
-        return response
-
-    async def _pipeline(
-        self, ep: Endpoint, request: web.Request, header: str | None, outcome: _Outcome
-    ) -> web.StreamResponse:
-        """Faults, weight, authentication, the handler, late faults: one request's way."""
-        query = request.rel_url.raw_query_string
-        body = await request.text() if request.body_exists else ""
+    def params(self, route: Route[Cost], query: str, body: str) -> dict[str, str]:
         params = dict(parse_qsl(query, keep_blank_values=True))
         if body:
             params.update(parse_qsl(body, keep_blank_values=True))
-        fired = self.faults.draw(ep.name)
-        if fired:
-            early = await self._pre_faults(fired, params, request)
-            if early is not None:
-                return early
-        charge = self.limiter.charge(request.remote or "local", ep.family, ep.weight(params))
-        outcome.used = charge.used
-        if charge.limited is not None:
-            outcome.code = -1003
-            return self._rate_limited(charge.limited, charge.retry_after_s, ep.family, charge.used)
-        call = Call(params, None, _fill_fraction(fired))
-        if ep.security is not Security.NONE:
-            call.key = self._authenticate(ep, header, query + body, params)
-            if ep.creates_order:
-                self._charge_order(call.key.account, ep.family)
-        result = ep.handler(call)
-        if fired:
-            late = await self._post_faults(fired, request, result, call)
-            if late is not None:
-                return late
-        return _json(result, 200, charge.used)
+        return params
 
-    async def _pre_faults(
-        self, fired: list[FaultRule], params: Mapping[str, str], request: web.Request
-    ) -> web.StreamResponse | None:
-        """Faults that act before the request is served; a reply here ends the request."""
-        for rule in fired:
-            if rule.kind is FaultKind.LATENCY:
-                await asyncio.sleep(rule.latency_ms / 1000)
-            elif rule.kind is FaultKind.PRICE_GAP:
-                asset = rule.gap_asset or self._base_of(params.get("symbol"))
-                if asset:
-                    self.engine.gap(asset, rule.gap_factor)
-        for rule in fired:
-            if rule.kind is FaultKind.HANG:
-                timeout = (rule.latency_ms or DEFAULT_HANG_MS) / 1000
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._shutdown.wait(), timeout)
-                return _drop(request)
-            if rule.kind.http_status is not None and not rule.executed:
-                return _fault_reply(rule.kind)
-        return None
-
-    async def _post_faults(
-        self, fired: list[FaultRule], request: web.Request, result: Any, call: Call
-    ) -> web.StreamResponse | None:
-        """Faults that act after the request was executed: the client never learns the result."""
-        for rule in fired:
-            if rule.kind is FaultKind.LOST_RESPONSE or (
-                rule.kind.http_status is not None and rule.executed
-            ):
-                client_id = result.get("clientOrderId") if isinstance(result, dict) else None
-                if client_id and call.key is not None:
-                    self.faults.hide(
-                        call.key.account, client_id, lookups=rule.hide_lookups, ms=rule.hide_ms
-                    )
-                if rule.kind is FaultKind.LOST_RESPONSE:
-                    return _drop(request)
-                return _fault_reply(rule.kind)
-        return None
-
-    def _base_of(self, symbol: str | None) -> str | None:
-        fmt = self._spot.get(symbol or "") or self._perp.get(symbol or "")
-        return fmt.market.id.base if fmt else None
-
-    def _rate_limited(
-        self, limited: Limited, retry_after: int, family: Family, used: int
-    ) -> web.Response:
-        budget = self.limiter.limits.weight_budget(family)
-        if limited is Limited.BANNED:
+    def budget(self, inbound: Inbound[Cost], outcome: Outcome) -> None:
+        route = inbound.route
+        family, weight = route.meta.family, route.meta.weight
+        cost = weight if isinstance(weight, int) else weight(inbound.params)
+        charge = self.limiter.charge(inbound.http.remote or "local", family, cost)
+        outcome.weight = charge.used
+        if charge.limited is Limited.BANNED:
             msg = "Way too much request weight used; IP banned until later. Please use WebSocket Streams for live updates to avoid bans."  # noqa: E501
-            status = 418
-        else:
-            msg = f"Too much request weight used; current limit is {budget} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."  # noqa: E501
-            status = 429
-        response = _json({"code": -1003, "msg": msg}, status, used)
-        response.headers["Retry-After"] = str(retry_after)
-        return response
-
-    def _charge_order(self, account: str, family: Family) -> None:
-        charge = self.limiter.charge_order(account, family)
+            raise WireError(-1003, msg, 418, retry_after=charge.retry_after_s)
         if charge.limited is not None:
-            budget = self.limiter.limits.order_budget(family)
-            raise BinanceError(
-                -1015, f"Too many new orders; current limit is {budget} orders per 10 SECOND.", 429
-            )
+            budget = self.limiter.limits.weight_budget(family)
+            msg = f"Too much request weight used; current limit is {budget} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."  # noqa: E501
+            raise WireError(-1003, msg, 429, retry_after=charge.retry_after_s)
 
-    def _authenticate(
-        self, ep: Endpoint, header: str | None, payload: str, params: Mapping[str, str]
-    ) -> ApiKey:
-        need = Permission.TRADE if ep.security is Security.TRADE else Permission.READ
+    def authenticate(self, inbound: Inbound[Cost]) -> ApiKey:
+        route = inbound.route
+        assert route.need is not None
         try:
-            return self.keys.verify(
-                header,
-                payload,
-                params,
+            key = self.keys.verify(
+                inbound.http.headers.get(self.key_header),
+                inbound.query + inbound.body,
+                inbound.params,
                 wall_ms=self.engine.clock.wall_ms(),
-                venue=VENUE,
-                need=need,
+                venue=self.venue,
+                need=route.need,
             )
         except AuthError as exc:
-            raise _auth_error(exc.failure) from None
+            raise WireError(*_AUTH_ERRORS[exc.failure]) from None
+        family = route.meta.family
+        if route.creates_order and self.limiter.charge_order(key.account, family).limited:
+            budget = self.limiter.limits.order_budget(family)
+            msg = f"Too many new orders; current limit is {budget} orders per 10 SECOND."
+            raise WireError(-1015, msg, 429)
+        return key
 
-    # -- error mapping -----------------------------------------------------------------------
+    def reply(self, data: Any, outcome: Outcome) -> web.Response:
+        return json_response(data, 200, _weight_header(outcome))
 
-    def _map_reject(self, exc: EngineRejected, ep: Endpoint) -> BinanceError:
+    def error_reply(self, error: WireError, outcome: Outcome) -> web.Response:
+        headers = _weight_header(outcome)
+        if error.retry_after is not None:
+            headers["Retry-After"] = str(error.retry_after)
+        return json_response({"code": error.code, "msg": error.msg}, error.status, headers)
+
+    def internal_error(self) -> WireError:
+        return WireError(-1000, "An unknown error occurred while processing the request.", 500)
+
+    def unsupported(self, request: web.Request) -> WireError:
+        msg = f"This operation is not supported by the simulator: {request.method} {request.path}"
+        return WireError(-1020, msg, 404)
+
+    def throttled(self, kind: FaultKind) -> WireError:
+        if kind is FaultKind.HTTP_429:
+            msg = "Too many requests; please use the websocket for live updates."
+            return WireError(-1003, msg, 429, retry_after=1)
+        return WireError(-1003, "Too much request weight used; current limit exceeded.")
+
+    def rejection(self, exc: EngineRejected, route: Route[Cost]) -> WireError:
         reason = exc.reason
         if reason is Reject.UNKNOWN_ORDER:
-            return _UNKNOWN_ORDER_CANCEL if ep.method == "DELETE" else _UNKNOWN_ORDER_QUERY
-        if ep.family is Family.SPOT:
+            return _unknown_order(cancel=route.method == "DELETE")
+        if route.meta.family is Family.SPOT:
             table = _SPOT_REJECTS
         elif reason is Reject.MIN_NOTIONAL:
             limit = exc.limit.normalize() if exc.limit is not None else ZERO
-            return BinanceError(
-                -4164,
-                f"Order's notional must be no smaller than {limit:f} "
-                "(unless you choose reduce only).",
-            )
+            msg = f"Order's notional must be no smaller than {limit:f} (unless you choose reduce"
+            return WireError(-4164, msg + " only).")
         elif reason is Reject.INVALID_LEVERAGE:
-            return BinanceError(-4028, f"Leverage {exc.detail} is not valid")
+            return WireError(-4028, f"Leverage {exc.detail} is not valid")
         else:
             table = _FUTURES_REJECTS
-        return table.get(reason) or BinanceError(-1000, f"An unknown error occurred: {reason}.")
+        code, msg = table.get(reason, (-1000, f"An unknown error occurred: {reason}."))
+        return WireError(code, msg)
 
     # -- parameters --------------------------------------------------------------------------
 
-    def _market(self, call: Call, family: Family, *, required: bool = True) -> _MarketFormat:
+    def _table(self, call: Call) -> dict[str, Listing]:
+        return self.spot if _family(call) is Family.SPOT else self.perp
+
+    def _market(self, call: Call) -> Listing:
         symbol = call.params.get("symbol")
         if not symbol:
-            if required:
-                raise _missing("symbol")
-            raise AssertionError("optional symbol handled by the caller")
-        table = self._spot if family is Family.SPOT else self._perp
-        fmt = table.get(symbol)
-        if fmt is None:
-            raise BinanceError(-1121, "Invalid symbol.")
-        return fmt
+            raise _missing("symbol")
+        listing = self._table(call).get(symbol)
+        if listing is None:
+            raise WireError(-1121, "Invalid symbol.")
+        return listing
 
-    def _symbols_param(self, call: Call, family: Family) -> list[_MarketFormat] | None:
-        """`symbol=X` or `symbols=["X","Y"]` (spot); None means every market."""
-        table = self._spot if family is Family.SPOT else self._perp
+    def _chosen(self, call: Call) -> list[Listing] | None:
+        """`symbol=X`, or on spot `symbols=["X","Y"]`; None means every market."""
         if "symbol" in call.params:
-            return [self._market(call, family)]
+            return [self._market(call)]
         raw = call.params.get("symbols")
-        if raw is None:
+        if raw is None or _family(call) is Family.FUTURES:
             return None
         try:
             names = json.loads(raw)
         except ValueError:
-            raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'.") from None
+            names = None
         if not isinstance(names, list) or not names:
-            raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'.")
-        result = []
-        for name in names:
-            fmt = table.get(str(name))
-            if fmt is None:
-                raise BinanceError(-1121, "Invalid symbol.")
-            result.append(fmt)
-        return result
+            raise WireError(-1100, "Illegal characters found in parameter 'symbols'.")
+        table = self.spot
+        if any(str(name) not in table for name in names):
+            raise WireError(-1121, "Invalid symbol.")
+        return [table[str(name)] for name in names]
+
+    def _each(self, call: Call, row: Callable[[Listing], Any]) -> Any:
+        """One row for `symbol=X`, else a list: of the markets asked for, or of every market."""
+        rows = [row(listing) for listing in self._chosen(call) or self._table(call).values()]
+        return rows[0] if "symbol" in call.params else rows
 
     # -- public endpoints --------------------------------------------------------------------
+
+    def _empty(self, call: Call) -> dict[str, Any]:
+        return {}
 
     def _time(self, call: Call) -> dict[str, Any]:
         return {"serverTime": self.engine.now_ms()}
 
-    def _spot_exchange_info(self, call: Call) -> dict[str, Any]:
-        chosen = self._symbols_param(call, Family.SPOT) or list(self._spot.values())
+    def _status(self, listing: Listing) -> str:
+        return "TRADING" if self.engine.is_open(listing.instrument) else "BREAK"
+
+    def _spot_info(self, call: Call) -> dict[str, Any]:
+        chosen = self._chosen(call) or list(self.spot.values())
         return {
             "timezone": "UTC",
             "serverTime": self.engine.now_ms(),
             "rateLimits": _SPOT_RATE_LIMITS,
             "exchangeFilters": [],
-            "symbols": [self._spot_symbol_info(fmt) for fmt in chosen],
+            "symbols": [self._spot_symbol_info(listing) for listing in chosen],
         }
 
-    def _status(self, market: Market) -> str:
-        return "TRADING" if self.engine.is_open(market.id) else "BREAK"
-
-    def _spot_symbol_info(self, fmt: _MarketFormat) -> dict[str, Any]:
-        rules, market = fmt.market.rules, fmt.market
+    def _spot_symbol_info(self, listing: Listing) -> dict[str, Any]:
+        rules, market = listing.market.rules, listing.market
         return {
-            "symbol": fmt.symbol,
-            "status": self._status(market),
+            "symbol": listing.symbol,
+            "status": self._status(listing),
             "baseAsset": market.id.base,
-            "baseAssetPrecision": 8,
             "quoteAsset": market.id.quote,
+            "baseAssetPrecision": 8,
             "quotePrecision": 8,
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
@@ -581,49 +351,36 @@ class BinanceDialect:
             "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
             "icebergAllowed": False,
             "ocoAllowed": False,
-            "quoteOrderQtyMarketAllowed": True,
             "allowTrailingStop": False,
             "cancelReplaceAllowed": False,
-            "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,
+            "quoteOrderQtyMarketAllowed": True,
+            "isSpotTradingAllowed": True,
             "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": _f8(rules.min_price),
-                    "maxPrice": _f8(rules.max_price),
-                    "tickSize": _f8(rules.tick_size),
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": _f8(rules.min_qty),
-                    "maxQty": _f8(rules.max_qty),
-                    "stepSize": _f8(rules.step_size),
-                },
+                _filter(
+                    "PRICE_FILTER",
+                    minPrice=rules.min_price,
+                    maxPrice=rules.max_price,
+                    tickSize=rules.tick_size,
+                ),
+                _filter(
+                    "LOT_SIZE", minQty=rules.min_qty, maxQty=rules.max_qty, stepSize=rules.step_size
+                ),
                 {"filterType": "ICEBERG_PARTS", "limit": 10},
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": _f8(ZERO),
-                    "maxQty": _f8(rules.market_max_qty),
-                    "stepSize": _f8(ZERO),
-                },
+                _filter("MARKET_LOT_SIZE", minQty=ZERO, maxQty=rules.market_max_qty, stepSize=ZERO),
                 {
                     "filterType": "TRAILING_DELTA",
-                    "minTrailingAboveDelta": 10,
-                    "maxTrailingAboveDelta": 2000,
-                    "minTrailingBelowDelta": 10,
-                    "maxTrailingBelowDelta": 2000,
+                    **dict.fromkeys(("minTrailingAboveDelta", "minTrailingBelowDelta"), 10),
+                    **dict.fromkeys(("maxTrailingAboveDelta", "maxTrailingBelowDelta"), 2000),
                 },
                 {
                     "filterType": "PERCENT_PRICE_BY_SIDE",
-                    "bidMultiplierUp": "5",
-                    "bidMultiplierDown": "0.2",
-                    "askMultiplierUp": "5",
-                    "askMultiplierDown": "0.2",
+                    **dict.fromkeys(("bidMultiplierUp", "askMultiplierUp"), "5"),
+                    **dict.fromkeys(("bidMultiplierDown", "askMultiplierDown"), "0.2"),
                     "avgPriceMins": 5,
                 },
                 {
-                    "filterType": "NOTIONAL",
-                    "minNotional": _f8(rules.min_notional),
+                    **_filter("NOTIONAL", minNotional=rules.min_notional),
                     "applyMinToMarket": True,
                     "maxNotional": _f8(Decimal(9_000_000)),
                     "applyMaxToMarket": False,
@@ -637,24 +394,8 @@ class BinanceDialect:
             "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
         }
 
-    def _fapi_exchange_info(self, call: Call) -> dict[str, Any]:
-        return {
-            "timezone": "UTC",
-            "serverTime": self.engine.now_ms(),
-            "futuresType": "U_MARGINED",
-            "rateLimits": _FUTURES_RATE_LIMITS,
-            "exchangeFilters": [],
-            "assets": [
-                {
-                    "asset": self.engine.settle_asset,
-                    "marginAvailable": True,
-                    "autoAssetExchange": "-10000",
-                }
-            ],
-            "symbols": [self._fapi_symbol_info(fmt) for fmt in self._perp.values()],
-        }
-
-    def _dapi_exchange_info(self, call: Call) -> dict[str, Any]:
+    def _futures_info(self, call: Call) -> dict[str, Any]:
+        """COIN-M's exchange information (this venue lists no market there), and USDⓈ-M's head."""
         return {
             "timezone": "UTC",
             "serverTime": self.engine.now_ms(),
@@ -663,22 +404,37 @@ class BinanceDialect:
             "symbols": [],
         }
 
-    def _fapi_symbol_info(self, fmt: _MarketFormat) -> dict[str, Any]:
-        rules, market = fmt.market.rules, fmt.market
+    def _fapi_info(self, call: Call) -> dict[str, Any]:
+        asset = {
+            "asset": self.engine.settle_asset,
+            "marginAvailable": True,
+            "autoAssetExchange": "-10000",
+        }
+        symbols = [self._fapi_symbol_info(listing) for listing in self.perp.values()]
         return {
-            "symbol": fmt.symbol,
-            "pair": fmt.symbol,
+            **self._futures_info(call),
+            "futuresType": "U_MARGINED",
+            "assets": [asset],
+            "symbols": symbols,
+        }
+
+    def _fapi_symbol_info(self, listing: Listing) -> dict[str, Any]:
+        rules, market = listing.market.rules, listing.market
+        px, qty = partial(_px, listing), partial(_qty, listing)
+        return {
+            "symbol": listing.symbol,
+            "pair": listing.symbol,
             "contractType": "PERPETUAL",
             "deliveryDate": 4133404800000,
             "onboardDate": market.listed_ms,
-            "status": self._status(market),
+            "status": self._status(listing),
             "maintMarginPercent": "2.5000",
             "requiredMarginPercent": "5.0000",
             "baseAsset": market.id.base,
             "quoteAsset": market.id.quote,
             "marginAsset": self.engine.settle_asset,
-            "pricePrecision": fmt.price_places,
-            "quantityPrecision": fmt.qty_places,
+            "pricePrecision": listing.price_places,
+            "quantityPrecision": listing.qty_places,
             "baseAssetPrecision": 8,
             "quotePrecision": 8,
             "underlyingType": "COIN",
@@ -689,24 +445,27 @@ class BinanceDialect:
             "marketTakeBound": "0.05",
             "maxMoveOrderLimit": 10000,
             "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": fmt.price(rules.min_price),
-                    "maxPrice": fmt.price(rules.max_price),
-                    "tickSize": fmt.price(rules.tick_size),
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": fmt.qty(rules.min_qty),
-                    "maxQty": fmt.qty(rules.max_qty),
-                    "stepSize": fmt.qty(rules.step_size),
-                },
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": fmt.qty(rules.min_qty),
-                    "maxQty": fmt.qty(rules.market_max_qty),
-                    "stepSize": fmt.qty(rules.step_size),
-                },
+                _filter(
+                    "PRICE_FILTER",
+                    px,
+                    minPrice=rules.min_price,
+                    maxPrice=rules.max_price,
+                    tickSize=rules.tick_size,
+                ),
+                _filter(
+                    "LOT_SIZE",
+                    qty,
+                    minQty=rules.min_qty,
+                    maxQty=rules.max_qty,
+                    stepSize=rules.step_size,
+                ),
+                _filter(
+                    "MARKET_LOT_SIZE",
+                    qty,
+                    minQty=rules.min_qty,
+                    maxQty=rules.market_max_qty,
+                    stepSize=rules.step_size,
+                ),
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
                 {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
                 {"filterType": "MIN_NOTIONAL", "notional": f"{rules.min_notional.normalize():f}"},
@@ -721,217 +480,142 @@ class BinanceDialect:
             "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         }
 
-    def _spot_24hr(self, call: Call) -> Any:
-        chosen = self._symbols_param(call, Family.SPOT)
-        rows = [self._ticker_row(fmt, spot=True) for fmt in chosen or self._spot.values()]
-        return rows[0] if "symbol" in call.params else rows
+    def _24hr(self, call: Call) -> Any:
+        return self._each(call, self._ticker_row)
 
-    def _fapi_24hr(self, call: Call) -> Any:
-        if "symbol" in call.params:
-            return self._ticker_row(self._market(call, Family.FUTURES), spot=False)
-        return [self._ticker_row(fmt, spot=False) for fmt in self._perp.values()]
-
-    def _ticker_row(self, fmt: _MarketFormat, *, spot: bool) -> dict[str, Any]:
-        ticker = self.engine.ticker_24h(fmt.market.id)
-        row: dict[str, Any] = {
-            "symbol": fmt.symbol,
-            "priceChange": fmt.price(ticker.change),
-            "priceChangePercent": f"{ticker.change_percent:.3f}",
-            "weightedAvgPrice": fmt.price(ticker.weighted_average),
+    def _ticker_row(self, listing: Listing) -> dict[str, Any]:
+        ticker = self.engine.ticker_24h(listing.instrument)
+        quote = self.engine.quote(listing.instrument)
+        px, qty = partial(_px, listing), partial(_qty, listing)
+        values = {
+            "symbol": listing.symbol,
+            "change": px(ticker.change),
+            "change_percent": f"{ticker.change_percent:.3f}",
+            "average": px(ticker.weighted_average),
+            "open": px(ticker.open),
+            "high": px(ticker.high),
+            "low": px(ticker.low),
+            "last": px(ticker.last),
+            "last_qty": qty(listing.market.rules.min_qty),
+            "bid": px(quote.bid),
+            "bid_qty": qty(quote.bid_qty),
+            "ask": px(quote.ask),
+            "ask_qty": qty(quote.ask_qty),
+            "volume": qty(ticker.volume),
+            "quote_volume": _f8(ticker.quote_volume),
+            "quote_volume_2": f"{ticker.quote_volume:.2f}",
+            "open_time": ticker.open_ms,
+            "close_time": ticker.close_ms,
+            "trades": ticker.trade_count,
         }
-        if spot:
-            quote = self.engine.quote(fmt.market.id)
-            row["prevClosePrice"] = fmt.price(ticker.open)
-            row["lastPrice"] = fmt.price(ticker.last)
-            row["lastQty"] = fmt.qty(fmt.market.rules.min_qty)
-            row["bidPrice"] = fmt.price(quote.bid)
-            row["bidQty"] = fmt.qty(quote.bid_qty)
-            row["askPrice"] = fmt.price(quote.ask)
-            row["askQty"] = fmt.qty(quote.ask_qty)
-        else:
-            row["lastPrice"] = fmt.price(ticker.last)
-            row["lastQty"] = fmt.qty(fmt.market.rules.min_qty)
-        row.update(
-            {
-                "openPrice": fmt.price(ticker.open),
-                "highPrice": fmt.price(ticker.high),
-                "lowPrice": fmt.price(ticker.low),
-                "volume": fmt.qty(ticker.volume),
-                "quoteVolume": _f8(ticker.quote_volume) if spot else f"{ticker.quote_volume:.2f}",
-                "openTime": ticker.open_ms,
-                "closeTime": ticker.close_ms,
-                "firstId": 1,
-                "lastId": ticker.trade_count,
-                "count": ticker.trade_count,
-            }
-        )
+        return _TICKER.row("spot" if listing.spot else "fapi", values)
+
+    def _price(self, call: Call) -> Any:
+        def row(listing: Listing) -> dict[str, Any]:
+            quote = self.engine.quote(listing.instrument)
+            price = {"symbol": listing.symbol, "price": _px(listing, quote.last)}
+            return price if listing.spot else {**price, "time": quote.time_ms}
+
+        return self._each(call, row)
+
+    def _book(self, call: Call) -> Any:
+        return self._each(call, self._book_row)
+
+    def _book_row(self, listing: Listing) -> dict[str, Any]:
+        quote = self.engine.quote(listing.instrument)
+        row: dict[str, Any] = {
+            "symbol": listing.symbol,
+            "bidPrice": _px(listing, quote.bid),
+            "bidQty": _qty(listing, quote.bid_qty),
+            "askPrice": _px(listing, quote.ask),
+            "askQty": _qty(listing, quote.ask_qty),
+        }
+        if not listing.spot:
+            row["time"] = row["lastUpdateId"] = quote.time_ms
         return row
 
-    def _spot_price(self, call: Call) -> Any:
-        chosen = self._symbols_param(call, Family.SPOT)
-        rows = [
-            {"symbol": fmt.symbol, "price": fmt.price(self.engine.quote(fmt.market.id).last)}
-            for fmt in chosen or self._spot.values()
-        ]
-        return rows[0] if "symbol" in call.params else rows
-
-    def _fapi_price(self, call: Call) -> Any:
-        chosen = [self._market(call, Family.FUTURES)] if "symbol" in call.params else None
-        rows = []
-        for fmt in chosen or self._perp.values():
-            quote = self.engine.quote(fmt.market.id)
-            rows.append(
-                {"symbol": fmt.symbol, "price": fmt.price(quote.last), "time": quote.time_ms}
-            )
-        return rows[0] if chosen else rows
-
-    def _spot_book(self, call: Call) -> Any:
-        chosen = self._symbols_param(call, Family.SPOT)
-        rows = []
-        for fmt in chosen or self._spot.values():
-            quote = self.engine.quote(fmt.market.id)
-            rows.append(
-                {
-                    "symbol": fmt.symbol,
-                    "bidPrice": fmt.price(quote.bid),
-                    "bidQty": fmt.qty(quote.bid_qty),
-                    "askPrice": fmt.price(quote.ask),
-                    "askQty": fmt.qty(quote.ask_qty),
-                }
-            )
-        return rows[0] if "symbol" in call.params else rows
-
-    def _fapi_book(self, call: Call) -> Any:
-        chosen = [self._market(call, Family.FUTURES)] if "symbol" in call.params else None
-        rows = []
-        for fmt in chosen or self._perp.values():
-            quote = self.engine.quote(fmt.market.id)
-            rows.append(
-                {
-                    "symbol": fmt.symbol,
-                    "bidPrice": fmt.price(quote.bid),
-                    "bidQty": fmt.qty(quote.bid_qty),
-                    "askPrice": fmt.price(quote.ask),
-                    "askQty": fmt.qty(quote.ask_qty),
-                    "time": quote.time_ms,
-                    "lastUpdateId": quote.time_ms,
-                }
-            )
-        return rows[0] if chosen else rows
-
-    def _klines(self, call: Call, family: Family) -> list[list[Any]]:
-        fmt = self._market(call, family)
+    def _klines(self, call: Call) -> list[list[Any]]:
+        family = _family(call)
+        listing = self._market(call)
         interval_name = call.params.get("interval")
         if not interval_name:
             raise _missing("interval")
         interval = _INTERVALS_MS.get(interval_name)
         if interval is None or interval % self.engine.prices.step_ms:
-            raise BinanceError(-1120, "Invalid interval.")
-        limit = _int_param(call.params, "limit", 500)
-        if not 1 <= limit <= (1000 if family is Family.SPOT else 1500):
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+            raise WireError(-1120, "Invalid interval.")
+        limit = self._limit(call, 500, 1000 if family is Family.SPOT else 1500)
         candles = self.engine.klines(
-            fmt.market.id,
+            listing.instrument,
             interval,
             start_ms=_opt_int(call.params, "startTime"),
             end_ms=_opt_int(call.params, "endTime"),
             limit=limit,
         )
-        return [self._kline_row(fmt, c) for c in candles]
+        return [_kline_row(listing, c) for c in candles]
 
-    def _kline_row(self, fmt: _MarketFormat, candle: Candle) -> list[Any]:
-        taker_base = floor_to(candle.volume / 2, fmt.market.rules.step_size)
-        return [
-            candle.open_ms,
-            fmt.price(candle.open),
-            fmt.price(candle.high),
-            fmt.price(candle.low),
-            fmt.price(candle.close),
-            fmt.qty(candle.volume),
-            candle.close_ms,
-            _f8(candle.quote_volume),
-            max(1, int(candle.volume / fmt.market.rules.step_size) // 1000),
-            fmt.qty(taker_base),
-            _f8(taker_base * candle.close),
-            "0",
-        ]
-
-    def _depth(self, call: Call, family: Family) -> dict[str, Any]:
-        fmt = self._market(call, family)
-        limit = _int_param(call.params, "limit", 100 if family is Family.SPOT else 500)
-        allowed = (5, 10, 20, 50, 100, 500, 1000) + ((5000,) if family is Family.SPOT else ())
-        if limit not in allowed and not (family is Family.SPOT and 1 <= limit <= 5000):
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
-        bids, asks = self.engine.depth(fmt.market.id, limit)
-        book: dict[str, Any] = {"lastUpdateId": self.engine.now_ms()}
-        if family is Family.FUTURES:
-            book["E"] = book["T"] = self.engine.now_ms()
-        book["bids"] = [[fmt.price(p), fmt.qty(q)] for p, q in bids]
-        book["asks"] = [[fmt.price(p), fmt.qty(q)] for p, q in asks]
+    def _depth(self, call: Call) -> dict[str, Any]:
+        family = _family(call)
+        listing = self._market(call)
+        spot = family is Family.SPOT
+        limit = _int_param(call.params, "limit", 100 if spot else 500)
+        if not (1 <= limit <= 5000 if spot else limit in (5, 10, 20, 50, 100, 500, 1000)):
+            raise _invalid("limit")
+        bids, asks = self.engine.depth(listing.instrument, limit)
+        now = self.engine.now_ms()
+        book: dict[str, Any] = (
+            {"lastUpdateId": now} if spot else {"lastUpdateId": now, "E": now, "T": now}
+        )
+        book["bids"] = [[_px(listing, p), _qty(listing, q)] for p, q in bids]
+        book["asks"] = [[_px(listing, p), _qty(listing, q)] for p, q in asks]
         return book
 
-    def _spot_depth(self, call: Call) -> dict[str, Any]:
-        return self._depth(call, Family.SPOT)
-
-    def _fapi_depth(self, call: Call) -> dict[str, Any]:
-        return self._depth(call, Family.FUTURES)
-
-    def _spot_klines(self, call: Call) -> list[list[Any]]:
-        return self._klines(call, Family.SPOT)
-
-    def _fapi_klines(self, call: Call) -> list[list[Any]]:
-        return self._klines(call, Family.FUTURES)
-
     def _premium(self, call: Call) -> Any:
-        chosen = [self._market(call, Family.FUTURES)] if "symbol" in call.params else None
-        rows = []
-        for fmt in chosen or self._perp.values():
-            info = self.engine.funding_info(fmt.market.id)
-            rows.append(
-                {
-                    "symbol": fmt.symbol,
-                    "markPrice": _f8(info.mark),
-                    "indexPrice": _f8(info.index),
-                    "estimatedSettlePrice": _f8(info.index),
-                    "lastFundingRate": _f8(info.rate),
-                    "interestRate": "0.00010000",
-                    "nextFundingTime": info.next_funding_ms,
-                    "time": info.time_ms,
-                }
-            )
-        return rows[0] if chosen else rows
+        def row(listing: Listing) -> dict[str, Any]:
+            info = self.engine.funding_info(listing.instrument)
+            return {
+                "symbol": listing.symbol,
+                "markPrice": _f8(info.mark),
+                "indexPrice": _f8(info.index),
+                "estimatedSettlePrice": _f8(info.index),
+                "lastFundingRate": _f8(info.rate),
+                "interestRate": "0.00010000",
+                "nextFundingTime": info.next_funding_ms,
+                "time": info.time_ms,
+            }
 
-    def _funding_history(self, call: Call) -> list[dict[str, Any]]:
-        limit = _int_param(call.params, "limit", 100)
-        if not 1 <= limit <= 1000:
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
-        chosen = [self._market(call, Family.FUTURES)] if "symbol" in call.params else None
-        rows: list[dict[str, Any]] = []
-        for fmt in chosen or self._perp.values():
-            for event in self.engine.funding_history(
-                fmt.market.id,
-                _opt_int(call.params, "startTime"),
-                _opt_int(call.params, "endTime"),
-                limit,
-            ):
-                rows.append(
-                    {
-                        "symbol": fmt.symbol,
-                        "fundingTime": event.time_ms,
-                        "fundingRate": _f8(event.rate),
-                        "markPrice": _f8(event.mark),
-                    }
-                )
+        return self._each(call, row)
+
+    def _funding(self, call: Call) -> list[dict[str, Any]]:
+        limit = self._limit(call, 100, 1000)
+        listings = self._chosen(call) or self.perp.values()
+        start, end = _opt_int(call.params, "startTime"), _opt_int(call.params, "endTime")
+        rows = [
+            {
+                "symbol": listing.symbol,
+                "fundingTime": event.time_ms,
+                "fundingRate": _f8(event.rate),
+                "markPrice": _f8(event.mark),
+            }
+            for listing in listings
+            for event in self.engine.funding_history(listing.instrument, start, end, limit)
+        ]
         rows.sort(key=lambda r: (r["fundingTime"], r["symbol"]))
         return rows[-limit:] if "startTime" not in call.params else rows[:limit]
+
+    def _limit(self, call: Call, default: int, most: int) -> int:
+        limit = _int_param(call.params, "limit", default)
+        if not 1 <= limit <= most:
+            raise _invalid("limit")
+        return limit
 
     # -- spot account and orders -------------------------------------------------------------
 
     def _spot_account(self, call: Call) -> dict[str, Any]:
         balances = self.engine.spot_balances(call.account)
+        markets = self.engine.markets.values()
         assets = sorted(
-            {m.id.base for m in self.engine.markets.values() if m.id.kind is MarketKind.SPOT}
-            | {m.id.quote for m in self.engine.markets.values()}
+            {m.id.base for m in markets if m.id.kind is MarketKind.SPOT}
+            | {m.id.quote for m in markets}
             | set(balances)
         )
         omit_zero = call.params.get("omitZeroBalances") == "true"
@@ -940,9 +624,8 @@ class BinanceDialect:
             balance = balances.get(asset)
             free = balance.free if balance else ZERO
             locked = balance.locked if balance else ZERO
-            if omit_zero and free == 0 and locked == 0:
-                continue
-            rows.append({"asset": asset, "free": _f8(free), "locked": _f8(locked)})
+            if not (omit_zero and free == 0 and locked == 0):
+                rows.append({"asset": asset, "free": _f8(free), "locked": _f8(locked)})
         fees = self.engine.config.fees
         return {
             "makerCommission": int(fees.spot_maker * 10_000),
@@ -955,9 +638,7 @@ class BinanceDialect:
                 "buyer": _f8(ZERO),
                 "seller": _f8(ZERO),
             },
-            "canTrade": not call.key.read_only if call.key else False,
-            "canWithdraw": False,
-            "canDeposit": True,
+            **self._can_trade(call),
             "brokered": False,
             "requireSelfTradePrevention": False,
             "preventSor": False,
@@ -968,18 +649,22 @@ class BinanceDialect:
             "uid": _uid(call.account),
         }
 
-    def _order_request(self, call: Call, family: Family) -> tuple[OrderRequest, str]:
+    def _can_trade(self, call: Call) -> dict[str, Any]:
+        trades = not call.key.read_only if call.key else False
+        return {"canTrade": trades, "canWithdraw": False, "canDeposit": True}
+
+    def _order_request(self, call: Call) -> tuple[OrderRequest, str]:
         """Parse and check a new-order request; returns it with the response type wanted."""
-        p = call.params
-        fmt = self._market(call, family)
+        p, family = call.params, _family(call)
+        listing = self._market(call)
         side = _side_param(p)
         type_text, order_type, tif, post_only = _order_kind(p, family)
         amount, quote_amount, price = _order_sizes(p, family, order_type)
         if post_only and price is not None:
-            self._reject_if_taker(fmt, side, price, family)
+            self._reject_if_taker(listing, side, price, family)
         request = OrderRequest(
             account=call.account,
-            instrument=fmt.market.id,
+            instrument=listing.instrument,
             side=side,
             type=order_type,
             amount=amount,
@@ -993,42 +678,34 @@ class BinanceDialect:
         return request, p.get("newOrderRespType", "FULL" if spot_default else "ACK")
 
     def _reject_if_taker(
-        self, fmt: _MarketFormat, side: Side, price: Decimal, family: Family
+        self, listing: Listing, side: Side, price: Decimal, family: Family
     ) -> None:
-        quote = self.engine.quote(fmt.market.id)
-        takes = (side is Side.BUY and price >= quote.ask) or (
-            side is Side.SELL and price <= quote.bid
-        )
-        if not takes:
+        quote = self.engine.quote(listing.instrument)
+        if not (
+            (side is Side.BUY and price >= quote.ask) or (side is Side.SELL and price <= quote.bid)
+        ):
             return
         if family is Family.SPOT:
-            raise BinanceError(-2010, "Order would immediately match and take.")
-        raise BinanceError(
-            -5022,
-            "Due to the order could not be executed as maker, "
-            "the Post Only order will be rejected.",
+            raise WireError(-2010, "Order would immediately match and take.")
+        msg = (
+            "Due to the order could not be executed as maker, the Post Only order will be rejected."
         )
+        raise WireError(-5022, msg)
 
     def _spot_create(self, call: Call) -> dict[str, Any]:
-        request, response_type = self._order_request(call, Family.SPOT)
+        request, response_type = self._order_request(call)
         record = self.engine.place_order(request, fill_fraction=call.fill_fraction)
-        fmt = self._formats[record.instrument]
+        listing = self.listings[record.instrument]
         if response_type == "ACK":
-            return {
-                "symbol": fmt.symbol,
-                "orderId": record.order_id,
-                "orderListId": -1,
-                "clientOrderId": record.client_id,
-                "transactTime": record.created_ms,
-            }
-        row = self._spot_order_row(fmt, record, post=True)
+            return self._order_row(listing, record, "ack")
+        row = self._order_row(listing, record, "post")
         if call.params.get("type") == "LIMIT_MAKER":
             row["type"] = "LIMIT_MAKER"
         if response_type == "FULL":
             row["fills"] = [
                 {
-                    "price": fmt.price(f.price),
-                    "qty": fmt.qty(f.amount),
+                    "price": _px(listing, f.price),
+                    "qty": _qty(listing, f.amount),
                     "commission": _f8(f.fee),
                     "commissionAsset": f.fee_asset,
                     "tradeId": f.trade_id,
@@ -1037,496 +714,236 @@ class BinanceDialect:
             ]
         return row
 
-    def _spot_order_row(
-        self, fmt: _MarketFormat, record: OrderRecord, *, post: bool = False
+    def _fapi_create(self, call: Call) -> dict[str, Any]:
+        request, _ = self._order_request(call)
+        record = self.engine.place_order(request, fill_fraction=call.fill_fraction)
+        return self._order_row(self.listings[record.instrument], record, "fapi_post")
+
+    def _order_row(
+        self, listing: Listing, record: OrderRecord, form: str | None = None, cancel_id: str = ""
     ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "symbol": fmt.symbol,
-            "orderId": record.order_id,
-            "orderListId": -1,
-            "clientOrderId": record.client_id,
+        """An order as a reply of `form` (default: as a query answers it, spot or futures)."""
+        values = {
+            "symbol": listing.symbol,
+            "order_id": record.order_id,
+            "client_id": record.client_id,
+            # A cancel's reply names the order by `origClientOrderId`; `clientOrderId` is its own.
+            "cancel_id": cancel_id or f"cancel{record.order_id}",
+            "price": _px(listing, record.price),
+            "average": _f8(record.average_price),
+            "amount": _qty(listing, record.amount),
+            "filled": _qty(listing, record.filled),
+            "quote_amt": _f8(record.quote_amount),
+            "cum_quote": _f8(record.cum_quote),
+            "status": _upper(record.status),
+            "tif": _upper(record.time_in_force),
+            "type": _upper(record.type),
+            "side": _upper(record.side),
+            "reduce_only": record.reduce_only,
+            "zero": _f8(ZERO),
+            "contract": "CONTRACT_PRICE",
+            "created": record.created_ms,
+            "updated": record.updated_ms,
         }
-        if post:
-            row["transactTime"] = record.created_ms
-        row.update(
-            {
-                "price": fmt.price(record.price),
-                "origQty": fmt.qty(record.amount),
-                "executedQty": fmt.qty(record.filled),
-                "origQuoteOrderQty": _f8(record.quote_amount),
-                "cummulativeQuoteQty": _f8(record.cum_quote),
-                "status": _STATUS[record.status],
-                "timeInForce": record.time_in_force.value.upper(),
-                "type": record.type.value.upper(),
-                "side": record.side.value.upper(),
-            }
-        )
-        if post:
-            row["workingTime"] = record.created_ms
-        else:
-            row.update(
-                {
-                    "stopPrice": _f8(ZERO),
-                    "icebergQty": _f8(ZERO),
-                    "time": record.created_ms,
-                    "updateTime": record.updated_ms,
-                    "isWorking": True,
-                    "workingTime": record.created_ms,
-                }
-            )
-        row["selfTradePreventionMode"] = "NONE"
-        return row
+        return _ORDER.row(form or ("spot" if listing.spot else "fapi"), values)
 
     def _lookup_ids(self, call: Call, *, cancel: bool) -> tuple[int | None, str | None]:
         order_id = _opt_int(call.params, "orderId")
         client_id = call.params.get("origClientOrderId") or None
         if order_id is None and client_id is None:
-            raise BinanceError(
-                -1102,
-                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
-            )
+            msg = "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+            raise WireError(-1102, msg)
         if order_id is None and client_id and self.faults.is_hidden(call.account, client_id):
-            if cancel:
-                raise BinanceError(-2011, "Unknown order sent.")
-            raise BinanceError(-2013, "Order does not exist.")
+            raise _unknown_order(cancel=cancel)
         return order_id, client_id
 
-    def _spot_get_order(self, call: Call) -> dict[str, Any]:
-        fmt = self._market(call, Family.SPOT)
+    def _get_order(self, call: Call) -> dict[str, Any]:
+        listing = self._market(call)
         order_id, client_id = self._lookup_ids(call, cancel=False)
         record = self.engine.get_order(
-            call.account, fmt.market.id, order_id=order_id, client_id=client_id
+            call.account, listing.instrument, order_id=order_id, client_id=client_id
         )
-        return self._spot_order_row(fmt, record)
+        return self._order_row(listing, record)
 
-    def _spot_cancel(self, call: Call) -> dict[str, Any]:
-        fmt = self._market(call, Family.SPOT)
+    def _cancel(self, call: Call) -> dict[str, Any]:
+        listing = self._market(call)
         order_id, client_id = self._lookup_ids(call, cancel=True)
         record = self.engine.cancel_order(
-            call.account, fmt.market.id, order_id=order_id, client_id=client_id
+            call.account, listing.instrument, order_id=order_id, client_id=client_id
         )
-        return self._spot_cancel_row(fmt, record, call.params.get("newClientOrderId"))
-
-    def _spot_cancel_row(
-        self, fmt: _MarketFormat, record: OrderRecord, cancel_id: str | None
-    ) -> dict[str, Any]:
-        row = self._spot_order_row(fmt, record, post=True)
-        row.pop("workingTime", None)
-        row["transactTime"] = record.updated_ms
-        # The reply names the order by `origClientOrderId`; `clientOrderId` is the cancel's own.
-        row["origClientOrderId"] = record.client_id
-        row["clientOrderId"] = cancel_id or f"cancel{record.order_id}"
-        return row
+        cancel_id = call.params.get("newClientOrderId", "")
+        return self._order_row(
+            listing, record, "cancel" if listing.spot else "fapi_post", cancel_id
+        )
 
     def _spot_cancel_all(self, call: Call) -> list[dict[str, Any]]:
-        fmt = self._market(call, Family.SPOT)
-        open_orders = self.engine.open_orders(call.account, fmt.market.id)
+        listing = self._market(call)
+        open_orders = self.engine.open_orders(call.account, listing.instrument)
         if not open_orders:
-            raise BinanceError(-2011, "Unknown order sent.")
+            raise _unknown_order(cancel=True)
+        cancel = partial(self.engine.cancel_order, call.account, listing.instrument)
         return [
-            self._spot_cancel_row(
-                fmt,
-                self.engine.cancel_order(call.account, fmt.market.id, order_id=o.order_id),
-                None,
-            )
-            for o in open_orders
+            self._order_row(listing, cancel(order_id=o.order_id), "cancel") for o in open_orders
         ]
 
-    def _spot_open(self, call: Call) -> list[dict[str, Any]]:
-        instrument = self._market(call, Family.SPOT).market.id if "symbol" in call.params else None
-        return [
-            self._spot_order_row(self._formats[o.instrument], o)
-            for o in self.engine.open_orders(call.account, instrument)
-            if o.instrument.kind is MarketKind.SPOT
-        ]
+    def _fapi_cancel_all(self, call: Call) -> dict[str, Any]:
+        listing = self._market(call)
+        for order in self.engine.open_orders(call.account, listing.instrument):
+            self.engine.cancel_order(call.account, listing.instrument, order_id=order.order_id)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
-    def _orders_page(self, call: Call, family: Family) -> list[OrderRecord]:
-        fmt = self._market(call, family)
-        limit = _int_param(call.params, "limit", 500)
-        if not 1 <= limit <= 1000:
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+    def _open(self, call: Call) -> list[dict[str, Any]]:
+        family = _family(call)
+        instrument = self._market(call).instrument if "symbol" in call.params else None
+        kind = MarketKind.SPOT if family is Family.SPOT else MarketKind.PERP
+        orders = self.engine.open_orders(call.account, instrument)
+        return self._order_rows(o for o in orders if o.instrument.kind is kind)
+
+    def _order_rows(self, records: Iterable[OrderRecord]) -> list[dict[str, Any]]:
+        return [self._order_row(self.listings[o.instrument], o) for o in records]
+
+    def _all_orders(self, call: Call) -> list[dict[str, Any]]:
+        listing = self._market(call)
+        limit = self._limit(call, 500, 1000)
         from_id = _opt_int(call.params, "orderId")
         start, end = _opt_int(call.params, "startTime"), _opt_int(call.params, "endTime")
         rows = [
             o
             for o in self.engine.order_log(call.account)
-            if o.instrument == fmt.market.id
+            if o.instrument == listing.instrument
             and (from_id is None or o.order_id >= from_id)
             and (start is None or o.created_ms >= start)
             and (end is None or o.created_ms <= end)
         ]
-        return rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return self._order_rows(
+            rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        )
 
-    def _spot_all_orders(self, call: Call) -> list[dict[str, Any]]:
-        return [
-            self._spot_order_row(self._formats[o.instrument], o)
-            for o in self._orders_page(call, Family.SPOT)
-        ]
-
-    def _fills_page(self, call: Call, family: Family) -> tuple[_MarketFormat, list[FillRecord]]:
-        fmt = self._market(call, family)
-        limit = _int_param(call.params, "limit", 500)
-        if not 1 <= limit <= 1000:
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+    def _trades(self, call: Call) -> list[dict[str, Any]]:
+        listing = self._market(call)
+        limit = self._limit(call, 500, 1000)
         fills = self.engine.account_fills(
             call.account,
-            fmt.market.id,
+            listing.instrument,
             order_id=_opt_int(call.params, "orderId"),
             start_ms=_opt_int(call.params, "startTime"),
             end_ms=_opt_int(call.params, "endTime"),
             from_id=_opt_int(call.params, "fromId"),
             limit=limit,
         )
-        return fmt, fills
+        return [self._trade_row(listing, f) for f in fills]
 
-    def _spot_trades(self, call: Call) -> list[dict[str, Any]]:
-        fmt, fills = self._fills_page(call, Family.SPOT)
-        return [
-            {
-                "symbol": fmt.symbol,
-                "id": f.trade_id,
-                "orderId": f.order_id,
-                "orderListId": -1,
-                "price": fmt.price(f.price),
-                "qty": fmt.qty(f.amount),
-                "quoteQty": _f8(f.quote_amount),
-                "commission": _f8(f.fee),
-                "commissionAsset": f.fee_asset,
-                "time": f.time_ms,
-                "isBuyer": f.side is Side.BUY,
-                "isMaker": f.maker,
-                "isBestMatch": True,
-            }
-            for f in fills
-        ]
-
-    # -- futures account, positions and orders -----------------------------------------------
-
-    def _asset_row(self, view: FuturesView) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "asset": view.asset,
-            "walletBalance": _f8(view.wallet_balance),
-            "unrealizedProfit": _f8(view.unrealized_pnl),
-            "marginBalance": _f8(view.margin_balance),
-            "maintMargin": _f8(view.maint_margin),
-            "initialMargin": _f8(view.initial_margin),
-            "positionInitialMargin": _f8(view.position_initial_margin),
-            "openOrderInitialMargin": _f8(view.open_order_initial_margin),
-            "maxWithdrawAmount": _f8(view.max_withdraw),
-            "crossWalletBalance": _f8(view.cross_wallet_balance),
-            "crossUnPnl": _f8(view.cross_unrealized_pnl),
-            "availableBalance": _f8(view.available_balance),
-            "marginAvailable": True,
-            "updateTime": view.updated_ms,
+    def _trade_row(self, listing: Listing, f: FillRecord) -> dict[str, Any]:
+        values = {
+            "symbol": listing.symbol,
+            "trade_id": f.trade_id,
+            "order_id": f.order_id,
+            "side": _upper(f.side),
+            "buyer": f.side is Side.BUY,
+            "maker": f.maker,
+            "price": _px(listing, f.price),
+            "qty": _qty(listing, f.amount),
+            "quote": _f8(f.quote_amount),
+            "realized": _f8(f.realized_pnl),
+            "fee": _f8(f.fee),
+            "fee_asset": f.fee_asset,
+            "time": f.time_ms,
         }
-        return row
+        return _TRADE.row("spot" if listing.spot else "fapi", values)
 
-    def _account_totals(self, view: FuturesView) -> dict[str, Any]:
-        return {
-            "totalInitialMargin": _f8(view.initial_margin),
-            "totalMaintMargin": _f8(view.maint_margin),
-            "totalWalletBalance": _f8(view.wallet_balance),
-            "totalUnrealizedProfit": _f8(view.unrealized_pnl),
-            "totalMarginBalance": _f8(view.margin_balance),
-            "totalPositionInitialMargin": _f8(view.position_initial_margin),
-            "totalOpenOrderInitialMargin": _f8(view.open_order_initial_margin),
-            "totalCrossWalletBalance": _f8(view.cross_wallet_balance),
-            "totalCrossUnPnl": _f8(view.cross_unrealized_pnl),
-            "availableBalance": _f8(view.available_balance),
-            "maxWithdrawAmount": _f8(view.max_withdraw),
-        }
+    # -- futures account, positions and settings ---------------------------------------------
 
-    def _fapi_account_v3(self, call: Call) -> dict[str, Any]:
+    def _fapi_account(self, call: Call) -> dict[str, Any]:
         view = self.engine.futures_view(call.account)
-        return {
-            **self._account_header(call, view),
-            **self._account_totals(view),
-            "assets": [self._asset_row(view)],
-            "positions": [
-                {
-                    "symbol": self._formats[p.instrument].symbol,
-                    "positionSide": "BOTH",
-                    "positionAmt": self._formats[p.instrument].qty(p.amount),
-                    "unrealizedProfit": _f8(p.unrealized_pnl),
-                    "isolatedMargin": _f8(self._isolated_margin(p)),
-                    "notional": _f8(p.notional),
-                    "isolatedWallet": _f8(p.isolated_wallet),
-                    "initialMargin": _f8(p.initial_margin + p.open_order_margin),
-                    "maintMargin": _f8(p.maint_margin),
-                    "updateTime": p.updated_ms,
-                }
-                for p in view.positions
-                if p.amount != 0
-            ],
-        }
-
-    def _account_header(self, call: Call, view: FuturesView) -> dict[str, Any]:
+        if call.route == "fapi.account.v3":
+            positions = [
+                self._position(call, p.instrument, p, "v3") for p in view.positions if p.amount
+            ]
+        else:
+            held = {p.instrument: p for p in view.positions}
+            positions = [self._position(call, i, held.get(i), "v2") for i in self._perps()]
         return {
             "feeTier": 0,
-            "canTrade": not call.key.read_only if call.key else False,
-            "canDeposit": True,
-            "canWithdraw": False,
+            **self._can_trade(call),
             "tradeGroupId": -1,
             "updateTime": 0,
             "multiAssetsMargin": False,
-        }
-
-    def _fapi_account_v2(self, call: Call) -> dict[str, Any]:
-        view = self.engine.futures_view(call.account)
-        by_instrument = {p.instrument: p for p in view.positions}
-        positions = []
-        for fmt in self._perp.values():
-            p = by_instrument.get(fmt.market.id)
-            lev = self.engine.leverage_of(call.account, fmt.market.id)
-            mode = self.engine.margin_mode_of(call.account, fmt.market.id)
-            positions.append(
-                {
-                    "symbol": fmt.symbol,
-                    "initialMargin": _f8(p.initial_margin + p.open_order_margin if p else ZERO),
-                    "maintMargin": _f8(p.maint_margin if p else ZERO),
-                    "unrealizedProfit": _f8(p.unrealized_pnl if p else ZERO),
-                    "positionInitialMargin": _f8(p.initial_margin if p else ZERO),
-                    "openOrderInitialMargin": _f8(p.open_order_margin if p else ZERO),
-                    "leverage": str(lev),
-                    "isolated": mode is MarginMode.ISOLATED,
-                    "entryPrice": _f8(p.entry_price if p else ZERO),
-                    "breakEvenPrice": _f8(p.break_even_price if p else ZERO),
-                    "maxNotional": f"{self._max_notional(fmt, lev)}",
-                    "bidNotional": "0",
-                    "askNotional": "0",
-                    "positionSide": "BOTH",
-                    "positionAmt": fmt.qty(p.amount if p else ZERO),
-                    "updateTime": p.updated_ms if p else 0,
-                }
-            )
-        return {
-            **self._account_header(call, view),
-            **self._account_totals(view),
-            "assets": [self._asset_row(view)],
+            **_account_totals(view),
+            "assets": [_asset_row(view)],
             "positions": positions,
         }
 
-    def _max_notional(self, fmt: _MarketFormat, leverage: int) -> str:
-        caps = [b.cap for b in fmt.market.rules.brackets if b.max_leverage >= leverage]
-        return f"{max(caps) if caps else ZERO:f}"
+    def _perps(self, call: Call | None = None) -> list[InstrumentId]:
+        """The perpetuals a request names (`symbol=X`), or every one."""
+        chosen = (self._chosen(call) if call else None) or self.perp.values()
+        return [listing.instrument for listing in chosen]
 
-    @staticmethod
-    def _isolated_margin(p: PositionView) -> Decimal:
-        if p.margin_mode is not MarginMode.ISOLATED:
-            return ZERO
-        return p.isolated_wallet + p.unrealized_pnl
+    def _risk(self, call: Call) -> list[dict[str, Any]]:
+        held = {p.instrument: p for p in self.engine.futures_view(call.account).positions}
+        if call.route == "fapi.positionRisk.v2":
+            return [self._position(call, i, held.get(i), "risk_v2") for i in self._perps(call)]
+        chosen = self._perps(call) if "symbol" in call.params else list(held)
+        return [self._position(call, i, held[i], "risk_v3") for i in chosen if i in held]
 
-    def _risk_rows(self, call: Call) -> list[tuple[_MarketFormat, PositionView | None]]:
-        view = self.engine.futures_view(call.account)
-        by_instrument = {p.instrument: p for p in view.positions}
-        if "symbol" in call.params:
-            fmt = self._market(call, Family.FUTURES)
-            return [(fmt, by_instrument.get(fmt.market.id))]
-        return [(self._formats[i], p) for i, p in by_instrument.items()]
-
-    def _risk_v3(self, call: Call) -> list[dict[str, Any]]:
-        rows = []
-        for fmt, p in self._risk_rows(call):
-            if p is None:
-                continue
-            rows.append(
-                {
-                    "symbol": fmt.symbol,
-                    "positionSide": "BOTH",
-                    "positionAmt": fmt.qty(p.amount),
-                    "entryPrice": _f8(p.entry_price),
-                    "breakEvenPrice": _f8(p.break_even_price),
-                    "markPrice": _f8(p.mark_price),
-                    "unRealizedProfit": _f8(p.unrealized_pnl),
-                    "liquidationPrice": _f8(p.liquidation_price),
-                    "isolatedMargin": _f8(self._isolated_margin(p)),
-                    "notional": _f8(p.notional),
-                    "marginAsset": self.engine.settle_asset,
-                    "isolatedWallet": _f8(p.isolated_wallet),
-                    "initialMargin": _f8(p.initial_margin + p.open_order_margin),
-                    "maintMargin": _f8(p.maint_margin),
-                    "positionInitialMargin": _f8(p.initial_margin),
-                    "openOrderInitialMargin": _f8(p.open_order_margin),
-                    "adl": 0,
-                    "bidNotional": "0",
-                    "askNotional": "0",
-                    "updateTime": p.updated_ms,
-                }
-            )
-        return rows
-
-    def _risk_v2(self, call: Call) -> list[dict[str, Any]]:
-        chosen = (
-            [self._market(call, Family.FUTURES)] if "symbol" in call.params else self._perp.values()
-        )
-        view = self.engine.futures_view(call.account)
-        by_instrument = {p.instrument: p for p in view.positions}
-        rows = []
-        for fmt in chosen:
-            p = by_instrument.get(fmt.market.id)
-            lev = self.engine.leverage_of(call.account, fmt.market.id)
-            mode = self.engine.margin_mode_of(call.account, fmt.market.id)
-            mark = self.engine.quote(fmt.market.id).mark
-            rows.append(
-                {
-                    "entryPrice": _f8(p.entry_price if p else ZERO),
-                    "breakEvenPrice": _f8(p.break_even_price if p else ZERO),
-                    "marginType": "isolated" if mode is MarginMode.ISOLATED else "cross",
-                    "isAutoAddMargin": "false",
-                    "isolatedMargin": _f8(self._isolated_margin(p) if p else ZERO),
-                    "leverage": str(lev),
-                    "liquidationPrice": _f8(p.liquidation_price if p else ZERO),
-                    "markPrice": _f8(mark),
-                    "maxNotionalValue": self._max_notional(fmt, lev),
-                    "positionAmt": fmt.qty(p.amount if p else ZERO),
-                    "notional": _f8(p.notional if p else ZERO),
-                    "isolatedWallet": _f8(p.isolated_wallet if p else ZERO),
-                    "symbol": fmt.symbol,
-                    "unRealizedProfit": _f8(p.unrealized_pnl if p else ZERO),
-                    "positionSide": "BOTH",
-                    "updateTime": p.updated_ms if p else 0,
-                }
-            )
-        return rows
+    def _position(
+        self, call: Call, instrument: InstrumentId, p: PositionView | None, form: str
+    ) -> dict[str, Any]:
+        """A position as `form` shows it: in the v2 or v3 account, or in the v2 or v3 position
+        risk (a v2 form lists every market, with or without a position)."""
+        listing = self.listings[instrument]
+        lev = self.engine.leverage_of(call.account, instrument)
+        isolated = self.engine.margin_mode_of(call.account, instrument) is MarginMode.ISOLATED
+        zero = _f8(ZERO)
+        values = {
+            "symbol": listing.symbol,
+            "leverage": str(lev),
+            "isolated": isolated,
+            "margin_type": "isolated" if isolated else "cross",
+            "max_notional": _max_notional(listing, lev),
+            "mark": _f8(self.engine.quote(instrument).mark),
+            "settle": self.engine.settle_asset,
+            "amount": _qty(listing, p.amount if p else ZERO),
+            "entry": _f8(p.entry_price) if p else zero,
+            "break_even": _f8(p.break_even_price) if p else zero,
+            "upnl": _f8(p.unrealized_pnl) if p else zero,
+            "liquidation": _f8(p.liquidation_price) if p else zero,
+            "isolated_margin": _f8(_isolated_margin(p)) if p else zero,
+            "isolated_wallet": _f8(p.isolated_wallet) if p else zero,
+            "notional": _f8(p.notional) if p else zero,
+            "initial": _f8(p.initial_margin + p.open_order_margin) if p else zero,
+            "position_initial": _f8(p.initial_margin) if p else zero,
+            "order_initial": _f8(p.open_order_margin) if p else zero,
+            "maint": _f8(p.maint_margin) if p else zero,
+            "updated": p.updated_ms if p else 0,
+        }
+        return _POSITION.row(form, values)
 
     def _brackets(self, call: Call) -> Any:
-        def entry(fmt: _MarketFormat) -> dict[str, Any]:
-            return {
-                "symbol": fmt.symbol,
-                "brackets": [
-                    {
-                        "bracket": index + 1,
-                        "initialLeverage": b.max_leverage,
-                        "notionalCap": _number(b.cap),
-                        "notionalFloor": _number(b.floor),
-                        "maintMarginRatio": _number(b.maint_margin_ratio),
-                        "cum": float(b.cum),
-                    }
-                    for index, b in enumerate(fmt.market.rules.brackets)
-                ],
-            }
+        def entry(listing: Listing) -> dict[str, Any]:
+            brackets = [
+                {
+                    "bracket": index + 1,
+                    "initialLeverage": b.max_leverage,
+                    "notionalCap": _number(b.cap),
+                    "notionalFloor": _number(b.floor),
+                    "maintMarginRatio": _number(b.maint_margin_ratio),
+                    "cum": float(b.cum),
+                }
+                for index, b in enumerate(listing.market.rules.brackets)
+            ]
+            return {"symbol": listing.symbol, "brackets": brackets}
 
-        if "symbol" in call.params:
-            return entry(self._market(call, Family.FUTURES))
-        return [entry(fmt) for fmt in self._perp.values()]
-
-    def _fapi_create(self, call: Call) -> dict[str, Any]:
-        request, _ = self._order_request(call, Family.FUTURES)
-        record = self.engine.place_order(request, fill_fraction=call.fill_fraction)
-        row = self._fapi_order_row(self._formats[record.instrument], record)
-        del row["time"]
-        row["cumQty"] = row["executedQty"]
-        return row
-
-    def _fapi_order_row(self, fmt: _MarketFormat, record: OrderRecord) -> dict[str, Any]:
-        return {
-            "orderId": record.order_id,
-            "symbol": fmt.symbol,
-            "status": _STATUS[record.status],
-            "clientOrderId": record.client_id,
-            "price": fmt.price(record.price),
-            "avgPrice": _f8(record.average_price),
-            "origQty": fmt.qty(record.amount),
-            "executedQty": fmt.qty(record.filled),
-            "cumQuote": _f8(record.cum_quote),
-            "timeInForce": record.time_in_force.value.upper(),
-            "type": record.type.value.upper(),
-            "reduceOnly": record.reduce_only,
-            "closePosition": False,
-            "side": record.side.value.upper(),
-            "positionSide": "BOTH",
-            "stopPrice": "0",
-            "workingType": "CONTRACT_PRICE",
-            "priceProtect": False,
-            "origType": record.type.value.upper(),
-            "priceMatch": "NONE",
-            "selfTradePreventionMode": "NONE",
-            "goodTillDate": 0,
-            "time": record.created_ms,
-            "updateTime": record.updated_ms,
-        }
-
-    def _fapi_get_order(self, call: Call) -> dict[str, Any]:
-        fmt = self._market(call, Family.FUTURES)
-        order_id, client_id = self._lookup_ids(call, cancel=False)
-        record = self.engine.get_order(
-            call.account, fmt.market.id, order_id=order_id, client_id=client_id
-        )
-        return self._fapi_order_row(fmt, record)
-
-    def _fapi_cancel(self, call: Call) -> dict[str, Any]:
-        fmt = self._market(call, Family.FUTURES)
-        order_id, client_id = self._lookup_ids(call, cancel=True)
-        record = self.engine.cancel_order(
-            call.account, fmt.market.id, order_id=order_id, client_id=client_id
-        )
-        row = self._fapi_order_row(fmt, record)
-        del row["time"]
-        row["cumQty"] = row["executedQty"]
-        return row
-
-    def _fapi_cancel_all(self, call: Call) -> dict[str, Any]:
-        fmt = self._market(call, Family.FUTURES)
-        for order in self.engine.open_orders(call.account, fmt.market.id):
-            self.engine.cancel_order(call.account, fmt.market.id, order_id=order.order_id)
-        return {"code": 200, "msg": "The operation of cancel all open order is done."}
-
-    def _fapi_open(self, call: Call) -> list[dict[str, Any]]:
-        instrument = (
-            self._market(call, Family.FUTURES).market.id if "symbol" in call.params else None
-        )
-        return [
-            self._fapi_order_row(self._formats[o.instrument], o)
-            for o in self.engine.open_orders(call.account, instrument)
-            if o.instrument.kind is MarketKind.PERP
-        ]
-
-    def _fapi_all_orders(self, call: Call) -> list[dict[str, Any]]:
-        return [
-            self._fapi_order_row(self._formats[o.instrument], o)
-            for o in self._orders_page(call, Family.FUTURES)
-        ]
-
-    def _fapi_trades(self, call: Call) -> list[dict[str, Any]]:
-        fmt, fills = self._fills_page(call, Family.FUTURES)
-        return [
-            {
-                "symbol": fmt.symbol,
-                "id": f.trade_id,
-                "orderId": f.order_id,
-                "side": f.side.value.upper(),
-                "price": fmt.price(f.price),
-                "qty": fmt.qty(f.amount),
-                "realizedPnl": _f8(f.realized_pnl),
-                "marginAsset": f.fee_asset,
-                "quoteQty": _f8(f.quote_amount),
-                "commission": _f8(f.fee),
-                "commissionAsset": f.fee_asset,
-                "time": f.time_ms,
-                "positionSide": "BOTH",
-                "buyer": f.side is Side.BUY,
-                "maker": f.maker,
-            }
-            for f in fills
-        ]
+        return self._each(call, entry)
 
     def _income(self, call: Call) -> list[dict[str, Any]]:
         kind_text = call.params.get("incomeType")
-        kind = None
-        if kind_text:
-            kinds = {v: k for k, v in _INCOME.items()}
-            if kind_text not in kinds:
-                return []
-            kind = kinds[kind_text]
-        instrument = (
-            self._market(call, Family.FUTURES).market.id if "symbol" in call.params else None
-        )
-        limit = _int_param(call.params, "limit", 100)
-        if not 1 <= limit <= 1000:
-            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        if kind_text and kind_text not in _INCOME_KINDS:
+            return []
+        instrument = self._market(call).instrument if "symbol" in call.params else None
+        limit = self._limit(call, 100, 1000)
         rows = self.engine.income(
             call.account,
-            kind=kind,
+            kind=_INCOME_KINDS[kind_text] if kind_text else None,
             instrument=instrument,
             start_ms=_opt_int(call.params, "startTime"),
             end_ms=_opt_int(call.params, "endTime"),
@@ -1534,11 +951,11 @@ class BinanceDialect:
         )
         return [
             {
-                "symbol": self._formats[r.instrument].symbol if r.instrument else "",
-                "incomeType": _INCOME[r.kind],
+                "symbol": self.listings[r.instrument].symbol if r.instrument else "",
+                "incomeType": _upper(r.kind),
                 "income": _f8(r.amount),
                 "asset": r.asset,
-                "info": _INCOME[r.kind],
+                "info": _upper(r.kind),
                 "time": r.time_ms,
                 "tranId": r.income_id,
                 "tradeId": str(r.trade_id) if r.trade_id is not None else "",
@@ -1546,27 +963,232 @@ class BinanceDialect:
             for r in rows
         ]
 
+    def _one_way(self, call: Call) -> dict[str, Any]:
+        return {"dualSidePosition": False}
+
     def _set_leverage(self, call: Call) -> dict[str, Any]:
-        fmt = self._market(call, Family.FUTURES)
+        listing = self._market(call)
         leverage = _int_param(call.params, "leverage", 0)
         if leverage == 0 and "leverage" not in call.params:
             raise _missing("leverage")
-        max_notional = self.engine.set_leverage(call.account, fmt.market.id, leverage)
-        return {"leverage": leverage, "maxNotionalValue": f"{max_notional:f}", "symbol": fmt.symbol}
+        cap = self.engine.set_leverage(call.account, listing.instrument, leverage)
+        return {"leverage": leverage, "maxNotionalValue": f"{cap:f}", "symbol": listing.symbol}
 
     def _set_margin_type(self, call: Call) -> dict[str, Any]:
-        fmt = self._market(call, Family.FUTURES)
+        listing = self._market(call)
         text = call.params.get("marginType")
         if not text:
             raise _missing("marginType")
         modes = {"ISOLATED": MarginMode.ISOLATED, "CROSSED": MarginMode.CROSS}
         if text not in modes:
-            raise BinanceError(-1130, "Data sent for parameter 'marginType' is not valid.")
-        self.engine.set_margin_mode(call.account, fmt.market.id, modes[text])
+            raise _invalid("marginType")
+        self.engine.set_margin_mode(call.account, listing.instrument, modes[text])
         return {"code": 200, "msg": "success"}
 
 
+# -- reply rows: spot and USDⓈ-M, and the forms of one row ----------------------------------
+
+_TICKER = Fields(
+    """
+    field               spot            fapi
+    symbol              symbol          symbol
+    priceChange         change          change
+    priceChangePercent  change_percent  change_percent
+    weightedAvgPrice    average         average
+    prevClosePrice      open            -
+    lastPrice           last            last
+    lastQty             last_qty        last_qty
+    bidPrice            bid             -
+    bidQty              bid_qty         -
+    askPrice            ask             -
+    askQty              ask_qty         -
+    openPrice           open            open
+    highPrice           high            high
+    lowPrice            low             low
+    volume              volume          volume
+    quoteVolume         quote_volume    quote_volume_2
+    openTime            open_time       open_time
+    closeTime           close_time      close_time
+    firstId             1               1
+    lastId              trades          trades
+    count               trades          trades
+    """
+)
+# A spot order as queried, as the reply to its placement (`post`: RESULT or FULL; `ack`) or to
+# its cancellation; a futures order as queried, or as the reply to its placement or cancellation.
+_ORDER = Fields(
+    """
+    field                    spot      post  ack  cancel  fapi         fapi_post
+    symbol                   symbol    symbol     symbol    symbol       symbol       symbol
+    orderId                  order_id  order_id   order_id  order_id     order_id     order_id
+    orderListId              -1        -1         -1        -1           -            -
+    clientOrderId            client_id client_id  client_id cancel_id    client_id    client_id
+    origClientOrderId        -         -          -         client_id    -            -
+    transactTime             -         created    created   updated      -            -
+    price                    price     price      -         price        price        price
+    avgPrice                 -         -          -         -            average      average
+    origQty                  amount    amount     -         amount       amount       amount
+    executedQty              filled    filled     -         filled       filled       filled
+    cumQty                   -         -          -         -            -            filled
+    origQuoteOrderQty        quote_amt quote_amt - quote_amt    -            -
+    cummulativeQuoteQty      cum_quote cum_quote  -         cum_quote    -            -
+    cumQuote                 -         -          -         -            cum_quote    cum_quote
+    status                   status    status     -         status       status       status
+    timeInForce              tif       tif        -         tif          tif          tif
+    type                     type      type       -         type         type         type
+    origType                 -         -          -         -            type         type
+    side                     side      side       -         side         side         side
+    positionSide             -         -          -         -            "BOTH"       "BOTH"
+    reduceOnly               -         -          -         -            reduce_only  reduce_only
+    closePosition            -         -          -         -            false        false
+    stopPrice                zero      -          -         -            "0"          "0"
+    icebergQty               zero      -          -         -            -            -
+    workingType              -         -          -         -            contract contract
+    priceProtect             -         -          -         -            false        false
+    priceMatch               -         -          -         -            "NONE"       "NONE"
+    selfTradePreventionMode  "NONE"    "NONE"     -         "NONE"       "NONE"       "NONE"
+    goodTillDate             -         -          -         -            0            0
+    isWorking                true      -          -         -            -            -
+    time                     created   -          -         -            created      -
+    updateTime               updated   -          -         -            updated      updated
+    workingTime              created   created    -         -            -            -
+    """
+)
+_TRADE = Fields(
+    """
+    field            spot       fapi
+    symbol           symbol     symbol
+    id               trade_id   trade_id
+    orderId          order_id   order_id
+    orderListId      -1         -
+    side             -          side
+    price            price      price
+    qty              qty        qty
+    quoteQty         quote      quote
+    realizedPnl      -          realized
+    commission       fee        fee
+    commissionAsset  fee_asset  fee_asset
+    marginAsset      -          fee_asset
+    positionSide     -          "BOTH"
+    time             time       time
+    isBuyer          buyer      -
+    isMaker          maker      -
+    isBestMatch      true       -
+    buyer            -          buyer
+    maker            -          maker
+    """
+)
+# A futures position in the v3 and v2 account information, and in the v3 and v2 position risk.
+_POSITION = Fields(
+    """
+    field                   v3                v2                risk_v3           risk_v2
+    symbol                  symbol            symbol            symbol            symbol
+    positionSide            "BOTH"            "BOTH"            "BOTH"            "BOTH"
+    positionAmt             amount            amount            amount            amount
+    entryPrice              -                 entry             entry             entry
+    breakEvenPrice          -                 break_even        break_even        break_even
+    markPrice               -                 -                 mark              mark
+    unrealizedProfit        upnl              upnl              -                 -
+    unRealizedProfit        -                 -                 upnl              upnl
+    liquidationPrice        -                 -                 liquidation       liquidation
+    leverage                -                 leverage          -                 leverage
+    isolated                -                 isolated          -                 -
+    marginType              -                 -                 -                 margin_type
+    isAutoAddMargin         -                 -                 -                 "false"
+    isolatedMargin          isolated_margin   -                 isolated_margin   isolated_margin
+    isolatedWallet          isolated_wallet   -                 isolated_wallet   isolated_wallet
+    notional                notional          -                 notional          notional
+    marginAsset             -                 -                 settle            -
+    initialMargin           initial           initial           initial           -
+    maintMargin             maint             maint             maint             -
+    positionInitialMargin   -                 position_initial  position_initial  -
+    openOrderInitialMargin  -                 order_initial     order_initial     -
+    maxNotional             -                 max_notional      -                 -
+    maxNotionalValue        -                 -                 -                 max_notional
+    adl                     -                 -                 0                 -
+    bidNotional             -                 "0"               "0"               -
+    askNotional             -                 "0"               "0"               -
+    updateTime              updated           updated           updated           updated
+    """
+)
+
+
 # -- module helpers --------------------------------------------------------------------------
+
+
+def _family(call: Call) -> Family:
+    return Family.SPOT if call.route.startswith("spot.") else Family.FUTURES
+
+
+def _filter(kind: str, fmt: Callable[[Decimal], str] = _f8, **values: Decimal) -> dict[str, Any]:
+    return {"filterType": kind, **{name: fmt(value) for name, value in values.items()}}
+
+
+def _kline_row(listing: Listing, candle: Candle) -> list[Any]:
+    step = listing.market.rules.step_size
+    taker_base = floor_to(candle.volume / 2, step)
+    px = partial(_px, listing)
+    return [
+        candle.open_ms,
+        *(px(v) for v in (candle.open, candle.high, candle.low, candle.close)),
+        _qty(listing, candle.volume),
+        candle.close_ms,
+        _f8(candle.quote_volume),
+        max(1, int(candle.volume / step) // 1000),
+        _qty(listing, taker_base),
+        _f8(taker_base * candle.close),
+        "0",
+    ]
+
+
+def _asset_row(view: FuturesView) -> dict[str, Any]:
+    return {
+        "asset": view.asset,
+        "walletBalance": _f8(view.wallet_balance),
+        "unrealizedProfit": _f8(view.unrealized_pnl),
+        "marginBalance": _f8(view.margin_balance),
+        "maintMargin": _f8(view.maint_margin),
+        "initialMargin": _f8(view.initial_margin),
+        "positionInitialMargin": _f8(view.position_initial_margin),
+        "openOrderInitialMargin": _f8(view.open_order_initial_margin),
+        "maxWithdrawAmount": _f8(view.max_withdraw),
+        "crossWalletBalance": _f8(view.cross_wallet_balance),
+        "crossUnPnl": _f8(view.cross_unrealized_pnl),
+        "availableBalance": _f8(view.available_balance),
+        "marginAvailable": True,
+        "updateTime": view.updated_ms,
+    }
+
+
+def _account_totals(view: FuturesView) -> dict[str, Any]:
+    return {
+        "totalInitialMargin": _f8(view.initial_margin),
+        "totalMaintMargin": _f8(view.maint_margin),
+        "totalWalletBalance": _f8(view.wallet_balance),
+        "totalUnrealizedProfit": _f8(view.unrealized_pnl),
+        "totalMarginBalance": _f8(view.margin_balance),
+        "totalPositionInitialMargin": _f8(view.position_initial_margin),
+        "totalOpenOrderInitialMargin": _f8(view.open_order_initial_margin),
+        "totalCrossWalletBalance": _f8(view.cross_wallet_balance),
+        "totalCrossUnPnl": _f8(view.cross_unrealized_pnl),
+        "availableBalance": _f8(view.available_balance),
+        "maxWithdrawAmount": _f8(view.max_withdraw),
+    }
+
+
+def _max_notional(listing: Listing, leverage: int) -> str:
+    caps = [b.cap for b in listing.market.rules.brackets if b.max_leverage >= leverage]
+    return f"{max(caps) if caps else ZERO:f}"
+
+
+def _isolated_margin(p: PositionView) -> Decimal:
+    if p.margin_mode is not MarginMode.ISOLATED:
+        return ZERO
+    return p.isolated_wallet + p.unrealized_pnl
+
+
+def _uid(account: str) -> int:
+    return int.from_bytes(account.encode()[:6].ljust(6, b"\0"), "big") % 1_000_000_000
 
 
 def _spot_ticker_weight(params: Mapping[str, str]) -> int:
@@ -1583,10 +1205,24 @@ def _my_trades_weight(params: Mapping[str, str]) -> int:
     return 5 if "orderId" in params else 20
 
 
+def _limit_of(params: Mapping[str, str], default: int) -> int:
+    text = params.get("limit", "")
+    return int(text) if text.isdigit() else default
+
+
 def _fapi_klines_weight(params: Mapping[str, str]) -> int:
-    text = params.get("limit", "500")
-    limit = int(text) if text.isdigit() else 500
+    limit = _limit_of(params, 500)
     return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def _spot_depth_weight(params: Mapping[str, str]) -> int:
+    limit = _limit_of(params, 100)
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def _fapi_depth_weight(params: Mapping[str, str]) -> int:
+    limit = _limit_of(params, 500)
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
 
 
 def _side_param(p: Mapping[str, str]) -> Side:
@@ -1594,7 +1230,7 @@ def _side_param(p: Mapping[str, str]) -> Side:
     if not text:
         raise _missing("side")
     if text not in ("BUY", "SELL"):
-        raise BinanceError(-1117, "Invalid side.")
+        raise WireError(-1117, "Invalid side.")
     return Side.BUY if text == "BUY" else Side.SELL
 
 
@@ -1605,19 +1241,19 @@ def _order_kind(p: Mapping[str, str], family: Family) -> tuple[str, OrderType, T
         raise _missing("type")
     allowed = ("LIMIT", "MARKET", "LIMIT_MAKER") if family is Family.SPOT else ("LIMIT", "MARKET")
     if type_text not in allowed:
-        raise BinanceError(-1116, "Invalid orderType.")
+        raise WireError(-1116, "Invalid orderType.")
     order_type = OrderType.MARKET if type_text == "MARKET" else OrderType.LIMIT
     tif_text = p.get("timeInForce")
     post_only = type_text == "LIMIT_MAKER" or tif_text == "GTX"
     if order_type is OrderType.MARKET or type_text == "LIMIT_MAKER":
         if tif_text is not None and family is Family.SPOT:
-            raise BinanceError(-1106, "Parameter 'timeInForce' sent when not required.")
+            raise WireError(-1106, "Parameter 'timeInForce' sent when not required.")
         return type_text, order_type, TimeInForce.GTC, post_only
     if not tif_text:
         raise _missing("timeInForce")
     valid = ("GTC", "IOC", "FOK") + (("GTX",) if family is Family.FUTURES else ())
     if tif_text not in valid:
-        raise BinanceError(-1115, "Invalid timeInForce.")
+        raise WireError(-1115, "Invalid timeInForce.")
     tif = TimeInForce.GTC if tif_text == "GTX" else TimeInForce(tif_text.lower())
     return type_text, order_type, tif, post_only
 
@@ -1630,9 +1266,8 @@ def _order_sizes(
     quote_amount = _decimal_param(p, "quoteOrderQty") if family is Family.SPOT else None
     if order_type is OrderType.MARKET and family is Family.SPOT:
         if amount is None and quote_amount is None:
-            raise BinanceError(
-                -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty!"
-            )
+            msg = "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty!"
+            raise WireError(-1102, msg)
     elif amount is None:
         raise _missing("quantity")
     price = _decimal_param(p, "price")
@@ -1644,43 +1279,33 @@ def _order_sizes(
 def _client_id_param(p: Mapping[str, str]) -> str:
     client_id = p.get("newClientOrderId", "")
     if client_id and not _CLIENT_ID.match(client_id):
-        raise BinanceError(
-            -1100,
-            "Illegal characters found in parameter 'newClientOrderId'; legal range is "
-            "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
-        )
+        raise _illegal("newClientOrderId", "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'")
     return client_id
 
 
 def _reduce_only_param(p: Mapping[str, str], family: Family) -> bool:
     if family is Family.SPOT:
         if "reduceOnly" in p:
-            raise BinanceError(-1106, "Parameter 'reduceOnly' sent when not required.")
+            raise WireError(-1106, "Parameter 'reduceOnly' sent when not required.")
         return False
     if p.get("positionSide", "BOTH") != "BOTH":
-        raise BinanceError(-4061, "Order's position side does not match user's setting.")
+        raise WireError(-4061, "Order's position side does not match user's setting.")
     return _bool_param(p, "reduceOnly")
 
 
-def _limit(params: Mapping[str, str], default: int) -> int:
-    text = params.get("limit", "")
-    return int(text) if text.isdigit() else default
-
-
-def _spot_depth_weight(params: Mapping[str, str]) -> int:
-    limit = _limit(params, 100)
-    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-
-
-def _fapi_depth_weight(params: Mapping[str, str]) -> int:
-    limit = _limit(params, 500)
-    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-
-
-def _missing(name: str) -> BinanceError:
-    return BinanceError(
+def _missing(name: str) -> WireError:
+    return WireError(
         -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
     )
+
+
+def _invalid(name: str) -> WireError:
+    return WireError(-1130, f"Data sent for parameter '{name}' is not valid.")
+
+
+def _illegal(name: str, legal: str | None = None) -> WireError:
+    tail = f"; legal range is {legal}." if legal else "."
+    return WireError(-1100, f"Illegal characters found in parameter '{name}'{tail}")
 
 
 def _decimal_param(params: Mapping[str, str], name: str) -> Decimal | None:
@@ -1688,11 +1313,7 @@ def _decimal_param(params: Mapping[str, str], name: str) -> Decimal | None:
     if text is None or text == "":
         return None
     if not _DECIMAL.match(text):
-        raise BinanceError(
-            -1100,
-            f"Illegal characters found in parameter '{name}'; legal range is "
-            "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
-        )
+        raise _illegal(name, "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'")
     try:
         return Decimal(text)
     except InvalidOperation:
@@ -1704,7 +1325,7 @@ def _opt_int(params: Mapping[str, str], name: str) -> int | None:
     if text is None or text == "":
         return None
     if not text.lstrip("-").isdigit():
-        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'.")
+        raise _illegal(name)
     return int(text)
 
 
@@ -1718,42 +1339,33 @@ def _bool_param(params: Mapping[str, str], name: str) -> bool:
     if text is None:
         return False
     if text.lower() not in ("true", "false"):
-        raise BinanceError(-1130, f"Data sent for parameter '{name}' is not valid.")
+        raise _invalid(name)
     return text.lower() == "true"
 
 
-def _fill_fraction(fired: list[FaultRule]) -> Decimal | None:
-    for rule in fired:
-        if rule.kind is FaultKind.PARTIAL_FILL:
-            return rule.fill_fraction
-    return None
+def _weight_header(outcome: Outcome) -> dict[str, str]:
+    """The weight used so far in `X-MBX-USED-WEIGHT-1M` (none on an injected fault's reply)."""
+    return {} if outcome.weight is None else {"X-MBX-USED-WEIGHT-1M": str(outcome.weight)}
 
 
-def _uid(account: str) -> int:
-    return int.from_bytes(account.encode()[:6].ljust(6, b"\0"), "big") % 1_000_000_000
+def _unknown_order(*, cancel: bool) -> WireError:
+    return (
+        WireError(-2011, "Unknown order sent.")
+        if cancel
+        else WireError(-2013, "Order does not exist.")
+    )
 
 
-_AUTH_ERRORS = {
+_KEY_REFUSED = (-2015, "Invalid API-key, IP, or permissions for action.", 401)
+_AUTH_ERRORS: dict[AuthFailure, tuple[int, str, int]] = {
     AuthFailure.MISSING_KEY: (-2014, "API-key format invalid.", 401),
     AuthFailure.BAD_KEY_FORMAT: (-2014, "API-key format invalid.", 401),
-    AuthFailure.UNKNOWN_KEY: (-2015, "Invalid API-key, IP, or permissions for action.", 401),
-    AuthFailure.WRONG_VENUE: (-2015, "Invalid API-key, IP, or permissions for action.", 401),
-    AuthFailure.PERMISSION_DENIED: (
-        -2015,
-        "Invalid API-key, IP, or permissions for action.",
-        401,
-    ),
-    AuthFailure.MISSING_SIGNATURE: (
-        -1102,
-        "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
-        400,
-    ),
+    AuthFailure.UNKNOWN_KEY: _KEY_REFUSED,
+    AuthFailure.WRONG_VENUE: _KEY_REFUSED,
+    AuthFailure.PERMISSION_DENIED: _KEY_REFUSED,
+    AuthFailure.MISSING_SIGNATURE: (-1102, _missing("signature").msg, 400),
     AuthFailure.BAD_SIGNATURE: (-1022, "Signature for this request is not valid.", 400),
-    AuthFailure.MISSING_TIMESTAMP: (
-        -1102,
-        "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
-        400,
-    ),
+    AuthFailure.MISSING_TIMESTAMP: (-1102, _missing("timestamp").msg, 400),
     AuthFailure.BAD_RECV_WINDOW: (-1131, "recvWindow must be less than 60000", 400),
     AuthFailure.TIMESTAMP_AHEAD: (
         -1021,
@@ -1766,99 +1378,63 @@ _AUTH_ERRORS = {
         400,
     ),
 }
-
-
-def _auth_error(failure: AuthFailure) -> BinanceError:
-    code, msg, status = _AUTH_ERRORS[failure]
-    return BinanceError(code, msg, status)
-
-
-_UNKNOWN_ORDER_CANCEL = BinanceError(-2011, "Unknown order sent.")
-_UNKNOWN_ORDER_QUERY = BinanceError(-2013, "Order does not exist.")
-_INVALID_SYMBOL = BinanceError(-1121, "Invalid symbol.")
-_FILTER_LOT = BinanceError(-1013, "Filter failure: LOT_SIZE")
-_FILTER_PRICE = BinanceError(-1013, "Filter failure: PRICE_FILTER")
-_SPOT_REJECTS: dict[Reject, BinanceError] = {
+_INVALID_SYMBOL = (-1121, "Invalid symbol.")
+_FILTER_LOT = (-1013, "Filter failure: LOT_SIZE")
+_FILTER_PRICE = (-1013, "Filter failure: PRICE_FILTER")
+_SPOT_REJECTS: dict[Reject, tuple[int, str]] = {
     Reject.UNKNOWN_SYMBOL: _INVALID_SYMBOL,
-    Reject.INSUFFICIENT_BALANCE: BinanceError(
-        -2010, "Account has insufficient balance for requested action."
-    ),
+    Reject.INSUFFICIENT_BALANCE: (-2010, "Account has insufficient balance for requested action."),
     Reject.LOT_SIZE: _FILTER_LOT,
     Reject.QTY_BELOW_MIN: _FILTER_LOT,
     Reject.QTY_ABOVE_MAX: _FILTER_LOT,
-    Reject.QTY_ABOVE_MARKET_MAX: BinanceError(-1013, "Filter failure: MARKET_LOT_SIZE"),
+    Reject.QTY_ABOVE_MARKET_MAX: (-1013, "Filter failure: MARKET_LOT_SIZE"),
     Reject.PRICE_TICK: _FILTER_PRICE,
     Reject.PRICE_BELOW_MIN: _FILTER_PRICE,
     Reject.PRICE_ABOVE_MAX: _FILTER_PRICE,
-    Reject.MIN_NOTIONAL: BinanceError(-1013, "Filter failure: NOTIONAL"),
-    Reject.INVALID_QUANTITY: BinanceError(-1013, "Invalid quantity."),
-    Reject.INVALID_PRICE: BinanceError(-1013, "Invalid price."),
-    Reject.DUPLICATE_CLIENT_ID: BinanceError(-2010, "Duplicate order sent."),
-    Reject.MARKET_CLOSED: BinanceError(-1013, "Market is closed."),
-    Reject.REDUCE_ONLY_SPOT: BinanceError(-1106, "Parameter 'reduceOnly' sent when not required."),
+    Reject.MIN_NOTIONAL: (-1013, "Filter failure: NOTIONAL"),
+    Reject.INVALID_QUANTITY: (-1013, "Invalid quantity."),
+    Reject.INVALID_PRICE: (-1013, "Invalid price."),
+    Reject.DUPLICATE_CLIENT_ID: (-2010, "Duplicate order sent."),
+    Reject.MARKET_CLOSED: (-1013, "Market is closed."),
+    Reject.REDUCE_ONLY_SPOT: (-1106, "Parameter 'reduceOnly' sent when not required."),
 }
-_FUTURES_REJECTS: dict[Reject, BinanceError] = {
+_FUTURES_REJECTS: dict[Reject, tuple[int, str]] = {
     Reject.UNKNOWN_SYMBOL: _INVALID_SYMBOL,
-    Reject.INSUFFICIENT_MARGIN: BinanceError(-2019, "Margin is insufficient."),
-    Reject.INSUFFICIENT_BALANCE: BinanceError(-2018, "Balance is insufficient"),
-    Reject.LOT_SIZE: BinanceError(-1111, "Precision is over the maximum defined for this asset."),
-    Reject.QTY_BELOW_MIN: BinanceError(-4004, "Quantity less than min quantity."),
-    Reject.QTY_ABOVE_MAX: BinanceError(-4005, "Quantity greater than max quantity."),
-    Reject.QTY_ABOVE_MARKET_MAX: BinanceError(-4005, "Quantity greater than max quantity."),
-    Reject.PRICE_TICK: BinanceError(-4014, "Price not increased by tick size."),
-    Reject.PRICE_BELOW_MIN: BinanceError(-4013, "Price less than min price."),
-    Reject.PRICE_ABOVE_MAX: BinanceError(-4002, "Price greater than max price."),
-    Reject.INVALID_QUANTITY: BinanceError(-4003, "Quantity less than or equal to zero."),
-    Reject.INVALID_PRICE: BinanceError(-4001, "Price less than 0."),
-    Reject.REDUCE_ONLY_WOULD_INCREASE: BinanceError(-2022, "ReduceOnly Order is rejected."),
-    Reject.DUPLICATE_CLIENT_ID: BinanceError(-4116, "ClientOrderId is duplicated."),
-    Reject.MARKET_CLOSED: BinanceError(-4141, "Symbol is closed."),
-    Reject.LEVERAGE_TOO_HIGH_FOR_POSITION: BinanceError(
-        -2027, "Exceeded the maximum allowable position at current leverage."
+    Reject.INSUFFICIENT_MARGIN: (-2019, "Margin is insufficient."),
+    Reject.INSUFFICIENT_BALANCE: (-2018, "Balance is insufficient"),
+    Reject.LOT_SIZE: (-1111, "Precision is over the maximum defined for this asset."),
+    Reject.QTY_BELOW_MIN: (-4004, "Quantity less than min quantity."),
+    Reject.QTY_ABOVE_MAX: (-4005, "Quantity greater than max quantity."),
+    Reject.QTY_ABOVE_MARKET_MAX: (-4005, "Quantity greater than max quantity."),
+    Reject.PRICE_TICK: (-4014, "Price not increased by tick size."),
+    Reject.PRICE_BELOW_MIN: (-4013, "Price less than min price."),
+    Reject.PRICE_ABOVE_MAX: (-4002, "Price greater than max price."),
+    Reject.INVALID_QUANTITY: (-4003, "Quantity less than or equal to zero."),
+    Reject.INVALID_PRICE: (-4001, "Price less than 0."),
+    Reject.REDUCE_ONLY_WOULD_INCREASE: (-2022, "ReduceOnly Order is rejected."),
+    Reject.DUPLICATE_CLIENT_ID: (-4116, "ClientOrderId is duplicated."),
+    Reject.MARKET_CLOSED: (-4141, "Symbol is closed."),
+    Reject.LEVERAGE_TOO_HIGH_FOR_POSITION: (
+        -2027,
+        "Exceeded the maximum allowable position at current leverage.",
     ),
-    Reject.MARGIN_MODE_UNCHANGED: BinanceError(-4046, "No need to change margin type."),
-    Reject.MARGIN_MODE_POSITION_OPEN: BinanceError(
-        -4048, "Margin type cannot be changed if there exists position."
+    Reject.MARGIN_MODE_UNCHANGED: (-4046, "No need to change margin type."),
+    Reject.MARGIN_MODE_POSITION_OPEN: (
+        -4048,
+        "Margin type cannot be changed if there exists position.",
     ),
-    Reject.MARGIN_MODE_OPEN_ORDERS: BinanceError(
-        -4047, "Margin type cannot be changed if there exists open orders."
+    Reject.MARGIN_MODE_OPEN_ORDERS: (
+        -4047,
+        "Margin type cannot be changed if there exists open orders.",
     ),
 }
 
 
-def _json(payload: Any, status: int, used_weight: int) -> web.Response:
-    return web.Response(
-        body=json.dumps(payload, separators=(",", ":")).encode(),
-        status=status,
-        content_type="application/json",
-        headers={"X-MBX-USED-WEIGHT-1M": str(used_weight)},
-    )
-
-
-def _fault_reply(kind: FaultKind) -> web.Response:
-    status = kind.http_status
-    assert status is not None
-    if kind is FaultKind.HTTP_429:
-        body = {
-            "code": -1003,
-            "msg": "Too many requests; please use the websocket for live updates.",
-        }
-        response = web.Response(
-            body=json.dumps(body).encode(), status=429, content_type="application/json"
-        )
-        response.headers["Retry-After"] = "1"
-        return response
-    if kind is FaultKind.RATE_LIMIT_CODE:
-        body = {"code": -1003, "msg": "Too much request weight used; current limit exceeded."}
-        return web.Response(
-            body=json.dumps(body).encode(), status=400, content_type="application/json"
-        )
-    return web.Response(text=_HTML_ERRORS[status], status=status, content_type="text/html")
-
-
-def _drop(request: web.Request) -> web.StreamResponse:
-    """Close the connection without a reply: the client sees a dropped connection."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    return web.Response(status=500)
+# The weights that depend on the request, by their name in the routes table.
+_WEIGHTS: dict[str, Callable[[Mapping[str, str]], int]] = {
+    "ticker": _spot_ticker_weight,
+    "trades": _my_trades_weight,
+    "klines": _fapi_klines_weight,
+    "depth": _spot_depth_weight,
+    "fdepth": _fapi_depth_weight,
+}

@@ -23,10 +23,42 @@ import aiohttp
 import ccxt.async_support as ccxt
 
 from rebalance_sim.auth import ApiKey
-from rebalance_sim.urls import local_api_urls
 
 ExchangeId = Literal["binance", "binanceusdm"]
 MarketType = Literal["spot", "swap"]
+# The ccxt API groups the Binance dialect serves, with their path prefixes as on Binance's
+# hosts: a call into any other group fails in ccxt itself (NotSupported), not with a 404 that
+# ccxt would report as the exchange being unavailable.
+_BINANCE_GROUPS = {
+    "public": "/api/v3",
+    "private": "/api/v3",
+    **{f"fapi{access}": "/fapi/v1" for access in ("Public", "Private")},
+    **{f"fapi{access}V{n}": f"/fapi/v{n}" for access in ("Public", "Private") for n in (2, 3)},
+    "dapiPublic": "/dapi/v1",
+}
+# Bitget's groups are all one host; ccxt appends `/api/<version>/…` itself.
+_BITGET_GROUPS = (
+    "spot",
+    "mix",
+    "user",
+    "p2p",
+    "broker",
+    "margin",
+    "common",
+    "tax",
+    "convert",
+    "copy",
+    "earn",
+    "uta",
+)
+
+
+def simulator_urls(exchange_id: str, base_url: str) -> dict[str, str]:
+    """ccxt's `urls['api']` for a simulator at `base_url` (Bitget's dialect under `/bitget`)."""
+    base = base_url.rstrip("/")
+    if exchange_id == "bitget":
+        return {group: f"{base}/bitget" for group in _BITGET_GROUPS}
+    return {group: base + prefix for group, prefix in _BINANCE_GROUPS.items()}
 
 
 def _path_table(exchange: Any, url: str | None, exact_or_broad: str) -> dict[str, Any]:
@@ -103,7 +135,7 @@ def binance_client(
     if session is not None:
         config["session"] = session
     exchange = cls(config)
-    exchange.urls["api"] = local_api_urls(exchange_id, base_url)
+    exchange.urls["api"] = simulator_urls(exchange_id, base_url)
     exchange.timeout_on_exit = 0
     return exchange
 
@@ -152,6 +184,6 @@ def bitget_client(
     if session is not None:
         config["session"] = session
     exchange = ccxt.bitget(config)
-    exchange.urls["api"] = local_api_urls("bitget", base_url)
+    exchange.urls["api"] = simulator_urls("bitget", base_url)
     exchange.timeout_on_exit = 0
     return exchange

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -501,7 +501,7 @@ class _Order:
     client_id: str
     side: Side
     type: OrderType
-    tif: TimeInForce
+    time_in_force: TimeInForce
     amount: Decimal
     price: Decimal
     quote_amount: Decimal
@@ -521,27 +521,7 @@ class _Order:
         return self.amount - self.filled
 
     def record(self) -> OrderRecord:
-        return OrderRecord(
-            order_id=self.order_id,
-            venue=self.venue,
-            account=self.account,
-            instrument=self.instrument,
-            client_id=self.client_id,
-            side=self.side,
-            type=self.type,
-            time_in_force=self.tif,
-            amount=self.amount,
-            price=self.price,
-            quote_amount=self.quote_amount,
-            reduce_only=self.reduce_only,
-            status=self.status,
-            filled=self.filled,
-            cum_quote=self.cum_quote,
-            fee=self.fee,
-            fee_asset=self.fee_asset,
-            created_ms=self.created_ms,
-            updated_ms=self.updated_ms,
-        )
+        return OrderRecord(**{f.name: getattr(self, f.name) for f in fields(OrderRecord)})
 
 
 # -- decimal helpers -------------------------------------------------------------------------
@@ -1259,7 +1239,7 @@ class Engine:
             client_id=client_id,
             side=request.side,
             type=request.type,
-            tif=request.time_in_force,
+            time_in_force=request.time_in_force,
             amount=amount,
             price=price,
             quote_amount=request.quote_amount or ZERO,
@@ -1423,7 +1403,7 @@ class Engine:
         fill_fraction: Decimal | None,
     ) -> None:
         """A limit order: trade what crosses now, then rest (GTC) or cancel the rest."""
-        if order.tif is TimeInForce.FOK and (
+        if order.time_in_force is TimeInForce.FOK and (
             taker_price is None or (fill_fraction and fill_fraction < 1)
         ):
             self._release(acc, order)
@@ -1437,7 +1417,7 @@ class Engine:
                 self._execute(acc, order, qty, taker_price, maker=False, when=order.created_ms)
         if order.remaining == 0:
             self._finish(order, OrderStatus.FILLED, order.created_ms)
-        elif order.tif is not TimeInForce.GTC:
+        elif order.time_in_force is not TimeInForce.GTC:
             self._finish(order, OrderStatus.EXPIRED, order.created_ms)
 
     def _final_status(self, order: _Order) -> OrderStatus:

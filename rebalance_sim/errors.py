@@ -1,11 +1,8 @@
-"""The simulator's own errors (it imports nothing of the bot that talks to it)."""
+"""The simulator's own error: a configuration it cannot run (a scenario, a price path, a replay
+file). The message names the field and says what is wrong, in one line."""
 
 from __future__ import annotations
 
 
-class SimError(Exception):
-    """The simulator cannot do what it was asked (listen, write its keys file)."""
-
-
-class SimConfigError(SimError, ValueError):
-    """A scenario, price path or seed that the simulator refuses; the message names the field."""
+class SimConfigError(ValueError):
+    """The simulator's configuration is invalid (`rebalance-bot sim` exits 2 on it)."""

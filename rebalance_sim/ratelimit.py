@@ -1,4 +1,4 @@
-"""Request weights and budgets, Binance style, and the per-key request counts tests read.
+"""Request budgets (Binance's weights, Bitget's rates) and the per-key request counts tests read.
 
 Binance charges every request a weight against a per-minute budget per IP and per market
 family (spot `/api`, USDⓈ-M `/fapi`); the used weight is returned in `X-MBX-USED-WEIGHT-1M`.
@@ -6,7 +6,8 @@ Past the budget a request gets HTTP 429 with `Retry-After`; a client that keeps 
 limited is banned with HTTP 418 for a while. Order placement also counts against an order-rate
 limit per account (429 with code -1015). Windows start at the first request after the previous
 window ended (rather than on wall-clock minute boundaries) so that tests with tiny budgets do
-not depend on when in the minute they run.
+not depend on when in the minute they run. Bitget instead allows each endpoint a number of
+requests per second (`Throttle`), per UID for private endpoints and per IP for public ones.
 
 `RequestCounter` counts every request that reached an endpoint, by account (None for public
 endpoints, which carry no key) and route name, for tests that assert how many calls a bot
@@ -120,6 +121,28 @@ class RateLimiter:
     def reset(self) -> None:
         self._weights.clear()
         self._orders.clear()
+
+
+class Throttle:
+    """Requests per second per (caller, route), Bitget style: each endpoint has its own
+    documented rate, per UID for private endpoints and per IP for public ones; `scale`
+    multiplies every rate (tests provoke 429s with a small one)."""
+
+    def __init__(self, scale: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.scale = scale
+        self._monotonic = monotonic
+        self._windows: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def admit(self, caller: str, route: str, per_second: int) -> bool:
+        second = int(self._monotonic())
+        start, used = self._windows.get((caller, route), (second, 0))
+        if start != second:
+            start, used = second, 0
+        if used + 1 > max(1, math.floor(per_second * self.scale)):
+            self._windows[(caller, route)] = (start, used)
+            return False
+        self._windows[(caller, route)] = (start, used + 1)
+        return True
 
 
 def _seconds(ms: float) -> int:

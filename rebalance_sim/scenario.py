@@ -57,6 +57,7 @@ from rebalance_sim.prices import (
     RegimeState,
     markov_regimes,
 )
+from rebalance_sim.tables import rows
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -389,34 +390,41 @@ DEFAULT_ASSETS: dict[str, AssetConfig] = {
     "LTC": AssetConfig(price=80.0, vol=0.85),
 }
 
-# Binance-like filters: (tick size, step size, min qty, max qty, market max qty, min notional).
-_SPOT_FILTERS: dict[str, tuple[str, str, str, str, str, str]] = {
-    "BTC": ("0.01", "0.00001", "0.00001", "9000", "128", "5"),
-    "ETH": ("0.01", "0.0001", "0.0001", "9000", "3277", "5"),
-    "SOL": ("0.01", "0.001", "0.001", "9000000", "40000", "5"),
-    "BNB": ("0.01", "0.001", "0.001", "900000", "5000", "5"),
-    "XRP": ("0.0001", "1", "1", "9222449", "6858819", "5"),
-    "DOGE": ("0.00001", "1", "1", "9000000", "28160624", "5"),
-    "ADA": ("0.0001", "0.1", "0.1", "900000", "3734056", "5"),
-    "LINK": ("0.01", "0.01", "0.01", "90000", "60000", "5"),
-    "AVAX": ("0.01", "0.01", "0.01", "9000000", "40000", "5"),
-    "DOT": ("0.001", "0.01", "0.01", "9000000", "200000", "5"),
-    "LTC": ("0.01", "0.001", "0.001", "90000", "20716", "5"),
-}
+# Binance-like filters of the built-in assets' spot and perpetual markets (the max qty of a
+# market order is `market_max`).
+_FILTERS_TABLE = """
+    asset  market  tick      step     min_qty  max_qty   market_max  min_notional
+    BTC    spot    0.01      0.00001  0.00001  9000      128         5
+    ETH    spot    0.01      0.0001   0.0001   9000      3277        5
+    SOL    spot    0.01      0.001    0.001    9000000   40000       5
+    BNB    spot    0.01      0.001    0.001    900000    5000        5
+    XRP    spot    0.0001    1        1        9222449   6858819     5
+    DOGE   spot    0.00001   1        1        9000000   28160624    5
+    ADA    spot    0.0001    0.1      0.1      900000    3734056     5
+    LINK   spot    0.01      0.01     0.01     90000     60000       5
+    AVAX   spot    0.01      0.01     0.01     9000000   40000       5
+    DOT    spot    0.001     0.01     0.01     9000000   200000      5
+    LTC    spot    0.01      0.001    0.001    90000     20716       5
+    BTC    perp    0.10      0.001    0.001    1000      120         100
+    ETH    perp    0.01      0.001    0.001    10000     2000        20
+    SOL    perp    0.0100    1        1        1000000   5000        5
+    BNB    perp    0.010     0.01     0.01     100000    2000        5
+    XRP    perp    0.0001    0.1      0.1      10000000  2000000     5
+    DOGE   perp    0.000010  1        1        50000000  30000000    5
+    ADA    perp    0.00010   1        1        2000000   300000      5
+    LINK   perp    0.001     0.01     0.01     200000    30000       5
+    AVAX   perp    0.0010    1        1        1000000   20000       5
+    DOT    perp    0.001     0.1      0.1      1000000   100000      5
+    LTC    perp    0.01      0.001    0.001    10000     5000        5
+"""
 
-_PERP_FILTERS: dict[str, tuple[str, str, str, str, str, str]] = {
-    "BTC": ("0.10", "0.001", "0.001", "1000", "120", "100"),
-    "ETH": ("0.01", "0.001", "0.001", "10000", "2000", "20"),
-    "SOL": ("0.0100", "1", "1", "1000000", "5000", "5"),
-    "BNB": ("0.010", "0.01", "0.01", "100000", "2000", "5"),
-    "XRP": ("0.0001", "0.1", "0.1", "10000000", "2000000", "5"),
-    "DOGE": ("0.000010", "1", "1", "50000000", "30000000", "5"),
-    "ADA": ("0.00010", "1", "1", "2000000", "300000", "5"),
-    "LINK": ("0.001", "0.01", "0.01", "200000", "30000", "5"),
-    "AVAX": ("0.0010", "1", "1", "1000000", "20000", "5"),
-    "DOT": ("0.001", "0.1", "0.1", "1000000", "100000", "5"),
-    "LTC": ("0.01", "0.001", "0.001", "10000", "5000", "5"),
-}
+
+def _filters(market: str) -> dict[str, tuple[str, ...]]:
+    return {row[0]: tuple(row[2:]) for row in rows(_FILTERS_TABLE)[1] if row[1] == market}
+
+
+_SPOT_FILTERS = _filters("spot")
+_PERP_FILTERS = _filters("perp")
 
 # Bitget-like symbol configuration. Spot: (pricePrecision, quantityPrecision, max order qty);
 # USDT-M perpetuals: (pricePlace, volumePlace, minTradeNum, maxOrderQty, maxMarketOrderQty,
@@ -443,65 +451,68 @@ _BITGET_PERP: dict[str, tuple[int, int, str, str, str, int]] = {
     "ADA": (4, 0, "1", "5000000", "1000000", 75),
 }
 
-# Leverage brackets: (notional floor, max leverage, maintenance margin ratio).
-_BTC_TIERS = [
-    (0, 125, "0.004"),
-    (50_000, 100, "0.005"),
-    (600_000, 75, "0.0065"),
-    (3_000_000, 50, "0.01"),
-    (12_000_000, 25, "0.02"),
-    (70_000_000, 20, "0.025"),
-    (100_000_000, 10, "0.05"),
-    (230_000_000, 5, "0.1"),
-    (480_000_000, 4, "0.125"),
-    (600_000_000, 3, "0.15"),
-    (800_000_000, 2, "0.25"),
-    (1_200_000_000, 1, "0.5"),
-]
-_ETH_TIERS = [
-    (0, 125, "0.005"),
-    (50_000, 100, "0.0065"),
-    (600_000, 75, "0.01"),
-    (3_000_000, 50, "0.02"),
-    (12_000_000, 25, "0.05"),
-    (50_000_000, 20, "0.1"),
-    (65_000_000, 10, "0.125"),
-    (150_000_000, 5, "0.15"),
-    (320_000_000, 4, "0.25"),
-    (400_000_000, 1, "0.5"),
-]
-_MAJOR_ALT_TIERS = [
-    (0, 75, "0.01"),
-    (5_000, 50, "0.015"),
-    (50_000, 25, "0.02"),
-    (600_000, 20, "0.025"),
-    (1_600_000, 10, "0.05"),
-    (2_000_000, 5, "0.1"),
-    (5_000_000, 4, "0.125"),
-    (10_000_000, 2, "0.25"),
-    (20_000_000, 1, "0.5"),
-]
-_SMALL_TIERS = [
-    (0, 20, "0.025"),
-    (5_000, 10, "0.05"),
-    (25_000, 5, "0.1"),
-    (100_000, 4, "0.125"),
-    (250_000, 2, "0.25"),
-    (1_000_000, 1, "0.5"),
-]
+# Leverage brackets: notional floor, max leverage and maintenance margin ratio of each tier, for
+# BTC, ETH, the other major perpetuals and the rest.
+_TIERS_TABLE = """
+    tiers  floor          leverage  maintenance
+    BTC    0              125       0.004
+    BTC    50_000         100       0.005
+    BTC    600_000        75        0.0065
+    BTC    3_000_000      50        0.01
+    BTC    12_000_000     25        0.02
+    BTC    70_000_000     20        0.025
+    BTC    100_000_000    10        0.05
+    BTC    230_000_000    5         0.1
+    BTC    480_000_000    4         0.125
+    BTC    600_000_000    3         0.15
+    BTC    800_000_000    2         0.25
+    BTC    1_200_000_000  1         0.5
+    ETH    0              125       0.005
+    ETH    50_000         100       0.0065
+    ETH    600_000        75        0.01
+    ETH    3_000_000      50        0.02
+    ETH    12_000_000     25        0.05
+    ETH    50_000_000     20        0.1
+    ETH    65_000_000     10        0.125
+    ETH    150_000_000    5         0.15
+    ETH    320_000_000    4         0.25
+    ETH    400_000_000    1         0.5
+    major  0              75        0.01
+    major  5_000          50        0.015
+    major  50_000         25        0.02
+    major  600_000        20        0.025
+    major  1_600_000      10        0.05
+    major  2_000_000      5         0.1
+    major  5_000_000      4         0.125
+    major  10_000_000     2         0.25
+    major  20_000_000     1         0.5
+    small  0              20        0.025
+    small  5_000          10        0.05
+    small  25_000         5         0.1
+    small  100_000        4         0.125
+    small  250_000        2         0.25
+    small  1_000_000      1         0.5
+"""
+
+
+def _tier_table(table: str) -> dict[str, list[tuple[Decimal, int, Decimal]]]:
+    tiers: dict[str, list[tuple[Decimal, int, Decimal]]] = {}
+    for name, floor, leverage, ratio in rows(table)[1]:
+        tiers.setdefault(name, []).append((D(floor), int(leverage), D(ratio)))
+    return tiers
+
+
+_TIERS = _tier_table(_TIERS_TABLE)
 
 
 def _tiers(asset: str, max_leverage: int | None) -> tuple[Bracket, ...]:
-    table = {"BTC": _BTC_TIERS, "ETH": _ETH_TIERS}.get(
-        asset, _MAJOR_ALT_TIERS if asset in _PERP_FILTERS else _SMALL_TIERS
-    )
-    rows = [(D(floor), leverage, D(ratio)) for floor, leverage, ratio in table]
+    tiers = _TIERS.get(asset, _TIERS["major" if asset in _PERP_FILTERS else "small"])
     if max_leverage is not None:
-        rows = [(floor, min(leverage, max_leverage), ratio) for floor, leverage, ratio in rows]
-    return brackets_from_tiers(rows)
+        tiers = [(floor, min(leverage, max_leverage), ratio) for floor, leverage, ratio in tiers]
+    return brackets_from_tiers(tiers)
 
 
-def derived_filters(price: float, *, perp: bool) -> tuple[str, str, str, str, str, str]:
+def derived_filters(price: float, *, perp: bool) -> tuple[str, ...]:
     """Filters for an asset without a built-in table, scaled to its price (5 significant
     digits of price, a lot worth about a cent to ten cents)."""
     magnitude = math.floor(math.log10(price))
@@ -512,7 +523,7 @@ def derived_filters(price: float, *, perp: bool) -> tuple[str, str, str, str, st
 
 
 def _rules(
-    filters: tuple[str, str, str, str, str, str],
+    filters: tuple[str, ...],
     override: MarketOverride | None,
     brackets: tuple[Bracket, ...],
 ) -> MarketRules:

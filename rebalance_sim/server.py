@@ -28,6 +28,7 @@ from rebalance_sim.faults import FaultPlan
 from rebalance_sim.prices import PricePath
 from rebalance_sim.ratelimit import RateLimiter, RateLimits, RequestCounter
 from rebalance_sim.scenario import (
+    AccountConfig,
     Scenario,
     ScenarioError,
     book_model,
@@ -114,7 +115,7 @@ def build_simulator(
     clock.skew_ms = spec.faults.clock_skew
     shutdown = asyncio.Event()
     dialect = BinanceDialect(
-        engine, keys, limiter, counter, faults, shutdown=shutdown, log_requests=log_requests
+        engine, keys, counter, faults, limiter=limiter, shutdown=shutdown, log_requests=log_requests
     )
     bitget = BitgetDialect(
         engine,
@@ -157,46 +158,33 @@ def _open_accounts(spec: Scenario, seed: int, engine: Engine, keys: KeyStore) ->
                 )
         except EngineRejected as exc:
             raise ScenarioError(f"scenario: {where}: {exc}") from None
-        key, secret = derive_secret_material(seed, account.name, "trade")
-        if account.api_key is not None and account.api_secret is not None:
-            key, secret = account.api_key, account.api_secret.get_secret_value()
-        permissions = frozenset(account.permissions)
-        passphrase = _passphrase(account.venue, account.passphrase, seed, account.name, "trade")
-        _add_key(
-            keys,
-            ApiKey(key, account.name, account.venue, permissions, SecretStr(secret), passphrase),
-            where,
+        _issue_keys(account, seed, keys, where)
+
+
+def _issue_keys(account: AccountConfig, seed: int, keys: KeyStore, where: str) -> None:
+    """The account's trading key and (unless turned off) its read-only key: the scenario's, or
+    derived from the seed; a Bitget key comes with its passphrase."""
+    roles = [
+        ("trade", account.permissions, account.api_key, account.api_secret, account.passphrase)
+    ]
+    if account.read_only_key:
+        given = (account.read_only_api_key, account.read_only_api_secret)
+        roles.append(("read", [Permission.READ], *given, account.read_only_passphrase))
+    for role, permissions, api_key, api_secret, given_passphrase in roles:
+        key, secret = derive_secret_material(seed, account.name, role)
+        if api_key is not None and api_secret is not None:
+            key, secret = api_key, api_secret.get_secret_value()
+        passphrase = None
+        if account.venue == "bitget":
+            derived = SecretStr(derive_passphrase(seed, account.name, role))
+            passphrase = given_passphrase if given_passphrase is not None else derived
+        issued = ApiKey(
+            key, account.name, account.venue, frozenset(permissions), SecretStr(secret), passphrase
         )
-        if account.read_only_key:
-            key, secret = derive_secret_material(seed, account.name, "read")
-            if account.read_only_api_key is not None and account.read_only_api_secret is not None:
-                key = account.read_only_api_key
-                secret = account.read_only_api_secret.get_secret_value()
-            read = frozenset({Permission.READ})
-            passphrase = _passphrase(
-                account.venue, account.read_only_passphrase, seed, account.name, "read"
-            )
-            _add_key(
-                keys,
-                ApiKey(key, account.name, account.venue, read, SecretStr(secret), passphrase),
-                where,
-            )
-
-
-def _passphrase(
-    venue: str, given: SecretStr | None, seed: int, account: str, role: str
-) -> SecretStr | None:
-    """A Bitget key's passphrase: the scenario's, or one derived from the seed."""
-    if venue != "bitget":
-        return None
-    return given if given is not None else SecretStr(derive_passphrase(seed, account, role))
-
-
-def _add_key(keys: KeyStore, key: ApiKey, where: str) -> None:
-    try:
-        keys.add(key)
-    except ValueError as exc:
-        raise ScenarioError(f"scenario: {where}: {exc}") from None
+        try:
+            keys.add(issued)
+        except ValueError as exc:
+            raise ScenarioError(f"scenario: {where}: {exc}") from None
 
 
 def build_app(simulator: Simulator, *, admin: bool) -> web.Application:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.exchange.local import local_api_urls as bot_urls
+from rebalance_sim.client import simulator_urls as sim_urls
 from rebalance_sim.engine import InstrumentId, MarketKind
 from rebalance_sim.errors import SimConfigError
 from rebalance_sim.scenario import ScenarioError, derived_filters, load_scenario
 from rebalance_sim.server import build_simulator
-from rebalance_sim.urls import local_api_urls as sim_urls
 
 ROOT = Path(__file__).parents[2]
 D = Decimal
