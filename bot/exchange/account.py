@@ -36,7 +36,12 @@ from bot.core.domain import (
 )
 from bot.core.errors import DataError
 from bot.exchange.budget import RequestBudget
-from bot.exchange.errors import is_rate_limited, is_retryable_read, to_bot_error
+from bot.exchange.errors import (
+    install_code_tables,
+    is_rate_limited,
+    is_retryable_read,
+    to_bot_error,
+)
 from bot.exchange.venues import market_status_params, prepare_client, shared_wallet_id
 
 T = TypeVar("T")
@@ -106,6 +111,7 @@ class ExchangeAccount:
         self.market_type = market_type
         self.client = client
         prepare_client(exchange_id, client)
+        install_code_tables(exchange_id, market_type, client)
         self.budget = budget
         self.quote_currency = quote_currency
         self._read_attempts = read_attempts
