@@ -305,10 +305,16 @@ class Leg:
     price: Decimal  # reference price the plan was computed at
     reduce_only: bool = False
     market_type: MarketType = MarketType.SPOT
+    contract_size: Decimal = ONE  # base units per contract (the instrument's); 1 for spot
+
+    def value(self, amount: Decimal, price: Decimal) -> Decimal:
+        """The quote value of `amount` (base units or contracts) of this instrument at `price`:
+        the one definition of notional that every planner, risk and executor figure uses."""
+        return amount * self.contract_size * price
 
     @property
     def notional(self) -> Decimal:
-        return self.amount * self.price
+        return self.value(self.amount, self.price)
 
     @property
     def signed_amount(self) -> Decimal:

@@ -285,3 +285,17 @@ def test_a_sleeve_missing_from_the_targets_is_left_alone() -> None:
 
 def _prices() -> dict[str, str]:
     return {"BTC": "50000", "ETH": "2000"}
+
+
+def test_a_contract_size_10_market_is_sized_and_valued_in_contracts_of_ten() -> None:
+    # NAV 10,000 (futures wallet); XRP at 0.5 in contracts of 10 XRP (5 USDT each): a 20 %
+    # long is 2,000 USDT = 400 contracts, and each leg's notional counts all ten XRP of each.
+    snap = snapshot(futures_wallet="10000", prices={"XRP": "0.5"})
+    sleeves = [futures_sleeve("alts", {"XRP": "1"})]
+    xrp = perp_key("XRP")
+    markets = {xrp: replace(instruments(xrp)[xrp], amount_step=D(1), min_amount=D(1),
+                            contract_size=D(10))}  # fmt: skip
+    plan = _plan(snap, sleeves, {"alts": "0.2"}, markets=markets)
+    assert _legs(plan) == [("XRP/USDT:USDT", Side.BUY, D("400"), False)]
+    assert plan.legs[0].contract_size == D(10)
+    assert plan.legs[0].notional == plan.turnover == D("2000")

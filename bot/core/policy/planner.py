@@ -128,7 +128,17 @@ def plan_rebalance(
     _fund_buys(snapshot, drift.nav, options, instruments, work)
     ordered = sorted(work.drafts, key=lambda d: (not d.reducing, d.order))
     legs = tuple(
-        Leg(i, d.sleeve, d.key, d.side, d.amount, d.price, d.reduce_only, d.market_type)
+        Leg(
+            i,
+            d.sleeve,
+            d.key,
+            d.side,
+            d.amount,
+            d.price,
+            d.reduce_only,
+            d.market_type,
+            instruments[d.key].contract_size,
+        )
         for i, d in enumerate(ordered)
     )
     return Plan(options.to, legs, tuple(work.dropped), tuple(work.notes))
