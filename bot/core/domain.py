@@ -118,11 +118,6 @@ class Instrument:
         """Truncate a non-negative amount to the lot size."""
         return quantize_down(amount, self.amount_step)
 
-    def round_amount_up(self, amount: Decimal) -> Decimal:
-        """Round a non-negative amount up to the next lot."""
-        down = quantize_down(amount, self.amount_step)
-        return down if down == amount else down + self.amount_step
-
 
 @dataclass(frozen=True, slots=True)
 class Quote:
