@@ -149,8 +149,9 @@ class AccountConfig(_Model):
     timeout: PositiveDuration = Field(timedelta(seconds=10), description="per-request timeout")
     pace_by_weight: bool = Field(
         True,
-        description="ccxt's pacing by the exchange's request weights; off only for a local "
-        "simulator whose limits were raised",
+        description="pacing by the exchange's request weights (ccxt's limiter, and a wait for "
+        "the next minute once the weight the exchange reports used nears its budget); off only "
+        "for a local simulator whose limits were raised",
     )
     requests_per_second: float | None = Field(
         None,
