@@ -4,9 +4,9 @@ Pure. Given a trading decision it sizes one leg per instrument that has to move:
 - to `TARGET` every sleeve goes to its target; to `BAND_EDGE` only out-of-band sleeves move,
   and only as far as the nearest edge of their band (the cheapest way back into band);
 - amounts are whole lots: each component's trade is truncated to the lot size, and while the
-  sleeve would still land outside its band one more lot of a component is added (the one
-  closest to its exact share first), never carrying the sleeve past the band to the other
-  side; a sleeve whose lots are too coarse for its band says so in a note;
+  sleeve would still land outside its band one more lot of a component is added (the lot
+  that brings it nearest first), never carrying the sleeve past the band to the other side;
+  a sleeve whose lots are too coarse for its band says so in a note;
 - legs below the minimum amount or notional are dropped as dust and reported (reduce-only
   futures legs are exempt from the minimum notional, as on Binance and Bitget);
 - a spot sell never exceeds the free balance, and there is no spot short;
