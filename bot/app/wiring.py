@@ -40,7 +40,7 @@ from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
 from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
-from bot.exchange.venues import venue_limits, venue_of
+from bot.exchange.venues import venue_limits, venue_of, weight_limit
 from bot.execution.executor import ExecutionOptions, LiveExecutor
 from bot.execution.ledger import PaperLedger
 from bot.execution.paper import PaperCosts, PaperExecutor
@@ -147,6 +147,11 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
             client=client,
             budget=budgets[venue],
             quote_currency=config.quote_currency,
+            weight_limit=(
+                weight_limit(account_config.exchange, account_config.market)
+                if account_config.pace_by_weight
+                else None
+            ),
         )
     return accounts
 

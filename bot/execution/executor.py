@@ -30,6 +30,7 @@ import structlog
 
 from bot.audit.writer import EventType
 from bot.core.domain import (
+    ONE,
     ZERO,
     Instrument,
     InstrumentKey,
@@ -98,7 +99,7 @@ class LegOutcome:
 
     @property
     def filled_notional(self) -> Decimal:
-        return self.filled * (self.average_price or self.leg.price)
+        return self.leg.value(self.filled, self.average_price or self.leg.price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +282,7 @@ class LiveExecutor:
         amount = instrument.round_amount(remaining)
         if amount <= 0 or amount < instrument.min_amount:
             return None
-        if amount * leg.price < instrument.min_notional:
+        if leg.value(amount, leg.price) < instrument.min_notional:
             return None
         return amount
 
@@ -723,7 +724,7 @@ def _combine(leg: Leg, first: LegOutcome, second: LegOutcome) -> LegOutcome:
     filled = first.filled + second.filled
     average: Decimal | None = None
     if filled > 0:
-        average = (first.filled_notional + second.filled_notional) / filled
+        average = (first.filled_notional + second.filled_notional) / leg.value(filled, ONE)
     fee_currency = first.fee_currency or second.fee_currency
     same_currency = first.fee_currency in (None, second.fee_currency) or second.fee_currency is None
     if not same_currency:
