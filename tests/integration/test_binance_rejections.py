@@ -74,6 +74,7 @@ class Bench:
     run: Run
     store: StateStore
     audit: Audit
+    executor: LiveExecutor
 
 
 @pytest.fixture
@@ -123,18 +124,25 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
             )
 
             async def run(
-                market_type: MarketType, side: Side, amount: str, *, reduce_only: bool = False
+                market_type: MarketType,
+                side: Side,
+                amount: str,
+                *,
+                reduce_only: bool = False,
+                reconcile: bool = True,
             ) -> LegOutcome:
                 symbol = SPOT if market_type is MarketType.SPOT else PERP
                 key = InstrumentKey(market_type.value, symbol)
                 leg = Leg(0, "btc", key, side, D(amount), D("60000"), reduce_only, market_type)
                 quote = Quote(D("60000"), D("59999"), D("60001"), NOW)
+                if reconcile:  # the executor's gate opens only after a complete reconciliation
+                    assert (await executor.reconcile(CYCLE)).complete
                 report = await executor.execute([leg], CYCLE, {key: quote})
                 (outcome,) = report.outcomes
                 return outcome
 
             sim.admin.reset_request_counts()
-            yield Bench(sim, run, store, audit)
+            yield Bench(sim, run, store, audit, executor)
         for account in accounts.values():
             await account.close()
 
@@ -207,6 +215,8 @@ async def test_a_duplicate_client_order_id_is_looked_up_not_taken_for_a_refusal(
 ) -> None:
     cid = client_order_id(PORTFOLIO, CYCLE, 0)
     symbol = SPOT if market_type is MarketType.SPOT else PERP
+    # Reconciled first: an open order of ours without an intent would be cancelled as an orphan.
+    assert (await bench.executor.reconcile(CYCLE)).complete
     other = binance_client(
         bench.sim.base_url,
         bench.sim.admin.credentials("main"),
@@ -219,7 +229,7 @@ async def test_a_duplicate_client_order_id_is_looked_up_not_taken_for_a_refusal(
         await other.create_order(symbol, "limit", "buy", 0.002, 50000, {"clientOrderId": cid})
     finally:
         await other.close()
-    outcome = await bench.run(market_type, Side.BUY, "0.002")
+    outcome = await bench.run(market_type, Side.BUY, "0.002", reconcile=False)
     assert outcome.state is IntentState.OPEN, outcome
     failed = [f for name, f in bench.audit.events if name == "order_failed"]
     assert failed and code in failed[0]["error"] and failed[0]["outcome"] == "unknown"
