@@ -80,9 +80,9 @@ async def test_instruments_carry_bitgets_steps_and_minimum_notional(
     )
     perp = swap.instruments["BTC/USDT:USDT"]
     assert (perp.amount_step, perp.price_tick, perp.min_amount, perp.min_notional) == (
-        D("0.0001"),
+        D("0.001"),
         D("0.1"),
-        D("0.0001"),
+        D("0.001"),
         D("5"),
     )
     assert perp.settle == "USDT"

@@ -88,8 +88,8 @@ async def test_below_the_minimum_notional_is_invalid_order(connect: Connect, acc
     with pytest.raises(ccxt.InvalidOrder):
         await spot.create_order("BTC/USDT", "limit", "buy", 0.00001, 50000)  # 0.5 USDT < 1
     with pytest.raises(ccxt.InvalidOrder):
-        await swap.create_order(BTC, "limit", "buy", 0.0001, 40000)  # 4 USDT < 5
-    await swap.create_order(BTC, "limit", "buy", 0.0001, 55000)  # 5.5 USDT
+        await swap.create_order(BTC, "limit", "buy", 0.001, 4000)  # 4 USDT < 5
+    await swap.create_order(BTC, "limit", "buy", 0.001, 5500)  # 5.5 USDT
 
 
 async def test_the_classic_minimum_message_names_the_amount(connect: Connect) -> None:
@@ -98,7 +98,7 @@ async def test_the_classic_minimum_message_names_the_amount(connect: Connect) ->
         await spot.create_order("BTC/USDT", "limit", "buy", 0.00001, 50000)
     swap = await connect("classic", "swap")
     with pytest.raises(ccxt.InvalidOrder, match="less than the minimum amount 5 USDT"):
-        await swap.create_order(BTC, "limit", "buy", 0.0001, 40000)
+        await swap.create_order(BTC, "limit", "buy", 0.001, 4000)
 
 
 async def test_a_size_off_the_lot_is_invalid_order(connect: Connect) -> None:
