@@ -81,6 +81,7 @@ async def run_leg(
         monotonic=clock.monotonic,
     )
     quote = Quote(last=D("3000"), bid=D("2999"), ask=D("3001"), timestamp=NOW)
+    assert (await executor.reconcile(CYCLE)).complete  # the gate every cycle passes first
     report = await executor.execute([leg], CYCLE, {key: quote})
     (outcome,) = report.outcomes
     return outcome, outcome.client_order_ids[0]

@@ -52,6 +52,7 @@ def gateway(*replies: Any) -> tuple[OrderGateway, ScriptedClient]:
         client=client,  # type: ignore[arg-type]
         budget=RequestBudget(100.0),
         quote_currency="USDT",
+        read_attempts=1,  # the retries of a read are the account's, tested there
     )
     return OrderGateway(account, Mode.LIVE), client
 
