@@ -854,14 +854,19 @@ class BinanceDialect(Dialect[Cost]):
     # -- futures account, positions and settings ---------------------------------------------
 
     def _fapi_account(self, call: Call) -> dict[str, Any]:
+        """v3 is the totals, assets and open positions; v2 adds the account's flags and fee
+        tier, `marginAvailable` per asset, and a row for every perpetual."""
         view = self.engine.futures_view(call.account)
         if call.route == "fapi.account.v3":
             positions = [
                 self._position(call, p.instrument, p, "v3") for p in view.positions if p.amount
             ]
-        else:
-            held = {p.instrument: p for p in view.positions}
-            positions = [self._position(call, i, held.get(i), "v2") for i in self._perps()]
+            return {
+                **_account_totals(view),
+                "assets": [_asset_row(view)],
+                "positions": positions,
+            }
+        held = {p.instrument: p for p in view.positions}
         return {
             "feeTier": 0,
             **self._can_trade(call),
@@ -869,8 +874,8 @@ class BinanceDialect(Dialect[Cost]):
             "updateTime": 0,
             "multiAssetsMargin": False,
             **_account_totals(view),
-            "assets": [_asset_row(view)],
-            "positions": positions,
+            "assets": [_asset_row(view, v2=True)],
+            "positions": [self._position(call, i, held.get(i), "v2") for i in self._perps()],
         }
 
     def _perps(self, call: Call | None = None) -> list[InstrumentId]:
@@ -1141,7 +1146,8 @@ def _kline_row(listing: Listing, candle: Candle) -> list[Any]:
     ]
 
 
-def _asset_row(view: FuturesView) -> dict[str, Any]:
+def _asset_row(view: FuturesView, *, v2: bool = False) -> dict[str, Any]:
+    """The wallet's asset in the account information (v2 adds `marginAvailable`)."""
     return {
         "asset": view.asset,
         "walletBalance": _f8(view.wallet_balance),
@@ -1155,7 +1161,7 @@ def _asset_row(view: FuturesView) -> dict[str, Any]:
         "crossWalletBalance": _f8(view.cross_wallet_balance),
         "crossUnPnl": _f8(view.cross_unrealized_pnl),
         "availableBalance": _f8(view.available_balance),
-        "marginAvailable": True,
+        **({"marginAvailable": True} if v2 else {}),
         "updateTime": view.updated_ms,
     }
 

@@ -787,9 +787,19 @@ class BitgetDialect(Dialect[int]):
 
     def _order(self, call: Call) -> Any:
         product = _product(call.route)
-        record = self._record(call, cancel=False)
-        row = _ORDER.row(str(product), self._order_values(record))
-        return [row] if product is Product.SPOT else row
+        if product is not Product.SPOT:
+            return _ORDER.row(str(product), self._order_values(self._record(call, cancel=False)))
+        # Classic spot answers a query for an order it does not know with success and an empty
+        # list, by order id and by client id alike (not 43001, which only a cancel answers).
+        try:
+            record = self._record(call, cancel=False)
+        except EngineRejected as exc:
+            if exc.reason is not Reject.UNKNOWN_ORDER:
+                raise
+            return []
+        except _OrderMissing:
+            return []
+        return [_ORDER.row(str(product), self._order_values(record))]
 
     def _open(self, call: Call) -> dict[str, Any] | list[dict[str, Any]]:
         product = _product(call.route)
@@ -1374,15 +1384,19 @@ def _spot_fee_detail(record: OrderRecord) -> str:
     return json.dumps(detail, separators=(",", ":"))
 
 
+class _OrderMissing(WireError):
+    """The venue's "no such order" for the endpoint that asked."""
+
+
 def _not_found(product: Product, *, cancel: bool) -> WireError:
     if product is Product.SPOT:
-        return WireError("43001", "The order does not exist")
+        return _OrderMissing("43001", "The order does not exist")
     if product is Product.MIX and cancel:
-        return WireError("40768", "Order does not exist")
+        return _OrderMissing("40768", "Order does not exist")
     if product is Product.MIX:
         msg = "The data of the order cannot be found, please confirm the order number"
-        return WireError("40109", msg)
-    return WireError("25204", "Order does not exist")
+        return _OrderMissing("40109", msg)
+    return _OrderMissing("25204", "Order does not exist")
 
 
 _AUTH_ERRORS: dict[AuthFailure, tuple[str, str]] = {

@@ -5,9 +5,9 @@ The command's arguments are declared by the bot's CLI (`bot.cli.sim`); this modu
 Logs are JSON lines on stdout: where it listens, each account's API keys (never a secret), and
 one line per request (method, route, status, venue code, weight, duration; never a query
 string, which carries the signature); every key's secret and passphrase is replaced in any line
-that would carry it. `--keys-file` writes the credentials, secrets included, to a file readable
-by its owner only, for clients started separately. An invalid scenario is a one-line error and
-exit code 2; a port that cannot be bound, exit code 1.
+that would carry it. `--keys-file` writes the credentials, secrets (and Bitget passphrases)
+included, to a file readable by its owner only, for clients started separately. An invalid
+scenario is a one-line error and exit code 2; a port that cannot be bound, exit code 1.
 """
 
 from __future__ import annotations
@@ -136,6 +136,8 @@ def _write_keys(path: Path, simulator: Simulator, base_url: str) -> None:
         prefix = "read_only_" if key.read_only else ""
         entry[f"{prefix}api_key"] = key.api_key
         entry[f"{prefix}secret"] = key.secret.get_secret_value()
+        if key.passphrase is not None:  # Bitget: a key signs in only with its passphrase
+            entry[f"{prefix}passphrase"] = key.passphrase.get_secret_value()
     document = json.dumps({"base_url": base_url, "accounts": accounts}, indent=2) + "\n"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,8 +1,9 @@
 """Simulator scenarios: the TOML file that describes one simulated market and its accounts.
 
 A scenario says how time runs (clock), how prices move (assets, correlation, regimes, replay),
-which markets exist with which filters (realistic defaults for the major assets on each venue,
-Binance's and Bitget's, plus optional synthetic `ALT001…` assets for large portfolios), the fee
+which markets exist with which filters (each venue's real filters, `rebalance_sim.reference`; a
+coin a venue has no data for is refused, not invented, unless it is one of the optional
+synthetic `ALT001…` assets for large portfolios or the scenario gives its sizes), the fee
 schedule, the book model, funding, request budgets, faults and the accounts with their venue,
 keys (and Bitget passphrases, and whether a Bitget account is unified) and starting balances.
 `load_scenario` validates it and reports the first problem in one line naming the field.
@@ -16,7 +17,7 @@ import math
 import random
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -56,6 +57,14 @@ from rebalance_sim.prices import (
     Regime,
     RegimeState,
     markov_regimes,
+)
+from rebalance_sim.reference import (
+    BINANCE_PERP,
+    BINANCE_SPOT,
+    BITGET_PERP,
+    BITGET_SPOT,
+    BitgetPerp,
+    BitgetSpot,
 )
 from rebalance_sim.tables import rows
 
@@ -390,67 +399,6 @@ DEFAULT_ASSETS: dict[str, AssetConfig] = {
     "LTC": AssetConfig(price=80.0, vol=0.85),
 }
 
-# Binance-like filters of the built-in assets' spot and perpetual markets (the max qty of a
-# market order is `market_max`).
-_FILTERS_TABLE = """
-    asset  market  tick      step     min_qty  max_qty   market_max  min_notional
-    BTC    spot    0.01      0.00001  0.00001  9000      128         5
-    ETH    spot    0.01      0.0001   0.0001   9000      3277        5
-    SOL    spot    0.01      0.001    0.001    9000000   40000       5
-    BNB    spot    0.01      0.001    0.001    900000    5000        5
-    XRP    spot    0.0001    1        1        9222449   6858819     5
-    DOGE   spot    0.00001   1        1        9000000   28160624    5
-    ADA    spot    0.0001    0.1      0.1      900000    3734056     5
-    LINK   spot    0.01      0.01     0.01     90000     60000       5
-    AVAX   spot    0.01      0.01     0.01     9000000   40000       5
-    DOT    spot    0.001     0.01     0.01     9000000   200000      5
-    LTC    spot    0.01      0.001    0.001    90000     20716       5
-    BTC    perp    0.10      0.001    0.001    1000      120         100
-    ETH    perp    0.01      0.001    0.001    10000     2000        20
-    SOL    perp    0.0100    1        1        1000000   5000        5
-    BNB    perp    0.010     0.01     0.01     100000    2000        5
-    XRP    perp    0.0001    0.1      0.1      10000000  2000000     5
-    DOGE   perp    0.000010  1        1        50000000  30000000    5
-    ADA    perp    0.00010   1        1        2000000   300000      5
-    LINK   perp    0.001     0.01     0.01     200000    30000       5
-    AVAX   perp    0.0010    1        1        1000000   20000       5
-    DOT    perp    0.001     0.1      0.1      1000000   100000      5
-    LTC    perp    0.01      0.001    0.001    10000     5000        5
-"""
-
-
-def _filters(market: str) -> dict[str, tuple[str, ...]]:
-    return {row[0]: tuple(row[2:]) for row in rows(_FILTERS_TABLE)[1] if row[1] == market}
-
-
-_SPOT_FILTERS = _filters("spot")
-_PERP_FILTERS = _filters("perp")
-
-# Bitget-like symbol configuration. Spot: (pricePrecision, quantityPrecision, max order qty);
-# USDT-M perpetuals: (pricePlace, volumePlace, minTradeNum, maxOrderQty, maxMarketOrderQty,
-# maxLever). Ticks and lots are powers of ten of these places (priceEndStep 1); the minimum
-# trade is 1 USDT of notional on spot and 5 USDT on perpetuals.
-BITGET_SPOT_MIN_USDT = D(1)
-BITGET_PERP_MIN_USDT = D(5)
-_BITGET_SPOT: dict[str, tuple[int, int, str]] = {
-    "BTC": (2, 6, "10000000000"),
-    "ETH": (2, 4, "10000000000"),
-    "SOL": (2, 4, "10000000000"),
-    "XRP": (4, 2, "10000000000"),
-    "DOGE": (5, 2, "10000000000"),
-    "BNB": (2, 4, "10000000000"),
-    "ADA": (4, 2, "10000000000"),
-}
-_BITGET_PERP: dict[str, tuple[int, int, str, str, str, int]] = {
-    "BTC": (1, 4, "0.0001", "1200", "240", 125),
-    "ETH": (2, 2, "0.01", "12000", "2400", 125),
-    "SOL": (3, 1, "0.1", "150000", "30000", 100),
-    "XRP": (4, 0, "1", "5000000", "1000000", 100),
-    "DOGE": (5, 0, "1", "50000000", "10000000", 75),
-    "BNB": (2, 2, "0.01", "5000", "1000", 75),
-    "ADA": (4, 0, "1", "5000000", "1000000", 75),
-}
-
 # Leverage brackets: notional floor, max leverage and maintenance margin ratio of each tier, for
 # BTC, ETH, the other major perpetuals and the rest.
 _TIERS_TABLE = """
@@ -506,7 +454,7 @@ _TIERS = _tier_table(_TIERS_TABLE)
 
 
 def _tiers(asset: str, max_leverage: int | None) -> tuple[Bracket, ...]:
-    tiers = _TIERS.get(asset, _TIERS["major" if asset in _PERP_FILTERS else "small"])
+    tiers = _TIERS.get(asset, _TIERS["major" if asset in BINANCE_PERP else "small"])
     if max_leverage is not None:
         tiers = [(floor, min(leverage, max_leverage), ratio) for floor, leverage, ratio in tiers]
     return brackets_from_tiers(tiers)
@@ -549,27 +497,62 @@ def _rules(
     )
 
 
+def _listed(
+    scenario: Scenario, seed: int, kind: MarketKind, venue: str, known: Collection[str]
+) -> list[tuple[str, bool]]:
+    """(asset, whether its real filters are known) of each asset with a `kind` market on `venue`.
+
+    An asset without real filters on the venue is listed only if it is synthetic (invented on
+    purpose) or the scenario gives its tick and step sizes; else, if the scenario names it
+    (in `assets` or the market list) and has an account on the venue, the scenario is refused,
+    and an asset it did not name (a default) is simply not listed there."""
+    assets = scenario.asset_specs(seed)
+    named = getattr(scenario.markets, kind.value)
+    overrides = (
+        scenario.markets.spot_overrides
+        if kind is MarketKind.SPOT
+        else scenario.markets.perp_overrides
+    )
+    synthetic = {f"ALT{n:03d}" for n in range(1, scenario.markets.synthetic + 1)}
+    trading = venue in {account.venue for account in scenario.accounts}
+    result: list[tuple[str, bool]] = []
+    for asset in named if named is not None else list(assets):
+        if asset == scenario.markets.quote:
+            continue
+        override = overrides.get(asset)
+        if asset in known:
+            result.append((asset, True))
+        elif asset in synthetic or (override and override.tick_size and override.step_size):
+            result.append((asset, False))
+        elif trading and (asset in scenario.assets or named is not None):
+            title = {"binance": "Binance", "bitget": "Bitget"}[venue]
+            field = f"markets.{kind.value}_overrides.{asset}"
+            raise ScenarioError(
+                f"scenario: {asset}: the simulator knows no real {title} {kind.value} filters "
+                f"for {asset} (it knows {', '.join(sorted(known))}); set {field}.tick_size and "
+                f"{field}.step_size, or leave {asset} out"
+            )
+    return result
+
+
 def build_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[Market]:
-    """Every spot and perpetual market of the scenario, with its filters."""
+    """Every spot and perpetual market of the scenario, with Binance's filters."""
     assets = scenario.asset_specs(seed)
     quote = scenario.markets.quote
     markets: list[Market] = []
-    spot = scenario.markets.spot if scenario.markets.spot is not None else list(assets)
-    perp = scenario.markets.perp if scenario.markets.perp is not None else list(assets)
-    for asset in spot:
-        if asset == quote:
-            continue
-        filters = _SPOT_FILTERS.get(asset) or derived_filters(assets[asset].price, perp=False)
-        rules = _rules(filters, scenario.markets.spot_overrides.get(asset), ())
-        markets.append(Market(InstrumentId(MarketKind.SPOT, asset, quote), rules, listed_ms))
-    for asset in perp:
-        if asset == quote:
-            continue
-        override = scenario.markets.perp_overrides.get(asset)
-        filters = _PERP_FILTERS.get(asset) or derived_filters(assets[asset].price, perp=True)
-        brackets = _tiers(asset, override.max_leverage if override else None)
-        rules = _rules(filters, override, brackets)
-        markets.append(Market(InstrumentId(MarketKind.PERP, asset, quote), rules, listed_ms))
+    for kind, table in ((MarketKind.SPOT, BINANCE_SPOT), (MarketKind.PERP, BINANCE_PERP)):
+        perp = kind is MarketKind.PERP
+        overrides = scenario.markets.perp_overrides if perp else scenario.markets.spot_overrides
+        for asset, known in _listed(scenario, seed, kind, "binance", table):
+            filters = (
+                tuple(str(v) for v in table[asset][:6])
+                if known
+                else derived_filters(assets[asset].price, perp=perp)
+            )
+            override = overrides.get(asset)
+            brackets = _tiers(asset, override.max_leverage if override else None) if perp else ()
+            rules = _rules(filters, override, brackets)
+            markets.append(Market(InstrumentId(kind, asset, quote), rules, listed_ms))
     return markets
 
 
@@ -588,64 +571,59 @@ def _places_rules(
     return _rules(filters, override, brackets)
 
 
-def _bitget_derived(price: float) -> tuple[int, int]:
-    """(price places, quantity places) for an asset without a built-in Bitget entry: five
-    significant digits of price, a lot worth about a cent to ten cents."""
+def _bitget_places(price: float) -> tuple[int, int]:
+    """(price places, quantity places) for a synthetic asset or one whose tick and step the
+    scenario gives: five significant digits of price, a lot worth about a cent to ten cents."""
     magnitude = math.floor(math.log10(price))
     return max(0, 4 - magnitude), min(max(magnitude + 2, 0), 8)
 
 
+def _bitget_derived_spot(price: float) -> BitgetSpot:
+    price_places, qty_places = _bitget_places(price)
+    return BitgetSpot(price_places, qty_places, D(10) ** 10, D(1), "derived")
+
+
+def _bitget_derived_perp(price: float) -> BitgetPerp:
+    price_places, qty_places = _bitget_places(price)
+    max_qty = D(10) ** max(0, 7 - math.floor(math.log10(price)))
+    min_qty = D(1).scaleb(-qty_places)
+    return BitgetPerp(price_places, qty_places, min_qty, max_qty, max_qty / 10, 20, D(5), "derived")
+
+
 def build_bitget_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[Market]:
-    """The same instruments as `build_markets`, with Bitget's symbol configuration: price and
-    quantity precisions as ccxt reads them, 1 USDT minimum notional on spot, 5 on perpetuals.
-    The scenario's per-asset overrides apply to both venues."""
+    """The scenario's instruments with Bitget's symbol configuration: price and quantity
+    precisions as ccxt reads them, Bitget's minimum notional (1 USDT on spot, 5 on
+    perpetuals). The scenario's per-asset overrides apply to both venues."""
     assets = scenario.asset_specs(seed)
     quote = scenario.markets.quote
     markets: list[Market] = []
-    spot = scenario.markets.spot if scenario.markets.spot is not None else list(assets)
-    perp = scenario.markets.perp if scenario.markets.perp is not None else list(assets)
-    for asset in spot:
-        if asset == quote:
-            continue
-        price_places, qty_places = _bitget_derived(assets[asset].price)
-        max_qty = D(10) ** 10
-        if asset in _BITGET_SPOT:
-            price_places, qty_places, max_text = _BITGET_SPOT[asset]
-            max_qty = D(max_text)
-        step = D(1).scaleb(-qty_places)
+    for asset, known in _listed(scenario, seed, MarketKind.SPOT, "bitget", BITGET_SPOT):
+        spot = BITGET_SPOT[asset] if known else _bitget_derived_spot(assets[asset].price)
         rules = _places_rules(
-            price_places,
-            qty_places,
-            step,
-            max_qty,
-            max_qty,
-            BITGET_SPOT_MIN_USDT,
+            spot.price_places,
+            spot.qty_places,
+            D(1).scaleb(-spot.qty_places),
+            spot.max_qty,
+            spot.max_qty,
+            spot.min_notional,
             scenario.markets.spot_overrides.get(asset),
             (),
         )
         markets.append(Market(InstrumentId(MarketKind.SPOT, asset, quote), rules, listed_ms))
-    for asset in perp:
-        if asset == quote:
-            continue
+    for asset, known in _listed(scenario, seed, MarketKind.PERP, "bitget", BITGET_PERP):
+        perp = BITGET_PERP[asset] if known else _bitget_derived_perp(assets[asset].price)
         override = scenario.markets.perp_overrides.get(asset)
-        if asset in _BITGET_PERP:
-            price_places, qty_places, min_text, max_text, market_text, lever = _BITGET_PERP[asset]
-            min_qty, max_qty, market_max = D(min_text), D(max_text), D(market_text)
-        else:
-            price_places, qty_places = _bitget_derived(assets[asset].price)
-            min_qty = D(1).scaleb(-qty_places)
-            max_qty = D(10) ** max(0, 7 - math.floor(math.log10(assets[asset].price)))
-            market_max, lever = max_qty / 10, 20
+        lever = perp.max_leverage
         max_leverage = (
             min(lever, override.max_leverage) if override and override.max_leverage else lever
         )
         rules = _places_rules(
-            price_places,
-            qty_places,
-            min_qty,
-            max_qty,
-            market_max,
-            BITGET_PERP_MIN_USDT,
+            perp.price_places,
+            perp.qty_places,
+            perp.min_qty,
+            perp.max_qty,
+            perp.market_max,
+            perp.min_notional,
             override,
             _tiers(asset, max_leverage),
         )

@@ -16,13 +16,14 @@ from typing import Any
 import ccxt.async_support as ccxt
 
 from bot.core.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate
-from bot.core.errors import ExecutionError
+from bot.core.errors import BotError, DataError, ExecutionError
 from bot.exchange.account import ExchangeAccount, to_decimal
 from bot.exchange.errors import Outcome, describe, order_outcome
 from bot.exchange.venues import (
     client_order_id_params,
     closed_order_is_filled,
     fee_cost,
+    lookup_arguments,
     market_order_price,
     order_fees_need_trades,
     reduce_only_params,
@@ -110,23 +111,39 @@ class OrderGateway:
         return await self._update(order, intent)
 
     async def lookup(self, intent: Intent) -> OrderUpdate | None:
-        """The order as the exchange knows it by client order id; None if it says not found.
+        """The order as the exchange knows it (by its exchange id once known, else by client
+        order id). A network error, a 5xx or a rate limit is first retried like any read
+        (tenacity, bounded).
 
-        A network error, a 5xx or a rate limit is retried like any read (tenacity, bounded);
-        only then does it reach the caller as ExchangeUnavailable.
-        """
+        Total, by one rule: None only when the exchange said it has no such order (ccxt's
+        OrderNotFound, from an error code or an empty reply); anything else that is not the
+        order, a ccxt error, an exception inside ccxt or a reply naming another or no order,
+        raises a BotError, which means "unknown": look up again, never assume absence."""
+        try:
+            return await self._lookup(intent)
+        except BotError:
+            raise
+        except Exception as exc:  # ccxt tripping over a reply it did not expect
+            raise DataError(f"look up {intent.client_order_id}: {describe(exc)}") from exc
+
+    async def _lookup(self, intent: Intent) -> OrderUpdate | None:
+        cid = intent.client_order_id
         symbol = intent.leg.key.symbol
-        params = client_order_id_params(self.account.exchange_id, intent.client_order_id)
+        order_id, params = lookup_arguments(self.account.exchange_id, cid, intent.exchange_order_id)
 
-        async def fetch() -> dict[str, Any] | None:
+        async def fetch() -> tuple[Any] | None:
+            """The reply, boxed so that no reply ccxt returns can pass for "not found"."""
             try:
-                order: dict[str, Any] = await self._client.fetch_order(None, symbol, params)
+                return (await self._client.fetch_order(order_id, symbol, params),)
             except ccxt.OrderNotFound:
                 return None
-            return order
 
-        order = await self.account.read(f"look up {intent.client_order_id}", fetch)
-        return None if order is None else await self._update(order, intent)
+        replied = await self.account.read(f"look up {cid}", fetch)
+        if replied is None:
+            return None
+        (order,) = replied
+        _check_identity(order, cid, intent.exchange_order_id)
+        return await self._update(order, intent)
 
     async def cancel(self, intent: Intent) -> None:
         """Cancel by client order id; an order already closed or unknown is not an error."""
@@ -206,6 +223,21 @@ class OrderGateway:
         )
         mine = [t for t in trades if str(t.get("order")) == order_id]
         return _sum_fees([t.get("fee") for t in mine], self.account.exchange_id)
+
+
+def _check_identity(order: Any, client_order_id: str, exchange_order_id: str | None) -> None:
+    """A lookup's reply must be the order asked about: a reply naming no order (an empty
+    one) or another order proves nothing, so it is "unknown", not "not found"."""
+    if not isinstance(order, Mapping):
+        raise DataError(f"look up {client_order_id}: the reply is not an order")
+    replied_id = order.get("id")
+    replied_cid = order.get("clientOrderId")
+    if replied_id is None and replied_cid is None:
+        raise DataError(f"look up {client_order_id}: the reply names no order")
+    if replied_cid is not None and str(replied_cid) != client_order_id:
+        raise DataError(f"look up {client_order_id}: the reply is order {replied_cid}")
+    if exchange_order_id is not None and str(replied_id) != exchange_order_id:
+        raise DataError(f"look up {client_order_id}: the reply is order id {replied_id}")
 
 
 def _fees(order: Mapping[str, Any], exchange_id: str) -> tuple[Decimal, str | None]:

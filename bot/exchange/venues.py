@@ -180,6 +180,20 @@ def client_order_id_params(exchange_id: str, client_order_id: str) -> dict[str, 
     return {"clientOrderId": client_order_id}
 
 
+def lookup_arguments(
+    exchange_id: str, client_order_id: str, exchange_order_id: str | None
+) -> tuple[str | None, dict[str, Any]]:
+    """The id and params of `fetch_order` for one order: by the exchange's own id once it is
+    known (exact, where Binance's client ids are unique only among open orders), else by the
+    client order id. ccxt 4.5.90's Bitget `fetch_order` sends only `clientOid` when given one,
+    but builds its "not found" message (on Bitget spot's empty-list reply) by adding the id to
+    a string: with no id that is a TypeError, so the client id is passed as the id too."""
+    if exchange_order_id is not None:
+        return exchange_order_id, {}
+    params = client_order_id_params(exchange_id, client_order_id)
+    return (client_order_id if exchange_id == "bitget" else None), params
+
+
 def reduce_only_params(
     exchange_id: str, market_type: MarketType, reduce_only: bool
 ) -> dict[str, Any]:

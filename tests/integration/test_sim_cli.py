@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from bot.cli.main import main
 from rebalance_sim.auth import ApiKey, Permission
-from rebalance_sim.client import binance_client
+from rebalance_sim.client import binance_client, bitget_client
 
 ROOT = Path(__file__).parents[2]
 
@@ -89,6 +89,76 @@ async def test_the_sim_command_serves_until_sigint_and_prints_no_secret(tmp_path
     for secret in (credentials["secret"], credentials["read_only_secret"]):
         assert secret not in output
     assert "signature" not in output
+
+
+BITGET_SCENARIO = """
+[[accounts]]
+name = "bg"
+venue = "bitget"
+spot = { USDT = "2500", BTC = "0.05" }
+"""
+
+
+async def test_a_bitget_client_signs_in_with_the_keys_file(tmp_path: Path) -> None:
+    """A client started separately signs in to a Bitget account from the keys file alone:
+    key, secret and the key's passphrase (for the trading and the read-only key)."""
+    scenario = tmp_path / "bitget.toml"
+    scenario.write_text(BITGET_SCENARIO)
+    keys_file = tmp_path / "keys.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "sim",
+        "--port",
+        "0",
+        "--scenario",
+        str(scenario),
+        "--keys-file",
+        str(keys_file),
+        "--no-request-log",
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        listening = await _line(process.stdout)
+        assert listening["event"] == "sim_listening"
+        written = json.loads(keys_file.read_text())
+        assert written["base_url"] == listening["base_url"]
+        credentials = written["accounts"]["bg"]
+        assert credentials["venue"] == "bitget"
+        balances = []
+        for prefix, permissions in (
+            ("", frozenset({Permission.READ, Permission.TRADE})),
+            ("read_only_", frozenset({Permission.READ})),
+        ):
+            key = ApiKey(
+                credentials[f"{prefix}api_key"],
+                "bg",
+                "bitget",
+                permissions,
+                SecretStr(credentials[f"{prefix}secret"]),
+                SecretStr(credentials[f"{prefix}passphrase"]),
+            )
+            client = bitget_client(listening["base_url"], key)
+            try:
+                balances.append(await client.fetch_balance())
+            finally:
+                await client.close()
+        assert [b["USDT"]["total"] for b in balances] == [2500, 2500]
+        assert [b["BTC"]["total"] for b in balances] == [0.05, 0.05]
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), timeout=20) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = (await process.stdout.read()).decode()
+    for name in ("secret", "passphrase", "read_only_secret", "read_only_passphrase"):
+        assert credentials[name] not in output
 
 
 def test_an_invalid_scenario_is_a_one_line_error_naming_the_field(

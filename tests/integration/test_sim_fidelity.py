@@ -97,10 +97,32 @@ async def test_spot_account_matches_binances_reply(clients: tuple[SimHandle, Any
     assert (parse(real)["timestamp"] is None) == (parse(ours)["timestamp"] is None)
 
 
-async def test_futures_account_matches_binances_reply(clients: tuple[SimHandle, Any, Any]) -> None:
+async def test_futures_account_v3_matches_binances_v3_reply(
+    clients: tuple[SimHandle, Any, Any],
+) -> None:
+    """ccxt reads `/fapi/v3/account`; the capture of a v3 reply is ccxt's fetchPositions by the
+    account endpoint (with a BTC position, so the position rows are compared too)."""
+    _, _, usdm = clients
+    await usdm.load_leverage_brackets()
+    await usdm.create_order("BTC/USDT:USDT", "market", "buy", 0.01)
+    real = captured("fetchPositions", "Fetch linear positions using account endnpoint")
+    ours = await usdm.fapiprivatev3_get_account()
+    assert shape_differences(real, ours) == []
+    parsed_real = usdm.parse_balance_custom(real, "linear")["USDT"]
+    parsed_ours = usdm.parse_balance_custom(ours, "linear")["USDT"]
+    assert filled_keys(parsed_real) == filled_keys(parsed_ours)
+    (real_position,) = usdm.parse_account_positions(real)
+    (our_position,) = usdm.parse_account_positions(ours)
+    assert filled_keys(real_position) == filled_keys(our_position)
+
+
+async def test_futures_account_v2_matches_binances_v2_reply(
+    clients: tuple[SimHandle, Any, Any],
+) -> None:
+    """`/fapi/v2/account` (ccxt's `useV2`) carries the fields v3 dropped."""
     _, _, usdm = clients
     real = captured("fetchBalance", "Linear swap balance")
-    ours = await usdm.fapiprivatev3_get_account()
+    ours = await usdm.fapiprivatev2_get_account()
     assert shape_differences(real, ours) == []
     parsed_real = usdm.parse_balance_custom(real, "linear")["USDT"]
     parsed_ours = usdm.parse_balance_custom(ours, "linear")["USDT"]

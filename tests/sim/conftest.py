@@ -1,5 +1,6 @@
 """Shared set-up for the Bitget dialect tests: one simulator with a classic and a unified Bitget
-account (and a Binance one), prices pinned, and ccxt's unmodified `bitget` client for either."""
+account (and a Binance one), prices pinned, ccxt's unmodified `bitget` client for either, and
+the bot's own adapter (`ExchangeAccount` over `make_client`) for either."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
+from bot.core.domain import MarketType
+from bot.exchange.account import ExchangeAccount
+from bot.exchange.budget import RequestBudget
+from bot.exchange.clients import make_client
 from rebalance_sim.client import bitget_client
 from rebalance_sim.server import SimHandle, run_simulator
 
@@ -34,6 +40,7 @@ SCENARIO: dict[str, Any] = {
     ],
 }
 Connect = Callable[..., Awaitable[Any]]
+Open = Callable[[str, MarketType], Awaitable[ExchangeAccount]]
 
 
 def dec(value: Any) -> Decimal:
@@ -72,3 +79,39 @@ def account(request: pytest.FixtureRequest) -> str:
     """Each test taking it runs once for a classic (v2) and once for a unified (v3) account."""
     name: str = request.param
     return name
+
+
+@pytest.fixture
+async def open_account(sim: SimHandle) -> AsyncIterator[Open]:
+    """`await open_account(account, market_type)`: the bot's adapter for it, markets loaded."""
+    opened: list[ExchangeAccount] = []
+
+    async def build(name: str, market_type: MarketType) -> ExchangeAccount:
+        key = sim.admin.credentials(name)
+        assert key.passphrase is not None
+        client = make_client(
+            "bitget",
+            market_type,
+            timeout_seconds=5,
+            extra_options={},
+            api_key=SecretStr(key.api_key),
+            secret=key.secret,
+            password=key.passphrase,
+            base_url=sim.base_url,
+            pace_by_weight=False,
+        )
+        account = ExchangeAccount(
+            name=f"{name}-{market_type.value}",
+            exchange_id="bitget",
+            market_type=market_type,
+            client=client,
+            budget=RequestBudget(8.0),
+            quote_currency="USDT",
+        )
+        opened.append(account)
+        await account.load_instruments()
+        return account
+
+    yield build
+    for account in opened:
+        await account.close()

@@ -4,11 +4,10 @@ knows Bitget except through `bot.exchange.venues`' quirk functions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from pydantic import SecretStr
 
 from bot.core.domain import (
     Instrument,
@@ -22,8 +21,6 @@ from bot.core.domain import (
     Side,
 )
 from bot.exchange.account import ExchangeAccount
-from bot.exchange.budget import RequestBudget
-from bot.exchange.clients import make_client
 from bot.exchange.errors import Outcome
 from bot.exchange.orders import OrderGateway, OrderRequestFailed
 from bot.exchange.venues import (
@@ -34,44 +31,9 @@ from bot.exchange.venues import (
 )
 from rebalance_sim.faults import FaultKind, FaultRule
 from rebalance_sim.server import SimHandle
+from tests.sim.conftest import Open
 
 D = Decimal
-Open = Callable[[str, MarketType], Awaitable[ExchangeAccount]]
-
-
-@pytest.fixture
-async def open_account(sim: SimHandle) -> AsyncIterator[Open]:
-    opened: list[ExchangeAccount] = []
-
-    async def build(name: str, market_type: MarketType) -> ExchangeAccount:
-        key = sim.admin.credentials(name)
-        assert key.passphrase is not None
-        client = make_client(
-            "bitget",
-            market_type,
-            timeout_seconds=5,
-            extra_options={},
-            api_key=SecretStr(key.api_key),
-            secret=key.secret,
-            password=key.passphrase,
-            base_url=sim.base_url,
-            pace_by_weight=False,
-        )
-        account = ExchangeAccount(
-            name=f"{name}-{market_type.value}",
-            exchange_id="bitget",
-            market_type=market_type,
-            client=client,
-            budget=RequestBudget(8.0),
-            quote_currency="USDT",
-        )
-        opened.append(account)
-        await account.load_instruments()
-        return account
-
-    yield build
-    for account in opened:
-        await account.close()
 
 
 def intent(
@@ -118,9 +80,9 @@ async def test_instruments_carry_bitgets_steps_and_minimum_notional(
     )
     perp = swap.instruments["BTC/USDT:USDT"]
     assert (perp.amount_step, perp.price_tick, perp.min_amount, perp.min_notional) == (
-        D("0.0001"),
+        D("0.001"),
         D("0.1"),
-        D("0.0001"),
+        D("0.001"),
         D("5"),
     )
     assert perp.settle == "USDT"
@@ -185,14 +147,22 @@ async def test_a_reduce_only_order_closes_part_of_a_short(
     assert record.reduce_only
 
 
-async def test_an_unknown_client_id_is_not_found_and_a_cancel_of_it_is_quiet(
-    open_account: Open, account: str
+@pytest.mark.parametrize("market_type", [MarketType.SPOT, MarketType.SWAP])
+@pytest.mark.parametrize("by", ["client_id", "order_id"])
+async def test_an_unknown_order_is_not_found_and_a_cancel_of_it_is_quiet(
+    sim: SimHandle, open_account: Open, account: str, market_type: MarketType, by: str
 ) -> None:
-    swap = await open_account(account, MarketType.SWAP)
-    gateway = OrderGateway(swap, Mode.LIVE)
-    ghost = intent(swap, "BTC/USDT:USDT", Side.BUY, "0.01", "60000", "rb_ghost")
+    """Classic spot answers success with an empty list, classic futures 40109, unified 25204;
+    by the exchange's id (known once an order was seen) and by client id alike."""
+    opened = await open_account(account, market_type)
+    gateway = OrderGateway(opened, Mode.LIVE)
+    symbol = "BTC/USDT" if market_type is MarketType.SPOT else "BTC/USDT:USDT"
+    ghost = intent(opened, symbol, Side.BUY, "0.01", "60000", "rb_ghost")
+    if by == "order_id":
+        ghost = replace(ghost, exchange_order_id="1234567890123456789")
     assert await gateway.lookup(ghost) is None
     await gateway.cancel(ghost)
+    assert sim.admin.orders(account) == []
 
 
 async def test_a_resting_limit_order_is_listed_and_cancelled_by_client_id(

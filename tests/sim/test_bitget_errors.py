@@ -88,8 +88,8 @@ async def test_below_the_minimum_notional_is_invalid_order(connect: Connect, acc
     with pytest.raises(ccxt.InvalidOrder):
         await spot.create_order("BTC/USDT", "limit", "buy", 0.00001, 50000)  # 0.5 USDT < 1
     with pytest.raises(ccxt.InvalidOrder):
-        await swap.create_order(BTC, "limit", "buy", 0.0001, 40000)  # 4 USDT < 5
-    await swap.create_order(BTC, "limit", "buy", 0.0001, 55000)  # 5.5 USDT
+        await swap.create_order(BTC, "limit", "buy", 0.001, 4000)  # 4 USDT < 5
+    await swap.create_order(BTC, "limit", "buy", 0.001, 5500)  # 5.5 USDT
 
 
 async def test_the_classic_minimum_message_names_the_amount(connect: Connect) -> None:
@@ -98,7 +98,7 @@ async def test_the_classic_minimum_message_names_the_amount(connect: Connect) ->
         await spot.create_order("BTC/USDT", "limit", "buy", 0.00001, 50000)
     swap = await connect("classic", "swap")
     with pytest.raises(ccxt.InvalidOrder, match="less than the minimum amount 5 USDT"):
-        await swap.create_order(BTC, "limit", "buy", 0.0001, 40000)
+        await swap.create_order(BTC, "limit", "buy", 0.001, 4000)
 
 
 async def test_a_size_off_the_lot_is_invalid_order(connect: Connect) -> None:
@@ -116,11 +116,28 @@ async def test_a_size_off_the_lot_is_invalid_order(connect: Connect) -> None:
         )
 
 
+async def test_a_classic_spot_query_of_an_unknown_order_is_an_empty_success(
+    connect: Connect,
+) -> None:
+    """Bitget's spot orderInfo says "no such order" with code 00000 and an empty list. ccxt
+    4.5.90 turns that into OrderNotFound by adding the order id to its message, so a lookup by
+    client id alone (no id) fails inside ccxt with a TypeError: why the bot's adapter passes
+    the client id as the id as well (`bot.exchange.venues.lookup_arguments`)."""
+    spot = await connect("classic")
+    for params in ({"clientOid": "never"}, {"orderId": "1234567890"}):
+        reply = await spot.privateSpotGetV2SpotTradeOrderInfo(params)
+        assert (reply["code"], reply["msg"], reply["data"]) == ("00000", "success", [])
+    with pytest.raises(ccxt.OrderNotFound, match='"data":\\[\\]'):
+        await spot.fetch_order("1234567890", "BTC/USDT")
+    with pytest.raises(ccxt.OrderNotFound, match="never"):
+        await spot.fetch_order("never", "BTC/USDT", {"clientOrderId": "never"})
+    with pytest.raises(TypeError):
+        await spot.fetch_order(None, "BTC/USDT", {"clientOrderId": "never"})
+
+
 async def test_unknown_orders_are_order_not_found(connect: Connect) -> None:
     spot = await connect("classic")
     swap = await connect("classic", "swap")
-    with pytest.raises(ccxt.OrderNotFound, match='"code":"43001"'):
-        await spot.fetch_order(None, "BTC/USDT", {"clientOrderId": "never"})
     with pytest.raises(ccxt.OrderNotFound, match='"code":"43001"'):
         await spot.cancel_order(None, "BTC/USDT", {"clientOrderId": "never"})
     with pytest.raises(ccxt.OrderNotFound, match='"code":"40109"'):

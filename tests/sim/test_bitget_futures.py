@@ -29,11 +29,14 @@ async def test_load_markets_lists_usdt_perpetuals_with_bitget_precision(
         "USDT",
         True,
     )
-    assert (btc["precision"]["amount"], btc["precision"]["price"]) == (0.0001, 0.1)
+    assert (btc["precision"]["amount"], btc["precision"]["price"]) == (0.001, 0.1)
     assert btc["limits"]["cost"]["min"] == 5.0
-    assert btc["limits"]["amount"]["min"] == 0.0001
+    assert btc["limits"]["amount"]["min"] == 0.001
     assert btc["limits"]["leverage"]["max"] == 125
     assert client.markets["SOL/USDT:USDT"]["precision"]["amount"] == 0.1
+    ltc = client.markets["LTC/USDT:USDT"]
+    assert (ltc["precision"]["amount"], ltc["precision"]["price"]) == (0.1, 0.01)
+    assert (ltc["limits"]["amount"]["min"], ltc["limits"]["leverage"]["max"]) == (0.1, 50)
 
 
 async def test_futures_balance_is_the_futures_wallet(connect: Connect, account: str) -> None:

@@ -29,8 +29,12 @@ async def test_load_markets_reports_bitget_precision_and_minimums(
     assert (btc["precision"]["amount"], btc["precision"]["price"]) == (1e-06, 0.01)
     assert btc["limits"]["cost"]["min"] == 1.0
     assert client.markets["XRP/USDT"]["precision"]["price"] == 0.0001
-    assert client.markets["DOGE/USDT"]["precision"]["amount"] == 0.01
+    assert client.markets["DOGE/USDT"]["precision"]["amount"] == 0.0001
+    ltc = client.markets["LTC/USDT"]  # Bitget's 2 price and 4 quantity places
+    assert (ltc["precision"]["amount"], ltc["precision"]["price"]) == (0.0001, 0.01)
     assert {"ETH/USDT", "SOL/USDT", "BNB/USDT", "ADA/USDT"} <= set(client.markets)
+    # Coins the simulator has no Bitget data for are not listed there (nor invented).
+    assert not {"LINK/USDT", "AVAX/USDT", "DOT/USDT"} & set(client.markets)
 
 
 async def test_server_time_is_the_simulated_clock(sim: SimHandle, connect: Connect) -> None:
