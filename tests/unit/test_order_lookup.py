@@ -34,6 +34,7 @@ class ScriptedClient:
         self.replies = list(replies)
         self.asked: list[tuple[str | None, str, dict[str, Any]]] = []
         self.last_response_headers: dict[str, str] = {}
+        self.exceptions: dict[str, Any] = {}  # the error tables the adapter installs
 
     async def fetch_order(self, order_id: str | None, symbol: str, params: dict[str, Any]) -> Any:
         self.asked.append((order_id, symbol, dict(params)))
