@@ -4,8 +4,8 @@ Each `Metrics` owns its registry (tests build many, and two portfolios in one pr
 share series). The one process-wide setting is that no `_created` series are exported: a
 timestamp per counter and histogram doubles the series a scraper stores and no panel reads it.
 Every series carries the portfolio as a label bound once here, so a Prometheus scraping many
-bots tells them apart. Money arrives as
-`Decimal` and is exported as float: these are statistics for people, never inputs to an order.
+bots tells them apart. Money arrives as `Decimal` and is exported as float: these are
+statistics for people, never inputs to an order.
 """
 
 from __future__ import annotations
