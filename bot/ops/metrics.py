@@ -27,7 +27,7 @@ from bot import __version__
 from bot.core.domain import SleeveDrift, TradingState
 
 PREFIX = "rebalance"
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # (untyped in prometheus-client)
 
 # Outcomes of an order as the executor reports them; a fixed set keeps label cardinality
 # bounded and lets dashboards show zero series before the first order.
