@@ -48,16 +48,19 @@ from bot.audit.reader import (
     follow,
     last_records,
     line_of,
+    money,
     objects,
     pct,
     plain,
     pp,
+    qty,
     records_backwards,
     scan,
     select_files,
 )
 from bot.audit.writer import EventType, audit_files, canonical, portfolio_logs, verify
 from bot.config import load_config
+from bot.core import human
 from bot.core.errors import BotError, UsageError
 from bot.core.ids import is_cycle_id
 
@@ -451,7 +454,7 @@ def _body(record: Mapping[str, Any]) -> RenderableType:
 
 
 def _snapshot(record: Mapping[str, Any]) -> RenderableType:
-    table = _table(f"NAV {record.get('nav') or '?'} {record.get('quote_currency', '')}")
+    table = _table(f"NAV {money(record.get('nav'), record.get('quote_currency'))}")
     for name in ("account", "market", "asset / symbol"):
         table.add_column(name)
     for name in ("free / contracts", "total / notional"):
@@ -466,30 +469,29 @@ def _snapshot(record: Mapping[str, Any]) -> RenderableType:
         for asset, holding in holdings.items() if isinstance(holdings, Mapping) else []:
             if isinstance(holding, Mapping):
                 table.add_row(
-                    name, market, asset, str(holding.get("free", "")),
-                    str(holding.get("total", "")), "",
+                    name, market, asset, qty(holding.get("free")), qty(holding.get("total")), "",
                 )  # fmt: skip
         if account.get("wallet") is not None or account.get("equity") is not None:
             table.add_row(
-                name, market, "wallet / equity", str(account.get("wallet", "")),
-                str(account.get("equity", "")), "",
+                name, market, "wallet / equity", money(account.get("wallet")),
+                money(account.get("equity")), "",
             )  # fmt: skip
         positions = account.get("positions")
         for symbol, position in positions.items() if isinstance(positions, Mapping) else []:
             if isinstance(position, Mapping):
                 table.add_row(
-                    name, market, symbol, str(position.get("contracts", "")),
-                    str(position.get("notional", "")), str(position.get("unrealized_pnl", "")),
+                    name, market, symbol, qty(position.get("contracts")),
+                    money(position.get("notional")), money(position.get("unrealized_pnl")),
                 )  # fmt: skip
     prices = record.get("prices")
     if isinstance(prices, Mapping) and prices:
-        listed = ", ".join(f"{k} {v}" for k, v in prices.items())
+        listed = ", ".join(f"{k} {qty(v)}" for k, v in prices.items())
         return Group(table, Text(f"prices: {listed}", style="dim"))
     return table
 
 
 def _drift(record: Mapping[str, Any]) -> RenderableType:
-    title = f"NAV {record.get('nav', '?')}, cash {pct(record.get('cash'))}"
+    title = f"NAV {money(record.get('nav'))}, cash {pct(record.get('cash'))}"
     table = _table(title)
     for name in ("sleeve", "value", "current", "target", "drift", "band", ""):
         table.add_column(
@@ -498,7 +500,7 @@ def _drift(record: Mapping[str, Any]) -> RenderableType:
     for sleeve in objects(record.get("sleeves")):
         out = bool(sleeve.get("out_of_band"))
         table.add_row(
-            str(sleeve.get("sleeve")), str(sleeve.get("value", "")), pct(sleeve.get("current")),
+            str(sleeve.get("sleeve")), money(sleeve.get("value")), pct(sleeve.get("current")),
             pct(sleeve.get("target")), pp(sleeve.get("drift")),
             "±" + pp(sleeve.get("band")).lstrip("+"), "OUT OF BAND" if out else "",
             style="bold red" if out else None,
@@ -531,16 +533,16 @@ def _plan(record: Mapping[str, Any]) -> RenderableType:
     for leg in legs:
         table.add_row(
             str(leg.get("index", "")), str(leg.get("sleeve", "")), str(leg.get("account", "")),
-            str(leg.get("symbol", "")), str(leg.get("side", "")), str(leg.get("amount", "")),
-            str(leg.get("price", "")), str(leg.get("notional", "")),
+            str(leg.get("symbol", "")), str(leg.get("side", "")), qty(leg.get("amount")),
+            qty(leg.get("price")), money(leg.get("notional")),
             "reduce-only" if leg.get("reduce_only") else "",
         )  # fmt: skip
     parts.append(table)
     dropped = objects(record.get("dropped"))
     if dropped:
         lines = [
-            f"dropped {d.get('side')} {d.get('amount')} {d.get('symbol')} "
-            f"({d.get('sleeve')}, {d.get('notional')}): {d.get('reason')}"
+            f"dropped {d.get('side')} {qty(d.get('amount'))} {d.get('symbol')} "
+            f"({d.get('sleeve')}, {money(d.get('notional'))}): {d.get('reason')}"
             for d in dropped
         ]
         parts.append(Text("\n".join(lines), style="yellow"))
@@ -574,14 +576,15 @@ def _verdict(record: Mapping[str, Any]) -> RenderableType:
 # -- summary -----------------------------------------------------------------------------------
 
 
-def _amounts(values: Mapping[str, Decimal], places: int | None = None) -> str:
+def _separator() -> str:
     """One currency per line on a terminal, comma-separated in plain output."""
+    return "\n" if sys.stdout.isatty() else ", "
+
+
+def _amounts(values: Mapping[str, Decimal]) -> str:
     if not values:
         return "0"
-    return ("\n" if sys.stdout.isatty() else ", ").join(
-        f"{v:,.{places}f} {c}" if places is not None else f"{plain(v)} {c}"
-        for c, v in sorted(values.items())
-    )
+    return _separator().join(human.money(v, c) for c, v in sorted(values.items()))
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -628,7 +631,7 @@ def summary_table(
         traded = period.traded(live_only=live_only)
         row = [
             period.period, str(period.cycles), str(period.rebalances), str(traded.orders),
-            str(traded.fills), _amounts(traded.turnover, 2), _amounts(traded.fees),
+            str(traded.fills), _amounts(traded.turnover), traded.fees_text(_separator()),
         ]  # fmt: skip
         if paper:
             row.append(str(period.paper.fills))

@@ -28,11 +28,12 @@ from bot.audit.reader import (
     PeriodSummary,
     Summarizer,
     decimal_of,
+    money,
     objects,
-    plain,
     record_time,
 )
 from bot.audit.writer import EventType
+from bot.core import human
 
 T = TypeVar("T")
 MAX_SLEEVE_PANELS = 12
@@ -134,7 +135,7 @@ class ReportData:
                     time=time,
                     cycle_id=record.get("cycle_id"),
                     orders=str(record.get("orders", "")),
-                    turnover=str(record.get("turnover", "")),
+                    turnover=money(record.get("turnover")),
                     reason=str(record.get("reason", "")),
                 )
             )
@@ -371,7 +372,7 @@ th:first-child,td:first-child{text-align:left}td.text{text-align:left}
 def _money(values: Mapping[str, Decimal]) -> str:
     if not values:
         return "0"
-    return ", ".join(f"{plain(v)} {c}" for c, v in sorted(values.items()))
+    return ", ".join(human.money(v, c) for c, v in sorted(values.items()))
 
 
 def _summary_rows(periods: Sequence[PeriodSummary], *, live_only: bool) -> str:
@@ -379,8 +380,9 @@ def _summary_rows(periods: Sequence[PeriodSummary], *, live_only: bool) -> str:
     for p in periods:
         traded = p.traded(live_only=live_only)
         cells = [
-            p.period, p.cycles, p.rebalances, traded.orders, traded.fills,
-            _money(traded.turnover), _money(traded.fees), p.skipped, p.blocked, p.errors,
+            p.period, f"{p.cycles:,}", f"{p.rebalances:,}", f"{traded.orders:,}",
+            f"{traded.fills:,}", _money(traded.turnover), traded.fees_text(),
+            f"{p.skipped:,}", f"{p.blocked:,}", f"{p.errors:,}",
         ]  # fmt: skip
         tag = "th" if p.period == "total" else "td"
         rows.append(
@@ -399,7 +401,7 @@ def page(data: ReportData, drawn: Sequence[Chart], *, title: str, live_only: boo
         ("rebalances", f"{total.rebalances:,}"),
         ("orders", f"{traded.orders:,}"),
         ("turnover", _money(traded.turnover)),
-        ("fees", _money(traded.fees)),
+        ("fees", traded.fees_text()),
         ("risk blocks", f"{total.blocked:,}"),
         ("errors", f"{total.errors:,}"),
     ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig, load_config
+from bot.core import human
 from bot.core.domain import SleeveKind
 from bot.core.errors import UsageError
 
@@ -35,16 +36,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pct(value: Any) -> str:
-    return f"{value * 100:+.2f} %"
-
-
 def summary(config: BotConfig) -> str:
     lines = [
         f"portfolio   {config.portfolio}",
         f"mode        {config.mode} (live also needs --live)",
         f"data dir    {config.data_dir}",
-        f"interval    {config.interval.total_seconds():g} s",
+        f"interval    {human.duration(config.interval)}",
         "accounts",
     ]
     for name, account in config.accounts.items():
@@ -63,16 +60,16 @@ def summary(config: BotConfig) -> str:
         )
         group = f" [{sleeve.group}]" if sleeve.group else ""
         lines.append(
-            f"  {sleeve.name:<16} {sleeve.kind:<8} {_pct(sleeve.target):>9}  {what}{group}"
+            f"  {sleeve.name:<16} {sleeve.kind:<8} {human.percent(sleeve.target):>8}  {what}{group}"
         )
     strategy = config.strategy
     if strategy.kind == "static":
-        lines.append(f"  {'cash':<16} {'spot':<8} {_pct(1 - spot_total):>9}  (remainder)")
+        lines.append(f"  {'cash':<16} {'spot':<8} {human.percent(1 - spot_total):>8}  (remainder)")
     else:
         groups = ", ".join(f"{g} {w}" for g, w in strategy.groups.items()) or "none"
         lines.append(
             f"strategy    {strategy.kind} (groups: {groups}), recomputed every "
-            f"{strategy.recompute_every.total_seconds():g} s from {strategy.timeframe} candles"
+            f"{human.duration(strategy.recompute_every)} from {strategy.timeframe} candles"
         )
     if strategy.overlay is not None:
         o = strategy.overlay
@@ -86,27 +83,28 @@ def summary(config: BotConfig) -> str:
             f"when bearish ({' / '.join(signals)}, combine {o.combine})"
         )
     t = config.trigger
-    rule = f"{t.kind}, band ±{t.band * 100:.2f} pp"
+    rule = f"{t.kind}, band ±{human.points(t.band).lstrip('+')}"
     if t.relative_band is not None:
-        rule += f", relative ±{t.relative_band * 100:.1f} % of target"
+        rule += f", relative ±{human.percent(t.relative_band)} of target"
     if t.interval is not None:
-        rule += f", every {t.interval.total_seconds():g} s"
+        rule += f", every {human.duration(t.interval)}"
     if t.cron is not None:
         rule += f", cron {t.cron!r}"
-    lines.append(f"trigger     {rule}, cooldown {t.cooldown.total_seconds():g} s")
+    lines.append(f"trigger     {rule}, cooldown {human.duration(t.cooldown)}")
     lines.append(f"planner     to {config.planner.to}")
     r = config.risk
+    q = config.quote_currency
+    limits = (
+        ("max order", r.max_order_notional, lambda v: human.money(v, q)),
+        ("max turnover/cycle", r.max_turnover_cycle, human.percent),
+        ("max turnover/day", r.max_turnover_day, human.percent),
+        ("max leverage", r.max_leverage, lambda v: f"{human.number(v)}×"),
+        ("max drawdown", r.max_drawdown, human.percent),
+    )
     lines.append(
         "risk        "
         + ", ".join(
-            f"{name} {value}"
-            for name, value in (
-                ("max order", r.max_order_notional),
-                ("max turnover/cycle", r.max_turnover_cycle),
-                ("max turnover/day", r.max_turnover_day),
-                ("max leverage", r.max_leverage),
-                ("max drawdown", r.max_drawdown),
-            )
+            f"{name} {'none' if value is None else show(value)}" for name, value, show in limits
         )
     )
     lines.append(f"kill switch file {config.kill_switch_file} or env {r.kill_switch_env}")

@@ -81,7 +81,7 @@ def test_report_writes_a_self_contained_page_with_the_charts_and_the_pngs(
         assert_real_chart(png)
     text = " ".join(page.text)
     turnover = sum(f.notional for f in ledger.fills)
-    assert f"{turnover} USDT" in text
+    assert f"{turnover:,.2f} USDT" in text  # to the cent, with thousands separators
     assert re.search(rf"orders\s*{len(ledger.orders)}\b", text)
 
 

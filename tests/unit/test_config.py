@@ -425,7 +425,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_check_config_cli_accepts_the_paper_config() -> None:
     result = run_cli("check-config", "config/paper.toml")
     assert result.returncode == 0, result.stderr
-    assert "bitcoin" in result.stdout and "+60.00 %" in result.stdout
+    assert "bitcoin" in result.stdout and " 60.00% " in result.stdout
 
 
 # In a process of its own: what an operator sees, whatever escapes (a traceback would show here).
