@@ -183,6 +183,25 @@ def test_fees_in_the_base_asset_are_valued_at_the_fill_price() -> None:
     assert trade is not None and trade.fee_in_quote() == Decimal("30.0000")
 
 
+def test_fees_are_summed_in_the_quote_currency_showing_each_conversion() -> None:
+    records = [
+        fill("order_filled", "1", "60000", "12.5", cid="a"),
+        {**fill("order_filled", "0.5", "60000", "0.0005", cid="b"), "fee_currency": "BTC"},
+        {**fill("order_filled", "0.1", "60000", "0.02", cid="c"), "fee_currency": "BNB"},
+    ]
+    traded = summarize(records).total().traded()
+
+    # 12.5 USDT + 0.0005 BTC at 60,000 = 42.5 USDT; BNB has no price in the fills.
+    assert traded.fees_text() == (
+        "42.50 USDT (incl. 0.0005 BTC = 30.00 USDT at the fill price), "
+        "0.02 BNB (no price to convert it)"
+    )
+    assert traded.to_json()["fee_conversions"] == [
+        {"from": "BTC", "amount": "0.0005", "to": "USDT", "value": "30.0000"}
+    ]
+    assert traded.to_json()["fees"] == {"BNB": "0.02", "BTC": "0.0005", "USDT": "12.5"}
+
+
 # -- verify ------------------------------------------------------------------------------------
 
 T0 = datetime(2026, 3, 1, 23, 59, 59, 700000, tzinfo=UTC)
