@@ -16,15 +16,22 @@ from bot.core.errors import UsageError
 from bot.logs import configure_logging
 
 
-def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
+def _where(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, default=Path("config/paper.toml"), help="config file (TOML)"
+        "--config",
+        type=Path,
+        default=Path("config/paper.toml"),
+        help="config file (TOML) (default: config/paper.toml)",
     )
     parser.add_argument(
         "--data-dir",
         type=Path,
         help="state and audit directory (default: the config's data_dir, ./data)",
     )
+
+
+def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
+    _where(parser)
     if live:
         parser.add_argument(
             "--live",
@@ -37,7 +44,12 @@ def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
         default="auto",
         help="log lines on stderr: JSON, or readable on a terminal (auto)",
     )
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning"),
+        help="the least severe log lines shown (default: info)",
+    )
 
 
 def add_parser(subparsers: Any) -> None:
@@ -95,9 +107,12 @@ def add_parser(subparsers: Any) -> None:
         ),
     ):
         command = subparsers.add_parser(name, help=help_text, description=description)
-        command.add_argument("--config", type=Path, default=Path("config/paper.toml"))
-        command.add_argument("--data-dir", type=Path)
-        command.add_argument("--reason", default=f"operator {name}")
+        _where(command)
+        command.add_argument(
+            "--reason",
+            default=f"operator {name}",
+            help=f"why, kept in the audit log (default: operator {name})",
+        )
         command.set_defaults(run=run)
 
 
