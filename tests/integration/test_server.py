@@ -97,8 +97,8 @@ def _server(bot: Bot, token: SecretStr | None, *, actions: bool = True) -> Statu
     return StatusServer(
         "127.0.0.1",
         0,
-        health=bot.ops.health,
-        metrics=bot.ops.metrics,
+        health=bot.health,
+        metrics=bot.metrics,
         status=bot.status,
         clock=bot.clock,
         token=token,
@@ -131,8 +131,8 @@ async def test_a_port_in_use_is_an_error_not_a_hang(bot: Bot) -> None:
         second = StatusServer(
             "127.0.0.1",
             int(url.rsplit(":", 1)[1]),
-            health=bot.ops.health,
-            metrics=bot.ops.metrics,
+            health=bot.health,
+            metrics=bot.metrics,
             status=bot.status,
             clock=bot.clock,
         )
@@ -153,19 +153,19 @@ async def test_healthz_follows_the_health_state_machine(
         {"status": "unhealthy", "reason": "starting: no cycle has finished yet"},
     )
 
-    bot.ops.health.cycle_ok(T0 + timedelta(seconds=1))
+    bot.health.cycle_ok(T0 + timedelta(seconds=1))
     bot.clock.now = T0 + timedelta(seconds=5)
     status, body, _ = await _get(session, url + "/healthz")
     assert (status, body["status"]) == (200, "ok")
 
-    bot.ops.health.cycle_failed(T0 + timedelta(seconds=11), "cannot read the portfolio: timeout")
+    bot.health.cycle_failed(T0 + timedelta(seconds=11), "cannot read the portfolio: timeout")
     bot.clock.now = T0 + timedelta(seconds=40)
     status, body, _ = await _get(session, url + "/healthz")
     assert status == 503
     assert body["reason"] == "no successful cycle for 39 s: cannot read the portfolio: timeout"
 
-    bot.ops.health.cycle_ok(T0 + timedelta(seconds=41))
-    bot.ops.health.set_trading_state(TradingState.HALTED, "kill switch")
+    bot.health.cycle_ok(T0 + timedelta(seconds=41))
+    bot.health.set_trading_state(TradingState.HALTED, "kill switch")
     status, body, _ = await _get(session, url + "/healthz")
     assert (status, body["reason"]) == (503, "trading is HALTED: kill switch")
     status, _, _ = await _get(session, url + "/livez")
@@ -178,7 +178,7 @@ async def test_metrics_are_the_prometheus_exposition(
     bot: Bot, served: tuple[str, aiohttp.ClientSession]
 ) -> None:
     url, session = served
-    bot.ops.metrics.set_nav(Decimal("123456.5"))
+    bot.metrics.set_nav(Decimal("123456.5"))
 
     async with session.get(url + "/metrics") as response:
         assert response.status == 200
@@ -369,7 +369,7 @@ async def test_no_known_secret_is_passed_on_or_served(
     exchange_secret = "ExchangeSecretSentinel-9f8e7d6c5b4a"
     register_secret(SecretStr(exchange_secret))  # what loading a config does with its secrets
     bot.last_reason = f"binance error: signature of {exchange_secret} refused"
-    bot.ops.health.set_trading_state(TradingState.HALTED, f"operator pasted {exchange_secret}")
+    bot.health.set_trading_state(TradingState.HALTED, f"operator pasted {exchange_secret}")
     bodies = []
     with structlog.testing.capture_logs() as logs:
         async with session.post(
