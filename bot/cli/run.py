@@ -42,13 +42,14 @@ def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
         "--log-format",
         choices=("auto", "json", "console"),
         default="auto",
-        help="log lines on stderr: JSON, or readable on a terminal (auto)",
+        help="log lines on stderr as JSON, or readable (console); auto: readable on a terminal, "
+        "JSON otherwise. With json, the decisions on stdout are JSON objects too, one a line",
     )
     parser.add_argument(
         "--log-level",
-        default="info",
         choices=("debug", "info", "warning"),
-        help="the least severe log lines shown (default: info)",
+        help="the least severe log lines shown (default: info for JSON logs; warning for "
+        "readable ones, where stdout already tells what happens)",
     )
 
 
@@ -116,15 +117,16 @@ def add_parser(subparsers: Any) -> None:
         command.set_defaults(run=run)
 
 
-def _load(args: argparse.Namespace) -> tuple[BotConfig, Mode]:
+def _load(args: argparse.Namespace, *, quiet: bool = False) -> tuple[BotConfig, Mode]:
+    """The config and the mode; logging on stderr configured once. Readable logs (a terminal)
+    show warnings and worse unless asked: the banner and the decision lines tell the rest, so
+    nothing scrolls before the banner. `quiet` (plan) shows only warnings in either format."""
     config = load_config(args.config, data_dir=args.data_dir)
     mode = check_live_allowed(config, getattr(args, "live", False))
     fmt = getattr(args, "log_format", "auto")
-    configure_logging(
-        json=None if fmt == "auto" else fmt == "json",
-        level=getattr(args, "log_level", "info"),
-        stream=sys.stderr,
-    )
+    as_json = not sys.stderr.isatty() if fmt == "auto" else fmt == "json"
+    level = args.log_level or ("warning" if quiet or not as_json else "info")
+    configure_logging(json=as_json, level=level, stream=sys.stderr)
     return config, mode
 
 
@@ -132,16 +134,18 @@ def _run(args: argparse.Namespace) -> int:
     config, mode = _load(args)
     if args.cycles is not None and args.cycles < 1:
         raise UsageError("--cycles must be at least 1")
-    return asyncio.run(run_daemon(config, mode, RunOptions(max_cycles=args.cycles)))
+    options = RunOptions(max_cycles=args.cycles, json_lines=args.log_format == "json")
+    return asyncio.run(run_daemon(config, mode, options))
 
 
 def _once(args: argparse.Namespace) -> int:
     config, mode = _load(args)
-    return asyncio.run(run_daemon(config, mode, RunOptions(once=True)))
+    options = RunOptions(once=True, json_lines=args.log_format == "json")
+    return asyncio.run(run_daemon(config, mode, options))
 
 
 def _plan(args: argparse.Namespace) -> int:
-    config, _ = _load(args)
+    config, _ = _load(args, quiet=True)
     return asyncio.run(show_plan(config, as_json=args.json))
 
 
