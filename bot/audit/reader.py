@@ -575,8 +575,9 @@ class Traded:
                 left[asset] = MONEY.subtract(left[asset], amount)
         return {c: v for c, v in left.items() if v}
 
-    def fees_text(self, separator: str = ", ") -> str:
-        """The fees for a person: summed in the quote currency, each conversion shown."""
+    def fee_parts(self) -> list[tuple[str, str]]:
+        """The fees for a person: each quote currency's total with the conversions in it, then
+        each fee that could not be converted, as (amount, note)."""
         parts = []
         for quote, value in sorted(self.fee_value.items()):
             shown = [
@@ -584,12 +585,17 @@ class Traded:
                 for (asset, into), (amount, worth) in sorted(self.converted.items())
                 if into == quote
             ]
-            incl = f" (incl. {', '.join(shown)} at the fill price)" if shown else ""
-            parts.append(f"{human.money(value, quote)}{incl}")
+            note = f"incl. {', '.join(shown)} at the fill price" if shown else ""
+            parts.append((human.money(value, quote), note))
         parts += [
-            f"{human.amount(v)} {c} (no price to convert it)"
+            (f"{human.amount(v)} {c}", "no price to convert it")
             for c, v in sorted(self.unconverted_fees().items())
         ]
+        return parts
+
+    def fees_text(self, separator: str = ", ") -> str:
+        """The fees on one line (or one currency a line): `14.93 USDT (incl. 0.0001 BTC = …)`."""
+        parts = [f"{amount} ({note})" if note else amount for amount, note in self.fee_parts()]
         return separator.join(parts) or "0"
 
     def to_json(self) -> dict[str, Any]:
