@@ -118,7 +118,8 @@ INVALID = [
     (
         "secret in the file",
         BASE.replace('market = "spot"', 'market = "spot"\napi_key = "x"'),
-        "accounts.spot.api_key: secrets are only read from the environment",
+        "accounts.spot.api_key: a secret is never read from the config file: remove it and set "
+        "REBALANCE_ACCOUNTS__SPOT__API_KEY in the environment",
     ),
     (
         "unknown key",
