@@ -60,6 +60,8 @@ from bot.core.domain import (
 )
 from bot.core.errors import ConfigError
 from bot.core.policy.planner import PlannerOptions
+from bot.core.policy.strategies.core_satellite import GroupedSleeve, core_satellite
+from bot.core.policy.strategies.errors import StrategyError
 from bot.core.policy.triggers import TriggerKind, TriggerRule
 from bot.core.risk import RiskLimits
 from bot.logs import register_secrets
@@ -934,6 +936,30 @@ def to_sleeves(config: BotConfig) -> tuple[Sleeve, ...]:
 
 def targets(config: BotConfig) -> dict[str, Decimal]:
     return {s.name: s.target for s in config.sleeves}
+
+
+def nav_targets(config: BotConfig) -> dict[str, Decimal] | None:
+    """Each sleeve's target as a share of NAV, as the bot will trade it; None when a strategy
+    computes them from prices (risk parity). An overlay's hedge starts at 0 (bullish)."""
+    strategy = config.strategy
+    hedge = strategy.overlay.hedge_sleeve if strategy.overlay is not None else None
+    if strategy.kind == "risk-parity":
+        return None
+    if strategy.kind == "static":
+        weights = targets(config)
+    else:
+        grouped = [
+            GroupedSleeve(s.name, s.group or Group.CORE, s.kind, s.target)
+            for s in config.sleeves
+            if s.name != hedge
+        ]
+        try:
+            weights = dict(core_satellite(strategy.groups, grouped).targets)
+        except StrategyError as exc:
+            raise ConfigError(f"strategy core-satellite: {exc}") from None
+    if hedge is not None:
+        weights[hedge] = ZERO
+    return weights
 
 
 def instrument_keys(config: BotConfig) -> frozenset[InstrumentKey]:

@@ -1,72 +1,90 @@
-"""`rebalance-bot check-config FILE`: validate a config without touching any exchange."""
+"""`rebalance-bot check-config FILE`: validate a config and print the targets it sets, offline;
+with `--online`, also against the venues' markets (`bot.app.preflight`)."""
 
 from __future__ import annotations
 
 import argparse
-from decimal import Decimal
+import asyncio
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from bot import config as cfg
+from bot.app.preflight import check_online
 from bot.config import BotConfig, load_config
 from bot.core import human
-from bot.core.domain import ZERO, Group, SleeveKind
+from bot.core.domain import ZERO, SleeveKind
 from bot.core.errors import ConfigError, UsageError
-from bot.core.policy.strategies.core_satellite import GroupedSleeve, core_satellite
-from bot.core.policy.strategies.errors import StrategyError
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check-config",
-        help="validate a config file and print what it says (no network)",
+        help="validate a config file and print what it says (--online: against the markets)",
         description=(
-            "Validate a config file (and the REBALANCE_* environment overrides) without "
-            "contacting any exchange. Exit 0 if valid, 2 with a one-line reason if not."
+            "Validate a config file (and the REBALANCE_* environment overrides) and print the "
+            "targets it sets, without contacting any exchange. With --online, also read the "
+            "venues' markets and prices from their public endpoints (no keys): every symbol "
+            "listed, the planned sizes against the minimum orders. Exit 0 if valid, 2 with "
+            "every problem on one line if not."
         ),
     )
     parser.add_argument("file", nargs="?", type=Path, help="config file (or use --config)")
     parser.add_argument("--config", dest="config_opt", type=Path, help="config file")
-    parser.add_argument("--data-dir", type=Path, help="override data_dir")
+    parser.add_argument("--data-dir", type=Path, help="override the config's data_dir")
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="also check the symbols and minimum order sizes against the venues' markets "
+        "(public endpoints, no keys)",
+    )
+    parser.add_argument(
+        "--nav",
+        type=_amount,
+        metavar="AMOUNT",
+        help="with --online: the portfolio's value in its quote currency, to check that the "
+        "target positions and band-sized rebalances clear the minimum orders",
+    )
     parser.set_defaults(run=run)
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the NAV must be more than 0")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     path = args.file or args.config_opt
     if path is None:
         raise UsageError("check-config needs a config file (check-config FILE or --config FILE)")
+    if args.nav is not None and not args.online:
+        raise UsageError("--nav is used with --online (it sizes orders against the markets)")
     config = load_config(path, data_dir=args.data_dir)
     print(summary(config))
+    if args.online:
+        report = asyncio.run(check_online(config, args.nav))
+        for line in report.lines:
+            print(line)
+        for warning in report.warnings:
+            print(f"warning     {warning}")
+        if report.problems:
+            count = len(report.problems)
+            raise ConfigError(
+                f"{count} problem{'s' if count > 1 else ''} against the markets: "
+                + "; ".join(f"({n}) {p}" for n, p in enumerate(report.problems, 1))
+            )
+        print("online      ok")
     return 0
-
-
-def resulting_targets(config: BotConfig) -> dict[str, Decimal] | None:
-    """Each sleeve's target as a share of NAV, as the bot will trade it; None when a strategy
-    computes them from prices (risk parity). An overlay's hedge starts at 0 (bullish)."""
-    strategy = config.strategy
-    hedge = strategy.overlay.hedge_sleeve if strategy.overlay is not None else None
-    if strategy.kind == "risk-parity":
-        return None
-    if strategy.kind == "static":
-        targets = cfg.targets(config)
-    else:
-        grouped = [
-            GroupedSleeve(s.name, s.group or Group.CORE, s.kind, s.target)
-            for s in config.sleeves
-            if s.name != hedge
-        ]
-        try:
-            targets = dict(core_satellite(strategy.groups, grouped).targets)
-        except StrategyError as exc:
-            raise ConfigError(f"strategy core-satellite: {exc}") from None
-    if hedge is not None:
-        targets[hedge] = ZERO
-    return targets
 
 
 def sleeve_lines(config: BotConfig) -> list[str]:
     """The sleeves with the targets the bot trades (shares of NAV) and the cash they leave."""
-    targets = resulting_targets(config)
+    targets = cfg.nav_targets(config)
     strategy = config.strategy
     overlay = strategy.overlay
     lines = ["sleeves     targets as shares of NAV"]

@@ -93,7 +93,7 @@ def asset_problem(asset: str, quote_currency: str = "USDT") -> str | None:
     if len(parts) > 1 and all(_CODE.match(p) for p in parts):
         base = parts[0]
         return (
-            f"asset {asset!r} is a symbol, not an asset: did you mean asset = \"{base}\" "
+            f'asset {asset!r} is a symbol, not an asset: did you mean asset = "{base}" '
             f"(traded as {base}/{quote_currency})?"
         )
     return f"asset {asset!r} is not an asset code (letters and digits, e.g. BTC)"
