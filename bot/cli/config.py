@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from bot import config as cfg
-from bot.app.preflight import check_online
 from bot.config import BotConfig, load_config
 from bot.core import human
 from bot.core.domain import ZERO, SleeveKind
@@ -67,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(path, data_dir=args.data_dir)
     print(summary(config))
     if args.online:
+        from bot.app.preflight import check_online  # noqa: PLC0415 (ccxt loads only for it)
+
         report = asyncio.run(check_online(config, args.nav))
         for line in report.lines:
             print(line)

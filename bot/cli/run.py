@@ -1,4 +1,7 @@
-"""`run`, `once`, `plan`, `halt`, `resume`: the commands that drive a portfolio."""
+"""`run`, `once`, `plan`, `halt`, `resume`: the commands that drive a portfolio.
+
+The daemon and the exchange adapter (ccxt, a large import) are loaded by the commands that use
+them, so that `--help`, `audit` and `check-config` start at once."""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.app.daemon import RunOptions, run_daemon
-from bot.cli.plan import set_state_offline, show_plan
 from bot.config import BotConfig, check_live_allowed, load_config
 from bot.core.domain import Mode, TradingState
 from bot.core.errors import UsageError
@@ -131,6 +132,8 @@ def _load(args: argparse.Namespace, *, quiet: bool = False) -> tuple[BotConfig, 
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bot.app.daemon import RunOptions, run_daemon  # noqa: PLC0415 (see the docstring)
+
     config, mode = _load(args)
     if args.cycles is not None and args.cycles < 1:
         raise UsageError("--cycles must be at least 1")
@@ -139,12 +142,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _once(args: argparse.Namespace) -> int:
+    from bot.app.daemon import RunOptions, run_daemon  # noqa: PLC0415 (see the docstring)
+
     config, mode = _load(args)
     options = RunOptions(once=True, json_lines=args.log_format == "json")
     return asyncio.run(run_daemon(config, mode, options))
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from bot.cli.plan import show_plan  # noqa: PLC0415 (see the docstring)
+
     config, _ = _load(args, quiet=True)
     return asyncio.run(show_plan(config, as_json=args.json))
 
@@ -159,10 +166,14 @@ def _halt(args: argparse.Namespace) -> int:
 
 
 def _reduce(args: argparse.Namespace) -> int:
+    from bot.cli.plan import set_state_offline  # noqa: PLC0415 (see the docstring)
+
     config = load_config(args.config, data_dir=args.data_dir)
     return set_state_offline(config, args.reason, TradingState.REDUCING)
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from bot.cli.plan import set_state_offline  # noqa: PLC0415 (see the docstring)
+
     config = load_config(args.config, data_dir=args.data_dir)
     return set_state_offline(config, args.reason, TradingState.ACTIVE)
