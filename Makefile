@@ -32,7 +32,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy bot rebalance_sim
 
+# The browser test of the status page needs a headless Chromium: installed here when we may.
 test: lint typecheck
+	@bash .ci/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -43,6 +43,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from bot.core import symbols
 from bot.core.domain import (
     ONE,
     ZERO,
@@ -59,6 +60,8 @@ from bot.core.domain import (
 )
 from bot.core.errors import ConfigError
 from bot.core.policy.planner import PlannerOptions
+from bot.core.policy.strategies.core_satellite import GroupedSleeve, core_satellite
+from bot.core.policy.strategies.errors import StrategyError
 from bot.core.policy.triggers import TriggerKind, TriggerRule
 from bot.core.risk import RiskLimits
 from bot.logs import register_secrets
@@ -118,6 +121,18 @@ def _duration(value: Any) -> Any:
 def _positive_duration(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError(f"must be longer than 0 seconds, got {value.total_seconds():g} s")
+    return value
+
+
+def _band_value(value: Decimal | None, *, relative: bool = False) -> Decimal | None:
+    """A band is a fraction: `band = 5` most likely meant 5 pp (0.05), `relative_band = 25`
+    25 % of the target (0.25); the message says so."""
+    if value is not None and not 0 < value < 1:
+        hint = ""
+        if 1 <= value < 100:
+            what = f"{value} % of the target" if relative else f"{value} pp"
+            hint = f" (a fraction: {value / 100} for {what})"
+        raise ValueError(f"must be > 0 and < 1, got {value}{hint}")
     return value
 
 
@@ -224,37 +239,53 @@ class SleeveConfig(_Model):
             raise ValueError(f"{value} is not a fraction of NAV{hint}")
         return value
 
-    @field_validator("band", "relative_band")
+    @field_validator("band")
     @classmethod
     def _positive_band(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and not 0 < value < 1:
-            raise ValueError(f"must be > 0 and < 1, got {value}")
-        return value
+        return _band_value(value)
+
+    @field_validator("relative_band")
+    @classmethod
+    def _positive_relative_band(cls, value: Decimal | None) -> Decimal | None:
+        return _band_value(value, relative=True)
 
     @model_validator(mode="after")
     def _shape(self) -> SleeveConfig:
         if self.kind is SleeveKind.SPOT:
-            if self.asset is None:
-                raise ValueError("a spot sleeve needs `asset`")
-            if self.symbol or self.instruments:
-                raise ValueError("a spot sleeve takes `asset`, not `symbol`/`instruments`")
-            if self.target < 0:
-                raise ValueError(f"target {self.target}: a spot sleeve cannot be short")
+            self._spot_shape()
         else:
-            if self.asset is not None:
-                raise ValueError("a futures sleeve takes `symbol` or `instruments`, not `asset`")
-            if (self.symbol is None) == (self.instruments is None):
-                raise ValueError("a futures sleeve needs exactly one of `symbol` or `instruments`")
-            if self.instruments is not None:
-                if not self.instruments:
-                    raise ValueError("`instruments` is empty")
-                total = sum((i.weight for i in self.instruments), ZERO)
-                if total != ONE:
-                    raise ValueError(f"instrument weights sum to {total}, not 1")
-                symbols = [i.symbol for i in self.instruments]
-                if len(set(symbols)) != len(symbols):
-                    raise ValueError("an instrument appears twice in the basket")
+            self._futures_shape()
         return self
+
+    def _spot_shape(self) -> None:
+        if self.asset is None:
+            raise ValueError("a spot sleeve needs `asset`")
+        if self.symbol or self.instruments:
+            raise ValueError("a spot sleeve takes `asset`, not `symbol`/`instruments`")
+        if self.target < 0:
+            raise ValueError(f"target {self.target}: a spot sleeve cannot be short")
+        problem = symbols.asset_problem(self.asset, _QUOTE.get())
+        if problem is not None:
+            raise ValueError(problem)
+
+    def _futures_shape(self) -> None:
+        if self.asset is not None:
+            raise ValueError("a futures sleeve takes `symbol` or `instruments`, not `asset`")
+        if (self.symbol is None) == (self.instruments is None):
+            raise ValueError("a futures sleeve needs exactly one of `symbol` or `instruments`")
+        named = [self.symbol] if self.symbol is not None else []
+        if self.instruments is not None:
+            if not self.instruments:
+                raise ValueError("`instruments` is empty")
+            total = sum((i.weight for i in self.instruments), ZERO)
+            if total != ONE:
+                raise ValueError(f"instrument weights sum to {total}, not 1")
+            named = [i.symbol for i in self.instruments]
+            if len(set(named)) != len(named):
+                raise ValueError("an instrument appears twice in the basket")
+        problems = [symbols.perpetual_problem(name, _QUOTE.get()) for name in named]
+        if any(problems):
+            raise ValueError("; ".join(p for p in problems if p))
 
     def components(self, quote_currency: str) -> tuple[Component, ...]:
         if self.kind is SleeveKind.SPOT:
@@ -278,12 +309,15 @@ class TriggerConfig(_Model):
     cooldown: Duration = Field(timedelta(hours=1), description="minimum time between rebalances")
     min_drift: Dec = Field(Decimal("0.001"), description="calendar: smallest drift worth a trade")
 
-    @field_validator("band", "relative_band")
+    @field_validator("band")
     @classmethod
     def _band(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and not 0 < value < 1:
-            raise ValueError(f"must be > 0 and < 1, got {value}")
-        return value
+        return _band_value(value)
+
+    @field_validator("relative_band")
+    @classmethod
+    def _relative_band(cls, value: Decimal | None) -> Decimal | None:
+        return _band_value(value, relative=True)
 
     @field_validator("min_drift")
     @classmethod
@@ -521,6 +555,8 @@ class StrategyConfig(_Model):
 
 
 _ENV: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("rebalance_env")
+# The portfolio's quote currency while a config is validated, for the sleeves' suggestions.
+_QUOTE: contextvars.ContextVar[str] = contextvars.ContextVar("rebalance_quote", default="USDT")
 
 
 class _MappedEnvSource(EnvSettingsSource):
@@ -739,17 +775,26 @@ def _missing_credentials(name: str, account: AccountConfig) -> str:
     return f"accounts.{name} has no {'/'.join(missing)} (set {variables} or *_FILE)"
 
 
-def _secrets_in_file(data: Mapping[str, Any]) -> str | None:
-    for name, account in (data.get("accounts") or {}).items():
+def _secrets_in_file(data: Mapping[str, Any]) -> list[str]:
+    """Each secret written in the file, with the environment variable that carries it."""
+    found: list[tuple[str, str]] = []
+    accounts = data.get("accounts")
+    for name, account in accounts.items() if isinstance(accounts, Mapping) else []:
         if isinstance(account, Mapping):
             for field in SECRET_FIELDS:
-                if field in account or f"{field}_file" in account:
-                    return f"accounts.{name}.{field}"
+                for key in (field, f"{field}_file"):
+                    if key in account:
+                        found.append((f"accounts.{name}.{key}", f"ACCOUNTS__{name}__{field}"))
     if isinstance(data.get("server"), Mapping) and "token" in data["server"]:
-        return "server.token"
+        found.append(("server.token", "SERVER__TOKEN"))
     if isinstance(data.get("notifications"), Mapping) and "urls" in data["notifications"]:
-        return "notifications.urls"
-    return None
+        found.append(("notifications.urls", "NOTIFICATIONS__URLS"))
+    return [
+        f"{where}: a secret is never read from the config file: remove it and set "
+        f"{ENV_PREFIX}{variable.upper()} in the environment (or {ENV_PREFIX}"
+        f"{variable.upper()}_FILE naming a file that holds it)"
+        for where, variable in found
+    ]
 
 
 def _location(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
@@ -769,22 +814,29 @@ def _location(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _one_line(error: ValidationError, data: Mapping[str, Any]) -> str:
-    errors = error.errors(include_url=False, include_input=False)
-    first = errors[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    message = str(first["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown setting (a typo?)"
-    elif first["type"] == "missing":
-        message = "required but missing"
-    where = _location(loc, data)
-    more = (
-        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        if len(errors) > 1
-        else ""
+def _problems(problems: list[str]) -> str:
+    """Every problem on one line: a person fixes them all in one edit, not one per run."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems: " + "; ".join(
+        f"({n}) {problem}" for n, problem in enumerate(problems, 1)
     )
-    return f"{where}: {message}{more}" if where else f"{message}{more}"
+
+
+def _one_line(error: ValidationError, data: Mapping[str, Any]) -> str:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = tuple(
+            p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
+        message = str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting (a typo?)"
+        elif item["type"] == "missing":
+            message = "required but missing"
+        where = _location(loc, data)
+        problems.append(f"{where}: {message}" if where else message)
+    return _problems(problems)
 
 
 def load_config(
@@ -794,14 +846,13 @@ def load_config(
     import os  # noqa: PLC0415 - the process environment is read only when no mapping is given
 
     data = _read_toml(path)
-    secret = _secrets_in_file(data)
-    if secret is not None:
-        raise ConfigError(
-            f"{secret}: secrets are only read from the environment or *_FILE files, "
-            "never from the config file"
-        )
+    secrets = _secrets_in_file(data)
+    if secrets:
+        raise ConfigError(_problems(secrets))
     environment = dict(os.environ) if env is None else dict(env)
     token = _ENV.set(environment)
+    quote = data.get("quote_currency")
+    quote_token = _QUOTE.set(quote if isinstance(quote, str) else "USDT")
     try:
         config = BotConfig(**data)
     except ValidationError as exc:
@@ -813,6 +864,7 @@ def load_config(
         raise ConfigError(f"a value cannot be used: {type(exc).__name__}: {exc}") from None
     finally:
         _ENV.reset(token)
+        _QUOTE.reset(quote_token)
     # From here on no log line, audit record, stored or served text of this process carries them.
     register_secrets(config.secrets())
     return config.resolve(path.parent, data_dir)
@@ -888,6 +940,30 @@ def to_sleeves(config: BotConfig) -> tuple[Sleeve, ...]:
 
 def targets(config: BotConfig) -> dict[str, Decimal]:
     return {s.name: s.target for s in config.sleeves}
+
+
+def nav_targets(config: BotConfig) -> dict[str, Decimal] | None:
+    """Each sleeve's target as a share of NAV, as the bot will trade it; None when a strategy
+    computes them from prices (risk parity). An overlay's hedge starts at 0 (bullish)."""
+    strategy = config.strategy
+    hedge = strategy.overlay.hedge_sleeve if strategy.overlay is not None else None
+    if strategy.kind == "risk-parity":
+        return None
+    if strategy.kind == "static":
+        weights = targets(config)
+    else:
+        grouped = [
+            GroupedSleeve(s.name, s.group or Group.CORE, s.kind, s.target)
+            for s in config.sleeves
+            if s.name != hedge
+        ]
+        try:
+            weights = dict(core_satellite(strategy.groups, grouped).targets)
+        except StrategyError as exc:
+            raise ConfigError(f"strategy core-satellite: {exc}") from None
+    if hedge is not None:
+        weights[hedge] = ZERO
+    return weights
 
 
 def instrument_keys(config: BotConfig) -> frozenset[InstrumentKey]:

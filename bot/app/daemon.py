@@ -14,19 +14,19 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
 import structlog
 
+from bot.app.console import Banner, Console
 from bot.app.cycle import CycleResult
 from bot.app.wiring import App, open_app
 from bot.audit.writer import EventType
 from bot.config import BotConfig
-from bot.core.domain import Mode, Sleeve
-from bot.core.policy.report import plan_rows
+from bot.core.domain import Mode, TradingState
 from bot.ops.operations import Operations
 
 log = structlog.get_logger("bot.app.daemon")
@@ -36,8 +36,9 @@ log = structlog.get_logger("bot.app.daemon")
 class RunOptions:
     once: bool = False
     max_cycles: int | None = None  # stop after this many cycles (tests, rehearsals)
-    out: TextIO | None = None  # human-readable decisions (None: stdout)
+    out: TextIO | None = None  # the decisions, for people or machines (None: stdout)
     sim_port: int | None = None
+    json_lines: bool = False  # decisions as JSON objects (--log-format json), not human lines
 
 
 class Stopper:
@@ -67,39 +68,27 @@ class Stopper:
             await asyncio.wait_for(self.event.wait(), timeout=seconds)
 
 
-def describe(result: CycleResult, sleeves: Sequence[Sleeve]) -> list[str]:
-    """The human-readable lines of one cycle, for the terminal."""
-    lines = []
-    nav = f"NAV {result.drift.nav:,.2f}" if result.drift is not None else "NAV ?"
-    lines.append(f"[{result.cycle_id}] {result.outcome}: {nav} — {result.reason}")
-    if result.drift is not None and result.plan is not None and result.plan.legs:
-        for row in plan_rows(result.drift, result.plan, sleeves):
-            lines.append(
-                f"    {row.sleeve:<18} {row.current * 100:6.2f}% → {row.target * 100:6.2f}%  "
-                f"{row.action}{'  ' + row.amount if row.amount else ''}"
-            )
-    if result.verdict is not None:
-        for denied in result.verdict.denied:
-            lines.append(
-                f"    denied     leg {denied.leg.index} {denied.leg.side.value} "
-                f"{denied.leg.amount} {denied.leg.key.symbol}: {denied.check}: {denied.reason}"
-            )
-    if result.execution is not None:
-        for outcome in result.execution.outcomes:
-            leg = outcome.leg
-            price = f" @ {outcome.average_price}" if outcome.average_price else ""
-            lines.append(
-                f"    {outcome.state.value.lower():<10} {leg.side.value} {outcome.filled} "
-                f"{leg.key.symbol}{price}"
-            )
-    if result.drift_after is not None:
-        worst = max(result.drift_after.sleeves, key=lambda d: abs(d.drift), default=None)
-        if worst is not None:
-            lines.append(
-                f"    after: largest drift {worst.sleeve} {worst.drift * 100:+.2f} pp "
-                f"(band ±{worst.band * 100:.2f} pp)"
-            )
-    return lines
+def banner(app: App, status_url: str | None, status_note: str | None, once: bool) -> Banner:
+    """The banner's facts. A kill switch engaged now halts the first cycle: say HALTED already."""
+    state = app.cycle.risk_state
+    engaged = app.cycle.kill_switch()
+    trading, reason = state.trading, state.reason
+    if engaged is not None:
+        trading, reason = TradingState.HALTED, f"kill switch: {engaged}"
+    return Banner(
+        portfolio=app.config.portfolio,
+        mode=app.mode,
+        trading=trading,
+        trading_reason=reason,
+        interval=None if once else app.config.interval,
+        status_url=status_url,
+        status_note=status_note,
+    )
+
+
+def report(console: Console, app: App, result: CycleResult) -> None:
+    state = app.cycle.risk_state
+    console.cycle(result, app.cycle.sleeves, state.trading, state.reason, app.instruments)
 
 
 async def run_daemon(
@@ -119,22 +108,17 @@ async def run_daemon(
         ops = Operations(app)
         app.cycle.observers.append(ops)
         app.extras["ops"] = ops
+        console = Console(out, as_json=options.json_lines)
         cycles = 0
         try:
-            url = await ops.start()
+            url = await ops.start(serve=not options.once)
             if on_ready is not None:
                 on_ready(app)
-            where = f"; status on {url}" if url else ""
-            _say(
-                out,
-                f"rebalance-bot: portfolio {config.portfolio}, {mode.value}, cycle every "
-                f"{config.interval.total_seconds():g} s{where} (Ctrl-C stops cleanly)",
-            )
+            console.banner(banner(app, url, ops.status_note, options.once))
             while not stopper.event.is_set():
                 result = await app.cycle.run()
                 cycles += 1
-                for line in describe(result, app.cycle.sleeves):
-                    _say(out, line)
+                report(console, app, result)
                 if options.once or (options.max_cycles and cycles >= options.max_cycles):
                     break
                 await stopper.sleep(config.interval.total_seconds())
@@ -147,9 +131,6 @@ async def run_daemon(
                 reason=f"signal {stopper.signal_name}" if stopper.signal_name else "done",
                 cycles=cycles,
             )
+        if not options.once:
+            console.closing(stopper.signal_name)
     return 0
-
-
-def _say(out: TextIO, line: str) -> None:
-    with contextlib.suppress(BrokenPipeError, ValueError):
-        print(line, file=out, flush=True)

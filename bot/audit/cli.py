@@ -5,9 +5,10 @@ is a rich table or tree on a terminal, plain text when piped, and JSON with `--j
 (no log directory, a bad date, an unknown cycle, several portfolios and none chosen) is one line
 on stderr and exit code 2; `verify` exits 1 when the chain is broken.
 
-Each portfolio has its own log (`<data_dir>/audit/<portfolio>/`). `--config` reads the config's
-portfolio; `--dir` takes a portfolio's directory, or an audit directory holding one portfolio
-(or a log of the old shared layout); with several, `--portfolio` chooses.
+Each portfolio has its own log (`<data_dir>/audit/<portfolio>/`). `--config` and `--data-dir`
+work as for every other command (the config's portfolio in its data directory, or the data
+directory's only portfolio); `--dir` takes a portfolio's directory, or an audit directory
+holding one portfolio (or a log of the old shared layout); with several, `--portfolio` chooses.
 """
 
 from __future__ import annotations
@@ -48,16 +49,19 @@ from bot.audit.reader import (
     follow,
     last_records,
     line_of,
+    money,
     objects,
     pct,
     plain,
     pp,
+    qty,
     records_backwards,
     scan,
     select_files,
 )
 from bot.audit.writer import EventType, audit_files, canonical, portfolio_logs, verify
 from bot.config import load_config
+from bot.core import human
 from bot.core.errors import BotError, UsageError
 from bot.core.ids import is_cycle_id
 
@@ -74,102 +78,192 @@ Run = Callable[[argparse.Namespace], int]
 # -- the command line --------------------------------------------------------------------------
 
 
+DEFAULT_CONFIG = Path("config/paper.toml")
+_PERIOD_HELP = "one row per day, or per ISO week (Monday to Sunday) (default: day)"
+
+
+def _where(parser: argparse.ArgumentParser) -> None:
+    """Which log: the same --config and --data-dir as every other command, or --dir."""
+    group = parser.add_argument_group(
+        "which log",
+        "A portfolio's log is <data_dir>/audit/<portfolio>/. Give the config (its portfolio and "
+        "data_dir) and/or the data directory, as for every other command; or --dir.",
+    )
+    group.add_argument(
+        "--config", type=Path, metavar="FILE",
+        help=f"the portfolio's config file: its name and data_dir (default: {DEFAULT_CONFIG} "
+        "when neither --data-dir nor --dir is given)",
+    )  # fmt: skip
+    group.add_argument(
+        "--data-dir", type=Path, metavar="DIR",
+        help="the data directory holding audit/ (default: the config's data_dir); alone, it "
+        "reads its only portfolio or the one --portfolio names",
+    )  # fmt: skip
+    group.add_argument(
+        "--dir", type=Path, metavar="DIR",
+        help="instead of --config/--data-dir: a portfolio's log directory, or an audit/ "
+        "directory (a log of the old shared layout too)",
+    )  # fmt: skip
+    group.add_argument(
+        "--portfolio", metavar="NAME",
+        help="the portfolio whose log to read (default: the config's, or the only one); in a "
+        "log of the old shared layout, only its records",
+    )  # fmt: skip
+
+
+def _window(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since", metavar="TIME",
+        help="only records from this UTC date (2026-03-01) or ISO-8601 time on",
+    )  # fmt: skip
+    parser.add_argument(
+        "--until", metavar="TIME",
+        help="only records before this UTC time; a date alone includes that whole day",
+    )  # fmt: skip
+
+
+def _live_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--live-only", action="store_true",
+        help="leave out dry-run (paper) fills: only what was traded for real",
+    )  # fmt: skip
+
+
+def _action(actions: Any, name: str, help_text: str, description: str) -> Any:
+    parser = actions.add_parser(name, help=help_text, description=description)
+    _where(parser)
+    return parser
+
+
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "audit",
         help="read, verify, summarize, export and chart the audit log",
         description=(
-            "Read the audit log: every decision and order the bot made, hash-chained. "
-            "Give a config file with --config (its portfolio's log under data_dir/audit), or a "
-            "directory with --dir: a portfolio's log, or an audit directory (choose with "
-            "--portfolio when it holds several portfolios). Times are UTC."
+            "Read the audit log: every decision and order the bot made, hash-chained, one log "
+            "per portfolio under <data_dir>/audit/<portfolio>/. Every action takes --config "
+            "and --data-dir like the other commands (or --dir). Times are UTC; `rebalance-bot "
+            "audit ACTION --help` explains each action."
         ),
     )
     actions = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
 
-    common = argparse.ArgumentParser(add_help=False)
-    where = common.add_mutually_exclusive_group()
-    where.add_argument(
-        "--dir", type=Path, metavar="DIR", help="a portfolio's audit log, or an audit directory"
-    )
-    where.add_argument(
-        "--config", type=Path, metavar="FILE", help="config: its portfolio's log in its data_dir"
-    )
-    common.add_argument(
-        "--portfolio", metavar="NAME",
-        help="the portfolio whose log to read (default: the config's, or the only one); in a "
-        "log of the old shared layout, only its records",
+    tail = _action(
+        actions, "tail", "the last records, one line each (-f: keep following)",
+        "Print the last records, oldest first, one line each: time, sequence number, cycle, "
+        "event and what it says. With -f, keep printing records as they are written (across "
+        "midnight's new file) until Ctrl-C.",
     )  # fmt: skip
-    common.add_argument("--json", action="store_true", help="JSON output for machines")
-
-    window = argparse.ArgumentParser(add_help=False)
-    window.add_argument("--since", metavar="TIME", help="from this UTC date or ISO-8601 time")
-    window.add_argument(
-        "--until", metavar="TIME", help="before this time (a date alone includes that day)"
+    tail.add_argument(
+        "-n", "--lines", type=int, default=10, metavar="N", help="how many records (default 10)"
     )
-
-    tail = actions.add_parser(
-        "tail", parents=[common], help="the last records, one line each (-f: keep following)"
+    tail.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new records as they come"
     )
-    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="default 10")
-    tail.add_argument("-f", "--follow", action="store_true", help="print new records as written")
+    tail.add_argument("--json", action="store_true", help="each record as the JSON line it is")
     tail.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
     tail.set_defaults(run=_guard(run_tail))
 
-    show = actions.add_parser(
-        "show", parents=[common], help="the whole story of one cycle, as a tree"
-    )
-    show.add_argument("cycle", metavar="CYCLE", help="cycle id (YYYYMMDDTHHMMSSmmm) or 'last'")
+    show = _action(
+        actions, "show", "the whole story of one cycle, as a tree",
+        "Print every record of one cycle as a tree: snapshot, prices, drift, trigger, plan, "
+        "risk verdict, orders and fills, with a table where a record holds one.",
+    )  # fmt: skip
+    show.add_argument(
+        "cycle", metavar="CYCLE",
+        help="a cycle id as `run` prints it (YYYYMMDDTHHMMSSmmm), or 'last'",
+    )  # fmt: skip
+    show.add_argument("--json", action="store_true", help="the cycle's records as JSON")
     show.set_defaults(run=_guard(run_show))
 
-    find = actions.add_parser("find", parents=[common, window], help="records matching filters")
+    find = _action(
+        actions, "find", "records matching filters",
+        "Print the records that match every filter given (event types, instrument, order id, "
+        "time window), one line each.",
+    )  # fmt: skip
+    _window(find)
     find.add_argument(
         "--event", action="append", default=[], metavar="TYPE",
-        help="event type (repeat, or comma-separated)",
+        help="event type, e.g. paper_fill or risk_verdict (repeat, or comma-separated)",
     )  # fmt: skip
     find.add_argument(
         "--instrument", metavar="SYMBOL", help="unified symbol (BTC/USDT, BTC/USDT:USDT) or asset"
     )
     find.add_argument("--order-id", metavar="ID", help="exchange order id or client order id")
+    find.add_argument("--json", action="store_true", help="each record as the JSON line it is")
     find.set_defaults(run=_guard(run_find))
 
-    summary = actions.add_parser(
-        "summary", parents=[common, window],
-        help="rebalances, orders, turnover, fees, skips, risk blocks and errors per period",
+    summary = _action(
+        actions, "summary",
+        "rebalances, orders, turnover, fees, skips, risk blocks and errors per period",
+        "Per day or week, and in total: cycles, rebalances, orders, fills, turnover, fees "
+        "(summed in the quote currency, each conversion shown), dry-run fills, cycles the "
+        "trigger skipped although a sleeve was out of band, plans the risk engine blocked, "
+        "orders the exchange rejected, and errors.",
     )  # fmt: skip
-    summary.add_argument("--by", choices=[p.value for p in Period], default=Period.DAY.value)
-    summary.add_argument("--live-only", action="store_true", help="leave out dry-run fills")
+    _window(summary)
+    summary.add_argument(
+        "--by", choices=[p.value for p in Period], default=Period.DAY.value, help=_PERIOD_HELP
+    )
+    _live_only(summary)
+    summary.add_argument(
+        "--json", action="store_true", help="the figures as JSON, with exact decimals"
+    )
     summary.set_defaults(run=_guard(run_summary))
 
-    check = actions.add_parser(
-        "verify", parents=[common],
-        help="check the hash chain and schema; exit 1 naming the first bad record",
+    check = _action(
+        actions, "verify", "check the hash chain and schema; exit 1 naming the first bad record",
+        "Check every record's hash chain and schema from the first: exit 0 when the log is "
+        "intact, 1 naming the first record that was altered, removed or inserted.",
     )  # fmt: skip
     check.add_argument(
         "--anchor", metavar="SEQ:HASH",
-        help="a record's seq and hash noted earlier (it must still be there, unchanged)",
+        help="a record's seq and hash noted earlier (as verify prints them): it must still be "
+        "there unchanged, which also catches records cut from the end",
     )  # fmt: skip
+    check.add_argument("--json", action="store_true", help="the result as JSON")
     check.set_defaults(run=_guard(run_verify))
 
-    export = actions.add_parser(
-        "export", parents=[common, window],
-        help="trades and fees as CSV (default) or JSON, for tax tools",
+    export = _action(
+        actions, "export", "trades and fees as CSV (default) or JSON, for tax tools",
+        "Every fill as one row (date, pair, side, amount, price, fee and its currency, order "
+        "ids, dry-run flag, account, market, notional, cycle, portfolio), the decimals exactly "
+        "as recorded, for tax and accounting tools.",
     )  # fmt: skip
-    export.add_argument("--csv", action="store_true", help="CSV (the default)")
-    export.add_argument("--out", type=Path, metavar="FILE", help="write here (default stdout)")
-    export.add_argument("--live-only", action="store_true", help="leave out dry-run fills")
+    _window(export)
+    export.add_argument("--csv", action="store_true", help="CSV with a header row (the default)")
+    export.add_argument("--json", action="store_true", help="a JSON array of the same rows")
+    export.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
+    _live_only(export)
     export.add_argument("--instrument", metavar="SYMBOL", help="only this symbol or asset")
     export.set_defaults(run=_guard(run_export))
 
-    report = actions.add_parser(
-        "report", parents=[common, window],
-        help="an HTML page (and PNGs) of allocation, drift, NAV, turnover and fees",
+    report = _action(
+        actions, "report", "an HTML page (and PNGs) of allocation, drift, NAV, turnover and fees",
+        "Write one self-contained HTML page (charts embedded, nothing fetched): allocation vs "
+        "target, drift and bands, NAV, turnover and fees per period, the summary table and the "
+        "latest rebalances.",
     )  # fmt: skip
-    report.add_argument("--out", type=Path, required=True, metavar="FILE", help="report.html")
-    report.add_argument("--png", type=Path, metavar="DIR", help="also write the charts as PNG")
-    report.add_argument("--by", choices=[p.value for p in Period], default=Period.DAY.value)
-    report.add_argument("--live-only", action="store_true", help="leave out dry-run fills")
-    report.add_argument("--title", default="Rebalance audit report")
+    _window(report)
+    report.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the HTML file to write"
+    )
+    report.add_argument(
+        "--png", type=Path, metavar="DIR", help="also write each chart as a PNG into DIR"
+    )
+    report.add_argument(
+        "--by", choices=[p.value for p in Period], default=Period.DAY.value,
+        help="bars and table rows per day or per ISO week (default: day)",
+    )  # fmt: skip
+    _live_only(report)
+    report.add_argument(
+        "--title", default="Rebalance audit report",
+        help="the page's heading and title (default: %(default)s)",
+    )  # fmt: skip
+    report.add_argument(
+        "--json", action="store_true",
+        help="print the paths written as JSON instead of a sentence",
+    )  # fmt: skip
     report.set_defaults(run=_guard(run_report))
 
 
@@ -195,17 +289,29 @@ def _directory(args: argparse.Namespace, *, waiting: bool = False) -> Path:
     """The directory of the one log the command reads; `waiting` (tail -f) accepts a named
     portfolio whose log does not exist yet."""
     portfolio: str | None = args.portfolio
+    config_path: Path | None = args.config
     if args.dir is not None:
+        if config_path is not None or args.data_dir is not None:
+            raise UsageError("--dir names the log itself: give it alone, or --config/--data-dir")
         root: Path = args.dir
-    elif args.config is not None:
-        config = load_config(args.config)
+    elif config_path is None and args.data_dir is not None:
+        root = audit_root(args.data_dir)
+    else:
+        config = load_config(config_path or _default_config(), data_dir=args.data_dir)
         root = audit_root(config.data_dir)
         portfolio = portfolio or config.portfolio
-    else:
-        raise UsageError("audit needs the log's directory: --dir DIR or --config FILE")
     if not root.is_dir() and not (waiting and portfolio is not None):
         raise UsageError(f"{root}: no such directory (no audit log there)")
     return _choose_log(root, portfolio, waiting=waiting)
+
+
+def _default_config() -> Path:
+    if not DEFAULT_CONFIG.is_file():
+        raise UsageError(
+            f"which audit log? no {DEFAULT_CONFIG} here: give --config FILE, --data-dir DIR "
+            "or --dir DIR"
+        )
+    return DEFAULT_CONFIG
 
 
 def _choose_log(root: Path, portfolio: str | None, *, waiting: bool) -> Path:
@@ -240,7 +346,7 @@ def _files(directory: Path, wanted: RecordFilter | None = None) -> list[Path]:
     return select_files(directory, wanted)
 
 
-def _window(args: argparse.Namespace, **more: Any) -> RecordFilter:
+def _filter(args: argparse.Namespace, **more: Any) -> RecordFilter:
     return RecordFilter.build(since=args.since, until=args.until, portfolio=args.portfolio, **more)
 
 
@@ -361,7 +467,7 @@ def run_tail(args: argparse.Namespace) -> int:
 
 def run_find(args: argparse.Namespace) -> int:
     directory = _directory(args)
-    wanted = _window(args, events=args.event, instrument=args.instrument, order_id=args.order_id)
+    wanted = _filter(args, events=args.event, instrument=args.instrument, order_id=args.order_id)
     files = _files(directory, wanted)
     out = _Lines(args.json)
     stats = ReadStats()
@@ -451,7 +557,7 @@ def _body(record: Mapping[str, Any]) -> RenderableType:
 
 
 def _snapshot(record: Mapping[str, Any]) -> RenderableType:
-    table = _table(f"NAV {record.get('nav') or '?'} {record.get('quote_currency', '')}")
+    table = _table(f"NAV {money(record.get('nav'), record.get('quote_currency'))}")
     for name in ("account", "market", "asset / symbol"):
         table.add_column(name)
     for name in ("free / contracts", "total / notional"):
@@ -466,30 +572,29 @@ def _snapshot(record: Mapping[str, Any]) -> RenderableType:
         for asset, holding in holdings.items() if isinstance(holdings, Mapping) else []:
             if isinstance(holding, Mapping):
                 table.add_row(
-                    name, market, asset, str(holding.get("free", "")),
-                    str(holding.get("total", "")), "",
+                    name, market, asset, qty(holding.get("free")), qty(holding.get("total")), "",
                 )  # fmt: skip
         if account.get("wallet") is not None or account.get("equity") is not None:
             table.add_row(
-                name, market, "wallet / equity", str(account.get("wallet", "")),
-                str(account.get("equity", "")), "",
+                name, market, "wallet / equity", money(account.get("wallet")),
+                money(account.get("equity")), "",
             )  # fmt: skip
         positions = account.get("positions")
         for symbol, position in positions.items() if isinstance(positions, Mapping) else []:
             if isinstance(position, Mapping):
                 table.add_row(
-                    name, market, symbol, str(position.get("contracts", "")),
-                    str(position.get("notional", "")), str(position.get("unrealized_pnl", "")),
+                    name, market, symbol, qty(position.get("contracts")),
+                    money(position.get("notional")), money(position.get("unrealized_pnl")),
                 )  # fmt: skip
     prices = record.get("prices")
     if isinstance(prices, Mapping) and prices:
-        listed = ", ".join(f"{k} {v}" for k, v in prices.items())
+        listed = ", ".join(f"{k} {qty(v)}" for k, v in prices.items())
         return Group(table, Text(f"prices: {listed}", style="dim"))
     return table
 
 
 def _drift(record: Mapping[str, Any]) -> RenderableType:
-    title = f"NAV {record.get('nav', '?')}, cash {pct(record.get('cash'))}"
+    title = f"NAV {money(record.get('nav'))}, cash {pct(record.get('cash'))}"
     table = _table(title)
     for name in ("sleeve", "value", "current", "target", "drift", "band", ""):
         table.add_column(
@@ -498,7 +603,7 @@ def _drift(record: Mapping[str, Any]) -> RenderableType:
     for sleeve in objects(record.get("sleeves")):
         out = bool(sleeve.get("out_of_band"))
         table.add_row(
-            str(sleeve.get("sleeve")), str(sleeve.get("value", "")), pct(sleeve.get("current")),
+            str(sleeve.get("sleeve")), money(sleeve.get("value")), pct(sleeve.get("current")),
             pct(sleeve.get("target")), pp(sleeve.get("drift")),
             "±" + pp(sleeve.get("band")).lstrip("+"), "OUT OF BAND" if out else "",
             style="bold red" if out else None,
@@ -531,16 +636,16 @@ def _plan(record: Mapping[str, Any]) -> RenderableType:
     for leg in legs:
         table.add_row(
             str(leg.get("index", "")), str(leg.get("sleeve", "")), str(leg.get("account", "")),
-            str(leg.get("symbol", "")), str(leg.get("side", "")), str(leg.get("amount", "")),
-            str(leg.get("price", "")), str(leg.get("notional", "")),
+            str(leg.get("symbol", "")), str(leg.get("side", "")), qty(leg.get("amount")),
+            qty(leg.get("price")), money(leg.get("notional")),
             "reduce-only" if leg.get("reduce_only") else "",
         )  # fmt: skip
     parts.append(table)
     dropped = objects(record.get("dropped"))
     if dropped:
         lines = [
-            f"dropped {d.get('side')} {d.get('amount')} {d.get('symbol')} "
-            f"({d.get('sleeve')}, {d.get('notional')}): {d.get('reason')}"
+            f"dropped {d.get('side')} {qty(d.get('amount'))} {d.get('symbol')} "
+            f"({d.get('sleeve')}, {money(d.get('notional'))}): {d.get('reason')}"
             for d in dropped
         ]
         parts.append(Text("\n".join(lines), style="yellow"))
@@ -574,19 +679,20 @@ def _verdict(record: Mapping[str, Any]) -> RenderableType:
 # -- summary -----------------------------------------------------------------------------------
 
 
-def _amounts(values: Mapping[str, Decimal], places: int | None = None) -> str:
+def _separator() -> str:
     """One currency per line on a terminal, comma-separated in plain output."""
+    return "\n" if sys.stdout.isatty() else ", "
+
+
+def _amounts(values: Mapping[str, Decimal]) -> str:
     if not values:
         return "0"
-    return ("\n" if sys.stdout.isatty() else ", ").join(
-        f"{v:,.{places}f} {c}" if places is not None else f"{plain(v)} {c}"
-        for c, v in sorted(values.items())
-    )
+    return _separator().join(human.money(v, c) for c, v in sorted(values.items()))
 
 
 def run_summary(args: argparse.Namespace) -> int:
     directory = _directory(args)
-    wanted = _window(args)
+    wanted = _filter(args)
     files = _files(directory, wanted)
     summarizer = Summarizer(Period(args.by))
     stats = ReadStats()
@@ -628,7 +734,7 @@ def summary_table(
         traded = period.traded(live_only=live_only)
         row = [
             period.period, str(period.cycles), str(period.rebalances), str(traded.orders),
-            str(traded.fills), _amounts(traded.turnover, 2), _amounts(traded.fees),
+            str(traded.fills), _amounts(traded.turnover), traded.fees_text(_separator()),
         ]  # fmt: skip
         if paper:
             row.append(str(period.paper.fills))
@@ -755,7 +861,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.csv and args.json:
         raise UsageError("export: choose one of --csv and --json")
     directory = _directory(args)
-    wanted = _window(
+    wanted = _filter(
         args,
         events=sorted(ORDER_EVENTS),
         instrument=args.instrument,
@@ -822,7 +928,7 @@ def run_report(args: argparse.Namespace) -> int:
     from bot.audit.report import ReportData, render  # noqa: PLC0415 - matplotlib loads slowly
 
     directory = _directory(args)
-    wanted = _window(args)
+    wanted = _filter(args)
     if not args.out.parent.is_dir():
         raise UsageError(f"{args.out.parent}: no such directory for --out")
     if args.png is not None and args.png.exists() and not args.png.is_dir():

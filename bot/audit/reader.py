@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.audit.writer import RESERVED, EventType, audit_files, format_time
+from bot.core import human
 from bot.core.errors import UsageError
 
 Record = dict[str, Any]
@@ -534,6 +535,8 @@ class Traded:
     turnover: dict[str, Decimal] = field(default_factory=dict)
     fees: dict[str, Decimal] = field(default_factory=dict)
     fee_value: dict[str, Decimal] = field(default_factory=dict)
+    # fees paid in a base asset, by (asset, quote): the amount paid and its value in the quote
+    converted: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
 
     def add(self, trade: Trade) -> None:
         self.orders += trade.new_order
@@ -544,6 +547,12 @@ class Traded:
         value = trade.fee_in_quote()
         if value is not None:
             _add(self.fee_value, trade.quote, value)
+            if trade.fee_currency not in (None, trade.quote):
+                self._convert((str(trade.fee_currency), trade.quote), trade.fee, value)
+
+    def _convert(self, pair: tuple[str, str], amount: Decimal, value: Decimal) -> None:
+        paid, worth = self.converted.get(pair, (Decimal(0), Decimal(0)))
+        self.converted[pair] = (MONEY.add(paid, amount), MONEY.add(worth, value))
 
     def merge(self, other: Traded) -> None:
         self.orders += other.orders
@@ -554,6 +563,40 @@ class Traded:
             _add(self.fees, key, value)
         for key, value in other.fee_value.items():
             _add(self.fee_value, key, value)
+        for pair, (amount, value) in other.converted.items():
+            self._convert(pair, amount, value)
+
+    def unconverted_fees(self) -> dict[str, Decimal]:
+        """Fees in a currency that is neither the trade's quote nor its base (BNB, say): no
+        price to value them at."""
+        left = {c: v for c, v in self.fees.items() if c not in self.fee_value}
+        for (asset, _), (amount, _) in self.converted.items():
+            if asset in left:
+                left[asset] = MONEY.subtract(left[asset], amount)
+        return {c: v for c, v in left.items() if v}
+
+    def fee_parts(self) -> list[tuple[str, str]]:
+        """The fees for a person: each quote currency's total with the conversions in it, then
+        each fee that could not be converted, as (amount, note)."""
+        parts = []
+        for quote, value in sorted(self.fee_value.items()):
+            shown = [
+                f"{human.amount(amount)} {asset} = {human.money(worth, quote)}"
+                for (asset, into), (amount, worth) in sorted(self.converted.items())
+                if into == quote
+            ]
+            note = f"incl. {', '.join(shown)} at the fill price" if shown else ""
+            parts.append((human.money(value, quote), note))
+        parts += [
+            (f"{human.amount(v)} {c}", "no price to convert it")
+            for c, v in sorted(self.unconverted_fees().items())
+        ]
+        return parts
+
+    def fees_text(self, separator: str = ", ") -> str:
+        """The fees on one line (or one currency a line): `14.93 USDT (incl. 0.0001 BTC = …)`."""
+        parts = [f"{amount} ({note})" if note else amount for amount, note in self.fee_parts()]
+        return separator.join(parts) or "0"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -562,6 +605,10 @@ class Traded:
             "turnover": {k: plain(v) for k, v in sorted(self.turnover.items())},
             "fees": {k: plain(v) for k, v in sorted(self.fees.items())},
             "fees_in_quote": {k: plain(v) for k, v in sorted(self.fee_value.items())},
+            "fee_conversions": [
+                {"from": asset, "amount": plain(amount), "to": quote, "value": plain(value)}
+                for (asset, quote), (amount, value) in sorted(self.converted.items())
+            ],
         }
 
 
@@ -701,22 +748,35 @@ def summarize(records: Iterable[Mapping[str, Any]], by: Period = Period.DAY) -> 
 # -- one line per record -----------------------------------------------------------------------
 
 
-def pct(value: Any) -> str:
-    """A weight (fraction of NAV) as a percentage."""
+def _human(value: Any, render: Callable[[Decimal], str]) -> str:
     number = decimal_of(value)
-    return "?" if number is None else f"{number * 100:.2f}%"
+    return "?" if number is None else render(number)
+
+
+def pct(value: Any) -> str:
+    """A weight (fraction of NAV) as a percentage, for a person."""
+    return _human(value, human.percent)
 
 
 def pp(value: Any) -> str:
-    """A drift (weight difference) in percentage points."""
-    number = decimal_of(value)
-    return "?" if number is None else f"{number * 100:+.2f}pp"
+    """A drift (weight difference) in percentage points, for a person."""
+    return _human(value, human.points)
+
+
+def money(value: Any, currency: Any = None) -> str:
+    """An amount of the quote currency (NAV, notional, turnover) to the cent, for a person."""
+    return _human(value, lambda v: human.money(v, str(currency) if currency else None))
+
+
+def qty(value: Any) -> str:
+    """An amount, price or fee as recorded (the market's precision), for a person."""
+    return _human(value, human.amount)
 
 
 def _leg_text(leg: Mapping[str, Any]) -> str:
     symbol = next(_leg_symbols(leg), "?")
     flag = " reduce-only" if leg.get("reduce_only") else ""
-    return f"{leg.get('side', '?')} {leg.get('amount', '?')} {symbol}{flag}"
+    return f"{leg.get('side', '?')} {qty(leg.get('amount'))} {symbol}{flag}"
 
 
 def _order_of(record: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -738,7 +798,7 @@ def _describe_drift(r: Mapping[str, Any]) -> str:
         f" ({pp(s.get('drift'))}{', OUT' if s.get('out_of_band') else ''})"
         for s in objects(r.get("sleeves"))
     ]
-    return f"NAV {r.get('nav', '?')}, cash {pct(r.get('cash'))}: " + ", ".join(parts)
+    return f"NAV {money(r.get('nav'))}, cash {pct(r.get('cash'))}: " + ", ".join(parts)
 
 
 def _describe_plan(r: Mapping[str, Any]) -> str:
@@ -767,31 +827,35 @@ def _describe_verdict(r: Mapping[str, Any]) -> str:
 
 def _describe_fill(r: Mapping[str, Any]) -> str:
     paper = " (paper)" if r.get("event") == EventType.PAPER_FILL or r.get("dry_run") else ""
-    fee = f", fee {r.get('fee')} {r.get('fee_currency')}" if r.get("fee") is not None else ""
+    fee = f", fee {qty(r.get('fee'))} {r.get('fee_currency')}" if r.get("fee") is not None else ""
     return (
-        f"{r.get('side', '?')} {r.get('amount', '?')} {r.get('symbol', '?')} @ {r.get('price')}"
-        f"{fee}{paper} [{r.get('client_order_id')}]"
+        f"{r.get('side', '?')} {qty(r.get('amount'))} {r.get('symbol', '?')} @ "
+        f"{qty(r.get('price'))}{fee}{paper} [{r.get('client_order_id')}]"
     )
 
 
 def _describe_intent(r: Mapping[str, Any]) -> str:
     o = _order_of(r)
     price = o.get("price") if o.get("price") is not None else o.get("limit_price")
-    at = f" @ {price}" if price is not None else ""
+    at = f" @ {qty(price)}" if price is not None else ""
     return (
         f"{o.get('client_order_id')}: {_leg_text(o)} {o.get('order_type', '')}{at}"
         f" (attempt {o.get('attempt', 0)})"
     )
 
 
+def _millis(value: Any) -> str:
+    return _human(value, lambda ms: human.duration(float(ms) / 1000))
+
+
 _DESCRIBE: dict[str, Callable[[Mapping[str, Any]], str]] = {
     EventType.CYCLE_START: lambda r: f"{r.get('mode', '?')} cycle, {r.get('trading_state', '?')}",
     EventType.CYCLE_END: lambda r: (
         f"{r.get('outcome', '?')}: {r.get('reason', '')}; {r.get('orders', 0)} order(s),"
-        f" turnover {r.get('turnover', '0')}, {r.get('duration_ms', '?')} ms"
+        f" turnover {money(r.get('turnover', '0'))}, {_millis(r.get('duration_ms'))}"
     ),
     EventType.SNAPSHOT: lambda r: (
-        f"NAV {r.get('nav') or '?'} {r.get('quote_currency', '')},"
+        f"NAV {money(r.get('nav'), r.get('quote_currency'))},"
         f" {len(r.get('accounts') or {})} account(s)"
     ),
     EventType.PRICE_CHECK: lambda r: (

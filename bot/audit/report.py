@@ -14,28 +14,38 @@ import io
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.dates import (
+    MO,
+    AutoDateLocator,
+    ConciseDateFormatter,
+    DateLocator,
+    WeekdayLocator,
+)
 from matplotlib.figure import Figure
+from matplotlib.ticker import Formatter
 
 from bot.audit.reader import (
     Period,
     PeriodSummary,
     Summarizer,
     decimal_of,
+    money,
     objects,
-    plain,
     record_time,
 )
 from bot.audit.writer import EventType
+from bot.core import human
 
 T = TypeVar("T")
 MAX_SLEEVE_PANELS = 12
+MAX_TICK_PLACES = 6
 _DPI = 100
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 _REBALANCE = "#2ca02c"
@@ -110,6 +120,7 @@ class ReportData:
         self.first: str | None = None
         self.last: str | None = None
         self.records = 0
+        self.quote: str | None = None  # the portfolio's quote currency, from its snapshots
 
     def add(self, record: Mapping[str, Any]) -> None:
         time = str(record.get("time", ""))
@@ -120,6 +131,8 @@ class ReportData:
             self.portfolios.add(str(record.get("portfolio")))
         self.summary.add(record)
         event = record.get("event")
+        if event == EventType.SNAPSHOT and isinstance(record.get("quote_currency"), str):
+            self.quote = record["quote_currency"]
         if event in (EventType.DRIFT, EventType.POST_TRADE_DRIFT):
             point = drift_point(record)
             for name in point.sleeves:
@@ -134,7 +147,7 @@ class ReportData:
                     time=time,
                     cycle_id=record.get("cycle_id"),
                     orders=str(record.get("orders", "")),
-                    turnover=str(record.get("turnover", "")),
+                    turnover=money(record.get("turnover")),
                     reason=str(record.get("reason", "")),
                 )
             )
@@ -193,6 +206,43 @@ def _x(times: Sequence[datetime]) -> np.ndarray[Any, np.dtype[np.datetime64]]:
     return np.array([t.astimezone(UTC).replace(tzinfo=None) for t in times], "datetime64[ms]")
 
 
+class Thousands(Formatter):
+    """Tick labels in plain digits with thousands separators and as many decimals as the tick
+    spacing needs: never matplotlib's offset (`+1e5` over ticks −30…40 reads as a negative
+    NAV) nor scientific notation."""
+
+    def __init__(self) -> None:
+        self._places = 0
+
+    def format_ticks(self, values: list[float]) -> list[str]:
+        # The ticks decide the decimals: enough for every one of them (steps of 2.5 show 2.5,
+        # of 0.05 show 0.05), the same for all.
+        self._places = max((_places(tick) for tick in values), default=0)
+        return [self(value, index) for index, value in enumerate(values)]
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return human.number(Decimal(repr(round(float(x), MAX_TICK_PLACES))), self._places)
+
+
+def _places(tick: float) -> int:
+    return human.places_of(Decimal(repr(round(float(tick), MAX_TICK_PLACES))))
+
+
+def _time_axis(ax: Axes, *, weeks: int = 0) -> None:
+    """A date axis that names the date once and the times under it (a day, a month, years);
+    with `weeks`, a tick on every `weeks`-th Monday (ISO weeks start on Monday)."""
+    locator: DateLocator
+    if weeks:
+        locator = WeekdayLocator(byweekday=MO, interval=weeks)  # type: ignore[no-untyped-call]
+    else:
+        locator = AutoDateLocator(minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
+    formatter = ConciseDateFormatter(locator, show_offset=True)  # type: ignore[no-untyped-call]
+    # Seconds read as a time of day (15:55:05), not as a bare "05".
+    formatter.formats = ["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(formatter)
+
+
 def _mark(ax: Axes, rebalances: Sequence[Marker], blocks: Sequence[Marker]) -> None:
     """Rebalances as green lines across the panel, risk blocks as red ticks at its foot."""
     alpha = 0.35 if len(rebalances) <= 300 else 0.1
@@ -245,7 +295,9 @@ def allocation_chart(data: ReportData) -> Figure:
         ax.plot(x, [v.current * 100 for v in values], color=colour, linewidth=1.4)
         _mark(ax, data.rebalances.items, data.blocks.items)
         ax.set_ylabel(f"{name}\n% NAV", fontsize=9)
+        ax.yaxis.set_major_formatter(Thousands())
         ax.grid(alpha=0.3)
+    _time_axis(axes[-1])
     return figure
 
 
@@ -273,7 +325,9 @@ def drift_chart(data: ReportData) -> Figure:
             ax.plot([t for t, _ in out], [d for _, d in out], ".", color=_BLOCK, markersize=4)
         _mark(ax, data.rebalances.items, data.blocks.items)
         ax.set_ylabel(f"{name}\npp", fontsize=9)
+        ax.yaxis.set_major_formatter(Thousands())
         ax.grid(alpha=0.3)
+    _time_axis(axes[-1])
     return figure
 
 
@@ -285,7 +339,11 @@ def nav_chart(data: ReportData) -> Figure:
     ax = figure.add_subplot()
     ax.plot(_x([t for t, _ in points]), [v for _, v in points], color="#1f77b4", linewidth=1.4)
     _mark(ax, data.rebalances.items, data.blocks.items)
-    ax.set_title("NAV (quote currency; rebalances in green, risk blocks in red)", loc="left")
+    quote = data.quote or "quote currency"
+    ax.set_title(f"NAV ({quote}; rebalances in green, risk blocks in red)", loc="left")
+    ax.set_ylabel(quote)
+    ax.yaxis.set_major_formatter(Thousands())
+    _time_axis(ax)
     ax.grid(alpha=0.3)
     return figure
 
@@ -298,6 +356,17 @@ def _main_currency(values: Sequence[Mapping[str, Decimal]]) -> str | None:
     return max(totals, key=lambda c: totals[c]) if totals else None
 
 
+MIN_PERIODS_SHOWN = 7  # a short log is drawn within a week (or 7 weeks), not stretched
+
+
+def period_start(label: str) -> date:
+    """The first day of a summary period: `2026-03-01`, or the Monday of `2026-W09`."""
+    if "-W" in label:
+        year, week = label.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    return date.fromisoformat(label)
+
+
 def activity_chart(data: ReportData, *, live_only: bool) -> Figure:
     periods = data.summary.periods()
     if not periods:
@@ -305,27 +374,34 @@ def activity_chart(data: ReportData, *, live_only: bool) -> Figure:
     live = [p.live for p in periods]
     paper = [p.paper for p in periods]
     everything = [*live, *([] if live_only else paper)]
-    quote = _main_currency([t.turnover for t in everything]) or "quote"
+    quote = _main_currency([t.turnover for t in everything]) or data.quote or "quote"
     figure = Figure(figsize=(11, 5), layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True)
-    labels = [p.period for p in periods]
-    where = list(range(len(labels)))
+    span = timedelta(days=7 if data.summary.by is Period.WEEK else 1)
+    # Each bar inside its day (or week), between the ticks that bound it.
+    starts = [datetime.combine(period_start(p.period), datetime.min.time()) for p in periods]
+    where = [start + span * 0.1 for start in starts]
+    width = span * 0.8
     heights = [0.0] * len(periods)
     for ax, field, what in (
         (top, "turnover", f"turnover ({quote})"),
         (bottom, "fee_value", f"fees ({quote})"),
     ):
         live_values = [float(getattr(t, field).get(quote, 0)) for t in live]
-        ax.bar(where, live_values, color="#1f77b4", label="live")
+        ax.bar(where, live_values, width=width, align="edge", color="#1f77b4", label="live")
         stacked = live_values
         if not live_only:
             paper_values = [float(getattr(t, field).get(quote, 0)) for t in paper]
-            ax.bar(where, paper_values, bottom=live_values, color="#aec7e8", label="dry-run")
+            ax.bar(
+                where, paper_values, width=width, align="edge", bottom=live_values,
+                color="#aec7e8", label="dry-run",
+            )  # fmt: skip
             stacked = [a + b for a, b in zip(live_values, paper_values, strict=True)]
         if ax is top:
             heights = stacked
         ax.set_ylabel(what)
-        ax.margins(y=0.15)
+        ax.set_ylim(0, max(stacked, default=0) * 1.25 or 1)
+        ax.yaxis.set_major_formatter(Thousands())
         ax.grid(axis="y", alpha=0.3)
     top.set_title(
         f"Turnover and fees by {data.summary.by.value}; the number over a bar is its rebalances",
@@ -334,12 +410,15 @@ def activity_chart(data: ReportData, *, live_only: bool) -> Figure:
     for x, height, period in zip(where, heights, periods, strict=True):
         if period.rebalances:
             top.annotate(
-                str(period.rebalances), (x, height), xytext=(0, 2), textcoords="offset points",
-                ha="center", va="bottom", fontsize=8, color="#333",
+                str(period.rebalances), (x + width / 2, height), xytext=(0, 2),
+                textcoords="offset points", ha="center", va="bottom", fontsize=8, color="#333",
             )  # fmt: skip
     top.legend(loc="upper left", fontsize=8)
-    step = max(1, len(labels) // 24)
-    bottom.set_xticks(where[::step], labels[::step], rotation=45, ha="right", fontsize=8)
+    shown = max(MIN_PERIODS_SHOWN, len(periods))
+    pad = span * (shown - len(periods)) / 2
+    bottom.set_xlim(starts[0] - pad, starts[-1] + span + pad)
+    weekly = data.summary.by is Period.WEEK
+    _time_axis(bottom, weeks=max(1, shown // 8) if weekly else 0)
     return figure
 
 
@@ -361,17 +440,44 @@ max-width:1150px;color:#222;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem}
 .muted{color:#666}.kpis{display:flex;flex-wrap:wrap;gap:.6rem;margin:1rem 0}
 .kpi{border:1px solid #ddd;border-radius:6px;padding:.5rem .8rem;min-width:8rem}
-.kpi b{display:block;font-size:1.2rem}img{max-width:100%;border:1px solid #eee}
+.kpi b{display:block;font-size:1.2rem}.kpi small{display:block;color:#666;max-width:26rem}
+img{max-width:100%;border:1px solid #eee}
 table{border-collapse:collapse;margin:.5rem 0;font-variant-numeric:tabular-nums}
-th,td{border-bottom:1px solid #e5e5e5;padding:.25rem .6rem;text-align:right}
-th:first-child,td:first-child{text-align:left}td.text{text-align:left}
+th,td{border-bottom:1px solid #e5e5e5;padding:.25rem .6rem;vertical-align:top}
+.num{text-align:right;white-space:nowrap}.text{text-align:left}.when{text-align:left;white-space:nowrap}
+tr.total td{font-weight:bold;border-top:2px solid #bbb}
 """
+
+# Each table's columns: header and class, the same for the header cell and its data cells, so a
+# heading sits over its figures (numbers right, text left, dates and times never wrapped).
+_SUMMARY_COLUMNS = (
+    ("period", "when"), ("cycles", "num"), ("rebalances", "num"), ("orders", "num"),
+    ("fills", "num"), ("turnover", "num"), ("fees", "text"), ("skipped", "num"),
+    ("blocked", "num"), ("errors", "num"),
+)  # fmt: skip
+_RECENT_COLUMNS = (
+    ("time (UTC)", "when"), ("cycle", "when"), ("orders", "num"), ("turnover", "num"),
+    ("reason", "text"),
+)  # fmt: skip
 
 
 def _money(values: Mapping[str, Decimal]) -> str:
     if not values:
         return "0"
-    return ", ".join(f"{plain(v)} {c}" for c, v in sorted(values.items()))
+    return ", ".join(human.money(v, c) for c, v in sorted(values.items()))
+
+
+def _head(columns: Sequence[tuple[str, str]]) -> str:
+    cells = "".join(f'<th class="{css}">{html.escape(name)}</th>' for name, css in columns)
+    return f"<tr>{cells}</tr>"
+
+
+def _row(columns: Sequence[tuple[str, str]], values: Sequence[str], css: str = "") -> str:
+    cells = "".join(
+        f'<td class="{kind}">{html.escape(value)}</td>'
+        for (_, kind), value in zip(columns, values, strict=True)
+    )
+    return f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>"
 
 
 def _summary_rows(periods: Sequence[PeriodSummary], *, live_only: bool) -> str:
@@ -379,69 +485,78 @@ def _summary_rows(periods: Sequence[PeriodSummary], *, live_only: bool) -> str:
     for p in periods:
         traded = p.traded(live_only=live_only)
         cells = [
-            p.period, p.cycles, p.rebalances, traded.orders, traded.fills,
-            _money(traded.turnover), _money(traded.fees), p.skipped, p.blocked, p.errors,
+            p.period, f"{p.cycles:,}", f"{p.rebalances:,}", f"{traded.orders:,}",
+            f"{traded.fills:,}", _money(traded.turnover), traded.fees_text(),
+            f"{p.skipped:,}", f"{p.blocked:,}", f"{p.errors:,}",
         ]  # fmt: skip
-        tag = "th" if p.period == "total" else "td"
-        rows.append(
-            "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
-        )
+        rows.append(_row(_SUMMARY_COLUMNS, cells, "total" if p.period == "total" else ""))
     return "\n".join(rows)
+
+
+def _when(time: str) -> str:
+    """`2026-03-01T08:01:00.407Z` as `2026-03-01 08:01:00` (the page says UTC)."""
+    return time[:19].replace("T", " ")
+
+
+def _kpis(data: ReportData, total: PeriodSummary, *, live_only: bool) -> str:
+    traded = total.traded(live_only=live_only)
+    fees = traded.fee_parts()
+    cards = [
+        ("records", f"{data.records:,}", ""),
+        ("cycles", f"{total.cycles:,}", ""),
+        ("rebalances", f"{total.rebalances:,}", ""),
+        ("orders", f"{traded.orders:,}", ""),
+        ("turnover", _money(traded.turnover), ""),
+        (
+            "fees",
+            ", ".join(amount for amount, _ in fees) or "0",
+            "; ".join(note for _, note in fees if note),
+        ),
+        ("risk blocks", f"{total.blocked:,}", ""),
+        ("errors", f"{total.errors:,}", ""),
+    ]
+    return "".join(
+        f"<div class='kpi'>{label}<b>{html.escape(value)}</b>"
+        + (f"<small>{html.escape(detail)}</small>" if detail else "")
+        + "</div>"
+        for label, value, detail in cards
+    )
 
 
 def page(data: ReportData, drawn: Sequence[Chart], *, title: str, live_only: bool) -> str:
     total = data.summary.total()
-    traded = total.traded(live_only=live_only)
     portfolios = ", ".join(sorted(data.portfolios)) or "—"
-    kpis = [
-        ("records", f"{data.records:,}"),
-        ("cycles", f"{total.cycles:,}"),
-        ("rebalances", f"{total.rebalances:,}"),
-        ("orders", f"{traded.orders:,}"),
-        ("turnover", _money(traded.turnover)),
-        ("fees", _money(traded.fees)),
-        ("risk blocks", f"{total.blocked:,}"),
-        ("errors", f"{total.errors:,}"),
-    ]
     images = "\n".join(
         f'<h2>{html.escape(c.title)}</h2>\n<img alt="{html.escape(c.title)}" '
         f'src="data:image/png;base64,{base64.b64encode(c.png).decode()}">'
         for c in drawn
     )
-    head = (
-        "<tr><th>period</th><th>cycles</th><th>rebalances</th><th>orders</th><th>fills</th>"
-        "<th>turnover</th><th>fees</th><th>skipped</th><th>blocked</th><th>errors</th></tr>"
-    )
     recent = "\n".join(
-        "<tr>"
-        + "".join(
-            f'<td class="text">{html.escape(v)}</td>'
-            for v in (r.time, r.cycle_id or "", r.orders, r.turnover, r.reason)
-        )
-        + "</tr>"
+        _row(_RECENT_COLUMNS, (_when(r.time), r.cycle_id or "", r.orders, r.turnover, r.reason))
         for r in reversed(data.recent)
     )
     scope = "live trades only" if live_only else "live and dry-run trades"
+    first, last = (_when(t) if t else "—" for t in (data.first, data.last))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title><style>{_CSS}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p class="muted">Portfolio {html.escape(portfolios)} · {html.escape(data.first or "—")} to
-{html.escape(data.last or "—")} (UTC) · {scope} · figures computed from the fill records;
+<p class="muted">Portfolio {html.escape(portfolios)} · {html.escape(first)} to
+{html.escape(last)} (UTC) · {scope} · figures computed from the fill records;
 run <code>rebalance-bot audit verify</code> to prove the log unaltered.</p>
-<div class="kpis">{"".join(f"<div class='kpi'>{k}<b>{html.escape(v)}</b></div>" for k, v in kpis)}
+<div class="kpis">{_kpis(data, total, live_only=live_only)}
 </div>
 {images}
 <h2>By {data.summary.by.value}</h2>
-<table>{head}
+<table>{_head(_SUMMARY_COLUMNS)}
 {_summary_rows([*data.summary.periods(), total], live_only=live_only)}
 </table>
 <p class="muted">skipped: the trigger said no trade although a sleeve was out of band (cooldown,
 not due); blocked: plans the risk engine refused.</p>
 <h2>Latest rebalances</h2>
-<table><tr><th>time</th><th>cycle</th><th>orders</th><th>turnover</th><th>reason</th></tr>
+<table>{_head(_RECENT_COLUMNS)}
 {recent or '<tr><td class="text" colspan="5">none in this range</td></tr>'}
 </table>
 </body></html>

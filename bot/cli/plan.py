@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +15,7 @@ from bot.app.wiring import KillSwitch, open_app, utc_now
 from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import EventType, to_jsonable
 from bot.config import BotConfig
+from bot.core import human
 from bot.core.domain import Mode, TradingState
 from bot.core.errors import BotError, StateError
 from bot.core.policy.drift import compute_drift
@@ -27,10 +27,6 @@ from bot.core.policy.valuation import value_portfolio
 from bot.core.risk import RiskState, set_trading_state
 from bot.logs import redact
 from bot.store.state import StateStore
-
-
-def _pct(value: Decimal) -> str:
-    return f"{value * 100:+.2f} %"
 
 
 async def show_plan(config: BotConfig, *, as_json: bool) -> int:
@@ -58,8 +54,8 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
             snapshot, drift, cycle.sleeves, targets, decision, cycle.instruments, cycle.planner
         )
         sources = getattr(cycle.target_source, "sources", None)
-        rows = plan_rows(drift, plan, cycle.sleeves, sources)
         if as_json:
+            rows = plan_rows(drift, plan, cycle.sleeves, sources)
             body = {
                 "nav": drift.nav,
                 "trade": decision.trade,
@@ -82,8 +78,13 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
             }
             print(json.dumps(to_jsonable(body), indent=2))
             return 0
-        console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        table = Table(title=f"{config.portfolio}: NAV {drift.nav:,.2f} {snapshot.quote_currency}")
+        steps = {key: instrument.amount_step for key, instrument in cycle.instruments.items()}
+        rows = plan_rows(drift, plan, cycle.sleeves, sources, steps)
+        # Piped: wide enough that the table is not squeezed to 80 columns.
+        width = None if sys.stdout.isatty() else 200
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=width)
+        nav = human.money(drift.nav, snapshot.quote_currency)
+        table = Table(title=f"{config.portfolio}: NAV {nav}")
         for name, justify in (
             ("sleeve", "left"),
             ("current", "right"),
@@ -98,12 +99,12 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
         for r in rows:
             table.add_row(
                 r.sleeve,
-                _pct(r.current),
-                _pct(r.target),
-                f"{r.drift * 100:+.2f} pp",
+                human.percent(r.current),
+                human.percent(r.target),
+                human.points(r.drift),
                 r.action,
                 r.amount,
-                f"{r.notional:,.2f}" if r.notional else "",
+                human.money(r.notional) if r.notional else "",
                 r.source,
             )
         console.print(table)

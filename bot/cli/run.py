@@ -1,4 +1,7 @@
-"""`run`, `once`, `plan`, `halt`, `resume`: the commands that drive a portfolio."""
+"""`run`, `once`, `plan`, `halt`, `resume`: the commands that drive a portfolio.
+
+The daemon and the exchange adapter (ccxt, a large import) are loaded by the commands that use
+them, so that `--help`, `audit` and `check-config` start at once."""
 
 from __future__ import annotations
 
@@ -8,23 +11,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.app.daemon import RunOptions, run_daemon
-from bot.cli.plan import set_state_offline, show_plan
 from bot.config import BotConfig, check_live_allowed, load_config
 from bot.core.domain import Mode, TradingState
 from bot.core.errors import UsageError
 from bot.logs import configure_logging
 
 
-def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
+def _where(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, default=Path("config/paper.toml"), help="config file (TOML)"
+        "--config",
+        type=Path,
+        default=Path("config/paper.toml"),
+        help="config file (TOML) (default: config/paper.toml)",
     )
     parser.add_argument(
         "--data-dir",
         type=Path,
         help="state and audit directory (default: the config's data_dir, ./data)",
     )
+
+
+def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
+    _where(parser)
     if live:
         parser.add_argument(
             "--live",
@@ -35,9 +43,15 @@ def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
         "--log-format",
         choices=("auto", "json", "console"),
         default="auto",
-        help="log lines on stderr: JSON, or readable on a terminal (auto)",
+        help="log lines on stderr as JSON, or readable (console); auto: readable on a terminal, "
+        "JSON otherwise. With json, the decisions on stdout are JSON objects too, one a line",
     )
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning"),
+        help="the least severe log lines shown (default: info for JSON logs; warning for "
+        "readable ones, where stdout already tells what happens)",
+    )
 
 
 def add_parser(subparsers: Any) -> None:
@@ -95,38 +109,50 @@ def add_parser(subparsers: Any) -> None:
         ),
     ):
         command = subparsers.add_parser(name, help=help_text, description=description)
-        command.add_argument("--config", type=Path, default=Path("config/paper.toml"))
-        command.add_argument("--data-dir", type=Path)
-        command.add_argument("--reason", default=f"operator {name}")
+        _where(command)
+        command.add_argument(
+            "--reason",
+            default=f"operator {name}",
+            help=f"why, kept in the audit log (default: operator {name})",
+        )
         command.set_defaults(run=run)
 
 
-def _load(args: argparse.Namespace) -> tuple[BotConfig, Mode]:
+def _load(args: argparse.Namespace, *, quiet: bool = False) -> tuple[BotConfig, Mode]:
+    """The config and the mode; logging on stderr configured once. Readable logs (a terminal)
+    show warnings and worse unless asked: the banner and the decision lines tell the rest, so
+    nothing scrolls before the banner. `quiet` (plan) shows only warnings in either format."""
     config = load_config(args.config, data_dir=args.data_dir)
     mode = check_live_allowed(config, getattr(args, "live", False))
     fmt = getattr(args, "log_format", "auto")
-    configure_logging(
-        json=None if fmt == "auto" else fmt == "json",
-        level=getattr(args, "log_level", "info"),
-        stream=sys.stderr,
-    )
+    as_json = not sys.stderr.isatty() if fmt == "auto" else fmt == "json"
+    level = args.log_level or ("warning" if quiet or not as_json else "info")
+    configure_logging(json=as_json, level=level, stream=sys.stderr)
     return config, mode
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bot.app.daemon import RunOptions, run_daemon  # noqa: PLC0415 (see the docstring)
+
     config, mode = _load(args)
     if args.cycles is not None and args.cycles < 1:
         raise UsageError("--cycles must be at least 1")
-    return asyncio.run(run_daemon(config, mode, RunOptions(max_cycles=args.cycles)))
+    options = RunOptions(max_cycles=args.cycles, json_lines=args.log_format == "json")
+    return asyncio.run(run_daemon(config, mode, options))
 
 
 def _once(args: argparse.Namespace) -> int:
+    from bot.app.daemon import RunOptions, run_daemon  # noqa: PLC0415 (see the docstring)
+
     config, mode = _load(args)
-    return asyncio.run(run_daemon(config, mode, RunOptions(once=True)))
+    options = RunOptions(once=True, json_lines=args.log_format == "json")
+    return asyncio.run(run_daemon(config, mode, options))
 
 
 def _plan(args: argparse.Namespace) -> int:
-    config, _ = _load(args)
+    from bot.cli.plan import show_plan  # noqa: PLC0415 (see the docstring)
+
+    config, _ = _load(args, quiet=True)
     return asyncio.run(show_plan(config, as_json=args.json))
 
 
@@ -140,10 +166,14 @@ def _halt(args: argparse.Namespace) -> int:
 
 
 def _reduce(args: argparse.Namespace) -> int:
+    from bot.cli.plan import set_state_offline  # noqa: PLC0415 (see the docstring)
+
     config = load_config(args.config, data_dir=args.data_dir)
     return set_state_offline(config, args.reason, TradingState.REDUCING)
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from bot.cli.plan import set_state_offline  # noqa: PLC0415 (see the docstring)
+
     config = load_config(args.config, data_dir=args.data_dir)
     return set_state_offline(config, args.reason, TradingState.ACTIVE)

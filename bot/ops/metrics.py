@@ -1,9 +1,11 @@
 """Prometheus metrics of one portfolio: what `/metrics` exposes and the Grafana dashboard reads.
 
-Each `Metrics` owns its registry (no process-global state: tests build many, and two
-portfolios in one process never share series). Every series carries the portfolio as a
-label bound once here, so a Prometheus scraping many bots tells them apart. Money arrives as
-`Decimal` and is exported as float: these are statistics for people, never inputs to an order.
+Each `Metrics` owns its registry (tests build many, and two portfolios in one process never
+share series). The one process-wide setting is that no `_created` series are exported: a
+timestamp per counter and histogram doubles the series a scraper stores and no panel reads it.
+Every series carries the portfolio as a label bound once here, so a Prometheus scraping many
+bots tells them apart. Money arrives as `Decimal` and is exported as float: these are
+statistics for people, never inputs to an order.
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.exposition import choose_encoder
 
 from bot import __version__
 from bot.core.domain import SleeveDrift, TradingState
 
 PREFIX = "rebalance"
+disable_created_metrics()  # type: ignore[no-untyped-call]  # (untyped in prometheus-client)
 
 # Outcomes of an order as the executor reports them; a fixed set keeps label cardinality
 # bounded and lets dashboards show zero series before the first order.

@@ -10,6 +10,7 @@ each change is audited like any other.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -21,6 +22,7 @@ from bot.app.cycle import CycleResult, Outcome
 from bot.app.wiring import App, utc_now
 from bot.audit.writer import EventType
 from bot.core.domain import IntentState, TradingState
+from bot.core.errors import ConfigError
 from bot.core.risk import StateChange, set_trading_state
 from bot.logs import redact, register_secrets
 from bot.ops.health import Health
@@ -56,6 +58,7 @@ class Operations:
             redact=redact,
         )
         self.server: StatusServer | None = None
+        self.status_note: str | None = None  # said in the banner (e.g. the port was taken)
         self.recent: deque[dict[str, Any]] = deque(maxlen=20)
         self.last: CycleResult | None = None
         self._tasks: set[asyncio.Task[bool]] = set()
@@ -65,10 +68,12 @@ class Operations:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> str | None:
+    async def start(self, *, serve: bool = True) -> str | None:
+        """Announce the start and serve the status page (not for a single cycle: `serve`);
+        the status URL, or None."""
         config = self.app.config
         self._notify("restart", "rebalance-bot started", f"{config.portfolio}: {self.app.mode}")
-        if not config.server.enabled:
+        if not (serve and config.server.enabled):
             return None
         self.server = StatusServer(
             config.server.host,
@@ -81,9 +86,23 @@ class Operations:
             on_halt=self.halt,
             on_resume=self.resume,
         )
-        url = await self.server.start()
-        log.info("status_server_started", url=url)
-        return url
+        try:
+            return await self.server.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or config.server.port == 0:
+                raise ConfigError(
+                    f"the status server cannot listen on {config.server.host}:"
+                    f"{config.server.port}: {exc.strerror or exc} (server.host and server.port "
+                    "in the config, or REBALANCE_SERVER__HOST / REBALANCE_SERVER__PORT)"
+                ) from None
+        # The port is taken (another bot, a dev server): serve on a free one and say which.
+        self.status_note = (
+            f"port {config.server.port} was in use (set server.port, or "
+            "REBALANCE_SERVER__PORT, to choose one)"
+        )
+        log.warning("status_port_in_use", port=config.server.port)
+        self.server.port = 0
+        return await self.server.start()
 
     async def stop(self) -> None:
         if self.server is not None:

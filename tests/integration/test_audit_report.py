@@ -7,13 +7,25 @@ import base64
 import io
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from matplotlib.dates import ConciseDateFormatter
 from matplotlib.image import imread
 
+from bot.audit.reader import Period, Summarizer
+from bot.audit.report import (
+    ReportData,
+    activity_chart,
+    allocation_chart,
+    drift_chart,
+    nav_chart,
+)
+from bot.audit.writer import format_time
 from bot.cli.main import main
 from tests.unit.audit_story import Story, write_story
 
@@ -81,7 +93,7 @@ def test_report_writes_a_self_contained_page_with_the_charts_and_the_pngs(
         assert_real_chart(png)
     text = " ".join(page.text)
     turnover = sum(f.notional for f in ledger.fills)
-    assert f"{turnover} USDT" in text
+    assert f"{turnover:,.2f} USDT" in text  # to the cent, with thousands separators
     assert re.search(rf"orders\s*{len(ledger.orders)}\b", text)
 
 
@@ -110,3 +122,116 @@ def test_report_into_a_missing_directory_is_one_line_and_exit_2(
     code = main(["audit", "report", "--dir", str(directory), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "no such directory" in err
+
+
+# -- what a person sees: axes and tables -------------------------------------------------------
+
+
+def _day_of_records(nav_deltas: list[int]) -> ReportData:
+    """One day's drift records around a NAV of 100,000, a rebalance in the middle."""
+    data = ReportData()
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    for index, delta in enumerate(nav_deltas):
+        time = format_time(start + timedelta(minutes=10 * index))
+        data.add({"event": "snapshot", "time": time, "portfolio": "p", "quote_currency": "USDT"})
+        data.add(
+            {
+                "event": "drift", "time": time, "portfolio": "p", "nav": str(100000 + delta),
+                "sleeves": [{"sleeve": "bitcoin", "current": "0.58", "target": "0.6",
+                             "band": "0.05", "drift": "-0.02"}],
+            }
+        )  # fmt: skip
+        if index == len(nav_deltas) // 2:
+            data.add(
+                {"event": "paper_fill", "time": time, "portfolio": "p", "symbol": "BTC/USDT",
+                 "side": "buy", "amount": "0.1", "price": "60000", "fee": "6",
+                 "fee_currency": "USDT", "client_order_id": "c1"}
+            )  # fmt: skip
+            data.add({"event": "cycle_end", "time": time, "portfolio": "p", "traded": True})
+    return data
+
+
+def _drawn(figure: Any) -> Any:
+    figure.draw_without_rendering()
+    return figure
+
+
+def test_the_nav_axis_shows_plain_values_with_separators_and_no_offset() -> None:
+    """matplotlib would label ticks −30…40 under `+1e5`: a NAV that reads as negative."""
+    figure = _drawn(nav_chart(_day_of_records([-30, -10, 5, 40, 20, 0])))
+    (ax,) = figure.axes
+
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"\d{2,3},\d{3}(\.\d+)?", text) for text in labels), labels
+    values = [float(text.replace(",", "")) for text in labels]
+    assert min(values) >= 99_900 and max(values) <= 100_100
+    assert ax.get_ylabel() == "USDT"
+
+
+def test_time_axes_are_date_axes_naming_the_day_once() -> None:
+    data = _day_of_records([0, 10, 20, 30])
+    for chart in (allocation_chart, drift_chart, nav_chart):
+        figure = _drawn(chart(data))
+        ax = figure.axes[-1]
+        assert isinstance(ax.xaxis.get_major_formatter(), ConciseDateFormatter)
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert all(re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", text) for text in labels), labels
+        assert "2026-Mar-01" in ax.xaxis.get_offset_text().get_text()
+
+
+@pytest.mark.parametrize("by", [Period.DAY, Period.WEEK])
+def test_a_single_period_is_one_narrow_bar_on_a_date_axis_not_the_whole_chart(
+    by: Period,
+) -> None:
+    data = _day_of_records([0, 10])
+    data.summary = Summarizer(by)
+    data.add({"event": "paper_fill", "time": "2026-03-01T12:00:00.000Z", "portfolio": "p",
+              "symbol": "BTC/USDT", "side": "buy", "amount": "0.1", "price": "60000",
+              "fee": "6", "fee_currency": "USDT", "client_order_id": "c9"})  # fmt: skip
+    figure = _drawn(activity_chart(data, live_only=False))
+    top = figure.axes[0]
+
+    left, right = top.get_xlim()
+    bars = [patch for patch in top.patches if patch.get_height() > 0]
+    assert len(bars) == 1
+    assert bars[0].get_width() <= (right - left) / 5
+    assert left <= bars[0].get_x() and bars[0].get_x() + bars[0].get_width() <= right
+    assert isinstance(figure.axes[-1].xaxis.get_major_formatter(), ConciseDateFormatter)
+
+
+class Cells(HTMLParser):
+    """Each table's rows as lists of (tag, class)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[tuple[str, str]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("th", "td"):
+            self.tables[-1][-1].append((tag, dict(attrs).get("class") or ""))
+
+
+def test_table_headers_are_aligned_like_their_columns(
+    story: tuple[Path, Story], tmp_path: Path
+) -> None:
+    directory, _ = story
+    out = tmp_path / "report.html"
+    assert main(["audit", "report", "--dir", str(directory), "--out", str(out)]) == 0
+    cells = Cells()
+    cells.feed(out.read_text(encoding="utf-8"))
+
+    assert len(cells.tables) == 2
+    for table in cells.tables:
+        head, *rows = table
+        assert all(tag == "th" for tag, _ in head) and rows
+        for row in rows:
+            assert [css for _, css in row] == [css for _, css in head]
+        assert all(css in ("num", "text", "when") for _, css in head)
+    css = out.read_text(encoding="utf-8")
+    assert re.search(r"\.num\{text-align:right;white-space:nowrap\}", css)
+    assert re.search(r"\.when\{text-align:left;white-space:nowrap\}", css)

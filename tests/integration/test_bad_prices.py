@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from bot.app.console import describe
 from bot.app.cycle import CycleResult
-from bot.app.daemon import describe
 from bot.app.wiring import App, open_app
 from bot.audit.writer import read_records
 from bot.core.domain import Mode, TradingState

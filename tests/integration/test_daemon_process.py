@@ -8,6 +8,7 @@ live deployment gets them.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -166,8 +167,12 @@ async def test_live_run_trades_then_sigterm_exits_0_and_no_secret_leaks(tmp_path
 
 
 async def test_sigint_during_the_loop_exits_0_with_a_complete_audit_log(tmp_path: Path) -> None:
-    result = await _run_and_signal(tmp_path, signal.SIGINT, "rebalance-bot: portfolio")
+    result = await _run_and_signal(tmp_path, signal.SIGINT, '"event": "bot_started"')
     assert result["code"] == 0, result["stderr"][-2000:]
+    lines = [json.loads(line) for line in result["stdout"].splitlines()]
+    closing = lines[-1]  # Ctrl-C: one closing line with what was done
+    assert closing["event"] == "bot_stopped" and closing["reason"] == "SIGINT"
+    assert closing["cycles"] == sum(1 for line in lines if line["event"] == "cycle_finished")
     _, problem = verify(tmp_path / "data" / "audit")
     assert problem is None
     records = [r.record for r in read_records(tmp_path / "data" / "audit")]

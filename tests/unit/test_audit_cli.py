@@ -183,6 +183,25 @@ def test_fees_in_the_base_asset_are_valued_at_the_fill_price() -> None:
     assert trade is not None and trade.fee_in_quote() == Decimal("30.0000")
 
 
+def test_fees_are_summed_in_the_quote_currency_showing_each_conversion() -> None:
+    records = [
+        fill("order_filled", "1", "60000", "12.5", cid="a"),
+        {**fill("order_filled", "0.5", "60000", "0.0005", cid="b"), "fee_currency": "BTC"},
+        {**fill("order_filled", "0.1", "60000", "0.02", cid="c"), "fee_currency": "BNB"},
+    ]
+    traded = summarize(records).total().traded()
+
+    # 12.5 USDT + 0.0005 BTC at 60,000 = 42.5 USDT; BNB has no price in the fills.
+    assert traded.fees_text() == (
+        "42.50 USDT (incl. 0.0005 BTC = 30.00 USDT at the fill price), "
+        "0.02 BNB (no price to convert it)"
+    )
+    assert traded.to_json()["fee_conversions"] == [
+        {"from": "BTC", "amount": "0.0005", "to": "USDT", "value": "30.0000"}
+    ]
+    assert traded.to_json()["fees"] == {"BNB": "0.02", "BTC": "0.0005", "USDT": "12.5"}
+
+
 # -- verify ------------------------------------------------------------------------------------
 
 T0 = datetime(2026, 3, 1, 23, 59, 59, 700000, tzinfo=UTC)
@@ -577,13 +596,73 @@ def test_a_missing_directory_is_one_line_and_exit_2(
 
 
 def test_an_empty_directory_and_no_directory_at_all_are_usage_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, _, err = run(capsys, "summary", "--dir", str(tmp_path))
     assert code == 2 and "no audit files" in err
+    monkeypatch.chdir(tmp_path)  # no config/paper.toml to default to
     code, _, err = run(capsys, "summary")
-    assert code == 2 and "--dir DIR or --config FILE" in err
+    assert code == 2 and "--config FILE, --data-dir DIR or --dir DIR" in err
     one_line_error(err)
+
+
+def _paper_config(tmp_path: Path, data: Path | None = None) -> Path:
+    config = tmp_path / "bot.toml"
+    text = (ROOT / "config" / "paper.toml").read_text()
+    head = f'data_dir = "{data}"\n' if data is not None else ""
+    config.write_text(head + text.replace('"sim/', f'"{ROOT}/config/sim/'))
+    return config
+
+
+@pytest.mark.parametrize(
+    "action", ["tail", "show last", "find", "summary", "verify", "export", "report"]
+)
+def test_every_action_reads_the_log_from_config_and_data_dir_like_every_command(
+    action: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--config` names the portfolio (paper) and `--data-dir` overrides its data_dir, as for
+    `run` or `plan`; the log read is <data-dir>/audit/paper/, not the config's data_dir."""
+    data = tmp_path / "elsewhere"
+    story = write_story(data / "audit" / "paper", days=1)
+    config = _paper_config(tmp_path, tmp_path / "not-here")
+    more = ["--out", str(tmp_path / "r.html")] if action == "report" else []
+
+    code, out, err = run(
+        capsys, *action.split(), "--config", str(config), "--data-dir", str(data), *more
+    )
+
+    assert code == 0, err
+    if action == "summary":
+        assert f"{len(story.cycles)} " in out
+    if action == "verify":
+        assert "audit log intact" in out
+
+
+def test_data_dir_alone_reads_its_only_portfolio_and_asks_when_there_are_several(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    story = write_story(data / "audit" / "alpha", days=1)
+
+    code, out, _ = run(capsys, "summary", "--data-dir", str(data), "--json")
+    assert code == 0 and json.loads(out)["total"]["cycles"] == len(story.cycles)
+
+    write_story(data / "audit" / "beta", days=1)
+    code, _, err = run(capsys, "summary", "--data-dir", str(data))
+    assert code == 2 and "--portfolio NAME" in err
+    one_line_error(err)
+    code, out, _ = run(capsys, "verify", "--data-dir", str(data), "--portfolio", "beta")
+    assert code == 0 and "audit log intact" in out
+
+
+def test_dir_with_config_or_data_dir_is_one_line_and_exit_2(
+    story: tuple[Path, Story], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory, _ = story
+    for extra in (["--config", str(_paper_config(tmp_path))], ["--data-dir", str(tmp_path)]):
+        code, out, err = run(capsys, "summary", "--dir", str(directory), *extra)
+        assert code == 2 and out == ""
+        one_line_error(err)
 
 
 def test_config_finds_the_log_in_its_data_dir(
@@ -591,9 +670,7 @@ def test_config_finds_the_log_in_its_data_dir(
 ) -> None:
     data = tmp_path / "data"
     write_story(data / "audit", days=1)
-    config = tmp_path / "bot.toml"
-    text = (ROOT / "config" / "paper.toml").read_text()
-    config.write_text(f'data_dir = "{data}"\n' + text.replace('"sim/', f'"{ROOT}/config/sim/'))
+    config = _paper_config(tmp_path, data)
     code, out, _ = run(capsys, "summary", "--config", str(config), "--json")
     assert code == 0 and json.loads(out)["total"]["records"] > 0
 

@@ -118,7 +118,8 @@ INVALID = [
     (
         "secret in the file",
         BASE.replace('market = "spot"', 'market = "spot"\napi_key = "x"'),
-        "accounts.spot.api_key: secrets are only read from the environment",
+        "accounts.spot.api_key: a secret is never read from the config file: remove it and set "
+        "REBALANCE_ACCOUNTS__SPOT__API_KEY in the environment",
     ),
     (
         "unknown key",
@@ -425,7 +426,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_check_config_cli_accepts_the_paper_config() -> None:
     result = run_cli("check-config", "config/paper.toml")
     assert result.returncode == 0, result.stderr
-    assert "bitcoin" in result.stdout and "+60.00 %" in result.stdout
+    assert "bitcoin" in result.stdout and " 60.00% " in result.stdout
 
 
 # In a process of its own: what an operator sees, whatever escapes (a traceback would show here).

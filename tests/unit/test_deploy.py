@@ -26,7 +26,7 @@ from packaging.version import Version
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import load_config
-from bot.core.domain import Mode, SleeveDrift
+from bot.core.domain import Mode, SleeveDrift, TradingState
 from bot.ops.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -221,6 +221,60 @@ def test_every_metric_the_dashboard_and_alerts_query_is_exported() -> None:
     assert used - exported == set()
 
 
+_STATE_TERM = re.compile(
+    r"(?:(\d+)\s*\*\s*)?max\(rebalance_trading_state\{[^}]*state=\"(\w+)\"[^}]*\}\)"
+)
+
+
+def _panel(title: str) -> dict[str, Any]:
+    dashboard = json.loads((DEPLOY / "grafana/dashboards/rebalance-bot.json").read_text())
+    panel: dict[str, Any] = next(p for p in dashboard["panels"] if p["title"] == title)
+    return panel
+
+
+def test_trading_state_panel_shows_halted_red_and_reducing_amber() -> None:
+    """The panel's query turns the exported state into one number, and that number's mapping
+    names the state in its colour: evaluated here for each state the bot can be in."""
+    panel = _panel("Trading state")
+    (target,) = panel["targets"]
+    terms = _STATE_TERM.findall(target["expr"])
+    assert terms, target["expr"]
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    shown = mapping["options"]
+    colours = {"ACTIVE": {"green"}, "REDUCING": {"#FFBF00", "orange"}, "HALTED": {"red"}}
+    for state in TradingState:
+        metrics = Metrics("p")
+        metrics.set_trading_state(state)
+        body, _ = metrics.exposition()
+        value = {
+            sample.labels["state"]: sample.value
+            for family in text_string_to_metric_families(body.decode())
+            for sample in family.samples
+            if sample.name == "rebalance_trading_state"
+        }
+        number = sum(int(factor or 1) * value[name] for factor, name in terms)
+        entry = shown[str(int(number))]
+        assert entry["text"] == state.value
+        assert entry["color"] in colours[state.value], (state, entry)
+
+
+def test_metrics_export_no_created_series() -> None:
+    assert not {name for name in _exported_metric_names() if name.endswith("_created")}
+
+
+def test_pyproject_license_is_an_spdx_string_with_a_setuptools_that_reads_it() -> None:
+    """A `license = { text = ... }` table makes setuptools print a deprecation banner on every
+    install; the SPDX string needs setuptools 77 or later."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["license"] == "MIT"
+    (setuptools,) = [
+        Requirement(r)
+        for r in pyproject["build-system"]["requires"]
+        if Requirement(r).name == "setuptools"
+    ]
+    assert not setuptools.specifier.contains("76.9") and setuptools.specifier.contains("77.0")
+
+
 # -- Kubernetes -------------------------------------------------------------------------------
 
 
@@ -347,6 +401,46 @@ def test_overlay_config_loads_with_the_secrets_its_pod_is_given(
         assert account.has_credentials, f"{overlay}: account {name} gets no keys"
     if live:
         assert config.server.token is not None
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed: overlays not rendered")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_names_an_image_a_cluster_can_pull(overlay: str) -> None:
+    """A bare `rebalance-bot` is looked up on Docker Hub and fails with ErrImagePull: each
+    overlay names a registry and the released version (never `latest`)."""
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    kustomization = _yaml(DEPLOY / "k8s" / "overlays" / overlay / "kustomization.yaml")
+    (image,) = [i for i in kustomization["images"] if i["name"] == "rebalance-bot"]
+    deployment = next(d for d in _render(overlay) if d["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+
+    registry, _, rest = container["image"].partition("/")
+    assert "." in registry or ":" in registry, f"{container['image']} names no registry"
+    assert container["image"] == f"{image['newName']}:{version}"
+    assert rest.endswith(f"rebalance-bot:{version}")
+
+
+def _example_configs() -> list[Path]:
+    return sorted([*(REPO / "config").glob("*.toml"), *(DEPLOY / "k8s").rglob("bot.toml")])
+
+
+@pytest.mark.parametrize("path", _example_configs(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_example_config_is_dry_run_as_shipped(path: Path) -> None:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data.get("mode", "dry-run") == "dry-run", f"{path} trades for real when copied"
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed: overlays not rendered")
+def test_no_example_deployment_passes_live() -> None:
+    """Going live is two edits (the config's mode and --live): no example makes either."""
+    commands = [_yaml(DEPLOY / "compose.yaml")["services"]["bot"]["command"]]
+    for overlay in OVERLAYS:
+        deployment = next(d for d in _render(overlay) if d["kind"] == "Deployment")
+        commands += [c["args"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+    unit = _unit(DEPLOY / "systemd" / "rebalance-bot.service")
+    commands += [line.split() for line in unit["Service"]["ExecStart"]]
+    for command in commands:
+        assert "--live" not in command, command
 
 
 def test_base_config_is_a_valid_paper_portfolio_using_the_image_scenario() -> None:

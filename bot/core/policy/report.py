@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.core.domain import ZERO, DriftReport, Leg, Plan, Side, Sleeve, SleeveKind
+from bot.core import human
+from bot.core.domain import ZERO, DriftReport, InstrumentKey, Leg, Plan, Side, Sleeve, SleeveKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,14 @@ def plan_rows(
     plan: Plan,
     sleeves: Sequence[Sleeve],
     sources: Mapping[str, str] | None = None,
+    steps: Mapping[InstrumentKey, Decimal] | None = None,
 ) -> list[PlanRow]:
+    """The table's rows. With `steps` (each instrument's lot size) the amounts are written for
+    a person, at the market's precision with thousands separators; without, exactly."""
+
+    def show(key: InstrumentKey, value: Decimal) -> str:
+        return str(value) if steps is None else human.amount(value, steps.get(key))
+
     by_name = drift.by_name()
     rows = []
     for sleeve in sleeves:
@@ -73,12 +81,15 @@ def plan_rows(
             why = dropped[0].reason
         if len(legs) == 1 or len({leg.key for leg in legs}) == 1:
             amount = (
-                f"{sum((leg.signed_amount for leg in legs), ZERO)} {_base(legs[0].key.symbol)}"
+                f"{show(legs[0].key, sum((leg.signed_amount for leg in legs), ZERO))} "
+                f"{_base(legs[0].key.symbol)}"
                 if legs
                 else ""
             )
         else:
-            amount = ", ".join(f"{_base(leg.key.symbol)} {leg.signed_amount}" for leg in legs)
+            amount = ", ".join(
+                f"{_base(leg.key.symbol)} {show(leg.key, leg.signed_amount)}" for leg in legs
+            )
         rows.append(
             PlanRow(
                 sleeve=sleeve.name,

@@ -1,0 +1,232 @@
+"""What a person watching `run` or `once` reads on stdout: a banner, the lines of each cycle and
+one closing line.
+
+The trading state is on every line that matters: a HALTED or REDUCING bot says so in its
+banner and on each cycle's line, not only "no-trade". With `--log-format json` the same facts
+are one JSON object a line (exact decimals, as the audit log has them), so a log shipper gets
+every decision; otherwise they are lines for a person, numbers through `bot.core.human`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from bot.app.cycle import CycleResult, drift_fields
+from bot.audit.writer import to_jsonable
+from bot.core import human
+from bot.core.domain import Instrument, InstrumentKey, Mode, Sleeve, TradingState
+from bot.core.policy.report import plan_rows
+from bot.logs import redact
+
+Instruments = Mapping[InstrumentKey, Instrument]
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    """What the bot is about to do, said once before the first cycle."""
+
+    portfolio: str
+    mode: Mode
+    trading: TradingState
+    trading_reason: str | None
+    interval: timedelta | None  # None: one cycle (`once`)
+    status_url: str | None
+    status_note: str | None = None  # e.g. the configured port was taken
+
+    def line(self) -> str:
+        parts = [f"rebalance-bot: portfolio {self.portfolio}", self.mode.value]
+        if self.trading is not TradingState.ACTIVE:
+            why = f" ({self.trading_reason})" if self.trading_reason else ""
+            parts.append(f"{self.trading.value}{why}: {_STATE_MEANS[self.trading]}")
+        if self.interval is None:
+            parts.append("one cycle")
+        else:
+            parts.append(f"cycle every {human.duration(self.interval)}")
+        if self.status_url is not None:
+            parts.append(f"status on {self.status_url}")
+        if self.status_note is not None:
+            parts.append(self.status_note)
+        stop = "" if self.interval is None else " (Ctrl-C stops cleanly)"
+        return ", ".join(parts) + stop
+
+
+_STATE_MEANS = {
+    TradingState.HALTED: "nothing is sent until `rebalance-bot resume`",
+    TradingState.REDUCING: "only risk-reducing orders until `rebalance-bot resume`",
+}
+
+
+def describe(
+    result: CycleResult,
+    sleeves: Sequence[Sleeve],
+    trading: TradingState = TradingState.ACTIVE,
+    instruments: Instruments | None = None,
+) -> list[str]:
+    """The human-readable lines of one cycle: the outcome, the plan's rows, denials, orders
+    and the drift after. A cycle of a bot that is not ACTIVE names its trading state first."""
+    instruments = instruments or {}
+    quote = result.snapshot.quote_currency if result.snapshot is not None else None
+    nav = human.money(result.drift.nav, quote) if result.drift is not None else "?"
+    state = "" if trading is TradingState.ACTIVE else f"{trading.value}, "
+    lines = [f"[{result.cycle_id}] {state}{result.outcome}: NAV {nav} — {result.reason}"]
+    if result.drift is not None and result.plan is not None and result.plan.legs:
+        steps = {key: i.amount_step for key, i in instruments.items()}
+        for row in plan_rows(result.drift, result.plan, sleeves, steps=steps):
+            lines.append(
+                f"    {row.sleeve:<18} {human.percent(row.current):>7} → "
+                f"{human.percent(row.target):>7}  "
+                f"{row.action}{'  ' + row.amount if row.amount else ''}"
+            )
+    if result.verdict is not None:
+        for denied in result.verdict.denied:
+            leg = denied.leg
+            amount = _amount(instruments, leg.key, leg.amount)
+            lines.append(
+                f"    denied     leg {leg.index} {leg.side.value} {amount} {leg.key.symbol}: "
+                f"{denied.check}: {denied.reason}"
+            )
+    if result.execution is not None:
+        for outcome in result.execution.outcomes:
+            leg = outcome.leg
+            # An average over fills (and a paper fill's slippage) is finer than the tick.
+            at = f" @ {human.amount(outcome.average_price)}" if outcome.average_price else ""
+            lines.append(
+                f"    {outcome.state.value.lower():<10} {leg.side.value} "
+                f"{_amount(instruments, leg.key, outcome.filled)} {leg.key.symbol}{at}"
+            )
+    if result.drift_after is not None:
+        worst = max(result.drift_after.sleeves, key=lambda d: abs(d.drift), default=None)
+        if worst is not None:
+            lines.append(
+                f"    after: largest drift {worst.sleeve} {human.points(worst.drift)} "
+                f"(band ±{human.points(worst.band).lstrip('+')})"
+            )
+    return lines
+
+
+def _amount(instruments: Instruments, key: InstrumentKey, value: Any) -> str:
+    instrument = instruments.get(key)
+    return human.amount(value, instrument.amount_step if instrument else None)
+
+
+def cycle_object(
+    result: CycleResult, trading: TradingState, trading_reason: str | None
+) -> dict[str, Any]:
+    """One cycle as a JSON object for machines: the same facts as the lines, exact decimals."""
+    body: dict[str, Any] = {
+        "cycle_id": result.cycle_id,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "trading_state": trading.value,
+        "trading_reason": trading_reason,
+        "nav": result.drift.nav if result.drift is not None else None,
+        "quote_currency": result.snapshot.quote_currency if result.snapshot else None,
+        "orders": orders_of(result),
+        "turnover": result.turnover,
+    }
+    if result.drift is not None:
+        body["sleeves"] = drift_fields(result.drift)["sleeves"]
+    if result.plan is not None:
+        body["legs"] = [
+            {"index": leg.index, "sleeve": leg.sleeve, "symbol": leg.key.symbol,
+             "side": leg.side.value, "amount": leg.amount, "notional": leg.notional}
+            for leg in result.plan.legs
+        ]  # fmt: skip
+    if result.verdict is not None:
+        body["denied"] = [
+            {"index": v.leg.index, "check": v.check, "reason": v.reason}
+            for v in result.verdict.denied
+        ]
+    if result.execution is not None:
+        body["fills"] = [
+            {"index": o.leg.index, "symbol": o.leg.key.symbol, "side": o.leg.side.value,
+             "state": o.state.value, "filled": o.filled, "average_price": o.average_price}
+            for o in result.execution.outcomes
+        ]  # fmt: skip
+    if result.drift_after is not None:
+        body["drift_after"] = drift_fields(result.drift_after)["sleeves"]
+    return body
+
+
+def orders_of(result: CycleResult) -> int:
+    if result.execution is None:
+        return 0
+    return sum(len(o.client_order_ids) for o in result.execution.outcomes)
+
+
+class Console:
+    """The daemon's voice on stdout. It counts what it reports, for the closing line."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        as_json: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.out = out
+        self.as_json = as_json
+        self._monotonic = monotonic
+        self._now = now
+        self._started = monotonic()
+        self.cycles = 0
+        self.orders = 0
+
+    def banner(self, banner: Banner) -> None:
+        self._emit(
+            [banner.line()],
+            "bot_started",
+            portfolio=banner.portfolio,
+            mode=banner.mode.value,
+            trading_state=banner.trading.value,
+            trading_reason=banner.trading_reason,
+            interval_seconds=None if banner.interval is None else banner.interval.total_seconds(),
+            status_url=banner.status_url,
+            status_note=banner.status_note,
+        )
+
+    def cycle(
+        self,
+        result: CycleResult,
+        sleeves: Sequence[Sleeve],
+        trading: TradingState,
+        trading_reason: str | None,
+        instruments: Instruments | None = None,
+    ) -> None:
+        self.cycles += 1
+        self.orders += orders_of(result)
+        lines = [] if self.as_json else describe(result, sleeves, trading, instruments)
+        self._emit(lines, "cycle_finished", **cycle_object(result, trading, trading_reason))
+
+    def note(self, event: str, text: str, **fields: Any) -> None:
+        self._emit([text], event, message=text, **fields)
+
+    def closing(self, signal_name: str | None) -> None:
+        """One line when the loop ends: why, how many cycles and orders, for how long."""
+        seconds = max(0.0, self._monotonic() - self._started)
+        why = f"stopped by {signal_name}" if signal_name else "done"
+        cycles = f"{self.cycles:,} cycle{'' if self.cycles == 1 else 's'}"
+        orders = f"{self.orders:,} order{'' if self.orders == 1 else 's'}"
+        self._emit(
+            [f"rebalance-bot: {why} after {cycles}, {orders}, {human.duration(round(seconds))}"],
+            "bot_stopped",
+            reason=signal_name or "done",
+            cycles=self.cycles,
+            orders=self.orders,
+            seconds=round(seconds, 3),
+        )
+
+    def _emit(self, lines: list[str], event: str, **fields: Any) -> None:
+        if self.as_json:
+            body = {"event": event, "timestamp": self._now().isoformat(), **fields}
+            lines = [json.dumps(to_jsonable(body), ensure_ascii=False)]
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            for line in lines:  # an exchange's error text must not carry a known secret out
+                print(redact(line), file=self.out, flush=True)
