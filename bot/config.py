@@ -161,6 +161,16 @@ class AccountConfig(_Model):
         None,
         description="explicit API base URL (e.g. a simulator started with `rebalance-bot sim`)",
     )
+    sandbox: bool = Field(
+        False,
+        description="the exchange's own test environment with its test keys: Binance demo "
+        "trading (spot and USDⓈ-M), Bitget demo trading; not with simulator or base_url",
+    )
+    allow_withdrawal_permission: bool = Field(
+        False,
+        description="DANGEROUS: accept an API key that can withdraw funds; a rebalancer never "
+        "needs withdrawals, and a leaked key that can withdraw empties the account",
+    )
     timeout: PositiveDuration = Field(timedelta(seconds=10), description="per-request timeout")
     pace_by_weight: bool = Field(
         True,
@@ -195,6 +205,11 @@ class AccountConfig(_Model):
             raise ValueError("binanceusdm trades USDⓈ-M perpetuals only: market must be swap")
         if self.simulator and self.base_url:
             raise ValueError("set either simulator = true or base_url, not both")
+        if self.sandbox and (self.simulator or self.base_url):
+            raise ValueError(
+                "sandbox = true is the exchange's own testnet: it cannot be combined with "
+                "simulator = true or base_url"
+            )
         if self.base_url and not re.match(r"^https?://", self.base_url):
             raise ValueError(f"base_url {self.base_url!r} is not an http(s) URL")
         return self

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from rebalance_sim.auth import ApiKey, AuthError, AuthFailure
+from rebalance_sim.auth import ApiKey, AuthError, AuthFailure, Permission
 from rebalance_sim.engine import (
     ZERO,
     Candle,
@@ -134,6 +134,7 @@ _ROUTES = """
     fapi.marginType            POST    /fapi/v1/marginType         trade  1       _set_margin_type
     fapi.positionSide.dual     GET     /fapi/v1/positionSide/dual  read   30      _one_way
     dapi.exchangeInfo          GET     /dapi/v1/exchangeInfo       -      1       _futures_info
+    sapi.apiRestrictions       GET     /sapi/v1/account/apiRestrictions  read  1  _api_restrictions
 """
 
 
@@ -172,6 +173,14 @@ def _upper(value: StrEnum) -> str:
     return value.value.upper()
 
 
+def _need(route: Route[Cost]) -> Permission:
+    """A futures order needs the key's futures permission, a spot order its trading one."""
+    assert route.need is not None
+    if route.need is Permission.TRADE and route.meta.family is Family.FUTURES:
+        return Permission.FUTURES
+    return route.need
+
+
 class BinanceDialect(Dialect[Cost]):
     """Serves one engine to ccxt's `binance` (spot) and `binanceusdm` (futures) classes."""
 
@@ -190,7 +199,9 @@ class BinanceDialect(Dialect[Cost]):
 
     def budget_of(self, route: str, cell: str) -> Cost:
         """A weight: a number, `a/b` (a with `symbol`, b without), or a rule of `_WEIGHTS`."""
-        family = Family.SPOT if route.startswith("spot.") else Family.FUTURES
+        # The wallet endpoints (sapi) weigh on the UID's own budget on Binance; the simulator
+        # charges them, at weight 1, to the spot budget.
+        family = Family.SPOT if route.startswith(("spot.", "sapi.")) else Family.FUTURES
         if cell.isdigit():
             return Cost(family, int(cell))
         if "/" in cell:
@@ -228,7 +239,7 @@ class BinanceDialect(Dialect[Cost]):
                 inbound.params,
                 wall_ms=self.engine.clock.wall_ms(),
                 venue=self.venue,
-                need=route.need,
+                need=_need(route),
             )
         except AuthError as exc:
             raise WireError(*_AUTH_ERRORS[exc.failure]) from None
@@ -970,6 +981,26 @@ class BinanceDialect(Dialect[Cost]):
 
     def _one_way(self, call: Call) -> dict[str, Any]:
         return {"dualSidePosition": False}
+
+    # -- the key -----------------------------------------------------------------------------
+
+    def _api_restrictions(self, call: Call) -> dict[str, Any]:
+        """What the calling key may do, as Binance's API management page shows it."""
+        assert call.key is not None
+        granted = call.key.permissions
+        return {
+            "ipRestrict": False,
+            "createTime": self.engine.now_ms(),
+            "enableReading": Permission.READ in granted,
+            "enableSpotAndMarginTrading": Permission.TRADE in granted,
+            "enableFutures": Permission.FUTURES in granted,
+            "permitsUniversalTransfer": Permission.TRANSFER in granted,
+            "enableWithdrawals": Permission.WITHDRAW in granted,
+            "enableInternalTransfer": False,
+            "enableMargin": False,
+            "enableVanillaOptions": False,
+            "enablePortfolioMarginTrading": False,
+        }
 
     def _set_leverage(self, call: Call) -> dict[str, Any]:
         listing = self._market(call)

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
-from rebalance_sim.auth import ApiKey, AuthError, AuthFailure
+from rebalance_sim.auth import ApiKey, AuthError, AuthFailure, Permission
 from rebalance_sim.engine import (
     ZERO,
     Candle,
@@ -160,6 +160,7 @@ _ROUTES = """
     uta.candles           GET     v3/market/candles                  -      20    _candles
     uta.candles.history   GET     v3/market/history-candles          -      20    _candles
     # classic spot
+    spot.account.info     GET     v2/spot/account/info               read   1     _account_info
     spot.assets           GET     v2/spot/account/assets             read   10    _spot_assets
     spot.order.post       POST    v2/spot/trade/place-order          trade  10    _spot_place
     spot.order.cancel     POST    v2/spot/trade/cancel-order         trade  10    _cancel
@@ -187,6 +188,27 @@ _ROUTES = """
     uta.fills             GET     v3/trade/fills                     read   20    _fills
     uta.leverage          POST    v3/account/set-leverage            trade  5     _uta_leverage
 """
+
+
+# A permission as Bitget's key information lists it: read-only or read-and-write codes per
+# product (stor/stow spot, coor/coow futures orders, cpor/cpow futures holdings, wtow wallet
+# transfer, wwow withdrawal).
+_AUTHORITIES: dict[Permission, tuple[str, ...]] = {
+    Permission.READ: ("stor", "coor", "cpor"),
+    Permission.TRADE: ("stow",),
+    Permission.FUTURES: ("coow", "cpow"),
+    Permission.TRANSFER: ("wtow",),
+    Permission.WITHDRAW: ("wwow",),
+}
+
+
+def _need(route: Route[int]) -> Permission:
+    """A classic futures order needs the key's futures permission, a spot order its trading
+    one."""
+    assert route.need is not None
+    if route.need is Permission.TRADE and _product(route.name) is Product.MIX:
+        return Permission.FUTURES
+    return route.need
 
 
 class BitgetDialect(Dialect[int]):
@@ -248,11 +270,11 @@ class BitgetDialect(Dialect[int]):
                 tail + inbound.body,
                 wall_ms=self.engine.clock.wall_ms(),
                 venue=self.venue,
-                need=route.need,
+                need=_need(route),
             )
         except AuthError as exc:
             if exc.failure is AuthFailure.PERMISSION_DENIED:
-                msg = f"Incorrect permissions, need {route.need.value} permissions"
+                msg = f"Incorrect permissions, need {_need(route).value} permissions"
                 raise WireError("40014", msg) from None
             raise WireError(*_AUTH_ERRORS[exc.failure]) from None
         unified = self.engine.is_unified(key.account)
@@ -522,6 +544,23 @@ class BitgetDialect(Dialect[int]):
         return rows
 
     # -- accounts ----------------------------------------------------------------------------
+
+    def _account_info(self, call: Call) -> dict[str, Any]:
+        """The calling key's user and permissions (`authorities`, Bitget's codes)."""
+        assert call.key is not None
+        granted = call.key.permissions
+        codes = [code for p in Permission if p in granted for code in _AUTHORITIES[p]]
+        return {
+            "userId": _uid(call.account),
+            "inviterId": "",
+            "ips": "",
+            "authorities": codes,
+            "parentId": int(_uid(call.account)),
+            "traderType": "not_trader",
+            "channelCode": "",
+            "channel": "",
+            "regisTime": str(self.engine.now_ms()),
+        }
 
     def _spot_assets(self, call: Call) -> list[dict[str, Any]]:
         balances = self.engine.spot_balances(call.account)

@@ -4,7 +4,9 @@
 process on the same portfolio), the portfolio's audit log (under the store's lock), the
 embedded simulator when the config asks for it, one ccxt client per account (pointed at the
 simulator or the exchange, credentials from the config's secrets — or the simulator's keys,
-read-only ones in dry-run), the markets (loaded once; every sleeve instrument must exist),
+read-only ones in dry-run; the exchange's test environment with `sandbox`), in live mode
+each key's permissions (`bot.app.keycheck`: a key that can withdraw or lacks what the config
+trades stops the start), the markets (loaded once; every sleeve instrument must exist),
 then the reader and the executor for the mode. Dry-run gets the paper executor, which has no
 exchange object at all; only live builds order gateways.
 
@@ -28,6 +30,7 @@ from pydantic import SecretStr
 
 from bot import config as cfg
 from bot.app.cycle import Cycle
+from bot.app.keycheck import check_keys
 from bot.app.targets import StaticTargets, StrategyTargets, is_static
 from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import AuditLog, EventType
@@ -138,6 +141,7 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
             secret=credentials.secret,
             password=credentials.password,
             base_url=base_url,
+            sandbox=account_config.sandbox,
             pace_by_weight=account_config.pace_by_weight,
         )
         accounts[name] = ExchangeAccount(
@@ -204,6 +208,8 @@ async def open_app(
         accounts = _accounts(config, mode, sim)
         for account in accounts.values():
             stack.push_async_callback(account.close)
+        if mode is Mode.LIVE:
+            await check_keys(config.accounts, accounts)
         known = await _load_markets(accounts)
         cfg.check_instruments(config, known)
         instruments = {

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from bot.core.domain import MarketType
 from bot.exchange.local import local_api_urls
-from bot.exchange.venues import ccxt_options
+from bot.exchange.venues import ccxt_options, enter_sandbox
 from bot.logs import register_secret
 
 
@@ -23,9 +23,11 @@ def make_client(
     secret: SecretStr | None,
     password: SecretStr | None = None,
     base_url: str | None = None,
+    sandbox: bool = False,
     pace_by_weight: bool = True,
 ) -> Any:
-    """A ccxt client; with `base_url` every API group points at that server (the simulator).
+    """A ccxt client; with `base_url` every API group points at that server (the simulator),
+    with `sandbox` at the exchange's own test environment (never both: the config refuses it).
 
     `pace_by_weight` keeps ccxt's own limiter, which spaces calls by the exchange's documented
     request weights (a Binance batch ticker weighs 40: two seconds of pacing). Only tests
@@ -46,5 +48,7 @@ def make_client(
     client = cls(config)
     if base_url is not None:
         client.urls["api"] = local_api_urls(exchange_id, base_url)
+    elif sandbox:
+        enter_sandbox(exchange_id, client)
     client.timeout_on_exit = 0  # close() need not linger for in-flight keep-alive sockets
     return client

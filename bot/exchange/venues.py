@@ -139,6 +139,22 @@ def ccxt_options(exchange_id: str, market_type: MarketType) -> dict[str, Any]:
     raise ValueError(f"unsupported exchange {exchange_id!r}")
 
 
+def enter_sandbox(exchange_id: str, client: Any) -> None:
+    """Point a client at the exchange's own test environment, where test keys trade play money.
+
+    Binance: demo trading (`demo-api.binance.com`, `demo-fapi.binance.com`; one demo key for
+    the spot and USDⓈ-M wallets). ccxt 4.5.90's sandbox mode would choose the spot testnet and
+    the USDⓈ-M testnet, but it refuses every signed futures request there (the futures testnet
+    is deprecated in favour of demo trading). Bitget: demo trading, which ccxt's sandbox mode
+    selects by adding the `PAPTRADING: 1` header to every request on the usual host."""
+    if exchange_id in ("binance", "binanceusdm"):
+        client.enable_demo_trading(True)
+    elif exchange_id == "bitget":
+        client.set_sandbox_mode(True)
+    else:
+        raise ValueError(f"no sandbox is known for {exchange_id!r}")
+
+
 def market_status_params(
     exchange_id: str, market_type: MarketType, market_ids: Sequence[str]
 ) -> dict[str, Any]:

@@ -1,0 +1,88 @@
+"""Read what an account's API key may do, from the exchange's own key information.
+
+Binance answers `GET /sapi/v1/account/apiRestrictions` (ccxt: `sapi_get_account_apirestrictions`)
+with one flag per permission: `enableSpotAndMarginTrading`, `enableFutures`,
+`permitsUniversalTransfer`, `enableWithdrawals`, … Bitget answers `GET /api/v2/spot/account/info`
+(ccxt: `private_spot_get_v2_spot_account_info`) with the key's `authorities`: read-and-write
+codes `stow` (spot trade), `coow` (futures orders), `wtow` (wallet transfer), `wwow` (withdrawal);
+older keys list only `trade` / `readonly`, where `trade` covers trading and transfers.
+
+A key whose information cannot be read (an endpoint the venue or a testnet does not serve, a
+refusal, an outage) is `KeyUnreadable` with one line saying why; the caller decides what that
+means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import ccxt.async_support as ccxt
+
+from bot.exchange.account import ExchangeAccount
+from bot.exchange.errors import describe
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPermissions:
+    """What one API key may do, as its exchange reports it."""
+
+    spot_trading: bool
+    futures_trading: bool
+    universal_transfer: bool
+    withdrawals: bool
+
+
+class KeyUnreadable(Exception):
+    """The exchange did not say what the key may do; the message is one line."""
+
+
+_LEGACY_BITGET_TRADE = "trade"  # a key from before Bitget's per-product codes
+
+
+def binance_permissions(reply: Mapping[str, Any]) -> KeyPermissions:
+    """Binance's apiRestrictions reply as permissions; a missing flag counts as not granted."""
+    return KeyPermissions(
+        spot_trading=reply.get("enableSpotAndMarginTrading") is True,
+        futures_trading=reply.get("enableFutures") is True,
+        universal_transfer=reply.get("permitsUniversalTransfer") is True,
+        withdrawals=reply.get("enableWithdrawals") is True,
+    )
+
+
+def bitget_permissions(reply: Mapping[str, Any]) -> KeyPermissions:
+    """Bitget's account-info reply (`data.authorities`) as permissions."""
+    data = reply.get("data")
+    authorities = data.get("authorities") if isinstance(data, Mapping) else None
+    if not isinstance(authorities, list):
+        raise KeyUnreadable("the key information carries no authorities")
+    codes = {str(code).lower() for code in authorities}
+    legacy = _LEGACY_BITGET_TRADE in codes
+    return KeyPermissions(
+        spot_trading=legacy or "stow" in codes,
+        futures_trading=legacy or "coow" in codes,
+        universal_transfer=legacy or "wtow" in codes,
+        withdrawals="wwow" in codes,
+    )
+
+
+async def read_key_permissions(account: ExchangeAccount) -> KeyPermissions:
+    """Ask the account's exchange what its key may do; KeyUnreadable when it does not say."""
+    client = account.client
+    try:
+        if account.exchange_id in ("binance", "binanceusdm"):
+            reply = await account.call("key permissions", client.sapi_get_account_apirestrictions)
+            if not isinstance(reply, Mapping):
+                raise KeyUnreadable("the key restrictions reply is not an object")
+            return binance_permissions(reply)
+        if account.exchange_id == "bitget":
+            reply = await account.call(
+                "key permissions", client.private_spot_get_v2_spot_account_info
+            )
+            if not isinstance(reply, Mapping):
+                raise KeyUnreadable("the key information reply is not an object")
+            return bitget_permissions(reply)
+    except ccxt.BaseError as exc:
+        raise KeyUnreadable(describe(exc)) from None
+    raise KeyUnreadable(f"no key information is known for {account.exchange_id}")

@@ -1,0 +1,253 @@
+"""Key permissions at a live start: the simulator reports each key's permissions the way Binance
+(`/sapi/v1/account/apiRestrictions`) and Bitget (`/api/v2/spot/account/info`) do, and the bot
+refuses a live start with a key that can withdraw or lacks what the config trades, in one line.
+
+The simulator serves in the test's event loop; `rebalance-bot once --live` runs in a thread
+(its own event loop), reaching it over 127.0.0.1 with keys from the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import ccxt.async_support as ccxt
+import pytest
+
+from bot.cli.main import main
+from rebalance_sim.client import binance_client, bitget_client
+from rebalance_sim.server import run_simulator
+from tests.integration.loop_support import SEED_SLEEVES
+
+API_KEY = "PermKey0123456789abcdefABCDEFghij"
+SECRET = "PermSecretValue0123456789xyzXYZabc"
+PASSPHRASE = "PermPassphrase42"
+
+
+def _scenario(venue: str, permissions: list[str]) -> dict[str, Any]:
+    account: dict[str, Any] = {
+        "name": "main",
+        "venue": venue,
+        "spot": {"USDT": "15000", "BTC": "0.1", "ETH": "1"},
+        "futures_wallet": "5000",
+        "api_key": API_KEY,
+        "api_secret": SECRET,
+        "read_only_key": False,
+        "permissions": permissions,
+    }
+    if venue == "bitget":
+        account["passphrase"] = PASSPHRASE
+    return {
+        "clock": {"mode": "realtime", "start": "now"},
+        "assets": {
+            "BTC": {"price": 50000.0, "vol": 0.5},
+            "ETH": {"price": 2000.0, "vol": 0.6},
+            "SOL": {"price": 100.0, "vol": 0.9},
+            "XRP": {"price": 0.5, "vol": 0.9},
+            "DOGE": {"price": 0.1, "vol": 1.0},
+        },
+        "accounts": [account],
+    }
+
+
+def _config(tmp_path: Path, base_url: str, venue: str, account_extra: str = "") -> Path:
+    spot, usdm = ("binance", "binanceusdm") if venue == "binance" else ("bitget", "bitget")
+    text = f"""
+portfolio = "keys"
+mode = "live"
+data_dir = "{tmp_path / "data"}"
+
+[accounts.spot]
+exchange = "{spot}"
+market = "spot"
+base_url = "{base_url}"
+{account_extra}
+
+[accounts.usdm]
+exchange = "{usdm}"
+market = "swap"
+base_url = "{base_url}"
+{account_extra}
+
+{SEED_SLEEVES}
+
+[trigger]
+band = 0.05
+cooldown = "0s"
+
+[server]
+enabled = false
+"""
+    path = tmp_path / "live.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for account in ("SPOT", "USDM"):
+        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__API_KEY", API_KEY)
+        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__SECRET", SECRET)
+        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__PASSWORD", PASSPHRASE)
+
+
+async def _once_live(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    permissions: list[str],
+    *,
+    venue: str = "binance",
+    account_extra: str = "",
+) -> tuple[int, list[str], int]:
+    """Run `once --live`: its exit code, its stderr lines, the orders the simulator received."""
+    async with run_simulator(_scenario(venue, permissions), seed=5) as sim:
+        config = _config(tmp_path, sim.base_url, venue, account_extra)
+        argv = ["once", "--live", "--config", str(config), "--log-format", "json"]
+        code = await asyncio.to_thread(main, argv)
+        orders = len(sim.admin.orders("main"))
+    err = capsys.readouterr().err
+    return code, err.splitlines(), orders
+
+
+def _bot_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("rebalance-bot:")]
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_a_key_that_can_withdraw_stops_a_live_start_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines, orders = await _once_live(
+        tmp_path, capsys, ["read", "trade", "futures", "withdraw"]
+    )
+    assert code == 2
+    assert orders == 0
+    assert not any("Traceback" in line for line in lines)
+    [line] = _bot_lines(lines)
+    assert "accounts.spot: the API key can withdraw funds" in line
+    assert "accounts.usdm: the API key can withdraw funds" in line
+    assert "allow_withdrawal_permission" in line
+    assert SECRET not in "\n".join(lines)
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_a_key_without_futures_permission_is_named_and_trades_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines, orders = await _once_live(tmp_path, capsys, ["read", "trade"])
+    assert code == 2
+    assert orders == 0
+    [line] = _bot_lines(lines)
+    assert "accounts.usdm: the API key lacks futures trading permission" in line
+    assert "accounts.spot" not in line  # the spot account's key may trade spot
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_a_correct_key_starts_live_and_trades(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines, orders = await _once_live(tmp_path, capsys, ["read", "trade", "futures"])
+    assert code == 0, lines
+    assert orders > 0
+    assert _bot_lines(lines) == []
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_withdrawals_explicitly_allowed_start_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines, orders = await _once_live(
+        tmp_path,
+        capsys,
+        ["read", "trade", "futures", "withdraw"],
+        account_extra="allow_withdrawal_permission = true",
+    )
+    assert code == 0, lines
+    assert orders > 0
+    warnings = [line for line in lines if "can withdraw funds" in line]
+    assert len(warnings) == 2  # one line per account
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_bitget_key_that_can_withdraw_stops_a_live_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines, orders = await _once_live(
+        tmp_path, capsys, ["read", "trade", "futures", "withdraw"], venue="bitget"
+    )
+    assert code == 2
+    assert orders == 0
+    [line] = _bot_lines(lines)
+    assert "accounts.spot: the API key can withdraw funds" in line
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_bitget_key_without_futures_permission_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines, orders = await _once_live(tmp_path, capsys, ["read", "trade"], venue="bitget")
+    assert code == 2, lines
+    assert orders == 0
+    [line] = _bot_lines(lines)
+    assert "accounts.usdm: the API key lacks futures trading permission" in line
+    assert "accounts.spot" not in line
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_an_unreadable_key_endpoint_warns_once_per_account_and_the_start_continues(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = _scenario("binance", ["read", "trade", "futures"])
+    scenario["faults"] = {"rules": [{"kind": "http_503", "endpoint": "sapi.*", "next": 10}]}
+    async with run_simulator(scenario, seed=5) as sim:
+        config = _config(tmp_path, sim.base_url, "binance")
+        argv = ["once", "--live", "--config", str(config), "--log-format", "json"]
+        code = await asyncio.to_thread(main, argv)
+        orders = len(sim.admin.orders("main"))
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 0, lines
+    assert orders > 0
+    unread = [line for line in lines if "permissions could not be read" in line]
+    assert len(unread) == 2  # the spot and the USDⓈ-M account, one line each
+    assert all("ExchangeNotAvailable" in line for line in unread)
+
+
+async def test_the_simulator_reports_each_keys_permissions_and_enforces_futures() -> None:
+    scenario = _scenario("binance", ["read", "trade"])
+    async with run_simulator(scenario, seed=5) as sim:
+        key = sim.admin.credentials("main")
+        spot = binance_client(sim.base_url, key)
+        usdm = binance_client(sim.base_url, key, exchange_id="binanceusdm")
+        try:
+            restrictions = await spot.sapi_get_account_apirestrictions()
+            await usdm.load_markets()
+            with pytest.raises(ccxt.AuthenticationError, match="-2015"):
+                await usdm.create_order("SOL/USDT:USDT", "market", "buy", 1)
+            await spot.create_order("BTC/USDT", "market", "buy", 0.01)
+        finally:
+            await spot.close()
+            await usdm.close()
+        assert [o.instrument.kind.value for o in sim.admin.orders("main")] == ["spot"]
+    assert restrictions["enableSpotAndMarginTrading"] is True
+    assert restrictions["enableFutures"] is False
+    assert restrictions["enableWithdrawals"] is False
+    assert restrictions["enableReading"] is True
+
+
+async def test_the_bitget_simulator_lists_authorities_and_enforces_futures() -> None:
+    scenario = _scenario("bitget", ["read", "trade", "withdraw"])
+    async with run_simulator(scenario, seed=5) as sim:
+        key = sim.admin.credentials("main")
+        spot = bitget_client(sim.base_url, key, uta=False)
+        swap = bitget_client(sim.base_url, key, market_type="swap", uta=False)
+        try:
+            info = await spot.private_spot_get_v2_spot_account_info()
+            await swap.load_markets()
+            with pytest.raises(ccxt.PermissionDenied, match="40014"):
+                await swap.create_order("SOL/USDT:USDT", "market", "buy", 1)
+        finally:
+            await spot.close()
+            await swap.close()
+        assert sim.admin.orders("main") == []
+    assert set(info["data"]["authorities"]) == {"stor", "coor", "cpor", "stow", "wwow"}
