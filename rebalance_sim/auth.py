@@ -1,7 +1,8 @@
 """API keys of the simulator: which account a key opens, what it may do, and request signing.
 
 Each key belongs to one account (sub-accounts are simply several accounts) and carries
-permissions: `read` for account and order queries, `trade` for placing and cancelling. A request
+permissions: `read` for account and order queries, `trade` for placing and cancelling,
+`transfer` for moving money between the account's wallets. A request
 is verified the way its venue does it:
 - Binance (`verify`): the key from `X-MBX-APIKEY`, a hex HMAC-SHA256 over the raw parameter
   string exactly as sent (query string followed by body), and a `timestamp` parameter that must
@@ -36,6 +37,7 @@ _KEY_FORMAT = re.compile(r"^[A-Za-z0-9]{16,128}$")
 class Permission(StrEnum):
     READ = "read"
     TRADE = "trade"
+    TRANSFER = "transfer"  # Binance's "Permits Universal Transfer", Bitget's wallet transfer
 
 
 class AuthFailure(StrEnum):

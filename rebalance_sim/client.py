@@ -35,6 +35,7 @@ _BINANCE_GROUPS = {
     **{f"fapi{access}": "/fapi/v1" for access in ("Public", "Private")},
     **{f"fapi{access}V{n}": f"/fapi/v{n}" for access in ("Public", "Private") for n in (2, 3)},
     "dapiPublic": "/dapi/v1",
+    "sapi": "/sapi/v1",  # the wallet: universal transfer and its history
 }
 # Bitget's groups are all one host; ccxt appends `/api/<version>/…` itself.
 _BITGET_GROUPS = (
@@ -65,6 +66,8 @@ def _path_table(exchange: Any, url: str | None, exact_or_broad: str) -> dict[str
     if url is None:
         return {}
     market_type = "linear" if "/fapi/" in url else "spot" if "/api/" in url else None
+    if "/sapi/" in url:  # the wallet endpoints answer from Binance's spot error table
+        market_type = "spot"
     if market_type is None:
         return {}
     table: dict[str, Any] = exchange.safe_dict(exchange.exceptions, market_type, {})

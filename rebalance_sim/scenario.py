@@ -249,7 +249,7 @@ class AccountConfig(_Model):
     passphrase: SecretStr | None = Field(default=None, description="Bitget: the key's passphrase")
     read_only_passphrase: SecretStr | None = None
     permissions: list[Permission] = Field(
-        default_factory=lambda: [Permission.READ, Permission.TRADE]
+        default_factory=lambda: [Permission.READ, Permission.TRADE, Permission.TRANSFER]
     )
     read_only_key: bool = Field(default=True, description="also issue a read-only key")
     read_only_api_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{16,128}$")
