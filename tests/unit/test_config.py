@@ -11,12 +11,14 @@ from bot.cli.main import main
 from bot.config import (
     BotConfig,
     check_instruments,
+    collateral_options,
     check_live_allowed,
     load_config,
     risk_limits,
     targets,
     to_sleeves,
     trigger_rule,
+    wallet_pairs,
 )
 from bot.core.domain import Mode
 from bot.core.errors import ConfigError
@@ -481,3 +483,35 @@ def test_every_invalid_kind_exits_2_with_one_line(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("rebalance-bot: invalid configuration: ")
     assert expected in err
+
+
+PAIR = """
+[collateral]
+enabled = true
+leverage = 2
+
+[[collateral.venues]]
+spot = "spot"
+futures = "{futures}"
+"""
+
+
+def test_a_spot_and_a_futures_account_of_one_exchange_pair_as_wallets(tmp_path: Path) -> None:
+    config = load(tmp_path, BASE + PAIR.format(futures="usdm"))
+    (venue,) = wallet_pairs(config)
+    assert (venue.exchange, venue.spot_account, venue.futures_account) == (
+        "binance",
+        "spot",
+        "usdm",
+    )
+    assert collateral_options(config).leverage == Decimal(2)
+
+
+def test_wallets_of_two_exchanges_are_refused_as_a_pair(tmp_path: Path) -> None:
+    text = (
+        BASE + '\n[accounts.bg]\nexchange = "bitget"\nmarket = "swap"\n' + PAIR.format(futures="bg")
+    )
+    assert "are not one exchange account (transfers never cross exchanges)" in error_of(
+        tmp_path, text
+    )
+    assert "is not a swap account" in error_of(tmp_path, BASE + PAIR.format(futures="spot"))
