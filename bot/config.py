@@ -430,7 +430,9 @@ class CollateralConfig(_Model):
     (live mode sends transfers; dry-run moves the paper ledger's money). Never across
     exchanges: what another exchange would have to cover is reported as a shortfall."""
 
-    enabled: bool = Field(False, description="plan and send wallet transfers")
+    enabled: bool = Field(
+        False, description="plan and send wallet transfers (not yet part of the cycle)"
+    )
     venues: list[WalletPairConfig] = Field(
         default_factory=list,
         description="which spot and futures accounts share an exchange account",
@@ -447,6 +449,15 @@ class CollateralConfig(_Model):
         Decimal("0.5"), description="most moved per UTC day, fraction of NAV"
     )
     min_transfer: Dec = Field(Decimal(1), description="smaller transfers are not sent")
+
+    @field_validator("enabled")
+    @classmethod
+    def _not_yet(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "wallet transfers are not yet part of the cycle (issue 15): leave it false"
+            )
+        return value
 
     @field_validator("leverage")
     @classmethod

@@ -77,6 +77,10 @@ class EventType(StrEnum):
     ORDER_FAILED = "order_failed"
     ORDER_LOOKUP = "order_lookup"
     PAPER_FILL = "paper_fill"
+    TRANSFER_INTENT = "transfer_intent"  # persisted before the transfer is sent
+    TRANSFER_DONE = "transfer_done"  # the exchange confirmed it (reply, or found by lookup)
+    TRANSFER_FAILED = "transfer_failed"  # refused, or not found after a lost reply
+    TRANSFER_LOOKUP = "transfer_lookup"  # a lost reply: looked up instead of resent
     POST_TRADE_DRIFT = "post_trade_drift"
     RECONCILE = "reconcile"
     ERROR = "error"

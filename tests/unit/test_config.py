@@ -11,8 +11,8 @@ from bot.cli.main import main
 from bot.config import (
     BotConfig,
     check_instruments,
-    collateral_options,
     check_live_allowed,
+    collateral_options,
     load_config,
     risk_limits,
     targets,
@@ -487,7 +487,6 @@ def test_every_invalid_kind_exits_2_with_one_line(
 
 PAIR = """
 [collateral]
-enabled = true
 leverage = 2
 
 [[collateral.venues]]
@@ -515,3 +514,12 @@ def test_wallets_of_two_exchanges_are_refused_as_a_pair(tmp_path: Path) -> None:
         tmp_path, text
     )
     assert "is not a swap account" in error_of(tmp_path, BASE + PAIR.format(futures="spot"))
+
+
+def test_collateral_transfers_cannot_be_enabled_before_the_cycle_sends_them(
+    tmp_path: Path,
+) -> None:
+    text = BASE + PAIR.format(futures="usdm").replace(
+        "[collateral]", "[collateral]\nenabled = true"
+    )
+    assert "not yet part of the cycle" in error_of(tmp_path, text)
