@@ -150,8 +150,9 @@ class AccountConfig(_Model):
     timeout: PositiveDuration = Field(timedelta(seconds=10), description="per-request timeout")
     pace_by_weight: bool = Field(
         True,
-        description="ccxt's pacing by the exchange's request weights; off only for a local "
-        "simulator whose limits were raised",
+        description="pacing by the exchange's request weights (ccxt's limiter, and a wait for "
+        "the next minute once the weight the exchange reports used nears its budget); off only "
+        "for a local simulator whose limits were raised",
     )
     requests_per_second: float | None = Field(
         None,
@@ -568,7 +569,10 @@ class StrategyConfig(_Model):
     kind: Literal["static", "core-satellite", "risk-parity"] = "static"
     groups: dict[Group, Dec] = Field(default_factory=dict, description="group weights")
     recompute_every: PositiveDuration = Field(
-        timedelta(days=1), description="how often targets are recomputed"
+        timedelta(days=1),
+        description="the longest targets go without a recomputation; they are also recomputed "
+        "in the first cycle after a candle of `timeframe` closes (when the strategy reads "
+        "candles) and after a calendar month begins (with bearish/bullish months)",
     )
     timeframe: str = Field("1d", description="candles of the price history")
     lookback: int = Field(90, ge=3, description="returns in the covariance / trend history")

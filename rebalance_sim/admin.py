@@ -37,6 +37,7 @@ from rebalance_sim.engine import (
     MarketKind,
     OrderRecord,
     PositionView,
+    Reject,
     TransferRecord,
 )
 from rebalance_sim.faults import FaultKind, FaultRule
@@ -84,6 +85,10 @@ class Admin:
     def set_market_open(self, kind: MarketKind, base: str, is_open: bool) -> None:
         quote = self._engine.settle_asset
         self._engine.set_market_open(InstrumentId(kind, base, quote), is_open)
+
+    def refuse_next_order(self, account: str, reason: Reject) -> None:
+        """The account's next order is refused for `reason`, in the venue's own words."""
+        self._engine.refuse_next_order(account, reason)
 
     # -- accounts ----------------------------------------------------------------------------
 

@@ -615,6 +615,7 @@ class Engine:
             venue: {m.id: m for m in listed} for venue, listed in (venue_markets or {}).items()
         }
         self._closed: set[InstrumentId] = set()
+        self._refusals: dict[str, list[Reject]] = {}  # injected, per account, in order
         self._accounts: dict[str, _Account] = {}
         self._orders: dict[int, _Order] = {}
         self._open: dict[int, _Order] = {}  # subset of _orders still open
@@ -662,6 +663,12 @@ class Engine:
             self._closed.discard(instrument)
         else:
             self._closed.add(instrument)
+
+    def refuse_next_order(self, account: str, reason: Reject) -> None:
+        """Refuse the account's next order for `reason`: an injected refusal, for conditions the
+        engine does not model (Binance's -2018 "Balance is insufficient" on a futures order)."""
+        self._account(account)
+        self._refusals.setdefault(account, []).append(reason)
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
@@ -1314,6 +1321,8 @@ class Engine:
         market = self.market(request.instrument, acc.venue)
         if request.instrument in self._closed:
             raise EngineRejected(Reject.MARKET_CLOSED, str(request.instrument))
+        if self._refusals.get(acc.name):
+            raise EngineRejected(self._refusals[acc.name].pop(0), "injected")
         if request.reduce_only and request.instrument.kind is MarketKind.SPOT:
             raise EngineRejected(Reject.REDUCE_ONLY_SPOT)
         now = self.now_ms()

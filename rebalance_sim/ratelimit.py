@@ -104,6 +104,12 @@ class RateLimiter:
         window.used += weight
         return Charge(window.used)
 
+    def used(self, client: str, family: Family) -> int:
+        """The weight charged to `client` for `family` in its current window: the figure its
+        last reply carried in `X-MBX-USED-WEIGHT-1M`."""
+        window = self._weights.get((client, family))
+        return window.used if window is not None else 0
+
     def charge_order(self, account: str, family: Family) -> Charge:
         """Count one new order against the account's 10-second order budget."""
         now = self._now_ms()

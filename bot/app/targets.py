@@ -1,5 +1,10 @@
 """Where a cycle's targets come from: the config, or a strategy recomputed on its own schedule.
 
+A strategy is recomputed in the first cycle after something it reads has changed: a new candle
+of its timeframe has closed (risk parity, the trend rule), a calendar month has begun (the
+seasonal overlay), or at the latest `recompute_every` after the last computation. So a regime
+switch is acted on in the first cycle after its boundary, not up to a day later.
+
 `StrategyTargets` loads price history through ccxt's `fetch_ohlcv` (paged, cached on disk per
 exchange/symbol/timeframe), turns it into returns per sleeve (a basket's returns are its
 components' weighted returns), runs the configured strategy — core-satellite, risk parity, and
@@ -16,14 +21,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from bot.app.marketdata import CandleSeries, OhlcvCache, timeframe_ms
+from bot.app.marketdata import DEFAULT_SETTLE_MS, CandleSeries, OhlcvCache, timeframe_ms
 from bot.audit.writer import EventType
 from bot.config import BotConfig
 from bot.core.domain import ZERO, Group, InstrumentKey, Sleeve, Snapshot
@@ -55,6 +61,47 @@ from bot.core.policy.strategies.stats import (
 from bot.exchange.account import ExchangeAccount
 
 log = structlog.get_logger("bot.app.targets")
+
+
+class Recompute(StrEnum):
+    """Why a strategy's targets are recomputed in this cycle."""
+
+    FIRST = "first"  # no targets yet
+    CANDLE_CLOSED = "candle-closed"  # a new candle of the strategy's timeframe has closed
+    MONTH_BEGAN = "month-began"  # a calendar month began (UTC): the seasonal overlay may switch
+    INTERVAL = "interval"  # `recompute_every` has passed since the last computation
+
+
+def recompute_due(
+    last: datetime | None,
+    now: datetime,
+    *,
+    every: timedelta,
+    candle_ms: int | None,
+    monthly: bool,
+    settle_ms: int = DEFAULT_SETTLE_MS,
+) -> Recompute | None:
+    """Whether targets computed at `last` are out of date at `now`, and why.
+
+    `candle_ms`: the length of the strategy's candles when it reads any (a candle counts as
+    closed `settle_ms` after its end, as in the candle cache); `monthly`: a seasonal overlay."""
+    if last is None:
+        return Recompute.FIRST
+    last_utc, now_utc = last.astimezone(UTC), now.astimezone(UTC)
+    if monthly and (now_utc.year, now_utc.month) != (last_utc.year, last_utc.month):
+        return Recompute.MONTH_BEGAN
+    if candle_ms is not None and _closed_candles(now_utc, candle_ms, settle_ms) > _closed_candles(
+        last_utc, candle_ms, settle_ms
+    ):
+        return Recompute.CANDLE_CLOSED
+    if now - last >= every:
+        return Recompute.INTERVAL
+    return None
+
+
+def _closed_candles(at: datetime, candle_ms: int, settle_ms: int) -> int:
+    """How many candles since the epoch have closed (and settled) at `at`."""
+    return (int(at.timestamp() * 1000) - settle_ms) // candle_ms
 
 
 class StaticTargets:
@@ -100,6 +147,14 @@ class StrategyTargets:
             for name, account in accounts.items()
         }
         self._configured = {s.name: s.target for s in config.sleeves}
+        overlay = self._strategy.overlay
+        reads_candles = self._strategy.kind == "risk-parity" or (
+            overlay is not None and overlay.trend_window is not None
+        )
+        self._candle_ms = timeframe_ms(self._strategy.timeframe) if reads_candles else None
+        self._monthly = overlay is not None and bool(
+            overlay.bearish_months or overlay.bullish_months
+        )
         self._groups = {s.name: s.group for s in config.sleeves}
         self.weights: dict[str, Decimal] = {}
         self.computed_at: datetime | None = None
@@ -121,8 +176,14 @@ class StrategyTargets:
         self, snapshot: Snapshot, now: datetime, cycle_id: str
     ) -> Mapping[str, Decimal]:
         del snapshot
-        due = self.computed_at is None or now - self.computed_at >= self._strategy.recompute_every
-        if not due:
+        due = recompute_due(
+            self.computed_at,
+            now,
+            every=self._strategy.recompute_every,
+            candle_ms=self._candle_ms,
+            monthly=self._monthly,
+        )
+        if due is None:
             return self.weights
         try:
             result, regime = await self.compute(now)
@@ -139,11 +200,16 @@ class StrategyTargets:
             if not self.weights:
                 raise DataError(f"no targets yet: {exc}") from None
             return self.weights
-        self._record(result, regime, now, cycle_id)
+        self._record(result, regime, now, cycle_id, due)
         return self.weights
 
     def _record(
-        self, result: StrategyResult, regime: RegimeReport | None, now: datetime, cycle_id: str
+        self,
+        result: StrategyResult,
+        regime: RegimeReport | None,
+        now: datetime,
+        cycle_id: str,
+        due: Recompute,
     ) -> None:
         previous = self._store.get("regime")
         if regime is not None and previous != str(regime.regime):
@@ -161,6 +227,7 @@ class StrategyTargets:
             EventType.TARGETS,
             cycle_id,
             source=self._strategy.kind,
+            due=due.value,
             weights=weights,
             previous=self.weights or None,
             inputs=dict(result.explanation),

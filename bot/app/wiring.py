@@ -40,9 +40,10 @@ from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
 from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
-from bot.exchange.venues import venue_limits, venue_of
-from bot.execution.executor import ExecutionOptions, LiveExecutor, PaperCosts, PaperExecutor
+from bot.exchange.venues import venue_limits, venue_of, weight_limit
+from bot.execution.executor import ExecutionOptions, LiveExecutor
 from bot.execution.ledger import PaperLedger
+from bot.execution.paper import PaperCosts, PaperExecutor
 from bot.logs import redact
 from bot.store.state import StateStore
 
@@ -89,13 +90,6 @@ class App:
     instruments: dict[InstrumentKey, Instrument]
     simulator: Any = None  # the embedded simulator's handle, when there is one
     extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def symbols_by_account(self) -> dict[str, list[str]]:
-        result: dict[str, list[str]] = {}
-        for key in sorted(self.instruments):
-            result.setdefault(key.account, []).append(key.symbol)
-        return result
 
 
 def config_digest(config: BotConfig) -> str:
@@ -153,6 +147,11 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
             client=client,
             budget=budgets[venue],
             quote_currency=config.quote_currency,
+            weight_limit=(
+                weight_limit(account_config.exchange, account_config.market)
+                if account_config.pace_by_weight
+                else None
+            ),
         )
     return accounts
 

@@ -118,11 +118,6 @@ class Instrument:
         """Truncate a non-negative amount to the lot size."""
         return quantize_down(amount, self.amount_step)
 
-    def round_amount_up(self, amount: Decimal) -> Decimal:
-        """Round a non-negative amount up to the next lot."""
-        down = quantize_down(amount, self.amount_step)
-        return down if down == amount else down + self.amount_step
-
 
 @dataclass(frozen=True, slots=True)
 class Quote:
@@ -305,10 +300,16 @@ class Leg:
     price: Decimal  # reference price the plan was computed at
     reduce_only: bool = False
     market_type: MarketType = MarketType.SPOT
+    contract_size: Decimal = ONE  # base units per contract (the instrument's); 1 for spot
+
+    def value(self, amount: Decimal, price: Decimal) -> Decimal:
+        """The quote value of `amount` (base units or contracts) of this instrument at `price`:
+        the one definition of notional that every planner, risk and executor figure uses."""
+        return amount * self.contract_size * price
 
     @property
     def notional(self) -> Decimal:
-        return self.amount * self.price
+        return self.value(self.amount, self.price)
 
     @property
     def signed_amount(self) -> Decimal:

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt
+import structlog
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -36,10 +37,21 @@ from bot.core.domain import (
 )
 from bot.core.errors import DataError
 from bot.exchange.budget import RequestBudget
-from bot.exchange.errors import is_rate_limited, is_retryable_read, to_bot_error
-from bot.exchange.venues import market_status_params, prepare_client, shared_wallet_id
+from bot.exchange.errors import (
+    install_code_tables,
+    is_rate_limited,
+    is_retryable_read,
+    to_bot_error,
+)
+from bot.exchange.venues import (
+    market_status_params,
+    prepare_client,
+    shared_wallet_id,
+    used_weight,
+)
 
 T = TypeVar("T")
+log = structlog.get_logger("bot.exchange.account")
 
 
 def to_decimal(value: Any, what: str, *, allow_none: bool = False) -> Decimal | None:
@@ -100,17 +112,25 @@ class ExchangeAccount:
         quote_currency: str,
         read_attempts: int = 3,
         read_deadline: float = 20.0,
+        weight_limit: int | None = None,
     ) -> None:
+        """`weight_limit`: the exchange's request-weight budget per minute, to pace by the
+        weight it reports used (None: the figure is only recorded, see `used_weight`)."""
         self.name = name
         self.exchange_id = exchange_id
         self.market_type = market_type
         self.client = client
         prepare_client(exchange_id, client)
+        install_code_tables(exchange_id, market_type, client)
         self.budget = budget
         self.quote_currency = quote_currency
         self._read_attempts = read_attempts
         self._read_deadline = read_deadline
         self.instruments: dict[str, Instrument] = {}  # by symbol, after load_instruments()
+        self._weight_limit = weight_limit
+        # The weight the exchange said was used in its current minute, after the last reply
+        # that carried the figure (Binance's X-MBX-USED-WEIGHT-1M); None until one did.
+        self.used_weight: int | None = None
 
     def __repr__(self) -> str:
         return f"ExchangeAccount(name={self.name!r}, exchange={self.exchange_id!r})"
@@ -126,6 +146,26 @@ class ExchangeAccount:
             if is_rate_limited(exc):
                 self.budget.back_off(self.client.last_response_headers)
             raise
+        finally:
+            self._observe_weight(action)
+
+    def _observe_weight(self, action: str) -> None:
+        used = used_weight(self.exchange_id, self.client.last_response_headers)
+        if used is None:
+            return
+        self.used_weight = used
+        if self._weight_limit is None:
+            return
+        delay = self.budget.observe_weight(used, self._weight_limit)
+        if delay > 0:
+            log.warning(
+                "weight_budget_nearly_used",
+                account=self.name,
+                action=action,
+                used=used,
+                limit=self._weight_limit,
+                wait_seconds=round(delay, 1),
+            )
 
     async def read(self, action: str, fn: Callable[[], Awaitable[T]]) -> T:
         """A read: retried with jittered exponential backoff on network errors, bounded."""

@@ -3,7 +3,8 @@
 Everything else in the adapter speaks ccxt's unified API; what differs between Binance and
 Bitget (which ccxt options keep market loading cheap, what a request weighs, which params carry
 a client order id or reduce-only, how a market buy is sized, how fees of a fill are found and
-signed, which exchange codes ccxt leaves unclassified) is decided here.
+signed, which exchange codes ccxt leaves unclassified, where a reply says how much of the
+request budget is used) is decided here.
 
 Bitget facts these functions encode (ccxt 4.5.90):
 - ccxt's `bitget` finds out itself whether an account is classic (API v2) or unified (UTA, v3)
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -68,6 +69,35 @@ _BITGET_EXACT_CODES: dict[str, type[Exception]] = {
     "43006": ccxt.InvalidOrder,  # quantity less than the minimum transaction quantity
     "45111": ccxt.InvalidOrder,  # less than the minimum order quantity
 }
+
+
+# Binance's request-weight budgets per minute and IP: spot (/api) and USDⓈ-M (/fapi) apart.
+_WEIGHT_PER_MINUTE = {MarketType.SPOT: 6000, MarketType.SWAP: 2400}
+_USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
+
+
+def weight_limit(exchange_id: str, market_type: MarketType) -> int | None:
+    """The exchange's request-weight budget per minute for this account's API, where the
+    exchange reports the weight used (Binance); None elsewhere (Bitget limits calls per
+    endpoint and second instead)."""
+    if exchange_id not in ("binance", "binanceusdm"):
+        return None
+    return _WEIGHT_PER_MINUTE[MarketType.SWAP if exchange_id == "binanceusdm" else market_type]
+
+
+def used_weight(exchange_id: str, headers: Mapping[str, str] | None) -> int | None:
+    """The weight used in the exchange's current one-minute window, from a reply's headers
+    (Binance's `X-MBX-USED-WEIGHT-1M`); None when the reply carries no such figure."""
+    if exchange_id not in ("binance", "binanceusdm") or not headers:
+        return None
+    for name, value in headers.items():
+        if name.lower() == _USED_WEIGHT_HEADER:
+            try:
+                used = int(value)
+            except (TypeError, ValueError):
+                return None
+            return used if used >= 0 else None
+    return None
 
 
 def venue_of(exchange_id: str) -> str:

@@ -64,7 +64,7 @@ class PaperFill:
 
     @property
     def notional(self) -> Decimal:
-        return self.amount * self.price
+        return self.leg.value(self.amount, self.price)
 
 
 def fill_price(leg: Leg, quote: Quote, slippage_bps: Decimal) -> Decimal:
@@ -92,7 +92,8 @@ def paper_fill(
             client_order_id, leg, leg.amount, price, leg.amount * price * fee_rate, quote_ccy
         )
     settle = leg.key.symbol.split(":")[1]
-    return PaperFill(client_order_id, leg, leg.amount, price, leg.amount * price * fee_rate, settle)
+    fee = leg.value(leg.amount, price) * fee_rate
+    return PaperFill(client_order_id, leg, leg.amount, price, fee, settle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +232,7 @@ def _apply_spot(account: PaperAccount, fill: PaperFill) -> PaperAccount:
 def _apply_futures(account: PaperAccount, fill: PaperFill) -> PaperAccount:
     symbol = fill.leg.key.symbol
     current = account.positions.get(symbol)
-    size = current.contract_size if current is not None else Decimal(1)
+    size = current.contract_size if current is not None else fill.leg.contract_size
     old = current.contracts if current is not None else ZERO
     entry = current.entry_price if current is not None else fill.price
     delta = fill.leg.side.sign * fill.amount

@@ -111,6 +111,7 @@ class Operations:
         if drift is not None:
             metrics.set_nav(drift.nav)
             metrics.set_sleeves(drift.sleeves)
+        self._record_used_weights()
         if result.execution is not None:
             dry = self.app.mode.value == "dry-run"
             for outcome in result.execution.outcomes:
@@ -124,6 +125,7 @@ class Operations:
                 if outcome.fee and outcome.fee_currency:
                     metrics.add_fee(outcome.fee_currency, outcome.fee)
             metrics.add_turnover(result.turnover)
+        self.health.set_fate_unknown(result.fate_unknown)
         if result.outcome in (Outcome.NO_TRADE, Outcome.TRADED, Outcome.BLOCKED):
             self.health.cycle_ok(now)
         else:
@@ -140,6 +142,12 @@ class Operations:
                 "summary": result.reason,
             }
         )
+
+    def _record_used_weights(self) -> None:
+        """Each account's request weight used, as its exchange last reported it."""
+        for name, account in self.app.accounts.items():
+            if account.used_weight is not None:
+                self.metrics.set_rate_limit_weight(name, account.used_weight)
 
     def state_changed(self, change: StateChange) -> None:
         self.metrics.set_trading_state(change.current)

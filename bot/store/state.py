@@ -110,6 +110,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DELETE FROM kv WHERE key IN ('risk_state', 'paper_ledger', 'targets', 'last_check')",
         "CREATE INDEX cycles_traded ON cycles(traded, started_at)",
     ),
+    # 3: a leg's contract size, part of its notional (1 for every intent written before).
+    ("ALTER TABLE intents ADD COLUMN contract_size TEXT NOT NULL DEFAULT '1'",),
 )
 
 # Which state an intent may move to from each state. A state absent on the right is terminal.
@@ -304,6 +306,7 @@ class StateStore:
             "price": _dec(leg.price, "price"),
             "reduce_only": int(leg.reduce_only),
             "market_type": leg.market_type.value,
+            "contract_size": _dec(leg.contract_size, "contract_size"),
             "order_type": intent.order_type.value,
             "limit_price": _optional_dec(intent.limit_price, "limit_price"),
             "state": intent.state.value,
@@ -386,6 +389,15 @@ class StateStore:
         rows = self._read(
             f"SELECT * FROM intents WHERE state IN ({marks}) ORDER BY rowid",  # noqa: S608
             [s.value for s in UNFINISHED],
+        )
+        return [_intent(r) for r in rows]
+
+    def not_placed_since(self, at: datetime) -> list[Intent]:
+        """Intents recorded NOT_PLACED at or after `at`, in save order: beliefs worth checking
+        again, since an order hidden from lookups for longer than the window may exist."""
+        rows = self._read(
+            "SELECT * FROM intents WHERE state=? AND updated_at>=? ORDER BY rowid",
+            (IntentState.NOT_PLACED.value, _iso(at, "at")),
         )
         return [_intent(r) for r in rows]
 
@@ -641,6 +653,7 @@ def _intent(row: sqlite3.Row) -> Intent:
         price=Decimal(row["price"]),
         reduce_only=bool(row["reduce_only"]),
         market_type=MarketType(row["market_type"]),
+        contract_size=Decimal(row["contract_size"]),
     )
     return Intent(
         client_order_id=row["client_order_id"],

@@ -119,3 +119,18 @@ def test_ledger_survives_a_dict_round_trip() -> None:
         paper_fill(perp_leg(Side.SELL, "0.2"), "a", QUOTE, D("0.0005"), D("0"), "BTC")
     )
     assert PaperLedger.from_dict(after.to_dict()) == after
+
+
+def test_a_contract_size_10_fill_is_valued_and_held_in_contracts_of_ten() -> None:
+    xrp = InstrumentKey("usdm", "XRP/USDT:USDT")
+    leg = Leg(0, "alts", xrp, Side.BUY, D("30"), D("0.5"), False, MarketType.SWAP, D("10"))
+    quote = Quote(last=D("0.5"), bid=D("0.5"), ask=D("0.5"), timestamp=T)
+    fill = paper_fill(leg, "c", quote, D("0.0005"), D("0"), "XRP")
+    assert fill.notional == D("150")  # 30 contracts × 10 XRP × 0.5
+    assert fill.fee == D("150") * D("0.0005")
+    after = ledger().apply(fill)
+    position = after.accounts["usdm"].positions[xrp.symbol]
+    assert (position.contracts, position.contract_size) == (D("30"), D("10"))
+    higher = Quote(last=D("0.6"), bid=D("0.6"), ask=D("0.6"), timestamp=T)
+    state = after.account_states({xrp: higher})["usdm"]
+    assert state.unrealized_pnl == D("0.1") * 30 * 10

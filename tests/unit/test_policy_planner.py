@@ -285,3 +285,68 @@ def test_a_sleeve_missing_from_the_targets_is_left_alone() -> None:
 
 def _prices() -> dict[str, str]:
     return {"BTC": "50000", "ETH": "2000"}
+
+
+def test_a_contract_size_10_market_is_sized_and_valued_in_contracts_of_ten() -> None:
+    # NAV 10,000 (futures wallet); XRP at 0.5 in contracts of 10 XRP (5 USDT each): a 20 %
+    # long is 2,000 USDT = 400 contracts, and each leg's notional counts all ten XRP of each.
+    snap = snapshot(futures_wallet="10000", prices={"XRP": "0.5"})
+    sleeves = [futures_sleeve("alts", {"XRP": "1"})]
+    xrp = perp_key("XRP")
+    markets = {xrp: replace(instruments(xrp)[xrp], amount_step=D(1), min_amount=D(1),
+                            contract_size=D(10))}  # fmt: skip
+    plan = _plan(snap, sleeves, {"alts": "0.2"}, markets=markets)
+    assert _legs(plan) == [("XRP/USDT:USDT", Side.BUY, D("400"), False)]
+    assert plan.legs[0].contract_size == D(10)
+    assert plan.legs[0].notional == plan.turnover == D("2000")
+
+
+# NAV 2,500 in the futures wallet; BTC at 100,000 in lots of 0.001 (100 USDT, 4 % of NAV).
+COARSE = perp_key("BTC")
+COARSE_MARKET = {COARSE: replace(instruments(COARSE)[COARSE], amount_step=D("0.001"),
+                                 min_amount=D("0.001"))}  # fmt: skip
+
+
+def _coarse(held: str, target: str, band: str, to: RebalanceTo = RebalanceTo.TARGET) -> Plan:
+    snap = snapshot(
+        futures_wallet="2500", positions={"BTC": (held, "100000")}, prices={"BTC": "100000"}
+    )
+    sleeve = futures_sleeve("btc", {"BTC": "1"}, band=Band(D(band)))
+    return _plan(snap, [sleeve], {"btc": target}, to=to, markets=COARSE_MARKET)
+
+
+def test_to_target_takes_the_lot_count_that_lands_in_band_when_truncation_would_not() -> None:
+    # 11 % is 2.75 lots: 2 lots land at 8 %, outside 8.8–13.2 %; 3 lots land at 12 %, inside.
+    plan = _coarse("0", "0.11", "0.022")
+    assert _legs(plan) == [("BTC/USDT:USDT", Side.BUY, D("0.003"), False)]
+    assert plan.notes == ()
+    # A sleeve left at 8 % by an earlier cycle is finished, not left out of band in silence.
+    later = _coarse("0.002", "0.11", "0.022")
+    assert _legs(later) == [("BTC/USDT:USDT", Side.BUY, D("0.001"), False)]
+
+
+def test_lots_too_coarse_for_the_band_trade_the_truncated_count_and_say_why() -> None:
+    # 10 % ± 1 pp: 2 lots are 8 %, 3 lots 12 %; no whole number of lots lands inside.
+    plan = _coarse("0", "0.10", "0.01")
+    assert _legs(plan) == [("BTC/USDT:USDT", Side.BUY, D("0.002"), False)]
+    assert plan.notes == (
+        "btc: no whole number of lots lands inside its band (9.00% to 11.00%); it stops at 8.00%",
+    )
+    # Already at 8 %, the next cycle trades nothing and says why again.
+    later = _coarse("0.002", "0.10", "0.01")
+    assert later.legs == () and len(later.notes) == 1
+
+
+def test_to_band_edge_a_basket_rounds_up_only_as_many_lots_as_land_it_in_band() -> None:
+    # Four perps of 100 USDT lots, 20 % ± 2 pp, nothing held: the edge (18 %, 450 USDT) is
+    # 1.125 lots each. Truncated (1 lot each, 16 %) is outside; every component rounded up
+    # (2 lots each, 32 %) would carry the sleeve past the band. One more lot lands it at 20 %.
+    assets = ("BTC", "ETH", "SOL", "XRP")
+    snap = snapshot(futures_wallet="2500", prices=dict.fromkeys(assets, "100"))
+    keys = [perp_key(a) for a in assets]
+    markets = {k: replace(instruments(k)[k], amount_step=D(1), min_amount=D(1)) for k in keys}
+    sleeve = futures_sleeve("alts", dict.fromkeys(assets, "0.25"), band=Band(D("0.02")))
+    plan = _plan(snap, [sleeve], {"alts": "0.2"}, to=RebalanceTo.BAND_EDGE, markets=markets)
+    assert sorted(leg.amount for leg in plan.legs) == [D(1), D(1), D(1), D(2)]
+    assert plan.turnover == D("500")  # 20 % of NAV: inside 18–22 %
+    assert plan.notes == ()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import ROUND_CEILING
 from decimal import Decimal as D
 from itertools import pairwise
 
@@ -41,7 +42,7 @@ from bot.core.domain import (
     TriggerDecision,
 )
 from bot.core.policy.drift import compute_drift
-from bot.core.policy.planner import PlannerOptions, plan_rebalance
+from bot.core.policy.planner import PlannerOptions, desired_weight, plan_rebalance
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 QUOTE = "USDT"
@@ -464,3 +465,148 @@ def test_with_small_lots_and_enough_cash_nothing_is_reported_and_every_moved_sle
         elif len(sleeve.components) == 1 and tolerance <= d.band:
             # The last lot is rounded inward: on or inside the edge, never a hair outside.
             assert abs(d.drift) <= d.band + D("1e-20"), (sleeve.name, prior, d)
+
+
+# -- whole lots and the band ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LotCase:
+    """One futures sleeve of one or more perps, nothing else binding (no minimum notional, no
+    maximum, one lot the minimum): only the lot size stands between the plan and the band."""
+
+    case: Case
+    lot_values: tuple[D, ...]  # one lot of each component, in quote currency
+
+    @property
+    def sleeve(self) -> Sleeve:
+        return self.case.sleeves[0]
+
+
+@st.composite
+def lot_cases(draw: st.DrawFn, components: int = 1) -> LotCase:
+    nav = D(draw(st.integers(100, 10_000_000)))
+    assets = ASSETS[:components]
+    instruments: dict[InstrumentKey, Instrument] = {}
+    quotes: dict[InstrumentKey, Quote] = {}
+    positions: dict[str, Position] = {}
+    lot_values = []
+    for asset in assets:
+        key = InstrumentKey(FUTURES, f"{asset}/{QUOTE}:{QUOTE}")
+        price = D(draw(st.integers(1, 100_000)))
+        step = draw(st.sampled_from(STEPS))
+        instruments[key] = Instrument(
+            key, MarketType.SWAP, asset, QUOTE, QUOTE, step, D("0.001"), min_amount=step
+        )
+        quotes[key] = Quote(price, price, price, NOW, mark=price)
+        lot_values.append(step * price)
+        most = int(min(nav / (step * price), D(500)))
+        held = step * draw(st.integers(-most, most))
+        if held != 0:
+            positions[key.symbol] = Position(key.symbol, held, price, price, ZERO)
+    band = Band(draw(st.sampled_from((D("0.005"), D("0.01"), D("0.022"), D("0.05")))), None)
+    weights = draw(sub_weights(components)) if components > 1 else [D(1)]
+    sleeve = Sleeve(
+        "perps",
+        SleeveKind.FUTURES,
+        tuple(Component(k, w) for k, w in zip(instruments, weights, strict=True)),
+        band,
+    )
+    accounts = {
+        FUTURES: AccountState(
+            FUTURES,
+            MarketType.SWAP,
+            margin_asset=QUOTE,
+            wallet_balance=nav,
+            available_margin=nav,
+            positions=positions,
+        )
+    }
+    options = PlannerOptions(to=draw(st.sampled_from(RebalanceTo)))
+    case = Case(
+        Snapshot(NOW, QUOTE, accounts, quotes),
+        (sleeve,),
+        {"perps": draw(_permille(-500, 500))},
+        instruments,
+        options,
+    )
+    return LotCase(case, tuple(lot_values))
+
+
+def _band_sides(d: SleeveDrift) -> int:
+    return -1 if d.current < d.target - d.band else 1 if d.current > d.target + d.band else 0
+
+
+def _some_lot_count_lands_in_band(lot: LotCase, nav: D, d: SleeveDrift) -> bool:
+    """Whether a whole number of lots of the (single) component puts the sleeve in its band."""
+    (lot_value,) = lot.lot_values
+    lowest = ((d.target - d.band) * nav / lot_value).to_integral_value(rounding=ROUND_CEILING)
+    return lowest * lot_value / nav <= d.target + d.band
+
+
+@settings(max_examples=300)
+@given(lot_cases())
+def test_a_sleeve_lands_in_band_whenever_a_whole_number_of_lots_does_or_the_plan_says_why(
+    lot: LotCase,
+) -> None:
+    case = lot.case
+    before = case.drift()
+    prior = before.by_name()["perps"]
+    plan = case.plan()
+    after = compute_drift(_apply(case.snapshot, plan.legs), case.sleeves, case.targets)
+    d = after.by_name()["perps"]
+    if not _moves(prior, case.options.to):
+        assert plan.legs == ()
+        return
+    assert plan.dropped == ()
+    if _some_lot_count_lands_in_band(lot, before.nav, prior):
+        assert _band_sides(d) == 0, (prior, d, plan)
+        assert plan.notes == ()
+    else:
+        assert _band_sides(d) != 0
+        assert plan.notes and plan.notes[0].startswith("perps: no whole number of lots"), plan
+        # It stops short rather than jumping across the band.
+        assert _band_sides(prior) == 0 or _band_sides(d) in (0, _band_sides(prior))
+
+
+def _one_way(lot: LotCase, prior: SleeveDrift, nav: D) -> bool:
+    """Whether every component of the basket has to trade the same way (buy, or sell)."""
+    desired = desired_weight(prior, lot.case.options.to)
+    assert desired is not None
+    signs = set()
+    for component in lot.sleeve.components:
+        quote = lot.case.snapshot.quotes[component.key]
+        position = lot.case.snapshot.accounts[FUTURES].positions.get(component.key.symbol)
+        held = position.contracts if position is not None else ZERO
+        exact = desired * component.weight * nav / quote.valuation_price - held
+        signs.add(exact > 0)
+    return len(signs) == 1
+
+
+@settings(max_examples=200)
+@given(lot_cases(components=3))
+def test_rounding_a_basket_never_carries_it_past_the_band_and_an_outside_landing_is_said(
+    lot: LotCase,
+) -> None:
+    case = lot.case
+    before = case.drift()
+    prior = before.by_name()["perps"]
+    plan = case.plan()
+    d = compute_drift(_apply(case.snapshot, plan.legs), case.sleeves, case.targets).by_name()[
+        "perps"
+    ]
+    if not _moves(prior, case.options.to):
+        return
+    assert plan.dropped == ()
+    if _band_sides(d) != 0:
+        assert plan.notes == (
+            f"perps: no whole number of lots lands inside its band "
+            f"({prior.target - prior.band:.2%} to {prior.target + prior.band:.2%}); "
+            f"it stops at {d.current:.2%}",
+        ), plan
+    else:
+        assert plan.notes == ()
+    start = _band_sides(prior)
+    if _one_way(lot, prior, before.nav):
+        # Rounding every component up could overshoot; the plan never ends past the band.
+        assert start == 0 or _band_sides(d) in (0, start), (prior, d, plan)

@@ -276,3 +276,16 @@ def test_approved_legs_never_breach_a_limit(raw) -> None:
     buys = [x for x in approved if ":" not in x.key.symbol and x.side is Side.BUY]
     if buys:
         assert cash >= D("0.02") * NAV
+
+
+def test_order_limits_count_the_contract_size() -> None:
+    # 30 contracts of 10 SOL at 100: 30,000 USDT of exposure, not 3,000.
+    tens = {**INSTRUMENTS, SOL: replace(INSTRUMENTS[SOL], contract_size=D("10"))}
+    big = replace(leg(SOL, Side.BUY, "30", "100"), contract_size=D("10"))
+    assert big.notional == D("30000")
+    limits = replace(NO_LIMITS, max_order_notional=D("5000"))
+    plan = Plan(RebalanceTo.TARGET, (big,))
+    verdict = check(plan, book(), NAV, FRESH, limits, tens, NOW, ALLOWED)
+    assert denied_by(verdict) == ["order-notional"]
+    assert "30000.00" in (verdict.denied[0].reason or "")
+    assert plan.turnover == D("30000")

@@ -84,6 +84,7 @@ def test_saved_intent_reads_back_equal_with_exact_decimals(store: StateStore) ->
             price=D("3210.1234567890123456789"),
             reduce_only=True,
             market_type=MarketType.SWAP,
+            contract_size=D("10"),
         ),
         order_type=OrderType.LIMIT,
         limit_price=D("3210.10"),
@@ -94,6 +95,7 @@ def test_saved_intent_reads_back_equal_with_exact_decimals(store: StateStore) ->
 
     assert loaded == saved
     assert loaded is not None
+    assert loaded.leg.notional == saved.leg.notional == D("0.00000001") * 10 * saved.leg.price
     assert str(loaded.leg.amount) == str(D("0.00000001"))
     assert str(loaded.limit_price) == "3210.10"  # the trailing zero (the exponent) survives
 
@@ -632,7 +634,7 @@ def test_empty_file_is_migrated_to_the_latest_schema(tmp_path: Path, clock: Cloc
         opened.save_intent(intent("a"))
         opened.put("k", 1)
         opened.save_risk_state({"version": 1})
-    assert _user_version(tmp_path / "main.sqlite3") == len(MIGRATIONS) == 2
+    assert _user_version(tmp_path / "main.sqlite3") == len(MIGRATIONS) == 3
 
 
 def test_version_one_database_is_migrated_and_keeps_its_records(
@@ -652,7 +654,30 @@ def test_version_one_database_is_migrated_and_keeps_its_records(
         assert opened.last_check() == T0
         assert opened.get("mine") == [1]
         assert opened.get("risk_state") is None
-    assert _user_version(path) == 2
+    assert _user_version(path) == len(MIGRATIONS)
+
+
+def test_intents_written_before_contract_sizes_read_back_with_size_one(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "main.sqlite3"
+    with sqlite3.connect(path) as old:
+        for migration in MIGRATIONS[:2]:
+            for statement in migration:
+                old.execute(statement)
+        old.execute("PRAGMA user_version = 2")
+        old.execute(
+            "INSERT INTO intents (client_order_id, cycle_id, leg_index, sleeve, account, symbol, "
+            "side, amount, price, reduce_only, market_type, order_type, state, filled, fee, "
+            "created_at, updated_at) VALUES ('a', ?, 0, 'hedge', 'usdm', 'BTC/USDT:USDT', "
+            "'sell', '0.5', '60000', 0, 'swap', 'market', 'SENT', '0', '0', 't', 't')",
+            (CYCLE,),
+        )
+    with StateStore.open(tmp_path, PORTFOLIO, clock) as opened:
+        loaded = opened.get_intent("a")
+    assert loaded is not None
+    assert (loaded.leg.contract_size, loaded.leg.notional) == (1, D("30000"))
+    assert _user_version(path) == len(MIGRATIONS)
 
 
 def test_newer_schema_is_refused_and_the_lock_released(tmp_path: Path, clock: Clock) -> None:
@@ -664,8 +689,8 @@ def test_newer_schema_is_refused_and_the_lock_released(tmp_path: Path, clock: Cl
         with pytest.raises(StateError) as refused:
             StateStore.open(tmp_path, PORTFOLIO, clock)
         assert str(refused.value) == (
-            f"state database {path} has schema version 99, newer than this bot's 2: "
-            "run a newer bot (or restore a backup)"
+            f"state database {path} has schema version 99, newer than this bot's "
+            f"{len(MIGRATIONS)}: run a newer bot (or restore a backup)"
         )
     assert _user_version(path) == 99
 
@@ -681,7 +706,7 @@ def test_failing_migration_is_rolled_back_whole(
         StateStore.open(tmp_path, PORTFOLIO, clock)
 
     path = tmp_path / "main.sqlite3"
-    assert _user_version(path) == 2
+    assert _user_version(path) == len(MIGRATIONS)
     with sqlite3.connect(path) as peek:
         tables = {r[0] for r in peek.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "extra" not in tables

@@ -3,9 +3,12 @@
 Pure. Given a trading decision it sizes one leg per instrument that has to move:
 - to `TARGET` every sleeve goes to its target; to `BAND_EDGE` only out-of-band sleeves move,
   and only as far as the nearest edge of their band (the cheapest way back into band);
-- amounts are truncated to the lot size; legs below the minimum amount or notional are dropped
-  as dust and reported (reduce-only futures legs are exempt from the minimum notional, as on
-  Binance and Bitget);
+- amounts are whole lots: each component's trade is truncated to the lot size, and while the
+  sleeve would still land outside its band one more lot of a component is added (the lot
+  that brings it nearest first), never carrying the sleeve past the band to the other side;
+  a sleeve whose lots are too coarse for its band says so in a note;
+- legs below the minimum amount or notional are dropped as dust and reported (reduce-only
+  futures legs are exempt from the minimum notional, as on Binance and Bitget);
 - a spot sell never exceeds the free balance, and there is no spot short;
 - spot buys never spend more than the account's free quote plus this plan's sells on the same
   account (plus what wallet transfers planned alongside bring), less the cash reserve and a
@@ -116,102 +119,188 @@ def plan_rebalance(
         desired = desired_weight(d, options.to)
         if desired is None:
             continue
-        for c_index, component in enumerate(sleeve.components):
-            _plan_component(
-                snapshot,
-                drift.nav,
-                sleeve,
-                component.key,
-                component.weight,
-                desired,
-                instruments,
-                (s_index, c_index),
-                work,
-                options.to,
-            )
+        _plan_sleeve(snapshot, drift.nav, sleeve, d, desired, instruments, s_index, work)
     _fund_buys(snapshot, drift.nav, options, instruments, work, cash_headroom or {})
     ordered = sorted(work.drafts, key=lambda d: (not d.reducing, d.order))
     legs = tuple(
-        Leg(i, d.sleeve, d.key, d.side, d.amount, d.price, d.reduce_only, d.market_type)
+        Leg(
+            i,
+            d.sleeve,
+            d.key,
+            d.side,
+            d.amount,
+            d.price,
+            d.reduce_only,
+            d.market_type,
+            instruments[d.key].contract_size,
+        )
         for i, d in enumerate(ordered)
     )
     return Plan(options.to, legs, tuple(work.dropped), tuple(work.notes))
 
 
-def _plan_component(
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """One component's way to its share of the desired weight, before rounding to lots."""
+
+    instrument: Instrument
+    price: Decimal
+    held: Decimal  # base units (spot) or signed contracts (perpetual)
+    exact: Decimal  # the signed amount that would land the component exactly on its share
+    order: tuple[int, int]
+
+    @property
+    def unit(self) -> Decimal:
+        """Quote value of one amount unit (a base unit, or a contract)."""
+        return self.price * self.instrument.contract_size
+
+    def truncated(self) -> Decimal:
+        """The exact amount cut toward zero to whole lots: the smaller trade."""
+        cut = self.instrument.round_amount(abs(self.exact))
+        return cut if self.exact >= 0 else -cut
+
+    def one_lot_more(self) -> Decimal | None:
+        """The truncated amount and one more lot the same way; None when the exact amount is
+        whole lots already, or when a spot sale would sell more than is held."""
+        cut = self.truncated()
+        if cut == self.exact:
+            return None
+        more = cut + (
+            self.instrument.amount_step if self.exact > 0 else -self.instrument.amount_step
+        )
+        if self.instrument.is_spot and self.held + more < 0:
+            return None
+        return more
+
+
+def _plan_sleeve(
     snapshot: Snapshot,
     nav: Decimal,
     sleeve: Sleeve,
-    key: InstrumentKey,
-    weight: Decimal,
+    drift: SleeveDrift,
     desired: Decimal,
     instruments: Mapping[InstrumentKey, Instrument],
-    order: tuple[int, int],
+    s_index: int,
     work: _Work,
-    to: RebalanceTo,
 ) -> None:
-    instrument = instruments.get(key)
-    price = _price(snapshot, key)
-    if instrument is None or price is None:
-        reason = "not a known market" if instrument is None else "no usable price this cycle"
-        work.dropped.append(DroppedLeg(sleeve.name, key, Side.BUY, ZERO, ZERO, reason))
-        return
-    target_value = desired * weight * nav
-    # Moving to the band edge, the last lot is rounded up so that the sleeve lands on or just
-    # inside the edge, never a hair outside it; moving to target, amounts are truncated.
-    inward = to is RebalanceTo.BAND_EDGE
-    if sleeve.kind is SleeveKind.SPOT:
-        _plan_spot(snapshot, sleeve, instrument, price, target_value, order, work, inward)
-    else:
-        _plan_futures(snapshot, sleeve, instrument, price, target_value, order, work, inward)
+    moves: list[_Move] = []
+    for c_index, component in enumerate(sleeve.components):
+        instrument = instruments.get(component.key)
+        price = _price(snapshot, component.key)
+        if instrument is None or price is None:
+            reason = "not a known market" if instrument is None else "no usable price this cycle"
+            work.dropped.append(
+                DroppedLeg(sleeve.name, component.key, Side.BUY, ZERO, ZERO, reason)
+            )
+            continue
+        held = _held(snapshot, sleeve.kind, instrument)
+        target_value = desired * component.weight * nav
+        exact = target_value / (price * instrument.contract_size) - held
+        moves.append(_Move(instrument, price, held, exact, (s_index, c_index)))
+    amounts, landing = _round_to_band(moves, drift, desired, nav)
+    if landing is not None and len(moves) == len(sleeve.components):
+        lower, upper = drift.target - drift.band, drift.target + drift.band
+        work.notes.append(
+            f"{sleeve.name}: no whole number of lots lands inside its band "
+            f"({lower:.2%} to {upper:.2%}); it stops at {landing:.2%}"
+        )
+    for move, amount in zip(moves, amounts, strict=True):
+        if sleeve.kind is SleeveKind.SPOT:
+            _plan_spot(snapshot, sleeve, move, amount, work)
+        else:
+            _plan_futures(sleeve, move, amount, work)
+
+
+@dataclass(frozen=True, slots=True)
+class _Landing:
+    """Where one choice of whole lots puts the sleeve, and how good that is (lower is better):
+    outside the band, past it (on the far side from where the sleeve started), how far from
+    it, how many lots were added to the truncated amounts, how far from the desired weight."""
+
+    amounts: tuple[Decimal, ...]
+    weight: Decimal
+    rank: tuple[bool, bool, Decimal, int, Decimal]
+
+
+def _round_to_band(
+    moves: Sequence[_Move], drift: SleeveDrift, desired: Decimal, nav: Decimal
+) -> tuple[tuple[Decimal, ...], Decimal | None]:
+    """Whole-lot signed amounts per component, and the sleeve's landing weight when it is still
+    outside its band (None when it lands inside).
+
+    Every component starts truncated toward zero; then, one lot at a time, the component whose
+    one more lot improves the landing most takes it, until the sleeve is inside its band or no
+    lot improves it. A landing past the band counts as worse than any short of it, so the lots
+    never carry the sleeve across the band. Truncated and one lot more are the two whole-lot
+    counts nearest a component's exact amount: a single component lands inside its band
+    whenever any whole number of lots does."""
+    lower, upper = drift.target - drift.band, drift.target + drift.band
+    start = _side(drift.current, lower, upper)
+
+    def land(amounts: tuple[Decimal, ...], lots: int) -> _Landing:
+        moved = sum((a * m.unit for a, m in zip(amounts, moves, strict=True)), ZERO)
+        weight = (drift.value + moved) / nav
+        side = _side(weight, lower, upper)
+        gap = max(lower - weight, weight - upper, ZERO)
+        rank = (side != 0, side != 0 and side == -start, gap, lots, abs(weight - desired))
+        return _Landing(amounts, weight, rank)
+
+    current = land(tuple(m.truncated() for m in moves), 0)
+    steps = {i: more for i, m in enumerate(moves) if (more := m.one_lot_more()) is not None}
+    while current.rank[0] and steps:
+        lots = current.rank[3] + 1
+        trials = [
+            (land((*current.amounts[:i], more, *current.amounts[i + 1 :]), lots).rank, i)
+            for i, more in steps.items()
+        ]
+        rank, i = min(trials)
+        if rank >= current.rank:
+            break
+        amounts = (*current.amounts[:i], steps.pop(i), *current.amounts[i + 1 :])
+        current = land(amounts, lots)
+    return current.amounts, current.weight if current.rank[0] else None
+
+
+def _side(weight: Decimal, lower: Decimal, upper: Decimal) -> int:
+    """-1 below the band, 1 above it, 0 inside."""
+    return -1 if weight < lower else 1 if weight > upper else 0
+
+
+def _held(snapshot: Snapshot, kind: SleeveKind, instrument: Instrument) -> Decimal:
+    account = snapshot.accounts.get(instrument.account)
+    if account is None:
+        return ZERO
+    if kind is SleeveKind.SPOT:
+        holding = account.holdings.get(instrument.base)
+        return holding.total if holding is not None else ZERO
+    position = account.positions.get(instrument.symbol)
+    return position.contracts if position is not None else ZERO
 
 
 def _plan_spot(
-    snapshot: Snapshot,
-    sleeve: Sleeve,
-    instrument: Instrument,
-    price: Decimal,
-    target_value: Decimal,
-    order: tuple[int, int],
-    work: _Work,
-    inward: bool,
+    snapshot: Snapshot, sleeve: Sleeve, move: _Move, delta: Decimal, work: _Work
 ) -> None:
-    account = snapshot.accounts.get(instrument.account)
-    holding = account.holdings.get(instrument.base) if account is not None else None
-    held = holding.total if holding is not None else ZERO
-    delta_amount = target_value / price - held
-    side = Side.BUY if delta_amount > 0 else Side.SELL
-    rounding = instrument.round_amount_up if inward else instrument.round_amount
-    amount = rounding(abs(delta_amount))
+    instrument = move.instrument
+    side = Side.BUY if delta > 0 else Side.SELL
+    amount = abs(delta)
     if side is Side.SELL:
+        account = snapshot.accounts.get(instrument.account)
+        holding = account.holdings.get(instrument.base) if account is not None else None
         free = holding.free if holding is not None else ZERO
         if amount > free:
             capped = instrument.round_amount(free)
             work.notes.append(
                 f"{sleeve.name}: sell of {amount} {instrument.base} cut to the free {capped} "
-                f"({held - free} is locked in open orders)"
+                f"({move.held - free} is locked in open orders)"
             )
             amount = capped
-    _add(work, sleeve, instrument, side, amount, price, order, 0, reduce_only=False)
+    _add(work, sleeve, instrument, side, amount, move.price, move.order, 0, reduce_only=False)
 
 
-def _plan_futures(
-    snapshot: Snapshot,
-    sleeve: Sleeve,
-    instrument: Instrument,
-    price: Decimal,
-    target_value: Decimal,
-    order: tuple[int, int],
-    work: _Work,
-    inward: bool,
-) -> None:
-    account = snapshot.accounts.get(instrument.account)
-    position = account.positions.get(instrument.symbol) if account is not None else None
-    held = position.contracts if position is not None else ZERO
-    unit = price * instrument.contract_size
-    delta = target_value / unit - held
+def _plan_futures(sleeve: Sleeve, move: _Move, delta: Decimal, work: _Work) -> None:
+    instrument, price, held, order = move.instrument, move.price, move.held, move.order
     side = Side.BUY if delta > 0 else Side.SELL
-    amount = (instrument.round_amount_up if inward else instrument.round_amount)(abs(delta))
+    amount = abs(delta)
     if amount == 0:
         return
     if held == 0 or (held > 0) == (side is Side.BUY):  # opening or increasing
