@@ -432,7 +432,9 @@ class CollateralConfig(_Model):
     exchanges: what another exchange would have to cover is reported as a shortfall."""
 
     enabled: bool = Field(
-        False, description="plan and send wallet transfers (not yet part of the cycle)"
+        False,
+        description="plan wallet transfers with every trade plan and send them (live) or move "
+        "the paper ledger's money (dry-run)",
     )
     venues: list[WalletPairConfig] = Field(
         default_factory=list,
@@ -450,15 +452,6 @@ class CollateralConfig(_Model):
         Decimal("0.5"), description="most moved per UTC day, fraction of NAV"
     )
     min_transfer: Dec = Field(Decimal(1), description="smaller transfers are not sent")
-
-    @field_validator("enabled")
-    @classmethod
-    def _not_yet(cls, value: bool) -> bool:
-        if value:
-            raise ValueError(
-                "wallet transfers are not yet part of the cycle (issue 15): leave it false"
-            )
-        return value
 
     @field_validator("leverage")
     @classmethod
@@ -697,6 +690,11 @@ class BotConfig(BaseSettings):
         return self
 
     def _check_wallet_pairs(self) -> None:
+        if self.collateral.enabled and not self.collateral.venues:
+            raise ValueError(
+                "collateral.enabled is true but no [[collateral.venues]] pairs a spot and a "
+                "futures account"
+            )
         seen: set[str] = set()
         for index, pair in enumerate(self.collateral.venues):
             where = f"collateral.venues[{index}]"

@@ -84,6 +84,13 @@ def describe(result: CycleResult, sleeves: Sequence[Sleeve]) -> list[str]:
                 f"    denied     leg {denied.leg.index} {denied.leg.side.value} "
                 f"{denied.leg.amount} {denied.leg.key.symbol}: {denied.check}: {denied.reason}"
             )
+    for transfer in result.transfers:
+        moved = transfer.leg
+        lines.append(
+            f"    transfer   {transfer.state.value:<7} {moved.amount} {moved.asset} "
+            f"{moved.from_account} ({moved.from_wallet}) → {moved.to_account} ({moved.to_wallet})"
+        )
+    lines.extend(f"    shortfall  {line}" for line in result.shortfalls)
     if result.execution is not None:
         for outcome in result.execution.outcomes:
             leg = outcome.leg

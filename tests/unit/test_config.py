@@ -516,10 +516,10 @@ def test_wallets_of_two_exchanges_are_refused_as_a_pair(tmp_path: Path) -> None:
     assert "is not a swap account" in error_of(tmp_path, BASE + PAIR.format(futures="spot"))
 
 
-def test_collateral_transfers_cannot_be_enabled_before_the_cycle_sends_them(
-    tmp_path: Path,
-) -> None:
-    text = BASE + PAIR.format(futures="usdm").replace(
-        "[collateral]", "[collateral]\nenabled = true"
+def test_collateral_can_be_enabled_only_with_a_wallet_pair(tmp_path: Path) -> None:
+    enabled = PAIR.format(futures="usdm").replace("[collateral]", "[collateral]\nenabled = true")
+    assert load(tmp_path, BASE + enabled).collateral.enabled
+    alone = "\n[collateral]\nenabled = true\n"
+    assert "no [[collateral.venues]] pairs a spot and a futures account" in error_of(
+        tmp_path, BASE + alone
     )
-    assert "not yet part of the cycle" in error_of(tmp_path, text)

@@ -29,6 +29,7 @@ from bot.core.policy.collateral import (
     CollateralPlan,
     VenueWallets,
     Wallet,
+    after_transfers,
     futures_need,
     margin_need,
     plan_collateral,
@@ -219,3 +220,29 @@ def test_a_shortfall_only_a_deposit_can_cover_is_reported_and_its_legs_skipped()
     skipped = skip_unfunded(plan, result)
     assert skipped.legs == ()
     assert skipped.dropped[0].reason == shortfall.message
+
+
+@settings(max_examples=120, deadline=None)
+@given(books())
+def test_the_snapshot_after_transfers_holds_each_wallets_money_after_the_moves(
+    book: Book,
+) -> None:
+    """What the risk check judges the legs against: every transfer applied once, positions,
+    other assets and the venue's total unchanged."""
+    plan = plan_collateral(book.snapshot, book.plan, book.venues, book.nav, NO_LIMITS)
+    moved = after_transfers(book.snapshot, plan.transfers)
+    for v in book.venues:
+        spot_before = book.snapshot.accounts[v.spot_account].holdings["USDT"].free
+        futures_before = book.snapshot.accounts[v.futures_account]
+        spot_after = moved.accounts[v.spot_account].holdings["USDT"].free
+        futures_after = moved.accounts[v.futures_account]
+        net = sum(
+            (t.amount if t.to_wallet is Wallet.SPOT else -t.amount)
+            for t in plan.transfers
+            if t.venue == v.venue
+        )
+        assert spot_after == spot_before + net
+        assert futures_after.wallet_balance == futures_before.wallet_balance - net
+        assert futures_after.positions == futures_before.positions
+        assert futures_after.unrealized_pnl == futures_before.unrealized_pnl
+    assert after_transfers(book.snapshot, ()) == book.snapshot

@@ -30,6 +30,7 @@ from bot.core.domain import (
     ZERO,
     DriftReport,
     DroppedLeg,
+    Holding,
     Instrument,
     InstrumentKey,
     Leg,
@@ -276,6 +277,32 @@ def spot_headroom(transfers: Iterable[TransferLeg]) -> dict[str, Decimal]:
         if t.from_wallet is Wallet.SPOT:
             headroom[t.from_account] = headroom.get(t.from_account, ZERO) - t.amount
     return headroom
+
+
+def after_transfers(snapshot: Snapshot, transfers: Iterable[TransferLeg]) -> Snapshot:
+    """The snapshot as it will be once the transfers are done: spot free quote and futures
+    wallet balances moved (what the risk check must judge the plan's legs against)."""
+    delta: dict[str, Decimal] = {}
+    for t in transfers:
+        delta[t.from_account] = delta.get(t.from_account, ZERO) - t.amount
+        delta[t.to_account] = delta.get(t.to_account, ZERO) + t.amount
+    accounts = dict(snapshot.accounts)
+    quote = snapshot.quote_currency
+    for name, amount in delta.items():
+        account = accounts.get(name)
+        if account is None or amount == 0:
+            continue
+        if account.market_type is MarketType.SPOT:
+            held = account.holdings.get(quote, Holding(quote, ZERO))
+            holdings = {**account.holdings, quote: replace(held, free=held.free + amount)}
+            accounts[name] = replace(account, holdings=holdings)
+        else:
+            accounts[name] = replace(
+                account,
+                wallet_balance=account.wallet_balance + amount,
+                available_margin=account.available_margin + amount,
+            )
+    return replace(snapshot, accounts=accounts)
 
 
 def skip_unfunded(plan: Plan, collateral: CollateralPlan) -> Plan:
