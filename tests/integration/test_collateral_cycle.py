@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.app.cycle import permission_line
+from bot.app.daemon import describe
 from bot.app.wiring import open_app
 from bot.audit.writer import read_records
-from bot.config import check_live_allowed
+from bot.config import check_live_allowed, to_sleeves
 from bot.core.domain import Mode
 from bot.execution.transfers import PENDING_KEY
 from rebalance_sim.engine import TransferKind
@@ -139,6 +140,7 @@ async def _slide(tmp_path: Path, *, enabled: bool) -> dict[str, Any]:
             "transfers": sim.admin.transfers("main"),
             "outcomes": outcomes,
             "last": result,
+            "config": config,
             "futures_wallet": sim.admin.account("main").futures.wallet_balance,
             "hedge_notional": abs(
                 ledger_weights(sim, "main", {a: sim.admin.price(a) for a in ("BTC", "ETH")})[
@@ -168,6 +170,13 @@ async def test_slide_spot_buys_are_funded_from_futures_collateral(tmp_path: Path
     bitcoin = unmanaged["weights"]["bitcoin"]
     assert bitcoin < TARGETS["bitcoin"] - BAND, bitcoin
     assert managed["weights"]["bitcoin"] - bitcoin > D("0.03")
+    # What the futures wallet could not give (its hedge's gains are unrealized, and cannot
+    # move) is named as a deposit, on the console line and in the audit.
+    (shortfall,) = managed["last"].shortfalls
+    assert shortfall.startswith("fund the binance (spot+usdm) spot account (spot) with ")
+    assert f"    shortfall  {shortfall}" in describe(managed["last"], to_sleeves(managed["config"]))
+    audited = [r for r in _audit(tmp_path / "managed") if r["event"] == "collateral_plan"]
+    assert audited[-1]["shortfalls"] == [shortfall]
     # The futures wallet gave only what the hedge can spare: its initial margin at 3× stays.
     assert managed["futures_wallet"] >= managed["hedge_notional"] / 3
 

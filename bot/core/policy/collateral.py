@@ -14,9 +14,10 @@ its USDⓈ-M / USDT-M futures wallet (`VenueWallets`). For each venue:
   naming the wallet and the amount to deposit. Money never moves between venues.
 
 Transfers are sized from the money there now (sells and reductions have not happened yet), so
-they may run before every leg of the plan. `plan_with_collateral` plans twice: once counting on
-what the futures wallets could give, then with the transfers actually planned, and drops the
-legs that would increase a position whose futures wallet stays short.
+they may run before every leg of the plan. `plan_with_collateral` plans twice: once as if the
+spot wallets could pay for every buy (so that a shortfall names the whole deposit the plan
+lacks), then with the transfers actually planned, and drops the legs that would increase a
+position whose futures wallet stays short.
 """
 
 from __future__ import annotations
@@ -338,13 +339,11 @@ def plan_with_collateral(
     transferred_today: Decimal = ZERO,
 ) -> tuple[Plan, CollateralPlan]:
     """The trade plan and the collateral plan that funds it (see the module docstring)."""
-    empty = Plan(options.to)
-    could_give = {
-        v.spot_account: max(futures_need(snapshot, empty, v, collateral).surplus, ZERO)
-        for v in venues
-    }
+    # The plan as if every spot wallet could pay for all its buys: what it lacks beyond what
+    # its futures wallet can give is the deposit a shortfall names.
+    unbounded = {v.spot_account: drift.nav for v in venues}
     wished = plan_rebalance(
-        snapshot, drift, sleeves, targets, decision, instruments, options, could_give
+        snapshot, drift, sleeves, targets, decision, instruments, options, unbounded
     )
     funding = plan_collateral(snapshot, wished, venues, drift.nav, collateral, transferred_today)
     plan = plan_rebalance(
