@@ -14,13 +14,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.app.cycle import permission_line
 from bot.app.daemon import describe
 from bot.app.wiring import open_app
 from bot.audit.writer import read_records
 from bot.config import check_live_allowed, to_sleeves
 from bot.core.domain import Mode
-from bot.execution.transfers import PENDING_KEY
+from bot.core.ids import transfer_client_id
+from bot.core.policy.collateral import TransferLeg, Wallet
+from bot.execution.transfers import PENDING_KEY, TransferIntent, TransferState
 from rebalance_sim.engine import TransferKind
 from rebalance_sim.faults import FaultKind, FaultRule
 from tests.integration.loop_support import ledger_weights, load, write_config
@@ -261,3 +265,43 @@ async def test_a_key_without_the_transfer_permission_is_named_in_one_line(
 
 def _audit(tmp_path: Path) -> list[dict[str, Any]]:
     return [r.record for r in read_records(tmp_path / "data" / "audit")]
+
+
+@pytest.mark.parametrize("sent", [False, True], ids=["killed-before-send", "killed-after-send"])
+async def test_a_transfer_left_pending_by_a_killed_process_is_looked_up_never_resent(
+    tmp_path: Path, sent: bool
+) -> None:
+    """A process killed between persisting a transfer intent and learning its outcome: the
+    next cycle's reconcile looks it up; sent, it is found and claimed; never sent, the exchange
+    shows none and it fails. Either way exactly the transfers really sent are on the ledger."""
+    config = _config(tmp_path, enabled=True)
+    mode = check_live_allowed(config, cli_live=True)
+    async with open_app(config, mode) as app:
+        sim = app.simulator
+        cycle_id = "20240603T000000000"
+        leg = TransferLeg(
+            0, "binance (spot+usdm)", "binance", "usdm", Wallet.FUTURES, "spot", Wallet.SPOT,
+            "USDT", D("1234.5"),
+        )  # fmt: skip
+        client_id = transfer_client_id(config.portfolio, cycle_id, 0)
+        app.store.put(PENDING_KEY, [client_id])
+        pending = TransferIntent(client_id, cycle_id, leg, sim.admin.now_ms())
+        app.store.put(f"transfer:{client_id}", pending.to_json())
+        if sent:
+            await app.accounts["spot"].client.transfer("USDT", 1234.5, "swap", "spot")
+        sim.admin.advance(timedelta(minutes=1))
+        result = await app.cycle.run()
+        assert result.reconciliation is not None and result.reconciliation.complete
+        settled = TransferIntent.from_json(app.store.get(f"transfer:{client_id}"))
+        booked = [t for t in sim.admin.transfers("main") if t.amount == D("1234.5")]
+        assert len(booked) == (1 if sent else 0)
+        # the cycle then planned afresh: its own transfers are new ones, under new ids
+        assert all(t.client_id != client_id for t in result.transfers)
+        if sent:
+            assert settled.state is TransferState.DONE and settled.found_by_lookup
+            assert settled.transfer_id == str(booked[0].transfer_id)
+        else:
+            assert settled.state is TransferState.FAILED
+        assert app.store.get(PENDING_KEY) == []
+        posts = sim.admin.request_counts("main").get("sapi.asset.transfer.post", 0)
+        assert posts == int(sent) + len(result.transfers)
