@@ -9,6 +9,7 @@ the bot's beliefs.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,7 @@ from bot.app.cycle import permission_line
 from bot.app.daemon import describe
 from bot.app.wiring import open_app
 from bot.audit.writer import read_records
-from bot.config import check_live_allowed, to_sleeves
+from bot.config import BotConfig, check_live_allowed, to_sleeves
 from bot.core.domain import Mode
 from bot.core.ids import transfer_client_id
 from bot.core.policy.collateral import TransferLeg, Wallet
@@ -104,14 +105,23 @@ spot = "spot"
 futures = "usdm"
 """
 
-STEPS = 30  # a cycle every 2 simulated days
+STEPS = 15  # a cycle every 4 simulated days
 BTC_END, ETH_END = D("0.4"), D("1")  # BTC −60 % over the 60 days; ETH holds
 
 
-def _config(tmp_path: Path, *, enabled: bool, mode: str = "live", scenario: str = SLIDE_SCENARIO):
+def _config(
+    tmp_path: Path,
+    *,
+    enabled: bool,
+    mode: str = "live",
+    scenario: str = SLIDE_SCENARIO,
+    venue: str = "binance",
+) -> BotConfig:
     extra = COLLATERAL.format(enabled="true" if enabled else "false")
     return load(
-        write_config(tmp_path, mode=mode, scenario=scenario, sleeves=SLIDE_SLEEVES, extra=extra)
+        write_config(
+            tmp_path, mode=mode, scenario=scenario, sleeves=SLIDE_SLEEVES, extra=extra, venue=venue
+        )
     )
 
 
@@ -126,14 +136,14 @@ def _weights(sim: Any) -> dict[str, Decimal]:
     }
 
 
-async def _slide(tmp_path: Path, *, enabled: bool) -> dict[str, Any]:
-    config = _config(tmp_path, enabled=enabled)
+async def _slide(tmp_path: Path, *, enabled: bool, venue: str) -> dict[str, Any]:
+    config = _config(tmp_path, enabled=enabled, venue=venue)
     mode = check_live_allowed(config, cli_live=True)
     async with open_app(config, mode) as app:
         sim = app.simulator
         outcomes = []
         for step in range(1, STEPS + 1):
-            sim.admin.advance(timedelta(days=2))
+            sim.admin.advance(timedelta(days=60 // STEPS))
             fraction = D(step) / STEPS
             sim.admin.set_price("BTC", D(50000) * BTC_END**fraction)
             sim.admin.set_price("ETH", D(2000) * ETH_END**fraction)
@@ -154,11 +164,24 @@ async def _slide(tmp_path: Path, *, enabled: bool) -> dict[str, Any]:
         }
 
 
-async def test_slide_spot_buys_are_funded_from_futures_collateral(tmp_path: Path) -> None:
+# Bitget's dialect costs about a minute for the two runs of this path: full campaigns only.
+BITGET_SLIDE = pytest.param(
+    "bitget",
+    marks=[
+        pytest.mark.slow,
+        pytest.mark.skipif(not os.environ.get("CHAOS_FULL"), reason="CHAOS_FULL=1 runs it"),
+    ],
+)
+
+
+@pytest.mark.parametrize("venue", ["binance", BITGET_SLIDE])
+async def test_slide_spot_buys_are_funded_from_futures_collateral(
+    tmp_path: Path, venue: str
+) -> None:
     for name in ("managed", "unmanaged"):
         (tmp_path / name).mkdir()
-    managed = await _slide(tmp_path / "managed", enabled=True)
-    unmanaged = await _slide(tmp_path / "unmanaged", enabled=False)
+    managed = await _slide(tmp_path / "managed", enabled=True, venue=venue)
+    unmanaged = await _slide(tmp_path / "unmanaged", enabled=False, venue=venue)
     assert "error" not in managed["outcomes"] and "unresolved" not in managed["outcomes"]
     # With collateral management every sleeve ends in band, on the simulator's ledger.
     for sleeve, target in TARGETS.items():
@@ -177,7 +200,7 @@ async def test_slide_spot_buys_are_funded_from_futures_collateral(tmp_path: Path
     # What the futures wallet could not give (its hedge's gains are unrealized, and cannot
     # move) is named as a deposit, on the console line and in the audit.
     (shortfall,) = managed["last"].shortfalls
-    assert shortfall.startswith("fund the binance (spot+usdm) spot account (spot) with ")
+    assert shortfall.startswith(f"fund the {venue} (spot+usdm) spot account (spot) with ")
     assert f"    shortfall  {shortfall}" in describe(managed["last"], to_sleeves(managed["config"]))
     audited = [r for r in _audit(tmp_path / "managed") if r["event"] == "collateral_plan"]
     assert audited[-1]["shortfalls"] == [shortfall]
