@@ -59,6 +59,7 @@ from bot.core.domain import (
     SleeveKind,
 )
 from bot.core.errors import ConfigError
+from bot.core.policy.collateral import CollateralOptions, VenueWallets
 from bot.core.policy.planner import PlannerOptions
 from bot.core.policy.strategies.core_satellite import GroupedSleeve, core_satellite
 from bot.core.policy.strategies.errors import StrategyError
@@ -467,6 +468,67 @@ class RiskConfig(_Model):
         return self
 
 
+class WalletPairConfig(_Model):
+    """A spot account and a futures account that are two wallets of one exchange account."""
+
+    spot: str = Field(description="the spot account's name (its spot wallet)")
+    futures: str = Field(description="the futures account's name (its futures wallet)")
+
+
+class CollateralConfig(_Model):
+    """Moving the quote currency between the spot and futures wallets of one exchange account
+    (live mode sends transfers; dry-run moves the paper ledger's money). Never across
+    exchanges: what another exchange would have to cover is reported as a shortfall."""
+
+    enabled: bool = Field(
+        False,
+        description="plan wallet transfers with every trade plan and send them (live) or move "
+        "the paper ledger's money (dry-run)",
+    )
+    venues: list[WalletPairConfig] = Field(
+        default_factory=list,
+        description="which spot and futures accounts share an exchange account",
+    )
+    leverage: Dec = Field(Decimal(3), description="futures margin is sized at this leverage")
+    min_liquidation_distance: Dec = Field(
+        Decimal("0.5"), description="adverse move (fraction of price) the futures must survive"
+    )
+    maintenance_rate: Dec = Field(Decimal("0.005"), description="maintenance margin rate assumed")
+    max_transfer_fraction_cycle: Dec | None = Field(
+        Decimal("0.25"), description="most moved per cycle, fraction of NAV"
+    )
+    max_transfer_fraction_day: Dec | None = Field(
+        Decimal("0.5"), description="most moved per UTC day, fraction of NAV"
+    )
+    min_transfer: Dec = Field(Decimal(1), description="smaller transfers are not sent")
+
+    @field_validator("leverage")
+    @classmethod
+    def _leverage(cls, value: Decimal) -> Decimal:
+        if not 0 < value <= MAX_LEVERAGE:
+            raise ValueError(f"must be more than 0 and at most {MAX_LEVERAGE}, got {value}")
+        return value
+
+    @field_validator(
+        "min_liquidation_distance",
+        "maintenance_rate",
+        "max_transfer_fraction_cycle",
+        "max_transfer_fraction_day",
+    )
+    @classmethod
+    def _fraction(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"must be a fraction from 0 to 1, got {value}")
+        return value
+
+    @field_validator("min_transfer")
+    @classmethod
+    def _min(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValueError(f"must be more than 0, got {value}")
+        return value
+
+
 class SimulatorConfig(_Model):
     enabled: bool = False
     scenario: Path | None = Field(None, description="config/sim/*.toml, relative to this file")
@@ -624,6 +686,7 @@ class BotConfig(BaseSettings):
     server: ServerConfig = ServerConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     strategy: StrategyConfig = StrategyConfig()
+    collateral: CollateralConfig = CollateralConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -665,6 +728,7 @@ class BotConfig(BaseSettings):
     def _consistent(self) -> BotConfig:
         self._check_sleeves()
         self._check_strategy()
+        self._check_wallet_pairs()
         uses_sim = [n for n, a in self.accounts.items() if a.simulator]
         if uses_sim and not self.simulator.enabled:
             raise ValueError(
@@ -675,6 +739,36 @@ class BotConfig(BaseSettings):
                 if not account.simulator and not account.has_credentials:
                     raise ValueError(f"mode is live but {_missing_credentials(name, account)}")
         return self
+
+    def _check_wallet_pairs(self) -> None:
+        if self.collateral.enabled and not self.collateral.venues:
+            raise ValueError(
+                "collateral.enabled is true but no [[collateral.venues]] pairs a spot and a "
+                "futures account"
+            )
+        seen: set[str] = set()
+        for index, pair in enumerate(self.collateral.venues):
+            where = f"collateral.venues[{index}]"
+            for role, name in (("spot", pair.spot), ("futures", pair.futures)):
+                account = self.accounts.get(name)
+                if account is None:
+                    raise ValueError(f"{where}.{role}: no account named {name!r}")
+                wanted = MarketType.SPOT if role == "spot" else MarketType.SWAP
+                if account.market is not wanted:
+                    raise ValueError(f"{where}.{role}: account {name!r} is not a {wanted} account")
+                if name in seen:
+                    raise ValueError(f"{where}.{role}: account {name!r} is paired twice")
+                seen.add(name)
+            spot, futures = self.accounts[pair.spot], self.accounts[pair.futures]
+            if exchange_family(spot.exchange) != exchange_family(futures.exchange) or (
+                spot.sim_account,
+                spot.simulator,
+                spot.base_url,
+            ) != (futures.sim_account, futures.simulator, futures.base_url):
+                raise ValueError(
+                    f"{where}: {pair.spot!r} and {pair.futures!r} are not one exchange account "
+                    "(transfers never cross exchanges)"
+                )
 
     def _check_sleeves(self) -> None:
         names = [s.name for s in self.sleeves]
@@ -989,6 +1083,37 @@ def trigger_rule(config: BotConfig) -> TriggerRule:
     t = config.trigger
     return TriggerRule(
         kind=t.kind, interval=t.interval, cron=t.cron, cooldown=t.cooldown, min_drift=t.min_drift
+    )
+
+
+def exchange_family(exchange: str) -> str:
+    """The exchange an account belongs to: Binance spot and USDⓈ-M are one exchange."""
+    return "binance" if exchange in ("binance", "binanceusdm") else exchange
+
+
+def wallet_pairs(config: BotConfig) -> tuple[VenueWallets, ...]:
+    return tuple(
+        VenueWallets(
+            f"{exchange_family(config.accounts[p.spot].exchange)} ({p.spot}+{p.futures})",
+            exchange_family(config.accounts[p.spot].exchange),
+            p.spot,
+            p.futures,
+        )
+        for p in config.collateral.venues
+    )
+
+
+def collateral_options(config: BotConfig) -> CollateralOptions:
+    c, planner = config.collateral, planner_options(config)
+    return CollateralOptions(
+        leverage=c.leverage,
+        min_liquidation_distance=c.min_liquidation_distance,
+        maintenance_rate=c.maintenance_rate,
+        fee_buffer=planner.buy_fee_buffer,
+        cash_reserve=planner.cash_reserve,
+        max_transfer_fraction_cycle=c.max_transfer_fraction_cycle,
+        max_transfer_fraction_day=c.max_transfer_fraction_day,
+        min_transfer=c.min_transfer,
     )
 
 

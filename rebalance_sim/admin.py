@@ -1,8 +1,10 @@
 """The simulator's control surface: what tests and paper mode do that no exchange client can.
 
 `Admin` offers the operations as Python methods (in-process tests): move time, set or gap a
-price, halt a market, fund and inspect accounts (Binance or Bitget, classic or unified), read the
-ledger (every order and fill as typed records with Decimal fields, each naming its venue), set
+price, halt a market, fund and inspect accounts (Binance or Bitget, classic or unified; an
+account's view shows each wallet: spot balances, and the futures wallet with its positions), read
+the ledger (every order, fill and wallet transfer as typed records with Decimal fields, each
+naming its venue), set
 fault knobs and request budgets and read what was injected and how many requests each account
 made. `admin_routes` exposes the same under `/_admin/…` as JSON for a simulator
 running as a separate process. API secrets are available from `Admin.credentials` only, never
@@ -36,6 +38,7 @@ from rebalance_sim.engine import (
     OrderRecord,
     PositionView,
     Reject,
+    TransferRecord,
 )
 from rebalance_sim.faults import FaultKind, FaultRule
 from rebalance_sim.ratelimit import RateLimits
@@ -151,6 +154,10 @@ class Admin:
 
     def income(self, account: str | None = None) -> list[IncomeRecord]:
         return self._engine.income_log(account)
+
+    def transfers(self, account: str | None = None) -> list[TransferRecord]:
+        """Moves between an account's spot and futures wallets, oldest first."""
+        return self._engine.transfer_log(account)
 
     def traded_notional(self, account: str | None = None) -> Decimal:
         """Sum of |price × amount| over every fill (of one account, or all)."""
@@ -330,6 +337,9 @@ def admin_routes(admin: Admin) -> list[web.RouteDef]:
     async def income(request: web.Request) -> Any:
         return admin.income(account_param(request))
 
+    async def transfers(request: web.Request) -> Any:
+        return admin.transfers(account_param(request))
+
     async def totals(request: web.Request) -> Any:
         who = account_param(request)
         return {"traded_notional": admin.traded_notional(who), "fees": admin.fees(who)}
@@ -376,6 +386,7 @@ def admin_routes(admin: Admin) -> list[web.RouteDef]:
         web.get("/_admin/orders", handler(orders)),
         web.get("/_admin/fills", handler(fills)),
         web.get("/_admin/income", handler(income)),
+        web.get("/_admin/transfers", handler(transfers)),
         web.get("/_admin/totals", handler(totals)),
         web.get("/_admin/faults", handler(get_faults)),
         web.post("/_admin/faults", handler(set_faults)),

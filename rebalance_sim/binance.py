@@ -43,6 +43,7 @@ from rebalance_sim.engine import (
     Reject,
     Side,
     TimeInForce,
+    TransferKind,
     floor_to,
 )
 from rebalance_sim.faults import FaultKind
@@ -135,7 +136,15 @@ _ROUTES = """
     fapi.positionSide.dual     GET     /fapi/v1/positionSide/dual  read   30      _one_way
     dapi.exchangeInfo          GET     /dapi/v1/exchangeInfo       -      1       _futures_info
     sapi.apiRestrictions       GET     /sapi/v1/account/apiRestrictions  read  1  _api_restrictions
+    sapi.asset.transfer.post   POST    /sapi/v1/asset/transfer     transfer  1    _transfer
+    sapi.asset.transfer.get    GET     /sapi/v1/asset/transfer     read   1       _transfers
 """
+# The universal transfer types between the spot wallet (MAIN) and the USDⓈ-M wallet (UMFUTURE).
+_TRANSFER_TYPES = {
+    "MAIN_UMFUTURE": TransferKind.SPOT_TO_FUTURES,
+    "UMFUTURE_MAIN": TransferKind.FUTURES_TO_SPOT,
+}
+_TRANSFER_HISTORY_SPAN_MS = 7 * 86_400_000  # a history query covers at most seven days
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +285,9 @@ class BinanceDialect(Dialect[Cost]):
         reason = exc.reason
         if reason is Reject.UNKNOWN_ORDER:
             return _unknown_order(cancel=route.method == "DELETE")
+        if route.name.startswith("sapi."):
+            code, msg = _TRANSFER_REJECTS.get(reason, (-5003, "Transfer failed."))
+            return WireError(code, msg)
         if route.meta.family is Family.SPOT:
             table = _SPOT_REJECTS
         elif reason is Reject.MIN_NOTIONAL:
@@ -1021,6 +1033,58 @@ class BinanceDialect(Dialect[Cost]):
         self.engine.set_margin_mode(call.account, listing.instrument, modes[text])
         return {"code": 200, "msg": "success"}
 
+    # -- wallet transfers (universal transfer) ------------------------------------------------
+
+    def _transfer_type(self, call: Call) -> TransferKind:
+        text = call.params.get("type")
+        if not text:
+            raise _missing("type")
+        kind = _TRANSFER_TYPES.get(text)
+        if kind is None:
+            raise _invalid("type")
+        return kind
+
+    def _transfer(self, call: Call) -> dict[str, Any]:
+        kind = self._transfer_type(call)
+        asset = call.params.get("asset")
+        if not asset:
+            raise _missing("asset")
+        amount = _decimal_param(call.params, "amount")
+        if amount is None:
+            raise _missing("amount")
+        record = self.engine.transfer(call.account, asset, amount, kind)
+        return {"tranId": record.transfer_id}
+
+    def _transfers(self, call: Call) -> dict[str, Any]:
+        """Newest first, one page (`current`, `size`) of a window of at most seven days."""
+        kind = self._transfer_type(call)
+        start, end = _opt_int(call.params, "startTime"), _opt_int(call.params, "endTime")
+        if end is None:
+            end = start + _TRANSFER_HISTORY_SPAN_MS if start is not None else self.engine.now_ms()
+        if start is None:
+            start = end - _TRANSFER_HISTORY_SPAN_MS
+        current, size = _int_param(call.params, "current", 1), _int_param(call.params, "size", 10)
+        if current < 1:
+            raise _invalid("current")
+        if not 1 <= size <= 100:
+            raise _invalid("size")
+        found = self.engine.transfers(call.account, kind=kind, start_ms=start, end_ms=end)
+        page = list(reversed(found))[(current - 1) * size : current * size]
+        reply: dict[str, Any] = {"total": len(found)}
+        if page:
+            reply["rows"] = [
+                {
+                    "asset": t.asset,
+                    "amount": f"{t.amount.normalize():f}",
+                    "type": call.params["type"],
+                    "status": "CONFIRMED",
+                    "tranId": t.transfer_id,
+                    "timestamp": t.time_ms,
+                }
+                for t in page
+            ]
+        return reply
+
 
 # -- reply rows: spot and USDⓈ-M, and the forms of one row ----------------------------------
 
@@ -1418,6 +1482,11 @@ _AUTH_ERRORS: dict[AuthFailure, tuple[int, str, int]] = {
 _INVALID_SYMBOL = (-1121, "Invalid symbol.")
 _FILTER_LOT = (-1013, "Filter failure: LOT_SIZE")
 _FILTER_PRICE = (-1013, "Filter failure: PRICE_FILTER")
+_TRANSFER_REJECTS: dict[Reject, tuple[int, str]] = {
+    Reject.INSUFFICIENT_BALANCE: (-5013, "Asset transfer failed: insufficient balance"),
+    Reject.INVALID_AMOUNT: (-1130, "Data sent for parameter 'amount' is not valid."),
+    Reject.TRANSFER_ASSET: (-5003, "Transfer failed: this asset cannot be transferred."),
+}
 _SPOT_REJECTS: dict[Reject, tuple[int, str]] = {
     Reject.UNKNOWN_SYMBOL: _INVALID_SYMBOL,
     Reject.INSUFFICIENT_BALANCE: (-2010, "Account has insufficient balance for requested action."),

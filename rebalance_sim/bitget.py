@@ -50,6 +50,8 @@ from rebalance_sim.engine import (
     Reject,
     Side,
     TimeInForce,
+    TransferKind,
+    TransferRecord,
     money,
 )
 from rebalance_sim.faults import FaultKind
@@ -187,7 +189,21 @@ _ROUTES = """
     uta.openOrders        GET     v3/trade/unfilled-orders           read   20    _open
     uta.fills             GET     v3/trade/fills                     read   20    _fills
     uta.leverage          POST    v3/account/set-leverage            trade  5     _uta_leverage
+#   classic wallet transfers between spot and USDT-M futures
+    spot.transfer         POST    v2/spot/wallet/transfer            transfer  10  _transfer
+    spot.transferRecords  GET     v2/spot/account/transferRecords    read   20    _transfer_records
 """
+# Classic account types (Bitget's `fromType` / `toType`) between which the simulator moves money.
+_TRANSFER_KINDS = {
+    ("spot", "usdt_futures"): TransferKind.SPOT_TO_FUTURES,
+    ("usdt_futures", "spot"): TransferKind.FUTURES_TO_SPOT,
+}
+# Every account type Bitget names; a transfer between any other pair is not one the simulator
+# serves (it holds no margin, coin-M or P2P wallets).
+_ACCOUNT_TYPES = frozenset(
+    {"spot", "p2p", "coin_futures", "usdt_futures", "usdc_futures", "crossed_margin",
+     "isolated_margin"}
+)  # fmt: skip
 
 
 # A permission as Bitget's key information lists it: read-only or read-and-write codes per
@@ -1025,6 +1041,53 @@ class BitgetDialect(Dialect[int]):
             "marginMode": text,
         }
 
+    # -- classic wallet transfers ------------------------------------------------------------
+
+    def _transfer(self, call: Call) -> dict[str, Any]:
+        p = call.params
+        pair = (
+            _choice(p, "fromType", _ACCOUNT_TYPES),
+            _choice(p, "toType", _ACCOUNT_TYPES),
+        )
+        kind = _TRANSFER_KINDS.get(pair)
+        if kind is None:
+            raise WireError("40017", f"Parameter verification failed {pair[0]} to {pair[1]}")
+        coin = p.get("coin")
+        if not coin:
+            raise _empty("coin")
+        amount = _decimal(p, "amount", required=True)
+        assert amount is not None
+        client_id = p.get("clientOid", "")
+        if client_id and not _CLIENT_ID_V2.match(client_id):
+            raise WireError("40020", "Parameter clientOid error")
+        record = self.engine.transfer(call.account, coin.upper(), amount, kind, client_id)
+        return {"transferId": str(record.transfer_id), "clientOid": record.client_id or None}
+
+    def _transfer_records(self, call: Call) -> list[dict[str, Any]]:
+        """Newest first; by coin, optionally by the wallet it left, a client id and a window."""
+        p = call.params
+        coin = p.get("coin")
+        if not coin:
+            raise _empty("coin")
+        from_type = _choice(p, "fromType", _ACCOUNT_TYPES) if p.get("fromType") else None
+        client_id = p.get("clientOid") or None
+        if client_id and self.faults.is_hidden(call.account, client_id):
+            return []
+        limit = _int(p, "limit", 100)
+        if not 1 <= limit <= 500:
+            raise WireError("40020", "Parameter limit error")
+        found = [
+            t
+            for t in self.engine.transfers(
+                call.account,
+                client_id=client_id,
+                start_ms=_opt_int(p, "startTime"),
+                end_ms=_opt_int(p, "endTime"),
+            )
+            if t.asset == coin.upper() and (from_type is None or _from_type(t) == from_type)
+        ]
+        return [_transfer_row(t) for t in reversed(found)][:limit]
+
     def _uta_leverage(self, call: Call) -> str:
         if self._category(call) != USDT_FUTURES:
             raise WireError("400172", "Parameter verification failed category")
@@ -1291,6 +1354,26 @@ _POSITION = Fields(
 # -- module helpers --------------------------------------------------------------------------
 
 
+def _from_type(t: TransferRecord) -> str:
+    return "spot" if t.kind is TransferKind.SPOT_TO_FUTURES else "usdt_futures"
+
+
+def _transfer_row(t: TransferRecord) -> dict[str, Any]:
+    from_type = _from_type(t)
+    return {
+        "coin": t.asset,
+        "status": "Successful",
+        "toType": "usdt_futures" if from_type == "spot" else "spot",
+        "toSymbol": "",
+        "fromType": from_type,
+        "fromSymbol": "",
+        "size": _s(t.amount),
+        "ts": str(t.time_ms),
+        "clientOid": t.client_id or None,
+        "transferId": str(t.transfer_id),
+    }
+
+
 def _candle_row(c: Candle) -> list[str]:
     return [
         str(c.open_ms),
@@ -1492,6 +1575,8 @@ _REJECTS: dict[Product, dict[Reject, tuple[str, str]]] = {
         Reject.INSUFFICIENT_BALANCE: ("43012", "Insufficient balance"),
         Reject.DUPLICATE_CLIENT_ID: _DUPLICATE,
         Reject.REDUCE_ONLY_SPOT: ("40017", "Parameter verification failed reduceOnly"),
+        Reject.INVALID_AMOUNT: ("40020", "Parameter amount error"),
+        Reject.TRANSFER_ASSET: ("40017", "Parameter verification failed coin"),
     },
     Product.MIX: {
         **dict.fromkeys(_NO_FUTURES_SYMBOL, _NO_SYMBOL),

@@ -35,7 +35,7 @@ _BINANCE_GROUPS = {
     **{f"fapi{access}": "/fapi/v1" for access in ("Public", "Private")},
     **{f"fapi{access}V{n}": f"/fapi/v{n}" for access in ("Public", "Private") for n in (2, 3)},
     "dapiPublic": "/dapi/v1",
-    "sapi": "/sapi/v1",  # the account: what the API key may do
+    "sapi": "/sapi/v1",  # the account: what the API key may do; universal transfer
 }
 # Bitget's groups are all one host; ccxt appends `/api/<version>/…` itself.
 _BITGET_GROUPS = (

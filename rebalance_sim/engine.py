@@ -23,6 +23,9 @@ Semantics, chosen to match what the bot meets on a real exchange:
   while, `EngineConfig.client_id_ttl_ms`: Bitget's six hours);
 - a unified account (Bitget's UTA) has one wallet: its futures margin is its spot balance of the
   settlement asset, so a spot purchase and a futures position draw on the same money;
+- a transfer moves the settlement asset between a classic account's spot and futures wallets:
+  the spot side gives at most its free balance, the futures side at most what it could withdraw
+  (cross wallet net of margin in use); every transfer is a record of the ledger (`transfers`);
 - state changes happen lazily: every call first brings the engine up to the clock's time
   (resting orders that the path crossed are filled, funding that fell due is paid).
 """
@@ -113,6 +116,13 @@ class IncomeKind(StrEnum):
     TRANSFER = "transfer"
 
 
+class TransferKind(StrEnum):
+    """Which way money moves between an account's two trading wallets."""
+
+    SPOT_TO_FUTURES = "spot_to_futures"
+    FUTURES_TO_SPOT = "futures_to_spot"
+
+
 class Reject(StrEnum):
     """Why the engine refused a request; each dialect maps these to its own codes and texts."""
 
@@ -142,6 +152,9 @@ class Reject(StrEnum):
     MARGIN_MODE_POSITION_OPEN = "margin_mode_position_open"
     MARGIN_MODE_OPEN_ORDERS = "margin_mode_open_orders"
     NOT_A_FUTURES_MARKET = "not_a_futures_market"
+    INVALID_AMOUNT = "invalid_amount"  # a transfer of zero, a negative or a malformed amount
+    TRANSFER_ASSET = "transfer_asset"  # the futures wallet holds only the settlement asset
+    UNIFIED_TRANSFER = "unified_transfer"  # a unified account has one wallet: nothing to move
 
 
 class EngineRejected(Exception):
@@ -312,6 +325,20 @@ class IncomeRecord:
     asset: str
     time_ms: int
     trade_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    """One executed move between an account's spot and futures wallets."""
+
+    transfer_id: int
+    venue: str
+    account: str
+    kind: TransferKind
+    asset: str
+    amount: Decimal
+    client_id: str  # "" when the venue takes none (Binance)
+    time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,9 +624,11 @@ class Engine:
         self._fills: list[FillRecord] = []
         self._fills_by_account: dict[str, list[FillRecord]] = {}
         self._income: list[IncomeRecord] = []
+        self._transfers: list[TransferRecord] = []
         self._next_order_id = 1
         self._next_trade_id = 1
         self._next_income_id = 1
+        self._next_transfer_id = 1
         self._next_auto_client_id = 1
         self._price_cache: dict[str, tuple[int, Decimal]] = {}
         self._ticker_cache: dict[tuple[str | None, InstrumentId], tuple[int, Ticker24h]] = {}
@@ -1022,6 +1051,69 @@ class Engine:
         acc.futures_updated_ms = self.now_ms()
         self._add_income(acc, IncomeKind.TRANSFER, None, amount, self.now_ms())
         return self._wallet(acc)
+
+    def transfer(
+        self, account: str, asset: str, amount: Decimal, kind: TransferKind, client_id: str = ""
+    ) -> TransferRecord:
+        """Move `amount` of the settlement asset between the account's spot and futures
+        wallets. The futures wallet gives at most what it could withdraw (its cross wallet net
+        of the margin its positions and orders hold); the spot wallet at most its free balance.
+        A client id must be new on the account (Bitget's `clientOid`)."""
+        self.sync()
+        acc = self._account(account)
+        if acc.unified:
+            raise EngineRejected(Reject.UNIFIED_TRANSFER, account)
+        if asset != self.settle_asset:
+            raise EngineRejected(Reject.TRANSFER_ASSET, asset)
+        if not amount.is_finite() or amount <= 0:
+            raise EngineRejected(Reject.INVALID_AMOUNT, str(amount))
+        if client_id and any(
+            t.account == account and t.client_id == client_id for t in self._transfers
+        ):
+            raise EngineRejected(Reject.DUPLICATE_CLIENT_ID, client_id)
+        spot = acc.spot.setdefault(asset, _Balance())
+        if kind is TransferKind.SPOT_TO_FUTURES:
+            if spot.free < amount:
+                raise EngineRejected(Reject.INSUFFICIENT_BALANCE, f"{asset} free {spot.free}")
+            spot.free -= amount
+            acc.wallet += amount
+        else:
+            available = self.futures_view(account).max_withdraw
+            if available < amount:
+                raise EngineRejected(Reject.INSUFFICIENT_BALANCE, f"withdrawable {available}")
+            acc.wallet -= amount
+            spot.free += amount
+        now = self.now_ms()
+        acc.spot_updated_ms = acc.futures_updated_ms = now
+        signed = amount if kind is TransferKind.SPOT_TO_FUTURES else -amount
+        self._add_income(acc, IncomeKind.TRANSFER, None, signed, now)
+        record = TransferRecord(
+            self._next_transfer_id, acc.venue, account, kind, asset, amount, client_id, now
+        )
+        self._next_transfer_id += 1
+        self._transfers.append(record)
+        return record
+
+    def transfers(
+        self,
+        account: str,
+        *,
+        kind: TransferKind | None = None,
+        client_id: str | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[TransferRecord]:
+        """The account's transfers, oldest first, filtered as the venues' history queries do."""
+        self._account(account)
+        return [
+            t
+            for t in self._transfers
+            if t.account == account
+            and (kind is None or t.kind is kind)
+            and (client_id is None or t.client_id == client_id)
+            and (start_ms is None or t.time_ms >= start_ms)
+            and (end_ms is None or t.time_ms <= end_ms)
+        ]
 
     def set_position(
         self,
@@ -1857,6 +1949,9 @@ class Engine:
         if account is None:
             return list(self._fills)
         return list(self._fills_by_account.get(account, []))
+
+    def transfer_log(self, account: str | None = None) -> list[TransferRecord]:
+        return [t for t in self._transfers if account in (None, t.account)]
 
     def income_log(self, account: str | None = None) -> list[IncomeRecord]:
         self.sync()

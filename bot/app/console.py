@@ -91,6 +91,13 @@ def describe(
                 f"    denied     leg {leg.index} {leg.side.value} {amount} {leg.key.symbol}: "
                 f"{denied.check}: {denied.reason}"
             )
+    for transfer in result.transfers:
+        moved = transfer.leg
+        lines.append(
+            f"    transfer   {transfer.state.value:<7} {human.amount(moved.amount)} {moved.asset} "
+            f"{moved.from_account} ({moved.from_wallet}) → {moved.to_account} ({moved.to_wallet})"
+        )
+    lines.extend(f"    shortfall  {line}" for line in result.shortfalls)
     if result.execution is not None:
         for outcome in result.execution.outcomes:
             leg = outcome.leg
@@ -149,6 +156,15 @@ def cycle_object(
              "state": o.state.value, "filled": o.filled, "average_price": o.average_price}
             for o in result.execution.outcomes
         ]  # fmt: skip
+    if result.transfers:
+        body["transfers"] = [
+            {"asset": t.leg.asset, "amount": t.leg.amount, "state": t.state.value,
+             "from": f"{t.leg.from_account} ({t.leg.from_wallet})",
+             "to": f"{t.leg.to_account} ({t.leg.to_wallet})"}
+            for t in result.transfers
+        ]  # fmt: skip
+    if result.shortfalls:
+        body["shortfalls"] = list(result.shortfalls)
     if result.drift_after is not None:
         body["drift_after"] = drift_fields(result.drift_after)["sleeves"]
     return body

@@ -1,5 +1,5 @@
 """One rebalancing cycle: reconcile → snapshot → price check → drift → trigger → plan → risk →
-market status → execute → drift after.
+market status → transfers → execute → drift after.
 
 `Cycle.run` reads as the specification's cycle. The pure core decides; this module only moves
 values between it and the shell (reader, executor, state store, audit log) and writes every
@@ -9,13 +9,20 @@ nothing (outcome `unresolved`, retried next cycle). A cycle that cannot see the 
 (an exchange down, a price missing for a held asset) or whose prices cannot be true is skipped
 with the reason, and one whose legs meet a market that is not trading sends nothing; it never
 trades on a partial or false picture.
+
+With `[collateral] enabled` the plan is made with its collateral plan: the wallet transfers
+that fund it run before every leg (they are sized from the money there now, so they need no
+sell to have happened), through the transfer executor live and on the paper ledger in dry-run.
+A transfer whose fate is unknown joins the order-fate gate: reconcile looks it up first in
+every cycle, and until it is known nothing is read, planned or sent. A transfer that failed
+leaves its legs to a second risk check against the money that really moved.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -39,6 +46,14 @@ from bot.core.domain import (
 )
 from bot.core.errors import BotError, DataError
 from bot.core.ids import cycle_id_at
+from bot.core.policy.collateral import (
+    CollateralOptions,
+    CollateralPlan,
+    TransferLeg,
+    VenueWallets,
+    after_transfers,
+    plan_with_collateral,
+)
 from bot.core.policy.drift import compute_drift
 from bot.core.policy.planner import PlannerOptions, plan_rebalance
 from bot.core.policy.prices import check_prices
@@ -55,6 +70,7 @@ from bot.core.risk import (
     remember_prices,
 )
 from bot.execution.executor import ExecutionReport, Executor, Finding, Reconciliation
+from bot.execution.transfers import TransferIntent, TransferState
 
 log = structlog.get_logger("bot.app.cycle")
 
@@ -90,6 +106,27 @@ class CycleStore(Protocol):
     def save_risk_state(self, state: Mapping[str, Any]) -> None: ...
 
 
+class TransferRunner(Protocol):
+    """Live: the transfer executor; dry-run: the paper ledger's transfers."""
+
+    async def execute(
+        self, transfers: Sequence[TransferLeg], cycle_id: str
+    ) -> list[TransferIntent]: ...
+
+    async def reconcile(self, cycle_id: str) -> list[TransferIntent]: ...
+
+    def moved_today(self) -> Decimal: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Collateral:
+    """What `[collateral] enabled` adds to a cycle."""
+
+    venues: tuple[VenueWallets, ...]
+    options: CollateralOptions
+    transfers: TransferRunner
+
+
 class Observer(Protocol):
     """Metrics and notifications: told what happened, never able to break a cycle."""
 
@@ -120,6 +157,13 @@ class CycleResult:
     drift_after: DriftReport | None = None
     turnover: Decimal = ZERO
     reconciliation: Reconciliation | None = None
+    collateral: CollateralPlan | None = None
+    transfers: tuple[TransferIntent, ...] = ()
+
+    @property
+    def shortfalls(self) -> tuple[str, ...]:
+        """Money only a deposit (or another exchange) can bring, one line each."""
+        return tuple(s.message for s in self.collateral.shortfalls) if self.collateral else ()
 
     @property
     def traded(self) -> bool:
@@ -132,6 +176,9 @@ class CycleResult:
             return self.reconciliation.reason
         if self.execution is not None and self.execution.unresolved:
             return f"the fate of order {', '.join(self.execution.unresolved)} is unknown"
+        unknown = [t.client_id for t in self.transfers if not t.state.final]
+        if unknown:
+            return f"the fate of transfer {', '.join(unknown)} is unknown"
         return None
 
 
@@ -157,6 +204,7 @@ class Cycle:
     ignore_assets: frozenset[str] = frozenset()
     observers: list[Observer] = field(default_factory=list)
     last_id: str | None = None
+    collateral: Collateral | None = None
 
     @property
     def allowed(self) -> frozenset[InstrumentKey]:
@@ -204,6 +252,7 @@ class Cycle:
         except BotError as exc:
             self._audit_error(cycle_id, exc, step="reconcile")
             found = Reconciliation(problems=(f"reconciliation failed: {exc}",))
+        found = await self._reconcile_transfers(cycle_id, found)
         if found.eventful:
             self.audit.append(
                 EventType.RECONCILE,
@@ -220,6 +269,20 @@ class Cycle:
         if not found.complete:
             log.warning("orders_unresolved", cycle_id=cycle_id, reason=found.reason)
         return found
+
+    async def _reconcile_transfers(self, cycle_id: str, found: Reconciliation) -> Reconciliation:
+        """Pending transfer intents are looked up; one still unknown closes the gate."""
+        if self.collateral is None:
+            return found
+        try:
+            unknown = await self.collateral.transfers.reconcile(cycle_id)
+        except BotError as exc:
+            self._audit_error(cycle_id, exc, step="reconcile transfers")
+            return replace(found, problems=(*found.problems, f"transfer lookup failed: {exc}"))
+        if not unknown:
+            return found
+        ids = ", ".join(t.client_id for t in unknown)
+        return replace(found, problems=(*found.problems, f"the fate of transfer {ids} is unknown"))
 
     async def _decide_and_trade(self, cycle_id: str, now: datetime) -> CycleResult:
         try:
@@ -259,21 +322,9 @@ class Cycle:
         result = CycleResult(cycle_id, Outcome.NO_TRADE, decision.reason, snapshot, drift, decision)
         if not decision.trade:
             return result
-        plan = plan_rebalance(
-            snapshot, drift, self.sleeves, targets, decision, self.instruments, self.planner
-        )
-        self.audit.append(EventType.PLAN, cycle_id, **plan_fields(plan))
-        result.plan = plan
-        verdict = check(
-            plan,
-            snapshot,
-            drift.nav,
-            self.risk_state,
-            self.limits,
-            self.instruments,
-            now,
-            self.allowed,
-        )
+        plan = self._plan(cycle_id, result, snapshot, drift, targets, decision)
+        transfers = result.collateral.transfers if result.collateral else ()
+        verdict = self._check(plan, after_transfers(snapshot, transfers), drift.nav, now)
         result.verdict = verdict
         self.audit.append(EventType.RISK_VERDICT, cycle_id, **verdict_fields(verdict))
         approved = verdict.approved
@@ -294,6 +345,11 @@ class Cycle:
             result.reason = f"not trading: {closed}; no leg on any instrument this cycle"
             return result
         self.audit.flush()
+        if transfers:
+            funded = await self._fund(cycle_id, result, plan, snapshot, now, transfers)
+            if funded is None:
+                return result
+            approved = funded
         execution = await self.executor.execute(approved, cycle_id, snapshot.quotes)
         result.execution = execution
         sent = [self.clock() for o in execution.outcomes for _ in o.client_order_ids]
@@ -305,6 +361,116 @@ class Cycle:
         if execution.traded:
             await self._drift_after(result, cycle_id, targets)
         return result
+
+    def _plan(
+        self,
+        cycle_id: str,
+        result: CycleResult,
+        snapshot: Snapshot,
+        drift: DriftReport,
+        targets: Mapping[str, Decimal],
+        decision: TriggerDecision,
+    ) -> Plan:
+        """The trade plan (audited, on `result`); with collateral management, also the
+        transfers that fund it."""
+        if self.collateral is None:
+            plan = plan_rebalance(
+                snapshot, drift, self.sleeves, targets, decision, self.instruments, self.planner
+            )
+        else:
+            plan = self._plan_funded(cycle_id, result, snapshot, drift, targets, decision)
+        self.audit.append(EventType.PLAN, cycle_id, **plan_fields(plan))
+        result.plan = plan
+        return plan
+
+    def _plan_funded(
+        self,
+        cycle_id: str,
+        result: CycleResult,
+        snapshot: Snapshot,
+        drift: DriftReport,
+        targets: Mapping[str, Decimal],
+        decision: TriggerDecision,
+    ) -> Plan:
+        assert self.collateral is not None
+        plan, funding = plan_with_collateral(
+            snapshot,
+            drift,
+            self.sleeves,
+            targets,
+            decision,
+            self.instruments,
+            self.planner,
+            self.collateral.venues,
+            self.collateral.options,
+            self.collateral.transfers.moved_today(),
+        )
+        result.collateral = funding
+        self.audit.append(EventType.COLLATERAL_PLAN, cycle_id, **collateral_fields(funding))
+        for shortfall in funding.shortfalls:
+            log.warning("collateral_shortfall", cycle_id=cycle_id, message=shortfall.message)
+        return plan
+
+    def _check(self, plan: Plan, snapshot: Snapshot, nav: Decimal, now: datetime) -> Verdict:
+        return check(
+            plan, snapshot, nav, self.risk_state, self.limits, self.instruments, now, self.allowed
+        )
+
+    async def _fund(
+        self,
+        cycle_id: str,
+        result: CycleResult,
+        plan: Plan,
+        snapshot: Snapshot,
+        now: datetime,
+        transfers: Sequence[TransferLeg],
+    ) -> tuple[Leg, ...] | None:
+        """Run the transfers, then the legs still funded: all the approved ones, or after a
+        failed transfer those a second risk check passes on the money that moved. None: no
+        order this cycle (the reason is in `result`)."""
+        moved = await self._transfer(cycle_id, result, transfers)
+        if moved is None:
+            return None
+        assert result.verdict is not None
+        if len(moved) == len(transfers):
+            return tuple(result.verdict.approved)
+        nav = result.drift.nav if result.drift is not None else ZERO
+        verdict = self._check(plan, after_transfers(snapshot, moved), nav, now)
+        result.verdict = verdict
+        self.audit.append(
+            EventType.RISK_VERDICT, cycle_id, **verdict_fields(verdict), after="transfers"
+        )
+        if not verdict.approved:
+            result.outcome = Outcome.BLOCKED
+            result.reason = "a transfer failed and no leg is funded without it"
+            return None
+        return tuple(verdict.approved)
+
+    async def _transfer(
+        self, cycle_id: str, result: CycleResult, transfers: Sequence[TransferLeg]
+    ) -> list[TransferLeg] | None:
+        """Run the transfers; the ones done, or None when one's fate is unknown (no order)."""
+        assert self.collateral is not None
+        intents = await self.collateral.transfers.execute(transfers, cycle_id)
+        result.transfers = tuple(intents)
+        for intent in intents:
+            if intent.permission_missing:
+                line = permission_line(intent)
+                log.error("transfer_permission_missing", cycle_id=cycle_id, message=line)
+                self.audit.append(
+                    EventType.ERROR,
+                    cycle_id,
+                    step="transfer",
+                    error_class="PermissionMissing",
+                    message=line,
+                )
+        if any(not i.state.final for i in intents):
+            result.outcome = Outcome.UNRESOLVED
+            result.reason = (
+                f"no order: {result.fate_unknown}; looked up again before the next trade"
+            )
+            return None
+        return [i.leg for i in intents if i.state is TransferState.DONE]
 
     def _value_checked(
         self, cycle_id: str, snapshot: Snapshot, now: datetime
@@ -432,6 +598,16 @@ def _quietly(fn: Callable[..., None], *args: Any) -> None:
         log.warning("observer_failed", observer=getattr(fn, "__qualname__", "?"), error=str(exc))
 
 
+def permission_line(intent: TransferIntent) -> str:
+    """One line naming the key and the permission a refused transfer lacked."""
+    leg = intent.leg
+    wanted = "'Permits Universal Transfer'" if leg.exchange == "binance" else "'Wallet transfer'"
+    return (
+        f"the API key of {leg.venue} may not move money between its wallets: enable "
+        f"{wanted} on the key, or set [collateral] enabled = false"
+    )
+
+
 def _execution_reason(execution: ExecutionReport) -> str:
     filled = sum(1 for o in execution.outcomes if o.filled > 0)
     failed = [o for o in execution.outcomes if o.filled == 0]
@@ -543,6 +719,36 @@ def plan_fields(plan: Plan) -> dict[str, Any]:
             for d in plan.dropped
         ],
         "notes": list(plan.notes),
+    }
+
+
+def collateral_fields(funding: CollateralPlan) -> dict[str, Any]:
+    return {
+        "needs": [
+            {
+                "venue": n.venue,
+                "account": n.account,
+                "wallet": n.wallet.value,
+                "have": n.have,
+                "need": n.need,
+            }
+            for n in funding.needs
+        ],
+        "transfers": [
+            {
+                "index": t.index,
+                "venue": t.venue,
+                "from_account": t.from_account,
+                "from_wallet": t.from_wallet.value,
+                "to_account": t.to_account,
+                "to_wallet": t.to_wallet.value,
+                "asset": t.asset,
+                "amount": t.amount,
+            }
+            for t in funding.transfers
+        ],
+        "shortfalls": [s.message for s in funding.shortfalls],
+        "notes": list(funding.notes),
     }
 
 

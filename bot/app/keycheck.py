@@ -87,15 +87,18 @@ def judge_key(
 
 
 def _verdict(
-    name: str, config: AccountConfig, granted: KeyPermissions | KeyUnreadable
+    name: str,
+    config: AccountConfig,
+    granted: KeyPermissions | KeyUnreadable,
+    *,
+    wallet_transfers: bool = False,
 ) -> KeyVerdict:
     if isinstance(granted, KeyUnreadable):
         warning = (
             f"accounts.{name}: the key's permissions could not be read ({granted}); not checked"
         )
         return KeyVerdict(name, warning=warning)
-    # The cycle sends no wallet transfers yet, so no key needs universal transfer.
-    needs = key_needs(config, wallet_transfers=False)
+    needs = key_needs(config, wallet_transfers=wallet_transfers)
     return judge_key(name, needs, granted, allow_withdrawals=config.allow_withdrawal_permission)
 
 
@@ -114,12 +117,16 @@ async def check_account_key(
 
 
 async def check_keys(
-    configs: Mapping[str, AccountConfig], accounts: Mapping[str, ExchangeAccount]
+    configs: Mapping[str, AccountConfig],
+    accounts: Mapping[str, ExchangeAccount],
+    transfer_accounts: frozenset[str] = frozenset(),
 ) -> None:
     """Every account's key judged; warnings logged, refusals raised as one line.
 
-    Accounts of one venue that share a key (Binance spot and USDⓈ-M, Bitget spot and futures)
-    read its permissions once: Bitget answers its key information once a second per user."""
+    `transfer_accounts` are the wallets collateral management moves money between: their key
+    needs universal transfer. Accounts of one venue that share a key (Binance spot and USDⓈ-M,
+    Bitget spot and futures) read its permissions once: Bitget answers its key information once
+    a second per user."""
     by_key: dict[tuple[str, str], list[str]] = {}
     for name, account in accounts.items():
         identity = (venue_of(account.exchange_id), str(account.client.apiKey or ""))
@@ -127,7 +134,7 @@ async def check_keys(
     groups = list(by_key.values())
     read = await asyncio.gather(*(_read(accounts[names[0]]) for names in groups))
     verdicts = [
-        _verdict(name, configs[name], granted)
+        _verdict(name, configs[name], granted, wallet_transfers=name in transfer_accounts)
         for names, granted in zip(groups, read, strict=True)
         for name in names
     ]

@@ -29,7 +29,7 @@ import structlog
 from pydantic import SecretStr
 
 from bot import config as cfg
-from bot.app.cycle import Cycle
+from bot.app.cycle import Collateral, Cycle, TransferRunner
 from bot.app.keycheck import check_keys
 from bot.app.targets import StaticTargets, StrategyTargets, is_static
 from bot.audit.layout import open_portfolio_audit
@@ -43,10 +43,12 @@ from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
 from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
+from bot.exchange.transfers import CcxtTransfers
 from bot.exchange.venues import venue_limits, venue_of, weight_limit
 from bot.execution.executor import ExecutionOptions, LiveExecutor
 from bot.execution.ledger import PaperLedger
-from bot.execution.paper import PaperCosts, PaperExecutor
+from bot.execution.paper import PaperCosts, PaperExecutor, PaperTransfers
+from bot.execution.transfers import TransferExecutor
 from bot.logs import redact
 from bot.store.state import StateStore
 
@@ -209,7 +211,12 @@ async def open_app(
         for account in accounts.values():
             stack.push_async_callback(account.close)
         if mode is Mode.LIVE:
-            await check_keys(config.accounts, accounts)
+            wallets = (
+                frozenset(n for pair in config.collateral.venues for n in (pair.spot, pair.futures))
+                if config.collateral.enabled
+                else frozenset()
+            )
+            await check_keys(config.accounts, accounts, wallets)
         known = await _load_markets(accounts)
         cfg.check_instruments(config, known)
         instruments = {
@@ -261,6 +268,7 @@ async def open_app(
             ),
             risk_state=risk_state,
             ignore_assets=frozenset(config.ignore_assets),
+            collateral=_collateral(config, mode, accounts, executor, store, audit, clock),
         )
         handle = sim.handle if sim is not None else None
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
@@ -339,6 +347,36 @@ async def _execution(
             accounts, keys, lambda: paper_executor.ledger, config.quote_currency, cash, clock
         )
     return executor, reader
+
+
+def _collateral(
+    config: BotConfig,
+    mode: Mode,
+    accounts: Mapping[str, ExchangeAccount],
+    executor: LiveExecutor | PaperExecutor,
+    store: StateStore,
+    audit: AuditLog,
+    clock: Callable[[], datetime],
+) -> Collateral | None:
+    """Transfers live, the paper ledger's moves in dry-run; None unless enabled."""
+    if not config.collateral.enabled:
+        return None
+    venues = cfg.wallet_pairs(config)
+    runner: TransferRunner
+    if isinstance(executor, PaperExecutor):
+        runner = PaperTransfers(config.portfolio, executor, store, audit, clock)
+    else:
+        assert mode is Mode.LIVE
+        ports = {
+            v.venue: CcxtTransfers(accounts[v.spot_account].client, v.exchange) for v in venues
+        }
+        runner = TransferExecutor(config.portfolio, ports, store, audit, clock)
+    log.info(
+        "collateral_enabled",
+        venues=[v.venue for v in venues],
+        transfers="sent to the exchange" if mode is Mode.LIVE else "paper ledger only",
+    )
+    return Collateral(venues, cfg.collateral_options(config), runner)
 
 
 async def _paper_ledger(store: StateStore, reader: LiveReader, audit: AuditLog) -> PaperLedger:

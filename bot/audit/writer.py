@@ -78,6 +78,11 @@ class EventType(StrEnum):
     ORDER_LOOKUP = "order_lookup"
     ORDER_WITHHELD = "order_withheld"  # not sent: an earlier order's fate is unknown
     PAPER_FILL = "paper_fill"
+    COLLATERAL_PLAN = "collateral_plan"  # wallet needs, transfers and shortfalls of a plan
+    TRANSFER_INTENT = "transfer_intent"  # persisted before the transfer is sent
+    TRANSFER_DONE = "transfer_done"  # the exchange confirmed it (reply, or found by lookup)
+    TRANSFER_FAILED = "transfer_failed"  # refused, or not found after a lost reply
+    TRANSFER_LOOKUP = "transfer_lookup"  # a lost reply: looked up instead of resent
     POST_TRADE_DRIFT = "post_trade_drift"
     RECONCILE = "reconcile"
     ERROR = "error"

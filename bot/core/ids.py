@@ -42,6 +42,17 @@ def client_order_id(portfolio: str, cycle_id: str, leg_index: int, attempt: int 
     return value
 
 
+def transfer_client_id(portfolio: str, cycle_id: str, index: int) -> str:
+    """The id of a cycle's wallet transfer: like an order's, with `t` before the index."""
+    if not is_cycle_id(cycle_id):
+        raise ValueError(f"not a cycle id: {cycle_id!r}")
+    if not 0 <= index < 100:
+        raise ValueError(f"transfer index {index} out of range")
+    value = f"rb{portfolio_tag(portfolio)}_{cycle_id.replace('T', '')}_t{index:02d}"
+    assert len(value) <= MAX_CLIENT_ID
+    return value
+
+
 def is_ours(client_id: str, portfolio: str) -> bool:
     """Whether an order on the exchange was placed by this portfolio's bot."""
     return client_id.startswith(f"rb{portfolio_tag(portfolio)}_")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 # ccxt API group -> path prefix, as on Binance's real hosts (spot, USDⓈ-M, COIN-M market info,
-# and the account's API key restrictions).
+# and the account's API key restrictions and universal transfer).
 _BINANCE_GROUPS = {
     "public": "/api/v3",
     "private": "/api/v3",
@@ -24,7 +24,7 @@ _BINANCE_GROUPS = {
     "fapiPublicV3": "/fapi/v3",
     "fapiPrivateV3": "/fapi/v3",
     "dapiPublic": "/dapi/v1",
-    "sapi": "/sapi/v1",  # the account: what the API key may do
+    "sapi": "/sapi/v1",  # the account: what the API key may do; universal transfer
 }
 
 # Bitget: every group is the same host; ccxt appends `/api/<version>/…` itself, and the local

@@ -3,6 +3,7 @@
 Pure values and functions. The paper executor applies fills here and persists the result; the
 dry-run snapshot values this ledger at the exchange's current prices, so a rehearsal over many
 cycles evolves like a live account (fees and slippage included; funding is not simulated).
+Wallet transfers move the quote currency between a spot account and a futures wallet.
 """
 
 from __future__ import annotations
@@ -128,6 +129,21 @@ class PaperLedger:
             updated = _apply_futures(account, fill)
         return PaperLedger({**self.accounts, account.name: updated})
 
+    def transfer(
+        self, from_account: str, to_account: str, asset: str, amount: Decimal
+    ) -> PaperLedger:
+        """Move `asset` between two wallets (a spot account's holdings, a futures account's
+        wallet), refused like the exchange refuses it: no such wallet, not enough money."""
+        if amount <= 0:
+            raise PaperRejected(f"transfer amount {amount} must be positive")
+        moved = dict(self.accounts)
+        for name, sign in ((from_account, -1), (to_account, 1)):
+            account = moved.get(name)
+            if account is None:
+                raise PaperRejected(f"no paper account {name!r}")
+            moved[name] = _credit(account, asset, sign * amount)
+        return PaperLedger(moved)
+
     def account_states(self, quotes: Mapping[InstrumentKey, Quote]) -> dict[str, AccountState]:
         """The ledger as the snapshot shows accounts, futures valued at the current mark."""
         states: dict[str, AccountState] = {}
@@ -206,6 +222,25 @@ class PaperLedger:
                 },
             )
         return cls(accounts)
+
+
+def _credit(account: PaperAccount, asset: str, amount: Decimal) -> PaperAccount:
+    if account.market_type is MarketType.SPOT:
+        balance = account.holdings.get(asset, ZERO) + amount
+        if balance < 0:
+            raise PaperRejected(
+                f"insufficient {asset} on {account.name}: "
+                f"need {-amount}, have {account.holdings.get(asset, ZERO)}"
+            )
+        holdings = {**account.holdings, asset: balance}
+        return replace(account, holdings={k: v for k, v in holdings.items() if v != 0})
+    if account.margin_asset not in (None, asset):
+        raise PaperRejected(f"{account.name}'s wallet holds {account.margin_asset}, not {asset}")
+    if account.wallet + amount < 0:
+        raise PaperRejected(
+            f"insufficient {asset} on {account.name}: need {-amount}, have {account.wallet}"
+        )
+    return replace(account, wallet=account.wallet + amount)
 
 
 def _apply_spot(account: PaperAccount, fill: PaperFill) -> PaperAccount:

@@ -1,24 +1,34 @@
 """The paper executor (dry-run): approved legs become fills on the paper ledger, never orders.
 
 It is built without any exchange object, so a rehearsal has no route to an order endpoint; it
-sits behind the same port as the live executor (`bot.execution.executor.Executor`).
+sits behind the same port as the live executor (`bot.execution.executor.Executor`). Its wallet
+transfers (`PaperTransfers`) move the paper ledger's money and never call an exchange.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from bot.audit.writer import EventType
 from bot.core.domain import InstrumentKey, IntentState, Leg, Quote
-from bot.core.ids import client_order_id
+from bot.core.ids import client_order_id, transfer_client_id
+from bot.core.policy.collateral import TransferLeg
 from bot.execution.executor import AuditSink, ExecutionReport, LegOutcome, Reconciliation
 from bot.execution.ledger import PaperLedger, PaperRejected, paper_fill
+from bot.execution.transfers import (
+    KeyValueStore,
+    TransferIntent,
+    TransferState,
+    add_moved,
+    moved_on,
+)
 
 
-class PaperStore(Protocol):
+class PaperStore(KeyValueStore, Protocol):
     def commit_paper_trade(
         self, ledger: Mapping[str, Any], fills: Sequence[Mapping[str, Any]]
     ) -> None: ...
@@ -130,3 +140,70 @@ class PaperExecutor:
                 )
             )
         return ExecutionReport(tuple(outcomes))
+
+
+class PaperTransfers:
+    """Dry-run wallet transfers: the paper ledger's money moves; no exchange is called."""
+
+    def __init__(
+        self,
+        portfolio: str,
+        executor: PaperExecutor,
+        store: PaperStore,
+        audit: AuditSink,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._portfolio = portfolio
+        self._executor = executor
+        self._store = store
+        self._audit = audit
+        self._clock = clock
+
+    async def reconcile(self, cycle_id: str) -> list[TransferIntent]:
+        """Nothing to reconcile: a paper transfer is final the moment it is made."""
+        return []
+
+    def moved_today(self) -> Decimal:
+        return moved_on(self._store, self._clock())
+
+    async def execute(
+        self, transfers: Sequence[TransferLeg], cycle_id: str
+    ) -> list[TransferIntent]:
+        done: list[TransferIntent] = []
+        for leg in transfers:
+            cid = transfer_client_id(self._portfolio, cycle_id, leg.index)
+            now_ms = int(self._clock().timestamp() * 1000)
+            intent = TransferIntent(cid, cycle_id, leg, now_ms)
+            try:
+                ledger = self._executor.ledger.transfer(
+                    leg.from_account, leg.to_account, leg.asset, leg.amount
+                )
+            except PaperRejected as exc:
+                intent = replace(intent, state=TransferState.FAILED, error=str(exc))
+            else:
+                self._store.commit_paper_trade(ledger.to_dict(), [])
+                self._executor.ledger = ledger
+                add_moved(self._store, self._clock(), leg.amount)
+                intent = replace(intent, state=TransferState.DONE, transfer_id=f"paper-{cid}")
+            event = (
+                EventType.TRANSFER_DONE
+                if intent.state is TransferState.DONE
+                else EventType.TRANSFER_FAILED
+            )
+            self._audit.append(
+                event,
+                cycle_id,
+                client_id=cid,
+                venue=leg.venue,
+                from_account=leg.from_account,
+                from_wallet=leg.from_wallet.value,
+                to_account=leg.to_account,
+                to_wallet=leg.to_wallet.value,
+                asset=leg.asset,
+                amount=leg.amount,
+                state=intent.state.value,
+                error=intent.error,
+                dry_run=True,
+            )
+            done.append(intent)
+        return done

@@ -1,4 +1,5 @@
-"""Notifications to the operator (trades, errors, risk halts, restarts) through apprise URLs.
+"""Notifications to the operator (trades, errors, risk halts, restarts, deposits needed)
+through apprise URLs.
 
 A notification is a courtesy, never a step of a cycle: `notify` never raises, gives up after a
 timeout, and runs apprise (blocking I/O) in a worker thread. Identical events (same kind and
@@ -43,6 +44,7 @@ class NotificationKind(StrEnum):
     ERROR = "error"
     HALT = "halt"
     RESTART = "restart"
+    DEPOSIT = "deposit"  # a wallet short of money only a deposit (or another exchange) can bring
 
 
 _TYPES = {
@@ -50,6 +52,7 @@ _TYPES = {
     NotificationKind.ERROR: apprise.NotifyType.FAILURE,
     NotificationKind.HALT: apprise.NotifyType.WARNING,
     NotificationKind.RESTART: apprise.NotifyType.INFO,
+    NotificationKind.DEPOSIT: apprise.NotifyType.WARNING,
 }
 
 

@@ -151,6 +151,8 @@ class Operations:
             self.health.cycle_failed(now, result.reason)
             metrics.count_exchange_error(result.outcome)
             self._notify("error", f"cycle {result.outcome}", result.reason, key=result.outcome)
+        for line in result.shortfalls:
+            self._notify("deposit", f"deposit needed for {self.app.config.portfolio}", line, line)
         if result.outcome == Outcome.TRADED:
             self._notify("trade", f"rebalanced {self.app.config.portfolio}", result.reason)
         self.recent.appendleft(

@@ -12,11 +12,13 @@ from bot.config import (
     BotConfig,
     check_instruments,
     check_live_allowed,
+    collateral_options,
     load_config,
     risk_limits,
     targets,
     to_sleeves,
     trigger_rule,
+    wallet_pairs,
 )
 from bot.core.domain import Mode
 from bot.core.errors import ConfigError
@@ -482,3 +484,43 @@ def test_every_invalid_kind_exits_2_with_one_line(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("rebalance-bot: invalid configuration: ")
     assert expected in err
+
+
+PAIR = """
+[collateral]
+leverage = 2
+
+[[collateral.venues]]
+spot = "spot"
+futures = "{futures}"
+"""
+
+
+def test_a_spot_and_a_futures_account_of_one_exchange_pair_as_wallets(tmp_path: Path) -> None:
+    config = load(tmp_path, BASE + PAIR.format(futures="usdm"))
+    (venue,) = wallet_pairs(config)
+    assert (venue.exchange, venue.spot_account, venue.futures_account) == (
+        "binance",
+        "spot",
+        "usdm",
+    )
+    assert collateral_options(config).leverage == Decimal(2)
+
+
+def test_wallets_of_two_exchanges_are_refused_as_a_pair(tmp_path: Path) -> None:
+    text = (
+        BASE + '\n[accounts.bg]\nexchange = "bitget"\nmarket = "swap"\n' + PAIR.format(futures="bg")
+    )
+    assert "are not one exchange account (transfers never cross exchanges)" in error_of(
+        tmp_path, text
+    )
+    assert "is not a swap account" in error_of(tmp_path, BASE + PAIR.format(futures="spot"))
+
+
+def test_collateral_can_be_enabled_only_with_a_wallet_pair(tmp_path: Path) -> None:
+    enabled = PAIR.format(futures="usdm").replace("[collateral]", "[collateral]\nenabled = true")
+    assert load(tmp_path, BASE + enabled).collateral.enabled
+    alone = "\n[collateral]\nenabled = true\n"
+    assert "no [[collateral.venues]] pairs a spot and a futures account" in error_of(
+        tmp_path, BASE + alone
+    )

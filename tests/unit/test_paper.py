@@ -134,3 +134,39 @@ def test_a_contract_size_10_fill_is_valued_and_held_in_contracts_of_ten() -> Non
     higher = Quote(last=D("0.6"), bid=D("0.6"), ask=D("0.6"), timestamp=T)
     state = after.account_states({xrp: higher})["usdm"]
     assert state.unrealized_pnl == D("0.1") * 30 * 10
+
+
+def _wallets(spot_usdt: str, wallet: str) -> PaperLedger:
+    return PaperLedger(
+        {
+            "spot": PaperAccount("spot", MarketType.SPOT, {"USDT": D(spot_usdt), "BTC": D(1)}),
+            "usdm": PaperAccount("usdm", MarketType.SWAP, margin_asset="USDT", wallet=D(wallet)),
+        }
+    )
+
+
+def test_a_paper_transfer_moves_the_quote_between_spot_and_the_futures_wallet() -> None:
+    ledger = _wallets("100", "5000").transfer("usdm", "spot", "USDT", D("1234.5"))
+    assert ledger.accounts["spot"].holdings == {"USDT": D("1334.5"), "BTC": D(1)}
+    assert ledger.accounts["usdm"].wallet == D("3765.5")
+    back = ledger.transfer("spot", "usdm", "USDT", D("1334.5"))
+    assert back.accounts["spot"].holdings == {"BTC": D(1)}
+    assert back.accounts["usdm"].wallet == D(5100)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "asset", "amount", "why"),
+    [
+        ("usdm", "spot", "USDT", "5000.01", "insufficient USDT on usdm"),
+        ("spot", "usdm", "USDT", "100.01", "insufficient USDT on spot"),
+        ("spot", "usdm", "BTC", "1", "holds USDT, not BTC"),
+        ("spot", "nowhere", "USDT", "1", "no paper account 'nowhere'"),
+        ("spot", "usdm", "USDT", "0", "must be positive"),
+    ],
+)
+def test_a_paper_transfer_is_refused_as_the_exchange_refuses_it(
+    source: str, target: str, asset: str, amount: str, why: str
+) -> None:
+    ledger = _wallets("100", "5000")
+    with pytest.raises(PaperRejected, match=why):
+        ledger.transfer(source, target, asset, D(amount))

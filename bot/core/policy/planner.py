@@ -11,7 +11,8 @@ Pure. Given a trading decision it sizes one leg per instrument that has to move:
   futures legs are exempt from the minimum notional, as on Binance and Bitget);
 - a spot sell never exceeds the free balance, and there is no spot short;
 - spot buys never spend more than the account's free quote plus this plan's sells on the same
-  account, less the cash reserve and a fee/price buffer; a buy cut for lack of cash says so;
+  account (plus what wallet transfers planned alongside bring), less the cash reserve and a
+  fee/price buffer; a buy cut for lack of cash says so;
 - a futures trade that shrinks a position is reduce-only; one that crosses zero becomes a
   reduce-only close plus an opening leg (a single opening order when the position is below the
   minimum amount; only the close when the close itself is cut to the maximum amount);
@@ -102,8 +103,11 @@ def plan_rebalance(
     decision: TriggerDecision,
     instruments: Mapping[InstrumentKey, Instrument],
     options: PlannerOptions,
+    cash_headroom: Mapping[str, Decimal] | None = None,
 ) -> Plan:
-    """The legs that carry out `decision` (an empty plan when it does not trade)."""
+    """The legs that carry out `decision` (an empty plan when it does not trade).
+    `cash_headroom` is quote currency a spot account gains (or, negative, gives) by wallet
+    transfers planned alongside: it moves that account's budget for buys."""
     if not decision.trade:
         return Plan(options.to)
     work = _Work()
@@ -116,7 +120,7 @@ def plan_rebalance(
         if desired is None:
             continue
         _plan_sleeve(snapshot, drift.nav, sleeve, d, desired, instruments, s_index, work)
-    _fund_buys(snapshot, drift.nav, options, instruments, work)
+    _fund_buys(snapshot, drift.nav, options, instruments, work, cash_headroom or {})
     ordered = sorted(work.drafts, key=lambda d: (not d.reducing, d.order))
     legs = tuple(
         Leg(
@@ -384,8 +388,10 @@ def _fund_buys(
     options: PlannerOptions,
     instruments: Mapping[InstrumentKey, Instrument],
     work: _Work,
+    headroom: Mapping[str, Decimal],
 ) -> None:
-    """Cut spot buys to what each account can pay: free quote + this plan's sells − reserve."""
+    """Cut spot buys to what each account can pay: free quote + transfers in + this plan's
+    sells − reserve."""
     budget: dict[str, Decimal] = {}
     for name, account in snapshot.accounts.items():
         if account.market_type is MarketType.SPOT:
@@ -393,7 +399,7 @@ def _fund_buys(
                 (h.free for a, h in account.holdings.items() if a == snapshot.quote_currency),
                 ZERO,
             )
-            budget[name] = free - options.cash_reserve * nav
+            budget[name] = free + headroom.get(name, ZERO) - options.cash_reserve * nav
     for d in work.drafts:
         if d.market_type is MarketType.SPOT and d.side is Side.SELL:
             budget[d.key.account] = budget.get(d.key.account, ZERO) + d.amount * d.price * (
