@@ -451,7 +451,13 @@ def test_with_small_lots_and_enough_cash_nothing_is_reported_and_every_moved_sle
     before = case.drift()
     plan = case.plan()
     assert plan.dropped == ()
-    assert plan.notes == ()
+    for note in plan.notes:
+        # Only a band narrower than one lot may leave a sleeve outside it, and the plan says so.
+        name = note.split(":", 1)[0]
+        sleeve = next(s for s in case.sleeves if s.name == name)
+        assert "no whole number of lots lands inside its band" in note, note
+        band = before.by_name()[name].band
+        assert _lot_weight(case, sleeve, before.nav) > 2 * band, note
     after = compute_drift(_apply(case.snapshot, plan.legs), case.sleeves, case.targets).by_name()
     for sleeve in case.sleeves:
         prior = before.by_name()[sleeve.name]
