@@ -388,7 +388,7 @@ class BinanceDialect:
         params = dict(parse_qsl(query, keep_blank_values=True))
         if body:
             params.update(parse_qsl(body, keep_blank_values=True))
-        fired = self.faults.draw(ep.name)
+        fired = self.faults.draw(ep.name, header)
         if fired:
             early = await self._pre_faults(fired, params, request)
             if early is not None:

@@ -506,7 +506,7 @@ class BitgetDialect:
         raw_query = request.rel_url.raw_query_string
         body = await request.text() if request.body_exists else ""
         params = _params(raw_query, body if ep.method == "POST" else "")
-        fired = self.faults.draw(ep.name)
+        fired = self.faults.draw(ep.name, known.api_key if known else None)
         if fired:
             early = await self._pre_faults(fired, params, request)
             if early is not None:
