@@ -17,7 +17,8 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +98,15 @@ class App:
         return result
 
 
+@dataclass(frozen=True, slots=True)
+class WaitClock:
+    """What the live executor waits on between polls and lookups: real time by default; a
+    test passes simulated time, so its lookup windows do not depend on how long requests take."""
+
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
 def config_digest(config: BotConfig) -> str:
     """A short hash of the effective config (secrets excluded), recorded at start-up."""
     data = config.model_dump(mode="json")
@@ -170,12 +180,14 @@ async def open_app(
     clock: Callable[[], datetime] | None = None,
     env: Mapping[str, str] | None = None,
     sim_port: int | None = None,
+    waits: WaitClock | None = None,
 ) -> AsyncIterator[App]:
     """Everything one portfolio needs, opened in order and closed in reverse.
 
     The bot's clock is wall time, except with the embedded simulator: then it is the
     simulator's time, so that cooldowns, windows and quote ages are measured on the same clock
     as the market (a rehearsal at 60× speed keeps its hour-long cooldown an hour of market).
+    `waits` times the live executor's polls and lookup windows (default: real time).
     """
     sim_handle: list[Any] = []
     if clock is None:
@@ -217,7 +229,7 @@ async def open_app(
         cash = frozenset(config.cash_assets)
         live_reader = LiveReader(accounts, keys, config.quote_currency, cash, clock)
         executor, reader = await _execution(
-            config, mode, accounts, instruments, store, audit, clock, live_reader
+            config, mode, accounts, instruments, store, audit, clock, live_reader, waits
         )
         saved_risk = store.load_risk_state()
         try:
@@ -297,12 +309,14 @@ async def _execution(
     audit: AuditLog,
     clock: Callable[[], datetime],
     live_reader: LiveReader,
+    waits: WaitClock | None,
 ) -> tuple[LiveExecutor | PaperExecutor, LiveReader | PaperReader]:
     """Live: order gateways. Dry-run: the paper executor, which holds no exchange object."""
     keys = cfg.instrument_keys(config)
     cash = frozenset(config.cash_assets)
     executor: LiveExecutor | PaperExecutor
     if mode is Mode.LIVE:
+        waits = waits or WaitClock()
         executor = LiveExecutor(
             portfolio=config.portfolio,
             gateways={n: OrderGateway(a, Mode.LIVE) for n, a in accounts.items()},
@@ -317,6 +331,8 @@ async def _execution(
                 fill_timeout=config.execution.fill_timeout.total_seconds(),
             ),
             clock=clock,
+            sleep=waits.sleep,
+            monotonic=waits.monotonic,
         )
         reader: LiveReader | PaperReader = live_reader
     else:
