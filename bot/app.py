@@ -181,6 +181,7 @@ async def open_app(
     env: Mapping[str, str] | None = None,
     sim_port: int | None = None,
     waits: WaitClock | None = None,
+    connected: Mapping[str, ExchangeAccount] | None = None,
 ) -> AsyncIterator[App]:
     """Everything one portfolio needs, opened in order and closed in reverse.
 
@@ -188,6 +189,8 @@ async def open_app(
     simulator's time, so that cooldowns, windows and quote ages are measured on the same clock
     as the market (a rehearsal at 60× speed keeps its hour-long cooldown an hour of market).
     `waits` times the live executor's polls and lookup windows (default: real time).
+    `connected`: account connections the caller opened and keeps (a test restarting the bot
+    over one connection); by default each account is connected here and closed on exit.
     """
     sim_handle: list[Any] = []
     if clock is None:
@@ -216,9 +219,12 @@ async def open_app(
             )
             sim_handle.append(sim)
             log.info("simulator_started", base_url=sim.base_url)
-        accounts = _accounts(config, mode, sim)
-        for account in accounts.values():
-            stack.push_async_callback(account.close)
+        if connected is None:
+            accounts = _accounts(config, mode, sim)
+            for account in accounts.values():
+                stack.push_async_callback(account.close)
+        else:
+            accounts = dict(connected)
         known = await _load_markets(accounts)
         cfg.check_instruments(config, known)
         instruments = {
