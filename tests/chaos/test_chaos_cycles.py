@@ -3,8 +3,11 @@
 The simulator injects faults on a fifth or more of all requests (latency, 5xx before and after
 an accepted order, 429 with Retry-After, lost replies of accepted orders, partial fills). From
 the simulator's own ledger: one order per client id, every order sized as its plan leg said and
-preceded by its audited intent, no risk limit breached, the loop never dies, and once the faults
-stop every sleeve is back in band within three cycles. `make chaos` runs 300 cycles; `make test`
+preceded by its audited intent, no risk limit breached by a cycle's trades (turnover; leverage
+raised above its limit — prices stand still during a cycle, so a cycle that ends over the limit
+without raising the leverage was put there by the market, which is counted and printed: moving
+collateral is issue 15), the loop never dies, and once the faults stop every sleeve is back in
+band within three cycles. `make chaos` runs 300 cycles; `make test`
 a shorter campaign. Both print their figures and their seed.
 
 One seed gives one campaign: the price paths and the fault draws come from the seed (faults per
@@ -55,6 +58,7 @@ SLEEVES = SEED_SLEEVES.replace("target = 0.60", "target = 0.45").replace(
 )
 HOURS_PER_CYCLE = 4 if os.environ.get("CHAOS_FULL") else 8
 BAND = D("0.02")  # a narrow band: many rebalances, so many orders meet the faults
+MAX_LEVERAGE = D(3)  # the risk engine's default
 
 FAULTS = [
     FaultRule(FaultKind.LATENCY, "*", probability=0.13, latency_ms=150),
@@ -104,6 +108,9 @@ class Campaign:
     injected: dict[FaultKind, int] = field(default_factory=dict)
     requests: int = 0
     converge: int | None = None
+    # Cycles that ended above the leverage limit with no trade of theirs raising it: the market
+    # moved against the futures wallet (the bot moves no collateral yet: issue 15).
+    drifted_over_leverage: int = 0
     orders: list[OrderRecord] = field(default_factory=list)
     digest: str = ""  # of every order and fill on the ledger: equal digests, equal campaigns
 
@@ -118,7 +125,8 @@ class Campaign:
             f"cycles {dict(self.outcomes)}; requests {self.requests}, faults injected "
             f"{self.fault_total} ({self.fault_total / max(self.requests, 1):.0%}) "
             f"{self.injected}; orders {len(ids)}, duplicates {len(ids) - len(set(ids))}, "
-            f"breaches {len(self.breaches)}, cycles to converge {self.converge}, "
+            f"breaches {len(self.breaches)}, cycles over the leverage limit by market moves "
+            f"{self.drifted_over_leverage}, cycles to converge {self.converge}, "
             f"ledger digest {self.digest}"
         )
 
@@ -148,16 +156,24 @@ async def run_campaign(tmp_path: Path, seed: int, cycles: int) -> Campaign:
         for number in range(cycles):
             sim.admin.advance(timedelta(hours=HOURS_PER_CYCLE))
             fills_before = len(sim.admin.fills("main"))
+            # Prices stand still during a cycle (the clock is manual): whatever changes the
+            # leverage from here on is the cycle's own trading.
+            leverage_before = _weights(sim)["leverage"]
             result = await app.cycle.run()  # an exception here is the loop dying: the test fails
             run.outcomes[result.outcome] += 1
             fills = sim.admin.fills("main")[fills_before:]
             turnover = sum((f.quote_amount for f in fills), D(0))
-            weights = _weights(sim)
+            leverage = _weights(sim)["leverage"]
             nav = ledger_weights(sim, "main", {a: sim.admin.price(a) for a in ASSETS})["nav"]
             if turnover > D("0.5") * nav * D("1.01"):
                 run.breaches.append(f"cycle {number}: turnover {turnover} > 50 % of NAV {nav}")
-            if weights["leverage"] > 3:
-                run.breaches.append(f"cycle {number}: leverage {weights['leverage']}")
+            if leverage > MAX_LEVERAGE and leverage > leverage_before:
+                run.breaches.append(
+                    f"cycle {number}: its trades took leverage from {leverage_before:.3f} to "
+                    f"{leverage:.3f}"
+                )
+            elif leverage > MAX_LEVERAGE:
+                run.drifted_over_leverage += 1
         run.injected = dict(sim.simulator.faults.injected)
         run.requests = sum(sim.admin.request_counts().values())
         sim.admin.clear_faults()
