@@ -16,6 +16,7 @@ COPY deploy/requirements.lock ./
 RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
+COPY rebalance_sim ./rebalance_sim
 RUN pip install --no-deps . && python -m compileall -q /venv
 
 # -- runtime: the environment, the example configs, a non-root user, /data --------------------

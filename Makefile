@@ -26,11 +26,12 @@ run: $(STAMP)
 	$(BIN)/rebalance-bot run --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot tests bench
-	$(BIN)/ruff format --check bot tests bench
+	$(BIN)/lint-imports
+	$(BIN)/ruff check bot rebalance_sim tests bench
+	$(BIN)/ruff format --check bot rebalance_sim tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot
+	$(BIN)/mypy bot rebalance_sim
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q

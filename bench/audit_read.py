@@ -24,8 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AuditLog, EventType
-from bot.ids import client_order_id, cycle_id_at
+from bot.audit.writer import AuditLog, EventType
+from bot.core.ids import client_order_id, cycle_id_at
 
 RECORDS = int(os.environ.get("BENCH_AUDIT_RECORDS", "1000000"))
 RSS_LIMIT_MB = 300

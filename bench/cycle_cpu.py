@@ -22,10 +22,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import open_app
+from bot.app.wiring import open_app
 from bot.config import load_config
-from bot.domain import Mode
-from bot.sim.server import run_simulator
+from bot.core.domain import Mode
+from rebalance_sim.server import run_simulator
 
 SIZES = (3, 30, 100)
 CYCLES = 15

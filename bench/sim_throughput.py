@@ -24,8 +24,8 @@ import ccxt.async_support as ccxt
 from aiohttp import web
 
 from bot.exchange.local import local_api_urls
-from bot.sim.auth import sign_bitget
-from bot.sim.server import run_simulator
+from rebalance_sim.auth import sign_bitget
+from rebalance_sim.server import run_simulator
 
 SECONDS = 3.0
 CONNECTIONS = 16

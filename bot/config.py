@@ -13,16 +13,19 @@ read from the environment or `*_FILE` files: a secret written in the TOML file i
 from __future__ import annotations
 
 import contextvars
+import math
 import re
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from json import JSONDecodeError
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -37,9 +40,10 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
-from bot.domain import (
+from bot.core.domain import (
     ONE,
     ZERO,
     Band,
@@ -53,10 +57,11 @@ from bot.domain import (
     Sleeve,
     SleeveKind,
 )
-from bot.errors import ConfigError
-from bot.policy.planner import PlannerOptions
-from bot.policy.triggers import TriggerKind, TriggerRule
-from bot.risk import RiskLimits
+from bot.core.errors import ConfigError
+from bot.core.policy.planner import PlannerOptions
+from bot.core.policy.triggers import TriggerKind, TriggerRule
+from bot.core.risk import RiskLimits
+from bot.logs import register_secrets
 
 ENV_PREFIX = "REBALANCE_"
 EXCHANGES = ("binance", "binanceusdm", "bitget")
@@ -65,6 +70,10 @@ _NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 _PORTFOLIO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+MAX_DURATION = timedelta(days=3650)
+# The largest leverage either exchange offers on any perpetual; the bracket of each symbol (often
+# lower) is the exchange's own limit, checked when trading.
+MAX_LEVERAGE = Decimal(125)
 
 
 def _decimal(value: Any) -> Any:
@@ -73,29 +82,51 @@ def _decimal(value: Any) -> Any:
         raise ValueError("expected a number, got a boolean")
     if isinstance(value, float | int | str):
         try:
-            return Decimal(str(value).strip())
+            number = Decimal(str(value).strip())
         except InvalidOperation as exc:
             raise ValueError(f"{value!r} is not a number") from exc
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        return number
     return value
 
 
 def _duration(value: Any) -> Any:
+    """A duration from seconds or text (`90s`, `15m`, `4h`, `1d`), finite, 0 to `MAX_DURATION`."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError("expected a duration, got a boolean")
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         match = _DURATION.match(value)
         if match is None:
             raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 15m, 4h, 1d)")
-        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-    raise ValueError(f"{value!r} is not a duration")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a finite duration")
+    if seconds < 0:
+        raise ValueError(f"{value!r}: a duration cannot be negative")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{value!r} is too long (at most {MAX_DURATION.days} days)")
+    return timedelta(seconds=seconds)
+
+
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"must be longer than 0 seconds, got {value.total_seconds():g} s")
+    return value
 
 
 Dec = Annotated[Decimal, BeforeValidator(_decimal)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# Timeouts, polls and windows: zero would mean "give up at once" or "spin".
+PositiveDuration = Annotated[
+    timedelta, BeforeValidator(_duration), AfterValidator(_positive_duration)
+]
 
 
 class _Model(BaseModel):
@@ -115,7 +146,7 @@ class AccountConfig(_Model):
         None,
         description="explicit API base URL (e.g. a simulator started with `rebalance-bot sim`)",
     )
-    timeout: Duration = Field(timedelta(seconds=10), description="per-request timeout")
+    timeout: PositiveDuration = Field(timedelta(seconds=10), description="per-request timeout")
     pace_by_weight: bool = Field(
         True,
         description="ccxt's pacing by the exchange's request weights; off only for a local "
@@ -239,7 +270,9 @@ class TriggerConfig(_Model):
     kind: TriggerKind = Field(TriggerKind.BAND, description="band | calendar | hybrid")
     band: Dec = Field(Decimal("0.05"), description="absolute band, fraction of NAV (0.05 = 5 pp)")
     relative_band: Dec | None = Field(None, description="relative band, fraction of |target|")
-    interval: Duration | None = Field(None, description="calendar/hybrid: how often to look")
+    interval: PositiveDuration | None = Field(
+        None, description="calendar/hybrid: how often to look"
+    )
     cron: str | None = Field(None, description="calendar/hybrid: 5-field cron in UTC")
     cooldown: Duration = Field(timedelta(hours=1), description="minimum time between rebalances")
     min_drift: Dec = Field(Decimal("0.001"), description="calendar: smallest drift worth a trade")
@@ -249,6 +282,15 @@ class TriggerConfig(_Model):
     def _band(cls, value: Decimal | None) -> Decimal | None:
         if value is not None and not 0 < value < 1:
             raise ValueError(f"must be > 0 and < 1, got {value}")
+        return value
+
+    @field_validator("min_drift")
+    @classmethod
+    def _min_drift(cls, value: Decimal) -> Decimal:
+        if not 0 <= value < 1:
+            raise ValueError(
+                f"must be a fraction of NAV from 0 up to (not including) 1, got {value}"
+            )
         return value
 
     @field_validator("cron")
@@ -262,8 +304,6 @@ class TriggerConfig(_Model):
     def _schedule(self) -> TriggerConfig:
         if self.kind is not TriggerKind.BAND and (self.interval is None) == (self.cron is None):
             raise ValueError(f"a {self.kind} trigger needs exactly one of `interval` or `cron`")
-        if self.interval is not None and self.interval <= timedelta(0):
-            raise ValueError("interval must be positive")
         return self
 
 
@@ -272,22 +312,38 @@ class PlannerConfig(_Model):
     cash_reserve: Dec = Field(ZERO, description="spot quote (fraction of NAV) never spent")
     buy_fee_buffer: Dec = Field(Decimal("0.002"), description="headroom for fees and price moves")
 
+    @field_validator("cash_reserve", "buy_fee_buffer")
+    @classmethod
+    def _share(cls, value: Decimal) -> Decimal:
+        if not 0 <= value < 1:
+            raise ValueError(
+                f"must be a fraction of NAV from 0 up to (not including) 1, got {value}"
+            )
+        return value
+
 
 class PaperConfig(_Model):
     spot_fee: Dec = Decimal("0.001")
     futures_fee: Dec = Decimal("0.0005")
     slippage_bps: Dec = Decimal("5")
 
+    @field_validator("spot_fee", "futures_fee", "slippage_bps")
+    @classmethod
+    def _cost(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError(f"a cost cannot be negative, got {value}")
+        return value
+
 
 class ExecutionConfig(_Model):
     order_type: Literal["market", "limit-then-market"] = "market"
-    limit_timeout: Duration = timedelta(seconds=30)
-    poll_interval: Duration = timedelta(seconds=1)
-    lookup_window: Duration = Field(
+    limit_timeout: PositiveDuration = timedelta(seconds=30)
+    poll_interval: PositiveDuration = timedelta(seconds=1)
+    lookup_window: PositiveDuration = Field(
         timedelta(seconds=30),
         description="how long an order with a lost reply is looked up before it counts as absent",
     )
-    fill_timeout: Duration = Field(
+    fill_timeout: PositiveDuration = Field(
         timedelta(seconds=30),
         description="how long an accepted market order may take to close before the cycle moves on",
     )
@@ -309,22 +365,49 @@ class RiskConfig(_Model):
     max_leverage: Dec | None = _DEFAULT_LIMITS.max_leverage
     max_gross_exposure: Dec | None = _DEFAULT_LIMITS.max_gross_exposure
     allowed_symbols: list[str] | None = None
-    max_quote_age: Duration | None = _DEFAULT_LIMITS.max_quote_age
+    max_quote_age: PositiveDuration | None = _DEFAULT_LIMITS.max_quote_age
     max_mark_deviation: Dec | None = _DEFAULT_LIMITS.max_mark_deviation
+    max_spread: Dec | None = _DEFAULT_LIMITS.max_spread
+    max_touch_deviation: Dec | None = _DEFAULT_LIMITS.max_touch_deviation
+    max_basis: Dec | None = _DEFAULT_LIMITS.max_basis
     max_price_jump: Dec | None = _DEFAULT_LIMITS.max_price_jump
+    price_confirm_cycles: int = Field(
+        _DEFAULT_LIMITS.price_confirm_cycles,
+        ge=1,
+        description="cycles in a row a price jump must be seen in before it is accepted",
+    )
     min_cash_reserve: Dec | None = _DEFAULT_LIMITS.min_cash_reserve
     max_orders_per_minute: int | None = _DEFAULT_LIMITS.max_orders_per_minute
     max_drawdown: Dec | None = _DEFAULT_LIMITS.max_drawdown
-    drawdown_window: Duration = _DEFAULT_LIMITS.drawdown_window
+    drawdown_window: PositiveDuration = _DEFAULT_LIMITS.drawdown_window
     kill_switch_file: Path | None = Field(None, description="default <data_dir>/HALT")
     kill_switch_env: str = "REBALANCE_HALT"
+
+    @field_validator("min_cash_reserve", "max_drawdown")
+    @classmethod
+    def _share_of_nav(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not 0 <= value < 1:
+            raise ValueError(
+                f"must be a fraction of NAV from 0 up to (not including) 1, got {value}"
+            )
+        return value
+
+    @field_validator("max_leverage")
+    @classmethod
+    def _leverage(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not 0 < value <= MAX_LEVERAGE:
+            raise ValueError(
+                f"must be more than 0 and at most {MAX_LEVERAGE} (no exchange offers more; "
+                f"each symbol's own bracket is checked when trading), got {value}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _non_negative(self) -> RiskConfig:
         for name in (
             "max_order_notional", "max_order_fraction", "max_turnover_cycle", "max_turnover_day",
-            "max_leverage", "max_gross_exposure", "max_mark_deviation", "max_price_jump",
-            "min_cash_reserve", "max_drawdown",
+            "max_gross_exposure", "max_mark_deviation", "max_price_jump",
+            "max_spread", "max_touch_deviation", "max_basis", "min_cash_reserve", "max_drawdown",
         ):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -359,10 +442,19 @@ class RiskParityConfig(_Model):
         "groups", description="groups: risk parity inside each group; all: across every sleeve"
     )
     covariance: Literal["sample", "ewma"] = "sample"
-    half_life: float | None = Field(None, gt=0, description="ewma: half-life in candles")
+    half_life: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="ewma: half-life in candles"
+    )
     futures_gross_cap: Dec | None = Field(
         None, description="cap on Σ|futures targets| (fraction of NAV)"
     )
+
+    @field_validator("futures_gross_cap")
+    @classmethod
+    def _cap(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        return value
 
     @model_validator(mode="after")
     def _ewma(self) -> RiskParityConfig:
@@ -406,7 +498,7 @@ class StrategyConfig(_Model):
 
     kind: Literal["static", "core-satellite", "risk-parity"] = "static"
     groups: dict[Group, Dec] = Field(default_factory=dict, description="group weights")
-    recompute_every: Duration = Field(
+    recompute_every: PositiveDuration = Field(
         timedelta(days=1), description="how often targets are recomputed"
     )
     timeframe: str = Field("1d", description="candles of the price history")
@@ -623,6 +715,18 @@ class BotConfig(BaseSettings):
     def kill_switch_file(self) -> Path:
         return self.risk.kill_switch_file or self.data_dir / "HALT"
 
+    def secrets(self) -> list[SecretStr]:
+        """Every secret value the config holds: keys, secrets, passphrases, token, URLs."""
+        found = [
+            value
+            for account in self.accounts.values()
+            for value in (account.api_key, account.secret, account.password)
+            if value is not None
+        ]
+        if self.server.token is not None:
+            found.append(self.server.token)
+        return found + list(self.notifications.urls)
+
 
 def _missing_credentials(name: str, account: AccountConfig) -> str:
     fields = ["api_key", "secret"] + (["password"] if account.exchange == "bitget" else [])
@@ -685,28 +789,61 @@ def load_config(
     """Read, merge and validate; raise ConfigError with one line naming the field."""
     import os  # noqa: PLC0415 - the process environment is read only when no mapping is given
 
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = _read_toml(path)
     secret = _secrets_in_file(data)
     if secret is not None:
         raise ConfigError(
             f"{secret}: secrets are only read from the environment or *_FILE files, "
             "never from the config file"
         )
-    token = _ENV.set(dict(os.environ) if env is None else dict(env))
+    environment = dict(os.environ) if env is None else dict(env)
+    token = _ENV.set(environment)
     try:
         config = BotConfig(**data)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, data)) from None
+    except SettingsError as exc:
+        raise ConfigError(_environment_error(exc, environment)) from None
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        # A value no validator foresaw: still one line, never a traceback.
+        raise ConfigError(f"a value cannot be used: {type(exc).__name__}: {exc}") from None
     finally:
         _ENV.reset(token)
+    # From here on no log line, audit record, stored or served text of this process carries them.
+    register_secrets(config.secrets())
     return config.resolve(path.parent, data_dir)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file in UTF-8 (the byte at offset {exc.start} is not UTF-8)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _environment_error(error: SettingsError, env: Mapping[str, str]) -> str:
+    """Name the variables behind a setting the environment gave in a form that cannot be read
+    (a list or a table must be JSON); never their values, which may be secrets."""
+    match = re.search(r'field "([^"]+)"', str(error))
+    field = match.group(1) if match else ""
+    prefix = f"{ENV_PREFIX}{field}".upper()
+    names = sorted(name for name in env if field and name.upper().startswith(prefix))
+    cause = error.__cause__
+    why = f" ({cause.msg} at character {cause.pos})" if isinstance(cause, JSONDecodeError) else ""
+    where = ", ".join(names) or f"the environment variables of {field or 'a setting'}"
+    return (
+        f"{where}: cannot be read{why}; a list or a table in the environment is written as "
+        f"JSON, e.g. {ENV_PREFIX}NOTIFICATIONS__URLS='[\"json://…\"]'"
+    )
 
 
 def check_live_allowed(config: BotConfig, cli_live: bool) -> Mode:
@@ -779,7 +916,11 @@ def risk_limits(config: BotConfig) -> RiskLimits:
         allowed_symbols=frozenset(r.allowed_symbols) if r.allowed_symbols is not None else None,
         max_quote_age=r.max_quote_age,
         max_mark_deviation=r.max_mark_deviation,
+        max_spread=r.max_spread,
+        max_touch_deviation=r.max_touch_deviation,
+        max_basis=r.max_basis,
         max_price_jump=r.max_price_jump,
+        price_confirm_cycles=r.price_confirm_cycles,
         min_cash_reserve=r.min_cash_reserve,
         max_orders_per_minute=r.max_orders_per_minute,
         max_drawdown=r.max_drawdown,

@@ -2,20 +2,36 @@
 
 Every rendered line passes a last filter that replaces any registered secret value, so a key
 that slipped into an exception text or a third-party message still never reaches the output.
+The same registry redacts every other free text the bot stores or serves (`redact`,
+`redact_strings`): audit records, the state store, the status server's answers.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 from pydantic import SecretStr
 
-_SECRETS: set[str] = set()
 REDACTED = "**********"
+
+
+class _Secrets:
+    """The process's known secret values, longest first (a secret that contains another is
+    replaced whole). The tuple is replaced whole: a redaction running meanwhile keeps the old."""
+
+    def __init__(self) -> None:
+        self.longest_first: tuple[str, ...] = ()
+
+    def add(self, raw: str) -> None:
+        if raw not in self.longest_first:
+            self.longest_first = tuple(sorted((*self.longest_first, raw), key=len, reverse=True))
+
+
+_SECRETS = _Secrets()
 
 
 def register_secret(value: str | SecretStr | None) -> None:
@@ -25,11 +41,27 @@ def register_secret(value: str | SecretStr | None) -> None:
         _SECRETS.add(raw)
 
 
+def register_secrets(values: Iterable[str | SecretStr | None]) -> None:
+    for value in values:
+        register_secret(value)
+
+
 def redact(text: str) -> str:
-    for secret in _SECRETS:
+    for secret in _SECRETS.longest_first:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def redact_strings(value: Any) -> Any:
+    """A JSON-like value with every string in it (keys too) passed through `redact`."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact_strings(k): redact_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_strings(v) for v in value]
+    return value
 
 
 def _secret_values(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -23,7 +23,7 @@ from tenacity import (
     wait_random,
 )
 
-from bot.domain import (
+from bot.core.domain import (
     ONE,
     ZERO,
     AccountState,
@@ -34,10 +34,10 @@ from bot.domain import (
     Position,
     Quote,
 )
-from bot.errors import DataError
+from bot.core.errors import DataError
 from bot.exchange.budget import RequestBudget
 from bot.exchange.errors import is_rate_limited, is_retryable_read, to_bot_error
-from bot.exchange.venues import prepare_client, shared_wallet_id
+from bot.exchange.venues import market_status_params, prepare_client, shared_wallet_id
 
 T = TypeVar("T")
 
@@ -165,8 +165,8 @@ class ExchangeAccount:
             return None
         if not wanted_spot and not (market.get("swap") and market.get("linear")):
             return None
-        if market.get("active") is False:
-            return None
+        # A market not trading now (ccxt's `active` false) is still a market: a cycle asks for
+        # its status before trading on it, so a restart during maintenance still starts.
         symbol = str(market["symbol"])
         precision = market.get("precision") or {}
         limits = market.get("limits") or {}
@@ -195,6 +195,28 @@ class ExchangeAccount:
             )
         except DataError:
             return None  # a market without usable precision is not tradable by the bot
+
+    async def not_trading(self, symbols: Iterable[str]) -> dict[str, str]:
+        """Those of `symbols` that cannot be traded now, each with the exchange's status
+        ("BREAK", "halt", "not listed"). Markets are loaded once at start-up, so a market
+        closed since then is only seen by asking again: one market-list request (Binance spot
+        narrowed to these symbols), made only by a cycle about to send orders."""
+        wanted = sorted(set(symbols))
+        if not wanted:
+            return {}
+        ids = [self.client.market_id(symbol) for symbol in wanted]
+        params = market_status_params(self.exchange_id, self.market_type, ids)
+        markets = await self.read("market status", lambda: self.client.fetch_markets(params))
+        listed = {str(m.get("symbol")): m for m in markets}
+        closed: dict[str, str] = {}
+        for symbol in wanted:
+            market = listed.get(symbol)
+            if market is None:
+                closed[symbol] = "not listed"
+            elif market.get("active") is False:  # None: the venue does not say
+                info = market.get("info") or {}
+                closed[symbol] = str(info.get("status") or info.get("symbolStatus") or "inactive")
+        return closed
 
     def _step(self, value: Any, what: str) -> Decimal:
         number = _required(value, what)

@@ -7,7 +7,7 @@ from typing import Any
 import ccxt.async_support as ccxt
 from pydantic import SecretStr
 
-from bot.domain import MarketType
+from bot.core.domain import MarketType
 from bot.exchange.local import local_api_urls
 from bot.exchange.venues import ccxt_options
 from bot.logs import register_secret

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import ccxt.async_support as ccxt
 
-from bot.errors import BotError, DataError, ExchangeUnavailable, ExecutionError
+from bot.core.errors import BotError, DataError, ExchangeUnavailable, ExecutionError
 
 _SIGNATURE = re.compile(r"(signature|sign|ACCESS-SIGN)=[0-9A-Za-z+/=%]+")
 

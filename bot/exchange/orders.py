@@ -15,8 +15,8 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
-from bot.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate
-from bot.errors import ExecutionError
+from bot.core.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate
+from bot.core.errors import ExecutionError
 from bot.exchange.account import ExchangeAccount, to_decimal
 from bot.exchange.errors import Outcome, describe, is_rate_limited, order_outcome, to_bot_error
 from bot.exchange.venues import (

@@ -2,7 +2,8 @@
 
 `LiveReader` reads balances, positions and prices from the exchanges. `PaperReader` (dry-run)
 reads only public prices and values the paper ledger at them, so a rehearsal sees the portfolio
-its would-be fills produced.
+its would-be fills produced. Both answer, for a cycle about to trade, which of its markets are
+not trading now (public market lists, the same in both modes).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from bot.domain import ZERO, AccountState, InstrumentKey, MarketType, Quote, Snapshot
+from bot.core.domain import ZERO, AccountState, InstrumentKey, MarketType, Quote, Snapshot
 from bot.exchange.account import AccountRead, ExchangeAccount
-from bot.paper import PaperLedger
+from bot.execution.ledger import PaperLedger
 
 
 def _symbols_by_account(keys: Iterable[InstrumentKey]) -> dict[str, set[str]]:
@@ -22,6 +23,21 @@ def _symbols_by_account(keys: Iterable[InstrumentKey]) -> dict[str, set[str]]:
     for key in keys:
         result.setdefault(key.account, set()).add(key.symbol)
     return result
+
+
+async def markets_not_trading(
+    accounts: Mapping[str, ExchangeAccount], keys: Iterable[InstrumentKey]
+) -> dict[InstrumentKey, str]:
+    """Of `keys`, the markets that are not trading now (closed, halted, delisted), with the
+    exchange's status: asked of every account concerned at once."""
+    by_account = _symbols_by_account(keys)
+    names = sorted(by_account)
+    answers = await asyncio.gather(*(accounts[n].not_trading(by_account[n]) for n in names))
+    return {
+        InstrumentKey(name, symbol): status
+        for name, closed in zip(names, answers, strict=True)
+        for symbol, status in closed.items()
+    }
 
 
 def _count_shared_wallets_once(
@@ -80,6 +96,9 @@ class LiveReader:
             issues=tuple(issues),
         )
 
+    async def not_trading(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, str]:
+        return await markets_not_trading(self._accounts, keys)
+
 
 class PaperReader:
     """Prices from the exchange (public endpoints only), balances from the paper ledger."""
@@ -134,3 +153,7 @@ class PaperReader:
             cash_assets=self._cash_assets,
             issues=tuple(issues),
         )
+
+    async def not_trading(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, str]:
+        """A rehearsal refuses a closed market as the live bot does (public market data)."""
+        return await markets_not_trading(self._accounts, keys)

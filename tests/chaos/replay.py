@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from bot.app import WaitClock
+from bot.app.wiring import WaitClock
 
 DEFAULT_SEED = 11
 

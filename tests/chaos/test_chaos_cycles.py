@@ -29,13 +29,13 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from bot.app import open_app
-from bot.audit import read_records
+from bot.app.wiring import open_app
+from bot.audit.writer import read_records
 from bot.config import BotConfig
-from bot.domain import Mode
-from bot.sim.engine import OrderRecord
-from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.server import SimHandle
+from bot.core.domain import Mode
+from rebalance_sim.engine import OrderRecord
+from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.server import SimHandle
 from tests.chaos.replay import SimulatedWaits, chaos_seed
 from tests.integration.loop_support import (
     SEED_SCENARIO,

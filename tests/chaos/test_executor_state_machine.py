@@ -46,18 +46,18 @@ from hypothesis.stateful import (
 )
 from pydantic import SecretStr
 
-from bot.app import App, WaitClock, open_app
+from bot.app.daemon import reconcile
+from bot.app.wiring import App, WaitClock, open_app
 from bot.config import BotConfig, load_config
-from bot.daemon import reconcile
-from bot.domain import Intent, MarketType, Mode
+from bot.core.domain import Intent, MarketType, Mode
+from bot.core.ids import client_order_id, is_ours
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
 from bot.exchange.local import local_api_urls
-from bot.ids import client_order_id, is_ours
-from bot.sim.engine import OrderRecord, OrderRequest, Side
-from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.server import SimHandle, run_simulator
+from rebalance_sim.engine import OrderRecord, OrderRequest, Side
+from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.server import SimHandle, run_simulator
 
 D = Decimal
 RUNS = 2000 if os.environ.get("CHAOS_FULL") else 200

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import read_records
-from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.server import SimHandle, run_simulator
-from bot.state import StateStore
+from bot.audit.writer import read_records
+from bot.store.state import StateStore
+from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.server import SimHandle, run_simulator
 from tests.chaos.replay import chaos_seed
 from tests.integration.loop_support import ledger_weights
 from tests.integration.test_daemon_process import SCENARIO, _config, _env
@@ -47,7 +47,7 @@ def _faults(rng: random.Random) -> list[FaultRule]:
 
 
 def _has_intent(audit_dir: Path) -> bool:
-    return any(b'"order_intent"' in p.read_bytes() for p in audit_dir.glob("audit-*.jsonl"))
+    return any(b'"order_intent"' in p.read_bytes() for p in audit_dir.rglob("audit-*.jsonl"))
 
 
 async def _wait_for_intent(audit_dir: Path, seconds: float) -> None:

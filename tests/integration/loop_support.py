@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig, load_config
-from bot.sim.server import SimHandle
+from rebalance_sim.server import SimHandle
 
 D0 = Decimal(0)
 

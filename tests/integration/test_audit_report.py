@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.unit.audit_story import Story, write_story
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

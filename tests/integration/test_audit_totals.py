@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import open_app
-from bot.cli import main
-from bot.domain import Mode
+from bot.app.wiring import open_app
+from bot.cli.main import main
+from bot.core.domain import Mode
 from tests.integration.loop_support import SEED_SCENARIO, load, write_config
 
 D = Decimal

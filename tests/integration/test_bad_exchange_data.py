@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import open_app
-from bot.audit import read_records
-from bot.domain import Mode
+from bot.app.wiring import open_app
+from bot.audit.writer import read_records
+from bot.core.domain import Mode
 from tests.integration.loop_support import load, write_config
 
 

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.audit import read_records, verify
-from bot.sim.server import run_simulator
+from bot.audit.writer import read_records, verify
+from rebalance_sim.server import run_simulator
 from tests.integration.loop_support import SEED_SLEEVES
 
 REPO = Path(__file__).resolve().parents[2]

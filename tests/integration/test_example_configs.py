@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import open_app
-from bot.cli import main
+from bot.app.wiring import open_app
+from bot.cli.main import main
 from bot.config import load_config
-from bot.domain import Mode
+from bot.core.domain import Mode
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "config").glob("*.toml"))
 

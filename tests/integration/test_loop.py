@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import open_app
-from bot.audit import read_records, verify
-from bot.cli import main
+from bot.app.wiring import open_app
+from bot.audit.writer import read_records, verify
+from bot.cli.main import main
 from bot.config import check_live_allowed
-from bot.domain import IntentState, Mode
-from bot.sim.faults import FaultKind, FaultRule
+from bot.core.domain import IntentState, Mode
+from rebalance_sim.faults import FaultKind, FaultRule
 from tests.integration.loop_support import SEED_SCENARIO, ledger_weights, load, write_config
 
 D = Decimal

@@ -9,8 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from bot.app import open_app
-from bot.domain import Mode
+from bot.app.wiring import open_app
+from bot.core.domain import Mode
 from tests.integration.loop_support import (
     SEED_SCENARIO,
     SEED_SLEEVES,

@@ -2,8 +2,9 @@
 
 A live bot process trades on a simulator served by this test; the test scrapes its status
 server, receives its apprise notifications on a local webhook, stops the simulator (health
-turns 503), brings it back on the same port (health turns 200 again), then SIGTERMs the bot:
-exit 0, a complete audit log, no order left open, and no secret in anything it sent or wrote.
+turns 503), brings it back on the same port (health turns 200 again), halts and resumes it
+through the API with every secret pasted into the reasons, then SIGTERMs the bot: exit 0, a
+complete audit log, no order left open, and no secret in anything it sent, served or wrote.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.audit import read_records, verify
-from bot.sim.server import run_simulator
-from tests.integration.test_daemon_process import SCENARIO, SECRET, _config, _env
+from bot.audit.writer import read_records, verify
+from rebalance_sim.server import run_simulator
+from tests.integration.test_daemon_process import API_KEY, SCENARIO, SECRET, _config, _env
 
 HOOK_SECRET = "HookSentinelToken0123456789abcdef"
+TOKEN = "ServerTokenSentinel0123456789abc"
 
 
 def _free_port() -> int:
@@ -90,6 +92,7 @@ async def test_health_metrics_notifications_and_sigterm(
             env = _env(tmp_path)
             env["REBALANCE_SERVER__PORT"] = str(status_port)
             env["REBALANCE_NOTIFICATIONS__URLS"] = json.dumps([webhook["url"]])
+            env["REBALANCE_SERVER__TOKEN"] = TOKEN
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "run", "--config", str(config), "--live",
                 "--log-format", "json",
@@ -115,6 +118,7 @@ async def test_health_metrics_notifications_and_sigterm(
         await _until(lambda: _eq(health(), 503), 60, "/healthz 503 without the exchange")
         async with run_simulator(SCENARIO, seed=3, port=sim_port):
             await _until(lambda: _eq(health(), 200), 60, "/healthz 200 again")
+            served = await _halt_and_resume_with_secrets(session, base, webhook["url"])
             proc.send_signal(signal.SIGTERM)
             out, err = await asyncio.wait_for(proc.communicate(), 60)
     finally:
@@ -126,14 +130,47 @@ async def test_health_metrics_notifications_and_sigterm(
     assert problem is None
     records = [r.record for r in read_records(audit)]
     assert records[-1]["event"] == "shutdown"
-    sent = b"".join(webhook["raw"])
-    assert SECRET.encode() not in sent and HOOK_SECRET.encode() not in sent
-    for blob in (
-        out,
-        err,
-        *(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()),
-    ):
-        assert SECRET.encode() not in blob and HOOK_SECRET.encode() not in blob
+    changes = [r for r in records if r["event"] == "state_change" and r.get("source") == "api"]
+    assert [c["to"] for c in changes] == ["HALTED", "ACTIVE"]
+    assert all(c["reason"].count("**********") == 4 for c in changes)
+    secrets = [s.encode() for s in (SECRET, API_KEY, HOOK_SECRET, TOKEN)]
+    files = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite3" for p in files) and any(p.suffix == ".jsonl" for p in files)
+    blobs = [out, err, *served, b"".join(webhook["raw"]), *(p.read_bytes() for p in files)]
+    for blob in blobs:
+        for secret in secrets:
+            assert secret not in blob
+
+
+async def _halt_and_resume_with_secrets(
+    session: aiohttp.ClientSession, base: str, hook_url: str
+) -> list[bytes]:
+    """Halt and resume through the API with every secret pasted into the reasons; return what
+    the status server served meanwhile. The reasons arrive, redacted."""
+    pasted = f"keys {API_KEY} / {SECRET}, hook {hook_url}, token {TOKEN}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    served: list[bytes] = []
+    async with session.post(f"{base}/halt", headers=auth, json={"reason": pasted}) as reply:
+        served.append(await reply.read())
+        assert reply.status == 200, served[-1]
+    async with session.get(f"{base}/status") as reply:
+        served.append(await reply.read())
+    status = json.loads(served[-1])
+    assert status["trading_state"] == "HALTED"
+    assert (
+        status["trading_reason"]
+        == "keys ********** / **********, hook **********, token **********"
+    )
+    async with session.get(f"{base}/healthz") as reply:
+        served.append(await reply.read())
+        assert reply.status == 503 and b"**********" in served[-1]
+    async with session.post(f"{base}/resume", headers=auth, params={"reason": pasted}) as reply:
+        served.append(await reply.read())
+        assert reply.status == 200, served[-1]
+    async with session.get(f"{base}/status") as reply:
+        served.append(await reply.read())
+    assert json.loads(served[-1])["trading_state"] == "ACTIVE"
+    return served
 
 
 async def _eq(awaitable: Any, value: Any) -> bool:

@@ -6,11 +6,13 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from bot.app import open_app
-from bot.audit import read_records
-from bot.cli import main
-from bot.domain import Mode, Side, TradingState
-from bot.sim.faults import FaultKind, FaultRule
+import pytest
+
+from bot.app.wiring import open_app
+from bot.audit.writer import read_records
+from bot.cli.main import main
+from bot.core.domain import Mode, Side, TradingState
+from rebalance_sim.faults import FaultKind, FaultRule
 from tests.integration.loop_support import load, write_config
 
 D = Decimal
@@ -68,6 +70,20 @@ async def test_reducing_lets_only_reducing_legs_through(tmp_path: Path) -> None:
         orders = app.simulator.admin.orders("main")
         assert orders and all(o.reduce_only or o.side.value == "SELL" for o in orders)
         assert not any(o.instrument.kind.value == "spot" and o.side is Side.BUY for o in orders)
+
+
+def test_an_offline_reason_is_stored_and_audited_without_the_secrets_it_quotes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "OfflineTokenSentinel-77aa88bb99cc"
+    monkeypatch.setenv("REBALANCE_SERVER__TOKEN", token)
+    path = write_config(tmp_path, mode="live")
+    assert main(["reduce", "--config", str(path), "--reason", f"token {token} leaked"]) == 0
+    (change,) = _events(tmp_path, "state_change")
+    assert change["to"] == "REDUCING" and change["reason"] == "token ********** leaked"
+    files = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite3" for p in files)
+    assert all(token.encode() not in p.read_bytes() for p in files)
 
 
 async def test_a_429_storm_makes_the_whole_venue_wait_for_retry_after(tmp_path: Path) -> None:

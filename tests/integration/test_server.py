@@ -16,10 +16,11 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from bot.domain import SleeveDrift, TradingState
-from bot.health import Health
-from bot.metrics import Metrics
-from bot.server import StatusServer, sleeve_rows
+from bot.core.domain import SleeveDrift, TradingState
+from bot.logs import register_secret
+from bot.ops.health import Health
+from bot.ops.metrics import Metrics
+from bot.ops.server import StatusServer, sleeve_rows
 
 TOKEN = "SentinelToken-0123456789abcdefXYZ"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -42,6 +43,7 @@ class Bot:
     clock: Clock
     actions: list[tuple[str, str]] = field(default_factory=list)
     fail_status: bool = False
+    last_reason: str = "in band"
 
     def status(self) -> Mapping[str, Any]:
         if self.fail_status:
@@ -58,7 +60,12 @@ class Bot:
             "trading_state": TradingState.ACTIVE,
             "nav": Decimal("100000.00"),
             "sleeves": sleeve_rows(rows),
-            "last_cycle": {"cycle_id": "c1", "at": T0, "outcome": "no-trade", "reason": "in band"},
+            "last_cycle": {
+                "cycle_id": "c1",
+                "at": T0,
+                "outcome": "no-trade",
+                "reason": self.last_reason,
+            },
             "recent": [],
         }
 
@@ -353,6 +360,33 @@ async def test_the_token_is_never_echoed_or_logged(
     assert "resume failed: cannot resume with **********" in bodies[1]
     assert all(TOKEN not in body for body in bodies)
     assert logs and TOKEN not in repr(logs)
+
+
+async def test_no_known_secret_is_passed_on_or_served(
+    bot: Bot, served: tuple[str, aiohttp.ClientSession]
+) -> None:
+    url, session = served
+    exchange_secret = "ExchangeSecretSentinel-9f8e7d6c5b4a"
+    register_secret(SecretStr(exchange_secret))  # what loading a config does with its secrets
+    bot.last_reason = f"binance error: signature of {exchange_secret} refused"
+    bot.health.set_trading_state(TradingState.HALTED, f"operator pasted {exchange_secret}")
+    bodies = []
+    with structlog.testing.capture_logs() as logs:
+        async with session.post(
+            url + "/halt",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            json={"reason": f"rotate {exchange_secret} and {TOKEN}"},
+        ) as response:
+            bodies.append(await response.text())
+        for path in ("/status", "/healthz", "/livez", "/readyz"):
+            async with session.get(url + path) as response:
+                bodies.append(await response.text())
+
+    assert bot.actions == [("halt", "rotate ********** and **********")]
+    assert "signature of ********** refused" in bodies[1]
+    assert "operator pasted **********" in bodies[2]
+    assert all(exchange_secret not in body and TOKEN not in body for body in bodies)
+    assert logs and exchange_secret not in repr(logs)
 
 
 async def test_a_body_that_is_not_json_is_a_400(

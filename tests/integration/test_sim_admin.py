@@ -7,9 +7,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.sim.client import binance_client
-from bot.sim.faults import FaultKind
-from bot.sim.server import run_simulator
+from rebalance_sim.client import binance_client
+from rebalance_sim.faults import FaultKind
+from rebalance_sim.server import run_simulator
 
 D = Decimal
 SCENARIO: dict[str, Any] = {

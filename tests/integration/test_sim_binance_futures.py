@@ -9,9 +9,9 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from bot.sim.client import binance_client
-from bot.sim.engine import MarginMode
-from bot.sim.server import SimHandle, run_simulator
+from rebalance_sim.client import binance_client
+from rebalance_sim.engine import MarginMode
+from rebalance_sim.server import SimHandle, run_simulator
 
 D = Decimal
 HOUR = 3_600_000

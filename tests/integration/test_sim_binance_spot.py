@@ -9,9 +9,9 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from bot.sim.client import binance_client
-from bot.sim.engine import OrderStatus, Side
-from bot.sim.server import SimHandle, run_simulator
+from rebalance_sim.client import binance_client
+from rebalance_sim.engine import OrderStatus, Side
+from rebalance_sim.server import SimHandle, run_simulator
 
 D = Decimal
 SCENARIO: dict[str, Any] = {

@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from bot.cli import main
-from bot.sim.auth import ApiKey, Permission
-from bot.sim.client import binance_client
+from bot.cli.main import main
+from rebalance_sim.auth import ApiKey, Permission
+from rebalance_sim.client import binance_client
 
 ROOT = Path(__file__).parents[2]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.sim.client import binance_client
-from bot.sim.server import run_simulator
+from rebalance_sim.client import binance_client
+from rebalance_sim.server import run_simulator
 
 SCENARIO: dict[str, Any] = {
     "clock": {"mode": "manual", "start": "2024-02-01T00:00:00Z"},

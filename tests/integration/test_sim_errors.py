@@ -17,11 +17,11 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from bot.sim.client import binance_client
-from bot.sim.engine import MarketKind
-from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.ratelimit import RateLimits
-from bot.sim.server import SimHandle, run_simulator
+from rebalance_sim.client import binance_client
+from rebalance_sim.engine import MarketKind
+from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.ratelimit import RateLimits
+from rebalance_sim.server import SimHandle, run_simulator
 
 D = Decimal
 SCENARIO: dict[str, Any] = {

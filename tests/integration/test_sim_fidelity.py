@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from bot.sim.client import binance_client
-from bot.sim.server import SimHandle, run_simulator
+from rebalance_sim.client import binance_client
+from rebalance_sim.server import SimHandle, run_simulator
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ccxt-static"
 RESPONSES = json.loads((FIXTURES / "response-binance.json").read_text())["methods"]

@@ -12,8 +12,8 @@ import structlog
 from pydantic import SecretStr
 
 from bot.logs import configure_logging
-from bot.sim.client import binance_client
-from bot.sim.server import run_simulator
+from rebalance_sim.client import binance_client
+from rebalance_sim.server import run_simulator
 
 SCENARIO: dict[str, Any] = {
     "clock": {"mode": "manual"},

@@ -20,8 +20,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.domain import IntentState
-from bot.state import StateStore
+from bot.core.domain import IntentState
+from bot.store.state import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = 20
@@ -33,8 +33,8 @@ WRITER = textwrap.dedent(
     from datetime import UTC, datetime
     from decimal import Decimal
     from pathlib import Path
-    from bot.domain import InstrumentKey, Intent, IntentState, Leg, Side
-    from bot.state import StateStore
+    from bot.core.domain import InstrumentKey, Intent, IntentState, Leg, Side
+    from bot.store.state import StateStore
 
     data_dir, run = Path(sys.argv[1]), sys.argv[2]
     store = StateStore.open(data_dir, "main", lambda: datetime.now(UTC))

@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.domain import SleeveDrift
-from bot.health import Health
-from bot.metrics import Metrics
-from bot.server import StatusServer, sleeve_rows
+from bot.core.domain import SleeveDrift
+from bot.ops.health import Health
+from bot.ops.metrics import Metrics
+from bot.ops.server import StatusServer, sleeve_rows
 
 
 def _find_browser() -> str | None:

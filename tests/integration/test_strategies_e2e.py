@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import open_app
-from bot.audit import read_records
-from bot.cli import main
-from bot.domain import Mode
+from bot.app.wiring import open_app
+from bot.audit.writer import read_records
+from bot.cli.main import main
+from bot.core.domain import Mode
 from tests.integration.loop_support import load, write_config
 
 D = Decimal

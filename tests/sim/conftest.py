@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.sim.client import bitget_client
-from bot.sim.server import SimHandle, run_simulator
+from rebalance_sim.client import bitget_client
+from rebalance_sim.server import SimHandle, run_simulator
 
 D = Decimal
 SCENARIO: dict[str, Any] = {

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from bot.domain import (
+from bot.core.domain import (
     Instrument,
     InstrumentKey,
     Intent,
@@ -32,8 +32,8 @@ from bot.exchange.venues import (
     market_order_price,
     reduce_only_params,
 )
-from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.server import SimHandle
+from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.server import SimHandle
 
 D = Decimal
 Open = Callable[[str, MarketType], Awaitable[ExchangeAccount]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from bot.sim.auth import (
+from rebalance_sim.auth import (
     ApiKey,
     AuthError,
     AuthFailure,

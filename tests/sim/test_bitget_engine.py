@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.sim.admin import Wallet
-from bot.sim.engine import (
+from rebalance_sim.admin import Wallet
+from rebalance_sim.engine import (
     EngineRejected,
     InstrumentId,
     MarketKind,
@@ -19,8 +19,8 @@ from bot.sim.engine import (
     Reject,
     Side,
 )
-from bot.sim.scenario import ScenarioError
-from bot.sim.server import Simulator, build_simulator
+from rebalance_sim.scenario import ScenarioError
+from rebalance_sim.server import Simulator, build_simulator
 
 D = Decimal
 BTC = InstrumentId(MarketKind.SPOT, "BTC", "USDT")

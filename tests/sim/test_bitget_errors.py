@@ -15,11 +15,11 @@ import pytest
 from pydantic import SecretStr
 
 from bot.exchange.venues import prepare_client
-from bot.sim.auth import ApiKey
-from bot.sim.client import binance_client
-from bot.sim.engine import MarketKind, OrderStatus
-from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.server import SimHandle
+from rebalance_sim.auth import ApiKey
+from rebalance_sim.client import binance_client
+from rebalance_sim.engine import MarketKind, OrderStatus
+from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.server import SimHandle
 from tests.sim.conftest import Connect
 
 D = Decimal

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.sim.server import SimHandle
+from rebalance_sim.server import SimHandle
 from tests.sim.conftest import Connect
 
 S, N, A, OBJ, Z = "string", "number", "array", "object", "null"

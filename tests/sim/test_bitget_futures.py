@@ -8,8 +8,8 @@ from decimal import Decimal
 import ccxt.async_support as ccxt
 import pytest
 
-from bot.sim.engine import InstrumentId, MarginMode, MarketKind, OrderStatus
-from bot.sim.server import SimHandle
+from rebalance_sim.engine import InstrumentId, MarginMode, MarketKind, OrderStatus
+from rebalance_sim.server import SimHandle
 from tests.sim.conftest import Connect, dec
 
 D = Decimal

@@ -9,9 +9,9 @@ import ccxt.async_support as ccxt
 import pytest
 
 from bot.exchange.venues import prepare_client
-from bot.sim.engine import OrderStatus
-from bot.sim.faults import FaultKind, FaultRule
-from bot.sim.server import SimHandle
+from rebalance_sim.engine import OrderStatus
+from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.server import SimHandle
 from tests.sim.conftest import Connect
 
 D = Decimal

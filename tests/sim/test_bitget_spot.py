@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.sim.client import binance_client
-from bot.sim.engine import InstrumentId, MarketKind, OrderStatus, Side
-from bot.sim.server import SimHandle
+from rebalance_sim.client import binance_client
+from rebalance_sim.engine import InstrumentId, MarketKind, OrderStatus, Side
+from rebalance_sim.server import SimHandle
 from tests.sim.conftest import Connect, dec
 
 D = Decimal

@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AuditLog, EventType
-from bot.ids import client_order_id, cycle_id_at
+from bot.audit.writer import AuditLog, EventType
+from bot.core.ids import client_order_id, cycle_id_at
 
 START = datetime(2026, 3, 1, 0, 0, 0, tzinfo=UTC)
 PORTFOLIO = "p"

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-from bot.domain import (
+from bot.core.domain import (
     AccountState,
     Band,
     Component,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.audit import (
+from bot.audit.writer import (
     AuditError,
     AuditLog,
     EventType,
@@ -17,7 +17,7 @@ from bot.audit import (
     record_hash,
     verify,
 )
-from bot.domain import InstrumentKey, Side
+from bot.core.domain import InstrumentKey, Side
 
 T0 = datetime(2026, 3, 1, 23, 59, 57, tzinfo=UTC)  # four records on day 1, two on day 2
 

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.audit import AuditLog, EventType, audit_files, read_records
-from bot.audit_read import (
+from bot.audit.reader import (
     Position,
     RecordFilter,
     TradeTracker,
@@ -28,8 +27,9 @@ from bot.audit_read import (
     select_files,
     summarize,
 )
-from bot.audit_report import Decimator
-from bot.cli import main
+from bot.audit.report import Decimator
+from bot.audit.writer import AuditLog, EventType, audit_files, read_records
+from bot.cli.main import main
 from tests.unit.audit_story import PORTFOLIO, Clock, Story, write_story
 
 ROOT = Path(__file__).parents[2]
@@ -656,7 +656,7 @@ def test_on_a_terminal_lines_and_trees_are_coloured_and_long_reads_show_progress
     story: tuple[Path, Story], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory, ledger = story
-    monkeypatch.setattr("bot.audit_cli.PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr("bot.audit.cli.PROGRESS_MIN_BYTES", 0)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, out, _ = run(capsys, "show", "last", "--dir", str(directory))
@@ -683,7 +683,7 @@ def test_tail_follow_prints_records_as_they_are_written_until_interrupted(
         else:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("bot.audit_cli.time.sleep", sleep)
+    monkeypatch.setattr("bot.audit.cli.time.sleep", sleep)
     code, out, _ = run(capsys, "tail", "-f", "--dir", str(tmp_path), "--json")
     log.close()
     assert code == 130

@@ -26,8 +26,8 @@ from packaging.version import Version
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import load_config
-from bot.domain import Mode, SleeveDrift
-from bot.metrics import Metrics
+from bot.core.domain import Mode, SleeveDrift
+from bot.ops.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from bot.domain import Intent, IntentState, Leg, OrderUpdate, Side
-from bot.errors import ExchangeUnavailable
+from bot.core.domain import Intent, IntentState, Leg, OrderUpdate, Side
+from bot.core.errors import ExchangeUnavailable
+from bot.core.ids import client_order_id, portfolio_tag
 from bot.exchange.errors import Outcome
 from bot.exchange.orders import OrderRequestFailed
-from bot.executor import ExecutionOptions, LiveExecutor
-from bot.ids import client_order_id, portfolio_tag
-from bot.state import StateStore
+from bot.execution.executor import ExecutionOptions, LiveExecutor
+from bot.store.state import StateStore
 from tests.unit.factories import NOW, instruments, leg, perp_key, quote, spot_key
 
 D = Decimal

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import TradingState
-from bot.health import Health
+from bot.core.domain import TradingState
+from bot.ops.health import Health
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

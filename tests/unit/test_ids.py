@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.ids import client_order_id, cycle_id_at, is_ours
+from bot.core.ids import client_order_id, cycle_id_at, is_ours
 
 BINANCE_ALPHABET = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 STRICTEST_ALPHABET = re.compile(r"^[A-Za-z0-9_]{1,32}$")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot.errors import DataError
-from bot.marketdata import OhlcvCache, parse_row, timeframe_ms
-from bot.policy.strategies.stats import Gap, ReturnKind
+from bot.app.marketdata import OhlcvCache, parse_row, timeframe_ms
+from bot.core.errors import DataError
+from bot.core.policy.strategies.stats import Gap, ReturnKind
 
 DAY = 86_400_000
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -212,7 +212,7 @@ async def test_a_failed_write_leaves_the_previous_cache_intact(
     def crash(source: str, target: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("bot.marketdata.os.replace", crash)
+    monkeypatch.setattr("bot.app.marketdata.os.replace", crash)
     exchange.now_ms = at(12, hours=1)
     with pytest.raises(OSError, match="No space left"):
         await cache.load(SYMBOL, "1d", since_ms=T0)

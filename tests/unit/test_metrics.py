@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.domain import SleeveDrift, TradingState
-from bot.metrics import ORDER_OUTCOMES, Metrics
+from bot.core.domain import SleeveDrift, TradingState
+from bot.ops.metrics import ORDER_OUTCOMES, Metrics
 
 
 def _samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.logs import REDACTED
-from bot.notify import Notifier, url_secrets
+from bot.ops.notify import Notifier, url_secrets
 
 SENTINEL = "SentinelSecretValue0123456789xyzXYZ"
 MINUTE = timedelta(seconds=60)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import InstrumentKey, Leg, MarketType, Quote, Side
-from bot.paper import PaperAccount, PaperLedger, PaperPosition, PaperRejected, paper_fill
+from bot.core.domain import InstrumentKey, Leg, MarketType, Quote, Side
+from bot.execution.ledger import PaperAccount, PaperLedger, PaperPosition, PaperRejected, paper_fill
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 SPOT = InstrumentKey("spot", "BTC/USDT")

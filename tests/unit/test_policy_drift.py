@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import Band
-from bot.errors import DataError
-from bot.policy.drift import compute_drift
-from bot.policy.valuation import value_portfolio
+from bot.core.domain import Band
+from bot.core.errors import DataError
+from bot.core.policy.drift import compute_drift
+from bot.core.policy.valuation import value_portfolio
 from tests.unit.factories import (
     SEED_TARGETS,
     futures_sleeve,

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal as D
 
-from bot.domain import (
+from bot.core.domain import (
     Band,
     Instrument,
     InstrumentKey,
@@ -18,8 +18,8 @@ from bot.domain import (
     Snapshot,
     TriggerDecision,
 )
-from bot.policy.drift import compute_drift
-from bot.policy.planner import PlannerOptions, desired_weight, plan_rebalance
+from bot.core.policy.drift import compute_drift
+from bot.core.policy.planner import PlannerOptions, desired_weight, plan_rebalance
 from tests.unit.factories import (
     futures_sleeve,
     instruments,

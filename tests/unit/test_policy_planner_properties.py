@@ -18,7 +18,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain import (
+from bot.core.domain import (
     ZERO,
     AccountState,
     Band,
@@ -40,8 +40,8 @@ from bot.domain import (
     Snapshot,
     TriggerDecision,
 )
-from bot.policy.drift import compute_drift
-from bot.policy.planner import PlannerOptions, plan_rebalance
+from bot.core.policy.drift import compute_drift
+from bot.core.policy.planner import PlannerOptions, plan_rebalance
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 QUOTE = "USDT"

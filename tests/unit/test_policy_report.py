@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from bot.domain import (
+from bot.core.domain import (
     DriftReport,
     DroppedLeg,
     Plan,
@@ -12,7 +12,7 @@ from bot.domain import (
     Side,
     SleeveDrift,
 )
-from bot.policy.report import action_for, plan_rows
+from bot.core.policy.report import action_for, plan_rows
 from tests.unit.factories import futures_sleeve, leg, perp_key, spot_key, spot_sleeve
 
 BITCOIN = spot_sleeve("bitcoin", "BTC")

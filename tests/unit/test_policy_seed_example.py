@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from bot.domain import DriftReport, MarketType, Plan, RebalanceTo, Side, TriggerDecision
-from bot.policy.drift import compute_drift
-from bot.policy.planner import PlannerOptions, plan_rebalance
-from bot.policy.report import plan_rows
-from bot.policy.triggers import TriggerRule, decide
+from bot.core.domain import DriftReport, MarketType, Plan, RebalanceTo, Side, TriggerDecision
+from bot.core.policy.drift import compute_drift
+from bot.core.policy.planner import PlannerOptions, plan_rebalance
+from bot.core.policy.report import plan_rows
+from bot.core.policy.triggers import TriggerRule, decide
 from tests.unit.factories import (
     NOW,
     SEED_TARGETS,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import Band, DriftReport, SleeveDrift, TriggerDecision
-from bot.policy.triggers import TriggerKind, TriggerRule, decide, is_due, next_due
+from bot.core.domain import Band, DriftReport, SleeveDrift, TriggerDecision
+from bot.core.policy.triggers import TriggerKind, TriggerRule, decide, is_due, next_due
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal as D
 
-from bot.domain import Holding, Quote
-from bot.policy.valuation import spot_price, value_portfolio
+from bot.core.domain import Holding, Quote
+from bot.core.policy.valuation import spot_price, value_portfolio
 from tests.unit.factories import NOW, SPOT, USDM, perp_key, seed_snapshot, snapshot, spot_key
 
 

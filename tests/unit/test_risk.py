@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import Plan, RebalanceTo, Side, TradingState
-from bot.risk import (
+from bot.core.domain import Plan, RebalanceTo, Side, TradingState
+from bot.core.policy.prices import PriceLimits, check_prices
+from bot.core.risk import (
     RiskLimits,
     RiskState,
     apply_kill_switch,
@@ -144,24 +145,6 @@ def test_stale_quotes_stop_trading_on_the_instrument() -> None:
     assert "90 s old" in (verdict.denied[0].reason or "")
 
 
-def test_last_far_from_mark_is_refused() -> None:
-    snap = book()
-    quotes = dict(snap.quotes)
-    quotes[SOL] = replace(quotes[SOL], mark=D("90"))
-    snap = replace(snap, quotes=quotes)
-    limits = replace(NO_LIMITS, max_mark_deviation=D("0.02"))
-    assert denied_by(judge([leg(SOL, Side.BUY, "1", "100")], limits, snap=snap)) == [
-        "price-vs-mark"
-    ]
-
-
-def test_a_jump_since_the_previous_cycle_is_refused() -> None:
-    state = remember_prices(RiskState(), book(prices={"BTC": "40000", "ETH": "2000", "SOL": "100"}))
-    limits = replace(NO_LIMITS, max_price_jump=D("0.15"))
-    assert denied_by(judge([leg(BTC, Side.BUY, "0.01", "50000")], limits, state)) == ["price-jump"]
-    assert judge([leg(ETH, Side.BUY, "0.1", "2000")], limits, state).denied == ()
-
-
 def test_missing_or_invalid_prices_are_refused() -> None:
     snap = book()
     missing = replace(snap, quotes={k: q for k, q in snap.quotes.items() if k != BTC})
@@ -170,6 +153,26 @@ def test_missing_or_invalid_prices_are_refused() -> None:
     ]
     zero = replace(snap, quotes={**snap.quotes, BTC: replace(snap.quotes[BTC], last=D(0))})
     assert denied_by(judge([leg(BTC, Side.BUY, "0.01", "50000")], snap=zero)) == ["price-invalid"]
+
+
+def test_only_prices_that_passed_their_check_become_the_reference() -> None:
+    state = remember_prices(
+        RiskState(), check_prices(book().quotes, RiskState().price_reference, PriceLimits())
+    )
+    assert state.last_prices[BTC] == D("50000")
+    tick = book(prices={"BTC": "1000000000000", "ETH": "2000", "SOL": "100"})
+    verdict = check_prices(tick.quotes, state.price_reference, PriceLimits())
+    assert not verdict.passed
+    state = remember_prices(state, verdict)
+    assert state.last_prices[BTC] == D("50000") and state.last_prices[ETH] == D("2000")
+    assert state.pending_prices[BTC].price == D("1000000000000")
+    assert RiskState.from_dict(state.to_dict()) == state
+
+
+def test_a_risk_state_saved_before_pending_prices_existed_still_loads() -> None:
+    saved = RiskState(last_prices={BTC: D("50000")}).to_dict()
+    del saved["pending_prices"]
+    assert RiskState.from_dict(saved) == RiskState(last_prices={BTC: D("50000")})
 
 
 def test_drawdown_halts_and_nothing_is_approved_afterwards() -> None:

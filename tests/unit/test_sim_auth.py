@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from bot.sim.auth import ApiKey, AuthError, AuthFailure, KeyStore, Permission, sign
+from rebalance_sim.auth import ApiKey, AuthError, AuthFailure, KeyStore, Permission, sign
 
 SECRET = "s3cr3t" * 8
 NOW = 1_700_000_000_000

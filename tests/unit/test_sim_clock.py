@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sim.clock import ClockMode, SimClock
+from rebalance_sim.clock import ClockMode, SimClock
 
 
 class Wall:

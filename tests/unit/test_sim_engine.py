@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.sim.engine import (
+from rebalance_sim.engine import (
     ClientIdScope,
     Engine,
     EngineConfig,
@@ -23,7 +23,7 @@ from bot.sim.engine import (
     Side,
     TimeInForce,
 )
-from bot.sim.server import Simulator, build_simulator
+from rebalance_sim.server import Simulator, build_simulator
 
 D = Decimal
 BTC = InstrumentId(MarketKind.SPOT, "BTC", "USDT")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.sim.faults import FaultKind, FaultPlan, FaultRule
+from rebalance_sim.faults import FaultKind, FaultPlan, FaultRule
 
 
 def kinds(fired: list[FaultRule]) -> list[FaultKind]:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import ConfigError
-from bot.sim.prices import (
+from rebalance_sim.errors import SimConfigError
+from rebalance_sim.prices import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
@@ -604,7 +604,7 @@ def test_a_bad_replay_file_is_refused_with_its_line(
 
 
 def test_a_missing_replay_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot be read"):
+    with pytest.raises(SimConfigError, match="cannot be read"):
         replay_path(str(tmp_path / "absent.csv"))
 
 
@@ -662,4 +662,4 @@ def test_invalid_assets_and_regimes_are_refused(build: object, message: str) -> 
 def test_path_spec_errors_are_value_errors_and_config_errors() -> None:
     with pytest.raises(ValueError, match="positive definite"):
         minute_spec(correlation=1.0)
-    assert issubclass(PathSpecError, ConfigError)
+    assert issubclass(PathSpecError, SimConfigError)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.sim.ratelimit import Family, Limited, RateLimiter, RateLimits, RequestCounter
+from rebalance_sim.ratelimit import Family, Limited, RateLimiter, RateLimits, RequestCounter
 
 
 class Clock:

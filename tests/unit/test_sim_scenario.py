@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
-from bot.sim.engine import InstrumentId, MarketKind
-from bot.sim.scenario import ScenarioError, derived_filters, load_scenario
-from bot.sim.server import build_simulator
+from bot.exchange.local import local_api_urls as bot_urls
+from rebalance_sim.client import simulator_urls as sim_urls
+from rebalance_sim.engine import InstrumentId, MarketKind
+from rebalance_sim.errors import SimConfigError
+from rebalance_sim.scenario import ScenarioError, derived_filters, load_scenario
+from rebalance_sim.server import build_simulator
 
 ROOT = Path(__file__).parents[2]
 D = Decimal
@@ -133,7 +135,7 @@ def test_an_invalid_scenario_is_a_one_line_error_naming_the_field(
     message = str(err.value)
     assert "\n" not in message
     assert field in message
-    assert isinstance(err.value, ConfigError)
+    assert isinstance(err.value, SimConfigError)  # the bot's door turns it into ConfigError
 
 
 def test_a_bad_file_is_reported_with_its_path(tmp_path: Path) -> None:
@@ -198,3 +200,10 @@ def test_the_clock_can_start_now() -> None:
     after = int(time.time() * 1000)
     # To the millisecond: a bot on the wall clock must not see the exchange's quotes as old.
     assert before <= start <= after
+
+
+def test_the_bot_and_the_simulator_map_ccxt_to_the_same_routes() -> None:
+    for exchange_id in ("binance", "binanceusdm", "bitget"):
+        assert bot_urls(exchange_id, "http://127.0.0.1:1") == sim_urls(
+            exchange_id, "http://127.0.0.1:1"
+        )

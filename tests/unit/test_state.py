@@ -14,12 +14,15 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-import bot.state
-from bot.domain import InstrumentKey, Intent, IntentState, Leg, MarketType, OrderType, Side
-from bot.errors import StateError
-from bot.risk import RiskState, TradingState
-from bot.state import MIGRATIONS, FillRecord, IntentTimes, StateStore
+import bot.store.state
+from bot.core.domain import InstrumentKey, Intent, IntentState, Leg, MarketType, OrderType, Side
+from bot.core.errors import StateError
+from bot.core.policy.prices import PendingJump
+from bot.core.risk import RiskState, TradingState
+from bot.logs import register_secret
+from bot.store.state import MIGRATIONS, FillRecord, IntentTimes, StateStore
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -411,12 +414,33 @@ def test_risk_state_round_trips_through_the_store(store: StateStore) -> None:
         turnover=((T0, D("1234.56780001")),),
         navs=((T0, D("100000.00000001")),),
         last_prices={InstrumentKey("spot", "BTC/USDT"): D("98765.4321")},
+        pending_prices={InstrumentKey("usdm", "BTC/USDT:USDT"): PendingJump(D("49382.7"), 2)},
     )
     store.save_risk_state(state.to_dict())
 
     loaded = store.load_risk_state()
     assert loaded is not None
     assert RiskState.from_dict(loaded) == state
+
+
+def test_known_secrets_never_reach_the_files_in_free_text(
+    store: StateStore, tmp_path: Path
+) -> None:
+    secret = "StoreSecretSentinel-0a1b2c3d4e5f"
+    register_secret(SecretStr(secret))
+    state = RiskState(trading=TradingState.HALTED, reason=f"operator: key {secret} leaked")
+    store.save_risk_state(state.to_dict())
+    store.save_intent(intent("cid-1"))
+    store.update_intent("cid-1", state=IntentState.REJECTED, error=f"exchange said {secret}")
+    store.save_intent(replace(intent("cid-2"), error=f"noted {secret}"))
+
+    loaded = store.load_risk_state()
+    assert loaded is not None and loaded["reason"] == "operator: key ********** leaked"
+    stored = store.get_intent("cid-1")
+    assert stored is not None and stored.error == "exchange said **********"
+    store.close()
+    for path in tmp_path.iterdir():
+        assert secret.encode() not in path.read_bytes(), path.name
 
 
 def test_paper_trade_commits_ledger_and_fills_together(store: StateStore) -> None:
@@ -558,8 +582,8 @@ OPEN_IN_CHILD = textwrap.dedent(
     import sys
     from datetime import UTC, datetime
     from pathlib import Path
-    from bot.errors import StateError
-    from bot.state import StateStore
+    from bot.core.errors import StateError
+    from bot.store.state import StateStore
     try:
         StateStore.open(Path(sys.argv[1]), "main", lambda: datetime.now(UTC)).close()
     except StateError as exc:
@@ -651,7 +675,7 @@ def test_failing_migration_is_rolled_back_whole(
 ) -> None:
     StateStore.open(tmp_path, PORTFOLIO, clock).close()
     broken = ("CREATE TABLE extra (x INTEGER)", "INSERT INTO no_such_table VALUES (1)")
-    monkeypatch.setattr(bot.state, "MIGRATIONS", (*MIGRATIONS, broken))
+    monkeypatch.setattr(bot.store.state, "MIGRATIONS", (*MIGRATIONS, broken))
 
     with pytest.raises(StateError, match="no such table: no_such_table"):
         StateStore.open(tmp_path, PORTFOLIO, clock)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import Group, SleeveKind
-from bot.policy.strategies.core_satellite import GroupedSleeve, core_satellite
-from bot.policy.strategies.errors import InconsistentAllocation
+from bot.core.domain import Group, SleeveKind
+from bot.core.policy.strategies.core_satellite import GroupedSleeve, core_satellite
+from bot.core.policy.strategies.errors import InconsistentAllocation
 
 D = Decimal
 CORE, SAT = Group.CORE, Group.SATELLITE

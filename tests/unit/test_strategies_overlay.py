@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain import Group, SleeveKind
-from bot.policy.strategies.core_satellite import GroupedSleeve, core_satellite
-from bot.policy.strategies.errors import InsufficientHistory, StrategyError
-from bot.policy.strategies.overlay import (
+from bot.core.domain import Group, SleeveKind
+from bot.core.policy.strategies.core_satellite import GroupedSleeve, core_satellite
+from bot.core.policy.strategies.errors import InsufficientHistory, StrategyError
+from bot.core.policy.strategies.overlay import (
     Combine,
     MonthCalendar,
     Regime,
@@ -22,8 +22,8 @@ from bot.policy.strategies.overlay import (
     to_ms,
     with_hedge,
 )
-from bot.policy.strategies.result import StrategyResult
-from bot.policy.strategies.stats import PriceSeries
+from bot.core.policy.strategies.result import StrategyResult
+from bot.core.policy.strategies.stats import PriceSeries
 
 DAY = 86_400_000
 START = datetime(2024, 1, 1, tzinfo=UTC)

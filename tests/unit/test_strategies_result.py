@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.policy.strategies.errors import InconsistentAllocation, StrategyError
-from bot.policy.strategies.result import (
+from bot.core.policy.strategies.errors import InconsistentAllocation, StrategyError
+from bot.core.policy.strategies.result import (
     WEIGHT_QUANTUM,
     StrategyResult,
     merge_results,

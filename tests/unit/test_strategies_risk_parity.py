@@ -11,15 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from bot.domain import Group, SleeveKind
-from bot.policy.strategies.errors import (
+from bot.core.domain import Group, SleeveKind
+from bot.core.policy.strategies.errors import (
     InconsistentAllocation,
     InsufficientHistory,
     SolverNotConverged,
     StrategyError,
 )
-from bot.policy.strategies.result import WEIGHT_QUANTUM
-from bot.policy.strategies.risk_parity import (
+from bot.core.policy.strategies.result import WEIGHT_QUANTUM
+from bot.core.policy.strategies.risk_parity import (
     RiskSleeve,
     Weighting,
     allocate,
@@ -29,7 +29,7 @@ from bot.policy.strategies.risk_parity import (
     risk_contributions,
     risk_parity,
 )
-from bot.policy.strategies.stats import (
+from bot.core.policy.strategies.stats import (
     CovarianceMethod,
     CovarianceSpec,
     Gap,

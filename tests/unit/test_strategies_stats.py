@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from bot.errors import DataError
-from bot.policy.strategies.errors import InsufficientHistory, PriceDataError, StrategyError
-from bot.policy.strategies.stats import (
+from bot.core.errors import DataError
+from bot.core.policy.strategies.errors import InsufficientHistory, PriceDataError, StrategyError
+from bot.core.policy.strategies.stats import (
     CovarianceMethod,
     CovarianceSpec,
     Gap,

@@ -1,0 +1,513 @@
+"""One rebalancing cycle: snapshot → price check → drift → trigger → plan → risk → market
+status → execute → drift after.
+
+`run_cycle` reads as the specification's cycle. The pure core decides; this module only moves
+values between it and the shell (reader, executor, state store, audit log) and writes every
+decision to the audit log under the cycle's id before acting on it. A cycle that cannot see the
+portfolio whole (an exchange down, a price missing for a held asset) or whose prices cannot be
+true is skipped with the reason, and one whose legs meet a market that is not trading sends
+nothing; it never trades on a partial or false picture.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from bot.audit.writer import EventType
+from bot.core.domain import (
+    ZERO,
+    DriftReport,
+    Instrument,
+    InstrumentKey,
+    IntentState,
+    Leg,
+    MarketType,
+    Mode,
+    Plan,
+    Sleeve,
+    Snapshot,
+    TriggerDecision,
+    Verdict,
+)
+from bot.core.errors import BotError, DataError
+from bot.core.ids import cycle_id_at
+from bot.core.policy.drift import compute_drift
+from bot.core.policy.planner import PlannerOptions, plan_rebalance
+from bot.core.policy.prices import check_prices
+from bot.core.policy.triggers import TriggerRule, decide
+from bot.core.policy.valuation import Valuation, value_portfolio
+from bot.core.risk import (
+    RiskLimits,
+    RiskState,
+    StateChange,
+    apply_kill_switch,
+    check,
+    observe_nav,
+    record_trades,
+    remember_prices,
+)
+from bot.execution.executor import ExecutionReport, Executor
+
+log = structlog.get_logger("bot.app.cycle")
+
+
+class Reader(Protocol):
+    async def snapshot(self) -> Snapshot: ...
+    async def not_trading(self, keys: Iterable[InstrumentKey]) -> Mapping[InstrumentKey, str]: ...
+
+
+class TargetSource(Protocol):
+    """Where targets come from: the config (static) or a strategy on its own schedule."""
+
+    async def targets(
+        self, snapshot: Snapshot, now: datetime, cycle_id: str
+    ) -> Mapping[str, Decimal]: ...
+
+
+class Audit(Protocol):
+    def append(
+        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
+    ) -> Any: ...
+
+    def flush(self) -> None: ...
+
+
+class CycleStore(Protocol):
+    def last_rebalance(self) -> datetime | None: ...
+    def last_check(self) -> datetime | None: ...
+    def set_last_check(self, at: datetime) -> None: ...
+    def record_cycle(
+        self, cycle_id: str, started_at: datetime, ended_at: datetime, outcome: str, traded: bool
+    ) -> None: ...
+    def save_risk_state(self, state: Mapping[str, Any]) -> None: ...
+
+
+class Observer(Protocol):
+    """Metrics and notifications: told what happened, never able to break a cycle."""
+
+    def cycle_done(self, result: CycleResult, seconds: float) -> None: ...
+    def state_changed(self, change: StateChange) -> None: ...
+
+
+class Outcome:
+    NO_TRADE = "no-trade"
+    TRADED = "traded"
+    BLOCKED = "blocked"  # the trigger fired but risk denied every leg (or trading is halted)
+    SKIPPED = "skipped"  # the portfolio could not be read whole: nothing decided
+    ERROR = "error"
+
+
+@dataclass
+class CycleResult:
+    cycle_id: str
+    outcome: str
+    reason: str
+    snapshot: Snapshot | None = None
+    drift: DriftReport | None = None
+    decision: TriggerDecision | None = None
+    plan: Plan | None = None
+    verdict: Verdict | None = None
+    execution: ExecutionReport | None = None
+    drift_after: DriftReport | None = None
+    turnover: Decimal = ZERO
+
+    @property
+    def traded(self) -> bool:
+        return self.execution is not None and self.execution.traded
+
+
+@dataclass
+class Cycle:
+    """Everything one portfolio's cycles need, built once at start-up by `bot.app.wiring`."""
+
+    portfolio: str
+    mode: Mode
+    reader: Reader
+    executor: Executor
+    store: CycleStore
+    audit: Audit
+    sleeves: Sequence[Sleeve]
+    target_source: TargetSource
+    trigger: TriggerRule
+    planner: PlannerOptions
+    limits: RiskLimits
+    instruments: Mapping[InstrumentKey, Instrument]
+    clock: Callable[[], datetime]
+    kill_switch: Callable[[], str | None]
+    risk_state: RiskState = field(default_factory=RiskState)
+    ignore_assets: frozenset[str] = frozenset()
+    observers: list[Observer] = field(default_factory=list)
+    last_id: str | None = None
+
+    @property
+    def allowed(self) -> frozenset[InstrumentKey]:
+        return frozenset(c.key for s in self.sleeves for c in s.components)
+
+    def new_cycle_id(self) -> str:
+        cycle_id = cycle_id_at(self.clock())
+        # Two cycles in the same millisecond (tests with a frozen clock) must not share an id.
+        while self.last_id is not None and cycle_id <= self.last_id:
+            cycle_id = _bump(self.last_id)
+        self.last_id = cycle_id
+        return cycle_id
+
+    async def run(self) -> CycleResult:
+        started = time.monotonic()
+        now = self.clock()
+        cycle_id = self.new_cycle_id()
+        self.audit.append(
+            EventType.CYCLE_START,
+            cycle_id,
+            mode=self.mode.value,
+            trading_state=self.risk_state.trading.value,
+        )
+        try:
+            result = await self._run(cycle_id, now)
+        except BotError as exc:
+            self._audit_error(cycle_id, exc)
+            result = CycleResult(cycle_id, Outcome.ERROR, str(exc))
+        self._finish(result, now, started)
+        return result
+
+    async def _run(self, cycle_id: str, now: datetime) -> CycleResult:
+        try:
+            snapshot = await self.reader.snapshot()
+        except BotError as exc:
+            self._audit_error(cycle_id, exc)
+            return CycleResult(cycle_id, Outcome.SKIPPED, f"cannot read the portfolio: {exc}")
+        valuation = self._value_checked(cycle_id, snapshot, now)
+        if isinstance(valuation, CycleResult):
+            return valuation
+        if valuation.unvalued:
+            reason = (
+                f"no usable price for {', '.join(valuation.unvalued)}: NAV would be wrong "
+                "(add the asset to ignore_assets if it is dust)"
+            )
+            return CycleResult(cycle_id, Outcome.SKIPPED, reason, snapshot)
+        self._risk(cycle_id, valuation.nav, now)
+        targets = await self.target_source.targets(snapshot, now, cycle_id)
+        try:
+            drift = compute_drift(snapshot, self.sleeves, targets, valuation)
+        except BotError as exc:
+            return CycleResult(cycle_id, Outcome.SKIPPED, str(exc), snapshot)
+        self.audit.append(EventType.DRIFT, cycle_id, **drift_fields(drift))
+        decision = decide(
+            self.trigger, drift, now, self.store.last_rebalance(), self.store.last_check()
+        )
+        self.audit.append(
+            EventType.TRIGGER,
+            cycle_id,
+            trade=decision.trade,
+            reason=decision.reason,
+            rule=decision.rule,
+            out_of_band=list(decision.out_of_band),
+        )
+        if decision.rule != "not-due":
+            self.store.set_last_check(now)
+        result = CycleResult(cycle_id, Outcome.NO_TRADE, decision.reason, snapshot, drift, decision)
+        if not decision.trade:
+            return result
+        plan = plan_rebalance(
+            snapshot, drift, self.sleeves, targets, decision, self.instruments, self.planner
+        )
+        self.audit.append(EventType.PLAN, cycle_id, **plan_fields(plan))
+        result.plan = plan
+        verdict = check(
+            plan,
+            snapshot,
+            drift.nav,
+            self.risk_state,
+            self.limits,
+            self.instruments,
+            now,
+            self.allowed,
+        )
+        result.verdict = verdict
+        self.audit.append(EventType.RISK_VERDICT, cycle_id, **verdict_fields(verdict))
+        approved = verdict.approved
+        if not approved:
+            if not plan.legs:
+                result.reason = "the trigger fired but every leg was dust: " + "; ".join(
+                    d.reason for d in plan.dropped
+                )
+                return result
+            result.outcome = Outcome.BLOCKED
+            result.reason = verdict.halted_reason or "risk denied every leg: " + "; ".join(
+                f"leg {v.leg.index} {v.check}" for v in verdict.denied
+            )
+            return result
+        closed = await self._not_trading(cycle_id, approved)
+        if closed:
+            result.outcome = Outcome.BLOCKED
+            result.reason = f"not trading: {closed}; no leg on any instrument this cycle"
+            return result
+        self.audit.flush()
+        execution = await self.executor.execute(approved, cycle_id, snapshot.quotes)
+        result.execution = execution
+        sent = [self.clock() for o in execution.outcomes for _ in o.client_order_ids]
+        turnover = sum((o.filled_notional for o in execution.outcomes), ZERO)
+        result.turnover = turnover
+        self.risk_state = record_trades(self.risk_state, [(self.clock(), turnover)], sent, now)
+        result.outcome = Outcome.TRADED if execution.traded else Outcome.BLOCKED
+        result.reason = _execution_reason(execution)
+        if execution.traded:
+            await self._drift_after(result, cycle_id, targets)
+        return result
+
+    def _value_checked(
+        self, cycle_id: str, snapshot: Snapshot, now: datetime
+    ) -> Valuation | CycleResult:
+        """Check every price before anything is valued; one that cannot be true skips the
+        cycle, and only checked prices become the next cycle's reference."""
+        prices = check_prices(
+            snapshot.quotes,
+            self.risk_state.price_reference,
+            self.limits.price_limits(),
+            required=self.allowed,
+            ignore=self.ignore_assets,
+        )
+        self.risk_state = remember_prices(self.risk_state, prices)
+        valuation = value_portfolio(snapshot, self.ignore_assets) if prices.passed else None
+        nav = valuation.nav if valuation is not None else None
+        self.audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, nav))
+        self.audit.append(EventType.PRICE_CHECK, cycle_id, **prices.audit_fields())
+        if valuation is None:
+            self._risk(cycle_id, None, now)  # the drawdown peak never sees an unchecked NAV
+            reason = "implausible prices, no leg on any instrument: " + prices.summary()
+            return CycleResult(cycle_id, Outcome.SKIPPED, reason, snapshot)
+        return valuation
+
+    async def _not_trading(self, cycle_id: str, legs: Sequence[Leg]) -> str:
+        """Markets are loaded at start-up: ask whether those about to be traded still trade."""
+        keys = sorted({leg.key for leg in legs})
+        closed = await self.reader.not_trading(keys)
+        self.audit.append(
+            EventType.MARKET_STATUS,
+            cycle_id,
+            checked=[str(k) for k in keys],
+            not_trading={str(k): status for k, status in sorted(closed.items())},
+        )
+        return ", ".join(f"{k} ({status})" for k, status in sorted(closed.items()))
+
+    def _risk(self, cycle_id: str, nav: Decimal | None, now: datetime) -> None:
+        """The kill switch, and the drawdown check from a NAV of checked prices (None: none)."""
+        changes: list[StateChange] = []
+        state, more = apply_kill_switch(self.risk_state, self.kill_switch(), now)
+        changes += more
+        if nav is not None:
+            state, more = observe_nav(state, nav, now, self.limits)
+            changes += more
+        self.risk_state = state
+        for change in changes:
+            self.audit.append(
+                EventType.STATE_CHANGE,
+                cycle_id,
+                sync=True,
+                **{"from": change.previous.value, "to": change.current.value},
+                reason=change.reason,
+                source=change.source,
+            )
+            log.warning(
+                "trading_state_changed",
+                cycle_id=cycle_id,
+                previous=change.previous.value,
+                current=change.current.value,
+                reason=change.reason,
+            )
+            for observer in self.observers:
+                _quietly(observer.state_changed, change)
+
+    async def _drift_after(
+        self, result: CycleResult, cycle_id: str, targets: Mapping[str, Decimal]
+    ) -> None:
+        try:
+            snapshot = await self.reader.snapshot()
+            prices = check_prices(
+                snapshot.quotes,
+                self.risk_state.price_reference,
+                self.limits.price_limits(),
+                ignore=self.ignore_assets,
+            )
+            if not prices.passed:
+                raise DataError(f"implausible prices: {prices.summary()}")
+            valuation = value_portfolio(snapshot, self.ignore_assets)
+            drift = compute_drift(snapshot, self.sleeves, targets, valuation)
+        except BotError as exc:
+            self._audit_error(cycle_id, exc, step="post-trade snapshot")
+            return
+        result.drift_after = drift
+        self.audit.append(EventType.POST_TRADE_DRIFT, cycle_id, **drift_fields(drift))
+
+    def _audit_error(self, cycle_id: str, exc: BaseException, step: str = "cycle") -> None:
+        self.audit.append(
+            EventType.ERROR, cycle_id, step=step, error_class=type(exc).__name__, message=str(exc)
+        )
+        log.error("cycle_error", cycle_id=cycle_id, step=step, error=str(exc))
+
+    def _finish(self, result: CycleResult, now: datetime, started: float) -> None:
+        self.store.save_risk_state(self.risk_state.to_dict())
+        self.store.record_cycle(result.cycle_id, now, self.clock(), result.outcome, result.traded)
+        seconds = time.monotonic() - started
+        orders = 0
+        if result.execution is not None:
+            orders = sum(len(o.client_order_ids) for o in result.execution.outcomes)
+        self.audit.append(
+            EventType.CYCLE_END,
+            result.cycle_id,
+            sync=True,
+            outcome=result.outcome,
+            traded=result.traded,
+            reason=result.reason,
+            orders=orders,
+            turnover=result.turnover,
+            duration_ms=round(seconds * 1000),
+        )
+        for observer in self.observers:
+            _quietly(observer.cycle_done, result, seconds)
+
+
+def _bump(cycle_id: str) -> str:
+    """The next millisecond's id (only used when the clock did not move)."""
+    moment = datetime.strptime(cycle_id[:15], "%Y%m%dT%H%M%S")
+    millis = int(cycle_id[15:]) + 1
+    return cycle_id_at(moment.replace(tzinfo=UTC) + timedelta(milliseconds=millis))
+
+
+def _quietly(fn: Callable[..., None], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception as exc:  # an observer (metrics, notifications) never breaks a cycle
+        log.warning("observer_failed", observer=getattr(fn, "__qualname__", "?"), error=str(exc))
+
+
+def _execution_reason(execution: ExecutionReport) -> str:
+    filled = sum(1 for o in execution.outcomes if o.filled > 0)
+    failed = [o for o in execution.outcomes if o.filled == 0]
+    parts = [f"{filled} of {len(execution.outcomes)} orders filled"]
+    for outcome in failed:
+        parts.append(
+            f"leg {outcome.leg.index} {outcome.leg.key.symbol}: {outcome.state.value}"
+            + (f" ({outcome.error})" if outcome.error else "")
+        )
+    if execution.stopped_early:
+        parts.append(execution.stopped_early)
+    if any(o.state is IntentState.SENT for o in execution.outcomes):
+        parts.append("an order is unresolved; it is reconciled before the next trade")
+    return "; ".join(parts)
+
+
+# -- audit record bodies -------------------------------------------------------------------
+
+
+def snapshot_fields(snapshot: Snapshot, nav: Decimal | None) -> dict[str, Any]:
+    """`nav` is None when the prices failed their check: nothing was valued."""
+    accounts: dict[str, Any] = {}
+    for name, account in snapshot.accounts.items():
+        if account.market_type is MarketType.SPOT:
+            accounts[name] = {
+                "market_type": account.market_type.value,
+                "holdings": {
+                    asset: {"free": h.free, "total": h.total}
+                    for asset, h in sorted(account.holdings.items())
+                    if h.total != 0
+                },
+            }
+        else:
+            accounts[name] = {
+                "market_type": account.market_type.value,
+                "wallet": account.wallet_balance,
+                "equity": account.equity,
+                "positions": {
+                    symbol: {
+                        "contracts": p.contracts,
+                        "notional": p.notional,
+                        "entry_price": p.entry_price,
+                        "unrealized_pnl": p.unrealized_pnl,
+                    }
+                    for symbol, p in sorted(account.positions.items())
+                    if p.contracts != 0
+                },
+            }
+    prices = {
+        f"{key.account}:{key.symbol}": quote.valuation_price
+        for key, quote in sorted(snapshot.quotes.items())
+    }
+    return {
+        "nav": nav,
+        "quote_currency": snapshot.quote_currency,
+        "accounts": accounts,
+        "prices": prices,
+        "issues": list(snapshot.issues),
+    }
+
+
+def drift_fields(drift: DriftReport) -> dict[str, Any]:
+    return {
+        "nav": drift.nav,
+        "cash": drift.cash_weight,
+        "sleeves": [
+            {
+                "sleeve": d.sleeve,
+                "value": d.value,
+                "current": d.current,
+                "target": d.target,
+                "band": d.band,
+                "drift": d.drift,
+                "out_of_band": d.out_of_band,
+            }
+            for d in drift.sleeves
+        ],
+    }
+
+
+def plan_fields(plan: Plan) -> dict[str, Any]:
+    return {
+        "to": plan.to.value,
+        "legs": [
+            {
+                "index": leg.index,
+                "sleeve": leg.sleeve,
+                "account": leg.key.account,
+                "symbol": leg.key.symbol,
+                "side": leg.side.value,
+                "amount": leg.amount,
+                "price": leg.price,
+                "notional": leg.notional,
+                "reduce_only": leg.reduce_only,
+                "market_type": leg.market_type.value,
+            }
+            for leg in plan.legs
+        ],
+        "dropped": [
+            {
+                "sleeve": d.sleeve,
+                "account": d.key.account,
+                "symbol": d.key.symbol,
+                "side": d.side.value,
+                "amount": d.amount,
+                "notional": d.notional,
+                "reason": d.reason,
+            }
+            for d in plan.dropped
+        ],
+        "notes": list(plan.notes),
+    }
+
+
+def verdict_fields(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "approved": bool(verdict.approved),
+        "trading_state": verdict.state.value,
+        "reasons": [verdict.halted_reason] if verdict.halted_reason else [],
+        "legs": [
+            {"index": v.leg.index, "approved": v.approved, "check": v.check, "reason": v.reason}
+            for v in verdict.legs
+        ],
+    }

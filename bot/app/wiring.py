@@ -1,0 +1,379 @@
+"""Start-up: turn a validated config into a running portfolio (the imperative shell's wiring).
+
+`open_app` builds, in order: the data directory, the state store (which refuses a second
+process on the same portfolio), the portfolio's audit log (under the store's lock), the
+embedded simulator when the config asks for it, one ccxt client per account (pointed at the
+simulator or the exchange, credentials from the config's secrets — or the simulator's keys,
+read-only ones in dry-run), the markets (loaded once; every sleeve instrument must exist),
+then the reader and the executor for the mode. Dry-run gets the paper executor, which has no
+exchange object at all; only live builds order gateways.
+
+Everything is closed in reverse order when the block exits, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import SecretStr
+
+from bot import config as cfg
+from bot.app.cycle import Cycle
+from bot.app.targets import StaticTargets, StrategyTargets, is_static
+from bot.audit.layout import open_portfolio_audit
+from bot.audit.writer import AuditLog, EventType
+from bot.config import AccountConfig, BotConfig
+from bot.core.domain import Instrument, InstrumentKey, Mode
+from bot.core.errors import ConfigError, ExchangeUnavailable, StateError
+from bot.core.risk import RiskState
+from bot.exchange.account import ExchangeAccount
+from bot.exchange.budget import RequestBudget
+from bot.exchange.clients import make_client
+from bot.exchange.orders import OrderGateway
+from bot.exchange.portfolio import LiveReader, PaperReader
+from bot.exchange.venues import venue_limits, venue_of
+from bot.execution.executor import ExecutionOptions, LiveExecutor, PaperCosts, PaperExecutor
+from bot.execution.ledger import PaperLedger
+from bot.logs import redact
+from bot.store.state import StateStore
+
+log = structlog.get_logger("bot.app.wiring")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    api_key: SecretStr | None
+    secret: SecretStr | None
+    password: SecretStr | None = None
+
+
+class KillSwitch:
+    """Engaged while the kill-switch file exists or the kill-switch env variable is set."""
+
+    def __init__(self, path: Any, env_name: str, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.env_name = env_name
+        self._env = env
+
+    def __call__(self) -> str | None:
+        if self.path.exists():
+            return f"file {self.path} is present"
+        value = self._env.get(self.env_name, "")
+        if value.strip() not in ("", "0", "false", "no"):
+            return f"environment variable {self.env_name} is set"
+        return None
+
+
+@dataclass
+class App:
+    config: BotConfig
+    mode: Mode
+    cycle: Cycle
+    accounts: dict[str, ExchangeAccount]
+    store: StateStore
+    audit: AuditLog
+    executor: LiveExecutor | PaperExecutor
+    instruments: dict[InstrumentKey, Instrument]
+    simulator: Any = None  # the embedded simulator's handle, when there is one
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def symbols_by_account(self) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for key in sorted(self.instruments):
+            result.setdefault(key.account, []).append(key.symbol)
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class WaitClock:
+    """What the live executor waits on between polls and lookups: real time by default; a
+    test passes simulated time, so its lookup windows do not depend on how long requests take."""
+
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
+def config_digest(config: BotConfig) -> str:
+    """A short hash of the effective config (secrets excluded), recorded at start-up."""
+    data = config.model_dump(mode="json")
+    for account in data.get("accounts", {}).values():
+        for name in cfg.SECRET_FIELDS:
+            account.pop(name, None)
+    data.pop("notifications", None)
+    data.get("server", {}).pop("token", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Credentials:
+    if account.simulator:
+        try:
+            key = sim.credentials(account.sim_account, read_only=mode is not Mode.LIVE)
+        except KeyError as exc:
+            raise ConfigError(
+                f"accounts.{name}: the simulator has no account {account.sim_account!r} "
+                f"(sim_account): {exc}"
+            ) from None
+        return Credentials(key.api_key, key.secret, key.passphrase)
+    return Credentials(account.api_key, account.secret, account.password)
+
+
+def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAccount]:
+    accounts: dict[str, ExchangeAccount] = {}
+    budgets: dict[str, RequestBudget] = {}
+    for name, account_config in config.accounts.items():
+        credentials = _credentials(name, account_config, sim, mode)
+        venue = venue_of(account_config.exchange)
+        if venue not in budgets:
+            rate = (
+                account_config.requests_per_second
+                or venue_limits(account_config.exchange).calls_per_second
+            )
+            budgets[venue] = RequestBudget(rate)
+        base_url = sim.base_url if account_config.simulator else account_config.base_url
+        client = make_client(
+            account_config.exchange,
+            account_config.market,
+            timeout_seconds=account_config.timeout.total_seconds(),
+            extra_options=dict(account_config.options),
+            api_key=credentials.api_key,
+            secret=credentials.secret,
+            password=credentials.password,
+            base_url=base_url,
+            pace_by_weight=account_config.pace_by_weight,
+        )
+        accounts[name] = ExchangeAccount(
+            name=name,
+            exchange_id=account_config.exchange,
+            market_type=account_config.market,
+            client=client,
+            budget=budgets[venue],
+            quote_currency=config.quote_currency,
+        )
+    return accounts
+
+
+async def _load_markets(accounts: Mapping[str, ExchangeAccount]) -> dict[str, set[str]]:
+    names = list(accounts)
+    loaded = await asyncio.gather(*(accounts[n].load_instruments() for n in names))
+    return {name: set(instruments) for name, instruments in zip(names, loaded, strict=True)}
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    config: BotConfig,
+    mode: Mode,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    env: Mapping[str, str] | None = None,
+    sim_port: int | None = None,
+    waits: WaitClock | None = None,
+    connected: Mapping[str, ExchangeAccount] | None = None,
+) -> AsyncIterator[App]:
+    """Everything one portfolio needs, opened in order and closed in reverse.
+
+    The bot's clock is wall time, except with the embedded simulator: then it is the
+    simulator's time, so that cooldowns, windows and quote ages are measured on the same clock
+    as the market (a rehearsal at 60× speed keeps its hour-long cooldown an hour of market).
+    `waits` times the live executor's polls and lookup windows (default: real time).
+    `connected`: account connections the caller opened and keeps (a test restarting the bot
+    over one connection); by default each account is connected here and closed on exit.
+    """
+    sim_handle: list[Any] = []
+    if clock is None:
+
+        def clock() -> datetime:
+            return sim_handle[0].now() if sim_handle else utc_now()
+
+    environment = dict(os.environ if env is None else env)
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"data_dir {config.data_dir}: {exc.strerror}") from None
+    async with contextlib.AsyncExitStack() as stack:
+        store = stack.enter_context(StateStore.open(config.data_dir, config.portfolio, clock))
+        audit = stack.enter_context(open_portfolio_audit(store, clock, redact=redact))
+        sim = None
+        if config.simulator.enabled:
+            port = config.simulator.port if sim_port is None else sim_port
+            from bot.simulator import embedded  # noqa: PLC0415 (paper mode only: never live)
+
+            sim = await stack.enter_async_context(
+                embedded(config.simulator.scenario, seed=config.simulator.seed, port=port)
+            )
+            sim_handle.append(sim)
+            log.info("simulator_started", base_url=sim.base_url)
+        if connected is None:
+            accounts = _accounts(config, mode, sim)
+            for account in accounts.values():
+                stack.push_async_callback(account.close)
+        else:
+            accounts = dict(connected)
+        known = await _load_markets(accounts)
+        cfg.check_instruments(config, known)
+        instruments = {
+            key: accounts[key.account].instruments[key.symbol]
+            for key in cfg.instrument_keys(config)
+        }
+        keys = cfg.instrument_keys(config)
+        cash = frozenset(config.cash_assets)
+        live_reader = LiveReader(accounts, keys, config.quote_currency, cash, clock)
+        executor, reader = await _execution(
+            config, mode, accounts, instruments, store, audit, clock, live_reader, waits
+        )
+        saved_risk = store.load_risk_state()
+        try:
+            risk_state = RiskState.from_dict(saved_risk) if saved_risk else RiskState()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"the saved risk state cannot be read: {exc}") from None
+        weights = cfg.targets(config)
+        sleeves = cfg.to_sleeves(config)
+        target_source: StaticTargets | StrategyTargets
+        if is_static(config):
+            target_source = StaticTargets(weights)
+        else:
+            target_source = StrategyTargets(
+                config=config,
+                sleeves=sleeves,
+                accounts=accounts,
+                store=store,
+                audit=audit,
+                clock=clock,
+                cache_dir=config.data_dir / "ohlcv",
+            )
+        cycle = Cycle(
+            portfolio=config.portfolio,
+            mode=mode,
+            reader=reader,
+            executor=executor,
+            store=store,
+            audit=audit,
+            sleeves=sleeves,
+            target_source=target_source,
+            trigger=cfg.trigger_rule(config),
+            planner=cfg.planner_options(config),
+            limits=cfg.risk_limits(config),
+            instruments=instruments,
+            clock=clock,
+            kill_switch=KillSwitch(
+                config.kill_switch_file, config.risk.kill_switch_env, environment
+            ),
+            risk_state=risk_state,
+            ignore_assets=frozenset(config.ignore_assets),
+        )
+        handle = sim.handle if sim is not None else None
+        app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
+        audit.append(
+            EventType.STARTUP,
+            None,
+            sync=True,
+            mode=mode.value,
+            config_digest=config_digest(config),
+            accounts={
+                n: {
+                    "exchange": a.exchange,
+                    "market": a.market.value,
+                    "simulator": a.simulator,
+                }
+                for n, a in config.accounts.items()
+            },
+            sleeves=[s.name for s in config.sleeves],
+            trading_state=risk_state.trading.value,
+        )
+        if isinstance(target_source, StaticTargets):
+            audit.append(
+                EventType.TARGETS,
+                None,
+                source="config",
+                weights=weights,
+                inputs={"strategy": "static"},
+            )
+        yield app
+
+
+async def _execution(
+    config: BotConfig,
+    mode: Mode,
+    accounts: dict[str, ExchangeAccount],
+    instruments: dict[InstrumentKey, Instrument],
+    store: StateStore,
+    audit: AuditLog,
+    clock: Callable[[], datetime],
+    live_reader: LiveReader,
+    waits: WaitClock | None,
+) -> tuple[LiveExecutor | PaperExecutor, LiveReader | PaperReader]:
+    """Live: order gateways. Dry-run: the paper executor, which holds no exchange object."""
+    keys = cfg.instrument_keys(config)
+    cash = frozenset(config.cash_assets)
+    executor: LiveExecutor | PaperExecutor
+    if mode is Mode.LIVE:
+        waits = waits or WaitClock()
+        executor = LiveExecutor(
+            portfolio=config.portfolio,
+            gateways={n: OrderGateway(a, Mode.LIVE) for n, a in accounts.items()},
+            instruments=instruments,
+            store=store,
+            audit=audit,
+            options=ExecutionOptions(
+                order_type=config.execution.order_type_enum,
+                limit_timeout=config.execution.limit_timeout.total_seconds(),
+                poll_interval=config.execution.poll_interval.total_seconds(),
+                lookup_window=config.execution.lookup_window.total_seconds(),
+                fill_timeout=config.execution.fill_timeout.total_seconds(),
+            ),
+            clock=clock,
+            sleep=waits.sleep,
+            monotonic=waits.monotonic,
+        )
+        reader: LiveReader | PaperReader = live_reader
+    else:
+        ledger = await _paper_ledger(store, live_reader, audit)
+        paper = config.execution.paper
+        paper_executor = PaperExecutor(
+            portfolio=config.portfolio,
+            ledger=ledger,
+            store=store,
+            audit=audit,
+            costs=PaperCosts(paper.spot_fee, paper.futures_fee, paper.slippage_bps),
+            clock=clock,
+        )
+        executor = paper_executor
+        reader = PaperReader(
+            accounts, keys, lambda: paper_executor.ledger, config.quote_currency, cash, clock
+        )
+    return executor, reader
+
+
+async def _paper_ledger(store: StateStore, reader: LiveReader, audit: AuditLog) -> PaperLedger:
+    """The persisted paper ledger, or a new one seeded from the accounts as they are now."""
+    saved = store.load_paper_ledger()
+    if saved is not None:
+        try:
+            return PaperLedger.from_dict(saved)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"the saved paper ledger cannot be read: {exc}") from None
+    try:
+        snapshot = await reader.snapshot()
+    except ExchangeUnavailable as exc:
+        raise ExchangeUnavailable(
+            f"dry-run seeds its paper ledger from the accounts' balances, which could not be "
+            f"read: {exc}"
+        ) from None
+    ledger = PaperLedger.from_snapshot(snapshot)
+    store.commit_paper_trade(ledger.to_dict(), [])
+    audit.append(EventType.RECONCILE, None, result="paper_ledger_seeded", ledger=ledger.to_dict())
+    return ledger

@@ -1,0 +1,844 @@
+"""`rebalance-bot audit …`: read, search, summarize, verify, export and chart the audit log.
+
+Every action streams the log in chain order and keeps aggregates, never the whole log. Output
+is a rich table or tree on a terminal, plain text when piped, and JSON with `--json`. Bad input
+(no log directory, a bad date, an unknown cycle, several portfolios and none chosen) is one line
+on stderr and exit code 2; `verify` exits 1 when the chain is broken.
+
+Each portfolio has its own log (`<data_dir>/audit/<portfolio>/`). `--config` reads the config's
+portfolio; `--dir` takes a portfolio's directory, or an audit directory holding one portfolio
+(or a log of the old shared layout); with several, `--portfolio` chooses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from bot.audit.layout import audit_root
+from bot.audit.reader import (
+    ORDER_EVENTS,
+    Period,
+    PeriodSummary,
+    ReadStats,
+    RecordFilter,
+    Summarizer,
+    Trade,
+    TradeTracker,
+    describe,
+    end_of,
+    follow,
+    last_records,
+    line_of,
+    objects,
+    pct,
+    plain,
+    pp,
+    records_backwards,
+    scan,
+    select_files,
+)
+from bot.audit.writer import EventType, audit_files, canonical, portfolio_logs, verify
+from bot.config import load_config
+from bot.core.errors import BotError, UsageError
+from bot.core.ids import is_cycle_id
+
+PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # a shorter read finishes before a bar would help
+EXPORT_COLUMNS = (
+    "date", "pair", "side", "amount", "price", "fee", "fee_currency", "order_id", "client_id",
+    "dry_run", "account", "market", "notional", "cycle_id", "portfolio",
+)  # fmt: skip
+EXIT_BROKEN = 1
+
+Run = Callable[[argparse.Namespace], int]
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="read, verify, summarize, export and chart the audit log",
+        description=(
+            "Read the audit log: every decision and order the bot made, hash-chained. "
+            "Give a config file with --config (its portfolio's log under data_dir/audit), or a "
+            "directory with --dir: a portfolio's log, or an audit directory (choose with "
+            "--portfolio when it holds several portfolios). Times are UTC."
+        ),
+    )
+    actions = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_mutually_exclusive_group()
+    where.add_argument(
+        "--dir", type=Path, metavar="DIR", help="a portfolio's audit log, or an audit directory"
+    )
+    where.add_argument(
+        "--config", type=Path, metavar="FILE", help="config: its portfolio's log in its data_dir"
+    )
+    common.add_argument(
+        "--portfolio", metavar="NAME",
+        help="the portfolio whose log to read (default: the config's, or the only one); in a "
+        "log of the old shared layout, only its records",
+    )  # fmt: skip
+    common.add_argument("--json", action="store_true", help="JSON output for machines")
+
+    window = argparse.ArgumentParser(add_help=False)
+    window.add_argument("--since", metavar="TIME", help="from this UTC date or ISO-8601 time")
+    window.add_argument(
+        "--until", metavar="TIME", help="before this time (a date alone includes that day)"
+    )
+
+    tail = actions.add_parser(
+        "tail", parents=[common], help="the last records, one line each (-f: keep following)"
+    )
+    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="default 10")
+    tail.add_argument("-f", "--follow", action="store_true", help="print new records as written")
+    tail.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+    tail.set_defaults(run=_guard(run_tail))
+
+    show = actions.add_parser(
+        "show", parents=[common], help="the whole story of one cycle, as a tree"
+    )
+    show.add_argument("cycle", metavar="CYCLE", help="cycle id (YYYYMMDDTHHMMSSmmm) or 'last'")
+    show.set_defaults(run=_guard(run_show))
+
+    find = actions.add_parser("find", parents=[common, window], help="records matching filters")
+    find.add_argument(
+        "--event", action="append", default=[], metavar="TYPE",
+        help="event type (repeat, or comma-separated)",
+    )  # fmt: skip
+    find.add_argument(
+        "--instrument", metavar="SYMBOL", help="unified symbol (BTC/USDT, BTC/USDT:USDT) or asset"
+    )
+    find.add_argument("--order-id", metavar="ID", help="exchange order id or client order id")
+    find.set_defaults(run=_guard(run_find))
+
+    summary = actions.add_parser(
+        "summary", parents=[common, window],
+        help="rebalances, orders, turnover, fees, skips, risk blocks and errors per period",
+    )  # fmt: skip
+    summary.add_argument("--by", choices=[p.value for p in Period], default=Period.DAY.value)
+    summary.add_argument("--live-only", action="store_true", help="leave out dry-run fills")
+    summary.set_defaults(run=_guard(run_summary))
+
+    check = actions.add_parser(
+        "verify", parents=[common],
+        help="check the hash chain and schema; exit 1 naming the first bad record",
+    )  # fmt: skip
+    check.add_argument(
+        "--anchor", metavar="SEQ:HASH",
+        help="a record's seq and hash noted earlier (it must still be there, unchanged)",
+    )  # fmt: skip
+    check.set_defaults(run=_guard(run_verify))
+
+    export = actions.add_parser(
+        "export", parents=[common, window],
+        help="trades and fees as CSV (default) or JSON, for tax tools",
+    )  # fmt: skip
+    export.add_argument("--csv", action="store_true", help="CSV (the default)")
+    export.add_argument("--out", type=Path, metavar="FILE", help="write here (default stdout)")
+    export.add_argument("--live-only", action="store_true", help="leave out dry-run fills")
+    export.add_argument("--instrument", metavar="SYMBOL", help="only this symbol or asset")
+    export.set_defaults(run=_guard(run_export))
+
+    report = actions.add_parser(
+        "report", parents=[common, window],
+        help="an HTML page (and PNGs) of allocation, drift, NAV, turnover and fees",
+    )  # fmt: skip
+    report.add_argument("--out", type=Path, required=True, metavar="FILE", help="report.html")
+    report.add_argument("--png", type=Path, metavar="DIR", help="also write the charts as PNG")
+    report.add_argument("--by", choices=[p.value for p in Period], default=Period.DAY.value)
+    report.add_argument("--live-only", action="store_true", help="leave out dry-run fills")
+    report.add_argument("--title", default="Rebalance audit report")
+    report.set_defaults(run=_guard(run_report))
+
+
+def _guard(run: Run) -> Run:
+    """Operating-system failures become one line; a closed pipe (`| head`) ends quietly."""
+
+    @functools.wraps(run)
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise BotError(f"{where}{exc.strerror or exc}") from None
+
+    return guarded
+
+
+def _directory(args: argparse.Namespace, *, waiting: bool = False) -> Path:
+    """The directory of the one log the command reads; `waiting` (tail -f) accepts a named
+    portfolio whose log does not exist yet."""
+    portfolio: str | None = args.portfolio
+    if args.dir is not None:
+        root: Path = args.dir
+    elif args.config is not None:
+        config = load_config(args.config)
+        root = audit_root(config.data_dir)
+        portfolio = portfolio or config.portfolio
+    else:
+        raise UsageError("audit needs the log's directory: --dir DIR or --config FILE")
+    if not root.is_dir() and not (waiting and portfolio is not None):
+        raise UsageError(f"{root}: no such directory (no audit log there)")
+    return _choose_log(root, portfolio, waiting=waiting)
+
+
+def _choose_log(root: Path, portfolio: str | None, *, waiting: bool) -> Path:
+    if portfolio is not None and audit_files(root / portfolio):
+        return root / portfolio
+    if audit_files(root):
+        return root  # one log: a portfolio's directory, or the old shared layout
+    logs = portfolio_logs(root)
+    names = ", ".join(logs)
+    if portfolio is not None:
+        if waiting:
+            return root / portfolio
+        raise UsageError(
+            f"{root}: no audit log of portfolio {portfolio!r} "
+            + (f"(there are logs of: {names})" if logs else "(no audit files in it)")
+        )
+    if len(logs) > 1:
+        raise UsageError(
+            f"{root} holds the audit logs of {len(logs)} portfolios ({names}): "
+            "choose one with --portfolio NAME"
+        )
+    if not logs:
+        if waiting:
+            return root
+        raise UsageError(f"{root}: no audit files (audit-YYYY-MM-DD.jsonl) in it")
+    return next(iter(logs.values()))
+
+
+def _files(directory: Path, wanted: RecordFilter | None = None) -> list[Path]:
+    if not audit_files(directory):
+        raise UsageError(f"{directory}: no audit files (audit-YYYY-MM-DD.jsonl) in it")
+    return select_files(directory, wanted)
+
+
+def _window(args: argparse.Namespace, **more: Any) -> RecordFilter:
+    return RecordFilter.build(since=args.since, until=args.until, portfolio=args.portfolio, **more)
+
+
+# -- output helpers ----------------------------------------------------------------------------
+
+
+def _console(stream: IO[str] | None = None) -> Console:
+    stream = stream or sys.stdout
+    tty = stream.isatty()
+    # Piped output: no colour, and wide enough that tables are not squeezed to 80 columns.
+    return Console(file=stream, highlight=False, width=None if tty else 200, no_color=not tty)
+
+
+def _show(renderable: RenderableType) -> None:
+    """Print at the renderable's natural width even on a narrow terminal: a wide table that
+    the terminal wraps still shows every figure, one squeezed to fit would cut or fold them."""
+    console = _console()
+    unbounded = console.options.update_width(10_000)
+    console.width = max(console.width, Measurement.get(console, unbounded, renderable).maximum)
+    console.print(renderable)
+
+
+def _table(title: str | None = None) -> Table:
+    tty = sys.stdout.isatty()
+    return Table(
+        title=title,
+        box=box.SIMPLE_HEAD if tty else box.MARKDOWN,
+        title_justify="left",
+    )
+
+
+def _warn(stats: ReadStats) -> None:
+    warning = stats.warning()
+    if warning is not None:
+        print(f"rebalance-bot: warning: {warning}", file=sys.stderr)
+
+
+@contextmanager
+def _progress(files: Sequence[Path], what: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for long reads, only when stderr is a terminal."""
+    total = sum(p.stat().st_size for p in files)
+    if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn(what), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+def _json_out(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+_STYLE: dict[str, str] = {
+    EventType.ORDER_FILLED: "green",
+    EventType.ORDER_PARTIALLY_FILLED: "green",
+    EventType.PAPER_FILL: "cyan",
+    EventType.ORDER_INTENT: "blue",
+    EventType.ORDER_SENT: "blue",
+    EventType.ORDER_FAILED: "bold red",
+    EventType.ORDER_REJECTED: "red",
+    EventType.ERROR: "bold red",
+    EventType.STATE_CHANGE: "yellow",
+    EventType.KILL_SWITCH: "bold yellow",
+    EventType.CYCLE_START: "dim",
+    EventType.CYCLE_END: "bold",
+    EventType.TRIGGER: "magenta",
+}
+
+
+class _Lines:
+    """Record lines: styled on a terminal, plain when piped, the raw record with --json."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.console = _console() if sys.stdout.isatty() and not as_json else None
+        self.count = 0
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self.count += 1
+        if self.as_json:
+            sys.stdout.write(canonical(record).decode() + "\n")
+        elif self.console is not None:
+            style = _STYLE.get(str(record.get("event")), "")
+            if record.get("event") == EventType.RISK_VERDICT and not record.get("approved"):
+                style = "bold yellow"
+            self.console.print(Text(line_of(record), style=style), soft_wrap=True)
+        else:
+            sys.stdout.write(line_of(record) + "\n")
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+# -- tail, find --------------------------------------------------------------------------------
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    if args.lines < 0:
+        raise UsageError(f"-n must be 0 or more, not {args.lines}")
+    directory = _directory(args, waiting=args.follow)
+    files = audit_files(directory)
+    if not files and not args.follow:
+        raise UsageError(f"{directory}: no audit files (audit-YYYY-MM-DD.jsonl) in it")
+    out = _Lines(args.json)
+    for record in last_records(files, args.lines):
+        out.write(record)
+    out.flush()
+    if args.follow:
+        for record in follow(directory, end_of(files), lambda: time.sleep(args.interval)):
+            out.write(record)
+            out.flush()
+    return 0
+
+
+def run_find(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    wanted = _window(args, events=args.event, instrument=args.instrument, order_id=args.order_id)
+    files = _files(directory, wanted)
+    out = _Lines(args.json)
+    stats = ReadStats()
+    with _progress(files, "find") as on_bytes:
+        for record in scan(files, stats=stats, on_bytes=on_bytes):
+            if wanted.matches(record):
+                out.write(record)
+    _warn(stats)
+    if out.count == 0 and not args.json:
+        print("rebalance-bot: no matching records", file=sys.stderr)
+    return 0
+
+
+# -- show --------------------------------------------------------------------------------------
+
+
+def _last_cycle(files: list[Path], portfolio: str | None) -> str:
+    for record in records_backwards(files):
+        cycle = record.get("cycle_id")
+        if isinstance(cycle, str) and cycle and portfolio in (None, record.get("portfolio")):
+            return cycle
+    raise UsageError("the log has no cycle yet")
+
+
+def run_show(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    cycle: str = args.cycle
+    if cycle == "last":
+        cycle = _last_cycle(_files(directory), args.portfolio)
+    elif not is_cycle_id(cycle):
+        raise UsageError(f"not a cycle id: {cycle!r} (expected YYYYMMDDTHHMMSSmmm or 'last')")
+    wanted = RecordFilter(cycle_id=cycle, portfolio=args.portfolio)
+    files = _files(directory, wanted)
+    stats = ReadStats()
+    with _progress(files, f"cycle {cycle}") as on_bytes:
+        records = [r for r in scan(files, stats=stats, on_bytes=on_bytes) if wanted.matches(r)]
+    _warn(stats)
+    if not records:
+        raise UsageError(f"no records of cycle {cycle} in {directory}")
+    if args.json:
+        _json_out({"cycle_id": cycle, "records": records})
+    else:
+        _show(cycle_tree(cycle, records))
+    return 0
+
+
+def cycle_tree(cycle: str, records: Sequence[Mapping[str, Any]]) -> Tree:
+    """One cycle as a tree: a node per record, with a table where the record holds one."""
+    end = next((r for r in records if r.get("event") == EventType.CYCLE_END), None)
+    start = next((r for r in records if r.get("event") == EventType.CYCLE_START), None)
+    head = Text(f"cycle {cycle}", style="bold")
+    head.append(f"  portfolio {records[0].get('portfolio')}")
+    if start is not None:
+        head.append(f"  {start.get('mode', '?')}")
+    head.append(f"  {records[0].get('time')} → {records[-1].get('time')}")
+    if end is not None:
+        head.append(f"  {end.get('outcome', '?')}", style="bold")
+    tree = Tree(head)
+    for record in records:
+        event = str(record.get("event"))
+        title = Text(f"#{record.get('seq')} ", style="dim")
+        title.append(f"{str(record.get('time', ''))[11:23]} ", style="dim")
+        title.append(event, style=_STYLE.get(event, "bold"))
+        body = _body(record)
+        if isinstance(body, Text):
+            title.append("  ")
+            title.append(body)
+            tree.add(title)
+        else:
+            tree.add(title).add(body)
+    return tree
+
+
+def _body(record: Mapping[str, Any]) -> RenderableType:
+    event = record.get("event")
+    if event == EventType.SNAPSHOT:
+        return _snapshot(record)
+    if event in (EventType.DRIFT, EventType.POST_TRADE_DRIFT):
+        return _drift(record)
+    if event == EventType.TARGETS:
+        return _targets(record)
+    if event == EventType.PLAN:
+        return _plan(record)
+    if event == EventType.RISK_VERDICT:
+        return _verdict(record)
+    return Text(describe(record))
+
+
+def _snapshot(record: Mapping[str, Any]) -> RenderableType:
+    table = _table(f"NAV {record.get('nav') or '?'} {record.get('quote_currency', '')}")
+    for name in ("account", "market", "asset / symbol"):
+        table.add_column(name)
+    for name in ("free / contracts", "total / notional"):
+        table.add_column(name, justify="right")
+    table.add_column("uPnL", justify="right")
+    accounts = record.get("accounts")
+    for name, account in accounts.items() if isinstance(accounts, Mapping) else []:
+        if not isinstance(account, Mapping):
+            continue
+        market = str(account.get("market_type", ""))
+        holdings = account.get("holdings")
+        for asset, holding in holdings.items() if isinstance(holdings, Mapping) else []:
+            if isinstance(holding, Mapping):
+                table.add_row(
+                    name, market, asset, str(holding.get("free", "")),
+                    str(holding.get("total", "")), "",
+                )  # fmt: skip
+        if account.get("wallet") is not None or account.get("equity") is not None:
+            table.add_row(
+                name, market, "wallet / equity", str(account.get("wallet", "")),
+                str(account.get("equity", "")), "",
+            )  # fmt: skip
+        positions = account.get("positions")
+        for symbol, position in positions.items() if isinstance(positions, Mapping) else []:
+            if isinstance(position, Mapping):
+                table.add_row(
+                    name, market, symbol, str(position.get("contracts", "")),
+                    str(position.get("notional", "")), str(position.get("unrealized_pnl", "")),
+                )  # fmt: skip
+    prices = record.get("prices")
+    if isinstance(prices, Mapping) and prices:
+        listed = ", ".join(f"{k} {v}" for k, v in prices.items())
+        return Group(table, Text(f"prices: {listed}", style="dim"))
+    return table
+
+
+def _drift(record: Mapping[str, Any]) -> RenderableType:
+    title = f"NAV {record.get('nav', '?')}, cash {pct(record.get('cash'))}"
+    table = _table(title)
+    for name in ("sleeve", "value", "current", "target", "drift", "band", ""):
+        table.add_column(
+            name, justify="left" if name in ("sleeve", "") else "right", overflow="fold"
+        )
+    for sleeve in objects(record.get("sleeves")):
+        out = bool(sleeve.get("out_of_band"))
+        table.add_row(
+            str(sleeve.get("sleeve")), str(sleeve.get("value", "")), pct(sleeve.get("current")),
+            pct(sleeve.get("target")), pp(sleeve.get("drift")),
+            "±" + pp(sleeve.get("band")).lstrip("+"), "OUT OF BAND" if out else "",
+            style="bold red" if out else None,
+        )  # fmt: skip
+    return table
+
+
+def _targets(record: Mapping[str, Any]) -> RenderableType:
+    table = _table(f"source {record.get('source', '?')}")
+    table.add_column("sleeve")
+    table.add_column("weight", justify="right")
+    weights = record.get("weights")
+    for name, weight in weights.items() if isinstance(weights, Mapping) else []:
+        table.add_row(str(name), pct(weight))
+    inputs = record.get("inputs")
+    if inputs:
+        text = json.dumps(inputs, ensure_ascii=False, separators=(",", ":"))
+        return Group(table, Text(f"inputs: {text[:400]}", style="dim"))
+    return table
+
+
+def _plan(record: Mapping[str, Any]) -> RenderableType:
+    parts: list[RenderableType] = []
+    legs = objects(record.get("legs"))
+    table = _table(f"to {record.get('to', '?')}: {len(legs)} leg(s)")
+    columns = ("#", "sleeve", "account", "symbol", "side", "amount", "price", "notional", "")
+    numeric = ("amount", "price", "notional")
+    for name in columns:
+        table.add_column(name, justify="right" if name in numeric else "left")
+    for leg in legs:
+        table.add_row(
+            str(leg.get("index", "")), str(leg.get("sleeve", "")), str(leg.get("account", "")),
+            str(leg.get("symbol", "")), str(leg.get("side", "")), str(leg.get("amount", "")),
+            str(leg.get("price", "")), str(leg.get("notional", "")),
+            "reduce-only" if leg.get("reduce_only") else "",
+        )  # fmt: skip
+    parts.append(table)
+    dropped = objects(record.get("dropped"))
+    if dropped:
+        lines = [
+            f"dropped {d.get('side')} {d.get('amount')} {d.get('symbol')} "
+            f"({d.get('sleeve')}, {d.get('notional')}): {d.get('reason')}"
+            for d in dropped
+        ]
+        parts.append(Text("\n".join(lines), style="yellow"))
+    notes = record.get("notes")
+    if isinstance(notes, list) and notes:
+        parts.append(Text("\n".join(f"note: {n}" for n in notes), style="dim"))
+    return Group(*parts)
+
+
+def _verdict(record: Mapping[str, Any]) -> RenderableType:
+    approved = record.get("approved") is True
+    reasons = record.get("reasons")
+    head = Text("approved" if approved else "BLOCKED", style="green" if approved else "bold red")
+    if isinstance(reasons, list) and reasons:
+        head.append(": " + "; ".join(map(str, reasons)))
+    legs = objects(record.get("legs"))
+    if not legs:
+        return head
+    table = _table()
+    for name in ("leg", "verdict", "reason"):
+        table.add_column(name)
+    for leg in legs:
+        ok = leg.get("approved") is True
+        table.add_row(
+            str(leg.get("index", "")), "approved" if ok else "denied", str(leg.get("reason") or ""),
+            style=None if ok else "red",
+        )  # fmt: skip
+    return Group(head, table)
+
+
+# -- summary -----------------------------------------------------------------------------------
+
+
+def _amounts(values: Mapping[str, Decimal], places: int | None = None) -> str:
+    """One currency per line on a terminal, comma-separated in plain output."""
+    if not values:
+        return "0"
+    return ("\n" if sys.stdout.isatty() else ", ").join(
+        f"{v:,.{places}f} {c}" if places is not None else f"{plain(v)} {c}"
+        for c, v in sorted(values.items())
+    )
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    wanted = _window(args)
+    files = _files(directory, wanted)
+    summarizer = Summarizer(Period(args.by))
+    stats = ReadStats()
+    with _progress(files, "summary") as on_bytes:
+        records = scan(files, stats=stats, on_bytes=on_bytes)
+        for record in records if wanted.everything else filter(wanted.matches, records):
+            summarizer.add(record)
+    _warn(stats)
+    periods = summarizer.periods()
+    total = summarizer.total()
+    if args.json:
+        _json_out(
+            {
+                "by": args.by,
+                "live_only": args.live_only,
+                "periods": [p.to_json(live_only=args.live_only) for p in periods],
+                "total": total.to_json(live_only=args.live_only),
+            }
+        )
+        return 0
+    _show(summary_table(periods, total, by=args.by, live_only=args.live_only))
+    return 0
+
+
+def summary_table(
+    periods: Sequence[PeriodSummary], total: PeriodSummary, *, by: str, live_only: bool
+) -> Table:
+    paper = not live_only and total.paper.fills > 0
+    scope = "live fills only" if live_only else "live and dry-run fills"
+    table = _table(f"Audit summary by {by} ({scope})")
+    columns = ["period", "cycles", "rebalances", "orders", "fills", "turnover", "fees"]
+    columns += ["of which dry-run"] if paper else []
+    columns += ["skipped", "blocked", "rejected", "errors"]
+    for name in columns:
+        table.add_column(
+            name, justify="left" if name in ("period", "fees") else "right", overflow="fold"
+        )
+    for index, period in enumerate([*periods, total]):
+        traded = period.traded(live_only=live_only)
+        row = [
+            period.period, str(period.cycles), str(period.rebalances), str(traded.orders),
+            str(traded.fills), _amounts(traded.turnover, 2), _amounts(traded.fees),
+        ]  # fmt: skip
+        if paper:
+            row.append(str(period.paper.fills))
+        row += [str(period.skipped), str(period.blocked), str(period.rejected), str(period.errors)]
+        is_total = index == len(periods)
+        table.add_row(
+            *row,
+            style=("bold" if is_total else None),
+            end_section=index == len(periods) - 1,
+        )
+    return table
+
+
+# -- verify ------------------------------------------------------------------------------------
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    digest = digest.lower()
+    if not (seq.isdigit() and int(seq) >= 1 and len(digest) >= 12):
+        raise UsageError(
+            f"--anchor wants SEQ:HASH (a seq and at least 12 hex digits), not {text!r}"
+        )
+    if any(c not in "0123456789abcdef" for c in digest):
+        raise UsageError(f"--anchor: {digest!r} is not a hex hash")
+    return int(seq), digest
+
+
+def _record_at(files: Sequence[Path], seq: int) -> Mapping[str, Any]:
+    """The record with this seq in a verified log: the seq-th line, counted across the files."""
+    remaining = seq
+    for path in files:
+        with path.open("rb") as f:
+            for raw in f:
+                remaining -= 1
+                if remaining == 0:
+                    record: dict[str, Any] = json.loads(raw)
+                    return record
+    raise UsageError(f"no record with seq {seq}")
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    anchor = _anchor(args.anchor) if args.anchor else None
+    files = _files(directory)
+    with _progress(files, "verify") as on_bytes:
+        count, problem = verify(directory, on_bytes)
+    torn = sorted(p.name for p in directory.glob("audit-*.torn"))
+    result: dict[str, Any] = {"ok": problem is None, "records": count, "problem": None}
+    message: str
+    if problem is not None:
+        seq = problem.seq if problem.seq is not None else "?"
+        result["problem"] = {
+            "file": str(problem.file), "line": problem.line, "seq": problem.seq,
+            "expected_seq": count + 1, "message": problem.message,
+        }  # fmt: skip
+        message = (
+            f"audit verify FAILED at {problem.file}:{problem.line} (seq {seq}, expected seq "
+            f"{count + 1}): {problem.message}; the {count} record(s) before it are intact"
+        )
+    else:
+        head = last_records(files, 1)
+        head_hash = str(head[0].get("hash")) if head else ""
+        result["head"] = {"seq": count, "hash": head_hash}
+        message = f"audit log intact: {count} record(s), seq 1 to {count}, head {count}:{head_hash}"
+        if anchor is not None:
+            seq, digest = anchor
+            result["anchor"] = {"seq": seq, "hash": digest}
+            if seq > count:
+                result["ok"] = False
+                message = (
+                    f"audit verify FAILED: the log ends at seq {count} but the anchor is seq "
+                    f"{seq}: records were removed from the end"
+                )
+            else:
+                found = str(_record_at(files, seq).get("hash", ""))
+                if not found.startswith(digest):
+                    result["ok"] = False
+                    message = (
+                        f"audit verify FAILED: seq {seq} has hash {found}, not the anchored "
+                        f"{digest}: the history up to it was rewritten"
+                    )
+                else:
+                    message += f"; anchor seq {seq} matches"
+    result["torn_fragments"] = torn
+    if args.json:
+        _json_out(result)
+    else:
+        stream = sys.stdout if result["ok"] else sys.stderr
+        print(message, file=stream)
+        if torn:
+            print(
+                f"note: {len(torn)} torn line(s) were moved aside at start-up "
+                f"(see the `recovered` records): {', '.join(torn)}",
+                file=stream,
+            )
+    return 0 if result["ok"] else EXIT_BROKEN
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+def _trade_row(trade: Trade) -> dict[str, Any]:
+    return {
+        "date": trade.time,
+        "pair": trade.symbol,
+        "side": trade.side,
+        "amount": plain(trade.amount),
+        "price": plain(trade.price),
+        "fee": plain(trade.fee),
+        "fee_currency": trade.fee_currency or "",
+        "order_id": trade.order_id or "",
+        "client_id": trade.client_order_id or "",
+        "dry_run": trade.dry_run,
+        "account": trade.account,
+        "market": trade.market_type,
+        "notional": plain(trade.notional),
+        "cycle_id": trade.cycle_id or "",
+        "portfolio": trade.portfolio,
+    }
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if args.csv and args.json:
+        raise UsageError("export: choose one of --csv and --json")
+    directory = _directory(args)
+    wanted = _window(
+        args,
+        events=sorted(ORDER_EVENTS),
+        instrument=args.instrument,
+    )
+    files = _files(directory, wanted)
+    if args.out is not None and not args.out.parent.is_dir():
+        raise UsageError(f"{args.out.parent}: no such directory for --out")
+    tracker = TradeTracker()
+    stats = ReadStats()
+    with _opened(args.out) as stream, _progress(files, "export") as on_bytes:
+        writer = _TradeWriter(stream, as_json=args.json)
+        for record in scan(files, stats=stats, on_bytes=on_bytes):
+            if not wanted.matches(record):
+                continue
+            trade = tracker.trade(record)
+            if trade is not None and not (args.live_only and trade.dry_run):
+                writer.write(_trade_row(trade))
+        writer.close()
+    _warn(stats)
+    if args.out is not None and not args.json:
+        print(f"wrote {writer.count} trade(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+@contextmanager
+def _opened(path: Path | None) -> Iterator[IO[str]]:
+    if path is None:
+        yield sys.stdout
+        return
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        yield stream
+
+
+class _TradeWriter:
+    """CSV rows, or a JSON array written one element at a time."""
+
+    def __init__(self, stream: IO[str], *, as_json: bool) -> None:
+        self.stream = stream
+        self.as_json = as_json
+        self.count = 0
+        if as_json:
+            stream.write("[")
+            self._csv = None
+        else:
+            self._csv = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+            self._csv.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self._csv is not None:
+            self._csv.writerow({**row, "dry_run": "true" if row["dry_run"] else "false"})
+        else:
+            self.stream.write(("\n " if self.count == 0 else ",\n ") + json.dumps(row))
+        self.count += 1
+
+    def close(self) -> None:
+        if self.as_json:
+            self.stream.write("\n]\n" if self.count else "]\n")
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from bot.audit.report import ReportData, render  # noqa: PLC0415 - matplotlib loads slowly
+
+    directory = _directory(args)
+    wanted = _window(args)
+    if not args.out.parent.is_dir():
+        raise UsageError(f"{args.out.parent}: no such directory for --out")
+    if args.png is not None and args.png.exists() and not args.png.is_dir():
+        raise UsageError(f"{args.png}: exists and is not a directory (--png wants a directory)")
+    files = _files(directory, wanted)
+    data = ReportData(Period(args.by))
+    stats = ReadStats()
+    with _progress(files, "report") as on_bytes:
+        for record in scan(files, stats=stats, on_bytes=on_bytes):
+            if wanted.matches(record):
+                data.add(record)
+    _warn(stats)
+    written = render(data, args.out, png_dir=args.png, title=args.title, live_only=args.live_only)
+    if args.json:
+        _json_out({"html": str(written[0]), "png": [str(p) for p in written[1:]]})
+    else:
+        pngs = f" and {len(written) - 1} PNG(s) in {args.png}" if args.png is not None else ""
+        print(f"wrote {written[0]}{pngs} from {data.records} record(s)")
+    return 0

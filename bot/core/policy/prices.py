@@ -1,0 +1,298 @@
+"""Price integrity: whether every price a cycle would use can be true, decided before valuation.
+
+A cycle values the portfolio, weighs every sleeve, sizes every leg and feeds the drawdown check
+from its quotes, so one wrong price (a ×0.01 print, a ×0.5 gap, a 1e12 tick) would move money on
+every instrument. Every quote the cycle uses is therefore checked first, with numbers:
+
+1. usable: a sleeve's instrument has a quote; last, bid, ask and mark (when given) are finite
+   and positive;
+2. the touch: bid ≤ ask, the spread (ask − bid) / mid within `max_spread`, and last inside the
+   touch widened by `max_touch_deviation` on each side;
+3. the mark: |last − mark| / mark within `max_mark_deviation`;
+4. across sources: every quote of one base (spot and perpetual, on every account) within
+   `max_basis` of each other, (highest − lowest) / lowest, each at its valuation price;
+5. against the last accepted price of the instrument: a move of more than `max_price_jump` is a
+   jump. A jump is accepted once the new level has been seen in `confirm_cycles` consecutive
+   cycles (each within `max_price_jump` of the one before) with checks 1–4 passing for it.
+
+One problem fails the whole verdict: the cycle trades nothing. The reference prices move only to
+prices that passed, so a bad tick never becomes the yardstick of the next cycle. A first cycle
+(no reference) relies on checks 1–4 alone. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from bot.core.domain import ZERO, InstrumentKey, Quote
+
+
+class PriceCheck(StrEnum):
+    MISSING = "price-missing"  # a sleeve's instrument has no usable quote
+    INVALID = "price-invalid"  # not finite, zero or negative
+    CROSSED = "crossed-book"  # bid above ask
+    SPREAD = "spread"  # the touch is too wide to say what the price is
+    TOUCH = "price-vs-touch"  # last outside the touch
+    MARK = "price-vs-mark"  # last far from the mark
+    PEERS = "price-vs-peers"  # spot and perpetual (or two venues) of one base disagree
+    JUMP = "price-jump"  # moved too far since the last accepted price, not yet confirmed
+
+
+@dataclass(frozen=True, slots=True)
+class PriceLimits:
+    """Thresholds of the checks, as fractions; `None` switches a check off."""
+
+    max_spread: Decimal | None = Decimal("0.02")  # (ask − bid) / mid
+    max_touch_deviation: Decimal | None = Decimal("0.01")  # last beyond bid or ask, of that side
+    max_mark_deviation: Decimal | None = Decimal("0.02")  # |last − mark| / mark
+    max_basis: Decimal | None = Decimal("0.03")  # (highest − lowest) / lowest across sources
+    max_price_jump: Decimal | None = Decimal("0.15")  # vs the last accepted price
+    confirm_cycles: int = 3  # consecutive cycles a new level is seen in before it is accepted
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJump:
+    """A new price level seen, not yet accepted."""
+
+    price: Decimal  # the latest price of the new level
+    cycles: int  # consecutive cycles it has been seen in
+
+
+@dataclass(frozen=True, slots=True)
+class PriceReference:
+    """What the next cycle's prices are compared with (persisted with the risk state)."""
+
+    prices: Mapping[InstrumentKey, Decimal] = field(default_factory=dict)  # last accepted
+    pending: Mapping[InstrumentKey, PendingJump] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceProblem:
+    check: PriceCheck
+    keys: tuple[InstrumentKey, ...]
+    values: Mapping[str, Decimal]  # the numbers compared, by name (or by instrument)
+    limit: Decimal | None
+    reason: str  # one line with the numbers
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedJump:
+    """A new level confirmed this cycle: it becomes the reference."""
+
+    key: InstrumentKey
+    previous: Decimal
+    price: Decimal
+    cycles: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriceVerdict:
+    problems: tuple[PriceProblem, ...]
+    accepted: tuple[AcceptedJump, ...]
+    reference: PriceReference  # for the next cycle
+    checked: int  # quotes checked
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def summary(self, shown: int = 3) -> str:
+        """One line for the console and the cycle's reason."""
+        parts = [f"{p.check.value}: {p.reason}" for p in self.problems[:shown]]
+        if len(self.problems) > shown:
+            parts.append(f"and {len(self.problems) - shown} more")
+        return "; ".join(parts)
+
+    def audit_fields(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "checked": self.checked,
+            "problems": [
+                {
+                    "check": p.check.value,
+                    "instruments": [str(k) for k in p.keys],
+                    "values": dict(p.values),
+                    "limit": p.limit,
+                    "reason": p.reason,
+                }
+                for p in self.problems
+            ],
+            "accepted": [
+                {
+                    "instrument": str(a.key),
+                    "previous": a.previous,
+                    "price": a.price,
+                    "cycles": a.cycles,
+                }
+                for a in self.accepted
+            ],
+            "pending": [
+                {"instrument": str(k), "price": j.price, "cycles": j.cycles}
+                for k, j in sorted(self.reference.pending.items())
+            ],
+        }
+
+
+def base_and_quote(symbol: str) -> tuple[str, str]:
+    """("BTC", "USDT") for both "BTC/USDT" and "BTC/USDT:USDT" (ccxt unified symbols)."""
+    base, _, rest = symbol.partition("/")
+    return base, rest.partition(":")[0]
+
+
+def check_prices(
+    quotes: Mapping[InstrumentKey, Quote],
+    reference: PriceReference,
+    limits: PriceLimits,
+    *,
+    required: Iterable[InstrumentKey] = (),
+    ignore: frozenset[str] = frozenset(),
+) -> PriceVerdict:
+    """Check every quote the cycle uses: those of `required` (the sleeves' instruments, which
+    must be present) and every other one whose base is not in `ignore` (dust)."""
+    needed = frozenset(required)
+    used = {
+        k: q
+        for k, q in sorted(quotes.items())
+        if k in needed or base_and_quote(k.symbol)[0] not in ignore
+    }
+    problems = [
+        PriceProblem(PriceCheck.MISSING, (k,), {}, None, f"{k}: no usable quote this cycle")
+        for k in sorted(needed)
+        if k not in quotes
+    ]
+    for key, quote in used.items():
+        problems.extend(_quote_problems(key, quote, limits))
+    invalid = {k for p in problems if p.check is PriceCheck.INVALID for k in p.keys}
+    valid = {k: q for k, q in used.items() if k not in invalid}
+    problems.extend(_peer_problems(valid, limits.max_basis))
+    flagged = {k for p in problems for k in p.keys}
+    prices = dict(reference.prices)
+    pending = dict(reference.pending)
+    accepted: list[AcceptedJump] = []
+    for key, quote in used.items():
+        pending.pop(key, None)
+        if key in flagged:
+            continue  # an inconsistent source breaks a run of confirmations
+        previous = reference.prices.get(key)
+        limit = limits.max_price_jump
+        if not previous or limit is None or _move(previous, quote.last) <= limit:
+            prices[key] = quote.last
+            continue
+        seen = reference.pending.get(key)
+        cycles = 1 + (seen.cycles if seen and _move(seen.price, quote.last) <= limit else 0)
+        if cycles >= limits.confirm_cycles:
+            prices[key] = quote.last
+            accepted.append(AcceptedJump(key, previous, quote.last, cycles))
+            continue
+        pending[key] = PendingJump(quote.last, cycles)
+        problems.append(_jump_problem(key, previous, quote.last, limit, cycles, limits))
+    return PriceVerdict(
+        tuple(problems), tuple(accepted), PriceReference(prices, pending), len(used)
+    )
+
+
+def _move(before: Decimal, after: Decimal) -> Decimal:
+    return abs(after - before) / before
+
+
+def _pct(fraction: Decimal) -> str:
+    return f"{fraction * 100:.2f} %"
+
+
+def _quote_problems(key: InstrumentKey, quote: Quote, limits: PriceLimits) -> list[PriceProblem]:
+    named = {"last": quote.last, "bid": quote.bid, "ask": quote.ask, "mark": quote.mark}
+    values = {name: v for name, v in named.items() if v is not None}
+    for name, value in values.items():
+        if not value.is_finite() or value <= 0:
+            reason = f"{key}: {name} price is {value}"
+            return [PriceProblem(PriceCheck.INVALID, (key,), values, None, reason)]
+    return [
+        p
+        for p in (
+            _touch_problem(key, quote, values, limits),
+            _mark_problem(key, quote, values, limits.max_mark_deviation),
+        )
+        if p is not None
+    ]
+
+
+def _touch_problem(
+    key: InstrumentKey, quote: Quote, values: Mapping[str, Decimal], limits: PriceLimits
+) -> PriceProblem | None:
+    bid, ask, last = quote.bid, quote.ask, quote.last
+    if bid is None or ask is None:
+        return None
+    if bid > ask:
+        reason = f"{key}: bid {bid} is above ask {ask}"
+        return PriceProblem(PriceCheck.CROSSED, (key,), values, None, reason)
+    spread = (ask - bid) / ((bid + ask) / 2)
+    if limits.max_spread is not None and spread > limits.max_spread:
+        reason = (
+            f"{key}: the touch {bid} / {ask} is {_pct(spread)} wide "
+            f"(limit {_pct(limits.max_spread)})"
+        )
+        return PriceProblem(PriceCheck.SPREAD, (key,), values, limits.max_spread, reason)
+    limit = limits.max_touch_deviation
+    outside = (bid - last) / bid if last < bid else (last - ask) / ask if last > ask else ZERO
+    if limit is not None and outside > limit:
+        reason = (
+            f"{key}: last {last} is {_pct(outside)} outside the touch {bid} / {ask} "
+            f"(limit {_pct(limit)})"
+        )
+        return PriceProblem(PriceCheck.TOUCH, (key,), values, limit, reason)
+    return None
+
+
+def _mark_problem(
+    key: InstrumentKey, quote: Quote, values: Mapping[str, Decimal], limit: Decimal | None
+) -> PriceProblem | None:
+    mark = quote.mark
+    if mark is None or limit is None:
+        return None
+    deviation = _move(mark, quote.last)
+    if deviation <= limit:
+        return None
+    reason = f"{key}: last {quote.last} is {_pct(deviation)} from mark {mark} (limit {_pct(limit)})"
+    return PriceProblem(PriceCheck.MARK, (key,), values, limit, reason)
+
+
+def _peer_problems(
+    quotes: Mapping[InstrumentKey, Quote], limit: Decimal | None
+) -> list[PriceProblem]:
+    if limit is None:
+        return []
+    groups: dict[tuple[str, str], dict[InstrumentKey, Decimal]] = {}
+    for key, quote in quotes.items():
+        groups.setdefault(base_and_quote(key.symbol), {})[key] = quote.valuation_price
+    problems = []
+    for (base, _), prices in sorted(groups.items()):
+        low, high = min(prices.values()), max(prices.values())
+        spread = (high - low) / low
+        if len(prices) < 2 or spread <= limit:
+            continue
+        listed = ", ".join(f"{k} {p}" for k, p in prices.items())
+        reason = f"{base}: sources disagree by {_pct(spread)} ({listed}; limit {_pct(limit)})"
+        values = {str(k): p for k, p in prices.items()}
+        problems.append(PriceProblem(PriceCheck.PEERS, tuple(prices), values, limit, reason))
+    return problems
+
+
+def _jump_problem(
+    key: InstrumentKey,
+    previous: Decimal,
+    last: Decimal,
+    limit: Decimal,
+    cycles: int,
+    limits: PriceLimits,
+) -> PriceProblem:
+    reason = (
+        f"{key}: {previous} → {last} is a {_pct(_move(previous, last))} move since the last "
+        f"accepted price (limit {_pct(limit)}); a new level is accepted after "
+        f"{limits.confirm_cycles} consecutive cycles, seen in {cycles}"
+    )
+    values = {"previous": previous, "last": last}
+    return PriceProblem(PriceCheck.JUMP, (key,), values, limit, reason)

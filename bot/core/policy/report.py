@@ -1,0 +1,95 @@
+"""The plan as the seed article's table: sleeve, current, target, drift, action, amount, notional.
+
+Pure: rows of plain values; the CLI renders them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.core.domain import ZERO, DriftReport, Leg, Plan, Side, Sleeve, SleeveKind
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    sleeve: str
+    current: Decimal  # weight
+    target: Decimal
+    drift: Decimal
+    band: Decimal
+    action: str
+    amount: str  # what the legs trade, e.g. "0.16667 BTC" or "SOL -12.3, XRP -400"
+    notional: Decimal  # sum of the legs' notionals
+    source: str = ""  # where the target came from (strategy and inputs), when known
+
+
+def _base(symbol: str) -> str:
+    return symbol.split("/", maxsplit=1)[0]
+
+
+def action_for(
+    sleeve: Sleeve, current: Decimal, legs: Sequence[Leg], dust: bool, why: str | None = None
+) -> str:
+    """What the legs do to the sleeve, in the seed article's words."""
+    if not legs:
+        if not dust:
+            return "no action"
+        return f"no action ({why})" if why else "no action (below the minimum order)"
+    if sleeve.kind is SleeveKind.SPOT:
+        base = _base(legs[0].key.symbol)
+        return f"buy {base}" if legs[0].side is Side.BUY else f"sell {base}"
+    if all(leg.reduce_only for leg in legs):
+        return "close some hedging contracts" if current < 0 else "reduce futures positions"
+    sides = {leg.side for leg in legs}
+    if len(sides) > 1:
+        # A basket whose components move different ways: one shrinks while another grows.
+        return "rebalance futures positions"
+    buying = sides == {Side.BUY}
+    if (current < 0 and buying) or (current > 0 and not buying):
+        # Trading against the sleeve's sign with an opening leg: it crosses zero.
+        return "flip to long" if buying else "flip to short"
+    return "increase futures positions" if buying else "add hedging contracts"
+
+
+def plan_rows(
+    drift: DriftReport,
+    plan: Plan,
+    sleeves: Sequence[Sleeve],
+    sources: Mapping[str, str] | None = None,
+) -> list[PlanRow]:
+    by_name = drift.by_name()
+    rows = []
+    for sleeve in sleeves:
+        d = by_name.get(sleeve.name)
+        if d is None:
+            continue
+        legs = [leg for leg in plan.legs if leg.sleeve == sleeve.name]
+        dropped = [x for x in plan.dropped if x.sleeve == sleeve.name]
+        dust = bool(dropped)
+        why = None
+        if dropped and not dropped[0].reason.startswith(("dust", "below one lot")):
+            why = dropped[0].reason
+        if len(legs) == 1 or len({leg.key for leg in legs}) == 1:
+            amount = (
+                f"{sum((leg.signed_amount for leg in legs), ZERO)} {_base(legs[0].key.symbol)}"
+                if legs
+                else ""
+            )
+        else:
+            amount = ", ".join(f"{_base(leg.key.symbol)} {leg.signed_amount}" for leg in legs)
+        rows.append(
+            PlanRow(
+                sleeve=sleeve.name,
+                current=d.current,
+                target=d.target,
+                drift=d.drift,
+                band=d.band,
+                action=action_for(sleeve, d.current, legs, dust, why),
+                amount=amount,
+                notional=sum((leg.notional for leg in legs), ZERO),
+                source=(sources or {}).get(sleeve.name, ""),
+            )
+        )
+    return rows

@@ -1,0 +1,450 @@
+"""Pre-trade risk engine: pure checks of a plan and each leg against the configured limits.
+
+Every leg gets a verdict: approved, or denied with the name of the check and a one-line reason
+with the numbers. Checks, in order, per leg:
+
+1. trading state: HALTED denies everything; REDUCING denies every leg that is not risk-reducing
+   (a risk-reducing leg is a spot sell or a reduce-only futures leg);
+2. allowed instrument: the sleeves' own instruments, widened by `allowed_symbols`;
+3. price sanity: a quote must exist, be positive and be no older than `max_quote_age` —
+   otherwise nothing trades on that instrument. Whether the prices can be true at all (touch,
+   mark, spot vs perpetual, the jump since the last accepted price) is decided for the whole
+   cycle before valuation, by `bot.core.policy.prices`; the thresholds live here with the others;
+4. order size: `max_order_notional` and `max_order_fraction` of NAV;
+5. cumulative, in plan order (reductions come first), on the portfolio as the approved legs so
+   far would leave it: turnover this cycle and over the rolling 24 h, orders in the last minute,
+   the spot cash reserve after buys, futures leverage (gross notional / futures equity) and gross
+   exposure ((spot non-cash + |futures|) / NAV). A leg that reduces leverage or exposure is never
+   denied by those two checks, so denying a reduction can never be what causes a breach; a buy
+   whose funding sell was denied finds less cash and is denied by the reserve check.
+
+Trading states (persisted by the shell through `to_dict`/`from_dict`):
+
+    ACTIVE --drawdown, kill switch, operator halt--> HALTED
+    ACTIVE --operator reduce--> REDUCING --operator resume--> ACTIVE
+    HALTED --operator resume (kill switch not engaged)--> ACTIVE
+
+HALTED never ends by itself: not when the drawdown recovers, not when the kill-switch file is
+removed; only an operator's resume does, and it is refused while a kill switch is engaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bot.core.domain import (
+    ZERO,
+    Instrument,
+    InstrumentKey,
+    Leg,
+    LegVerdict,
+    MarketType,
+    Plan,
+    Side,
+    Snapshot,
+    TradingState,
+    Verdict,
+)
+from bot.core.policy.prices import PendingJump, PriceLimits, PriceReference, PriceVerdict
+
+RISK_STATE_VERSION = 1
+ORDER_WINDOW = timedelta(minutes=1)
+TURNOVER_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Limits every plan and leg must pass. Fractions are of NAV; `None` switches a check off.
+
+    The defaults are deliberately conservative: an operator loosens them on purpose.
+    """
+
+    max_order_notional: Decimal | None = Decimal("50000")  # quote currency, per order
+    max_order_fraction: Decimal | None = Decimal("0.25")  # per order, of NAV
+    max_turnover_cycle: Decimal | None = Decimal("0.50")  # sum of leg notionals in one cycle
+    max_turnover_day: Decimal | None = Decimal("1.00")  # rolling 24 h
+    max_leverage: Decimal | None = Decimal("3")  # futures gross notional / futures equity
+    max_gross_exposure: Decimal | None = Decimal("1.5")  # (spot non-cash + |futures|) / NAV
+    allowed_symbols: frozenset[str] | None = None  # None: the sleeves' own instruments only
+    max_quote_age: timedelta | None = timedelta(seconds=60)
+    # Price integrity, for the whole cycle (see bot.core.policy.prices and docs/prices.md):
+    max_mark_deviation: Decimal | None = Decimal("0.02")  # |last - mark| / mark
+    max_spread: Decimal | None = Decimal("0.02")  # (ask - bid) / mid
+    max_touch_deviation: Decimal | None = Decimal("0.01")  # last outside bid / ask
+    max_basis: Decimal | None = Decimal("0.03")  # spot vs perpetual (and venues) of one base
+    max_price_jump: Decimal | None = Decimal("0.15")  # vs the last accepted price
+    price_confirm_cycles: int = 3  # a jump is accepted once seen in this many cycles in a row
+    min_cash_reserve: Decimal | None = Decimal("0.01")  # spot cash left after buys
+    max_orders_per_minute: int | None = 20
+    max_drawdown: Decimal | None = Decimal("0.20")  # NAV fall from the window's peak → HALTED
+    drawdown_window: timedelta = timedelta(hours=24)
+
+    def price_limits(self) -> PriceLimits:
+        return PriceLimits(
+            max_spread=self.max_spread,
+            max_touch_deviation=self.max_touch_deviation,
+            max_mark_deviation=self.max_mark_deviation,
+            max_basis=self.max_basis,
+            max_price_jump=self.max_price_jump,
+            confirm_cycles=self.price_confirm_cycles,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A trading-state transition, for the audit log and an alert."""
+
+    previous: TradingState
+    current: TradingState
+    reason: str
+    source: str  # "drawdown", "kill-switch", "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    trading: TradingState = TradingState.ACTIVE
+    reason: str | None = None
+    since: datetime | None = None
+    order_times: tuple[datetime, ...] = ()  # orders sent, within the last minute
+    turnover: tuple[tuple[datetime, Decimal], ...] = ()  # traded notional, within 24 h
+    navs: tuple[tuple[datetime, Decimal], ...] = ()  # NAV observations, within the window
+    last_prices: Mapping[InstrumentKey, Decimal] = field(default_factory=dict)  # last accepted
+    pending_prices: Mapping[InstrumentKey, PendingJump] = field(default_factory=dict)
+
+    @property
+    def price_reference(self) -> PriceReference:
+        return PriceReference(self.last_prices, self.pending_prices)
+
+    def turnover_since(self, start: datetime) -> Decimal:
+        return sum((n for t, n in self.turnover if t > start), ZERO)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": RISK_STATE_VERSION,
+            "trading": self.trading.value,
+            "reason": self.reason,
+            "since": self.since.isoformat() if self.since else None,
+            "order_times": [t.isoformat() for t in self.order_times],
+            "turnover": [[t.isoformat(), str(n)] for t, n in self.turnover],
+            "navs": [[t.isoformat(), str(n)] for t, n in self.navs],
+            "last_prices": [
+                [k.account, k.symbol, str(p)] for k, p in sorted(self.last_prices.items())
+            ],
+            "pending_prices": [
+                [k.account, k.symbol, str(j.price), j.cycles]
+                for k, j in sorted(self.pending_prices.items())
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RiskState:
+        if data.get("version") != RISK_STATE_VERSION:
+            raise ValueError(
+                f"risk state version {data.get('version')!r} is not {RISK_STATE_VERSION}"
+            )
+        return cls(
+            trading=TradingState(data["trading"]),
+            reason=data["reason"],
+            since=datetime.fromisoformat(data["since"]) if data["since"] else None,
+            order_times=tuple(datetime.fromisoformat(t) for t in data["order_times"]),
+            turnover=tuple((datetime.fromisoformat(t), Decimal(n)) for t, n in data["turnover"]),
+            navs=tuple((datetime.fromisoformat(t), Decimal(n)) for t, n in data["navs"]),
+            last_prices={InstrumentKey(a, s): Decimal(p) for a, s, p in data["last_prices"]},
+            # Absent from states written before price confirmation existed: nothing pending.
+            pending_prices={
+                InstrumentKey(a, s): PendingJump(Decimal(p), int(n))
+                for a, s, p, n in data.get("pending_prices", [])
+            },
+        )
+
+
+def _transition(
+    state: RiskState, new: TradingState, reason: str, source: str, now: datetime
+) -> tuple[RiskState, list[StateChange]]:
+    if state.trading is new:
+        return state, []
+    change = StateChange(state.trading, new, reason, source)
+    return replace(state, trading=new, reason=reason, since=now), [change]
+
+
+def set_trading_state(
+    state: RiskState,
+    new: TradingState,
+    reason: str,
+    now: datetime,
+    *,
+    kill_switch: str | None = None,
+) -> tuple[RiskState, list[StateChange]]:
+    """An operator's halt, reduce or resume. Resume is refused while a kill switch is engaged."""
+    if new is not TradingState.HALTED and kill_switch is not None:
+        raise ValueError(f"cannot move to {new}: the kill switch is engaged ({kill_switch})")
+    return _transition(state, new, reason, "operator", now)
+
+
+def apply_kill_switch(
+    state: RiskState, engaged: str | None, now: datetime
+) -> tuple[RiskState, list[StateChange]]:
+    """`engaged` is the reason (file present, env var set) or None. Removal does not resume."""
+    if engaged is None or state.trading is TradingState.HALTED:
+        return state, []
+    return _transition(state, TradingState.HALTED, f"kill switch: {engaged}", "kill-switch", now)
+
+
+def observe_nav(
+    state: RiskState, nav: Decimal, now: datetime, limits: RiskLimits
+) -> tuple[RiskState, list[StateChange]]:
+    """Record NAV; a fall of more than `max_drawdown` from the window's peak halts trading."""
+    start = now - limits.drawdown_window
+    navs = (*((t, n) for t, n in state.navs if t > start), (now, nav))
+    state = replace(state, navs=navs)
+    if limits.max_drawdown is None:
+        return state, []
+    peak = max(n for _, n in navs)
+    if peak <= 0:
+        return state, []
+    drawdown = (peak - nav) / peak
+    if drawdown > limits.max_drawdown:
+        hours = limits.drawdown_window.total_seconds() / 3600
+        reason = (
+            f"drawdown: NAV {nav:.2f} is {drawdown * 100:.2f} % below the {hours:g} h peak "
+            f"{peak:.2f} (limit {limits.max_drawdown * 100:.2f} %)"
+        )
+        return _transition(state, TradingState.HALTED, reason, "drawdown", now)
+    return state, []
+
+
+def record_trades(
+    state: RiskState,
+    traded: Iterable[tuple[datetime, Decimal]],
+    orders: Iterable[datetime],
+    now: datetime,
+) -> RiskState:
+    """Add what was sent and traded this cycle; trim the windows."""
+    order_times = tuple(t for t in (*state.order_times, *orders) if t > now - ORDER_WINDOW)
+    turnover = tuple(
+        (t, n) for t, n in (*state.turnover, *traded) if t > now - TURNOVER_WINDOW and n > 0
+    )
+    return replace(state, order_times=order_times, turnover=turnover)
+
+
+def remember_prices(state: RiskState, verdict: PriceVerdict) -> RiskState:
+    """The prices this cycle accepted (and the jumps still to confirm) become the next cycle's
+    reference; a price that failed the check never does."""
+    reference = verdict.reference
+    return replace(state, last_prices=reference.prices, pending_prices=reference.pending)
+
+
+def is_reducing(leg: Leg) -> bool:
+    if leg.market_type is MarketType.SPOT:
+        return leg.side is Side.SELL
+    return leg.reduce_only
+
+
+@dataclass
+class _Book:
+    """The portfolio as the legs approved so far would leave it."""
+
+    nav: Decimal
+    spot_cash: dict[str, Decimal]  # account → quote + cash assets
+    spot_risk_value: Decimal  # non-cash spot holdings at price
+    futures: dict[InstrumentKey, Decimal]  # signed notional
+    futures_equity: Decimal
+    turnover: Decimal = ZERO
+    orders: int = 0
+
+    @property
+    def gross_futures(self) -> Decimal:
+        return sum((abs(v) for v in self.futures.values()), ZERO)
+
+    @property
+    def leverage(self) -> Decimal | None:
+        return self.gross_futures / self.futures_equity if self.futures_equity > 0 else None
+
+    @property
+    def gross_exposure(self) -> Decimal:
+        return (self.spot_risk_value + self.gross_futures) / self.nav
+
+    def after(self, leg: Leg) -> _Book:
+        clone = _Book(
+            self.nav, dict(self.spot_cash), self.spot_risk_value, dict(self.futures),
+            self.futures_equity, self.turnover + leg.notional, self.orders + 1,
+        )  # fmt: skip
+        signed = leg.notional * leg.side.sign
+        if leg.market_type is MarketType.SPOT:
+            account = leg.key.account
+            clone.spot_cash[account] = clone.spot_cash.get(account, ZERO) - signed
+            clone.spot_risk_value += signed
+        else:
+            clone.futures[leg.key] = clone.futures.get(leg.key, ZERO) + signed
+        return clone
+
+
+def _book(snapshot: Snapshot, nav: Decimal) -> _Book:
+    cash: dict[str, Decimal] = {}
+    risk_value = ZERO
+    futures: dict[InstrumentKey, Decimal] = {}
+    equity = ZERO
+    for name, account in snapshot.accounts.items():
+        if account.market_type is MarketType.SPOT:
+            for asset, holding in account.holdings.items():
+                if asset in snapshot.cash_assets or asset == snapshot.quote_currency:
+                    cash[name] = cash.get(name, ZERO) + holding.free
+                    continue
+                quote = snapshot.quotes.get(
+                    InstrumentKey(name, f"{asset}/{snapshot.quote_currency}")
+                )
+                if quote is not None and quote.last > 0:
+                    risk_value += holding.total * quote.valuation_price
+        else:
+            equity += account.equity
+            for symbol, position in account.positions.items():
+                futures[InstrumentKey(name, symbol)] = position.notional
+    return _Book(nav, cash, risk_value, futures, equity)
+
+
+def _price_problem(
+    leg: Leg, snapshot: Snapshot, limits: RiskLimits, now: datetime
+) -> tuple[str, str] | None:
+    quote = snapshot.quotes.get(leg.key)
+    if quote is None:
+        return "price-missing", f"{leg.key}: no quote this cycle"
+    if not quote.last.is_finite() or quote.last <= 0:
+        return "price-invalid", f"{leg.key}: last price {quote.last}"
+    if limits.max_quote_age is not None:
+        age = now - quote.timestamp
+        if age > limits.max_quote_age:
+            return "price-stale", (
+                f"{leg.key}: quote is {age.total_seconds():.0f} s old "
+                f"(limit {limits.max_quote_age.total_seconds():.0f} s)"
+            )
+    return None
+
+
+def _size_problem(leg: Leg, nav: Decimal, limits: RiskLimits) -> tuple[str, str] | None:
+    if limits.max_order_notional is not None and leg.notional > limits.max_order_notional:
+        return "order-notional", (
+            f"order {leg.notional:.2f} exceeds max order notional {limits.max_order_notional}"
+        )
+    if limits.max_order_fraction is not None and leg.notional > limits.max_order_fraction * nav:
+        return "order-fraction", (
+            f"order {leg.notional:.2f} is {leg.notional / nav * 100:.2f} % of NAV "
+            f"(limit {limits.max_order_fraction * 100:.2f} %)"
+        )
+    return None
+
+
+def _cumulative_problem(
+    leg: Leg, book: _Book, state: RiskState, limits: RiskLimits, now: datetime
+) -> tuple[str, str] | None:
+    after = book.after(leg)
+    nav = book.nav
+    if limits.max_turnover_cycle is not None and after.turnover > limits.max_turnover_cycle * nav:
+        return "turnover-cycle", (
+            f"cycle turnover would reach {after.turnover:.2f} = {after.turnover / nav * 100:.2f} % "
+            f"of NAV (limit {limits.max_turnover_cycle * 100:.2f} %)"
+        )
+    if limits.max_turnover_day is not None:
+        day = state.turnover_since(now - TURNOVER_WINDOW) + after.turnover
+        if day > limits.max_turnover_day * nav:
+            return "turnover-day", (
+                f"24 h turnover would reach {day:.2f} = {day / nav * 100:.2f} % of NAV "
+                f"(limit {limits.max_turnover_day * 100:.2f} %)"
+            )
+    if limits.max_orders_per_minute is not None:
+        recent = sum(1 for t in state.order_times if t > now - ORDER_WINDOW) + after.orders
+        if recent > limits.max_orders_per_minute:
+            return "orders-per-minute", (
+                f"{recent} orders within a minute (limit {limits.max_orders_per_minute})"
+            )
+    if (
+        leg.market_type is MarketType.SPOT
+        and leg.side is Side.BUY
+        and limits.min_cash_reserve is not None
+    ):
+        cash = after.spot_cash.get(leg.key.account, ZERO)
+        if cash < limits.min_cash_reserve * nav:
+            return "cash-reserve", (
+                f"spot cash on {leg.key.account} would fall to {cash:.2f} "
+                f"(reserve {limits.min_cash_reserve * 100:.2f} % of NAV = "
+                f"{limits.min_cash_reserve * nav:.2f})"
+            )
+    return _exposure_problem(book, after, limits)
+
+
+def _exposure_problem(book: _Book, after: _Book, limits: RiskLimits) -> tuple[str, str] | None:
+    if limits.max_leverage is not None and after.gross_futures > book.gross_futures:
+        leverage = after.leverage
+        if leverage is None or leverage > limits.max_leverage:
+            shown = "unbounded (no futures equity)" if leverage is None else f"{leverage:.2f}x"
+            return "leverage", f"futures leverage would be {shown} (limit {limits.max_leverage}x)"
+    if (
+        limits.max_gross_exposure is not None
+        and after.gross_exposure > book.gross_exposure
+        and after.gross_exposure > limits.max_gross_exposure
+    ):
+        return "gross-exposure", (
+            f"gross exposure would be {after.gross_exposure:.2f}x NAV "
+            f"(limit {limits.max_gross_exposure}x)"
+        )
+    return None
+
+
+def check(
+    plan: Plan,
+    snapshot: Snapshot,
+    nav: Decimal,
+    state: RiskState,
+    limits: RiskLimits,
+    instruments: Mapping[InstrumentKey, Instrument],
+    now: datetime,
+    allowed: frozenset[InstrumentKey],
+) -> Verdict:
+    """Judge every leg of the plan; see the module docstring for the checks and their order."""
+    if state.trading is TradingState.HALTED:
+        reason = f"trading is HALTED: {state.reason}"
+        legs = tuple(LegVerdict(leg, False, "trading-state", reason) for leg in plan.legs)
+        return Verdict(legs, state.trading, halted_reason=reason)
+    if nav <= 0:
+        legs = tuple(LegVerdict(leg, False, "nav", f"NAV is {nav}") for leg in plan.legs)
+        return Verdict(legs, state.trading, halted_reason=f"NAV is {nav}: nothing can be sized")
+    book = _book(snapshot, nav)
+    verdicts: list[LegVerdict] = []
+    for leg in plan.legs:
+        problem = _leg_problem(leg, snapshot, book, state, limits, instruments, now, allowed)
+        if problem is None:
+            verdicts.append(LegVerdict(leg, True))
+            book = book.after(leg)
+        else:
+            verdicts.append(LegVerdict(leg, False, problem[0], problem[1]))
+    return Verdict(tuple(verdicts), state.trading)
+
+
+def _leg_problem(
+    leg: Leg,
+    snapshot: Snapshot,
+    book: _Book,
+    state: RiskState,
+    limits: RiskLimits,
+    instruments: Mapping[InstrumentKey, Instrument],
+    now: datetime,
+    allowed: frozenset[InstrumentKey],
+) -> tuple[str, str] | None:
+    if state.trading is TradingState.REDUCING and not is_reducing(leg):
+        return "trading-state", f"trading is REDUCING ({state.reason}): only reducing legs pass"
+    widened = limits.allowed_symbols is not None and leg.key.symbol in limits.allowed_symbols
+    if (leg.key not in allowed and not widened) or leg.key not in instruments:
+        return "instrument-not-allowed", f"{leg.key} is not an allowed instrument"
+    return (
+        _price_problem(leg, snapshot, limits, now)
+        or _size_problem(leg, book.nav, limits)
+        or _cumulative_problem(leg, book, state, limits, now)
+    )
+
+
+def summarize(verdict: Verdict) -> Sequence[str]:
+    """One line per denied leg, for logs and notifications."""
+    return [f"leg {v.leg.index} {v.leg.key}: {v.check}: {v.reason}" for v in verdict.denied]

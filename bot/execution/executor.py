@@ -1,0 +1,661 @@
+"""Executors: turn approved legs into orders (live) or into paper fills (dry-run).
+
+Both sit behind one port, `execute(legs, cycle_id, quotes) -> ExecutionReport`, and the daemon
+picks one at start-up. The paper executor is built without any exchange object at all; only the
+live executor holds order gateways.
+
+Live, per order: the intent is persisted (durable) and audited (fsync'd) BEFORE the request;
+a reply that never came, a timeout or any error that does not prove a refusal is resolved by
+looking the deterministic client order id up over a bounded window, never by resending. An
+order whose fate stays unknown stops the cycle's remaining legs; the next start-up or cycle
+reconciles it before anything else is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from bot.core.domain import (
+    ZERO,
+    Instrument,
+    InstrumentKey,
+    Intent,
+    IntentState,
+    Leg,
+    OrderType,
+    OrderUpdate,
+    Quote,
+    Side,
+)
+from bot.core.errors import BotError, ExecutionError
+from bot.core.ids import client_order_id, is_ours
+from bot.exchange.errors import Outcome
+from bot.exchange.orders import OrderGateway, OrderRequestFailed
+from bot.execution.ledger import PaperLedger, PaperRejected, paper_fill
+
+log = structlog.get_logger("bot.execution.executor")
+
+
+class AuditSink(Protocol):
+    def append(
+        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
+    ) -> Any: ...
+
+
+class IntentStore(Protocol):
+    def save_intent(self, intent: Intent) -> None: ...
+    def mark_sent(self, client_order_id: str, at: datetime) -> None: ...
+    def update_intent(self, client_order_id: str, **changes: Any) -> None: ...
+    def get_intent(self, client_order_id: str) -> Intent | None: ...
+    def record_fill(
+        self,
+        client_order_id: str,
+        trade_id: str | None,
+        amount: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        fee_currency: str | None,
+        at: datetime,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionOptions:
+    order_type: OrderType = OrderType.MARKET  # LIMIT means "limit at the touch, then market"
+    limit_timeout: float = 30.0  # seconds a limit order may rest before the rest goes market
+    poll_interval: float = 1.0
+    lookup_window: float = 30.0  # how long a lost order is looked up before it counts as absent
+    lookup_interval: float = 0.5  # first pause between lookups; doubles up to 5 s
+    fill_timeout: float = 30.0  # how long to wait for an accepted market order to close
+
+
+@dataclass(frozen=True, slots=True)
+class LegOutcome:
+    leg: Leg
+    client_order_ids: tuple[str, ...]
+    state: IntentState  # final state of the leg's last order; SENT when its fate is unknown
+    filled: Decimal = ZERO
+    average_price: Decimal | None = None
+    fee: Decimal = ZERO
+    fee_currency: str | None = None
+    error: str | None = None
+
+    @property
+    def filled_notional(self) -> Decimal:
+        return self.filled * (self.average_price or self.leg.price)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    outcomes: tuple[LegOutcome, ...] = ()
+    stopped_early: str | None = None  # why legs after the last outcome were not sent
+
+    @property
+    def traded(self) -> bool:
+        return any(o.filled > 0 for o in self.outcomes)
+
+    @property
+    def unresolved(self) -> tuple[str, ...]:
+        return tuple(o.client_order_ids[-1] for o in self.outcomes if o.state is IntentState.SENT)
+
+
+class Executor(Protocol):
+    async def execute(
+        self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
+    ) -> ExecutionReport: ...
+
+    def stop(self) -> None: ...
+
+
+def _fill_fields(update: OrderUpdate) -> dict[str, Any]:
+    return {
+        "order_id": update.exchange_order_id,
+        "client_order_id": update.client_order_id,
+        "amount": update.filled,
+        "price": update.average_price,
+        "fee": update.fee,
+        "fee_currency": update.fee_currency,
+    }
+
+
+class LiveExecutor:
+    """Sends orders through the accounts' gateways, one leg after another (sells first)."""
+
+    def __init__(
+        self,
+        *,
+        portfolio: str,
+        gateways: Mapping[str, OrderGateway],
+        instruments: Mapping[InstrumentKey, Instrument],
+        store: IntentStore,
+        audit: AuditSink,
+        options: ExecutionOptions,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._portfolio = portfolio
+        self._gateways = gateways
+        self._instruments = instruments
+        self._store = store
+        self._audit = audit
+        self._options = options
+        self._clock = clock
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """No new orders from now on; what is in flight is still resolved."""
+        self._stopping.set()
+
+    async def execute(
+        self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
+    ) -> ExecutionReport:
+        outcomes: list[LegOutcome] = []
+        for leg in legs:
+            if self._stopping.is_set():
+                return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
+            outcome = await self._execute_leg(leg, cycle_id, quotes.get(leg.key))
+            outcomes.append(outcome)
+            if outcome.state is IntentState.SENT:
+                return ExecutionReport(
+                    tuple(outcomes),
+                    f"order {outcome.client_order_ids[-1]} is unresolved: no further orders "
+                    "until it is reconciled",
+                )
+        return ExecutionReport(tuple(outcomes))
+
+    async def _execute_leg(self, leg: Leg, cycle_id: str, quote: Quote | None) -> LegOutcome:
+        gateway = self._gateways.get(leg.key.account)
+        if gateway is None:
+            raise ExecutionError(f"no order gateway for account {leg.key.account!r}")
+        touch = _passive_touch(leg.side, quote) if quote is not None else None
+        if self._options.order_type is OrderType.LIMIT and touch is not None:
+            first = await self._limit_attempt(gateway, leg, cycle_id, touch)
+            if first.state is IntentState.SENT or first.filled >= leg.amount:
+                return first
+            if self._stopping.is_set():
+                return replace(first, error="shutdown requested: remainder not sent")
+            remainder = self._tradable_remainder(leg, leg.amount - first.filled)
+            if remainder is None:
+                return first
+            second = await self._order(
+                gateway, replace(leg, amount=remainder), cycle_id, 1, OrderType.MARKET, None
+            )
+            return _combine(leg, first, second)
+        return await self._order(gateway, leg, cycle_id, 0, OrderType.MARKET, None)
+
+    def _tradable_remainder(self, leg: Leg, remaining: Decimal) -> Decimal | None:
+        instrument = self._instruments.get(leg.key)
+        if instrument is None:
+            return None
+        amount = instrument.round_amount(remaining)
+        if amount <= 0 or amount < instrument.min_amount:
+            return None
+        if amount * leg.price < instrument.min_notional:
+            return None
+        return amount
+
+    async def _limit_attempt(
+        self, gateway: OrderGateway, leg: Leg, cycle_id: str, touch: Decimal
+    ) -> LegOutcome:
+        outcome = await self._order(gateway, leg, cycle_id, 0, OrderType.LIMIT, touch)
+        if outcome.state is not IntentState.OPEN:
+            return outcome
+        intent = self._intent(leg, cycle_id, 0, OrderType.LIMIT, touch)
+        deadline = self._monotonic() + self._options.limit_timeout
+        update: OrderUpdate | None = None
+        while self._monotonic() < deadline and not self._stopping.is_set():
+            await self._sleep(self._options.poll_interval)
+            update = await self._lookup_quietly(gateway, intent)
+            if update is not None and update.state.final:
+                return self._settle(intent, cycle_id, update)
+        try:
+            await gateway.cancel(intent)
+        except BotError as exc:
+            self._audit.append(
+                "order_failed",
+                cycle_id,
+                client_order_id=intent.client_order_id,
+                stage="cancel",
+                error=str(exc),
+            )
+        update = await self._resolve(gateway, intent, cycle_id)
+        if update is None:
+            return LegOutcome(leg, (intent.client_order_id,), IntentState.SENT, error="unresolved")
+        if not update.state.final:
+            # Still open after a cancel: leave it recorded as open for reconciliation.
+            return self._settle(intent, cycle_id, update)
+        return self._settle(intent, cycle_id, update)
+
+    def _intent(
+        self, leg: Leg, cycle_id: str, attempt: int, order_type: OrderType, price: Decimal | None
+    ) -> Intent:
+        return Intent(
+            client_order_id=client_order_id(self._portfolio, cycle_id, leg.index, attempt),
+            cycle_id=cycle_id,
+            leg=leg,
+            order_type=order_type,
+            limit_price=price,
+        )
+
+    async def _order(
+        self,
+        gateway: OrderGateway,
+        leg: Leg,
+        cycle_id: str,
+        attempt: int,
+        order_type: OrderType,
+        price: Decimal | None,
+    ) -> LegOutcome:
+        intent = self._intent(leg, cycle_id, attempt, order_type, price)
+        cid = intent.client_order_id
+        try:
+            gateway.check_amount(intent)  # before anything is persisted or sent
+        except ExecutionError as exc:
+            self._audit.append("order_rejected", cycle_id, client_order_id=cid, reason=str(exc))
+            return LegOutcome(leg, (cid,), IntentState.REJECTED, error=str(exc))
+        self._store.save_intent(intent)
+        self._audit.append(
+            "order_intent",
+            cycle_id,
+            sync=True,
+            client_order_id=cid,
+            sleeve=leg.sleeve,
+            account=leg.key.account,
+            symbol=leg.key.symbol,
+            side=leg.side.value,
+            amount=leg.amount,
+            price=leg.price,
+            reduce_only=leg.reduce_only,
+            market_type=leg.market_type.value,
+            order_type=order_type.value,
+            limit_price=price,
+            attempt=attempt,
+        )
+        self._store.mark_sent(cid, self._clock())
+        try:
+            update: OrderUpdate | None = await gateway.create(intent)
+            self._audit.append("order_sent", cycle_id, client_order_id=cid)
+        except OrderRequestFailed as failure:
+            if failure.outcome is Outcome.REJECTED:
+                self._store.update_intent(
+                    cid, state=IntentState.REJECTED, error=failure.detail, at=self._clock()
+                )
+                self._audit.append(
+                    "order_rejected", cycle_id, client_order_id=cid, reason=failure.detail
+                )
+                return LegOutcome(leg, (cid,), IntentState.REJECTED, error=failure.detail)
+            self._audit.append(
+                "order_failed",
+                cycle_id,
+                client_order_id=cid,
+                outcome=failure.outcome.value,
+                error=failure.detail,
+            )
+            update = await self._resolve(gateway, intent, cycle_id)
+        except Exception as exc:  # after the request, any failure means "maybe placed"
+            self._audit.append(
+                "order_failed",
+                cycle_id,
+                client_order_id=cid,
+                outcome=Outcome.UNKNOWN.value,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            update = await self._resolve(gateway, intent, cycle_id)
+        if update is None:
+            state = self._store_state(cid)
+            return LegOutcome(leg, (cid,), state, error="order not confirmed")
+        if order_type is OrderType.MARKET and not update.state.final:
+            update = await self._await_close(gateway, intent, update)
+        return self._settle(intent, cycle_id, update)
+
+    def _store_state(self, cid: str) -> IntentState:
+        intent = self._store.get_intent(cid)
+        return intent.state if intent is not None else IntentState.SENT
+
+    async def _await_close(
+        self, gateway: OrderGateway, intent: Intent, update: OrderUpdate
+    ) -> OrderUpdate:
+        deadline = self._monotonic() + self._options.fill_timeout
+        while not update.state.final and self._monotonic() < deadline:
+            await self._sleep(self._options.poll_interval)
+            latest = await self._lookup_quietly(gateway, intent)
+            if latest is not None:
+                update = latest
+        return update
+
+    async def _lookup_quietly(self, gateway: OrderGateway, intent: Intent) -> OrderUpdate | None:
+        try:
+            return await gateway.lookup(intent)
+        except BotError as exc:
+            log.warning(
+                "order_lookup_failed", client_order_id=intent.client_order_id, error=str(exc)
+            )
+            return None
+
+    async def reconcile(
+        self, unfinished: Sequence[Intent], symbols: Mapping[str, Sequence[str]], cycle_id: str
+    ) -> list[str]:
+        """Settle what an earlier run left behind, before anything new is sent.
+
+        Each unfinished intent (PENDING, SENT, OPEN) is looked up by its client order id: an
+        order found is recorded as the exchange has it (a resting one is cancelled first: its
+        cycle is over), one not found over the lookup window is NOT_PLACED. Open orders that
+        carry this portfolio's client-id prefix but have no intent are cancelled and reported.
+        Returns the client order ids still unresolved (the caller must not trade while any is).
+        """
+        unresolved: list[str] = []
+        known = {i.client_order_id for i in unfinished}
+        for intent in unfinished:
+            gateway = self._gateways.get(intent.leg.key.account)
+            if gateway is None:
+                unresolved.append(intent.client_order_id)
+                continue
+            update = await self._resolve(gateway, intent, cycle_id)
+            if update is not None and not update.state.final:
+                await gateway.cancel(intent)
+                update = await self._lookup_quietly(gateway, intent) or update
+            if update is not None:
+                self._settle(intent, cycle_id, update)
+                self._audit.append(
+                    "reconcile",
+                    cycle_id,
+                    client_order_id=intent.client_order_id,
+                    result=update.state.value,
+                    filled=update.filled,
+                )
+            elif (state := self._store_state(intent.client_order_id)).final:
+                self._audit.append(
+                    "reconcile",
+                    cycle_id,
+                    client_order_id=intent.client_order_id,
+                    result=state.value,
+                )
+            else:
+                unresolved.append(intent.client_order_id)
+        for account, gateway in self._gateways.items():
+            wanted = list(symbols.get(account, ()))
+            if not wanted:
+                continue
+            open_ids = await gateway.open_client_order_ids(wanted)
+            for cid, symbol in sorted(open_ids.items()):
+                if cid in known or not is_ours(cid, self._portfolio):
+                    continue
+                await gateway.cancel_by_id(cid, symbol)
+                self._audit.append(
+                    "reconcile",
+                    cycle_id,
+                    client_order_id=cid,
+                    account=account,
+                    symbol=symbol,
+                    result="orphan_canceled",
+                )
+        return unresolved
+
+    async def _resolve(
+        self, gateway: OrderGateway, intent: Intent, cycle_id: str
+    ) -> OrderUpdate | None:
+        """Find out by client order id whether the order exists; None if it does not (or unknown).
+
+        A "not found" right after a failure is no proof: Binance may take a while to show an
+        order. Only "not found" answers that continue to the end of the window count as absence.
+        """
+        cid = intent.client_order_id
+        deadline = self._monotonic() + self._options.lookup_window
+        delay = self._options.lookup_interval
+        not_found_streak = 0
+        lookups = 0
+        while True:
+            lookups += 1
+            try:
+                update = await gateway.lookup(intent)
+            except BotError as exc:
+                not_found_streak = 0
+                self._audit.append(
+                    "order_lookup", cycle_id, client_order_id=cid, result="error", error=str(exc)
+                )
+            else:
+                if update is not None:
+                    self._audit.append(
+                        "order_lookup",
+                        cycle_id,
+                        client_order_id=cid,
+                        result="found",
+                        state=update.state.value,
+                        lookups=lookups,
+                    )
+                    return update
+                not_found_streak += 1
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                break
+            await self._sleep(min(delay, remaining))
+            delay = min(delay * 2, 5.0)
+        if not_found_streak >= 2:
+            # An order once seen open did exist: if it is gone now it was closed (cancelled
+            # or expired) with what it had filled; only one never seen is "not placed".
+            was_open = self._store_state(cid) is IntentState.OPEN
+            self._store.update_intent(
+                cid,
+                state=IntentState.CANCELED if was_open else IntentState.NOT_PLACED,
+                error="not found by client order id",
+                at=self._clock(),
+            )
+            if was_open:
+                self._audit.append("order_lookup", cycle_id, client_order_id=cid, result="vanished")
+                return None
+            self._audit.append(
+                "order_lookup", cycle_id, client_order_id=cid, result="not_placed", lookups=lookups
+            )
+            return None
+        self._audit.append(
+            "order_lookup", cycle_id, client_order_id=cid, result="unresolved", lookups=lookups
+        )
+        return None
+
+    def _settle(self, intent: Intent, cycle_id: str, update: OrderUpdate) -> LegOutcome:
+        cid = intent.client_order_id
+        stored = self._store_state(cid)
+        if update.state is IntentState.REJECTED and stored is IntentState.OPEN:
+            # An order the exchange had accepted cannot be "rejected" later: it expired.
+            update = replace(update, state=IntentState.CANCELED)
+        if stored is IntentState.PENDING:
+            # Found on the exchange although the send was never recorded: it was sent.
+            self._store.mark_sent(cid, self._clock())
+        if update.filled > 0 and update.average_price is not None:
+            # Cumulative per order (no trade id): a later update of the same order replaces it.
+            self._store.record_fill(
+                cid,
+                None,
+                update.filled,
+                update.average_price,
+                update.fee,
+                update.fee_currency,
+                self._clock(),
+            )
+        self._store.update_intent(
+            cid,
+            state=update.state,
+            exchange_order_id=update.exchange_order_id,
+            filled=update.filled,
+            average_price=update.average_price,
+            fee=update.fee,
+            fee_currency=update.fee_currency,
+            at=self._clock(),
+        )
+        leg = intent.leg
+        common: dict[str, Any] = {
+            "account": leg.key.account,
+            "symbol": leg.key.symbol,
+            "side": leg.side.value,
+            "reduce_only": leg.reduce_only,
+            "dry_run": False,
+        }
+        if update.filled > 0 and update.state is IntentState.FILLED:
+            self._audit.append("order_filled", cycle_id, **common, **_fill_fields(update))
+        elif update.filled > 0:
+            self._audit.append("order_partially_filled", cycle_id, **common, **_fill_fields(update))
+        if update.state in (IntentState.CANCELED, IntentState.REJECTED):
+            self._audit.append(
+                "order_canceled" if update.state is IntentState.CANCELED else "order_rejected",
+                cycle_id,
+                client_order_id=cid,
+                filled=update.filled,
+            )
+        return LegOutcome(
+            leg,
+            (cid,),
+            update.state,
+            update.filled,
+            update.average_price,
+            update.fee,
+            update.fee_currency,
+        )
+
+
+def _passive_touch(side: Side, quote: Quote) -> Decimal | None:
+    """Join the book: a buy rests at the best bid, a sell at the best ask."""
+    return quote.bid if side is Side.BUY else quote.ask
+
+
+def _combine(leg: Leg, first: LegOutcome, second: LegOutcome) -> LegOutcome:
+    filled = first.filled + second.filled
+    average: Decimal | None = None
+    if filled > 0:
+        average = (first.filled_notional + second.filled_notional) / filled
+    fee_currency = first.fee_currency or second.fee_currency
+    same_currency = first.fee_currency in (None, second.fee_currency) or second.fee_currency is None
+    if not same_currency:
+        raise ExecutionError(
+            f"leg {leg.index}: fees in {first.fee_currency} and {second.fee_currency}"
+        )
+    return LegOutcome(
+        leg,
+        first.client_order_ids + second.client_order_ids,
+        second.state,
+        filled,
+        average,
+        first.fee + second.fee,
+        fee_currency,
+        second.error,
+    )
+
+
+class PaperStore(Protocol):
+    def commit_paper_trade(
+        self, ledger: Mapping[str, Any], fills: Sequence[Mapping[str, Any]]
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaperCosts:
+    spot_fee: Decimal = Decimal("0.001")
+    futures_fee: Decimal = Decimal("0.0005")
+    slippage_bps: Decimal = Decimal("5")
+
+
+class PaperExecutor:
+    """Dry-run: fills legs on the paper ledger at the quoted touch. No exchange object at all."""
+
+    def __init__(
+        self,
+        *,
+        portfolio: str,
+        ledger: PaperLedger,
+        store: PaperStore,
+        audit: AuditSink,
+        costs: PaperCosts,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._portfolio = portfolio
+        self.ledger = ledger
+        self._store = store
+        self._audit = audit
+        self._costs = costs
+        self._clock = clock
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def execute(
+        self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
+    ) -> ExecutionReport:
+        outcomes: list[LegOutcome] = []
+        for leg in legs:
+            if self._stopping:
+                return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
+            cid = client_order_id(self._portfolio, cycle_id, leg.index, 0)
+            quote = quotes.get(leg.key)
+            if quote is None:
+                outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error="no quote"))
+                self._audit.append(
+                    "order_rejected", cycle_id, client_order_id=cid, reason="no quote", dry_run=True
+                )
+                continue
+            fee_rate = (
+                self._costs.spot_fee if leg.key.symbol.count(":") == 0 else self._costs.futures_fee
+            )
+            base = leg.key.symbol.split("/")[0]
+            fill = paper_fill(leg, cid, quote, fee_rate, self._costs.slippage_bps, base)
+            try:
+                ledger = self.ledger.apply(fill)
+            except PaperRejected as exc:
+                outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error=str(exc)))
+                self._audit.append(
+                    "order_rejected", cycle_id, client_order_id=cid, reason=str(exc), dry_run=True
+                )
+                continue
+            row = {
+                "cycle_id": cycle_id,
+                "client_order_id": cid,
+                "account": leg.key.account,
+                "symbol": leg.key.symbol,
+                "side": leg.side.value,
+                "amount": str(fill.amount),
+                "price": str(fill.price),
+                "fee": str(fill.fee),
+                "fee_currency": fill.fee_currency,
+                "at": self._clock().isoformat(),
+            }
+            self._store.commit_paper_trade(ledger.to_dict(), [row])
+            self.ledger = ledger
+            self._audit.append(
+                "paper_fill",
+                cycle_id,
+                sync=False,
+                account=leg.key.account,
+                symbol=leg.key.symbol,
+                side=leg.side.value,
+                amount=fill.amount,
+                price=fill.price,
+                notional=fill.notional,
+                fee=fill.fee,
+                fee_currency=fill.fee_currency,
+                order_id=None,
+                client_order_id=cid,
+                reduce_only=leg.reduce_only,
+                dry_run=True,
+            )
+            outcomes.append(
+                LegOutcome(
+                    leg,
+                    (cid,),
+                    IntentState.FILLED,
+                    fill.amount,
+                    fill.price,
+                    fill.fee,
+                    fill.fee_currency,
+                )
+            )
+        return ExecutionReport(tuple(outcomes))

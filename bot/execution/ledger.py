@@ -1,0 +1,258 @@
+"""The dry-run paper ledger: balances and positions that would-be fills move, as an exchange would.
+
+Pure values and functions. The paper executor applies fills here and persists the result; the
+dry-run snapshot values this ledger at the exchange's current prices, so a rehearsal over many
+cycles evolves like a live account (fees and slippage included; funding is not simulated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from bot.core.domain import (
+    ZERO,
+    AccountState,
+    Holding,
+    InstrumentKey,
+    Leg,
+    MarketType,
+    Position,
+    Quote,
+    Side,
+    Snapshot,
+)
+
+LEDGER_VERSION = 1
+BPS = Decimal("0.0001")
+
+
+class PaperRejected(Exception):
+    """The paper exchange refuses the fill, as the real one would (e.g. insufficient balance)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PaperPosition:
+    symbol: str
+    contracts: Decimal  # signed: negative is short
+    entry_price: Decimal
+    contract_size: Decimal = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperAccount:
+    name: str
+    market_type: MarketType
+    holdings: Mapping[str, Decimal] = field(default_factory=dict)  # spot: asset → amount
+    margin_asset: str | None = None
+    wallet: Decimal = ZERO  # futures wallet balance (realized PnL and fees included)
+    positions: Mapping[str, PaperPosition] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperFill:
+    """A would-be fill: what a live order for the leg would most likely have done."""
+
+    client_order_id: str
+    leg: Leg
+    amount: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str
+
+    @property
+    def notional(self) -> Decimal:
+        return self.amount * self.price
+
+
+def fill_price(leg: Leg, quote: Quote, slippage_bps: Decimal) -> Decimal:
+    """Take the touch (ask to buy, bid to sell; last when absent), moved against us by slippage."""
+    touch = (quote.ask if leg.side is Side.BUY else quote.bid) or quote.last
+    adjust = slippage_bps * BPS
+    return touch * (1 + adjust) if leg.side is Side.BUY else touch * (1 - adjust)
+
+
+def paper_fill(
+    leg: Leg,
+    client_order_id: str,
+    quote: Quote,
+    fee_rate: Decimal,
+    slippage_bps: Decimal,
+    base: str,
+) -> PaperFill:
+    price = fill_price(leg, quote, slippage_bps)
+    if leg.market_type is MarketType.SPOT:
+        # Binance charges a spot buy's fee in the asset bought, a sell's in the quote received.
+        if leg.side is Side.BUY:
+            return PaperFill(client_order_id, leg, leg.amount, price, leg.amount * fee_rate, base)
+        quote_ccy = leg.key.symbol.split("/")[1]
+        return PaperFill(
+            client_order_id, leg, leg.amount, price, leg.amount * price * fee_rate, quote_ccy
+        )
+    settle = leg.key.symbol.split(":")[1]
+    return PaperFill(client_order_id, leg, leg.amount, price, leg.amount * price * fee_rate, settle)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperLedger:
+    accounts: Mapping[str, PaperAccount]
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot) -> PaperLedger:
+        """Start from what the real accounts hold (total balances: open orders are not copied)."""
+        accounts: dict[str, PaperAccount] = {}
+        for name, state in snapshot.accounts.items():
+            accounts[name] = PaperAccount(
+                name=name,
+                market_type=state.market_type,
+                holdings={a: h.total for a, h in state.holdings.items() if h.total > 0},
+                margin_asset=state.margin_asset,
+                wallet=state.wallet_balance,
+                positions={
+                    s: PaperPosition(s, p.contracts, p.entry_price, p.contract_size)
+                    for s, p in state.positions.items()
+                },
+            )
+        return cls(accounts)
+
+    def apply(self, fill: PaperFill) -> PaperLedger:
+        account = self.accounts.get(fill.leg.key.account)
+        if account is None:
+            raise PaperRejected(f"no paper account {fill.leg.key.account!r}")
+        if fill.leg.market_type is MarketType.SPOT:
+            updated = _apply_spot(account, fill)
+        else:
+            updated = _apply_futures(account, fill)
+        return PaperLedger({**self.accounts, account.name: updated})
+
+    def account_states(self, quotes: Mapping[InstrumentKey, Quote]) -> dict[str, AccountState]:
+        """The ledger as the snapshot shows accounts, futures valued at the current mark."""
+        states: dict[str, AccountState] = {}
+        for name, account in self.accounts.items():
+            if account.market_type is MarketType.SPOT:
+                states[name] = AccountState(
+                    name=name,
+                    market_type=MarketType.SPOT,
+                    holdings={a: Holding(a, v) for a, v in account.holdings.items() if v > 0},
+                )
+                continue
+            positions: dict[str, Position] = {}
+            for symbol, p in account.positions.items():
+                quote = quotes.get(InstrumentKey(name, symbol))
+                mark = quote.valuation_price if quote is not None else p.entry_price
+                pnl = (mark - p.entry_price) * p.contracts * p.contract_size
+                positions[symbol] = Position(
+                    symbol, p.contracts, p.entry_price, mark, pnl, p.contract_size
+                )
+            unrealized = sum((p.unrealized_pnl for p in positions.values()), ZERO)
+            states[name] = AccountState(
+                name=name,
+                market_type=MarketType.SWAP,
+                margin_asset=account.margin_asset,
+                wallet_balance=account.wallet,
+                unrealized_pnl=unrealized,
+                available_margin=account.wallet + min(unrealized, ZERO),
+                positions=positions,
+            )
+        return states
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": LEDGER_VERSION,
+            "accounts": {
+                name: {
+                    "market_type": a.market_type.value,
+                    "holdings": {k: str(v) for k, v in sorted(a.holdings.items())},
+                    "margin_asset": a.margin_asset,
+                    "wallet": str(a.wallet),
+                    "positions": {
+                        s: {
+                            "contracts": str(p.contracts),
+                            "entry_price": str(p.entry_price),
+                            "contract_size": str(p.contract_size),
+                        }
+                        for s, p in sorted(a.positions.items())
+                    },
+                }
+                for name, a in sorted(self.accounts.items())
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PaperLedger:
+        if data.get("version") != LEDGER_VERSION:
+            raise ValueError(
+                f"paper ledger version {data.get('version')!r} is not {LEDGER_VERSION}"
+            )
+        accounts = {}
+        for name, a in data["accounts"].items():
+            accounts[name] = PaperAccount(
+                name=name,
+                market_type=MarketType(a["market_type"]),
+                holdings={k: Decimal(v) for k, v in a["holdings"].items()},
+                margin_asset=a["margin_asset"],
+                wallet=Decimal(a["wallet"]),
+                positions={
+                    s: PaperPosition(
+                        s,
+                        Decimal(p["contracts"]),
+                        Decimal(p["entry_price"]),
+                        Decimal(p["contract_size"]),
+                    )
+                    for s, p in a["positions"].items()
+                },
+            )
+        return cls(accounts)
+
+
+def _apply_spot(account: PaperAccount, fill: PaperFill) -> PaperAccount:
+    base, quote_ccy = fill.leg.key.symbol.split("/")
+    holdings = dict(account.holdings)
+    if fill.leg.side is Side.BUY:
+        cost = fill.amount * fill.price
+        if holdings.get(quote_ccy, ZERO) < cost:
+            raise PaperRejected(
+                f"insufficient {quote_ccy}: need {cost}, have {holdings.get(quote_ccy, ZERO)}"
+            )
+        holdings[quote_ccy] = holdings.get(quote_ccy, ZERO) - cost
+        holdings[base] = holdings.get(base, ZERO) + fill.amount - fill.fee
+    else:
+        if holdings.get(base, ZERO) < fill.amount:
+            raise PaperRejected(
+                f"insufficient {base}: need {fill.amount}, have {holdings.get(base, ZERO)}"
+            )
+        holdings[base] = holdings.get(base, ZERO) - fill.amount
+        holdings[quote_ccy] = holdings.get(quote_ccy, ZERO) + fill.amount * fill.price - fill.fee
+    return replace(account, holdings={k: v for k, v in holdings.items() if v != 0})
+
+
+def _apply_futures(account: PaperAccount, fill: PaperFill) -> PaperAccount:
+    symbol = fill.leg.key.symbol
+    current = account.positions.get(symbol)
+    size = current.contract_size if current is not None else Decimal(1)
+    old = current.contracts if current is not None else ZERO
+    entry = current.entry_price if current is not None else fill.price
+    delta = fill.leg.side.sign * fill.amount
+    if fill.leg.reduce_only and (old == 0 or abs(old + delta) > abs(old) or old * delta > 0):
+        raise PaperRejected(f"{symbol}: reduce-only order would increase the position")
+    new = old + delta
+    realized = ZERO
+    if old != 0 and old * delta < 0:  # reducing, possibly through zero
+        closed = min(abs(delta), abs(old))
+        realized = (fill.price - entry) * closed * size * (1 if old > 0 else -1)
+    if new == 0:
+        new_entry = ZERO
+    elif old == 0 or old * new < 0:
+        new_entry = fill.price  # opened, or flipped: the remainder opened at the fill price
+    elif abs(new) > abs(old):
+        new_entry = (entry * abs(old) + fill.price * abs(delta)) / abs(new)
+    else:
+        new_entry = entry
+    positions = dict(account.positions)
+    if new == 0:
+        positions.pop(symbol, None)
+    else:
+        positions[symbol] = PaperPosition(symbol, new, new_entry, size)
+    return replace(account, wallet=account.wallet + realized - fill.fee, positions=positions)

@@ -1,0 +1,199 @@
+"""Operations for a running bot: metrics, health, the status server, notifications.
+
+`Operations` observes the cycle (it is one of the cycle's observers: it can never break a
+cycle) and feeds Prometheus metrics, the health state behind `/healthz`, the `/status` JSON,
+and apprise notifications for trades, errors, halts and restarts. The status server's
+write endpoints (POST /halt, /resume, token required) change the running bot's trading state;
+each change is audited like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from bot.app.cycle import CycleResult, Outcome
+from bot.app.wiring import App, utc_now
+from bot.audit.writer import EventType
+from bot.core.domain import IntentState, TradingState
+from bot.core.risk import StateChange, set_trading_state
+from bot.logs import redact, register_secrets
+from bot.ops.health import Health
+from bot.ops.metrics import Metrics
+from bot.ops.notify import Notifier
+from bot.ops.server import StatusServer, sleeve_rows
+
+log = structlog.get_logger("bot.ops.operations")
+
+_ORDER_OUTCOME = {
+    IntentState.FILLED: "filled",
+    IntentState.CANCELED: "canceled",
+    IntentState.REJECTED: "rejected",
+    IntentState.NOT_PLACED: "failed",
+    IntentState.SENT: "unknown",
+    IntentState.OPEN: "unknown",
+    IntentState.PENDING: "failed",
+}
+
+
+class Operations:
+    def __init__(self, app: App, *, clock: Callable[[], datetime] = utc_now) -> None:
+        config = app.config
+        self.app = app
+        self._clock = clock  # wall time: the loop sleeps in wall seconds
+        self.metrics = Metrics(config.portfolio)
+        self.health = Health(config.interval.total_seconds(), started_at=clock())
+        register_secrets(config.secrets())
+        self.notifier = Notifier(
+            config.notifications.urls,
+            min_interval=config.notifications.min_interval,
+            clock=clock,
+            redact=redact,
+        )
+        self.server: StatusServer | None = None
+        self.recent: deque[dict[str, Any]] = deque(maxlen=20)
+        self.last: CycleResult | None = None
+        self._tasks: set[asyncio.Task[bool]] = set()
+        state = app.cycle.risk_state
+        self.metrics.set_trading_state(state.trading)
+        self.health.set_trading_state(state.trading, state.reason)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> str | None:
+        config = self.app.config
+        self._notify("restart", "rebalance-bot started", f"{config.portfolio}: {self.app.mode}")
+        if not config.server.enabled:
+            return None
+        self.server = StatusServer(
+            config.server.host,
+            config.server.port,
+            health=self.health,
+            metrics=self.metrics,
+            status=self.status,
+            clock=self._clock,
+            token=config.server.token,
+            on_halt=self.halt,
+            on_resume=self.resume,
+        )
+        url = await self.server.start()
+        log.info("status_server_started", url=url)
+        return url
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+    def _notify(self, kind: str, title: str, body: str, key: str | None = None) -> None:
+        if not self.notifier.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(self.notifier.notify(kind, title, body, key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- observer ----------------------------------------------------------------------------
+
+    def cycle_done(self, result: CycleResult, seconds: float) -> None:
+        now = self._clock()
+        self.last = result
+        metrics = self.metrics
+        metrics.observe_cycle(seconds, result.outcome)
+        if result.decision is not None:
+            metrics.count_trigger(result.decision.rule, result.decision.trade)
+        drift = result.drift_after or result.drift
+        if drift is not None:
+            metrics.set_nav(drift.nav)
+            metrics.set_sleeves(drift.sleeves)
+        if result.execution is not None:
+            dry = self.app.mode.value == "dry-run"
+            for outcome in result.execution.outcomes:
+                if dry and outcome.state is IntentState.FILLED:
+                    name = "paper_filled"
+                elif outcome.filled > 0 and outcome.state is not IntentState.FILLED:
+                    name = "partially_filled"
+                else:
+                    name = _ORDER_OUTCOME[outcome.state]
+                metrics.count_order(name)
+                if outcome.fee and outcome.fee_currency:
+                    metrics.add_fee(outcome.fee_currency, outcome.fee)
+            metrics.add_turnover(result.turnover)
+        if result.outcome in (Outcome.NO_TRADE, Outcome.TRADED, Outcome.BLOCKED):
+            self.health.cycle_ok(now)
+        else:
+            self.health.cycle_failed(now, result.reason)
+            metrics.count_exchange_error(result.outcome)
+            self._notify("error", f"cycle {result.outcome}", result.reason, key=result.outcome)
+        if result.outcome == Outcome.TRADED:
+            self._notify("trade", f"rebalanced {self.app.config.portfolio}", result.reason)
+        self.recent.appendleft(
+            {
+                "time": now.isoformat(timespec="seconds"),
+                "cycle_id": result.cycle_id,
+                "event": result.outcome,
+                "summary": result.reason,
+            }
+        )
+
+    def state_changed(self, change: StateChange) -> None:
+        self.metrics.set_trading_state(change.current)
+        self.health.set_trading_state(change.current, change.reason)
+        if change.current is TradingState.HALTED:
+            self._notify("halt", "trading HALTED", change.reason, key=change.reason)
+
+    # -- status and write actions ----------------------------------------------------------------
+
+    def status(self) -> Mapping[str, Any]:
+        app, last = self.app, self.last
+        drift = None if last is None else (last.drift_after or last.drift)
+        state = app.cycle.risk_state
+        return {
+            "portfolio": app.config.portfolio,
+            "mode": app.mode.value,
+            "trading_state": state.trading.value,
+            "trading_reason": state.reason,
+            "quote_currency": app.config.quote_currency,
+            "nav": None if drift is None else str(drift.nav),
+            "sleeves": [] if drift is None else sleeve_rows(drift.sleeves),
+            "last_cycle": None
+            if last is None
+            else {
+                "cycle_id": last.cycle_id,
+                "at": self.recent[0]["time"] if self.recent else None,
+                "outcome": last.outcome,
+                "reason": last.reason,
+            },
+            "recent": list(self.recent),
+        }
+
+    async def halt(self, reason: str) -> None:
+        self._change(TradingState.HALTED, reason)
+
+    async def resume(self, reason: str) -> None:
+        engaged = self.app.cycle.kill_switch()
+        if engaged is not None:
+            raise ValueError(f"cannot resume: the kill switch is engaged ({engaged})")
+        self._change(TradingState.ACTIVE, reason)
+
+    def _change(self, new: TradingState, reason: str) -> None:
+        reason = redact(reason)  # an operator's text is kept and served: never a secret in it
+        cycle = self.app.cycle
+        state, changes = set_trading_state(cycle.risk_state, new, reason, cycle.clock())
+        cycle.risk_state = state
+        self.app.store.save_risk_state(state.to_dict())
+        for change in changes:
+            self.app.audit.append(
+                EventType.STATE_CHANGE,
+                None,
+                sync=True,
+                **{"from": change.previous.value, "to": change.current.value},
+                reason=change.reason,
+                source="api",
+            )
+            self.state_changed(change)

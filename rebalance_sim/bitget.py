@@ -1,0 +1,1486 @@
+"""The Bitget HTTP dialect: classic (`/api/v2/spot|mix/…`) and unified (`/api/v3/…`) accounts.
+
+Served under the path prefix `/bitget` on the simulator's port: ccxt's unmodified `bitget` class
+works with every entry of its `urls['api']` set to `http://127.0.0.1:PORT/bitget`. Routes,
+parameters, Bitget's envelope (`{"code": "00000", "msg": "success", "requestTime": …, "data": …}`),
+field names, string decimals, error codes and messages are Bitget's, so that ccxt builds its
+requests, signs them and parses the replies as it does against Bitget. The engine's typed
+rejections are mapped to Bitget codes here and nowhere else.
+
+Accounts are classic or unified (UTA): `GET /api/v3/account/settings` succeeds only for a UTA
+account, which is how ccxt chooses between the v2 and v3 endpoints. A UTA account calling a
+classic private endpoint gets 40085, a classic account calling a v3 one gets 25245, as on Bitget.
+
+The envelope over the shared pipeline: the key in `ACCESS-KEY` (signed with ACCESS-SIGN /
+ACCESS-TIMESTAMP / ACCESS-PASSPHRASE), Bitget's per-endpoint request rate (per UID for private
+endpoints, per IP for public ones; 429 past it), the account's mode checked after the key, the
+client order id in `clientOid`. Client order ids follow Bitget's documented rules: at most 32
+characters of `[.A-Z:/a-z0-9_-]` on v3 (50 on v2), and an open order's id cannot be reused for
+six hours (`CLIENT_ID_TTL_MS`, enforced by the engine). The three API generations (classic spot
+v2, classic USDT-M futures v2, unified v3) name the same values differently: their reply rows are
+field tables (`rebalance_sim.tables`), one line per field, one column per generation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, unquote
+
+from aiohttp import web
+
+from rebalance_sim.auth import ApiKey, AuthError, AuthFailure
+from rebalance_sim.engine import (
+    ZERO,
+    Candle,
+    EngineRejected,
+    FillRecord,
+    InstrumentId,
+    MarginMode,
+    MarketKind,
+    OrderRecord,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    PositionView,
+    Reject,
+    Side,
+    TimeInForce,
+    money,
+)
+from rebalance_sim.faults import FaultKind
+from rebalance_sim.pipeline import (
+    Call,
+    Dialect,
+    Inbound,
+    Listing,
+    Outcome,
+    Route,
+    WireError,
+    json_response,
+    places,
+)
+from rebalance_sim.ratelimit import Throttle
+from rebalance_sim.tables import Fields
+
+PREFIX = "/bitget"
+CLIENT_ID_TTL_MS = 6 * 3_600_000  # Bitget: "the idempotency time is 6 hours"
+USDT_FUTURES = "USDT-FUTURES"
+_PRODUCT_TYPES = frozenset(
+    {
+        "USDT-FUTURES",
+        "COIN-FUTURES",
+        "USDC-FUTURES",
+        "SUSDT-FUTURES",
+        "SCOIN-FUTURES",
+        "SUSDC-FUTURES",
+    }
+)
+_CLIENT_ID_V3 = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,32}$")
+_CLIENT_ID_V2 = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,50}$")
+_DECIMAL = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,20})?$")
+_MINUTE = 60_000
+_HOUR = 60 * _MINUTE
+_DAY = 24 * _HOUR
+# Candle intervals as each API generation spells them (Bitget's "utc" daily candles open at
+# 00:00 UTC; the simulator aligns every candle to UTC).
+_UTC_INTERVALS = {
+    "6Hutc": 6 * _HOUR,
+    "12Hutc": 12 * _HOUR,
+    "1Dutc": _DAY,
+    "3Dutc": 3 * _DAY,
+    "1Wutc": 7 * _DAY,
+}
+_UTA_INTERVALS = {
+    **{f"{n}m": n * _MINUTE for n in (1, 3, 5, 15, 30)},
+    **{f"{n}H": n * _HOUR for n in (1, 2, 4, 6, 12)},
+    "1D": _DAY,
+}
+_SPOT_INTERVALS = {
+    **{f"{n}min": n * _MINUTE for n in (1, 3, 5, 15, 30)},
+    **{f"{n}h": n * _HOUR for n in (1, 4, 6, 12)},
+    **{"1day": _DAY, "3day": 3 * _DAY, "1week": 7 * _DAY},
+    **_UTC_INTERVALS,
+}
+_MIX_INTERVALS = {**_UTA_INTERVALS, "3D": 3 * _DAY, "1W": 7 * _DAY, **_UTC_INTERVALS}
+
+
+class Product(StrEnum):
+    """An API generation: how an endpoint names its market and which error table it answers
+    from."""
+
+    SPOT = "spot"  # classic spot, v2
+    MIX = "mix"  # classic USDT-M futures, v2
+    UTA = "uta"  # the unified trading account, v3: spot and futures alike
+
+
+def _product(route: str) -> Product | None:
+    """The generation of a route by its name (None: a public route of no generation)."""
+    try:
+        return Product(route.split(".")[1])
+    except ValueError:
+        return None
+
+
+def _s(value: Decimal) -> str:
+    """A Bitget decimal string: plain notation, no trailing zeros."""
+    if value == 0:
+        return "0"
+    return f"{value.normalize():f}"
+
+
+def _uid(account: str) -> str:
+    return str(int.from_bytes(account.encode()[:6].ljust(6, b"\0"), "big") % 10_000_000_000)
+
+
+def _oid(record: OrderRecord) -> dict[str, Any]:
+    return {"orderId": str(record.order_id), "clientOid": record.client_id}
+
+
+_ROUTES = """
+    route                 method  path                               need   rate  handler
+    time                  GET     v2/public/time                     -      20    _time
+    spot.coins            GET     v2/spot/public/coins               -      3     _coins
+    spot.symbols          GET     v2/spot/public/symbols             -      20    _instruments
+    margin.currencies     GET     v2/margin/currencies               -      10    _nothing
+    mix.contracts         GET     v2/mix/market/contracts            -      20    _instruments
+    spot.tickers          GET     v2/spot/market/tickers             -      20    _tickers
+    mix.tickers           GET     v2/mix/market/tickers              -      20    _tickers
+    mix.ticker            GET     v2/mix/market/ticker               -      20    _tickers
+    spot.candles          GET     v2/spot/market/candles             -      20    _candles
+    spot.candles.history  GET     v2/spot/market/history-candles     -      20    _candles
+    mix.candles           GET     v2/mix/market/candles              -      20    _candles
+    mix.candles.history   GET     v2/mix/market/history-candles      -      20    _candles
+    uta.instruments       GET     v3/market/instruments              -      20    _instruments
+    uta.tickers           GET     v3/market/tickers                  -      20    _tickers
+    uta.candles           GET     v3/market/candles                  -      20    _candles
+    uta.candles.history   GET     v3/market/history-candles          -      20    _candles
+    # classic spot
+    spot.assets           GET     v2/spot/account/assets             read   10    _spot_assets
+    spot.order.post       POST    v2/spot/trade/place-order          trade  10    _spot_place
+    spot.order.cancel     POST    v2/spot/trade/cancel-order         trade  10    _cancel
+    spot.order.get        GET     v2/spot/trade/orderInfo            read   20    _order
+    spot.openOrders       GET     v2/spot/trade/unfilled-orders      read   20    _open
+    spot.fills            GET     v2/spot/trade/fills                read   10    _fills
+    # classic USDT-M futures
+    mix.accounts          GET     v2/mix/account/accounts            read   10    _mix_accounts
+    mix.positions         GET     v2/mix/position/all-position       read   5     _positions
+    mix.order.post        POST    v2/mix/order/place-order           trade  10    _mix_place
+    mix.order.cancel      POST    v2/mix/order/cancel-order          trade  10    _cancel
+    mix.order.get         GET     v2/mix/order/detail                read   10    _order
+    mix.openOrders        GET     v2/mix/order/orders-pending        read   10    _open
+    mix.fills             GET     v2/mix/order/fills                 read   10    _fills
+    mix.leverage          POST    v2/mix/account/set-leverage        trade  5     _mix_leverage
+    mix.marginMode        POST    v2/mix/account/set-margin-mode     trade  5     _mix_margin_mode
+    # unified trading account
+    uta.settings          GET     v3/account/settings                read   10    _uta_settings
+    uta.assets            GET     v3/account/assets                  read   20    _uta_assets
+    uta.positions         GET     v3/position/current-position       read   20    _positions
+    uta.order.post        POST    v3/trade/place-order               trade  10    _uta_place
+    uta.order.cancel      POST    v3/trade/cancel-order              trade  10    _cancel
+    uta.order.get         GET     v3/trade/order-info                read   20    _order
+    uta.openOrders        GET     v3/trade/unfilled-orders           read   20    _open
+    uta.fills             GET     v3/trade/fills                     read   20    _fills
+    uta.leverage          POST    v3/account/set-leverage            trade  5     _uta_leverage
+"""
+
+
+class BitgetDialect(Dialect[int]):
+    """Serves one engine to ccxt's `bitget` class, classic and UTA accounts alike; a route's
+    budget is its documented rate in requests per second."""
+
+    venue = "bitget"
+    routes_table = _ROUTES
+    route_prefix = "bitget."
+    path_prefix = f"{PREFIX}/api/"
+    key_header = "ACCESS-KEY"
+    client_id_field = "clientOid"
+    ok_code = "00000"
+    unserved = (PREFIX,)
+
+    def __init__(self, *args: Any, rate_scale: float = 1.0, **kwargs: Any) -> None:
+        self.throttle = Throttle(rate_scale)
+        super().__init__(*args, **kwargs)
+
+    # -- the envelope ------------------------------------------------------------------------
+
+    def budget_of(self, route: str, cell: str) -> int:
+        return int(cell)
+
+    def params(self, route: Route[int], query: str, body: str) -> dict[str, str]:
+        """Query parameters, or the JSON body's fields as strings (booleans as "true"/"false")."""
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        if body and route.method == "POST":
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                raise WireError("40017", "Parameter verification failed")
+            for name, value in data.items():
+                if isinstance(value, bool):
+                    params[name] = "true" if value else "false"
+                elif value is not None and not isinstance(value, dict | list):
+                    params[name] = str(value)
+        return params
+
+    def budget(self, inbound: Inbound[int], outcome: Outcome) -> None:
+        route, known = inbound.route, inbound.known
+        caller = (
+            known.account if route.need is not None and known else inbound.http.remote or "local"
+        )
+        if not self.throttle.admit(caller, route.name, route.meta):
+            raise WireError("429", "Too Many Requests", 429)
+
+    def authenticate(self, inbound: Inbound[int]) -> ApiKey:
+        route, request, query = inbound.route, inbound.http, inbound.query
+        tail = request.method + request.rel_url.raw_path.removeprefix(PREFIX)
+        if query:
+            tail += "?" + unquote(query)
+        assert route.need is not None
+        try:
+            key = self.keys.verify_bitget(
+                request.headers,
+                tail + inbound.body,
+                wall_ms=self.engine.clock.wall_ms(),
+                venue=self.venue,
+                need=route.need,
+            )
+        except AuthError as exc:
+            if exc.failure is AuthFailure.PERMISSION_DENIED:
+                msg = f"Incorrect permissions, need {route.need.value} permissions"
+                raise WireError("40014", msg) from None
+            raise WireError(*_AUTH_ERRORS[exc.failure]) from None
+        unified = self.engine.is_unified(key.account)
+        if route.path.startswith(f"{PREFIX}/api/v2/") and unified:
+            msg = "You are in Unified Account mode, and the Classic Account API is not supported"
+            raise WireError("40085", msg + " at this time")
+        if route.path.startswith(f"{PREFIX}/api/v3/") and not unified:
+            raise WireError("25245", "The account is not the unified account mode")
+        return key
+
+    def reply(self, data: Any, outcome: Outcome) -> web.Response:
+        payload = {
+            "code": "00000",
+            "msg": "success",
+            "requestTime": self.engine.now_ms(),
+            "data": data,
+        }
+        return json_response(payload, 200)
+
+    def error_reply(self, error: WireError, outcome: Outcome) -> web.Response:
+        now = self.engine.now_ms()
+        payload = {"code": error.code, "msg": error.msg, "requestTime": now, "data": None}
+        return json_response(payload, error.status)
+
+    def internal_error(self) -> WireError:
+        return WireError("40015", "System is abnormal, please try again later", 500)
+
+    def unsupported(self, request: web.Request) -> WireError:
+        return WireError("40404", "Request URL NOT FOUND", 404)
+
+    def throttled(self, kind: FaultKind) -> WireError:
+        if kind is FaultKind.HTTP_429:
+            return WireError("429", "Too Many Requests", 429)
+        return WireError("1001", "The request is too frequent and has been throttled")
+
+    def rejection(self, exc: EngineRejected, route: Route[int]) -> WireError:
+        product = _product(route.name) or Product.SPOT
+        reason = exc.reason
+        limit = _s(exc.limit) if exc.limit is not None else ""
+        if reason is Reject.UNKNOWN_ORDER:
+            return _not_found(product, cancel=route.name.endswith(".cancel"))
+        if reason is Reject.MIN_NOTIONAL:
+            if product is Product.UTA:
+                return WireError(
+                    "25611", "Order quantity must be greater than the minimum order amount"
+                )
+            return WireError("45110", f"less than the minimum amount {limit} USDT")
+        if reason is Reject.LEVERAGE_TOO_HIGH_FOR_POSITION:
+            if product is Product.UTA:
+                return WireError("25233", "Order quantity cannot exceed the maximum for this level")
+            if route.name.endswith(".leverage"):
+                msg = "Unable to update the leverage factor of this position, there is not enough"
+                return WireError("40893", msg + " margin!")
+            return WireError(
+                "40921", "The order size cannot exceed the maximum size of the positionLevel"
+            )
+        if reason is Reject.LOT_SIZE and product is not Product.UTA:
+            scale = places(exc.limit) if exc.limit else 0
+            msg = f"Parameter verification exception size checkBDScale error value={exc.detail}"
+            return WireError("40808", f"{msg} checkScale={scale}")
+        found = _REJECTS[product].get(reason)
+        if found is not None:
+            code, msg = found
+            return WireError(code, msg.format(limit=limit, detail=exc.detail))
+        return WireError("40015", "System is abnormal, please try again later")
+
+    # -- parameters --------------------------------------------------------------------------
+
+    def _symbol(self, call: Call, table: Mapping[str, Listing]) -> Listing:
+        name = call.params.get("symbol")
+        if not name:
+            raise _empty("symbol")
+        listing = table.get(name.upper())
+        if listing is None:
+            raise WireError("40034", f"Parameter {name} does not exist")
+        return listing
+
+    def _usdt_futures(self, call: Call) -> bool:
+        """Whether the classic futures request names USDT-M (the only product type listed)."""
+        value = call.params.get("productType")
+        if not value:
+            raise _empty("productType")
+        if value.upper() not in _PRODUCT_TYPES:
+            raise WireError("40017", "Parameter verification failed productType")
+        return value.upper() == USDT_FUTURES
+
+    def _mix_symbol(self, call: Call) -> Listing:
+        if not self._usdt_futures(call):
+            raise WireError("40034", f"Parameter {call.params.get('symbol', '')} does not exist")
+        return self._symbol(call, self.perp)
+
+    def _category(self, call: Call, *, required: bool = True) -> str | None:
+        value = call.params.get("category")
+        if not value:
+            if required:
+                raise WireError("400172", "Parameter verification failed")
+            return None
+        category = value.upper()
+        if category not in _PRODUCT_TYPES | {"SPOT", "MARGIN"}:
+            raise WireError("400172", "Parameter verification failed")
+        return category
+
+    def _uta_table(self, category: str | None) -> Mapping[str, Listing]:
+        return {"SPOT": self.spot, USDT_FUTURES: self.perp}.get(category or "", {})
+
+    def _market_of(self, call: Call) -> tuple[str, list[Listing]]:
+        """The generation's column and the markets a market-data request asks for (a classic
+        futures request for another product type: none)."""
+        product = _product(call.route)
+        symbol = call.params.get("symbol")
+        if product is Product.SPOT:
+            return "spot", [self._symbol(call, self.spot)] if symbol else list(self.spot.values())
+        if product is Product.MIX:
+            if call.route.endswith(".ticker"):
+                return "mix", [self._mix_symbol(call)]
+            if not self._usdt_futures(call):
+                return "mix", []
+            chosen = symbol and not call.route.endswith(".tickers")
+            return "mix", [self._symbol(call, self.perp)] if chosen else list(self.perp.values())
+        category = self._category(call)
+        table = self._uta_table(category)
+        column = "uta_spot" if category == "SPOT" else "uta_perp"
+        return column, [self._symbol(call, table)] if symbol else list(table.values())
+
+    def _order_ids(
+        self, call: Call, product: Product, *, cancel: bool
+    ) -> tuple[int | None, str | None]:
+        order_text = call.params.get("orderId") or None
+        client_id = call.params.get("clientOid") or None
+        if order_text is None and client_id is None:
+            raise WireError("40924", "orderId and clientOid must have one")
+        if order_text is not None and not order_text.isdigit():
+            raise WireError("40402", "orderId or clientOId format error")
+        if order_text is None and client_id and self.faults.is_hidden(call.account, client_id):
+            raise _not_found(product, cancel=cancel)
+        return (int(order_text) if order_text else None), client_id
+
+    # -- public market data ------------------------------------------------------------------
+
+    def _time(self, call: Call) -> dict[str, Any]:
+        return {"serverTime": str(self.engine.now_ms())}
+
+    def _nothing(self, call: Call) -> list[Any]:
+        return []
+
+    def _coins(self, call: Call) -> list[dict[str, Any]]:
+        assets = sorted({listing.instrument.base for listing in self.listings.values()} | {"USDT"})
+        chain = {
+            "needTag": "false",
+            "withdrawable": "true",
+            "rechargeable": "true",
+            "withdrawFee": "0",
+            "extraWithdrawFee": "0",
+            "depositConfirm": "1",
+            "withdrawConfirm": "1",
+            "minDepositAmount": "0",
+            "minWithdrawAmount": "0",
+            "browserUrl": "",
+            "contractAddress": "",
+            "withdrawStep": "0",
+            "withdrawMinScale": "8",
+            "congestion": "normal",
+        }
+        return [
+            {
+                "coinId": str(index + 1),
+                "coin": asset,
+                "transfer": "true",
+                "chains": [{"chain": asset, **chain}],
+                "areaCoin": "no",
+            }
+            for index, asset in enumerate(assets)
+        ]
+
+    def _instruments(self, call: Call) -> list[dict[str, Any]]:
+        column, chosen = self._market_of(call)
+        return [_INSTRUMENT.row(column, self._instrument_values(call, s)) for s in chosen]
+
+    def _instrument_values(self, call: Call, s: Listing) -> dict[str, Any]:
+        rules, fees, is_open = (
+            s.market.rules,
+            self.engine.config.fees,
+            self.engine.is_open(s.instrument),
+        )
+        return {
+            "symbol": s.symbol,
+            "category": call.params.get("category", "").upper(),
+            "base": s.instrument.base,
+            "quote": s.instrument.quote,
+            "maker": _s(fees.spot_maker if s.spot else fees.futures_maker),
+            "taker": _s(fees.spot_taker if s.spot else fees.futures_taker),
+            "price_places": str(s.price_places),
+            "qty_places": str(s.qty_places),
+            "quote_places": str(min(8, s.price_places + s.qty_places)),
+            "tick": _s(rules.tick_size),
+            "step": _s(rules.step_size),
+            "min_qty": _s(rules.min_qty),
+            "max_qty": _s(rules.max_qty),
+            "market_max_qty": _s(rules.market_max_qty),
+            "min_notional": _s(rules.min_notional),
+            "max_leverage": str(rules.max_leverage),
+            "spot_status": "online" if is_open else "halt",
+            "mix_status": "normal" if is_open else "maintain",
+            "uta_status": "online" if is_open else "offline",
+            "listed": str(s.market.listed_ms),
+            "margin_coins": [self.engine.settle_asset],
+            "funding_hours": str(self.engine.config.funding.interval_ms // _HOUR),
+        }
+
+    def _tickers(self, call: Call) -> list[dict[str, Any]]:
+        column, chosen = self._market_of(call)
+        return [_TICKER.row(column, self._ticker_values(call, s)) for s in chosen]
+
+    def _ticker_values(self, call: Call, s: Listing) -> dict[str, Any]:
+        ticker = self.engine.ticker_24h(s.instrument, venue=self.venue)
+        quote = self.engine.quote(s.instrument, venue=self.venue)
+        change = (ticker.change / ticker.open).quantize(Decimal("0.00001")) if ticker.open else ZERO
+        return {
+            "symbol": s.symbol,
+            "category": call.params.get("category", "").upper(),
+            "ts": str(quote.time_ms),
+            "open": _s(ticker.open),
+            "high": _s(ticker.high),
+            "low": _s(ticker.low),
+            "last": _s(ticker.last),
+            "bid": _s(quote.bid),
+            "ask": _s(quote.ask),
+            "bid_qty": _s(quote.bid_qty),
+            "ask_qty": _s(quote.ask_qty),
+            "change": _s(change),
+            "volume": _s(ticker.volume),
+            "quote_volume": _s(ticker.quote_volume),
+            "mark": _s(quote.mark),
+            "funding": _s(self.engine.config.funding.rate(s.instrument.base)),
+        }
+
+    def _candles(self, call: Call) -> list[list[str]]:
+        product = _product(call.route)
+        if product is Product.SPOT:
+            listing, intervals, key = self._symbol(call, self.spot), _SPOT_INTERVALS, "granularity"
+        elif product is Product.MIX:
+            listing, intervals, key = self._mix_symbol(call), _MIX_INTERVALS, "granularity"
+        else:
+            table = self._uta_table(self._category(call))
+            listing, intervals, key = self._symbol(call, table), _UTA_INTERVALS, "interval"
+        name = call.params.get(key)
+        if not name:
+            raise _empty(key)
+        interval = intervals.get(name)
+        if interval is None or interval % self.engine.prices.step_ms:
+            raise WireError("40017", f"Parameter verification failed {key}")
+        history = call.route.endswith(".history")
+        cap = (100 if product is Product.UTA else 200) if history else 1000
+        limit = min(max(_int(call.params, "limit", 100), 1), cap)
+        start, end = _opt_int(call.params, "startTime"), _opt_int(call.params, "endTime")
+        # Bitget aligns from the end: the last `limit` candles opening before endTime.
+        candles = self.engine.klines(
+            listing.instrument,
+            interval,
+            end_ms=None if end is None else end - 1,
+            limit=limit,
+            venue=self.venue,
+        )
+        rows = [_candle_row(c) for c in candles if start is None or c.open_ms >= start]
+        if product is Product.SPOT:  # spot repeats the quote volume as the USDT volume
+            rows = [[*row, row[-1]] for row in rows]
+        return rows
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    def _spot_assets(self, call: Call) -> list[dict[str, Any]]:
+        balances = self.engine.spot_balances(call.account)
+        every = call.params.get("assetType") == "all"
+        coin = call.params.get("coin")
+        updated = str(self.engine.spot_updated_ms(call.account))
+        return [
+            {
+                "coin": asset,
+                "available": f"{b.free:.8f}",
+                "limitAvailable": "0",
+                "frozen": f"{b.locked:.8f}",
+                "locked": "0",
+                "uTime": updated,
+            }
+            for asset, b in sorted(balances.items())
+            if (every or b.total != 0) and (coin is None or coin.upper() == asset)
+        ]
+
+    def _mix_accounts(self, call: Call) -> list[dict[str, Any]]:
+        if not self._usdt_futures(call):
+            return []
+        view = self.engine.futures_view(call.account)
+        cross_upnl = view.cross_unrealized_pnl
+        isolated_margin = view.wallet_balance - view.cross_wallet_balance
+        return [
+            {
+                "marginCoin": view.asset,
+                "locked": _s(view.open_order_initial_margin),
+                "available": _s(view.available_balance),
+                "crossedMaxAvailable": _s(view.available_balance),
+                "isolatedMaxAvailable": _s(view.available_balance),
+                "maxTransferOut": _s(view.max_withdraw),
+                "accountEquity": _s(view.margin_balance),
+                "usdtEquity": _s(view.margin_balance),
+                "btcEquity": self._btc_equity(view.margin_balance),
+                "crossedRiskRate": _s(_ratio(view.maint_margin, view.margin_balance)),
+                "unrealizedPL": _s(view.unrealized_pnl),
+                "coupon": "0",
+                "crossedUnrealizedPL": _s(cross_upnl),
+                "isolatedUnrealizedPL": _s(view.unrealized_pnl - cross_upnl),
+                "grant": "",
+                "assetMode": "single",
+                "isolatedMargin": _s(isolated_margin),
+                "crossedMargin": _s(view.position_initial_margin - isolated_margin),
+                "unionTotalMargin": _s(view.margin_balance),
+                "unionAvailable": _s(view.available_balance),
+                "unionMm": _s(view.maint_margin),
+            }
+        ]
+
+    def _btc_equity(self, usdt: Decimal) -> str:
+        btc = InstrumentId(MarketKind.SPOT, "BTC", self.engine.settle_asset)
+        if btc not in self.listings:
+            return "0"
+        return _s((usdt / self.engine.mid(btc, venue=self.venue)).quantize(Decimal("1e-12")))
+
+    def _uta_settings(self, call: Call) -> dict[str, Any]:
+        return {
+            "assetMode": "single",
+            "holdMode": "one_way_mode",
+            "accountMode": "unified",
+            "accountLevel": "advanced",
+            "symbolConfigList": [],
+            "coinConfigList": [],
+        }
+
+    def _uta_assets(self, call: Call) -> dict[str, Any]:
+        view = self.engine.futures_view(call.account)
+        settle = self.engine.settle_asset
+        assets = []
+        total_usd = ZERO
+        for asset, b in sorted(self.engine.spot_balances(call.account).items()):
+            if b.total == 0 and not (asset == settle and view.unrealized_pnl != 0):
+                continue
+            if asset == settle:
+                equity = b.total + view.unrealized_pnl
+                available = max(ZERO, min(b.free, view.available_balance))
+                locked, usd = b.total - available, equity
+            else:
+                equity, available, locked = b.total, b.free, b.locked
+                usd = b.total * self._usdt_price(asset)
+            total_usd += usd
+            assets.append(
+                {
+                    "coin": asset,
+                    "equity": _s(money(equity)),
+                    "usdValue": _s(money(usd)),
+                    "balance": _s(money(b.total)),
+                    "available": _s(money(available)),
+                    "debt": "0",
+                    "locked": _s(money(locked)),
+                }
+            )
+        total = money(total_usd)
+        return {
+            "accountEquity": _s(total),
+            "usdtEquity": _s(total),
+            "btcEquity": self._btc_equity(total),
+            "unrealisedPnl": _s(view.unrealized_pnl),
+            "usdtUnrealisedPnl": _s(view.unrealized_pnl),
+            "btcUnrealizedPnl": self._btc_equity(view.unrealized_pnl),
+            "effEquity": _s(total),
+            "mmr": _s(view.maint_margin),
+            "imr": _s(view.initial_margin),
+            "mgnRatio": _s(_ratio(view.maint_margin, total)),
+            "positionMgnRatio": _s(_ratio(view.maint_margin, total)),
+            "assets": assets,
+        }
+
+    def _usdt_price(self, asset: str) -> Decimal:
+        spot = InstrumentId(MarketKind.SPOT, asset, self.engine.settle_asset)
+        return self.engine.mid(spot, venue=self.venue) if spot in self.listings else ZERO
+
+    def _positions(self, call: Call) -> Any:
+        if _product(call.route) is Product.MIX:
+            if not self._usdt_futures(call):
+                return []
+            margin_coin = call.params.get("marginCoin", self.engine.settle_asset)
+            if margin_coin.upper() != self.engine.settle_asset:
+                return []
+            return [
+                _POSITION.row("mix", self._position_values(p))
+                for p in self._open_positions(call, None)
+            ]
+        if self._category(call) != USDT_FUTURES:
+            return {"list": []}
+        symbol = self._symbol(call, self.perp) if call.params.get("symbol") else None
+        return {
+            "list": [
+                _POSITION.row("uta", self._position_values(p))
+                for p in self._open_positions(call, symbol)
+            ]
+        }
+
+    def _open_positions(self, call: Call, symbol: Listing | None) -> list[PositionView]:
+        view = self.engine.futures_view(call.account)
+        return [
+            p
+            for p in view.positions
+            if p.amount != 0 and (symbol is None or p.instrument == symbol.instrument)
+        ]
+
+    def _position_values(self, p: PositionView) -> dict[str, Any]:
+        margin = p.isolated_wallet if p.margin_mode is MarginMode.ISOLATED else p.initial_margin
+        return {
+            "symbol": self.listings[p.instrument].symbol,
+            "settle": self.engine.settle_asset,
+            "side": "long" if p.amount > 0 else "short",
+            "margin": _s(margin),
+            "size": _s(abs(p.amount)),
+            "leverage": str(p.leverage),
+            "entry": _s(p.entry_price),
+            "margin_mode": _margin_mode(p.margin_mode),
+            "upnl": _s(p.unrealized_pnl),
+            "liquidation": _s(p.liquidation_price),
+            "maint_rate": _s(_ratio(p.maint_margin, abs(p.notional))),
+            "margin_ratio": _s(_ratio(p.maint_margin, margin)),
+            "profit_rate": _s(_ratio(p.unrealized_pnl, margin)),
+            "mark": _s(p.mark_price),
+            "break_even": _s(p.break_even_price),
+            "updated": str(p.updated_ms),
+        }
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def _submit(
+        self,
+        call: Call,
+        listing: Listing,
+        order: _NewOrder,
+        client_id: str,
+        *,
+        reduce_only: bool = False,
+    ) -> dict[str, Any]:
+        side, price = order.side, order.price
+        if order.post_only and price is not None:
+            quote = self.engine.quote(listing.instrument, venue=self.venue)
+            if (side is Side.BUY and price >= quote.ask) or (
+                side is Side.SELL and price <= quote.bid
+            ):
+                raise WireError("43011", "The parameter does not meet the specification post_only")
+        market = order.type is OrderType.MARKET
+        in_quote = _product(call.route) is Product.SPOT and market and side is Side.BUY
+        request = OrderRequest(
+            account=call.account,
+            instrument=listing.instrument,
+            side=side,
+            type=order.type,
+            amount=None if in_quote else order.size,
+            price=price,
+            quote_amount=order.size if in_quote else None,
+            time_in_force=order.tif,
+            client_id=client_id,
+            reduce_only=reduce_only,
+        )
+        return _oid(self.engine.place_order(request, fill_fraction=call.fill_fraction))
+
+    def _spot_place(self, call: Call) -> dict[str, Any]:
+        listing = self._symbol(call, self.spot)
+        order = _new_order(call.params, "force", "size")
+        return self._submit(call, listing, order, _client_oid(call.params, _CLIENT_ID_V2, v3=False))
+
+    def _mix_place(self, call: Call) -> dict[str, Any]:
+        p = call.params
+        listing = self._mix_symbol(call)
+        margin_coin = p.get("marginCoin")
+        if not margin_coin:
+            raise _empty("marginCoin")
+        if margin_coin.upper() != self.engine.settle_asset:
+            raise WireError("43049", "Margin coin is not allowed")
+        if p.get("marginMode", "").lower() not in ("crossed", "isolated"):
+            raise _empty("marginMode")
+        order = _new_order(p, "force", "size")
+        # One-way position mode: `tradeSide` is ignored, as Bitget documents.
+        reduce_only = p.get("reduceOnly", "NO").upper() == "YES"
+        client_id = _client_oid(p, _CLIENT_ID_V2, v3=False)
+        return self._submit(call, listing, order, client_id, reduce_only=reduce_only)
+
+    def _uta_place(self, call: Call) -> dict[str, Any]:
+        p = call.params
+        category = self._category(call)
+        listing = self._symbol(call, self._uta_table(category))
+        order = _new_order(p, "timeInForce", "qty")
+        reduce_only = p.get("reduceOnly", "no").lower() == "yes"
+        if reduce_only and category == "SPOT":
+            raise WireError("400172", "Parameter verification failed reduceOnly")
+        client_id = _client_oid(p, _CLIENT_ID_V3, v3=True)
+        return self._submit(call, listing, order, client_id, reduce_only=reduce_only)
+
+    def _record(self, call: Call, *, cancel: bool) -> OrderRecord:
+        """The order a cancel or query names: on classic futures within the symbol asked for,
+        elsewhere by id alone (a spot order must be spot, a v3 one must match a symbol given)."""
+        product = _product(call.route)
+        assert product is not None
+        listing = self._mix_symbol(call) if product is Product.MIX else None
+        if product is Product.SPOT and cancel:
+            listing = self._symbol(call, self.spot)
+        order_id, client_id = self._order_ids(call, product, cancel=cancel)
+        if listing is not None:
+            find = self.engine.cancel_order if cancel else self.engine.get_order
+            return find(call.account, listing.instrument, order_id=order_id, client_id=client_id)
+        record = self.engine.get_order_any_market(
+            call.account, order_id=order_id, client_id=client_id
+        )
+        name = call.params.get("symbol")
+        if product is Product.SPOT and record.instrument.kind is not MarketKind.SPOT:
+            raise _not_found(product, cancel=False)
+        if (
+            product is Product.UTA
+            and name
+            and self.listings[record.instrument].symbol != name.upper()
+        ):
+            raise _not_found(product, cancel=cancel)
+        if cancel:
+            return self.engine.cancel_order(
+                call.account, record.instrument, order_id=record.order_id
+            )
+        return record
+
+    def _cancel(self, call: Call) -> dict[str, Any]:
+        return _oid(self._record(call, cancel=True))
+
+    def _order(self, call: Call) -> Any:
+        product = _product(call.route)
+        record = self._record(call, cancel=False)
+        row = _ORDER.row(str(product), self._order_values(record))
+        return [row] if product is Product.SPOT else row
+
+    def _open(self, call: Call) -> dict[str, Any] | list[dict[str, Any]]:
+        product = _product(call.route)
+        if product is Product.MIX and not self._usdt_futures(call):
+            return {"entrustedList": None, "endId": None}
+        instrument, kinds = self._filter(call, product)
+        column = "uta" if product is Product.UTA else f"{product}_open"
+        rows = [
+            _ORDER.row(column, self._order_values(o))
+            for o in self.engine.open_orders(call.account, instrument)
+            if o.instrument.kind in kinds
+        ]
+        if product is Product.SPOT:
+            return rows
+        if product is Product.MIX:
+            return {"entrustedList": rows or None, "endId": rows[-1]["orderId"] if rows else None}
+        return {"list": rows, "cursor": rows[-1]["orderId"] if rows else ""}
+
+    def _filter(
+        self, call: Call, product: Product | None
+    ) -> tuple[InstrumentId | None, frozenset[MarketKind]]:
+        """The market a list of orders or fills is narrowed to, and the kinds of market listed."""
+        if product is Product.UTA:
+            category = self._category(call, required=False)
+            table = self._uta_table(category)
+            by_category = {"SPOT": {MarketKind.SPOT}, USDT_FUTURES: {MarketKind.PERP}}
+            kinds = set(MarketKind) if category is None else by_category.get(category, set())
+        else:
+            table = self.spot if product is Product.SPOT else self.perp
+            kinds = {MarketKind.SPOT if product is Product.SPOT else MarketKind.PERP}
+        instrument = self._symbol(call, table).instrument if call.params.get("symbol") else None
+        return instrument, frozenset(kinds)
+
+    def _order_values(self, record: OrderRecord) -> dict[str, Any]:
+        perp = record.instrument.kind is MarketKind.PERP
+        limit = record.type is OrderType.LIMIT
+        by_quote = record.type is OrderType.MARKET and record.side is Side.BUY
+        values = {
+            "uid": _uid(record.account),
+            "symbol": self.listings[record.instrument].symbol,
+            "order_id": str(record.order_id),
+            "client_id": record.client_id,
+            "price": _s(record.price),
+            "limit_price": _s(record.price) if limit else "",
+            "size": _s(record.amount),
+            "spot_size": _s(record.quote_amount if by_quote else record.amount),
+            "uta_amount": _s(record.amount * record.price) if not perp else "0",
+            "type": record.type.value,
+            "side": record.side.value,
+            "tif": record.time_in_force.value,
+            "status": _STATUS[record.status],
+            "mix_status": _STATUS[record.status].replace("cancelled", "canceled"),
+            "average": _s(record.average_price),
+            "mix_average": _s(record.average_price) if record.filled else "",
+            "filled": _s(record.filled),
+            "cum_quote": _s(record.cum_quote),
+            "paid": _s(-record.fee),
+            "source": "normal" if limit else "market",
+            "reduce_only": "YES" if record.reduce_only else "NO",
+            "trade_side": f"{record.side.value}_single",
+            "settle": self.engine.settle_asset,
+            "category": USDT_FUTURES if perp else "SPOT",
+            "pos_side": ("long" if record.side is Side.BUY else "short") if perp else "",
+            "hold_mode": "one_way_mode" if perp else "",
+            "cancel_reason": "normal_cancel" if record.status is OrderStatus.CANCELED else "",
+            "created": str(record.created_ms),
+            "updated": str(record.updated_ms),
+            "spot_fees": _spot_fee_detail(record),
+            "uta_fees": [
+                {
+                    "feeCoin": record.fee_asset or "",
+                    "fee": _s(record.fee) if record.fee_asset else "",
+                }
+            ],
+        }
+        if perp:
+            fills = self.engine.order_fills(record.order_id)
+            mode = self.engine.margin_mode_of(record.account, record.instrument)
+            values["realized"] = _s(sum((f.realized_pnl for f in fills), ZERO))
+            values["leverage"] = str(self.engine.leverage_of(record.account, record.instrument))
+            values["margin_mode"] = _margin_mode(mode)
+        return values
+
+    def _fills(self, call: Call) -> Any:
+        product = _product(call.route)
+        if product is Product.MIX and not self._usdt_futures(call):
+            return {"fillList": None, "endId": None}
+        if product is Product.SPOT and not call.params.get("symbol"):
+            raise _empty("symbol")  # the classic spot list of fills is per symbol
+        instrument, kinds = self._filter(call, product)
+        orders = {o.order_id: o for o in self.engine.order_log(call.account)}
+        order_id = _opt_int(call.params, "orderId")
+        start, end = _opt_int(call.params, "startTime"), _opt_int(call.params, "endTime")
+        limit = min(max(_int(call.params, "limit", 100), 1), 100)
+        fills = [
+            f
+            for f in self.engine.fill_log(call.account)
+            if (instrument is None or f.instrument == instrument)
+            and (order_id is None or f.order_id == order_id)
+            and (start is None or f.time_ms >= start)
+            and (end is None or f.time_ms <= end)
+        ]
+        newest_first = list(reversed(fills))[:limit]  # as Bitget lists fills
+        rows = [
+            _FILL.row(str(product), self._fill_values(f, orders[f.order_id]))
+            for f in newest_first
+            if f.instrument.kind in kinds
+        ]
+        if product is Product.SPOT:
+            return rows
+        if product is Product.MIX:
+            return {"fillList": rows or None, "endId": rows[-1]["tradeId"] if rows else None}
+        return {"list": rows, "cursor": rows[-1]["execId"] if rows else ""}
+
+    def _fill_values(self, f: FillRecord, order: OrderRecord) -> dict[str, Any]:
+        return {
+            "uid": _uid(f.account),
+            "symbol": self.listings[f.instrument].symbol,
+            "order_id": str(f.order_id),
+            "trade_id": str(f.trade_id),
+            "type": order.type.value,
+            "side": f.side.value,
+            "price": _s(f.price),
+            "size": _s(f.amount),
+            "quote": _s(f.quote_amount),
+            "realized": _s(f.realized_pnl),
+            "scope": "maker" if f.maker else "taker",
+            "trade_side": f"{f.side.value}_single",
+            "category": USDT_FUTURES if f.instrument.kind is MarketKind.PERP else "SPOT",
+            "time": str(f.time_ms),
+            "spot_fee": {
+                "deduction": "no",
+                "feeCoin": f.fee_asset,
+                "totalDeductionFee": "",
+                "totalFee": _s(-f.fee),
+            },
+            "mix_fee": [
+                {
+                    "deduction": "no",
+                    "feeCoin": f.fee_asset,
+                    "totalDeductionFee": None,
+                    "totalFee": _s(-f.fee),
+                }
+            ],
+            "uta_fee": [{"feeCoin": f.fee_asset, "fee": _s(f.fee)}],
+        }
+
+    # -- futures settings --------------------------------------------------------------------
+
+    def _mix_leverage(self, call: Call) -> dict[str, Any]:
+        listing = self._mix_symbol(call)
+        leverage = _int(call.params, "leverage", 0)
+        if leverage == 0 and "leverage" not in call.params:
+            raise _empty("leverage")
+        self.engine.set_leverage(call.account, listing.instrument, leverage)
+        mode = self.engine.margin_mode_of(call.account, listing.instrument)
+        return {
+            "symbol": listing.symbol,
+            "marginCoin": self.engine.settle_asset,
+            "longLeverage": str(leverage),
+            "shortLeverage": str(leverage),
+            "crossMarginLeverage": str(leverage),
+            "marginMode": _margin_mode(mode),
+        }
+
+    def _mix_margin_mode(self, call: Call) -> dict[str, Any]:
+        listing = self._mix_symbol(call)
+        text = call.params.get("marginMode", "").lower()
+        modes = {"isolated": MarginMode.ISOLATED, "crossed": MarginMode.CROSS}
+        if text not in modes:
+            raise WireError("40017", "Parameter verification failed marginMode")
+        try:
+            self.engine.set_margin_mode(call.account, listing.instrument, modes[text])
+        except EngineRejected as exc:
+            # Asking for the mode a symbol already has is not an error on Bitget.
+            if exc.reason is not Reject.MARGIN_MODE_UNCHANGED:
+                raise
+        lev = str(self.engine.leverage_of(call.account, listing.instrument))
+        return {
+            "symbol": listing.symbol,
+            "marginCoin": self.engine.settle_asset,
+            "longLeverage": lev,
+            "shortLeverage": lev,
+            "marginMode": text,
+        }
+
+    def _uta_leverage(self, call: Call) -> str:
+        if self._category(call) != USDT_FUTURES:
+            raise WireError("400172", "Parameter verification failed category")
+        listing = self._symbol(call, self.perp)
+        leverage = _int(call.params, "leverage", 0)
+        if leverage == 0 and "leverage" not in call.params:
+            raise WireError("400172", "Parameter verification failed leverage")
+        self.engine.set_leverage(call.account, listing.instrument, leverage)
+        return "success"
+
+
+# -- the three generations' rows ---------------------------------------------------------------
+
+_INSTRUMENT = Fields(
+    """
+    field                spot            mix             uta_spot        uta_perp
+    symbol               symbol          symbol          symbol          symbol
+    category             -               -               category        category
+    baseCoin             base            base            base            base
+    quoteCoin            quote           quote           quote           quote
+    buyLimitPriceRatio   "0.05"          "0.05"          "0.05"          "0.05"
+    sellLimitPriceRatio  "0.05"          "0.05"          "0.05"          "0.05"
+    feeRateUpRatio       -               "0.005"         -               "0.005"
+    makerFeeRate         maker           maker           -               maker
+    takerFeeRate         taker           taker           -               taker
+    openCostUpRatio      -               "0.01"          -               "0.01"
+    supportMarginCoins   -               margin_coins    -               -
+    minTradeAmount       "0"             -               -               -
+    maxTradeAmount       max_qty         -               -               -
+    minTradeNum          -               min_qty         -               -
+    minOrderQty          -               -               min_qty         min_qty
+    maxOrderQty          -               max_qty         "0"             max_qty
+    maxMarketOrderQty    -               market_max_qty  -               -
+    pricePrecision       price_places    -               price_places    price_places
+    quantityPrecision    qty_places      -               qty_places      qty_places
+    quotePrecision       quote_places    -               "8"             null
+    pricePlace           -               price_places    -               -
+    volumePlace          -               qty_places      -               -
+    priceEndStep         -               "1"             -               -
+    priceMultiplier      -               -               -               tick
+    sizeMultiplier       -               step            -               -
+    quantityMultiplier   -               -               -               step
+    symbolType           -               "perpetual"     -               -
+    type                 -               -               -               "perpetual"
+    status               spot_status     -               uta_status      uta_status
+    symbolStatus         -               mix_status      -               -
+    minTradeUSDT         min_notional    min_notional    -               -
+    minOrderAmount       -               -               min_notional    min_notional
+    areaSymbol           "no"            -               "no"            -
+    isReality            -               -               "no"            -
+    orderQuantity        "200"           -               -               -
+    maxSymbolOrderNum    -               "200"           "400"           "200"
+    maxProductOrderNum   -               "400"           "400"           "1000"
+    maxPositionNum       -               "150"           "200"           "150"
+    openTime             listed          -               -               -
+    launchTime           -               ""              listed          ""
+    offTime              ""              "-1"            -               "-1"
+    limitOpenTime        -               "-1"            -               "-1"
+    deliveryTime         -               ""              -               ""
+    deliveryStartTime    -               ""              -               ""
+    deliveryPeriod       -               ""              -               ""
+    fundInterval         -               funding_hours   -               funding_hours
+    minLever             -               "1"             -               -
+    maxLever             -               max_leverage    -               -
+    minLeverage          -               -               -               "1"
+    maxLeverage          -               -               -               max_leverage
+    posLimit             -               "0.05"          -               -
+    maintainTime         -               ""              ""              ""
+    """
+)
+_TICKER = Fields(
+    """
+    field                spot            mix             uta_spot        uta_perp
+    category             -               -               category        category
+    symbol               symbol          symbol          symbol          symbol
+    ts                   ts              ts              ts              ts
+    open                 open            -               -               -
+    open24h              -               open            -               -
+    openPrice24h         -               -               open            open
+    openUtc              open            open            -               -
+    high24h              high            high            -               -
+    highPrice24h         -               -               high            high
+    low24h               low             low             -               -
+    lowPrice24h          -               -               low             low
+    lastPr               last            last            -               -
+    lastPrice            -               -               last            last
+    bidPr                bid             bid             -               -
+    bid1Price            -               -               bid             bid
+    askPr                ask             ask             -               -
+    ask1Price            -               -               ask             ask
+    bidSz                bid_qty         bid_qty         -               -
+    bid1Size             -               -               bid_qty         bid_qty
+    askSz                ask_qty         ask_qty         -               -
+    ask1Size             -               -               ask_qty         ask_qty
+    change24h            change          change          -               -
+    changeUtc24h         change          change          -               -
+    price24hPcnt         -               -               change          change
+    baseVolume           volume          volume          -               -
+    volume24h            -               -               volume          volume
+    quoteVolume          quote_volume    quote_volume    -               -
+    usdtVolume           quote_volume    quote_volume    -               -
+    turnover24h          -               -               quote_volume    quote_volume
+    indexPrice           -               mark            -               mark
+    markPrice            -               mark            -               mark
+    fundingRate          -               funding         -               funding
+    holdingAmount        -               "0"             -               -
+    openInterest         -               -               -               "0"
+    deliveryStartTime    -               null            -               ""
+    deliveryTime         -               null            -               ""
+    deliveryStatus       -               ""              -               ""
+    """
+)
+# In the classic spot list of open orders Bitget puts the order price in `priceAvg` and the
+# average fill price in `basePrice` (ccxt reads them that way).
+_ORDER = Fields(
+    """
+    field                   spot          spot_open     mix           mix_open      uta
+    userId                  uid           uid           -             -             -
+    symbol                  symbol        symbol        symbol        symbol        symbol
+    category                -             -             -             -             category
+    orderId                 order_id      order_id      order_id      order_id      order_id
+    clientOid               client_id     client_id     client_id     client_id     client_id
+    price                   price         -             limit_price   limit_price   price
+    priceAvg                average       price         mix_average   mix_average   -
+    basePrice               -             average       -             -             -
+    avgPrice                -             -             -             -             average
+    size                    spot_size     size          size          size          -
+    qty                     -             -             -             -             size
+    amount                  -             -             -             -             uta_amount
+    baseVolume              filled        filled        filled        filled        -
+    cumExecQty              -             -             -             -             filled
+    quoteVolume             cum_quote     cum_quote     cum_quote     cum_quote     -
+    cumExecValue            -             -             -             -             cum_quote
+    orderType               type          type          type          type          type
+    side                    side          side          side          side          side
+    force                   -             -             tif           tif           -
+    timeInForce             -             -             -             -             tif
+    status                  status        status        -             mix_status    -
+    state                   -             -             mix_status    -             -
+    orderStatus             -             -             -             -             status
+    fee                     -             -             paid          paid          -
+    feeDetail               spot_fees     -             -             -             uta_fees
+    totalProfits            -             -             realized      realized      -
+    posSide                 -             -             "net"         "net"         pos_side
+    holdMode                -             -             -             -             hold_mode
+    posMode                 -             -             "one_way_mode" "one_way_mode" -
+    marginCoin              -             -             settle        settle        -
+    leverage                -             -             leverage      leverage      -
+    marginMode              -             -             margin_mode   margin_mode   -
+    reduceOnly              -             -             reduce_only   reduce_only   reduce_only
+    tradeSide               -             -             trade_side    trade_side    -
+    enterPointSource        "API"         "API"         "API"         "API"         -
+    orderSource             source        "normal"      source        source        -
+    tpslType                -             "normal"      -             -             -
+    presetStopSurplusPrice  -             -             ""            ""            -
+    presetStopLossPrice     -             null          ""            ""            -
+    presetTakeProfitPrice   -             null          -             -             -
+    executeTakeProfitPrice  -             null          -             -             -
+    executeStopLossPrice    -             null          -             -             -
+    triggerPrice            -             null          -             -             -
+    cancelReason            -             -             -             -             cancel_reason
+    execType                -             -             -             -             "normal"
+    stpMode                 -             -             -             -             "none"
+    tpTriggerBy             -             -             -             -             null
+    slTriggerBy             -             -             -             -             null
+    takeProfit              -             -             -             -             null
+    stopLoss                -             -             -             -             null
+    tpOrderType             -             -             -             -             null
+    slOrderType             -             -             -             -             null
+    tpLimitPrice            -             -             -             -             null
+    slLimitPrice            -             -             -             -             null
+    cTime                   created       created       created       created       -
+    createdTime             -             -             -             -             created
+    uTime                   updated       updated       updated       updated       -
+    updatedTime             -             -             -             -             updated
+    """
+)
+_FILL = Fields(
+    """
+    field             spot         mix           uta
+    userId            uid          -             -
+    symbol            symbol       symbol        symbol
+    category          -            -             category
+    orderId           order_id     order_id      order_id
+    tradeId           trade_id     trade_id      -
+    execId            -            -             trade_id
+    orderType         type         -             type
+    side              side         side          side
+    priceAvg          price        -             -
+    price             -            price         -
+    execPrice         -            -             price
+    size              size         -             -
+    baseVolume        -            size          -
+    execQty           -            -             size
+    amount            quote        -             -
+    quoteVolume       -            quote         -
+    execValue         -            -             quote
+    profit            -            realized      -
+    execPnl           -            -             realized
+    feeDetail         spot_fee     mix_fee       uta_fee
+    tradeScope        scope        scope         scope
+    enterPointSource  -            "api"         -
+    tradeSide         -            trade_side    -
+    posMode           -            "one_way_mode" -
+    cTime             time         time          -
+    uTime             time         -             -
+    createdTime       -            -             time
+    updatedTime       -            -             time
+    """
+)
+_POSITION = Fields(
+    """
+    field             mix             uta
+    category          -               "USDT-FUTURES"
+    marginCoin        settle          settle
+    symbol            symbol          symbol
+    holdSide          side            -
+    posSide           -               side
+    openDelegateSize  "0"             -
+    marginSize        margin          -
+    positionBalance   -               margin
+    available         size            size
+    locked            "0"             -
+    frozen            -               "0"
+    total             size            size
+    leverage          leverage        leverage
+    achievedProfits   "0"             -
+    curRealisedPnl    -               "0"
+    openPriceAvg      entry           -
+    avgPrice          -               entry
+    marginMode        margin_mode     margin_mode
+    posMode           "one_way_mode"  -
+    holdMode          -               "one_way_mode"
+    positionStatus    -               "normal"
+    unrealizedPL      upnl            -
+    unrealisedPnl     -               upnl
+    liquidationPrice  liquidation     liquidation
+    keepMarginRate    maint_rate      -
+    mmr               -               maint_rate
+    marginRatio       margin_ratio    -
+    profitRate        -               profit_rate
+    markPrice         mark            mark
+    breakEvenPrice    break_even      break_even
+    totalFee          "0"             -
+    deductedFee       "0"             -
+    totalFunding      -               "0"
+    openFeeTotal      -               "0"
+    closeFeeTotal     -               "0"
+    assetMode         "single"        -
+    autoMargin        "off"           -
+    grant             ""              -
+    takeProfit        ""              -
+    stopLoss          ""              -
+    takeProfitId      ""              -
+    stopLossId        ""              -
+    cTime             updated         -
+    uTime             updated         -
+    createdTime       -               updated
+    updatedTime       -               updated
+    """
+)
+
+
+# -- module helpers --------------------------------------------------------------------------
+
+
+def _candle_row(c: Candle) -> list[str]:
+    return [
+        str(c.open_ms),
+        *(_s(v) for v in (c.open, c.high, c.low, c.close, c.volume, c.quote_volume)),
+    ]
+
+
+def _empty(name: str) -> WireError:
+    return WireError("40019", f"Parameter {name} cannot be empty")
+
+
+def _decimal(params: Mapping[str, str], name: str, *, required: bool = False) -> Decimal | None:
+    text = params.get(name)
+    if text is None or text == "":
+        if required:
+            raise _empty(name)
+        return None
+    try:
+        if _DECIMAL.match(text):
+            return Decimal(text)
+    except InvalidOperation:
+        pass
+    raise WireError("40020", f"Parameter {name} error")
+
+
+def _opt_int(params: Mapping[str, str], name: str) -> int | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return None
+    if not text.lstrip("-").isdigit():
+        raise WireError("40020", f"Parameter {name} error")
+    return int(text)
+
+
+def _int(params: Mapping[str, str], name: str, default: int) -> int:
+    value = _opt_int(params, name)
+    return default if value is None else value
+
+
+def _choice(params: Mapping[str, str], name: str, allowed: Iterable[str]) -> str:
+    text = params.get(name, "").lower()
+    if not text:
+        raise _empty(name)
+    if text not in allowed:
+        raise WireError("40020", f"Parameter {name} error")
+    return text
+
+
+def _side(params: Mapping[str, str]) -> Side:
+    return Side(_choice(params, "side", ("buy", "sell")))
+
+
+def _order_type(params: Mapping[str, str]) -> OrderType:
+    return OrderType(_choice(params, "orderType", ("limit", "market")))
+
+
+class _NewOrder(NamedTuple):
+    side: Side
+    type: OrderType
+    tif: TimeInForce
+    post_only: bool
+    size: Decimal
+    price: Decimal | None  # a limit order's
+
+
+def _new_order(params: Mapping[str, str], force_key: str, size_key: str) -> _NewOrder:
+    """A new order's side, type, time in force and size, checked in Bitget's order."""
+    side, order_type = _side(params), _order_type(params)
+    tif, post_only = _force(params.get(force_key), order_type)
+    size = _decimal(params, size_key, required=True)
+    assert size is not None
+    price = _decimal(params, "price", required=order_type is OrderType.LIMIT)
+    limit = order_type is OrderType.LIMIT
+    return _NewOrder(side, order_type, tif, post_only, size, price if limit else None)
+
+
+def _force(text: str | None, order_type: OrderType) -> tuple[TimeInForce, bool]:
+    """(time in force, post-only) from Bitget's `force` / `timeInForce` (ignored for market)."""
+    if order_type is OrderType.MARKET:
+        return TimeInForce.GTC, False
+    value = (text or "gtc").lower()
+    if value == "post_only":
+        return TimeInForce.GTC, True
+    if value not in ("gtc", "ioc", "fok"):
+        raise WireError("40020", "Parameter force error")
+    return TimeInForce(value), False
+
+
+def _client_oid(params: Mapping[str, str], pattern: re.Pattern[str], *, v3: bool) -> str:
+    client_id = params.get("clientOid", "")
+    if client_id and not pattern.match(client_id):
+        if v3:
+            raise WireError("400172", "Parameter verification failed clientOid")
+        if len(client_id) > 50:
+            raise WireError("40304", "clientOid or clientOrderId length cannot greater than 50")
+        msg = "clientOid or clientOrderId length cannot greater than 64, and cannot be Martian"
+        raise WireError("40305", msg + " characters")
+    return client_id
+
+
+_STATUS = {
+    OrderStatus.NEW: "live",
+    OrderStatus.PARTIALLY_FILLED: "partially_filled",
+    OrderStatus.FILLED: "filled",
+    OrderStatus.CANCELED: "cancelled",
+    OrderStatus.EXPIRED: "cancelled",
+}
+
+
+def _margin_mode(mode: MarginMode) -> str:
+    return "isolated" if mode is MarginMode.ISOLATED else "crossed"
+
+
+def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
+    if denominator <= 0:
+        return ZERO
+    return (numerator / denominator).quantize(Decimal("1e-6"))
+
+
+def _spot_fee_detail(record: OrderRecord) -> str:
+    """Bitget's spot `feeDetail`: a JSON document in a string, fees negative."""
+    coin = record.fee_asset or (
+        record.instrument.base if record.side is Side.BUY else record.instrument.quote
+    )
+    fee = float(-record.fee)
+    detail = {
+        "newFees": {"c": 0, "d": 0, "deduction": False, "r": fee, "t": fee, "totalDeductionFee": 0},
+        coin: {"deduction": False, "feeCoinCode": coin, "totalDeductionFee": 0, "totalFee": fee},
+    }
+    return json.dumps(detail, separators=(",", ":"))
+
+
+def _not_found(product: Product, *, cancel: bool) -> WireError:
+    if product is Product.SPOT:
+        return WireError("43001", "The order does not exist")
+    if product is Product.MIX and cancel:
+        return WireError("40768", "Order does not exist")
+    if product is Product.MIX:
+        msg = "The data of the order cannot be found, please confirm the order number"
+        return WireError("40109", msg)
+    return WireError("25204", "Order does not exist")
+
+
+_AUTH_ERRORS: dict[AuthFailure, tuple[str, str]] = {
+    AuthFailure.MISSING_KEY: ("40001", "ACCESS_KEY cannot be empty"),
+    **dict.fromkeys(
+        (AuthFailure.BAD_KEY_FORMAT, AuthFailure.UNKNOWN_KEY, AuthFailure.WRONG_VENUE),
+        ("40006", "Invalid ACCESS_KEY"),
+    ),
+    AuthFailure.MISSING_SIGNATURE: ("40002", "ACCESS_SIGN cannot be empty"),
+    AuthFailure.BAD_SIGNATURE: ("40009", "sign signature error"),
+    **dict.fromkeys(
+        (AuthFailure.MISSING_TIMESTAMP, AuthFailure.BAD_RECV_WINDOW),
+        ("40005", "Invalid ACCESS_TIMESTAMP"),
+    ),
+    **dict.fromkeys(
+        (AuthFailure.TIMESTAMP_OUTSIDE_WINDOW, AuthFailure.TIMESTAMP_AHEAD),
+        ("40008", "Request timestamp expired"),
+    ),
+    AuthFailure.MISSING_PASSPHRASE: ("40011", "ACCESS_PASSPHRASE cannot be empty"),
+    AuthFailure.BAD_PASSPHRASE: ("40012", "apikey/password is incorrect"),
+}
+# Engine rejections as Bitget answers them: (code, message), `{limit}` / `{detail}` filled in.
+_SIZE_ZERO = ("43011", "The parameter does not meet the specification size<=0")
+_PRICE_ZERO = ("43011", "The parameter does not meet the specification price<=0")
+_DUPLICATE = ("40786", "Duplicate clientOid")
+_NO_SYMBOL = ("40034", "Parameter {detail} does not exist")
+_NO_FUTURES_SYMBOL = (Reject.UNKNOWN_SYMBOL, Reject.NOT_A_FUTURES_MARKET)
+_QTY_ABOVE = (Reject.QTY_ABOVE_MAX, Reject.QTY_ABOVE_MARKET_MAX)
+_MARGIN_MODE = (Reject.MARGIN_MODE_POSITION_OPEN, Reject.MARGIN_MODE_OPEN_ORDERS)
+_REJECTS: dict[Product, dict[Reject, tuple[str, str]]] = {
+    Product.SPOT: {
+        Reject.UNKNOWN_SYMBOL: _NO_SYMBOL,
+        Reject.MARKET_CLOSED: (
+            "41114",
+            "The current trading pair is under maintenance, please refer to the official "
+            "announcement for the opening time",
+        ),
+        Reject.INVALID_QUANTITY: _SIZE_ZERO,
+        Reject.INVALID_PRICE: _PRICE_ZERO,
+        Reject.QTY_BELOW_MIN: (
+            "43006",
+            "The order quantity is less than the minimum transaction quantity",
+        ),
+        **dict.fromkeys(
+            _QTY_ABOVE,
+            ("43007", "The order quantity is greater than the maximum transaction quantity"),
+        ),
+        Reject.PRICE_TICK: ("41103", "param price scale error error"),
+        Reject.PRICE_BELOW_MIN: (
+            "43008",
+            "The current order price cannot be less than {limit}USDT",
+        ),
+        Reject.PRICE_ABOVE_MAX: ("43009", "The current order price exceeds the limit {limit}USDT"),
+        Reject.INSUFFICIENT_BALANCE: ("43012", "Insufficient balance"),
+        Reject.DUPLICATE_CLIENT_ID: _DUPLICATE,
+        Reject.REDUCE_ONLY_SPOT: ("40017", "Parameter verification failed reduceOnly"),
+    },
+    Product.MIX: {
+        **dict.fromkeys(_NO_FUTURES_SYMBOL, _NO_SYMBOL),
+        Reject.MARKET_CLOSED: ("40308", "The contract is being temporarily maintained"),
+        Reject.INVALID_QUANTITY: _SIZE_ZERO,
+        Reject.INVALID_PRICE: _PRICE_ZERO,
+        Reject.QTY_BELOW_MIN: ("45111", "less than the minimum order quantity"),
+        **dict.fromkeys(_QTY_ABOVE, ("45112", "more than the maximum order quantity")),
+        Reject.PRICE_TICK: ("45115", "The price you enter should be a multiple of {limit}"),
+        **dict.fromkeys(
+            (Reject.PRICE_BELOW_MIN, Reject.PRICE_ABOVE_MAX), ("40706", "Wrong order price")
+        ),
+        **dict.fromkeys(
+            (Reject.INSUFFICIENT_BALANCE, Reject.INSUFFICIENT_MARGIN),
+            ("40762", "The order amount exceeds the balance"),
+        ),
+        Reject.REDUCE_ONLY_WOULD_INCREASE: ("22002", "No position to close"),
+        Reject.DUPLICATE_CLIENT_ID: _DUPLICATE,
+        Reject.INVALID_LEVERAGE: ("43050", "Leverage exceeds the effective range"),
+        **dict.fromkeys(
+            _MARGIN_MODE,
+            ("45117", "Currently holding positions or orders, the margin mode cannot be adjusted"),
+        ),
+    },
+    Product.UTA: {
+        **dict.fromkeys(_NO_FUTURES_SYMBOL, ("25100", "Trading pair {detail} does not exist")),
+        Reject.MARKET_CLOSED: ("25102", "Trading pair temporarily closed for maintenance"),
+        Reject.INVALID_QUANTITY: ("25200", "qty validation error"),
+        Reject.INVALID_PRICE: ("25200", "price validation error"),
+        Reject.LOT_SIZE: ("25610", "Order amount does not meet precision requirements"),
+        Reject.QTY_BELOW_MIN: ("25207", "trading quantity cannot be less than {limit} units"),
+        **dict.fromkeys(_QTY_ABOVE, ("25208", "trading quantity cannot exceed {limit} units")),
+        Reject.PRICE_TICK: ("25244", "Price should be a multiple of {limit}"),
+        Reject.PRICE_BELOW_MIN: ("25205", "trading price cannot be below {limit}"),
+        Reject.PRICE_ABOVE_MAX: ("25206", "trading price cannot exceed {limit}"),
+        Reject.INSUFFICIENT_BALANCE: ("25202", "Insufficient balance"),
+        Reject.INSUFFICIENT_MARGIN: ("25203", "Insufficient margin"),
+        Reject.REDUCE_ONLY_WOULD_INCREASE: ("25227", "No position available to close"),
+        Reject.DUPLICATE_CLIENT_ID: ("25212", "Duplicate clientOid"),
+        Reject.INVALID_LEVERAGE: ("25223", "Exceeds Max. leverage"),
+        **dict.fromkeys(
+            _MARGIN_MODE, ("25107", "There is currently a position, please close the position")
+        ),
+    },
+}
