@@ -101,8 +101,9 @@ class App:
 
 @dataclass(frozen=True, slots=True)
 class WaitClock:
-    """What the live executor waits on between polls and lookups: real time by default; a
-    test passes simulated time, so its lookup windows do not depend on how long requests take."""
+    """What the bot waits on between read retries, order polls and lookups: real time by
+    default; a test passes simulated time, so its lookup windows and retries do not depend on
+    how long requests take."""
 
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     monotonic: Callable[[], float] = time.monotonic
@@ -132,7 +133,9 @@ def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Cre
     return Credentials(account.api_key, account.secret, account.password)
 
 
-def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAccount]:
+def _accounts(
+    config: BotConfig, mode: Mode, sim: Any, waits: WaitClock
+) -> dict[str, ExchangeAccount]:
     accounts: dict[str, ExchangeAccount] = {}
     budgets: dict[str, RequestBudget] = {}
     for name, account_config in config.accounts.items():
@@ -163,7 +166,25 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
             client=client,
             budget=budgets[venue],
             quote_currency=config.quote_currency,
+            sleep=waits.sleep,
         )
+    return accounts
+
+
+def _open_accounts(
+    config: BotConfig,
+    mode: Mode,
+    sim: Any,
+    waits: WaitClock,
+    connected: Mapping[str, ExchangeAccount] | None,
+    stack: contextlib.AsyncExitStack,
+) -> dict[str, ExchangeAccount]:
+    """The caller's connections, or the config's accounts connected here and closed on exit."""
+    if connected is not None:
+        return dict(connected)
+    accounts = _accounts(config, mode, sim, waits)
+    for account in accounts.values():
+        stack.push_async_callback(account.close)
     return accounts
 
 
@@ -189,10 +210,11 @@ async def open_app(
     The bot's clock is wall time, except with the embedded simulator: then it is the
     simulator's time, so that cooldowns, windows and quote ages are measured on the same clock
     as the market (a rehearsal at 60× speed keeps its hour-long cooldown an hour of market).
-    `waits` times the live executor's polls and lookup windows (default: real time).
+    `waits` times read retries and the live executor's polls and lookups (default: real time).
     `connected`: account connections the caller opened and keeps (a test restarting the bot
     over one connection); by default each account is connected here and closed on exit.
     """
+    waits = waits or WaitClock()
     sim_handle: list[Any] = []
     if clock is None:
 
@@ -217,12 +239,7 @@ async def open_app(
             )
             sim_handle.append(sim)
             log.info("simulator_started", base_url=sim.base_url)
-        if connected is None:
-            accounts = _accounts(config, mode, sim)
-            for account in accounts.values():
-                stack.push_async_callback(account.close)
-        else:
-            accounts = dict(connected)
+        accounts = _open_accounts(config, mode, sim, waits, connected, stack)
         known = await _load_markets(accounts)
         cfg.check_instruments(config, known)
         instruments = {
@@ -314,14 +331,13 @@ async def _execution(
     audit: AuditLog,
     clock: Callable[[], datetime],
     live_reader: LiveReader,
-    waits: WaitClock | None,
+    waits: WaitClock,
 ) -> tuple[LiveExecutor | PaperExecutor, LiveReader | PaperReader]:
     """Live: order gateways. Dry-run: the paper executor, which holds no exchange object."""
     keys = cfg.instrument_keys(config)
     cash = frozenset(config.cash_assets)
     executor: LiveExecutor | PaperExecutor
     if mode is Mode.LIVE:
-        waits = waits or WaitClock()
         executor = LiveExecutor(
             portfolio=config.portfolio,
             gateways={n: OrderGateway(a, Mode.LIVE) for n, a in accounts.items()},

@@ -6,6 +6,7 @@ live executor is given; a dry-run bot never constructs one.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ class ExchangeAccount:
         quote_currency: str,
         read_attempts: int = 3,
         read_deadline: float = 20.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.name = name
         self.exchange_id = exchange_id
@@ -110,6 +112,7 @@ class ExchangeAccount:
         self.quote_currency = quote_currency
         self._read_attempts = read_attempts
         self._read_deadline = read_deadline
+        self._sleep = sleep  # between read retries
         self.instruments: dict[str, Instrument] = {}  # by symbol, after load_instruments()
 
     def __repr__(self) -> str:
@@ -135,6 +138,7 @@ class ExchangeAccount:
                 stop=stop_after_attempt(self._read_attempts)
                 | stop_after_delay(self._read_deadline),
                 wait=wait_exponential(multiplier=0.2, max=5.0) + wait_random(0, 0.2),
+                sleep=self._sleep,
                 reraise=True,
             ):
                 with attempt:

@@ -259,12 +259,21 @@ class BotProcess:
         self.task = None
 
 
+async def _running_bot_waits(seconds: float) -> None:
+    """Read retries of the shared connection wait on the clock of the bot now running."""
+    machine = ExecutorMachine.running
+    assert machine is not None
+    await machine.bot.time.sleep(seconds)
+
+
 class ExecutorMachine(RuleBasedStateMachine):
     loop: asyncio.AbstractEventLoop  # set by the test
     connection: ExchangeAccount | None = None  # opened by the first run, closed by the test
+    running: ExecutorMachine | None = None
 
     def __init__(self) -> None:
         super().__init__()
+        ExecutorMachine.running = self
         self.data = Path(tempfile.mkdtemp(prefix="executor-machine-", dir=SCRATCH))
         self.world = contextlib.AsyncExitStack()
         self.sim: SimHandle = self._await(self.world.enter_async_context(run_simulator(SCENARIO)))
@@ -303,6 +312,7 @@ class ExecutorMachine(RuleBasedStateMachine):
                 client=client,
                 budget=RequestBudget(10_000),
                 quote_currency="USDT",
+                sleep=_running_bot_waits,
             )
         account = ExecutorMachine.connection
         assert account.client.apiKey == key.api_key, "the simulator's keys changed between runs"
