@@ -214,9 +214,13 @@ class BotProcess:
                 self.loop.run_until_complete(self.task)
         self._close()
 
+    # The two halves of `run_daemon`: what it does before its loop, and one turn of the loop
+    # (the first turn follows the start at once; the next ones wait for the machine).
+
     async def _boot(self) -> None:
         assert self.app is not None
         self.unresolved = await reconcile(self.app)
+        await self._turn()
 
     async def _turn(self) -> None:
         assert self.app is not None
