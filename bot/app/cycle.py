@@ -1,12 +1,14 @@
-"""One rebalancing cycle: snapshot → price check → drift → trigger → plan → risk → market
-status → execute → drift after.
+"""One rebalancing cycle: reconcile → snapshot → price check → drift → trigger → plan → risk →
+market status → execute → drift after.
 
-`run_cycle` reads as the specification's cycle. The pure core decides; this module only moves
+`Cycle.run` reads as the specification's cycle. The pure core decides; this module only moves
 values between it and the shell (reader, executor, state store, audit log) and writes every
-decision to the audit log under the cycle's id before acting on it. A cycle that cannot see the
-portfolio whole (an exchange down, a price missing for a held asset) or whose prices cannot be
-true is skipped with the reason, and one whose legs meet a market that is not trading sends
-nothing; it never trades on a partial or false picture.
+decision to the audit log under the cycle's id before acting on it. A cycle first settles every
+order whose fate is unknown; while one stays unknown it reads nothing, plans nothing and sends
+nothing (outcome `unresolved`, retried next cycle). A cycle that cannot see the portfolio whole
+(an exchange down, a price missing for a held asset) or whose prices cannot be true is skipped
+with the reason, and one whose legs meet a market that is not trading sends nothing; it never
+trades on a partial or false picture.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from bot.core.domain import (
     DriftReport,
     Instrument,
     InstrumentKey,
-    IntentState,
     Leg,
     MarketType,
     Mode,
@@ -53,7 +54,7 @@ from bot.core.risk import (
     record_trades,
     remember_prices,
 )
-from bot.execution.executor import ExecutionReport, Executor
+from bot.execution.executor import ExecutionReport, Executor, Finding, Reconciliation
 
 log = structlog.get_logger("bot.app.cycle")
 
@@ -101,6 +102,7 @@ class Outcome:
     TRADED = "traded"
     BLOCKED = "blocked"  # the trigger fired but risk denied every leg (or trading is halted)
     SKIPPED = "skipped"  # the portfolio could not be read whole: nothing decided
+    UNRESOLVED = "unresolved"  # an order's fate is unknown: nothing read, planned or sent
     ERROR = "error"
 
 
@@ -117,10 +119,20 @@ class CycleResult:
     execution: ExecutionReport | None = None
     drift_after: DriftReport | None = None
     turnover: Decimal = ZERO
+    reconciliation: Reconciliation | None = None
 
     @property
     def traded(self) -> bool:
         return self.execution is not None and self.execution.traded
+
+    @property
+    def fate_unknown(self) -> str | None:
+        """Why an order's fate is unknown after this cycle (no new order until it is known)."""
+        if self.reconciliation is not None and not self.reconciliation.complete:
+            return self.reconciliation.reason
+        if self.execution is not None and self.execution.unresolved:
+            return f"the fate of order {', '.join(self.execution.unresolved)} is unknown"
+        return None
 
 
 @dataclass
@@ -177,6 +189,39 @@ class Cycle:
         return result
 
     async def _run(self, cycle_id: str, now: datetime) -> CycleResult:
+        reconciliation = await self._reconcile(cycle_id)
+        if not reconciliation.complete:
+            reason = f"no new order: {reconciliation.reason}; reconciled again next cycle"
+            return CycleResult(cycle_id, Outcome.UNRESOLVED, reason, reconciliation=reconciliation)
+        result = await self._decide_and_trade(cycle_id, now)
+        result.reconciliation = reconciliation
+        return result
+
+    async def _reconcile(self, cycle_id: str) -> Reconciliation:
+        """Settle what earlier cycles (or a dead process) left; a failure leaves it incomplete."""
+        try:
+            found = await self.executor.reconcile(cycle_id)
+        except BotError as exc:
+            self._audit_error(cycle_id, exc, step="reconcile")
+            found = Reconciliation(problems=(f"reconciliation failed: {exc}",))
+        if found.eventful:
+            self.audit.append(
+                EventType.RECONCILE,
+                cycle_id,
+                sync=True,
+                result=Finding.DONE if found.complete else Finding.UNRESOLVED,
+                unfinished=found.unfinished,
+                rechecked=found.rechecked,
+                scanned=list(found.scanned),
+                unresolved=list(found.unresolved),
+                corrected=list(found.corrected),
+                problems=list(found.problems),
+            )
+        if not found.complete:
+            log.warning("orders_unresolved", cycle_id=cycle_id, reason=found.reason)
+        return found
+
+    async def _decide_and_trade(self, cycle_id: str, now: datetime) -> CycleResult:
         try:
             snapshot = await self.reader.snapshot()
         except BotError as exc:
@@ -398,7 +443,7 @@ def _execution_reason(execution: ExecutionReport) -> str:
         )
     if execution.stopped_early:
         parts.append(execution.stopped_early)
-    if any(o.state is IntentState.SENT for o in execution.outcomes):
+    if execution.unresolved:
         parts.append("an order is unresolved; it is reconciled before the next trade")
     return "; ".join(parts)
 

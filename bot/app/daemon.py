@@ -1,9 +1,11 @@
-"""The daemon: reconcile, then one cycle per interval until SIGINT/SIGTERM.
+"""The daemon: one cycle per interval until SIGINT/SIGTERM.
 
 On a signal the current step finishes (an order in flight is resolved, no new one is sent),
-the cycle's records are written, `shutdown` is audited and the process exits 0. A live start
-first settles whatever an earlier run left unfinished; while an order's fate stays unknown the
-bot does not trade (cycles still run, read and report).
+the cycle's records are written, `shutdown` is audited and the process exits 0. Each cycle
+begins by reconciling (the first one also settles whatever an earlier run left unfinished);
+while an order's fate stays unknown the bot does not trade: the cycle says why on the console,
+in the audit log and on `/healthz` (503), and the next cycle tries again. An exchange that
+stays down leaves the daemon running, unhealthy, not trading.
 """
 
 from __future__ import annotations
@@ -24,9 +26,7 @@ from bot.app.wiring import App, open_app
 from bot.audit.writer import EventType
 from bot.config import BotConfig
 from bot.core.domain import Mode, Sleeve
-from bot.core.ids import cycle_id_at
 from bot.core.policy.report import plan_rows
-from bot.execution.executor import LiveExecutor
 from bot.ops.operations import Operations
 
 log = structlog.get_logger("bot.app.daemon")
@@ -102,24 +102,6 @@ def describe(result: CycleResult, sleeves: Sequence[Sleeve]) -> list[str]:
     return lines
 
 
-async def reconcile(app: App) -> list[str]:
-    """Live start-up: settle unfinished intents and orphan orders before anything is sent."""
-    if not isinstance(app.executor, LiveExecutor):
-        return []
-    cycle_id = cycle_id_at(app.cycle.clock())
-    unfinished = app.store.unfinished_intents()
-    unresolved = await app.executor.reconcile(unfinished, app.symbols_by_account, cycle_id)
-    app.audit.append(
-        EventType.RECONCILE,
-        cycle_id,
-        sync=True,
-        result="done" if not unresolved else "unresolved",
-        unfinished=len(unfinished),
-        unresolved=unresolved,
-    )
-    return unresolved
-
-
 async def run_daemon(
     config: BotConfig,
     mode: Mode,
@@ -148,12 +130,7 @@ async def run_daemon(
                 f"rebalance-bot: portfolio {config.portfolio}, {mode.value}, cycle every "
                 f"{config.interval.total_seconds():g} s{where} (Ctrl-C stops cleanly)",
             )
-            unresolved = await reconcile(app)
-            if unresolved:
-                _say(out, f"unresolved orders from an earlier run: {', '.join(unresolved)}")
             while not stopper.event.is_set():
-                if unresolved:
-                    unresolved = await reconcile(app)
                 result = await app.cycle.run()
                 cycles += 1
                 for line in describe(result, app.cycle.sleeves):

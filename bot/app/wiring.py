@@ -42,8 +42,9 @@ from bot.exchange.clients import make_client
 from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
 from bot.exchange.venues import venue_limits, venue_of
-from bot.execution.executor import ExecutionOptions, LiveExecutor, PaperCosts, PaperExecutor
+from bot.execution.executor import ExecutionOptions, LiveExecutor
 from bot.execution.ledger import PaperLedger
+from bot.execution.paper import PaperCosts, PaperExecutor
 from bot.logs import redact
 from bot.store.state import StateStore
 
@@ -90,13 +91,6 @@ class App:
     instruments: dict[InstrumentKey, Instrument]
     simulator: Any = None  # the embedded simulator's handle, when there is one
     extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def symbols_by_account(self) -> dict[str, list[str]]:
-        result: dict[str, list[str]] = {}
-        for key in sorted(self.instruments):
-            result.setdefault(key.account, []).append(key.symbol)
-        return result
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,7 @@ class EventType(StrEnum):
     ORDER_REJECTED = "order_rejected"
     ORDER_FAILED = "order_failed"
     ORDER_LOOKUP = "order_lookup"
+    ORDER_WITHHELD = "order_withheld"  # not sent: an earlier order's fate is unknown
     PAPER_FILL = "paper_fill"
     POST_TRADE_DRIFT = "post_trade_drift"
     RECONCILE = "reconcile"

@@ -18,7 +18,7 @@ import ccxt.async_support as ccxt
 from bot.core.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate
 from bot.core.errors import ExecutionError
 from bot.exchange.account import ExchangeAccount, to_decimal
-from bot.exchange.errors import Outcome, describe, is_rate_limited, order_outcome, to_bot_error
+from bot.exchange.errors import Outcome, describe, order_outcome
 from bot.exchange.venues import (
     client_order_id_params,
     closed_order_is_filled,
@@ -110,59 +110,52 @@ class OrderGateway:
         return await self._update(order, intent)
 
     async def lookup(self, intent: Intent) -> OrderUpdate | None:
-        """The order as the exchange knows it by client order id; None if it says not found."""
+        """The order as the exchange knows it by client order id; None if it says not found.
+
+        A network error, a 5xx or a rate limit is retried like any read (tenacity, bounded);
+        only then does it reach the caller as ExchangeUnavailable.
+        """
         symbol = intent.leg.key.symbol
         params = client_order_id_params(self.account.exchange_id, intent.client_order_id)
-        try:
-            order = await self.account.call(
-                "fetch_order", lambda: self._client.fetch_order(None, symbol, params)
-            )
-        except ccxt.OrderNotFound:
-            return None
-        except ccxt.BaseError as exc:
-            raise to_bot_error(exc, f"look up {intent.client_order_id}") from exc
-        return await self._update(order, intent)
+
+        async def fetch() -> dict[str, Any] | None:
+            try:
+                order: dict[str, Any] = await self._client.fetch_order(None, symbol, params)
+            except ccxt.OrderNotFound:
+                return None
+            return order
+
+        order = await self.account.read(f"look up {intent.client_order_id}", fetch)
+        return None if order is None else await self._update(order, intent)
 
     async def cancel(self, intent: Intent) -> None:
         """Cancel by client order id; an order already closed or unknown is not an error."""
-        symbol = intent.leg.key.symbol
-        params = client_order_id_params(self.account.exchange_id, intent.client_order_id)
-        try:
-            await self.account.call(
-                "cancel_order", lambda: self._client.cancel_order(None, symbol, params)
-            )
-        except ccxt.OrderNotFound:
-            return
-        except ccxt.BaseError as exc:
-            if is_rate_limited(exc) or isinstance(exc, ccxt.NetworkError):
-                raise to_bot_error(exc, f"cancel {intent.client_order_id}") from exc
-            # Binance answers -2011 "Unknown order" for an order that has just filled.
-            if isinstance(exc, ccxt.InvalidOrder):
-                return
-            raise to_bot_error(exc, f"cancel {intent.client_order_id}") from exc
+        await self.cancel_by_id(intent.client_order_id, intent.leg.key.symbol)
 
     async def cancel_by_id(self, client_order_id: str, symbol: str) -> None:
-        """Cancel an open order known only by its client id (an orphan found at start-up)."""
+        """Cancel by client order id, retried like a read: cancelling twice changes nothing.
+
+        An order already closed or unknown is not an error (Binance answers -2011 "Unknown
+        order" for one that has just filled).
+        """
         params = client_order_id_params(self.account.exchange_id, client_order_id)
-        try:
-            await self.account.call(
-                "cancel_order", lambda: self._client.cancel_order(None, symbol, params)
-            )
-        except (ccxt.OrderNotFound, ccxt.InvalidOrder):
-            return
-        except ccxt.BaseError as exc:
-            raise to_bot_error(exc, f"cancel {client_order_id}") from exc
+
+        async def send() -> None:
+            try:
+                await self._client.cancel_order(None, symbol, params)
+            except (ccxt.OrderNotFound, ccxt.InvalidOrder):
+                return
+
+        await self.account.read(f"cancel {client_order_id}", send)
 
     async def open_client_order_ids(self, symbols: list[str]) -> dict[str, str]:
-        """Client order id → symbol of every open order on these symbols."""
+        """Client order id → symbol of every open order on these symbols (reads, retried)."""
         result: dict[str, str] = {}
         for symbol in symbols:
-            try:
-                orders = await self.account.call(
-                    "fetch_open_orders", functools.partial(self._client.fetch_open_orders, symbol)
-                )
-            except ccxt.BaseError as exc:
-                raise to_bot_error(exc, f"open orders on {symbol}") from exc
+            orders = await self.account.read(
+                f"open orders on {symbol}",
+                functools.partial(self._client.fetch_open_orders, symbol),
+            )
             for order in orders:
                 if order.get("clientOrderId"):
                     result[str(order["clientOrderId"])] = symbol
@@ -187,12 +180,12 @@ class OrderGateway:
             state = IntentState.CANCELED  # closed with a part filled: treat as done, remainder open
         fee, fee_currency = _fees(order, self.account.exchange_id)
         order_id = str(order["id"]) if order.get("id") is not None else None
-        if (
-            filled > 0
-            and state.final
-            and order_id is not None
-            and order_fees_need_trades(self.account.exchange_id, intent.leg.market_type)
-        ):
+        # A look-up's reply may lack the fees a create reply carries (Binance spot's
+        # GET /order has no fills): then the order's trades tell them.
+        fees_missing = fee_currency is None or order_fees_need_trades(
+            self.account.exchange_id, intent.leg.market_type
+        )
+        if filled > 0 and state.final and order_id is not None and fees_missing:
             fee, fee_currency = await self._fees_from_trades(intent, order_id)
         return OrderUpdate(
             client_order_id=intent.client_order_id,

@@ -1,14 +1,18 @@
-"""Executors: turn approved legs into orders (live) or into paper fills (dry-run).
+"""The executor port, and the live executor: approved legs become orders on the exchanges.
 
-Both sit behind one port, `execute(legs, cycle_id, quotes) -> ExecutionReport`, and the daemon
-picks one at start-up. The paper executor is built without any exchange object at all; only the
-live executor holds order gateways.
+Every executor offers `reconcile(cycle_id) -> Reconciliation` at the start of each cycle, then
+`execute(legs, cycle_id, quotes) -> ExecutionReport`; the daemon picks one at start-up: this
+live one, which alone holds order gateways, or the paper executor (`bot.execution.paper`),
+which has no exchange object at all.
 
 Live, per order: the intent is persisted (durable) and audited (fsync'd) BEFORE the request;
 a reply that never came, a timeout or any error that does not prove a refusal is resolved by
 looking the deterministic client order id up over a bounded window, never by resending. An
-order whose fate stays unknown stops the cycle's remaining legs; the next start-up or cycle
-reconciles it before anything else is sent.
+order whose fate stays unknown stops the cycle's remaining legs.
+
+The gate is the executor's own: it sends nothing until a reconciliation has run and settled
+every order (PENDING, SENT, OPEN, and NOT_PLACED of the last day looked up again), and nothing
+while the store holds an unfinished intent — whoever calls it.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
 
+from bot.audit.writer import EventType
 from bot.core.domain import (
     ZERO,
     Instrument,
@@ -39,7 +45,6 @@ from bot.core.errors import BotError, ExecutionError
 from bot.core.ids import client_order_id, is_ours
 from bot.exchange.errors import Outcome
 from bot.exchange.orders import OrderGateway, OrderRequestFailed
-from bot.execution.ledger import PaperLedger, PaperRejected, paper_fill
 
 log = structlog.get_logger("bot.execution.executor")
 
@@ -55,6 +60,8 @@ class IntentStore(Protocol):
     def mark_sent(self, client_order_id: str, at: datetime) -> None: ...
     def update_intent(self, client_order_id: str, **changes: Any) -> None: ...
     def get_intent(self, client_order_id: str) -> Intent | None: ...
+    def unfinished_intents(self) -> list[Intent]: ...
+    def not_placed_since(self, at: datetime) -> list[Intent]: ...
     def record_fill(
         self,
         client_order_id: str,
@@ -75,6 +82,7 @@ class ExecutionOptions:
     lookup_window: float = 30.0  # how long a lost order is looked up before it counts as absent
     lookup_interval: float = 0.5  # first pause between lookups; doubles up to 5 s
     fill_timeout: float = 30.0  # how long to wait for an accepted market order to close
+    recheck_not_placed: float = 86_400.0  # NOT_PLACED this recent is looked up again
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +112,56 @@ class ExecutionReport:
 
     @property
     def unresolved(self) -> tuple[str, ...]:
-        return tuple(o.client_order_ids[-1] for o in self.outcomes if o.state is IntentState.SENT)
+        """The orders left SENT (fate unknown) or OPEN (resting after a failed cancel)."""
+        return tuple(o.client_order_ids[-1] for o in self.outcomes if not o.state.final)
+
+
+class Finding(StrEnum):
+    """The `result` of a `reconcile` audit record (besides an intent state's own value)."""
+
+    DONE = "done"  # the summary: every order's fate is known
+    UNRESOLVED = "unresolved"  # the summary, or one order: its fate is still unknown
+    CORRECTED = "corrected"  # an order recorded NOT_PLACED exists after all
+    ORPHAN_CANCELED = "orphan_canceled"  # an open order of ours without an intent
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """What one reconciliation found. Complete only when the fate of every order is known."""
+
+    unfinished: int = 0  # PENDING / SENT / OPEN intents looked up
+    rechecked: int = 0  # recent NOT_PLACED intents looked up again
+    scanned: tuple[str, ...] = ()  # accounts whose open orders were read for orphans
+    unresolved: tuple[str, ...] = ()  # client order ids whose fate is still unknown
+    corrected: tuple[str, ...] = ()  # NOT_PLACED intents found on the exchange after all
+    problems: tuple[str, ...] = ()  # what else kept it from finishing (a failed read)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unresolved and not self.problems
+
+    @property
+    def eventful(self) -> bool:
+        """Worth an audit record: something was looked at, found or left unknown."""
+        return bool(self.unfinished or self.rechecked or self.scanned or not self.complete)
+
+    @property
+    def reason(self) -> str | None:
+        """Why no new order may be sent, or None when reconciliation is complete."""
+        parts = []
+        if self.unresolved:
+            parts.append(f"the fate of order {', '.join(self.unresolved)} is unknown")
+        parts.extend(self.problems)
+        return "; ".join(parts) or None
+
+
+class OrderWithheld(ExecutionError):
+    """No new order: the executor's gate is closed (an earlier order's fate is unknown)."""
 
 
 class Executor(Protocol):
+    async def reconcile(self, cycle_id: str) -> Reconciliation: ...
+
     async def execute(
         self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
     ) -> ExecutionReport: ...
@@ -152,10 +206,24 @@ class LiveExecutor:
         self._sleep = sleep
         self._monotonic = monotonic
         self._stopping = asyncio.Event()
+        self._reconciliation: Reconciliation | None = None  # the latest one; None: none yet
+        self._orphans_scanned = False  # open orders are read once per process, until it works
 
     def stop(self) -> None:
         """No new orders from now on; what is in flight is still resolved."""
         self._stopping.set()
+
+    def withheld(self) -> str | None:
+        """Why no new order may be sent now, or None when the gate is open."""
+        last = self._reconciliation
+        if last is None:
+            return "orders have not been reconciled since start-up"
+        if not last.complete:
+            return last.reason
+        unfinished = [i.client_order_id for i in self._store.unfinished_intents()]
+        if unfinished:
+            return f"the fate of order {', '.join(unfinished)} is unknown"
+        return None
 
     async def execute(
         self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
@@ -164,9 +232,21 @@ class LiveExecutor:
         for leg in legs:
             if self._stopping.is_set():
                 return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
-            outcome = await self._execute_leg(leg, cycle_id, quotes.get(leg.key))
+            try:
+                outcome = await self._execute_leg(leg, cycle_id, quotes.get(leg.key))
+            except OrderWithheld as withheld:
+                self._audit.append(
+                    EventType.ORDER_WITHHELD,
+                    cycle_id,
+                    sync=True,
+                    leg=leg.index,
+                    account=leg.key.account,
+                    symbol=leg.key.symbol,
+                    reason=str(withheld),
+                )
+                return ExecutionReport(tuple(outcomes), f"no new order: {withheld}")
             outcomes.append(outcome)
-            if outcome.state is IntentState.SENT:
+            if not outcome.state.final:
                 return ExecutionReport(
                     tuple(outcomes),
                     f"order {outcome.client_order_ids[-1]} is unresolved: no further orders "
@@ -181,8 +261,8 @@ class LiveExecutor:
         touch = _passive_touch(leg.side, quote) if quote is not None else None
         if self._options.order_type is OrderType.LIMIT and touch is not None:
             first = await self._limit_attempt(gateway, leg, cycle_id, touch)
-            if first.state is IntentState.SENT or first.filled >= leg.amount:
-                return first
+            if not first.state.final or first.filled >= leg.amount:
+                return first  # still resting or unknown: no market order beside it
             if self._stopping.is_set():
                 return replace(first, error="shutdown requested: remainder not sent")
             remainder = self._tradable_remainder(leg, leg.amount - first.filled)
@@ -219,6 +299,14 @@ class LiveExecutor:
             update = await self._lookup_quietly(gateway, intent)
             if update is not None and update.state.final:
                 return self._settle(intent, cycle_id, update)
+        await self._cancel_quietly(gateway, intent, cycle_id)
+        update = await self._resolve(gateway, intent, cycle_id)
+        if update is None:
+            return LegOutcome(leg, (intent.client_order_id,), IntentState.SENT, error="unresolved")
+        # Still open after a cancel, it stays recorded OPEN: the gate holds until it is settled.
+        return self._settle(intent, cycle_id, update)
+
+    async def _cancel_quietly(self, gateway: OrderGateway, intent: Intent, cycle_id: str) -> None:
         try:
             await gateway.cancel(intent)
         except BotError as exc:
@@ -229,13 +317,6 @@ class LiveExecutor:
                 stage="cancel",
                 error=str(exc),
             )
-        update = await self._resolve(gateway, intent, cycle_id)
-        if update is None:
-            return LegOutcome(leg, (intent.client_order_id,), IntentState.SENT, error="unresolved")
-        if not update.state.final:
-            # Still open after a cancel: leave it recorded as open for reconciliation.
-            return self._settle(intent, cycle_id, update)
-        return self._settle(intent, cycle_id, update)
 
     def _intent(
         self, leg: Leg, cycle_id: str, attempt: int, order_type: OrderType, price: Decimal | None
@@ -257,6 +338,9 @@ class LiveExecutor:
         order_type: OrderType,
         price: Decimal | None,
     ) -> LegOutcome:
+        withheld = self.withheld()
+        if withheld is not None:
+            raise OrderWithheld(withheld)
         intent = self._intent(leg, cycle_id, attempt, order_type, price)
         cid = intent.client_order_id
         try:
@@ -343,64 +427,171 @@ class LiveExecutor:
             )
             return None
 
-    async def reconcile(
-        self, unfinished: Sequence[Intent], symbols: Mapping[str, Sequence[str]], cycle_id: str
-    ) -> list[str]:
-        """Settle what an earlier run left behind, before anything new is sent.
+    async def reconcile(self, cycle_id: str) -> Reconciliation:
+        """Settle every order whose fate the store does not know, before anything is sent.
 
         Each unfinished intent (PENDING, SENT, OPEN) is looked up by its client order id: an
         order found is recorded as the exchange has it (a resting one is cancelled first: its
-        cycle is over), one not found over the lookup window is NOT_PLACED. Open orders that
-        carry this portfolio's client-id prefix but have no intent are cancelled and reported.
-        Returns the client order ids still unresolved (the caller must not trade while any is).
+        cycle is over, and what it filled is counted before a new plan is made), one not found
+        over the lookup window is NOT_PLACED, one that cannot be looked up stays unresolved
+        (and is cancelled by client id all the same, so that it cannot fill later). Intents
+        recorded NOT_PLACED within `recheck_not_placed` are looked up once more: one found is
+        corrected. Until a read succeeds once in this process, open orders carrying this
+        portfolio's client-id prefix but no intent are cancelled. The executor sends nothing
+        until the result is complete.
         """
+        self._reconciliation = Reconciliation(problems=("reconciliation did not finish",))
         unresolved: list[str] = []
-        known = {i.client_order_id for i in unfinished}
+        corrected: list[str] = []
+        unfinished = self._store.unfinished_intents()
         for intent in unfinished:
-            gateway = self._gateways.get(intent.leg.key.account)
-            if gateway is None:
+            if self._stopping.is_set() or not await self._reconcile_unfinished(intent, cycle_id):
+                unresolved.append(intent.client_order_id)
+        since = self._clock() - timedelta(seconds=self._options.recheck_not_placed)
+        beliefs = self._store.not_placed_since(since)
+        for intent in beliefs:
+            if self._stopping.is_set():
                 unresolved.append(intent.client_order_id)
                 continue
-            update = await self._resolve(gateway, intent, cycle_id)
-            if update is not None and not update.state.final:
-                await gateway.cancel(intent)
-                update = await self._lookup_quietly(gateway, intent) or update
-            if update is not None:
-                self._settle(intent, cycle_id, update)
-                self._audit.append(
-                    "reconcile",
-                    cycle_id,
-                    client_order_id=intent.client_order_id,
-                    result=update.state.value,
-                    filled=update.filled,
-                )
-            elif (state := self._store_state(intent.client_order_id)).final:
-                self._audit.append(
-                    "reconcile",
-                    cycle_id,
-                    client_order_id=intent.client_order_id,
-                    result=state.value,
-                )
-            else:
+            state = await self._recheck_not_placed(intent, cycle_id)
+            if state is None or not state.final:
                 unresolved.append(intent.client_order_id)
+            if state is not None and state is not IntentState.NOT_PLACED:
+                corrected.append(intent.client_order_id)
+        scanned: tuple[str, ...] = ()
+        problems: list[str] = []
+        if not self._orphans_scanned:
+            scanned, problems = await self._cancel_orphans(cycle_id)
+            self._orphans_scanned = not problems
+        result = Reconciliation(
+            len(unfinished),
+            len(beliefs),
+            scanned,
+            tuple(unresolved),
+            tuple(corrected),
+            tuple(problems),
+        )
+        self._reconciliation = result
+        return result
+
+    async def _reconcile_unfinished(self, intent: Intent, cycle_id: str) -> bool:
+        """Whether the intent's fate is settled now (its state final)."""
+        cid = intent.client_order_id
+        gateway = self._gateways.get(intent.leg.key.account)
+        if gateway is None:
+            self._audit.append(
+                "reconcile",
+                cycle_id,
+                client_order_id=cid,
+                result=Finding.UNRESOLVED,
+                error=f"no order gateway for account {intent.leg.key.account!r}",
+            )
+            return False
+        update = await self._resolve(gateway, intent, cycle_id)
+        if update is None:
+            state = self._store_state(cid)
+            if not state.final:
+                # Unknown: a resting order must not fill later at a stale price.
+                await self._cancel_quietly(gateway, intent, cycle_id)
+            result = state.value if state.final else Finding.UNRESOLVED
+            self._audit.append("reconcile", cycle_id, client_order_id=cid, result=result)
+            return state.final
+        state = await self._conclude(gateway, intent, update, cycle_id)
+        self._audit.append(
+            "reconcile", cycle_id, client_order_id=cid, result=state.value, filled=update.filled
+        )
+        return state.final
+
+    async def _recheck_not_placed(self, intent: Intent, cycle_id: str) -> IntentState | None:
+        """Look a NOT_PLACED intent up again: its state now, or None when it cannot be known."""
+        cid = intent.client_order_id
+        gateway = self._gateways.get(intent.leg.key.account)
+        if gateway is None:
+            return None
+        try:
+            update = await gateway.lookup(intent)
+        except BotError as exc:
+            self._audit.append(
+                "order_lookup", cycle_id, client_order_id=cid, result="error", error=str(exc)
+            )
+            return None
+        if update is None or update.state is IntentState.REJECTED:
+            return IntentState.NOT_PLACED
+        state = await self._conclude(gateway, intent, update, cycle_id)
+        latest = self._store.get_intent(cid)
+        self._audit.append(
+            "reconcile",
+            cycle_id,
+            sync=True,
+            client_order_id=cid,
+            result=Finding.CORRECTED,
+            previous=IntentState.NOT_PLACED.value,
+            state=state.value,
+            filled=latest.filled if latest is not None else update.filled,
+            order_cycle_id=intent.cycle_id,
+        )
+        log.warning("order_fate_corrected", client_order_id=cid, state=state.value)
+        return state
+
+    async def _conclude(
+        self, gateway: OrderGateway, intent: Intent, update: OrderUpdate, cycle_id: str
+    ) -> IntentState:
+        """Record an order found on the exchange; a resting one is cancelled first."""
+        if not update.state.final:
+            await self._cancel_quietly(gateway, intent, cycle_id)
+            update = await self._lookup_quietly(gateway, intent) or update
+        self._settle(intent, cycle_id, update)
+        return self._store_state(intent.client_order_id)
+
+    async def _cancel_orphans(self, cycle_id: str) -> tuple[tuple[str, ...], list[str]]:
+        """Cancel open orders of ours the store does not account for: (accounts read, problems).
+
+        An open order whose intent is recorded NOT_PLACED, however old, is looked up and
+        corrected (or cancelled when the look-up still does not find it).
+        """
+        scanned: list[str] = []
+        problems: list[str] = []
+        symbols: dict[str, list[str]] = {}
+        for key in sorted(self._instruments):
+            symbols.setdefault(key.account, []).append(key.symbol)
         for account, gateway in self._gateways.items():
-            wanted = list(symbols.get(account, ()))
+            wanted = symbols.get(account, [])
             if not wanted:
                 continue
-            open_ids = await gateway.open_client_order_ids(wanted)
-            for cid, symbol in sorted(open_ids.items()):
-                if cid in known or not is_ours(cid, self._portfolio):
-                    continue
-                await gateway.cancel_by_id(cid, symbol)
-                self._audit.append(
-                    "reconcile",
-                    cycle_id,
-                    client_order_id=cid,
-                    account=account,
-                    symbol=symbol,
-                    result="orphan_canceled",
-                )
-        return unresolved
+            try:
+                open_ids = await gateway.open_client_order_ids(wanted)
+                for cid, symbol in sorted(open_ids.items()):
+                    await self._settle_open_order(gateway, account, cid, symbol, cycle_id)
+            except BotError as exc:
+                problems.append(f"open orders of account {account} could not be settled: {exc}")
+                continue
+            scanned.append(account)
+        return tuple(scanned), problems
+
+    async def _settle_open_order(
+        self, gateway: OrderGateway, account: str, cid: str, symbol: str, cycle_id: str
+    ) -> None:
+        if not is_ours(cid, self._portfolio):
+            return
+        intent = self._store.get_intent(cid)
+        if intent is not None and intent.state is IntentState.NOT_PLACED:
+            state = await self._recheck_not_placed(intent, cycle_id)
+            if state is None:
+                raise ExecutionError(f"order {cid} is open but cannot be looked up")
+            if state is not IntentState.NOT_PLACED:
+                return
+            # Listed open yet not found by id: cancel it; a later look-up counts its fills.
+        elif intent is not None and not intent.state.final:
+            return  # reconciled above; if it still rests, it is unresolved
+        await gateway.cancel_by_id(cid, symbol)
+        self._audit.append(
+            "reconcile",
+            cycle_id,
+            client_order_id=cid,
+            account=account,
+            symbol=symbol,
+            result=Finding.ORPHAN_CANCELED,
+        )
 
     async def _resolve(
         self, gateway: OrderGateway, intent: Intent, cycle_id: str
@@ -549,113 +740,3 @@ def _combine(leg: Leg, first: LegOutcome, second: LegOutcome) -> LegOutcome:
         fee_currency,
         second.error,
     )
-
-
-class PaperStore(Protocol):
-    def commit_paper_trade(
-        self, ledger: Mapping[str, Any], fills: Sequence[Mapping[str, Any]]
-    ) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class PaperCosts:
-    spot_fee: Decimal = Decimal("0.001")
-    futures_fee: Decimal = Decimal("0.0005")
-    slippage_bps: Decimal = Decimal("5")
-
-
-class PaperExecutor:
-    """Dry-run: fills legs on the paper ledger at the quoted touch. No exchange object at all."""
-
-    def __init__(
-        self,
-        *,
-        portfolio: str,
-        ledger: PaperLedger,
-        store: PaperStore,
-        audit: AuditSink,
-        costs: PaperCosts,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._portfolio = portfolio
-        self.ledger = ledger
-        self._store = store
-        self._audit = audit
-        self._costs = costs
-        self._clock = clock
-        self._stopping = False
-
-    def stop(self) -> None:
-        self._stopping = True
-
-    async def execute(
-        self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
-    ) -> ExecutionReport:
-        outcomes: list[LegOutcome] = []
-        for leg in legs:
-            if self._stopping:
-                return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
-            cid = client_order_id(self._portfolio, cycle_id, leg.index, 0)
-            quote = quotes.get(leg.key)
-            if quote is None:
-                outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error="no quote"))
-                self._audit.append(
-                    "order_rejected", cycle_id, client_order_id=cid, reason="no quote", dry_run=True
-                )
-                continue
-            fee_rate = (
-                self._costs.spot_fee if leg.key.symbol.count(":") == 0 else self._costs.futures_fee
-            )
-            base = leg.key.symbol.split("/")[0]
-            fill = paper_fill(leg, cid, quote, fee_rate, self._costs.slippage_bps, base)
-            try:
-                ledger = self.ledger.apply(fill)
-            except PaperRejected as exc:
-                outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error=str(exc)))
-                self._audit.append(
-                    "order_rejected", cycle_id, client_order_id=cid, reason=str(exc), dry_run=True
-                )
-                continue
-            row = {
-                "cycle_id": cycle_id,
-                "client_order_id": cid,
-                "account": leg.key.account,
-                "symbol": leg.key.symbol,
-                "side": leg.side.value,
-                "amount": str(fill.amount),
-                "price": str(fill.price),
-                "fee": str(fill.fee),
-                "fee_currency": fill.fee_currency,
-                "at": self._clock().isoformat(),
-            }
-            self._store.commit_paper_trade(ledger.to_dict(), [row])
-            self.ledger = ledger
-            self._audit.append(
-                "paper_fill",
-                cycle_id,
-                sync=False,
-                account=leg.key.account,
-                symbol=leg.key.symbol,
-                side=leg.side.value,
-                amount=fill.amount,
-                price=fill.price,
-                notional=fill.notional,
-                fee=fill.fee,
-                fee_currency=fill.fee_currency,
-                order_id=None,
-                client_order_id=cid,
-                reduce_only=leg.reduce_only,
-                dry_run=True,
-            )
-            outcomes.append(
-                LegOutcome(
-                    leg,
-                    (cid,),
-                    IntentState.FILLED,
-                    fill.amount,
-                    fill.price,
-                    fill.fee,
-                    fill.fee_currency,
-                )
-            )
-        return ExecutionReport(tuple(outcomes))

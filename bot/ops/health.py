@@ -1,11 +1,12 @@
 """Health of the daemon as a small state machine over cycle results: no I/O, no clock.
 
-The loop reports each cycle (`cycle_ok`, `cycle_failed`) and each trading-state change; the
-status server asks `check(now)` for `/healthz`, `alive(now)` for a liveness probe and
-`ready()` for a readiness probe. Healthy means: cycles succeed within `grace` × interval and
-trading is not HALTED. A cycle runs, then the loop sleeps one interval, so successes arrive
-every interval plus the cycle's duration; a grace of 3 tolerates one or two slow or failed
-cycles (a transient exchange error) before the bot reports itself unhealthy.
+The loop reports each cycle (`cycle_ok`, `cycle_failed`, `set_fate_unknown`) and each
+trading-state change; the status server asks `check(now)` for `/healthz`, `alive(now)` for a
+liveness probe and `ready()` for a readiness probe. Healthy means: cycles succeed within
+`grace` × interval, trading is not HALTED and no order's fate is unknown (the bot sends nothing
+while one is). A cycle runs, then the loop sleeps one interval, so successes arrive every
+interval plus the cycle's duration; a grace of 3 tolerates one or two slow or failed cycles (a
+transient exchange error) before the bot reports itself unhealthy.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Health:
         self.last_failure: _Failure | None = None
         self.trading_state = TradingState.ACTIVE
         self.state_reason: str | None = None
+        self.fate_unknown: str | None = None
 
     def _start(self, at: datetime) -> None:
         if self.started_at is None:
@@ -56,6 +58,10 @@ class Health:
         self.trading_state = state
         self.state_reason = reason
 
+    def set_fate_unknown(self, reason: str | None) -> None:
+        """Why an order's fate is unknown after the last cycle, or None once every one is known."""
+        self.fate_unknown = reason
+
     def _last_cycle(self) -> datetime | None:
         times = [t for t in (self.last_ok, self.last_failure and self.last_failure.at) if t]
         return max(times) if times else None
@@ -68,6 +74,8 @@ class Health:
             return False, "trading is HALTED" + (
                 f": {self.state_reason}" if self.state_reason else ""
             )
+        if self.fate_unknown is not None:
+            return False, f"not trading until reconciled: {self.fate_unknown}"
         failure = self.last_failure
         if self.last_ok is None:
             waited = _seconds(now - self.started_at)

@@ -124,6 +124,7 @@ class Operations:
                 if outcome.fee and outcome.fee_currency:
                     metrics.add_fee(outcome.fee_currency, outcome.fee)
             metrics.add_turnover(result.turnover)
+        self.health.set_fate_unknown(result.fate_unknown)
         if result.outcome in (Outcome.NO_TRADE, Outcome.TRADED, Outcome.BLOCKED):
             self.health.cycle_ok(now)
         else:

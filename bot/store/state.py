@@ -389,6 +389,15 @@ class StateStore:
         )
         return [_intent(r) for r in rows]
 
+    def not_placed_since(self, at: datetime) -> list[Intent]:
+        """Intents recorded NOT_PLACED at or after `at`, in save order: beliefs worth checking
+        again, since an order hidden from lookups for longer than the window may exist."""
+        rows = self._read(
+            "SELECT * FROM intents WHERE state=? AND updated_at>=? ORDER BY rowid",
+            (IntentState.NOT_PLACED.value, _iso(at, "at")),
+        )
+        return [_intent(r) for r in rows]
+
     def intents_for_cycle(self, cycle_id: str) -> list[Intent]:
         rows = self._read("SELECT * FROM intents WHERE cycle_id=? ORDER BY rowid", (cycle_id,))
         return [_intent(r) for r in rows]

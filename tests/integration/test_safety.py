@@ -110,7 +110,9 @@ async def test_a_429_storm_makes_the_whole_venue_wait_for_retry_after(tmp_path: 
         started = time.monotonic()
         result = await app.cycle.run()
         assert storms, "the storm never happened"
-        assert result.outcome in ("traded", "skipped"), result.reason
+        # The storm may outlast a read's retries: the start-up reconciliation (open orders)
+        # then stays incomplete, or the snapshot is skipped; either way nothing is guessed.
+        assert result.outcome in ("traded", "skipped", "unresolved"), result.reason
         assert time.monotonic() - started >= 1.0  # Retry-After: 1 s
         last = max(storms)
         budget = next(iter(app.accounts.values())).budget

@@ -1,19 +1,21 @@
 """The live executor against a scripted order gateway and the real state store.
 
-Persist-then-send, lookups instead of resends, a fate that stays unknown stopping the cycle, and
-the start-up reconciliation of what a dead process left behind.
+Persist-then-send, lookups instead of resends, a fate that stays unknown stopping the cycle, the
+reconciliation of what a dead process left behind, the gate that sends nothing while any
+order's fate is unknown, and NOT_PLACED looked up again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.core.domain import Intent, IntentState, Leg, OrderUpdate, Side
+from bot.core.domain import Intent, IntentState, Leg, OrderType, OrderUpdate, Side
 from bot.core.errors import ExchangeUnavailable
 from bot.core.ids import client_order_id, portfolio_tag
 from bot.exchange.errors import Outcome
@@ -24,6 +26,7 @@ from tests.unit.factories import NOW, instruments, leg, perp_key, quote, spot_ke
 
 D = Decimal
 CYCLE = "20260101T120000000"
+LATER = "20260101T120100000"
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Gateway:
     creates: list[Any] = field(default_factory=list)
     lookups: list[Any] = field(default_factory=list)
     open_orders: dict[str, str] = field(default_factory=dict)
+    open_orders_failures: int = 0  # open-orders reads that fail before one answers
     by_id: dict[str, list[Any]] = field(default_factory=dict)  # per client id; last one repeats
     sent: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -82,6 +86,9 @@ class Gateway:
         self.cancelled.append(client_order_id)
 
     async def open_client_order_ids(self, symbols: list[str]) -> dict[str, str]:
+        if self.open_orders_failures > 0:
+            self.open_orders_failures -= 1
+            raise ExchangeUnavailable("open orders: 503 Service Unavailable")
         return {cid: s for cid, s in self.open_orders.items() if s in symbols}
 
 
@@ -113,7 +120,14 @@ def store(tmp_path: Path) -> Any:
         yield opened
 
 
-def _executor(store: StateStore, gateways: dict[str, Gateway], audit: Audit) -> LiveExecutor:
+def _executor(
+    store: StateStore,
+    gateways: dict[str, Gateway],
+    audit: Audit,
+    *,
+    order_type: OrderType = OrderType.MARKET,
+    now: datetime = NOW,
+) -> LiveExecutor:
     clock = Clock()
     keys = (spot_key("BTC"), spot_key("ETH"), perp_key("BTC"))
     return LiveExecutor(
@@ -122,11 +136,26 @@ def _executor(store: StateStore, gateways: dict[str, Gateway], audit: Audit) -> 
         instruments=instruments(*keys),
         store=store,
         audit=audit,
-        options=ExecutionOptions(lookup_window=10.0, lookup_interval=0.5, fill_timeout=5.0),
-        clock=lambda: NOW,
+        options=ExecutionOptions(
+            order_type=order_type,
+            limit_timeout=3.0,
+            lookup_window=10.0,
+            lookup_interval=0.5,
+            fill_timeout=5.0,
+        ),
+        clock=lambda: now,
         sleep=clock.sleep,
         monotonic=clock.monotonic,
     )
+
+
+async def _ready(
+    store: StateStore, gateways: dict[str, Gateway], audit: Audit, **options: Any
+) -> LiveExecutor:
+    """An executor past a complete reconciliation: its gate is open."""
+    executor = _executor(store, gateways, audit, **options)
+    assert (await executor.reconcile(CYCLE)).complete
+    return executor
 
 
 def _legs() -> list[Leg]:
@@ -142,7 +171,8 @@ QUOTES = {spot_key("ETH"): quote("2000"), spot_key("BTC"): quote("50000")}
 async def test_each_intent_is_persisted_and_audited_before_its_order_is_sent(store: Any) -> None:
     audit = Audit()
     gateway = Gateway(store, creates=[filled, filled])
-    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    executor = await _ready(store, {"spot": gateway}, audit)
+    report = await executor.execute(_legs(), CYCLE, QUOTES)
     assert [o.state for o in report.outcomes] == [IntentState.FILLED, IntentState.FILLED]
     assert gateway.states_at_send == [IntentState.SENT, IntentState.SENT]
     events = audit.events()
@@ -164,7 +194,8 @@ async def test_a_lost_reply_is_looked_up_never_resent(store: Any) -> None:
     audit = Audit()
     lost = OrderRequestFailed(Outcome.UNKNOWN, "connection reset")
     gateway = Gateway(store, creates=[lost, filled], lookups=[None, filled])
-    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    executor = await _ready(store, {"spot": gateway}, audit)
+    report = await executor.execute(_legs(), CYCLE, QUOTES)
     assert report.outcomes[0].state is IntentState.FILLED
     assert len(gateway.sent) == len(set(gateway.sent)) == 2  # one send per client id
     assert [f["result"] for e, f, _ in audit.records if e == "order_lookup"] == ["found"]
@@ -174,7 +205,8 @@ async def test_an_order_never_found_is_not_placed_and_not_resent(store: Any) -> 
     audit = Audit()
     lost = OrderRequestFailed(Outcome.UNKNOWN, "timeout")
     gateway = Gateway(store, creates=[lost, filled], lookups=[None] * 50)
-    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    executor = await _ready(store, {"spot": gateway}, audit)
+    report = await executor.execute(_legs(), CYCLE, QUOTES)
     first = report.outcomes[0]
     assert first.state is IntentState.NOT_PLACED
     assert store.get_intent(first.client_order_ids[0]).state is IntentState.NOT_PLACED
@@ -185,7 +217,8 @@ async def test_an_unknown_fate_stops_the_remaining_legs(store: Any) -> None:
     audit = Audit()
     lost = OrderRequestFailed(Outcome.UNKNOWN, "timeout")
     gateway = Gateway(store, creates=[lost], lookups=[ExchangeUnavailable("down")] * 50)
-    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    executor = await _ready(store, {"spot": gateway}, audit)
+    report = await executor.execute(_legs(), CYCLE, QUOTES)
     assert [o.state for o in report.outcomes] == [IntentState.SENT]
     assert report.stopped_early and "unresolved" in report.stopped_early
     assert len(gateway.sent) == 1
@@ -195,7 +228,8 @@ async def test_a_refusal_is_rejected_without_lookups(store: Any) -> None:
     audit = Audit()
     refused = OrderRequestFailed(Outcome.REJECTED, "insufficient balance")
     gateway = Gateway(store, creates=[refused, filled])
-    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    executor = await _ready(store, {"spot": gateway}, audit)
+    report = await executor.execute(_legs(), CYCLE, QUOTES)
     assert report.outcomes[0].state is IntentState.REJECTED
     assert "order_lookup" not in audit.events()
 
@@ -233,10 +267,8 @@ async def test_reconcile_settles_what_a_dead_process_left(store: Any) -> None:
         open_orders={orphan: "BTC/USDT", "someone-else": "BTC/USDT"},
     )
     executor = _executor(store, {"spot": gateway}, audit)
-    unresolved = await executor.reconcile(
-        store.unfinished_intents(), {"spot": ["BTC/USDT", "ETH/USDT"]}, CYCLE
-    )
-    assert unresolved == []
+    found = await executor.reconcile(CYCLE)
+    assert found.complete and found.unresolved == () and found.scanned == ("spot",)
     assert store.get_intent(pending.client_order_id).state is IntentState.NOT_PLACED
     assert store.get_intent(sent.client_order_id).state is IntentState.FILLED
     assert store.get_intent(open_.client_order_id).state is IntentState.CANCELED
@@ -245,3 +277,177 @@ async def test_reconcile_settles_what_a_dead_process_left(store: Any) -> None:
     assert gateway.sent == []  # reconciling never sends an order
     results = [f.get("result") for e, f, _ in audit.records if e == "reconcile"]
     assert "orphan_canceled" in results
+
+
+def _partly_canceled(intent: Intent) -> OrderUpdate:
+    """Cancelled after 0.04 of it filled."""
+    return OrderUpdate(
+        intent.client_order_id, "4", IntentState.CANCELED, intent.leg.amount, D("0.04"),
+        intent.leg.price, D("0.2"), "USDT",
+    )  # fmt: skip
+
+
+async def test_nothing_is_sent_before_a_reconciliation(store: Any) -> None:
+    audit = Audit()
+    gateway = Gateway(store, creates=[filled, filled])
+    report = await _executor(store, {"spot": gateway}, audit).execute(_legs(), CYCLE, QUOTES)
+    assert gateway.sent == [] and report.outcomes == ()
+    assert report.stopped_early is not None and "not been reconciled" in report.stopped_early
+    assert "order_withheld" in audit.events()
+    assert store.all_intents() == []  # withheld before anything is persisted
+
+
+async def test_an_order_whose_fate_stays_unknown_holds_every_new_order(store: Any) -> None:
+    audit = Audit()
+    sent = _saved(store, 0, IntentState.SENT)
+    down = ExchangeUnavailable("look up: 503 Service Unavailable")
+    gateway = Gateway(store, creates=[filled, filled], by_id={sent.client_order_id: [down]})
+    executor = _executor(store, {"spot": gateway}, audit)
+    found = await executor.reconcile(LATER)
+    assert not found.complete and found.unresolved == (sent.client_order_id,)
+    assert found.reason is not None and sent.client_order_id in found.reason
+    # Cancelled by client id all the same, so that a resting order cannot fill later.
+    assert gateway.cancelled == [sent.client_order_id]
+    report = await executor.execute(_legs(), LATER, QUOTES)
+    assert gateway.sent == [] and report.outcomes == ()
+    withheld = [f for e, f, _ in audit.records if e == "order_withheld"]
+    assert len(withheld) == 1 and sent.client_order_id in withheld[0]["reason"]
+    # The venue answers again: the order is found filled, recorded, and the gate opens.
+    gateway.by_id[sent.client_order_id] = [filled]
+    assert (await executor.reconcile(LATER)).complete
+    assert store.get_intent(sent.client_order_id).state is IntentState.FILLED
+    report = await executor.execute(_legs(), LATER, QUOTES)
+    assert [o.state for o in report.outcomes] == [IntentState.FILLED, IntentState.FILLED]
+
+
+async def test_the_gate_reads_the_store_not_only_the_last_reconciliation(store: Any) -> None:
+    audit = Audit()
+    gateway = Gateway(store, creates=[filled, filled])
+    executor = await _ready(store, {"spot": gateway}, audit)
+    stray = _saved(store, 7, IntentState.SENT)  # an unfinished intent the gate has not seen
+    report = await executor.execute(_legs(), LATER, QUOTES)
+    assert gateway.sent == []
+    assert report.stopped_early is not None and stray.client_order_id in report.stopped_early
+
+
+async def test_a_resting_order_of_a_dead_process_is_cancelled_and_its_fill_kept(
+    store: Any,
+) -> None:
+    audit = Audit()
+    open_ = _saved(store, 0, IntentState.OPEN)
+    gateway = Gateway(store, by_id={open_.client_order_id: [resting, _partly_canceled]})
+    found = await _executor(store, {"spot": gateway}, audit).reconcile(LATER)
+    assert found.complete
+    assert gateway.cancelled == [open_.client_order_id]
+    settled = store.get_intent(open_.client_order_id)
+    assert (settled.state, settled.filled) == (IntentState.CANCELED, D("0.04"))
+    assert [f.amount for f in store.fills(open_.client_order_id)] == [D("0.04")]
+
+
+async def test_a_resting_order_that_will_not_cancel_holds_the_gate(store: Any) -> None:
+    audit = Audit()
+    open_ = _saved(store, 0, IntentState.OPEN)
+    gateway = Gateway(store, creates=[filled, filled], by_id={open_.client_order_id: [resting]})
+    executor = _executor(store, {"spot": gateway}, audit)
+    found = await executor.reconcile(LATER)
+    assert found.unresolved == (open_.client_order_id,)
+    await executor.execute(_legs(), LATER, QUOTES)
+    assert gateway.sent == []
+
+
+async def test_a_limit_order_still_resting_after_its_cancel_gets_no_market_order_beside_it(
+    store: Any,
+) -> None:
+    audit = Audit()
+    one = [leg(spot_key("ETH"), Side.SELL, "1", "2000", index=0)]
+    limit_id = client_order_id("unit", LATER, 0, 0)
+    gateway = Gateway(store, creates=[resting, filled], by_id={limit_id: [resting]})
+    executor = await _ready(store, {"spot": gateway}, audit, order_type=OrderType.LIMIT)
+    report = await executor.execute(one, LATER, QUOTES)
+    assert gateway.sent == [limit_id]  # the market order for the remainder was never sent
+    assert report.unresolved == (limit_id,)
+    assert store.get_intent(limit_id).state is IntentState.OPEN
+
+
+async def test_a_failed_open_orders_read_leaves_reconciliation_incomplete_until_it_works(
+    store: Any,
+) -> None:
+    audit = Audit()
+    orphan = f"rb{portfolio_tag('unit')}_20251231115959000_0000"
+    gateway = Gateway(
+        store, creates=[filled, filled], open_orders={orphan: "BTC/USDT"}, open_orders_failures=1
+    )
+    executor = _executor(store, {"spot": gateway}, audit)
+    found = await executor.reconcile(CYCLE)
+    assert not found.complete and found.problems and "503" in found.problems[0]
+    await executor.execute(_legs(), CYCLE, QUOTES)
+    assert gateway.sent == []
+    again = await executor.reconcile(LATER)
+    assert again.complete and again.scanned == ("spot",) and gateway.cancelled == [orphan]
+    # Once the scan has worked, later reconciliations do not read open orders again.
+    gateway.open_orders_failures = 1
+    assert (await executor.reconcile(LATER)).scanned == ()
+
+
+async def _not_placed(store: StateStore, audit: Audit) -> str:
+    """A lost reply whose order stays invisible over the whole lookup window: NOT_PLACED."""
+    lost = OrderRequestFailed(Outcome.UNKNOWN, "connection reset")
+    gateway = Gateway(store, creates=[lost], lookups=[None] * 50)
+    executor = await _ready(store, {"spot": gateway}, audit)
+    report = await executor.execute(_legs()[:1], CYCLE, QUOTES)
+    cid = report.outcomes[0].client_order_ids[0]
+    assert store.get_intent(cid).state is IntentState.NOT_PLACED
+    return cid
+
+
+async def test_a_not_placed_order_found_filled_later_is_corrected_with_its_fill(
+    store: Any,
+) -> None:
+    audit = Audit()
+    cid = await _not_placed(store, audit)
+    gateway = Gateway(store, by_id={cid: [filled]})
+    found = await _executor(store, {"spot": gateway}, audit).reconcile(LATER)
+    assert found.complete and found.corrected == (cid,) and found.rechecked == 1
+    intent = store.get_intent(cid)
+    assert (intent.state, intent.filled) == (IntentState.FILLED, D("1"))
+    assert [(f.amount, f.price) for f in store.fills(cid)] == [(D("1"), D("2000"))]
+    fills = [f for e, f, _ in audit.records if e == "order_filled"]
+    assert [f["client_order_id"] for f in fills] == [cid]
+    (correction,) = [f for e, f, _ in audit.records if f.get("result") == "corrected"]
+    assert correction["previous"] == "NOT_PLACED" and correction["state"] == "FILLED"
+
+
+async def test_a_not_placed_order_that_cannot_be_looked_up_holds_the_gate(store: Any) -> None:
+    audit = Audit()
+    cid = await _not_placed(store, audit)
+    down = ExchangeUnavailable("look up: 503 Service Unavailable")
+    gateway = Gateway(store, creates=[filled], by_id={cid: [down]})
+    executor = _executor(store, {"spot": gateway}, audit)
+    found = await executor.reconcile(LATER)
+    assert found.unresolved == (cid,)
+    await executor.execute(_legs(), LATER, QUOTES)
+    assert gateway.sent == []
+    assert store.get_intent(cid).state is IntentState.NOT_PLACED
+
+
+async def test_a_not_placed_order_still_absent_stays_not_placed_and_trading_goes_on(
+    store: Any,
+) -> None:
+    audit = Audit()
+    cid = await _not_placed(store, audit)
+    gateway = Gateway(store, creates=[filled, filled], by_id={cid: [None]})
+    executor = _executor(store, {"spot": gateway}, audit)
+    found = await executor.reconcile(LATER)
+    assert found.complete and found.rechecked == 1 and found.corrected == ()
+    report = await executor.execute(_legs(), LATER, QUOTES)
+    assert len(gateway.sent) == 2 and report.traded
+
+
+async def test_a_not_placed_order_older_than_a_day_is_not_looked_up_again(store: Any) -> None:
+    audit = Audit()
+    cid = await _not_placed(store, audit)
+    gateway = Gateway(store, by_id={cid: [filled]})
+    executor = _executor(store, {"spot": gateway}, audit, now=NOW + timedelta(hours=25))
+    found = await executor.reconcile(LATER)
+    assert found.complete and found.rechecked == 0
+    assert store.get_intent(cid).state is IntentState.NOT_PLACED

@@ -153,3 +153,16 @@ def test_healthy_exactly_when_the_last_success_is_within_the_window(
 
     expected = last_ok is not None and at(now) - at(last_ok) <= timedelta(seconds=interval * grace)
     assert ok == expected
+
+
+def test_an_order_whose_fate_is_unknown_makes_it_unhealthy_at_once_but_alive() -> None:
+    health = Health(10, started_at=T0)
+    health.cycle_ok(at(2))
+    health.set_fate_unknown("the fate of order rb1_x is unknown")
+
+    ok, reason = health.check(at(3))
+    assert not ok
+    assert reason == "not trading until reconciled: the fate of order rb1_x is unknown"
+    assert health.alive(at(3))[0]  # a restart would not tell the order's fate any sooner
+    health.set_fate_unknown(None)
+    assert health.check(at(4))[0]
