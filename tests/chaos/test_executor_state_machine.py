@@ -139,7 +139,8 @@ enabled = false
 
 
 class MachineTime:
-    """The executor's clock: a wait lasts until the machine lets time pass."""
+    """The bot's waits (order polls, lookups, read retries): one lasts until the machine lets
+    time pass."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -265,6 +266,8 @@ async def _running_bot_waits(seconds: float) -> None:
 
 
 class ExecutorMachine(RuleBasedStateMachine):
+    """One run: a simulator, a data directory, and the bot processes that live on it in turn."""
+
     loop: asyncio.AbstractEventLoop  # set by the test
     connection: ExchangeAccount | None = None  # opened by the first run, closed by the test
     running: ExecutorMachine | None = None
@@ -602,7 +605,7 @@ class ExecutorMachine(RuleBasedStateMachine):
     "the leg's remainder at market (and the next legs) while that order rests on the book; "
     "when it fills too, the leg fills twice",
 )
-def test_executor_state_machine() -> None:
+def test_any_interleaving_of_faults_and_kills_never_trades_twice_and_settles() -> None:
     loop = asyncio.new_event_loop()
     ExecutorMachine.loop = loop
     ExecutorMachine.connection = None
