@@ -27,7 +27,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +48,7 @@ from pydantic import SecretStr
 
 from bot.app.wiring import App, WaitClock, open_app
 from bot.config import BotConfig, load_config
-from bot.core.domain import Intent, MarketType, Mode
+from bot.core.domain import Intent, IntentState, MarketType, Mode
 from bot.core.ids import client_order_id, is_ours
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
@@ -82,6 +82,19 @@ PLACE = "spot.order.post"
 # The state store and the audit log sync every write to disk; a run makes hundreds. Memory
 # backed storage, where the system has it, keeps a step cheap (durability is not under test).
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+KNOWN = (
+    "issue 13, known: a limit order whose reply was lost and that stays hidden from lookups "
+    "for longer than the lookup window is taken as NOT_PLACED, and the same cycle sends the "
+    "leg's remainder at market (and the next legs) while that order rests on the book; when "
+    "it fills too, the leg fills twice"
+)
+
+
+class HiddenOrderTakenAsNotPlaced(AssertionError):
+    """An invariant broken because an order the bot recorded NOT_PLACED rests on the book or
+    filled (KNOWN). Any other broken invariant is a plain AssertionError."""
 
 
 def _config(data: Path, sim: SimHandle, order_type: str) -> BotConfig:
@@ -282,6 +295,8 @@ class ExecutorMachine(RuleBasedStateMachine):
         self.config: BotConfig | None = None
         self.bot = BotProcess(self.loop)
         self.violations: list[str] = []
+        self.known: list[str] = []  # violations that are KNOWN
+        self.taken_as_not_placed: set[str] = set()  # NOT_PLACED in the store, booked on the ledger
         self.planned: dict[tuple[str, int], Decimal] = {}  # (cycle id, leg index) -> amount
         self.leg_of: dict[str, tuple[str, int]] = {}  # client order id -> (cycle id, leg index)
         self.failing: set[str] = set()
@@ -378,10 +393,15 @@ class ExecutorMachine(RuleBasedStateMachine):
                     f"{other.state} (its fate unknown to the bot)"
                 )
         for order in self._our_orders():
-            if order.client_id != cid and order.status.is_open:
-                self.violations.append(
-                    f"order {cid} reached the exchange while {order.client_id} rested on the book"
-                )
+            if order.client_id == cid or not order.status.is_open:
+                continue
+            message = f"order {cid} reached the exchange while {order.client_id} rested on the book"
+            belief = intents.get(order.client_id)
+            if belief is not None and belief.state is IntentState.NOT_PLACED:
+                self.taken_as_not_placed.add(order.client_id)
+                self.known.append(f"{message}, recorded NOT_PLACED")
+            else:
+                self.violations.append(message)
 
     def _our_orders(self) -> list[OrderRecord]:
         return [o for o in self.sim.admin.orders(VENUE_ACCOUNT) if is_ours(o.client_id, PORTFOLIO)]
@@ -496,14 +516,15 @@ class ExecutorMachine(RuleBasedStateMachine):
 
     # -- invariants --------------------------------------------------------------------------
 
-    def _require(self, holds: bool, message: str) -> None:
+    def _require(self, holds: bool, message: str, *, known: bool = False) -> None:
         if not holds:
             self.broken = True
-            raise AssertionError(message)
+            raise (HiddenOrderTakenAsNotPlaced if known else AssertionError)(message)
 
     @invariant()
     def no_order_while_a_fate_is_unknown(self) -> None:
         self._require(not self.violations, "\n".join(self.violations))
+        self._require(not self.known, "\n".join(self.known), known=True)
 
     @invariant()
     def no_leg_fills_more_than_planned(self) -> None:
@@ -517,13 +538,12 @@ class ExecutorMachine(RuleBasedStateMachine):
             assert leg is not None
             filled[leg] = filled.get(leg, D(0)) + order.filled
         for leg, amount in filled.items():
+            mine = [o for o in orders if self.leg_of[o.client_id] == leg]
             self._require(
                 amount <= self.planned[leg],
-                (
-                    f"leg {leg} filled {amount} across its orders, planned "
-                    f"{self.planned[leg]}: "
-                    + "; ".join(f"{o.client_id} {o.status} {o.filled}" for o in orders)
-                ),
+                f"leg {leg} filled {amount} across its orders, planned {self.planned[leg]}: "
+                + "; ".join(f"{o.client_id} {o.status} {o.filled}" for o in mine),
+                known=any(o.client_id in self.taken_as_not_placed for o in mine),
             )
 
     def _settle_and_check(self) -> None:
@@ -597,19 +617,22 @@ class ExecutorMachine(RuleBasedStateMachine):
             shutil.rmtree(self.data, ignore_errors=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 13, known: a limit order whose reply was lost and that stays hidden from "
-    "lookups for longer than the lookup window is taken as NOT_PLACED, and the same cycle sends "
-    "the leg's remainder at market (and the next legs) while that order rests on the book; "
-    "when it fills too, the leg fills twice",
-)
-def test_any_interleaving_of_faults_and_kills_never_trades_twice_and_settles() -> None:
+@contextlib.contextmanager
+def _machine_loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()
     ExecutorMachine.loop = loop
     ExecutorMachine.connection = None
     try:
+        yield loop
+    finally:
+        if ExecutorMachine.connection is not None:
+            loop.run_until_complete(ExecutorMachine.connection.close())
+        loop.close()
+
+
+@pytest.mark.xfail(raises=HiddenOrderTakenAsNotPlaced, reason=KNOWN)
+def test_any_interleaving_of_faults_and_kills_never_trades_twice_and_settles() -> None:
+    with _machine_loop():
         run_state_machine_as_test(
             ExecutorMachine,
             settings=settings(
@@ -620,7 +643,21 @@ def test_any_interleaving_of_faults_and_kills_never_trades_twice_and_settles() -
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
         )
-    finally:
-        if ExecutorMachine.connection is not None:
-            loop.run_until_complete(ExecutorMachine.connection.close())
-        loop.close()
+
+
+@pytest.mark.xfail(strict=True, raises=HiddenOrderTakenAsNotPlaced, reason=KNOWN)
+def test_a_limit_order_hidden_past_the_lookup_window_is_not_traded_again() -> None:
+    """The known failure as one fixed run of the machine (which meets it in some of its runs):
+    strict, so that the fix is noticed and both marks come off."""
+    with _machine_loop():
+        machine = ExecutorMachine()
+        try:
+            machine.start("limit-then-market")
+            machine.next_reply_lost(hidden_for=5, kind="lost")
+            machine.deposit_then_cycle("USDT", "0.2")
+            while machine.bot.busy:
+                machine.time_passes(1)
+                machine.no_order_while_a_fate_is_unknown()
+                machine.no_leg_fills_more_than_planned()
+        finally:
+            machine.teardown()
