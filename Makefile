@@ -11,7 +11,8 @@ help:
 	@echo "make run    - dry-run the bot against the embedded exchange simulator ($(CONFIG))"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - print benchmark figures beside their floors"
-	@echo "make chaos  - the full chaos and crash campaigns (a smaller count runs in make test)"
+	@echo "make chaos  - the full chaos and crash campaigns (a smaller count runs in make test);"
+	@echo "              CHAOS_SEED=N make chaos replays the campaign of seed N"
 	@echo "make image  - build the container image (podman or docker) as rebalance-bot:latest"
 
 $(STAMP): pyproject.toml
@@ -40,6 +41,7 @@ test: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# CHAOS_SEED=N replays the campaign of seed N (printed by every run; make test uses 11).
 chaos: $(STAMP)
 	CHAOS_FULL=1 $(BIN)/python -m pytest -q tests/chaos -s
 

@@ -1,20 +1,27 @@
 """Fault injection: which request suffers what, reproducibly for a seed, and what was injected.
 
 A rule names an endpoint (a route name such as `fapi.order.post`, a glob such as `fapi.*`, or
-`*`), a kind, and when it fires: on the next N matching calls (`next`), or with a probability
-drawn from a generator seeded by the simulator's seed, so a given request sequence always meets
-the same faults. The dialect asks `draw(route)` once per request and acts on the rules that
-fired; counts of injected faults are kept by kind.
+`*`), a kind, and when it fires: on the next N matching calls (`next`), or with a probability.
+The dialect asks `draw(route, caller)` once per request and acts on the rules that fired;
+counts of injected faults are kept by kind.
+
+A probability is decided per request stream, not by one generator consumed in arrival order:
+the n-th request of one caller (its API key, or none) on one route meets the faults that a hash
+of (seed, rule, caller, route, n) gives. Requests that race each other on different routes or
+from different accounts therefore cannot trade their faults, and one seed gives one campaign
+whatever the timing. What still follows arrival order: `next` rules (the next N matching calls,
+whoever sends them) and two concurrent requests of one caller on one route.
 
 After a lost response (or a 5xx that hides an executed order) Binance may answer "order does
 not exist" for a while to lookups by client order id; `hide()` and `is_hidden()` model that
-visibility delay, by a number of lookups and/or a wall-clock duration.
+visibility delay, by a number of lookups (reproducible) and/or a wall-clock duration (not:
+how many lookups fall inside it depends on timing).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import random
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -71,6 +78,7 @@ class FaultRule:
 class _Active:
     rule: FaultRule
     remaining: int
+    serial: int  # tells the draws of two rules apart (two equal rules draw independently)
 
 
 @dataclass(slots=True)
@@ -87,9 +95,11 @@ class FaultPlan:
         seed: int = 0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._rng = random.Random(f"faults:{seed}")
+        self._seed = seed
         self._monotonic = monotonic
         self._active: list[_Active] = []
+        self._serials = 0
+        self._served: Counter[tuple[str, str]] = Counter()  # requests per (caller, route)
         self._hidden: dict[tuple[str, str], _Hidden] = {}
         self.injected: Counter[FaultKind] = Counter()
         self.set_rules(rules)
@@ -99,17 +109,24 @@ class FaultPlan:
         return [a.rule for a in self._active]
 
     def set_rules(self, rules: Iterable[FaultRule]) -> None:
-        self._active = [_Active(rule, rule.next) for rule in rules]
+        self._active = []
+        for rule in rules:
+            self.add(rule)
 
     def add(self, rule: FaultRule) -> None:
-        self._active.append(_Active(rule, rule.next))
+        self._active.append(_Active(rule, rule.next, self._serials))
+        self._serials += 1
 
     def clear(self) -> None:
         self._active = []
         self._hidden.clear()
 
-    def draw(self, route: str) -> list[FaultRule]:
-        """The rules that fire for one request to `route` (each counted as injected)."""
+    def draw(self, route: str, caller: str | None = None) -> list[FaultRule]:
+        """The rules that fire for one request of `caller` (an API key, None for an anonymous
+        request) to `route`, each counted as injected."""
+        stream = (caller or "", route)
+        sequence = self._served[stream]
+        self._served[stream] += 1
         if not self._active:
             return []
         fired: list[FaultRule] = []
@@ -120,13 +137,22 @@ class FaultPlan:
             if active.remaining > 0:
                 active.remaining -= 1
                 fired.append(rule)
-            elif rule.probability > 0 and self._rng.random() < rule.probability:
+            elif rule.probability > 0 and self._uniform(active.serial, stream, sequence) < (
+                rule.probability
+            ):
                 fired.append(rule)
         # Scheduled rules that have run out and have no probability are spent.
         self._active = [a for a in self._active if a.remaining > 0 or a.rule.probability > 0]
         for rule in fired:
             self.injected[rule.kind] += 1
         return fired
+
+    def _uniform(self, serial: int, stream: tuple[str, str], sequence: int) -> float:
+        """A number in [0, 1) fixed by the seed, the rule and the request's place in its stream."""
+        caller, route = stream
+        key = f"{self._seed}\x00{serial}\x00{caller}\x00{route}\x00{sequence}".encode()
+        digest = hashlib.blake2b(key, digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64
 
     def hide(self, account: str, client_id: str, *, lookups: int, ms: int) -> None:
         if lookups <= 0 and ms <= 0:

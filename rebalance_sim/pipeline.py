@@ -1,7 +1,7 @@
 """The request pipeline every venue dialect shares, parameterized by the dialect's envelope.
 
 A request to a served route is counted (by the key its key header names), its parameters read,
-and faults drawn once for its route (`FaultPlan.draw`). Early faults act (latency, a price gap,
+and faults drawn once per route and key (`FaultPlan.draw`). Early faults act (latency, a price gap,
 a hang, an error reply); then the venue's request budget, authentication of a signed route and
 the venue's per-account checks; then the handler; then late faults (a lost reply, or an error
 reply after the request was executed: the order's client id is then hidden from lookups for a
@@ -285,7 +285,7 @@ class Dialect(ABC, Generic[M]):
         query = request.rel_url.raw_query_string
         body = await request.text() if request.body_exists else ""
         inbound = Inbound(route, request, query, body, self.params(route, query, body), known)
-        fired = self.faults.draw(route.name)
+        fired = self.faults.draw(route.name, known.api_key if known else None)
         if fired:
             early = await self._early_faults(fired, inbound.params, request)
             if early is not None:

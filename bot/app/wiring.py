@@ -20,7 +20,8 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +98,16 @@ class App:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class WaitClock:
+    """What the bot waits on between read retries, order polls and lookups: real time by
+    default; a test passes simulated time, so its lookup windows and retries do not depend on
+    how long requests take."""
+
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
 def config_digest(config: BotConfig) -> str:
     """A short hash of the effective config (secrets excluded), recorded at start-up."""
     data = config.model_dump(mode="json")
@@ -121,7 +132,9 @@ def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Cre
     return Credentials(account.api_key, account.secret, account.password)
 
 
-def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAccount]:
+def _accounts(
+    config: BotConfig, mode: Mode, sim: Any, waits: WaitClock
+) -> dict[str, ExchangeAccount]:
     accounts: dict[str, ExchangeAccount] = {}
     budgets: dict[str, RequestBudget] = {}
     for name, account_config in config.accounts.items():
@@ -158,7 +171,25 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
                 if account_config.pace_by_weight
                 else None
             ),
+            sleep=waits.sleep,
         )
+    return accounts
+
+
+def _open_accounts(
+    config: BotConfig,
+    mode: Mode,
+    sim: Any,
+    waits: WaitClock,
+    connected: Mapping[str, ExchangeAccount] | None,
+    stack: contextlib.AsyncExitStack,
+) -> dict[str, ExchangeAccount]:
+    """The caller's connections, or the config's accounts connected here and closed on exit."""
+    if connected is not None:
+        return dict(connected)
+    accounts = _accounts(config, mode, sim, waits)
+    for account in accounts.values():
+        stack.push_async_callback(account.close)
     return accounts
 
 
@@ -176,13 +207,19 @@ async def open_app(
     clock: Callable[[], datetime] | None = None,
     env: Mapping[str, str] | None = None,
     sim_port: int | None = None,
+    waits: WaitClock | None = None,
+    connected: Mapping[str, ExchangeAccount] | None = None,
 ) -> AsyncIterator[App]:
     """Everything one portfolio needs, opened in order and closed in reverse.
 
     The bot's clock is wall time, except with the embedded simulator: then it is the
     simulator's time, so that cooldowns, windows and quote ages are measured on the same clock
     as the market (a rehearsal at 60× speed keeps its hour-long cooldown an hour of market).
+    `waits` times read retries and the live executor's polls and lookups (default: real time).
+    `connected`: account connections the caller opened and keeps (a test restarting the bot
+    over one connection); by default each account is connected here and closed on exit.
     """
+    waits = waits or WaitClock()
     sim_handle: list[Any] = []
     if clock is None:
 
@@ -207,9 +244,7 @@ async def open_app(
             )
             sim_handle.append(sim)
             log.info("simulator_started", base_url=sim.base_url)
-        accounts = _accounts(config, mode, sim)
-        for account in accounts.values():
-            stack.push_async_callback(account.close)
+        accounts = _open_accounts(config, mode, sim, waits, connected, stack)
         if mode is Mode.LIVE:
             wallets = (
                 frozenset(n for pair in config.collateral.venues for n in (pair.spot, pair.futures))
@@ -227,7 +262,7 @@ async def open_app(
         cash = frozenset(config.cash_assets)
         live_reader = LiveReader(accounts, keys, config.quote_currency, cash, clock)
         executor, reader = await _execution(
-            config, mode, accounts, instruments, store, audit, clock, live_reader
+            config, mode, accounts, instruments, store, audit, clock, live_reader, waits
         )
         saved_risk = store.load_risk_state()
         try:
@@ -309,6 +344,7 @@ async def _execution(
     audit: AuditLog,
     clock: Callable[[], datetime],
     live_reader: LiveReader,
+    waits: WaitClock,
 ) -> tuple[LiveExecutor | PaperExecutor, LiveReader | PaperReader]:
     """Live: order gateways. Dry-run: the paper executor, which holds no exchange object."""
     keys = cfg.instrument_keys(config)
@@ -329,6 +365,8 @@ async def _execution(
                 fill_timeout=config.execution.fill_timeout.total_seconds(),
             ),
             clock=clock,
+            sleep=waits.sleep,
+            monotonic=waits.monotonic,
         )
         reader: LiveReader | PaperReader = live_reader
     else:

@@ -6,6 +6,7 @@ live executor is given; a dry-run bot never constructs one.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class ExchangeAccount:
         read_attempts: int = 3,
         read_deadline: float = 20.0,
         weight_limit: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`weight_limit`: the exchange's request-weight budget per minute, to pace by the
         weight it reports used (None: the figure is only recorded, see `used_weight`)."""
@@ -126,6 +128,7 @@ class ExchangeAccount:
         self.quote_currency = quote_currency
         self._read_attempts = read_attempts
         self._read_deadline = read_deadline
+        self._sleep = sleep  # between read retries
         self.instruments: dict[str, Instrument] = {}  # by symbol, after load_instruments()
         self._weight_limit = weight_limit
         # The weight the exchange said was used in its current minute, after the last reply
@@ -175,6 +178,7 @@ class ExchangeAccount:
                 stop=stop_after_attempt(self._read_attempts)
                 | stop_after_delay(self._read_deadline),
                 wait=wait_exponential(multiplier=0.2, max=5.0) + wait_random(0, 0.2),
+                sleep=self._sleep,
                 reraise=True,
             ):
                 with attempt:

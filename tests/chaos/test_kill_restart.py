@@ -9,6 +9,10 @@ on the simulator's ledger. Further rounds kill the bot while a limit order rests
 or while look-ups fail, and restart it while look-ups (and sometimes the open-orders read)
 still answer 503: nothing may be traded twice (no instrument is both sold and bought back).
 `make chaos` runs many rounds; `make test` a few.
+
+The chaos seed (`CHAOS_SEED`) chooses each round's faults and kill delay, but a round does not
+replay exactly: the bot is a separate process on a real-time market clock, so where in its work
+the kill lands depends on timing.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from bot.store.state import StateStore
 from rebalance_sim.engine import OrderRecord
 from rebalance_sim.faults import FaultKind, FaultRule
 from rebalance_sim.server import SimHandle, run_simulator
+from tests.chaos.replay import chaos_seed
 from tests.integration.fate_support import BotProcess
 from tests.integration.loop_support import ledger_weights
 from tests.integration.test_daemon_process import SCENARIO, _config, _env
@@ -111,8 +116,10 @@ def _assert_in_band(sim: SimHandle, context: object) -> None:
 async def test_kill_9_mid_order_then_restart_no_duplicate_and_into_band(
     tmp_path: Path, round_: int
 ) -> None:
-    rng = random.Random(1000 + round_)
-    async with run_simulator(SCENARIO, seed=3) as sim:
+    seed = chaos_seed()
+    print(f"\nkill -9 round {round_}, chaos seed {seed}")
+    rng = random.Random(f"{seed}:{round_}")
+    async with run_simulator(SCENARIO, seed=seed) as sim:
         config = _config(tmp_path, sim.base_url)
         text = config.read_text().replace('cooldown = "1h"', 'cooldown = "0s"')
         config.write_text(text + '\n[execution]\nlookup_window = "6s"\n')
@@ -167,9 +174,11 @@ def _fate_faults(kind: str) -> list[FaultRule]:
 async def test_kill_9_while_a_limit_order_rests_or_lookups_fail_never_trades_twice(
     tmp_path: Path, round_: int
 ) -> None:
-    rng = random.Random(5000 + round_)
+    seed = chaos_seed()
+    print(f"\nkill -9 fate round {round_}, chaos seed {seed}")
+    rng = random.Random(f"{seed}:fate:{round_}")
     kind = ("resting", "lookups-down")[round_ % 2]
-    async with run_simulator(SCENARIO, seed=3) as sim:
+    async with run_simulator(SCENARIO, seed=seed) as sim:
         config = _config(tmp_path, sim.base_url)
         text = config.read_text().replace('cooldown = "1h"', 'cooldown = "0s"')
         execution = '\n[execution]\nlookup_window = "1s"\npoll_interval = "0.5s"\n'

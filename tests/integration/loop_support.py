@@ -119,6 +119,7 @@ def write_config(
     trigger: str = 'kind = "band"\nband = 0.05\ncooldown = "0s"',
     planner: str = 'to = "target"',
     venue: str = "binance",
+    seed: int = 11,
 ) -> Path:
     """A config (and its scenario) in tmp_path. `venue`: binance, bitget (classic account) or
     bitget-uta (a unified Bitget account)."""
@@ -139,7 +140,7 @@ data_dir = "{tmp_path / "data"}"
 [simulator]
 enabled = true
 scenario = "{tmp_path / "scenario.toml"}"
-seed = 11
+seed = {seed}
 
 [accounts.spot]
 exchange = "{spot_exchange}"

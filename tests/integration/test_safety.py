@@ -98,8 +98,8 @@ async def test_a_429_storm_makes_the_whole_venue_wait_for_retry_after(tmp_path: 
             seen.append((time.monotonic(), route))
             count(account, key, route)
 
-        def drawing(route: str) -> list[FaultRule]:
-            fired = draw(route)
+        def drawing(route: str, caller: str | None = None) -> list[FaultRule]:
+            fired = draw(route, caller)
             if any(rule.kind is FaultKind.HTTP_429 for rule in fired):
                 storms.append(time.monotonic())
             return fired

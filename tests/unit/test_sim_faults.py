@@ -29,6 +29,35 @@ def test_random_faults_are_reproducible_for_a_seed_and_differ_between_seeds() ->
     assert 30 < sum(pattern(1)) < 90
 
 
+def test_a_streams_faults_do_not_depend_on_how_other_requests_interleave_with_it() -> None:
+    rules = [
+        FaultRule(FaultKind.HTTP_503, "*", probability=0.3),
+        FaultRule(FaultKind.LOST_RESPONSE, "*order.post", probability=0.2),
+    ]
+
+    def orders_of_a(interleave: int) -> list[list[FaultKind]]:
+        plan = FaultPlan(rules, seed=9)
+        seen = []
+        for n in range(120):
+            for k in range(interleave * (n % 3)):  # other routes and another account race in
+                plan.draw("spot.order.post", "key-b")
+                plan.draw("spot.ticker.get" if k % 2 else "spot.order.get", "key-a")
+            seen.append(kinds(plan.draw("spot.order.post", "key-a")))
+        return seen
+
+    alone = orders_of_a(0)
+    assert orders_of_a(1) == alone
+    assert orders_of_a(3) == alone
+    assert any(FaultKind.LOST_RESPONSE in k for k in alone) and [] in alone
+
+
+def test_two_equal_rules_draw_independently() -> None:
+    rule = FaultRule(FaultKind.LATENCY, "*", probability=0.5)
+    plan = FaultPlan([rule, rule], seed=4)
+    counts = [len(plan.draw("fapi.order.get")) for _ in range(200)]
+    assert 1 in counts  # one fired without the other: not one draw shared by both
+
+
 def test_several_rules_can_fire_together() -> None:
     plan = FaultPlan(
         [
