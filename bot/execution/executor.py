@@ -253,6 +253,14 @@ class LiveExecutor:
                     f"order {outcome.client_order_ids[-1]} is unresolved: no further orders "
                     "until it is reconciled",
                 )
+            if outcome.state is IntentState.NOT_PLACED:
+                # Not found after its reply was lost: a belief, not a fact (the order may yet
+                # show). Nothing more this cycle; the next one looks it up again first.
+                return ExecutionReport(
+                    tuple(outcomes),
+                    f"order {outcome.client_order_ids[-1]} was not found after its reply was "
+                    "lost: no further orders this cycle",
+                )
         return ExecutionReport(tuple(outcomes))
 
     async def _execute_leg(self, leg: Leg, cycle_id: str, quote: Quote | None) -> LegOutcome:
@@ -262,6 +270,8 @@ class LiveExecutor:
         touch = _passive_touch(leg.side, quote) if quote is not None else None
         if self._options.order_type is OrderType.LIMIT and touch is not None:
             first = await self._limit_attempt(gateway, leg, cycle_id, touch)
+            if first.state is IntentState.NOT_PLACED:
+                return first  # not found after a lost reply: it may still rest, hidden
             if not first.state.final or first.filled >= leg.amount:
                 return first  # still resting or unknown: no market order beside it
             if self._stopping.is_set():

@@ -33,7 +33,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, Phase, event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -84,17 +83,10 @@ PLACE = "spot.order.post"
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
-KNOWN = (
-    "issue 13, known: a limit order whose reply was lost and that stays hidden from lookups "
-    "for longer than the lookup window is taken as NOT_PLACED, and the same cycle sends the "
-    "leg's remainder at market (and the next legs) while that order rests on the book; when "
-    "it fills too, the leg fills twice"
-)
-
-
 class HiddenOrderTakenAsNotPlaced(AssertionError):
     """An invariant broken because an order the bot recorded NOT_PLACED rests on the book or
-    filled (KNOWN). Any other broken invariant is a plain AssertionError."""
+    filled (the bot traded beside an order whose fate it only believed). Any other broken
+    invariant is a plain AssertionError."""
 
 
 def _config(data: Path, sim: SimHandle, order_type: str) -> BotConfig:
@@ -606,11 +598,12 @@ class ExecutorMachine(RuleBasedStateMachine):
             event(f"fault injected: {kind}")
         event(f"restarts: {min(self.restarts, 2)}{'+' if self.restarts >= 2 else ''}")
 
-    def teardown(self) -> None:
+    def teardown(self, *, tally: bool = True) -> None:
         try:
             if self.config is not None and not self.broken:
                 self._settle_and_check()
-                self._tally()
+                if tally:  # statistics exist only inside a hypothesis run
+                    self._tally()
         finally:
             self.bot.kill()
             self._await(self.world.aclose())
@@ -630,7 +623,6 @@ def _machine_loop() -> Iterator[asyncio.AbstractEventLoop]:
         loop.close()
 
 
-@pytest.mark.xfail(raises=HiddenOrderTakenAsNotPlaced, reason=KNOWN)
 def test_any_interleaving_of_faults_and_kills_never_trades_twice_and_settles() -> None:
     with _machine_loop():
         run_state_machine_as_test(
@@ -645,10 +637,10 @@ def test_any_interleaving_of_faults_and_kills_never_trades_twice_and_settles() -
         )
 
 
-@pytest.mark.xfail(strict=True, raises=HiddenOrderTakenAsNotPlaced, reason=KNOWN)
 def test_a_limit_order_hidden_past_the_lookup_window_is_not_traded_again() -> None:
-    """The known failure as one fixed run of the machine (which meets it in some of its runs):
-    strict, so that the fix is noticed and both marks come off."""
+    """Once a failure the machine found: a limit order whose reply was lost and that stayed hidden
+    past the lookup window was taken as NOT_PLACED and the leg's remainder went at market beside
+    it. Not found after a lost reply now ends the cycle's orders; the next cycle looks it up."""
     with _machine_loop():
         machine = ExecutorMachine()
         try:
@@ -660,4 +652,4 @@ def test_a_limit_order_hidden_past_the_lookup_window_is_not_traded_again() -> No
                 machine.no_order_while_a_fate_is_unknown()
                 machine.no_leg_fills_more_than_planned()
         finally:
-            machine.teardown()
+            machine.teardown(tally=False)
