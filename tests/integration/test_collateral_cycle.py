@@ -23,6 +23,7 @@ from bot.app.wiring import open_app
 from bot.audit.writer import read_records
 from bot.config import BotConfig, check_live_allowed, to_sleeves
 from bot.core.domain import Mode
+from bot.core.errors import ConfigError
 from bot.core.ids import transfer_client_id
 from bot.core.policy.collateral import TransferLeg, Wallet
 from bot.execution.transfers import PENDING_KEY, TransferIntent, TransferState
@@ -268,8 +269,13 @@ def _crash(sim: Any) -> None:
 async def test_a_key_without_the_transfer_permission_is_named_in_one_line(
     tmp_path: Path,
 ) -> None:
+    """Where the venue says what a key may do, the start refuses it (see test_key_permissions);
+    where it cannot be read (here its endpoint answers 503), the first refused transfer says so."""
     scenario = SLIDE_SCENARIO.replace(
-        'name = "main"\n', 'name = "main"\npermissions = ["read", "trade"]\n', 1
+        'name = "main"\n', 'name = "main"\npermissions = ["read", "trade", "futures"]\n', 1
+    )
+    scenario += (
+        '\n[[faults.rules]]\nkind = "http_503"\nendpoint = "sapi.apiRestrictions"\nnext = 2\n'
     )
     config = _config(tmp_path, enabled=True, scenario=scenario)
     mode = check_live_allowed(config, cli_live=True)
@@ -284,6 +290,22 @@ async def test_a_key_without_the_transfer_permission_is_named_in_one_line(
     assert "'Permits Universal Transfer'" in line and "binance (spot+usdm)" in line
     errors = [r for r in _audit(tmp_path) if r["event"] == "error" and r.get("step") == "transfer"]
     assert [e["message"] for e in errors] == [line]
+
+
+async def test_a_key_without_the_transfer_permission_stops_a_live_start_in_one_line(
+    tmp_path: Path,
+) -> None:
+    scenario = SLIDE_SCENARIO.replace(
+        'name = "main"\n', 'name = "main"\npermissions = ["read", "trade", "futures"]\n', 1
+    )
+    config = _config(tmp_path, enabled=True, scenario=scenario)
+    mode = check_live_allowed(config, cli_live=True)
+    with pytest.raises(ConfigError) as refused:
+        async with open_app(config, mode):
+            pass
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "accounts.spot: the API key lacks universal transfer permission" in message
 
 
 def _audit(tmp_path: Path) -> list[dict[str, Any]]:
