@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -74,7 +75,7 @@ class TargetSource(Protocol):
 
 class Audit(Protocol):
     def append(
-        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
+        self, event: EventType, cycle_id: str | None, *, sync: bool = False, **fields: Any
     ) -> Any: ...
 
     def flush(self) -> None: ...
@@ -97,7 +98,9 @@ class Observer(Protocol):
     def state_changed(self, change: StateChange) -> None: ...
 
 
-class Outcome:
+class Outcome(StrEnum):
+    """How a cycle ended: `cycle_end`'s `outcome`, the metrics' label, the store's record."""
+
     NO_TRADE = "no-trade"
     TRADED = "traded"
     BLOCKED = "blocked"  # the trigger fired but risk denied every leg (or trading is halted)
@@ -109,7 +112,7 @@ class Outcome:
 @dataclass
 class CycleResult:
     cycle_id: str
-    outcome: str
+    outcome: Outcome
     reason: str
     snapshot: Snapshot | None = None
     drift: DriftReport | None = None

@@ -118,7 +118,6 @@ async def run_daemon(
         stopper.callbacks.append(app.executor.stop)
         ops = Operations(app)
         app.cycle.observers.append(ops)
-        app.extras["ops"] = ops
         cycles = 0
         try:
             url = await ops.start()

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from bot.app.marketdata import CandleSeries, OhlcvCache, timeframe_ms
-from bot.audit.writer import EventType
+from bot.audit.writer import AuditLog, EventType
 from bot.config import BotConfig
 from bot.core.domain import ZERO, Group, InstrumentKey, Sleeve, Snapshot
 from bot.core.errors import BotError, DataError
@@ -79,7 +79,7 @@ class StrategyTargets:
         sleeves: Sequence[Sleeve],
         accounts: Mapping[str, ExchangeAccount],
         store: Any,
-        audit: Any,
+        audit: AuditLog,
         clock: Callable[[], datetime],
         cache_dir: Path,
     ) -> None:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,7 +89,6 @@ class App:
     executor: LiveExecutor | PaperExecutor
     instruments: dict[InstrumentKey, Instrument]
     simulator: Any = None  # the embedded simulator's handle, when there is one
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def config_digest(config: BotConfig) -> str:

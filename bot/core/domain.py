@@ -27,10 +27,6 @@ class Side(StrEnum):
     def sign(self) -> int:
         return 1 if self is Side.BUY else -1
 
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
-
 
 class MarketType(StrEnum):
     SPOT = "spot"
@@ -109,10 +105,6 @@ class Instrument:
     @property
     def account(self) -> str:
         return self.key.account
-
-    @property
-    def is_spot(self) -> bool:
-        return self.market_type is MarketType.SPOT
 
     def round_amount(self, amount: Decimal) -> Decimal:
         """Truncate a non-negative amount to the lot size."""

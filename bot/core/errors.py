@@ -19,10 +19,6 @@ class DataError(BotError):
     """The exchange returned data the bot cannot trust (missing, NaN, zero or negative values)."""
 
 
-class RiskRejected(BotError):
-    """A plan or leg was refused by the risk engine."""
-
-
 class ExecutionError(BotError):
     """An order could not be placed or its outcome could not be established."""
 

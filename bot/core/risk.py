@@ -30,7 +30,7 @@ removed; only an operator's resume does, and it is refused while a kill switch i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -443,8 +443,3 @@ def _leg_problem(
         or _size_problem(leg, book.nav, limits)
         or _cumulative_problem(leg, book, state, limits, now)
     )
-
-
-def summarize(verdict: Verdict) -> Sequence[str]:
-    """One line per denied leg, for logs and notifications."""
-    return [f"leg {v.leg.index} {v.leg.key}: {v.check}: {v.reason}" for v in verdict.denied]

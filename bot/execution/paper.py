@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from bot.audit.events import OrderRejected, PaperFill
 from bot.core.domain import InstrumentKey, IntentState, Leg, Quote
 from bot.core.ids import client_order_id
 from bot.execution.executor import AuditSink, ExecutionReport, LegOutcome, Reconciliation
@@ -70,9 +71,7 @@ class PaperExecutor:
             quote = quotes.get(leg.key)
             if quote is None:
                 outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error="no quote"))
-                self._audit.append(
-                    "order_rejected", cycle_id, client_order_id=cid, reason="no quote", dry_run=True
-                )
+                self._audit.record(OrderRejected(cid, "no quote", dry_run=True), cycle_id)
                 continue
             fee_rate = (
                 self._costs.spot_fee if leg.key.symbol.count(":") == 0 else self._costs.futures_fee
@@ -83,9 +82,7 @@ class PaperExecutor:
                 ledger = self.ledger.apply(fill)
             except PaperRejected as exc:
                 outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error=str(exc)))
-                self._audit.append(
-                    "order_rejected", cycle_id, client_order_id=cid, reason=str(exc), dry_run=True
-                )
+                self._audit.record(OrderRejected(cid, str(exc), dry_run=True), cycle_id)
                 continue
             row = {
                 "cycle_id": cycle_id,
@@ -101,22 +98,22 @@ class PaperExecutor:
             }
             self._store.commit_paper_trade(ledger.to_dict(), [row])
             self.ledger = ledger
-            self._audit.append(
-                "paper_fill",
+            self._audit.record(
+                PaperFill(
+                    account=leg.key.account,
+                    symbol=leg.key.symbol,
+                    side=leg.side,
+                    amount=fill.amount,
+                    price=fill.price,
+                    notional=fill.notional,
+                    fee=fill.fee,
+                    fee_currency=fill.fee_currency,
+                    order_id=None,
+                    client_order_id=cid,
+                    reduce_only=leg.reduce_only,
+                    dry_run=True,
+                ),
                 cycle_id,
-                sync=False,
-                account=leg.key.account,
-                symbol=leg.key.symbol,
-                side=leg.side.value,
-                amount=fill.amount,
-                price=fill.price,
-                notional=fill.notional,
-                fee=fill.fee,
-                fee_currency=fill.fee_currency,
-                order_id=None,
-                client_order_id=cid,
-                reduce_only=leg.reduce_only,
-                dry_run=True,
             )
             outcomes.append(
                 LegOutcome(
