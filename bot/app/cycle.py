@@ -1,9 +1,10 @@
-"""One rebalancing cycle: reconcile → snapshot → price check → drift → trigger → plan → risk →
-market status → execute → drift after.
+"""One rebalancing cycle: reconcile → snapshot → targets → decide (price check, valuation, drift,
+trigger, plan, risk verdict) → market status → execute → drift after.
 
-`Cycle.run` reads as the specification's cycle. The pure core decides; this module only moves
-values between it and the shell (reader, executor, state store, audit log) and writes every
-decision to the audit log under the cycle's id before acting on it. A cycle first settles every
+`Cycle.run` reads as the specification's cycle. The pure core decides, in one function
+(`bot.core.pipeline.decide_cycle`, which `plan` calls too); this module only moves values
+between it and the shell (reader, executor, state store, audit log) and writes every decision
+to the audit log under the cycle's id before acting on it. A cycle first settles every
 order whose fate is unknown; while one stays unknown it reads nothing, plans nothing and sends
 nothing (outcome `unresolved`, retried next cycle). A cycle that cannot see the portfolio whole
 (an exchange down, a price missing for a held asset) or whose prices cannot be true is skipped
@@ -18,7 +19,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -27,7 +27,6 @@ from bot.audit.writer import EventType
 from bot.core.domain import (
     ZERO,
     DriftReport,
-    Instrument,
     InstrumentKey,
     Leg,
     MarketType,
@@ -40,21 +39,11 @@ from bot.core.domain import (
 )
 from bot.core.errors import BotError, DataError
 from bot.core.ids import cycle_id_at
+from bot.core.pipeline import Decision, Outcome, Policy, Schedule, decide_cycle
 from bot.core.policy.drift import compute_drift
-from bot.core.policy.planner import PlannerOptions, plan_rebalance
 from bot.core.policy.prices import check_prices
-from bot.core.policy.triggers import TriggerRule, decide
-from bot.core.policy.valuation import Valuation, value_portfolio
-from bot.core.risk import (
-    RiskLimits,
-    RiskState,
-    StateChange,
-    apply_kill_switch,
-    check,
-    observe_nav,
-    record_trades,
-    remember_prices,
-)
+from bot.core.policy.valuation import value_portfolio
+from bot.core.risk import RiskState, StateChange, record_trades
 from bot.execution.executor import ExecutionReport, Executor, Finding, Reconciliation
 
 log = structlog.get_logger("bot.app.cycle")
@@ -98,17 +87,6 @@ class Observer(Protocol):
     def state_changed(self, change: StateChange) -> None: ...
 
 
-class Outcome(StrEnum):
-    """How a cycle ended: `cycle_end`'s `outcome`, the metrics' label, the store's record."""
-
-    NO_TRADE = "no-trade"
-    TRADED = "traded"
-    BLOCKED = "blocked"  # the trigger fired but risk denied every leg (or trading is halted)
-    SKIPPED = "skipped"  # the portfolio could not be read whole: nothing decided
-    UNRESOLVED = "unresolved"  # an order's fate is unknown: nothing read, planned or sent
-    ERROR = "error"
-
-
 @dataclass
 class CycleResult:
     cycle_id: str
@@ -148,22 +126,17 @@ class Cycle:
     executor: Executor
     store: CycleStore
     audit: Audit
-    sleeves: Sequence[Sleeve]
+    policy: Policy
     target_source: TargetSource
-    trigger: TriggerRule
-    planner: PlannerOptions
-    limits: RiskLimits
-    instruments: Mapping[InstrumentKey, Instrument]
     clock: Callable[[], datetime]
     kill_switch: Callable[[], str | None]
     risk_state: RiskState = field(default_factory=RiskState)
-    ignore_assets: frozenset[str] = frozenset()
     observers: list[Observer] = field(default_factory=list)
     last_id: str | None = None
 
     @property
-    def allowed(self) -> frozenset[InstrumentKey]:
-        return frozenset(c.key for s in self.sleeves for c in s.components)
+    def sleeves(self) -> Sequence[Sleeve]:
+        return self.policy.sleeves
 
     def new_cycle_id(self) -> str:
         cycle_id = cycle_id_at(self.clock())
@@ -230,70 +203,36 @@ class Cycle:
         except BotError as exc:
             self._audit_error(cycle_id, exc)
             return CycleResult(cycle_id, Outcome.SKIPPED, f"cannot read the portfolio: {exc}")
-        valuation = self._value_checked(cycle_id, snapshot, now)
-        if isinstance(valuation, CycleResult):
-            return valuation
-        if valuation.unvalued:
-            reason = (
-                f"no usable price for {', '.join(valuation.unvalued)}: NAV would be wrong "
-                "(add the asset to ignore_assets if it is dust)"
-            )
-            return CycleResult(cycle_id, Outcome.SKIPPED, reason, snapshot)
-        self._risk(cycle_id, valuation.nav, now)
         targets = await self.target_source.targets(snapshot, now, cycle_id)
-        try:
-            drift = compute_drift(snapshot, self.sleeves, targets, valuation)
-        except BotError as exc:
-            return CycleResult(cycle_id, Outcome.SKIPPED, str(exc), snapshot)
-        self.audit.append(EventType.DRIFT, cycle_id, **drift_fields(drift))
-        decision = decide(
-            self.trigger, drift, now, self.store.last_rebalance(), self.store.last_check()
-        )
-        self.audit.append(
-            EventType.TRIGGER,
-            cycle_id,
-            trade=decision.trade,
-            reason=decision.reason,
-            rule=decision.rule,
-            out_of_band=list(decision.out_of_band),
-        )
-        if decision.rule != "not-due":
-            self.store.set_last_check(now)
-        result = CycleResult(cycle_id, Outcome.NO_TRADE, decision.reason, snapshot, drift, decision)
-        if not decision.trade:
-            return result
-        plan = plan_rebalance(
-            snapshot, drift, self.sleeves, targets, decision, self.instruments, self.planner
-        )
-        self.audit.append(EventType.PLAN, cycle_id, **plan_fields(plan))
-        result.plan = plan
-        verdict = check(
-            plan,
+        schedule = Schedule(self.store.last_rebalance(), self.store.last_check())
+        decision = decide_cycle(
             snapshot,
-            drift.nav,
+            targets,
             self.risk_state,
-            self.limits,
-            self.instruments,
-            now,
-            self.allowed,
+            policy=self.policy,
+            now=now,
+            kill_switch=self.kill_switch(),
+            schedule=schedule,
         )
-        result.verdict = verdict
-        self.audit.append(EventType.RISK_VERDICT, cycle_id, **verdict_fields(verdict))
-        approved = verdict.approved
+        self.risk_state = decision.risk
+        self._audit_decision(cycle_id, snapshot, decision)
+        if decision.trigger is not None and decision.trigger.rule != "not-due":
+            self.store.set_last_check(now)
+        result = CycleResult(
+            cycle_id,
+            decision.outcome or Outcome.BLOCKED,
+            decision.reason,
+            snapshot,
+            decision.drift,
+            decision.trigger,
+            decision.plan,
+            decision.verdict,
+        )
+        approved = decision.approved
         if not approved:
-            if not plan.legs:
-                result.reason = "the trigger fired but every leg was dust: " + "; ".join(
-                    d.reason for d in plan.dropped
-                )
-                return result
-            result.outcome = Outcome.BLOCKED
-            result.reason = verdict.halted_reason or "risk denied every leg: " + "; ".join(
-                f"leg {v.leg.index} {v.check}" for v in verdict.denied
-            )
             return result
         closed = await self._not_trading(cycle_id, approved)
         if closed:
-            result.outcome = Outcome.BLOCKED
             result.reason = f"not trading: {closed}; no leg on any instrument this cycle"
             return result
         self.audit.flush()
@@ -309,28 +248,29 @@ class Cycle:
             await self._drift_after(result, cycle_id, targets)
         return result
 
-    def _value_checked(
-        self, cycle_id: str, snapshot: Snapshot, now: datetime
-    ) -> Valuation | CycleResult:
-        """Check every price before anything is valued; one that cannot be true skips the
-        cycle, and only checked prices become the next cycle's reference."""
-        prices = check_prices(
-            snapshot.quotes,
-            self.risk_state.price_reference,
-            self.limits.price_limits(),
-            required=self.allowed,
-            ignore=self.ignore_assets,
-        )
-        self.risk_state = remember_prices(self.risk_state, prices)
-        valuation = value_portfolio(snapshot, self.ignore_assets) if prices.passed else None
-        nav = valuation.nav if valuation is not None else None
-        self.audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, nav))
-        self.audit.append(EventType.PRICE_CHECK, cycle_id, **prices.audit_fields())
-        if valuation is None:
-            self._risk(cycle_id, None, now)  # the drawdown peak never sees an unchecked NAV
-            reason = "implausible prices, no leg on any instrument: " + prices.summary()
-            return CycleResult(cycle_id, Outcome.SKIPPED, reason, snapshot)
-        return valuation
+    def _audit_decision(self, cycle_id: str, snapshot: Snapshot, decision: Decision) -> None:
+        """Every decision, in the order it was taken, before anything is acted on."""
+        audit = self.audit
+        audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, decision.nav))
+        audit.append(EventType.PRICE_CHECK, cycle_id, **decision.prices.audit_fields())
+        for change in decision.changes:
+            self._state_changed(cycle_id, change)
+        if decision.drift is not None:
+            audit.append(EventType.DRIFT, cycle_id, **drift_fields(decision.drift))
+        if decision.trigger is not None:
+            trigger = decision.trigger
+            audit.append(
+                EventType.TRIGGER,
+                cycle_id,
+                trade=trigger.trade,
+                reason=trigger.reason,
+                rule=trigger.rule,
+                out_of_band=list(trigger.out_of_band),
+            )
+        if decision.plan is not None:
+            audit.append(EventType.PLAN, cycle_id, **plan_fields(decision.plan))
+        if decision.verdict is not None:
+            audit.append(EventType.RISK_VERDICT, cycle_id, **verdict_fields(decision.verdict))
 
     async def _not_trading(self, cycle_id: str, legs: Sequence[Leg]) -> str:
         """Markets are loaded at start-up: ask whether those about to be traded still trade."""
@@ -344,49 +284,41 @@ class Cycle:
         )
         return ", ".join(f"{k} ({status})" for k, status in sorted(closed.items()))
 
-    def _risk(self, cycle_id: str, nav: Decimal | None, now: datetime) -> None:
-        """The kill switch, and the drawdown check from a NAV of checked prices (None: none)."""
-        changes: list[StateChange] = []
-        state, more = apply_kill_switch(self.risk_state, self.kill_switch(), now)
-        changes += more
-        if nav is not None:
-            state, more = observe_nav(state, nav, now, self.limits)
-            changes += more
-        self.risk_state = state
-        for change in changes:
-            self.audit.append(
-                EventType.STATE_CHANGE,
-                cycle_id,
-                sync=True,
-                **{"from": change.previous.value, "to": change.current.value},
-                reason=change.reason,
-                source=change.source,
-            )
-            log.warning(
-                "trading_state_changed",
-                cycle_id=cycle_id,
-                previous=change.previous.value,
-                current=change.current.value,
-                reason=change.reason,
-            )
-            for observer in self.observers:
-                _quietly(observer.state_changed, change)
+    def _state_changed(self, cycle_id: str, change: StateChange) -> None:
+        self.audit.append(
+            EventType.STATE_CHANGE,
+            cycle_id,
+            sync=True,
+            **{"from": change.previous.value, "to": change.current.value},
+            reason=change.reason,
+            source=change.source,
+        )
+        log.warning(
+            "trading_state_changed",
+            cycle_id=cycle_id,
+            previous=change.previous.value,
+            current=change.current.value,
+            reason=change.reason,
+        )
+        for observer in self.observers:
+            _quietly(observer.state_changed, change)
 
     async def _drift_after(
         self, result: CycleResult, cycle_id: str, targets: Mapping[str, Decimal]
     ) -> None:
         try:
             snapshot = await self.reader.snapshot()
+            policy = self.policy
             prices = check_prices(
                 snapshot.quotes,
                 self.risk_state.price_reference,
-                self.limits.price_limits(),
-                ignore=self.ignore_assets,
+                policy.limits.price_limits(),
+                ignore=policy.ignore_assets,
             )
             if not prices.passed:
                 raise DataError(f"implausible prices: {prices.summary()}")
-            valuation = value_portfolio(snapshot, self.ignore_assets)
-            drift = compute_drift(snapshot, self.sleeves, targets, valuation)
+            valuation = value_portfolio(snapshot, policy.ignore_assets)
+            drift = compute_drift(snapshot, policy.sleeves, targets, valuation)
         except BotError as exc:
             self._audit_error(cycle_id, exc, step="post-trade snapshot")
             return

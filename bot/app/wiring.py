@@ -21,7 +21,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import SecretStr
@@ -34,6 +34,7 @@ from bot.audit.writer import AuditLog, EventType
 from bot.config import AccountConfig, BotConfig
 from bot.core.domain import Instrument, InstrumentKey, Mode
 from bot.core.errors import ConfigError, ExchangeUnavailable, StateError
+from bot.core.pipeline import Policy
 from bot.core.risk import RiskState
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
@@ -47,7 +48,12 @@ from bot.execution.paper import PaperCosts, PaperExecutor
 from bot.logs import redact
 from bot.store.state import StateStore
 
+if TYPE_CHECKING:  # the simulator's module is loaded by paper mode only
+    from bot.simulator import SimulatorLink
+
 log = structlog.get_logger("bot.app.wiring")
+
+SIMULATOR_URL = "embedded_simulator_url"  # store key: the running daemon's simulator
 
 
 def utc_now() -> datetime:
@@ -91,6 +97,18 @@ class App:
     simulator: Any = None  # the embedded simulator's handle, when there is one
 
 
+def policy_of(config: BotConfig, instruments: Mapping[InstrumentKey, Instrument]) -> Policy:
+    """What the portfolio's decisions follow: sleeves, trigger, planner, limits."""
+    return Policy(
+        sleeves=cfg.to_sleeves(config),
+        instruments=instruments,
+        trigger=cfg.trigger_rule(config),
+        planner=cfg.planner_options(config),
+        limits=cfg.risk_limits(config),
+        ignore_assets=frozenset(config.ignore_assets),
+    )
+
+
 def config_digest(config: BotConfig) -> str:
     """A short hash of the effective config (secrets excluded), recorded at start-up."""
     data = config.model_dump(mode="json")
@@ -102,8 +120,12 @@ def config_digest(config: BotConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Credentials:
+def _credentials(
+    name: str, account: AccountConfig, sim: SimulatorLink | None, mode: Mode
+) -> Credentials:
     if account.simulator:
+        if sim is None:
+            raise ConfigError(f"accounts.{name}: simulator = true needs [simulator] enabled")
         try:
             key = sim.credentials(account.sim_account, read_only=mode is not Mode.LIVE)
         except KeyError as exc:
@@ -115,7 +137,11 @@ def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Cre
     return Credentials(account.api_key, account.secret, account.password)
 
 
-def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAccount]:
+def build_accounts(
+    config: BotConfig, mode: Mode, sim: SimulatorLink | None
+) -> dict[str, ExchangeAccount]:
+    """One ccxt client per account; simulator accounts get the simulator's keys (read-only
+    ones unless live)."""
     accounts: dict[str, ExchangeAccount] = {}
     budgets: dict[str, RequestBudget] = {}
     for name, account_config in config.accounts.items():
@@ -127,7 +153,9 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
                 or venue_limits(account_config.exchange).calls_per_second
             )
             budgets[venue] = RequestBudget(rate)
-        base_url = sim.base_url if account_config.simulator else account_config.base_url
+        base_url = account_config.base_url
+        if account_config.simulator and sim is not None:
+            base_url = sim.base_url
         client = make_client(
             account_config.exchange,
             account_config.market,
@@ -150,10 +178,17 @@ def _accounts(config: BotConfig, mode: Mode, sim: Any) -> dict[str, ExchangeAcco
     return accounts
 
 
-async def _load_markets(accounts: Mapping[str, ExchangeAccount]) -> dict[str, set[str]]:
+async def load_instruments(
+    config: BotConfig, accounts: Mapping[str, ExchangeAccount]
+) -> dict[InstrumentKey, Instrument]:
+    """Load every account's markets once; every sleeve instrument must exist."""
     names = list(accounts)
     loaded = await asyncio.gather(*(accounts[n].load_instruments() for n in names))
-    return {name: set(instruments) for name, instruments in zip(names, loaded, strict=True)}
+    known = {name: set(instruments) for name, instruments in zip(names, loaded, strict=True)}
+    cfg.check_instruments(config, known)
+    return {
+        key: accounts[key.account].instruments[key.symbol] for key in cfg.instrument_keys(config)
+    }
 
 
 @contextlib.asynccontextmanager
@@ -194,16 +229,12 @@ async def open_app(
                 embedded(config.simulator.scenario, seed=config.simulator.seed, port=port)
             )
             sim_handle.append(sim)
+            store.put(SIMULATOR_URL, sim.base_url)  # where `plan` finds this market
             log.info("simulator_started", base_url=sim.base_url)
-        accounts = _accounts(config, mode, sim)
+        accounts = build_accounts(config, mode, sim)
         for account in accounts.values():
             stack.push_async_callback(account.close)
-        known = await _load_markets(accounts)
-        cfg.check_instruments(config, known)
-        instruments = {
-            key: accounts[key.account].instruments[key.symbol]
-            for key in cfg.instrument_keys(config)
-        }
+        instruments = await load_instruments(config, accounts)
         keys = cfg.instrument_keys(config)
         cash = frozenset(config.cash_assets)
         live_reader = LiveReader(accounts, keys, config.quote_currency, cash, clock)
@@ -237,18 +268,13 @@ async def open_app(
             executor=executor,
             store=store,
             audit=audit,
-            sleeves=sleeves,
+            policy=policy_of(config, instruments),
             target_source=target_source,
-            trigger=cfg.trigger_rule(config),
-            planner=cfg.planner_options(config),
-            limits=cfg.risk_limits(config),
-            instruments=instruments,
             clock=clock,
             kill_switch=KillSwitch(
                 config.kill_switch_file, config.risk.kill_switch_env, environment
             ),
             risk_state=risk_state,
-            ignore_assets=frozenset(config.ignore_assets),
         )
         handle = sim.handle if sim is not None else None
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)

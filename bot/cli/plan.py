@@ -11,19 +11,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bot.app.cycle import plan_fields
-from bot.app.wiring import KillSwitch, open_app, utc_now
+from bot.app.cycle import plan_fields, verdict_fields
+from bot.app.readonly import ReadOnlyPortfolio, open_read_only
+from bot.app.wiring import KillSwitch, utc_now
 from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import EventType, to_jsonable
 from bot.config import BotConfig
-from bot.core.domain import Mode, TradingState
+from bot.core.domain import Plan, TradingState, Verdict
 from bot.core.errors import BotError, StateError
-from bot.core.policy.drift import compute_drift
-from bot.core.policy.planner import plan_rebalance
-from bot.core.policy.prices import check_prices
+from bot.core.pipeline import Decision, Schedule, decide_cycle
 from bot.core.policy.report import plan_rows
-from bot.core.policy.triggers import decide
-from bot.core.policy.valuation import value_portfolio
 from bot.core.risk import RiskState, set_trading_state
 from bot.logs import redact
 from bot.store.state import StateStore
@@ -34,36 +31,29 @@ def _pct(value: Decimal) -> str:
 
 
 async def show_plan(config: BotConfig, *, as_json: bool) -> int:
-    """Read the portfolio once (dry-run wiring: no order path) and print the plan."""
-    async with open_app(config, Mode.DRY_RUN) as app:
-        cycle = app.cycle
-        snapshot = await cycle.reader.snapshot()
-        prices = check_prices(
-            snapshot.quotes,
-            cycle.risk_state.price_reference,
-            cycle.limits.price_limits(),
-            required=cycle.allowed,
-            ignore=cycle.ignore_assets,
-        )
-        if not prices.passed:
-            raise BotError(f"implausible prices, a cycle would trade nothing: {prices.summary()}")
-        valuation = value_portfolio(snapshot, cycle.ignore_assets)
-        if valuation.unvalued:
-            raise BotError(f"no usable price for {', '.join(valuation.unvalued)}")
-        targets = await cycle.target_source.targets(snapshot, snapshot.time, "plan")
-        drift = compute_drift(snapshot, cycle.sleeves, targets, valuation)
-        # The plan as the trigger sees it now, cooldown aside: what a due cycle would do.
-        decision = decide(cycle.trigger, drift, utc_now(), None, None)
-        plan = plan_rebalance(
-            snapshot, drift, cycle.sleeves, targets, decision, cycle.instruments, cycle.planner
-        )
-        sources = getattr(cycle.target_source, "sources", None)
-        rows = plan_rows(drift, plan, cycle.sleeves, sources)
+    """Read the portfolio once, run the cycle's decision on it and print the plan. Read-only:
+    no lock, no audit record, no state written; beside a running daemon it says so."""
+    async with open_read_only(config) as portfolio:
+        if portfolio.daemon_pid is not None:
+            print(
+                "a daemon is running on this portfolio; this plan is read-only",
+                file=sys.stderr if as_json else sys.stdout,
+            )
+        decision = await _decide(portfolio)
+        if decision.drift is None or decision.trigger is None:
+            raise BotError(f"a cycle would decide nothing now: {decision.reason}")
+        drift, trigger = decision.drift, decision.trigger
+        plan = decision.plan or Plan(portfolio.policy.planner.to)
+        sources = getattr(portfolio.targets, "sources", None)
+        rows = plan_rows(drift, plan, portfolio.policy.sleeves, sources)
         if as_json:
             body = {
                 "nav": drift.nav,
-                "trade": decision.trade,
-                "reason": decision.reason,
+                "trade": trigger.trade,
+                "reason": trigger.reason,
+                "daemon_running": portfolio.daemon_pid is not None,
+                "market": portfolio.market,
+                "trading_state": decision.risk.trading,
                 "rows": [
                     {
                         "sleeve": r.sleeve,
@@ -79,11 +69,13 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                     for r in rows
                 ],
                 **plan_fields(plan),
+                "verdict": None if decision.verdict is None else verdict_fields(decision.verdict),
             }
             print(json.dumps(to_jsonable(body), indent=2))
             return 0
         console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        table = Table(title=f"{config.portfolio}: NAV {drift.nav:,.2f} {snapshot.quote_currency}")
+        quote = portfolio.config.quote_currency
+        table = Table(title=f"{config.portfolio}: NAV {drift.nav:,.2f} {quote}")
         for name, justify in (
             ("sleeve", "left"),
             ("current", "right"),
@@ -107,12 +99,42 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                 r.source,
             )
         console.print(table)
-        console.print(f"trigger: {'trade' if decision.trade else 'no trade'} — {decision.reason}")
+        console.print(f"trigger: {'trade' if trigger.trade else 'no trade'} — {trigger.reason}")
         for dropped in plan.dropped:
             console.print(f"dropped: {dropped.sleeve} {dropped.key.symbol}: {dropped.reason}")
         for note in plan.notes:
             console.print(f"note: {note}")
+        if decision.verdict is not None:
+            _print_verdict(console, decision.verdict)
         return 0
+
+
+async def _decide(portfolio: ReadOnlyPortfolio) -> Decision:
+    """The cycle's decision on what the portfolio holds now, schedule and cooldown aside (what a
+    due cycle would do), with the daemon's trading state, price references and kill switch."""
+    snapshot = await portfolio.reader.snapshot()
+    now = portfolio.clock()
+    targets = await portfolio.targets.targets(snapshot, now, "plan")
+    return decide_cycle(
+        snapshot,
+        targets,
+        portfolio.risk_state,
+        policy=portfolio.policy,
+        now=now,
+        kill_switch=portfolio.kill_switch(),
+        schedule=Schedule(),
+    )
+
+
+def _print_verdict(console: Console, verdict: Verdict) -> None:
+    if verdict.halted_reason is not None:
+        console.print(f"risk: nothing would be sent — {verdict.halted_reason}")
+        return
+    for denied in verdict.denied:
+        console.print(
+            f"risk: leg {denied.leg.index} {denied.leg.key.symbol} denied: "
+            f"{denied.check}: {denied.reason}"
+        )
 
 
 def set_state_offline(config: BotConfig, reason: str, target: TradingState) -> int:

@@ -217,6 +217,22 @@ def observe_nav(
     return state, []
 
 
+def observe(
+    state: RiskState,
+    kill_switch: str | None,
+    nav: Decimal | None,
+    now: datetime,
+    limits: RiskLimits,
+) -> tuple[RiskState, list[StateChange]]:
+    """One cycle's look at the portfolio: the kill switch (its reason, or None), then the
+    drawdown check from a NAV of checked prices (None: no NAV this cycle, nothing recorded)."""
+    state, changes = apply_kill_switch(state, kill_switch, now)
+    if nav is None:
+        return state, changes
+    state, more = observe_nav(state, nav, now, limits)
+    return state, [*changes, *more]
+
+
 def record_trades(
     state: RiskState,
     traded: Iterable[tuple[datetime, Decimal]],

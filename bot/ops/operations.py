@@ -17,10 +17,11 @@ from typing import Any
 
 import structlog
 
-from bot.app.cycle import CycleResult, Outcome
+from bot.app.cycle import CycleResult
 from bot.app.wiring import App, utc_now
 from bot.audit.writer import EventType
 from bot.core.domain import IntentState, TradingState
+from bot.core.pipeline import Outcome
 from bot.core.risk import StateChange, set_trading_state
 from bot.logs import redact, register_secrets
 from bot.ops.health import Health
