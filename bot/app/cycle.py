@@ -1,10 +1,12 @@
-"""One rebalancing cycle: reconcile → snapshot → targets → decide (price check, valuation, drift,
-trigger, plan, risk verdict) → market status → execute → drift after.
+"""One rebalancing cycle: operator requests → reconcile → snapshot → targets → decide (price
+check, valuation, drift, trigger, plan, risk verdict) → market status → execute → drift after.
 
 `Cycle.run` reads as the specification's cycle. The pure core decides, in one function
 (`bot.core.pipeline.decide_cycle`, which `plan` calls too); this module only moves values
 between it and the shell (reader, executor, state store, audit log) and writes every decision
-to the audit log under the cycle's id before acting on it. A cycle first settles every
+to the audit log under the cycle's id before acting on it. The trading state is the risk
+engine's (`bot.app.risk_engine`): the cycle hands it the decision's risk observations and what
+was traded, and the operators' queued requests at the start. A cycle then settles every
 order whose fate is unknown; while one stays unknown it reads nothing, plans nothing and sends
 nothing (outcome `unresolved`, retried next cycle). A cycle that cannot see the portfolio whole
 (an exchange down, a price missing for a held asset) or whose prices cannot be true is skipped
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from bot.app.risk_engine import RiskEngine
 from bot.audit.writer import EventType
 from bot.core.domain import (
     ZERO,
@@ -43,7 +46,7 @@ from bot.core.pipeline import Decision, Outcome, Policy, Schedule, decide_cycle
 from bot.core.policy.drift import compute_drift
 from bot.core.policy.prices import check_prices
 from bot.core.policy.valuation import value_portfolio
-from bot.core.risk import RiskState, StateChange, record_trades
+from bot.core.risk import StateChange
 from bot.execution.executor import ExecutionReport, Executor, Finding, Reconciliation
 
 log = structlog.get_logger("bot.app.cycle")
@@ -77,11 +80,11 @@ class CycleStore(Protocol):
     def record_cycle(
         self, cycle_id: str, started_at: datetime, ended_at: datetime, outcome: str, traded: bool
     ) -> None: ...
-    def save_risk_state(self, state: Mapping[str, Any]) -> None: ...
 
 
 class Observer(Protocol):
-    """Metrics and notifications: told what happened, never able to break a cycle."""
+    """Metrics and notifications: told what happened, never able to break a cycle (the risk
+    engine shares the cycle's list and tells them of trading-state changes)."""
 
     def cycle_done(self, result: CycleResult, seconds: float) -> None: ...
     def state_changed(self, change: StateChange) -> None: ...
@@ -129,8 +132,7 @@ class Cycle:
     policy: Policy
     target_source: TargetSource
     clock: Callable[[], datetime]
-    kill_switch: Callable[[], str | None]
-    risk_state: RiskState = field(default_factory=RiskState)
+    risk: RiskEngine  # the trading state's one owner
     observers: list[Observer] = field(default_factory=list)
     last_id: str | None = None
 
@@ -154,7 +156,7 @@ class Cycle:
             EventType.CYCLE_START,
             cycle_id,
             mode=self.mode.value,
-            trading_state=self.risk_state.trading.value,
+            trading_state=self.risk.trading.value,
         )
         try:
             result = await self._run(cycle_id, now)
@@ -165,6 +167,7 @@ class Cycle:
         return result
 
     async def _run(self, cycle_id: str, now: datetime) -> CycleResult:
+        self.risk.take_requests(cycle_id)  # operators' halt / reduce / resume, queued
         reconciliation = await self._reconcile(cycle_id)
         if not reconciliation.complete:
             reason = f"no new order: {reconciliation.reason}; reconciled again next cycle"
@@ -205,22 +208,25 @@ class Cycle:
             return CycleResult(cycle_id, Outcome.SKIPPED, f"cannot read the portfolio: {exc}")
         targets = await self.target_source.targets(snapshot, now, cycle_id)
         schedule = Schedule(self.store.last_rebalance(), self.store.last_check())
+        risk = self.risk.state
         decision = decide_cycle(
             snapshot,
             targets,
-            self.risk_state,
+            risk,
             policy=self.policy,
             now=now,
-            kill_switch=self.kill_switch(),
+            kill_switch=self.risk.kill_switch(),
             schedule=schedule,
         )
-        self.risk_state = decision.risk
-        self._audit_decision(cycle_id, snapshot, decision)
+        self.audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, decision.nav))
+        self.audit.append(EventType.PRICE_CHECK, cycle_id, **decision.prices.audit_fields())
+        self.risk.adopt(decision.risk, decision.changes, cycle_id, based_on=risk)
+        self._audit_decision(cycle_id, decision)
         if decision.trigger is not None and decision.trigger.rule != "not-due":
             self.store.set_last_check(now)
         result = CycleResult(
             cycle_id,
-            decision.outcome or Outcome.BLOCKED,
+            decision.outcome or Outcome.BLOCKED,  # legs to send: blocked until one fills
             decision.reason,
             snapshot,
             decision.drift,
@@ -241,20 +247,16 @@ class Cycle:
         sent = [self.clock() for o in execution.outcomes for _ in o.client_order_ids]
         turnover = sum((o.filled_notional for o in execution.outcomes), ZERO)
         result.turnover = turnover
-        self.risk_state = record_trades(self.risk_state, [(self.clock(), turnover)], sent, now)
+        self.risk.record_trades([(self.clock(), turnover)], sent, now)
         result.outcome = Outcome.TRADED if execution.traded else Outcome.BLOCKED
         result.reason = _execution_reason(execution)
         if execution.traded:
             await self._drift_after(result, cycle_id, targets)
         return result
 
-    def _audit_decision(self, cycle_id: str, snapshot: Snapshot, decision: Decision) -> None:
-        """Every decision, in the order it was taken, before anything is acted on."""
+    def _audit_decision(self, cycle_id: str, decision: Decision) -> None:
+        """The decisions after the risk observation, in order, before anything is acted on."""
         audit = self.audit
-        audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, decision.nav))
-        audit.append(EventType.PRICE_CHECK, cycle_id, **decision.prices.audit_fields())
-        for change in decision.changes:
-            self._state_changed(cycle_id, change)
         if decision.drift is not None:
             audit.append(EventType.DRIFT, cycle_id, **drift_fields(decision.drift))
         if decision.trigger is not None:
@@ -284,25 +286,6 @@ class Cycle:
         )
         return ", ".join(f"{k} ({status})" for k, status in sorted(closed.items()))
 
-    def _state_changed(self, cycle_id: str, change: StateChange) -> None:
-        self.audit.append(
-            EventType.STATE_CHANGE,
-            cycle_id,
-            sync=True,
-            **{"from": change.previous.value, "to": change.current.value},
-            reason=change.reason,
-            source=change.source,
-        )
-        log.warning(
-            "trading_state_changed",
-            cycle_id=cycle_id,
-            previous=change.previous.value,
-            current=change.current.value,
-            reason=change.reason,
-        )
-        for observer in self.observers:
-            _quietly(observer.state_changed, change)
-
     async def _drift_after(
         self, result: CycleResult, cycle_id: str, targets: Mapping[str, Decimal]
     ) -> None:
@@ -311,7 +294,7 @@ class Cycle:
             policy = self.policy
             prices = check_prices(
                 snapshot.quotes,
-                self.risk_state.price_reference,
+                self.risk.state.price_reference,
                 policy.limits.price_limits(),
                 ignore=policy.ignore_assets,
             )
@@ -332,7 +315,6 @@ class Cycle:
         log.error("cycle_error", cycle_id=cycle_id, step=step, error=str(exc))
 
     def _finish(self, result: CycleResult, now: datetime, started: float) -> None:
-        self.store.save_risk_state(self.risk_state.to_dict())
         self.store.record_cycle(result.cycle_id, now, self.clock(), result.outcome, result.traded)
         seconds = time.monotonic() - started
         orders = 0

@@ -27,7 +27,9 @@ import structlog
 from pydantic import SecretStr
 
 from bot import config as cfg
-from bot.app.cycle import Cycle
+from bot.app.control import ControlRequests
+from bot.app.cycle import Cycle, Observer
+from bot.app.risk_engine import RiskEngine
 from bot.app.targets import StaticTargets, StrategyTargets, is_static
 from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import AuditLog, EventType
@@ -261,6 +263,18 @@ async def open_app(
                 clock=clock,
                 cache_dir=config.data_dir / "ohlcv",
             )
+        observers: list[Observer] = []  # the cycle's and the risk engine's: one list
+        risk = RiskEngine(
+            risk_state,
+            store=store,
+            audit=audit,
+            kill_switch=KillSwitch(
+                config.kill_switch_file, config.risk.kill_switch_env, environment
+            ),
+            clock=clock,
+            listeners=observers,
+            requests=ControlRequests(config.data_dir, config.portfolio),
+        )
         cycle = Cycle(
             portfolio=config.portfolio,
             mode=mode,
@@ -271,10 +285,8 @@ async def open_app(
             policy=policy_of(config, instruments),
             target_source=target_source,
             clock=clock,
-            kill_switch=KillSwitch(
-                config.kill_switch_file, config.risk.kill_switch_env, environment
-            ),
-            risk_state=risk_state,
+            risk=risk,
+            observers=observers,
         )
         handle = sim.handle if sim is not None else None
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)

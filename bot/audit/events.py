@@ -1,10 +1,11 @@
-"""The order path's audit events, declared once: one frozen dataclass per event, its fields the
-record's fields.
+"""The order path's and the operators' audit events, declared once: one frozen dataclass per
+event, its fields the record's fields.
 
-The executors write these through `AuditLog.record`, so a misspelt event, a missing field or a
-field of the wrong type fails the type check, not the order path after an order was sent. A
-field whose default is None is optional: it is left out of the record while it is None; a field
-without a default is always written (null included). `docs/audit.md` describes each record.
+The executors and the risk engine write these through `AuditLog.record`, so a misspelt event,
+a missing field or a field of the wrong type fails the type check, not the order path after an
+order was sent. A field whose default is None is optional: it is left out of the record while
+it is None; a field without a default is always written (null included). `docs/audit.md`
+describes each record.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from bot.audit.writer import EventType
-from bot.core.domain import MarketType, OrderType, Side
+from bot.core.domain import MarketType, OrderType, Side, TradingState
+from bot.core.risk import ChangeSource, OperatorAction
+
+
+class RequestResult(StrEnum):
+    """The `result` of an `operator_request` record."""
+
+    APPLIED = "applied"  # the trading state moved (a `state_change` record follows)
+    UNCHANGED = "unchanged"  # it already was in the state asked for
+    REFUSED = "refused"  # it cannot take effect now (a kill switch is engaged): nothing changed
+    INVALID = "invalid"  # a request file that could not be read: nothing changed
 
 
 class LookupResult(StrEnum):
@@ -173,3 +184,17 @@ class OrderReconciled(AuditEvent):
     previous: str | None = None
     state: str | None = None
     order_cycle_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRequest(AuditEvent):
+    """An operator's halt, reduce or resume, from the status server or the command line."""
+
+    TYPE: ClassVar[EventType] = EventType.OPERATOR_REQUEST
+    action: OperatorAction | None  # None: an unreadable request
+    source: ChangeSource
+    reason: str
+    result: RequestResult
+    trading_state: TradingState  # after the request
+    detail: str | None = None  # why it was refused or invalid
+    request: str | None = None  # a command-line request's id (its file name)

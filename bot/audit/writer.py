@@ -71,6 +71,7 @@ class EventType(StrEnum):
     RISK_VERDICT = "risk_verdict"
     MARKET_STATUS = "market_status"  # markets of the approved legs asked for their status
     STATE_CHANGE = "state_change"
+    OPERATOR_REQUEST = "operator_request"  # halt / reduce / resume asked for, and what came of it
     KILL_SWITCH = "kill_switch"
     ORDER_INTENT = "order_intent"
     ORDER_SENT = "order_sent"

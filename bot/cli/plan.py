@@ -1,29 +1,22 @@
-"""The `plan` table and the offline `resume`: small commands over the same core as the loop."""
+"""`plan`: the cycle's own decision on the portfolio as it is now, printed, written nowhere."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from decimal import Decimal
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from bot.app.cycle import plan_fields, verdict_fields
 from bot.app.readonly import ReadOnlyPortfolio, open_read_only
-from bot.app.wiring import KillSwitch, utc_now
-from bot.audit.layout import open_portfolio_audit
-from bot.audit.writer import EventType, to_jsonable
+from bot.audit.writer import to_jsonable
 from bot.config import BotConfig
-from bot.core.domain import Plan, TradingState, Verdict
-from bot.core.errors import BotError, StateError
+from bot.core.domain import Plan, Verdict
+from bot.core.errors import BotError
 from bot.core.pipeline import Decision, Schedule, decide_cycle
 from bot.core.policy.report import plan_rows
-from bot.core.risk import RiskState, set_trading_state
-from bot.logs import redact
-from bot.store.state import StateStore
 
 
 def _pct(value: Decimal) -> str:
@@ -135,36 +128,3 @@ def _print_verdict(console: Console, verdict: Verdict) -> None:
             f"risk: leg {denied.leg.index} {denied.leg.key.symbol} denied: "
             f"{denied.check}: {denied.reason}"
         )
-
-
-def set_state_offline(config: BotConfig, reason: str, target: TradingState) -> int:
-    """Set the stored trading state (ACTIVE or REDUCING); the bot must be stopped (the store
-    is locked while it runs). Resuming removes the kill-switch file; it is refused while the
-    kill-switch variable is still set."""
-    path = config.kill_switch_file
-    switch = KillSwitch(path, config.risk.kill_switch_env, dict(os.environ))
-    if target is TradingState.ACTIVE and path.exists():
-        path.unlink()
-    engaged = switch()
-    if engaged is not None:
-        raise StateError(f"cannot leave HALTED: the kill switch is still engaged ({engaged})")
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    with (
-        StateStore.open(config.data_dir, config.portfolio, utc_now) as store,
-        open_portfolio_audit(store, utc_now, redact=redact) as audit,
-    ):
-        saved: Any = store.load_risk_state()
-        state = RiskState.from_dict(saved) if saved else RiskState()
-        new, changes = set_trading_state(state, target, reason, utc_now())
-        for change in changes:
-            audit.append(
-                EventType.STATE_CHANGE,
-                None,
-                sync=True,
-                **{"from": change.previous.value, "to": change.current.value},
-                reason=change.reason,
-                source=change.source,
-            )
-        store.save_risk_state(new.to_dict())
-    print(f"trading state: {new.trading.value}" + ("" if changes else " (unchanged)"))
-    return 0

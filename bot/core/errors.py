@@ -19,6 +19,10 @@ class DataError(BotError):
     """The exchange returned data the bot cannot trust (missing, NaN, zero or negative values)."""
 
 
+class RequestRefused(BotError):
+    """An operator's request cannot take effect now; it changed nothing (the message says why)."""
+
+
 class ExecutionError(BotError):
     """An order could not be placed or its outcome could not be established."""
 

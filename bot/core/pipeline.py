@@ -152,7 +152,7 @@ def decide_cycle(
         snapshot, drift, policy.sleeves, targets, trigger, policy.instruments, policy.planner
     )
     verdict = check(
-        plan, snapshot, drift.nav, risk, limits, policy.instruments, now, policy.allowed
+        plan, snapshot, valuation, risk, limits, policy.instruments, now, policy.allowed
     )
     seen = replace(seen, plan=plan, verdict=verdict)
     if verdict.approved:

@@ -674,12 +674,16 @@ def running_pid(data_dir: Path, portfolio: str) -> int | None:
     return pid
 
 
+class StoreLocked(StateError):
+    """Another process holds the portfolio (a running daemon, most often)."""
+
+
 def _lock(fd: int, portfolio: str, lock_path: Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        raise StateError(
+        raise StoreLocked(
             f"portfolio {portfolio!r} is already run by another process "
             f"(pid {holder}, lock file {lock_path})"
         ) from None

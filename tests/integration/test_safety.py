@@ -32,11 +32,11 @@ async def test_kill_switch_halts_within_one_cycle_and_survives_a_restart(tmp_pat
     async with open_app(config, Mode.LIVE) as app:
         result = await app.cycle.run()
         assert result.outcome == "blocked" and "kill switch" in result.reason
-        assert app.cycle.risk_state.trading is TradingState.HALTED
+        assert app.cycle.risk.state.trading is TradingState.HALTED
         assert app.simulator.admin.orders() == []
     config.kill_switch_file.unlink()  # removing the file does not resume
     async with open_app(config, Mode.LIVE) as app:
-        assert app.cycle.risk_state.trading is TradingState.HALTED
+        assert app.cycle.risk.state.trading is TradingState.HALTED
         result = await app.cycle.run()
         assert result.outcome == "blocked"
         assert app.simulator.admin.orders() == []
@@ -46,7 +46,7 @@ async def test_kill_switch_halts_within_one_cycle_and_survives_a_restart(tmp_pat
     ]
     assert main(["resume", "--config", str(path)]) == 0
     async with open_app(config, Mode.LIVE) as app:
-        assert app.cycle.risk_state.trading is TradingState.ACTIVE
+        assert app.cycle.risk.state.trading is TradingState.ACTIVE
         result = await app.cycle.run()
         assert result.outcome == "traded"
 
