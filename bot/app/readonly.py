@@ -10,7 +10,8 @@ Prices in paper mode: beside a running daemon it reads the daemon's own embedded
 daemon's clock. When no daemon runs, or its simulator does not answer, it starts an embedded
 simulator of its own on a free port (the same scenario and seed, as a restarted daemon would).
 A dry-run portfolio is valued from its stored paper ledger (one never started: from the
-accounts as they are, as its first cycle would seed it); a live one from the exchanges.
+accounts as they are, as its first cycle would seed it); a live one from the exchanges. The
+only file it may write is the OHLCV cache of public candles a strategy reads.
 """
 
 from __future__ import annotations

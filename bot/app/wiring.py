@@ -2,11 +2,13 @@
 
 `open_app` builds, in order: the data directory, the state store (which refuses a second
 process on the same portfolio), the portfolio's audit log (under the store's lock), the
-embedded simulator when the config asks for it, one ccxt client per account (pointed at the
+embedded simulator when the config asks for it (its address left in the store, where `plan`
+finds it), one ccxt client per account (pointed at the
 simulator or the exchange, credentials from the config's secrets — or the simulator's keys,
 read-only ones in dry-run), the markets (loaded once; every sleeve instrument must exist),
-then the reader and the executor for the mode. Dry-run gets the paper executor, which has no
-exchange object at all; only live builds order gateways.
+then the reader and the executor for the mode, the risk engine (the trading state's one
+owner) and the cycle. Dry-run gets the paper executor, which has no exchange object at all;
+only live builds order gateways.
 
 Everything is closed in reverse order when the block exits, whatever happened.
 """

@@ -1,12 +1,13 @@
 """`halt`, `reduce`, `resume`: an operator's request to the portfolio's risk engine.
 
 A stopped portfolio: the command opens its store (taking the lock) and asks the risk engine
-there, which changes the stored state and audits it at once. A running daemon: the command
-queues the request (`bot.app.control`) and the daemon applies it at the start of its next
-cycle, audited; with `--wait N` the command waits up to N seconds and prints what came of it.
-A request that cannot take effect changes nothing and says why: `reduce` and `resume` are
-refused while a kill switch is engaged (the file `<data_dir>/HALT` or the variable), and the
-file is never removed by the command — the operator removes it, then resumes.
+there, which changes the stored state and audits it at once. A running daemon (its lock is
+held): the command queues the request (`bot.app.control`) and the daemon applies it at the
+start of its next cycle, audited; with `--wait N` the command waits up to N seconds and prints
+what came of it. A request that cannot take effect changes nothing and says why: `reduce` and
+`resume` are refused while a kill switch is engaged (the file `<data_dir>/HALT` or the
+variable), and the file is never removed by the command — the operator removes it, then
+resumes.
 """
 
 from __future__ import annotations
@@ -43,12 +44,10 @@ def change_trading_state(
             f"cannot {action}: the kill switch is engaged ({engaged}); nothing was changed. "
             "Remove it first (the file by hand, or unset the variable), then run it again"
         )
-    pid = running_pid(config.data_dir, config.portfolio)
-    if pid is None:
-        try:
-            return _stopped(config, action, reason, switch)
-        except StoreLocked:
-            pid = running_pid(config.data_dir, config.portfolio)  # a daemon started meanwhile
+    try:
+        return _stopped(config, action, reason, switch)
+    except StoreLocked:  # a daemon holds the portfolio: it takes the request at its next cycle
+        pid = running_pid(config.data_dir, config.portfolio)
     return _running(config, action, reason, pid, wait)
 
 
