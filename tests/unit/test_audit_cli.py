@@ -9,7 +9,7 @@ import json
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +135,10 @@ def test_summary_table_shows_the_totals_without_colour_when_piped(
     assert "\x1b[" not in out
     total_line = next(line for line in out.splitlines() if "total" in line)
     assert f" {len(ledger.orders)} " in total_line
-    assert f"{sum(f.notional for f in ledger.fills):,.2f} USDT" in total_line
+    # Rounded explicitly: formatting a Decimal rounds by the thread's decimal context, which
+    # a library (ccxt) may have changed earlier in the same process.
+    turnover = sum(f.notional for f in ledger.fills).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    assert f"{turnover:,.2f} USDT" in total_line
 
 
 def fill(event: str, amount: str, price: str, fee: str, cid: str = "c1") -> dict[str, Any]:
