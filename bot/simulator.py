@@ -2,26 +2,33 @@
 
 The live path never loads the simulator: `bot.app.wiring` imports this module only when the
 config enables the embedded simulator, and `rebalance-bot sim` only when that command runs.
-The rest of the bot sees an `EmbeddedSimulator`: a base URL, an account's keys and the market's
-clock — nothing of the simulator's internals.
+The rest of the bot sees a `SimulatorLink`: a base URL, an account's keys and the market's
+clock — nothing of the simulator's internals. A daemon's embedded simulator is an
+`EmbeddedSimulator`; `plan` beside a running daemon reads the daemon's own simulator as a
+`RemoteSimulator` (the same market, the same keys, derived from the scenario and its seed).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import aiohttp
 from pydantic import SecretStr
 
 from bot.core.errors import ConfigError
 from rebalance_sim import cli as sim_cli
+from rebalance_sim.auth import KeyStore
+from rebalance_sim.clock import ClockMode
 from rebalance_sim.errors import SimConfigError
-from rebalance_sim.server import SimHandle, run_simulator
+from rebalance_sim.scenario import load_scenario
+from rebalance_sim.server import SimHandle, run_simulator, scenario_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,20 @@ class SimKeys:
     api_key: SecretStr
     secret: SecretStr
     passphrase: SecretStr | None
+
+
+REACH_SECONDS = 2.0  # how long a simulator another process serves may take to answer
+
+
+class SimulatorLink(Protocol):
+    """What the bot's wiring needs of a simulator: where it is, an account's keys, its time."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def credentials(self, account: str, *, read_only: bool) -> SimKeys: ...
+
+    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +82,48 @@ async def embedded(
             yield EmbeddedSimulator(handle)
     except SimConfigError as exc:  # the bot's own code never raises the simulator's errors
         raise ConfigError(f"simulator: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSimulator:
+    """A simulator another process serves: its market's time follows the anchor read from it
+    (`/_admin/time`) at the scenario clock's speed."""
+
+    base_url: str
+    keys: KeyStore
+    anchor_ms: int
+    anchor_monotonic: float
+    speed: float  # 0: a manual clock, which moves only when it is told to
+
+    def credentials(self, account: str, *, read_only: bool) -> SimKeys:
+        for key in self.keys.keys_of(account):
+            if key.read_only == read_only:
+                return SimKeys(SecretStr(key.api_key), key.secret, key.passphrase)
+        raise KeyError(f"account {account!r} has no {'read-only' if read_only else 'trading'} key")
+
+    def now(self) -> datetime:
+        elapsed_ms = (time.monotonic() - self.anchor_monotonic) * 1000.0 * self.speed
+        return datetime.fromtimestamp((self.anchor_ms + elapsed_ms) / 1000, UTC)
+
+
+async def reach(base_url: str, scenario: Path | None, *, seed: int) -> RemoteSimulator | None:
+    """The simulator of this scenario served at `base_url`, or None when it does not answer."""
+    try:
+        spec = load_scenario(scenario)
+        keys = scenario_keys(spec, seed=seed)
+    except SimConfigError as exc:
+        raise ConfigError(f"simulator: {exc}") from None
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REACH_SECONDS)) as session,
+            session.get(f"{base_url}/_admin/time") as response,
+        ):
+            response.raise_for_status()
+            now_ms = int((await response.json())["now_ms"])
+    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError):
+        return None
+    speed = 0.0 if spec.clock.mode is ClockMode.MANUAL else spec.clock.speed
+    return RemoteSimulator(base_url, keys, now_ms, time.monotonic(), speed)
 
 
 def serve(args: argparse.Namespace) -> int:

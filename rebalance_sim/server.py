@@ -161,6 +161,16 @@ def _open_accounts(spec: Scenario, seed: int, engine: Engine, keys: KeyStore) ->
         _issue_keys(account, seed, keys, where)
 
 
+def scenario_keys(scenario: ScenarioSource = None, *, seed: int = 7) -> KeyStore:
+    """The keys a simulator of this scenario and seed issues, without building its market: a
+    client of a simulator another process serves finds its account's keys here."""
+    spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    keys = KeyStore()
+    for index, account in enumerate(spec.accounts):
+        _issue_keys(account, seed, keys, f"accounts.{index}")
+    return keys
+
+
 def _issue_keys(account: AccountConfig, seed: int, keys: KeyStore, where: str) -> None:
     """The account's trading key and (unless turned off) its read-only key: the scenario's, or
     derived from the seed; a Bitget key comes with its passphrase."""

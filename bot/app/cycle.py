@@ -1,20 +1,24 @@
-"""One rebalancing cycle: reconcile → snapshot → price check → drift → trigger → plan → risk →
-market status → transfers → execute → drift after.
+"""One rebalancing cycle: operator requests → reconcile → snapshot → targets → decide (price
+check, valuation, drift, trigger, plan, risk verdict) → market status → transfers → execute →
+drift after.
 
-`Cycle.run` reads as the specification's cycle. The pure core decides; this module only moves
-values between it and the shell (reader, executor, state store, audit log) and writes every
-decision to the audit log under the cycle's id before acting on it. A cycle first settles every
+`Cycle.run` reads as the specification's cycle. The pure core decides, in one function
+(`bot.core.pipeline.decide_cycle`, which `plan` calls too); this module only moves values
+between it and the shell (reader, executor, state store, audit log) and writes every decision
+to the audit log under the cycle's id before acting on it. The trading state is the risk
+engine's (`bot.app.risk_engine`): the cycle hands it the decision's risk observations and what
+was traded, and the operators' queued requests at the start. A cycle then settles every
 order whose fate is unknown; while one stays unknown it reads nothing, plans nothing and sends
 nothing (outcome `unresolved`, retried next cycle). A cycle that cannot see the portfolio whole
 (an exchange down, a price missing for a held asset) or whose prices cannot be true is skipped
 with the reason, and one whose legs meet a market that is not trading sends nothing; it never
 trades on a partial or false picture.
 
-With `[collateral] enabled` the plan is made with its collateral plan: the wallet transfers
-that fund it run before every leg (they are sized from the money there now, so they need no
-sell to have happened), through the transfer executor live and on the paper ledger in dry-run.
-A transfer whose fate is unknown joins the order-fate gate: reconcile looks it up first in
-every cycle, and until it is known nothing is read, planned or sent. A transfer that failed
+With `[collateral] enabled` the decision's plan comes with its collateral plan: the wallet
+transfers that fund it run before every leg (they are sized from the money there now, so they
+need no sell to have happened), through the transfer executor live and on the paper ledger in
+dry-run. A transfer whose fate is unknown joins the order-fate gate: reconcile looks it up first
+in every cycle, and until it is known nothing is read, planned or sent. A transfer that failed
 leaves its legs to a second risk check against the money that really moved.
 """
 
@@ -29,11 +33,11 @@ from typing import Any, Protocol
 
 import structlog
 
+from bot.app.risk_engine import RiskEngine
 from bot.audit.writer import EventType
 from bot.core.domain import (
     ZERO,
     DriftReport,
-    Instrument,
     InstrumentKey,
     Leg,
     MarketType,
@@ -41,34 +45,18 @@ from bot.core.domain import (
     Plan,
     Sleeve,
     Snapshot,
+    TradingState,
     TriggerDecision,
     Verdict,
 )
 from bot.core.errors import BotError, DataError
 from bot.core.ids import cycle_id_at
-from bot.core.policy.collateral import (
-    CollateralOptions,
-    CollateralPlan,
-    TransferLeg,
-    VenueWallets,
-    after_transfers,
-    plan_with_collateral,
-)
+from bot.core.pipeline import Decision, Outcome, Policy, Schedule, check_funded, decide_cycle
+from bot.core.policy.collateral import CollateralPlan, TransferLeg
 from bot.core.policy.drift import compute_drift
-from bot.core.policy.planner import PlannerOptions, plan_rebalance
 from bot.core.policy.prices import check_prices
-from bot.core.policy.triggers import TriggerRule, decide
-from bot.core.policy.valuation import Valuation, value_portfolio
-from bot.core.risk import (
-    RiskLimits,
-    RiskState,
-    StateChange,
-    apply_kill_switch,
-    check,
-    observe_nav,
-    record_trades,
-    remember_prices,
-)
+from bot.core.policy.valuation import value_portfolio
+from bot.core.risk import StateChange
 from bot.execution.executor import ExecutionReport, Executor, Finding, Reconciliation
 from bot.execution.transfers import TransferIntent, TransferState
 
@@ -90,7 +78,7 @@ class TargetSource(Protocol):
 
 class Audit(Protocol):
     def append(
-        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
+        self, event: EventType, cycle_id: str | None, *, sync: bool = False, **fields: Any
     ) -> Any: ...
 
     def flush(self) -> None: ...
@@ -103,7 +91,6 @@ class CycleStore(Protocol):
     def record_cycle(
         self, cycle_id: str, started_at: datetime, ended_at: datetime, outcome: str, traded: bool
     ) -> None: ...
-    def save_risk_state(self, state: Mapping[str, Any]) -> None: ...
 
 
 class TransferRunner(Protocol):
@@ -118,35 +105,18 @@ class TransferRunner(Protocol):
     def moved_today(self) -> Decimal: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Collateral:
-    """What `[collateral] enabled` adds to a cycle."""
-
-    venues: tuple[VenueWallets, ...]
-    options: CollateralOptions
-    transfers: TransferRunner
-
-
 class Observer(Protocol):
-    """Metrics and notifications: told what happened, never able to break a cycle."""
+    """Metrics and notifications: told what happened, never able to break a cycle (the risk
+    engine shares the cycle's list and tells them of trading-state changes)."""
 
     def cycle_done(self, result: CycleResult, seconds: float) -> None: ...
     def state_changed(self, change: StateChange) -> None: ...
 
 
-class Outcome:
-    NO_TRADE = "no-trade"
-    TRADED = "traded"
-    BLOCKED = "blocked"  # the trigger fired but risk denied every leg (or trading is halted)
-    SKIPPED = "skipped"  # the portfolio could not be read whole: nothing decided
-    UNRESOLVED = "unresolved"  # an order's fate is unknown: nothing read, planned or sent
-    ERROR = "error"
-
-
 @dataclass
 class CycleResult:
     cycle_id: str
-    outcome: str
+    outcome: Outcome
     reason: str
     snapshot: Snapshot | None = None
     drift: DriftReport | None = None
@@ -192,23 +162,17 @@ class Cycle:
     executor: Executor
     store: CycleStore
     audit: Audit
-    sleeves: Sequence[Sleeve]
+    policy: Policy
     target_source: TargetSource
-    trigger: TriggerRule
-    planner: PlannerOptions
-    limits: RiskLimits
-    instruments: Mapping[InstrumentKey, Instrument]
     clock: Callable[[], datetime]
-    kill_switch: Callable[[], str | None]
-    risk_state: RiskState = field(default_factory=RiskState)
-    ignore_assets: frozenset[str] = frozenset()
+    risk: RiskEngine  # the trading state's one owner
     observers: list[Observer] = field(default_factory=list)
     last_id: str | None = None
-    collateral: Collateral | None = None
+    transfers: TransferRunner | None = None  # with `[collateral] enabled` (policy.collateral)
 
     @property
-    def allowed(self) -> frozenset[InstrumentKey]:
-        return frozenset(c.key for s in self.sleeves for c in s.components)
+    def sleeves(self) -> Sequence[Sleeve]:
+        return self.policy.sleeves
 
     def new_cycle_id(self) -> str:
         cycle_id = cycle_id_at(self.clock())
@@ -226,7 +190,7 @@ class Cycle:
             EventType.CYCLE_START,
             cycle_id,
             mode=self.mode.value,
-            trading_state=self.risk_state.trading.value,
+            trading_state=self.risk.trading.value,
         )
         try:
             result = await self._run(cycle_id, now)
@@ -237,6 +201,7 @@ class Cycle:
         return result
 
     async def _run(self, cycle_id: str, now: datetime) -> CycleResult:
+        self.risk.take_requests(cycle_id)  # operators' halt / reduce / resume, queued
         reconciliation = await self._reconcile(cycle_id)
         if not reconciliation.complete:
             reason = f"no new order: {reconciliation.reason}; reconciled again next cycle"
@@ -272,10 +237,10 @@ class Cycle:
 
     async def _reconcile_transfers(self, cycle_id: str, found: Reconciliation) -> Reconciliation:
         """Pending transfer intents are looked up; one still unknown closes the gate."""
-        if self.collateral is None:
+        if self.transfers is None:
             return found
         try:
-            unknown = await self.collateral.transfers.reconcile(cycle_id)
+            unknown = await self.transfers.reconcile(cycle_id)
         except BotError as exc:
             self._audit_error(cycle_id, exc, step="reconcile transfers")
             return replace(found, problems=(*found.problems, f"transfer lookup failed: {exc}"))
@@ -290,152 +255,119 @@ class Cycle:
         except BotError as exc:
             self._audit_error(cycle_id, exc)
             return CycleResult(cycle_id, Outcome.SKIPPED, f"cannot read the portfolio: {exc}")
-        valuation = self._value_checked(cycle_id, snapshot, now)
-        if isinstance(valuation, CycleResult):
-            return valuation
-        if valuation.unvalued:
-            reason = (
-                f"no usable price for {', '.join(valuation.unvalued)}: NAV would be wrong "
-                "(add the asset to ignore_assets if it is dust)"
-            )
-            return CycleResult(cycle_id, Outcome.SKIPPED, reason, snapshot)
-        self._risk(cycle_id, valuation.nav, now)
         targets = await self.target_source.targets(snapshot, now, cycle_id)
-        try:
-            drift = compute_drift(snapshot, self.sleeves, targets, valuation)
-        except BotError as exc:
-            return CycleResult(cycle_id, Outcome.SKIPPED, str(exc), snapshot)
-        self.audit.append(EventType.DRIFT, cycle_id, **drift_fields(drift))
-        decision = decide(
-            self.trigger, drift, now, self.store.last_rebalance(), self.store.last_check()
+        schedule = Schedule(self.store.last_rebalance(), self.store.last_check())
+        risk = self.risk.state
+        decision = decide_cycle(
+            snapshot,
+            targets,
+            risk,
+            policy=self.policy,
+            now=now,
+            kill_switch=self.risk.kill_switch(),
+            schedule=schedule,
+            transferred_today=self.transfers.moved_today() if self.transfers else ZERO,
         )
-        self.audit.append(
-            EventType.TRIGGER,
-            cycle_id,
-            trade=decision.trade,
-            reason=decision.reason,
-            rule=decision.rule,
-            out_of_band=list(decision.out_of_band),
-        )
-        if decision.rule != "not-due":
+        self.audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, decision.nav))
+        self.audit.append(EventType.PRICE_CHECK, cycle_id, **decision.prices.audit_fields())
+        self.risk.adopt(decision.risk, decision.changes, cycle_id, based_on=risk)
+        self._audit_decision(cycle_id, decision)
+        if decision.trigger is not None and decision.trigger.rule != "not-due":
             self.store.set_last_check(now)
-        result = CycleResult(cycle_id, Outcome.NO_TRADE, decision.reason, snapshot, drift, decision)
-        if not decision.trade:
-            return result
-        plan = self._plan(cycle_id, result, snapshot, drift, targets, decision)
-        transfers = result.collateral.transfers if result.collateral else ()
-        verdict = self._check(plan, after_transfers(snapshot, transfers), drift.nav, now)
-        result.verdict = verdict
-        self.audit.append(EventType.RISK_VERDICT, cycle_id, **verdict_fields(verdict))
-        approved = verdict.approved
+        result = CycleResult(
+            cycle_id,
+            decision.outcome or Outcome.BLOCKED,  # legs to send: blocked until one fills
+            decision.reason,
+            snapshot,
+            decision.drift,
+            decision.trigger,
+            decision.plan,
+            decision.verdict,
+            collateral=decision.collateral,
+        )
+        approved = decision.approved
         if not approved:
-            if not plan.legs:
-                result.reason = "the trigger fired but every leg was dust: " + "; ".join(
-                    d.reason for d in plan.dropped
-                )
-                return result
-            result.outcome = Outcome.BLOCKED
-            result.reason = verdict.halted_reason or "risk denied every leg: " + "; ".join(
-                f"leg {v.leg.index} {v.check}" for v in verdict.denied
-            )
             return result
         closed = await self._not_trading(cycle_id, approved)
         if closed:
-            result.outcome = Outcome.BLOCKED
             result.reason = f"not trading: {closed}; no leg on any instrument this cycle"
             return result
         self.audit.flush()
-        if transfers:
-            funded = await self._fund(cycle_id, result, plan, snapshot, now, transfers)
+        if decision.transfers:
+            funded = await self._fund(cycle_id, result, decision)
             if funded is None:
                 return result
             approved = funded
-        execution = await self.executor.execute(approved, cycle_id, snapshot.quotes)
+        execution = await self.executor.execute(
+            approved, cycle_id, snapshot.quotes, halted=self._halted_since
+        )
         result.execution = execution
         sent = [self.clock() for o in execution.outcomes for _ in o.client_order_ids]
         turnover = sum((o.filled_notional for o in execution.outcomes), ZERO)
         result.turnover = turnover
-        self.risk_state = record_trades(self.risk_state, [(self.clock(), turnover)], sent, now)
+        self.risk.record_trades([(self.clock(), turnover)], sent, now)
         result.outcome = Outcome.TRADED if execution.traded else Outcome.BLOCKED
         result.reason = _execution_reason(execution)
         if execution.traded:
             await self._drift_after(result, cycle_id, targets)
         return result
 
-    def _plan(
-        self,
-        cycle_id: str,
-        result: CycleResult,
-        snapshot: Snapshot,
-        drift: DriftReport,
-        targets: Mapping[str, Decimal],
-        decision: TriggerDecision,
-    ) -> Plan:
-        """The trade plan (audited, on `result`); with collateral management, also the
-        transfers that fund it."""
-        if self.collateral is None:
-            plan = plan_rebalance(
-                snapshot, drift, self.sleeves, targets, decision, self.instruments, self.planner
+    def _audit_decision(self, cycle_id: str, decision: Decision) -> None:
+        """The decisions after the risk observation, in order, before anything is acted on."""
+        audit = self.audit
+        if decision.drift is not None:
+            audit.append(EventType.DRIFT, cycle_id, **drift_fields(decision.drift))
+        if decision.trigger is not None:
+            trigger = decision.trigger
+            audit.append(
+                EventType.TRIGGER,
+                cycle_id,
+                trade=trigger.trade,
+                reason=trigger.reason,
+                rule=trigger.rule,
+                out_of_band=list(trigger.out_of_band),
             )
-        else:
-            plan = self._plan_funded(cycle_id, result, snapshot, drift, targets, decision)
-        self.audit.append(EventType.PLAN, cycle_id, **plan_fields(plan))
-        result.plan = plan
-        return plan
+        if decision.collateral is not None:
+            audit.append(
+                EventType.COLLATERAL_PLAN, cycle_id, **collateral_fields(decision.collateral)
+            )
+            for shortfall in decision.collateral.shortfalls:
+                log.warning("collateral_shortfall", cycle_id=cycle_id, message=shortfall.message)
+        if decision.plan is not None:
+            audit.append(EventType.PLAN, cycle_id, **plan_fields(decision.plan))
+        if decision.verdict is not None:
+            audit.append(EventType.RISK_VERDICT, cycle_id, **verdict_fields(decision.verdict))
 
-    def _plan_funded(
-        self,
-        cycle_id: str,
-        result: CycleResult,
-        snapshot: Snapshot,
-        drift: DriftReport,
-        targets: Mapping[str, Decimal],
-        decision: TriggerDecision,
-    ) -> Plan:
-        assert self.collateral is not None
-        plan, funding = plan_with_collateral(
-            snapshot,
-            drift,
-            self.sleeves,
-            targets,
-            decision,
-            self.instruments,
-            self.planner,
-            self.collateral.venues,
-            self.collateral.options,
-            self.collateral.transfers.moved_today(),
-        )
-        result.collateral = funding
-        self.audit.append(EventType.COLLATERAL_PLAN, cycle_id, **collateral_fields(funding))
-        for shortfall in funding.shortfalls:
-            log.warning("collateral_shortfall", cycle_id=cycle_id, message=shortfall.message)
-        return plan
-
-    def _check(self, plan: Plan, snapshot: Snapshot, nav: Decimal, now: datetime) -> Verdict:
-        return check(
-            plan, snapshot, nav, self.risk_state, self.limits, self.instruments, now, self.allowed
-        )
+    def _halted_since(self) -> str | None:
+        """Trading halted while this cycle ran (an operator, POST /halt): the rest waits."""
+        state = self.risk.state
+        if state.trading is TradingState.HALTED:
+            return f"trading was halted during the cycle ({state.reason})"
+        return None
 
     async def _fund(
-        self,
-        cycle_id: str,
-        result: CycleResult,
-        plan: Plan,
-        snapshot: Snapshot,
-        now: datetime,
-        transfers: Sequence[TransferLeg],
+        self, cycle_id: str, result: CycleResult, decision: Decision
     ) -> tuple[Leg, ...] | None:
         """Run the transfers, then the legs still funded: all the approved ones, or after a
         failed transfer those a second risk check passes on the money that moved. None: no
         order this cycle (the reason is in `result`)."""
+        transfers = decision.transfers
         moved = await self._transfer(cycle_id, result, transfers)
         if moved is None:
             return None
-        assert result.verdict is not None
         if len(moved) == len(transfers):
-            return tuple(result.verdict.approved)
-        nav = result.drift.nav if result.drift is not None else ZERO
-        verdict = self._check(plan, after_transfers(snapshot, moved), nav, now)
+            return decision.approved
+        assert decision.plan is not None and decision.valuation is not None
+        assert result.snapshot is not None
+        verdict = check_funded(
+            decision.plan,
+            result.snapshot,
+            decision.valuation,
+            moved,
+            self.risk.state,
+            self.policy,
+            self.clock(),
+        )
         result.verdict = verdict
         self.audit.append(
             EventType.RISK_VERDICT, cycle_id, **verdict_fields(verdict), after="transfers"
@@ -450,8 +382,8 @@ class Cycle:
         self, cycle_id: str, result: CycleResult, transfers: Sequence[TransferLeg]
     ) -> list[TransferLeg] | None:
         """Run the transfers; the ones done, or None when one's fate is unknown (no order)."""
-        assert self.collateral is not None
-        intents = await self.collateral.transfers.execute(transfers, cycle_id)
+        assert self.transfers is not None
+        intents = await self.transfers.execute(transfers, cycle_id)
         result.transfers = tuple(intents)
         for intent in intents:
             if intent.permission_missing:
@@ -472,29 +404,6 @@ class Cycle:
             return None
         return [i.leg for i in intents if i.state is TransferState.DONE]
 
-    def _value_checked(
-        self, cycle_id: str, snapshot: Snapshot, now: datetime
-    ) -> Valuation | CycleResult:
-        """Check every price before anything is valued; one that cannot be true skips the
-        cycle, and only checked prices become the next cycle's reference."""
-        prices = check_prices(
-            snapshot.quotes,
-            self.risk_state.price_reference,
-            self.limits.price_limits(),
-            required=self.allowed,
-            ignore=self.ignore_assets,
-        )
-        self.risk_state = remember_prices(self.risk_state, prices)
-        valuation = value_portfolio(snapshot, self.ignore_assets) if prices.passed else None
-        nav = valuation.nav if valuation is not None else None
-        self.audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, nav))
-        self.audit.append(EventType.PRICE_CHECK, cycle_id, **prices.audit_fields())
-        if valuation is None:
-            self._risk(cycle_id, None, now)  # the drawdown peak never sees an unchecked NAV
-            reason = "implausible prices, no leg on any instrument: " + prices.summary()
-            return CycleResult(cycle_id, Outcome.SKIPPED, reason, snapshot)
-        return valuation
-
     async def _not_trading(self, cycle_id: str, legs: Sequence[Leg]) -> str:
         """Markets are loaded at start-up: ask whether those about to be traded still trade."""
         keys = sorted({leg.key for leg in legs})
@@ -507,49 +416,22 @@ class Cycle:
         )
         return ", ".join(f"{k} ({status})" for k, status in sorted(closed.items()))
 
-    def _risk(self, cycle_id: str, nav: Decimal | None, now: datetime) -> None:
-        """The kill switch, and the drawdown check from a NAV of checked prices (None: none)."""
-        changes: list[StateChange] = []
-        state, more = apply_kill_switch(self.risk_state, self.kill_switch(), now)
-        changes += more
-        if nav is not None:
-            state, more = observe_nav(state, nav, now, self.limits)
-            changes += more
-        self.risk_state = state
-        for change in changes:
-            self.audit.append(
-                EventType.STATE_CHANGE,
-                cycle_id,
-                sync=True,
-                **{"from": change.previous.value, "to": change.current.value},
-                reason=change.reason,
-                source=change.source,
-            )
-            log.warning(
-                "trading_state_changed",
-                cycle_id=cycle_id,
-                previous=change.previous.value,
-                current=change.current.value,
-                reason=change.reason,
-            )
-            for observer in self.observers:
-                _quietly(observer.state_changed, change)
-
     async def _drift_after(
         self, result: CycleResult, cycle_id: str, targets: Mapping[str, Decimal]
     ) -> None:
         try:
             snapshot = await self.reader.snapshot()
+            policy = self.policy
             prices = check_prices(
                 snapshot.quotes,
-                self.risk_state.price_reference,
-                self.limits.price_limits(),
-                ignore=self.ignore_assets,
+                self.risk.state.price_reference,
+                policy.limits.price_limits(),
+                ignore=policy.ignore_assets,
             )
             if not prices.passed:
                 raise DataError(f"implausible prices: {prices.summary()}")
-            valuation = value_portfolio(snapshot, self.ignore_assets)
-            drift = compute_drift(snapshot, self.sleeves, targets, valuation)
+            valuation = value_portfolio(snapshot, policy.ignore_assets)
+            drift = compute_drift(snapshot, policy.sleeves, targets, valuation)
         except BotError as exc:
             self._audit_error(cycle_id, exc, step="post-trade snapshot")
             return
@@ -563,7 +445,6 @@ class Cycle:
         log.error("cycle_error", cycle_id=cycle_id, step=step, error=str(exc))
 
     def _finish(self, result: CycleResult, now: datetime, started: float) -> None:
-        self.store.save_risk_state(self.risk_state.to_dict())
         self.store.record_cycle(result.cycle_id, now, self.clock(), result.outcome, result.traded)
         seconds = time.monotonic() - started
         orders = 0

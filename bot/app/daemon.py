@@ -70,8 +70,8 @@ class Stopper:
 
 def banner(app: App, status_url: str | None, status_note: str | None, once: bool) -> Banner:
     """The banner's facts. A kill switch engaged now halts the first cycle: say HALTED already."""
-    state = app.cycle.risk_state
-    engaged = app.cycle.kill_switch()
+    state = app.cycle.risk.state
+    engaged = app.cycle.risk.kill_switch()
     trading, reason = state.trading, state.reason
     if engaged is not None:
         trading, reason = TradingState.HALTED, f"kill switch: {engaged}"
@@ -87,7 +87,7 @@ def banner(app: App, status_url: str | None, status_note: str | None, once: bool
 
 
 def report(console: Console, app: App, result: CycleResult) -> None:
-    state = app.cycle.risk_state
+    state = app.cycle.risk.state
     console.cycle(result, app.cycle.sleeves, state.trading, state.reason, app.instruments)
 
 

@@ -15,6 +15,10 @@ change of the overlay is audited with the signals that caused it.
 If a recomputation fails (no history yet, a solver that does not converge, an exchange error)
 the previous targets stay in force and the failure is audited; with no previous targets the
 cycle cannot weigh the portfolio and is reported as an error — it never trades on guesses.
+
+Built without an audit log (for `plan`, over a read-only view of the store), it records
+nothing: the stored targets are used while they are current, and a due recomputation serves
+that one call only.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 import structlog
 
 from bot.app.marketdata import DEFAULT_SETTLE_MS, CandleSeries, OhlcvCache, timeframe_ms
-from bot.audit.writer import EventType
+from bot.audit.writer import AuditLog, EventType
 from bot.config import BotConfig
 from bot.core.domain import ZERO, Group, InstrumentKey, Sleeve, Snapshot
 from bot.core.errors import BotError, DataError
@@ -126,7 +130,7 @@ class StrategyTargets:
         sleeves: Sequence[Sleeve],
         accounts: Mapping[str, ExchangeAccount],
         store: Any,
-        audit: Any,
+        audit: AuditLog | None,
         clock: Callable[[], datetime],
         cache_dir: Path,
     ) -> None:
@@ -188,23 +192,28 @@ class StrategyTargets:
         try:
             result, regime = await self.compute(now)
         except BotError as exc:
-            self._audit.append(
-                EventType.ERROR,
-                cycle_id,
-                step="targets",
-                error_class=type(exc).__name__,
-                message=str(exc),
-                kept_previous=bool(self.weights),
-            )
+            if self._audit is not None:
+                self._audit.append(
+                    EventType.ERROR,
+                    cycle_id,
+                    step="targets",
+                    error_class=type(exc).__name__,
+                    message=str(exc),
+                    kept_previous=bool(self.weights),
+                )
             log.warning("targets_not_recomputed", error=str(exc), kept=bool(self.weights))
             if not self.weights:
                 raise DataError(f"no targets yet: {exc}") from None
             return self.weights
-        self._record(result, regime, now, cycle_id, due)
+        if self._audit is None:
+            self.sources = self._describe(result, regime)
+            return {name: result.targets[name] for name in (s.name for s in self._sleeves)}
+        self._record(self._audit, result, regime, now, cycle_id, due)
         return self.weights
 
     def _record(
         self,
+        audit: AuditLog,
         result: StrategyResult,
         regime: RegimeReport | None,
         now: datetime,
@@ -213,7 +222,7 @@ class StrategyTargets:
     ) -> None:
         previous = self._store.get("regime")
         if regime is not None and previous != str(regime.regime):
-            self._audit.append(
+            audit.append(
                 EventType.REGIME_CHANGE,
                 cycle_id,
                 sync=True,
@@ -223,7 +232,7 @@ class StrategyTargets:
             self._store.put("regime", str(regime.regime))
         weights = {name: result.targets[name] for name in (s.name for s in self._sleeves)}
         self.sources = self._describe(result, regime)
-        self._audit.append(
+        audit.append(
             EventType.TARGETS,
             cycle_id,
             source=self._strategy.kind,

@@ -2,13 +2,15 @@
 
 `open_app` builds, in order: the data directory, the state store (which refuses a second
 process on the same portfolio), the portfolio's audit log (under the store's lock), the
-embedded simulator when the config asks for it, one ccxt client per account (pointed at the
+embedded simulator when the config asks for it (its address left in the store, where `plan`
+finds it), one ccxt client per account (pointed at the
 simulator or the exchange, credentials from the config's secrets — or the simulator's keys,
 read-only ones in dry-run; the exchange's test environment with `sandbox`), in live mode
 each key's permissions (`bot.app.keycheck`: a key that can withdraw or lacks what the config
 trades stops the start), the markets (loaded once; every sleeve instrument must exist),
-then the reader and the executor for the mode. Dry-run gets the paper executor, which has no
-exchange object at all; only live builds order gateways.
+then the reader and the executor for the mode, the risk engine (the trading state's one
+owner) and the cycle. Dry-run gets the paper executor, which has no exchange object at all;
+only live builds order gateways.
 
 Everything is closed in reverse order when the block exits, whatever happened.
 """
@@ -24,20 +26,23 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import SecretStr
 
 from bot import config as cfg
-from bot.app.cycle import Collateral, Cycle, TransferRunner
+from bot.app.control import ControlRequests
+from bot.app.cycle import Cycle, Observer, TransferRunner
 from bot.app.keycheck import check_keys
+from bot.app.risk_engine import RiskEngine
 from bot.app.targets import StaticTargets, StrategyTargets, is_static
 from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import AuditLog, EventType
 from bot.config import AccountConfig, BotConfig
 from bot.core.domain import Instrument, InstrumentKey, Mode
 from bot.core.errors import ConfigError, ExchangeUnavailable, StateError
+from bot.core.pipeline import CollateralPolicy, Policy
 from bot.core.risk import RiskState
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
@@ -53,7 +58,12 @@ from bot.execution.transfers import TransferExecutor
 from bot.logs import redact
 from bot.store.state import StateStore
 
+if TYPE_CHECKING:  # the simulator's module is loaded by paper mode only
+    from bot.simulator import SimulatorLink
+
 log = structlog.get_logger("bot.app.wiring")
+
+SIMULATOR_URL = "embedded_simulator_url"  # store key: the running daemon's simulator
 
 
 def utc_now() -> datetime:
@@ -108,6 +118,25 @@ class WaitClock:
     monotonic: Callable[[], float] = time.monotonic
 
 
+def policy_of(config: BotConfig, instruments: Mapping[InstrumentKey, Instrument]) -> Policy:
+    """What the portfolio's decisions follow: sleeves, trigger, planner, limits, and with
+    `[collateral] enabled` the wallets funded from one another."""
+    collateral = None
+    if config.collateral.enabled:
+        collateral = CollateralPolicy(
+            tuple(cfg.wallet_pairs(config)), cfg.collateral_options(config)
+        )
+    return Policy(
+        sleeves=cfg.to_sleeves(config),
+        instruments=instruments,
+        trigger=cfg.trigger_rule(config),
+        planner=cfg.planner_options(config),
+        limits=cfg.risk_limits(config),
+        ignore_assets=frozenset(config.ignore_assets),
+        collateral=collateral,
+    )
+
+
 def config_digest(config: BotConfig) -> str:
     """A short hash of the effective config (secrets excluded), recorded at start-up."""
     data = config.model_dump(mode="json")
@@ -119,8 +148,12 @@ def config_digest(config: BotConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Credentials:
+def _credentials(
+    name: str, account: AccountConfig, sim: SimulatorLink | None, mode: Mode
+) -> Credentials:
     if account.simulator:
+        if sim is None:
+            raise ConfigError(f"accounts.{name}: simulator = true needs [simulator] enabled")
         try:
             key = sim.credentials(account.sim_account, read_only=mode is not Mode.LIVE)
         except KeyError as exc:
@@ -132,9 +165,12 @@ def _credentials(name: str, account: AccountConfig, sim: Any, mode: Mode) -> Cre
     return Credentials(account.api_key, account.secret, account.password)
 
 
-def _accounts(
-    config: BotConfig, mode: Mode, sim: Any, waits: WaitClock
+def build_accounts(
+    config: BotConfig, mode: Mode, sim: SimulatorLink | None, waits: WaitClock | None = None
 ) -> dict[str, ExchangeAccount]:
+    """One ccxt client per account; simulator accounts get the simulator's keys (read-only
+    ones unless live)."""
+    waits = waits or WaitClock()
     accounts: dict[str, ExchangeAccount] = {}
     budgets: dict[str, RequestBudget] = {}
     for name, account_config in config.accounts.items():
@@ -146,7 +182,9 @@ def _accounts(
                 or venue_limits(account_config.exchange).calls_per_second
             )
             budgets[venue] = RequestBudget(rate)
-        base_url = sim.base_url if account_config.simulator else account_config.base_url
+        base_url = account_config.base_url
+        if account_config.simulator and sim is not None:
+            base_url = sim.base_url
         client = make_client(
             account_config.exchange,
             account_config.market,
@@ -179,7 +217,7 @@ def _accounts(
 def _open_accounts(
     config: BotConfig,
     mode: Mode,
-    sim: Any,
+    sim: SimulatorLink | None,
     waits: WaitClock,
     connected: Mapping[str, ExchangeAccount] | None,
     stack: contextlib.AsyncExitStack,
@@ -187,16 +225,23 @@ def _open_accounts(
     """The caller's connections, or the config's accounts connected here and closed on exit."""
     if connected is not None:
         return dict(connected)
-    accounts = _accounts(config, mode, sim, waits)
+    accounts = build_accounts(config, mode, sim, waits)
     for account in accounts.values():
         stack.push_async_callback(account.close)
     return accounts
 
 
-async def _load_markets(accounts: Mapping[str, ExchangeAccount]) -> dict[str, set[str]]:
+async def load_instruments(
+    config: BotConfig, accounts: Mapping[str, ExchangeAccount]
+) -> dict[InstrumentKey, Instrument]:
+    """Load every account's markets once; every sleeve instrument must exist."""
     names = list(accounts)
     loaded = await asyncio.gather(*(accounts[n].load_instruments() for n in names))
-    return {name: set(instruments) for name, instruments in zip(names, loaded, strict=True)}
+    known = {name: set(instruments) for name, instruments in zip(names, loaded, strict=True)}
+    cfg.check_instruments(config, known)
+    return {
+        key: accounts[key.account].instruments[key.symbol] for key in cfg.instrument_keys(config)
+    }
 
 
 @contextlib.asynccontextmanager
@@ -243,6 +288,7 @@ async def open_app(
                 embedded(config.simulator.scenario, seed=config.simulator.seed, port=port)
             )
             sim_handle.append(sim)
+            store.put(SIMULATOR_URL, sim.base_url)  # where `plan` finds this market
             log.info("simulator_started", base_url=sim.base_url)
         accounts = _open_accounts(config, mode, sim, waits, connected, stack)
         if mode is Mode.LIVE:
@@ -252,12 +298,7 @@ async def open_app(
                 else frozenset()
             )
             await check_keys(config.accounts, accounts, wallets)
-        known = await _load_markets(accounts)
-        cfg.check_instruments(config, known)
-        instruments = {
-            key: accounts[key.account].instruments[key.symbol]
-            for key in cfg.instrument_keys(config)
-        }
+        instruments = await load_instruments(config, accounts)
         keys = cfg.instrument_keys(config)
         cash = frozenset(config.cash_assets)
         live_reader = LiveReader(accounts, keys, config.quote_currency, cash, clock)
@@ -269,21 +310,19 @@ async def open_app(
             risk_state = RiskState.from_dict(saved_risk) if saved_risk else RiskState()
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"the saved risk state cannot be read: {exc}") from None
-        weights = cfg.targets(config)
-        sleeves = cfg.to_sleeves(config)
-        target_source: StaticTargets | StrategyTargets
-        if is_static(config):
-            target_source = StaticTargets(weights)
-        else:
-            target_source = StrategyTargets(
-                config=config,
-                sleeves=sleeves,
-                accounts=accounts,
-                store=store,
-                audit=audit,
-                clock=clock,
-                cache_dir=config.data_dir / "ohlcv",
-            )
+        target_source = _target_source(config, accounts, store, audit, clock)
+        observers: list[Observer] = []  # the cycle's and the risk engine's: one list
+        risk = RiskEngine(
+            risk_state,
+            store=store,
+            audit=audit,
+            kill_switch=KillSwitch(
+                config.kill_switch_file, config.risk.kill_switch_env, environment
+            ),
+            clock=clock,
+            listeners=observers,
+            requests=ControlRequests(config.data_dir, config.portfolio),
+        )
         cycle = Cycle(
             portfolio=config.portfolio,
             mode=mode,
@@ -291,19 +330,12 @@ async def open_app(
             executor=executor,
             store=store,
             audit=audit,
-            sleeves=sleeves,
+            policy=policy_of(config, instruments),
             target_source=target_source,
-            trigger=cfg.trigger_rule(config),
-            planner=cfg.planner_options(config),
-            limits=cfg.risk_limits(config),
-            instruments=instruments,
             clock=clock,
-            kill_switch=KillSwitch(
-                config.kill_switch_file, config.risk.kill_switch_env, environment
-            ),
-            risk_state=risk_state,
-            ignore_assets=frozenset(config.ignore_assets),
-            collateral=_collateral(config, mode, accounts, executor, store, audit, clock),
+            risk=risk,
+            observers=observers,
+            transfers=_transfers(config, mode, accounts, executor, store, audit, clock),
         )
         handle = sim.handle if sim is not None else None
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
@@ -329,10 +361,31 @@ async def open_app(
                 EventType.TARGETS,
                 None,
                 source="config",
-                weights=weights,
+                weights=cfg.targets(config),
                 inputs={"strategy": "static"},
             )
         yield app
+
+
+def _target_source(
+    config: BotConfig,
+    accounts: Mapping[str, ExchangeAccount],
+    store: StateStore,
+    audit: AuditLog,
+    clock: Callable[[], datetime],
+) -> StaticTargets | StrategyTargets:
+    """The config's targets, or its strategy recomputed on its own schedule."""
+    if is_static(config):
+        return StaticTargets(cfg.targets(config))
+    return StrategyTargets(
+        config=config,
+        sleeves=cfg.to_sleeves(config),
+        accounts=accounts,
+        store=store,
+        audit=audit,
+        clock=clock,
+        cache_dir=config.data_dir / "ohlcv",
+    )
 
 
 async def _execution(
@@ -387,7 +440,7 @@ async def _execution(
     return executor, reader
 
 
-def _collateral(
+def _transfers(
     config: BotConfig,
     mode: Mode,
     accounts: Mapping[str, ExchangeAccount],
@@ -395,7 +448,7 @@ def _collateral(
     store: StateStore,
     audit: AuditLog,
     clock: Callable[[], datetime],
-) -> Collateral | None:
+) -> TransferRunner | None:
     """Transfers live, the paper ledger's moves in dry-run; None unless enabled."""
     if not config.collateral.enabled:
         return None
@@ -414,7 +467,7 @@ def _collateral(
         venues=[v.venue for v in venues],
         transfers="sent to the exchange" if mode is Mode.LIVE else "paper ledger only",
     )
-    return Collateral(venues, cfg.collateral_options(config), runner)
+    return runner
 
 
 async def _paper_ledger(store: StateStore, reader: LiveReader, audit: AuditLog) -> PaperLedger:

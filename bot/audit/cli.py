@@ -413,6 +413,7 @@ _STYLE: dict[str, str] = {
     EventType.ORDER_REJECTED: "red",
     EventType.ERROR: "bold red",
     EventType.STATE_CHANGE: "yellow",
+    EventType.OPERATOR_REQUEST: "yellow",
     EventType.KILL_SWITCH: "bold yellow",
     EventType.CYCLE_START: "dim",
     EventType.CYCLE_END: "bold",

@@ -881,6 +881,11 @@ _DESCRIBE: dict[str, Callable[[Mapping[str, Any]], str]] = {
     EventType.STATE_CHANGE: lambda r: (
         f"{r.get('from', '?')} → {r.get('to', '?')}: {r.get('reason', '')}"
     ),
+    EventType.OPERATOR_REQUEST: lambda r: (
+        f"{r.get('action') or '?'} from {r.get('source', '?')}: {r.get('result', '?')}, "
+        f"{r.get('trading_state', '?')}"
+        + (f" ({r['detail']})" if r.get("detail") else f": {r.get('reason', '')}")
+    ),
     EventType.KILL_SWITCH: lambda r: (
         f"{r.get('path')} {'present' if r.get('present') else 'absent'}"
     ),

@@ -9,6 +9,10 @@ the size limit); the chain runs across them. One directory holds one chain: each
 its own (`<data_dir>/audit/<portfolio>/`, see `bot.audit.layout`), and the readers given the
 audit directory of a data directory that holds a single portfolio read that portfolio's log.
 
+Event names are declared once, in `EventType`: `append` takes only a member of it (a misspelt
+name fails the type check), and `record` writes an event of `bot.audit.events`, whose fields
+are declared too.
+
 Crash safety: each record is written with one `write` of the whole line; `append(sync=True)` (an
 order intent, before the order is sent) and `flush()` (cycle boundaries) fsync. A crash can only
 leave a torn last line; on open it is moved aside to a `.torn` file and a `recovered` record says
@@ -30,7 +34,7 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from pydantic import SecretStr
 
@@ -67,6 +71,7 @@ class EventType(StrEnum):
     RISK_VERDICT = "risk_verdict"
     MARKET_STATUS = "market_status"  # markets of the approved legs asked for their status
     STATE_CHANGE = "state_change"
+    OPERATOR_REQUEST = "operator_request"  # halt / reduce / resume asked for, and what came of it
     KILL_SWITCH = "kill_switch"
     ORDER_INTENT = "order_intent"
     ORDER_SENT = "order_sent"
@@ -87,6 +92,14 @@ class EventType(StrEnum):
     RECONCILE = "reconcile"
     ERROR = "error"
     NOTIFICATION = "notification"
+
+
+class Event(Protocol):
+    """An event with declared fields (`bot.audit.events`)."""
+
+    TYPE: ClassVar[EventType]
+
+    def fields(self) -> dict[str, Any]: ...
 
 
 def to_jsonable(value: Any) -> Any:
@@ -279,10 +292,16 @@ class AuditLog:
             path = self._directory / f"audit-{day}-{index}.jsonl"
         return path
 
+    def record(self, event: Event, cycle_id: str | None, *, sync: bool = False) -> AuditRecord:
+        """Write one event of `bot.audit.events`; with `sync` it is on disk when this returns."""
+        return self.append(event.TYPE, cycle_id, sync=sync, **event.fields())
+
     def append(
-        self, event: EventType | str, cycle_id: str | None, *, sync: bool = False, **fields: Any
+        self, event: EventType, cycle_id: str | None, *, sync: bool = False, **fields: Any
     ) -> AuditRecord:
         """Write one record; with `sync` it is on disk (fsync) when this returns."""
+        if not isinstance(event, EventType):
+            raise AuditError(f"{event!r} is not an event type (bot.audit.writer.EventType)")
         clash = RESERVED.intersection(fields)
         if clash:
             raise AuditError(f"event fields may not be named {sorted(clash)}")
@@ -293,7 +312,7 @@ class AuditLog:
             "time": format_time(moment),
             "portfolio": self._portfolio,
             "cycle_id": cycle_id,
-            "event": EventType(event).value,
+            "event": event.value,
             "prev": self._prev,
             **{k: to_jsonable(v) for k, v in fields.items()},
         }

@@ -1,65 +1,51 @@
-"""The `plan` table and the offline `resume`: small commands over the same core as the loop."""
+"""`plan`: the cycle's own decision on the portfolio as it is now, printed, written nowhere."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from bot.app.cycle import plan_fields
-from bot.app.wiring import KillSwitch, open_app, utc_now
-from bot.audit.layout import open_portfolio_audit
-from bot.audit.writer import EventType, to_jsonable
+from bot.app.cycle import collateral_fields, plan_fields, verdict_fields
+from bot.app.readonly import ReadOnlyPortfolio, open_read_only
+from bot.audit.writer import to_jsonable
 from bot.config import BotConfig
 from bot.core import human
-from bot.core.domain import Mode, TradingState
-from bot.core.errors import BotError, StateError
-from bot.core.policy.drift import compute_drift
-from bot.core.policy.planner import plan_rebalance
-from bot.core.policy.prices import check_prices
+from bot.core.domain import Plan, Verdict
+from bot.core.errors import BotError
+from bot.core.pipeline import Decision, Schedule, decide_cycle
 from bot.core.policy.report import plan_rows
-from bot.core.policy.triggers import decide
-from bot.core.policy.valuation import value_portfolio
-from bot.core.risk import RiskState, set_trading_state
-from bot.logs import redact
-from bot.store.state import StateStore
 
 
 async def show_plan(config: BotConfig, *, as_json: bool) -> int:
-    """Read the portfolio once (dry-run wiring: no order path) and print the plan."""
-    async with open_app(config, Mode.DRY_RUN) as app:
-        cycle = app.cycle
-        snapshot = await cycle.reader.snapshot()
-        prices = check_prices(
-            snapshot.quotes,
-            cycle.risk_state.price_reference,
-            cycle.limits.price_limits(),
-            required=cycle.allowed,
-            ignore=cycle.ignore_assets,
-        )
-        if not prices.passed:
-            raise BotError(f"implausible prices, a cycle would trade nothing: {prices.summary()}")
-        valuation = value_portfolio(snapshot, cycle.ignore_assets)
-        if valuation.unvalued:
-            raise BotError(f"no usable price for {', '.join(valuation.unvalued)}")
-        targets = await cycle.target_source.targets(snapshot, snapshot.time, "plan")
-        drift = compute_drift(snapshot, cycle.sleeves, targets, valuation)
-        # The plan as the trigger sees it now, cooldown aside: what a due cycle would do.
-        decision = decide(cycle.trigger, drift, utc_now(), None, None)
-        plan = plan_rebalance(
-            snapshot, drift, cycle.sleeves, targets, decision, cycle.instruments, cycle.planner
-        )
-        sources = getattr(cycle.target_source, "sources", None)
+    """Read the portfolio once, run the cycle's decision on it and print the plan. Read-only:
+    no lock, no audit record, no state written; beside a running daemon it says so."""
+    async with open_read_only(config) as portfolio:
+        if portfolio.daemon_pid is not None:
+            print(
+                "a daemon is running on this portfolio; this plan is read-only",
+                file=sys.stderr if as_json else sys.stdout,
+            )
+        decision = await _decide(portfolio)
+        if decision.drift is None or decision.trigger is None:
+            raise BotError(f"a cycle would decide nothing now: {decision.reason}")
+        drift, trigger = decision.drift, decision.trigger
+        plan = decision.plan or Plan(portfolio.policy.planner.to)
+        sources = getattr(portfolio.targets, "sources", None)
+        instruments = portfolio.policy.instruments
+        steps = {key: instrument.amount_step for key, instrument in instruments.items()}
+        rows = plan_rows(drift, plan, portfolio.policy.sleeves, sources, steps)
+        funding = decision.collateral
         if as_json:
-            rows = plan_rows(drift, plan, cycle.sleeves, sources)
             body = {
                 "nav": drift.nav,
-                "trade": decision.trade,
-                "reason": decision.reason,
+                "trade": trigger.trade,
+                "reason": trigger.reason,
+                "daemon_running": portfolio.daemon_pid is not None,
+                "market": portfolio.market,
+                "trading_state": decision.risk.trading,
                 "rows": [
                     {
                         "sleeve": r.sleeve,
@@ -75,15 +61,15 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                     for r in rows
                 ],
                 **plan_fields(plan),
+                "verdict": None if decision.verdict is None else verdict_fields(decision.verdict),
+                "collateral": None if funding is None else collateral_fields(funding),
             }
             print(json.dumps(to_jsonable(body), indent=2))
             return 0
-        steps = {key: instrument.amount_step for key, instrument in cycle.instruments.items()}
-        rows = plan_rows(drift, plan, cycle.sleeves, sources, steps)
         # Piped: wide enough that the table is not squeezed to 80 columns.
         width = None if sys.stdout.isatty() else 200
         console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=width)
-        nav = human.money(drift.nav, snapshot.quote_currency)
+        nav = human.money(drift.nav, portfolio.config.quote_currency)
         table = Table(title=f"{config.portfolio}: NAV {nav}")
         for name, justify in (
             ("sleeve", "left"),
@@ -108,42 +94,47 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                 r.source,
             )
         console.print(table)
-        console.print(f"trigger: {'trade' if decision.trade else 'no trade'} — {decision.reason}")
+        console.print(f"trigger: {'trade' if trigger.trade else 'no trade'} — {trigger.reason}")
         for dropped in plan.dropped:
             console.print(f"dropped: {dropped.sleeve} {dropped.key.symbol}: {dropped.reason}")
         for note in plan.notes:
             console.print(f"note: {note}")
+        if funding is not None:
+            for t in funding.transfers:
+                console.print(
+                    f"transfer: {human.money(t.amount, t.asset)} on {t.venue} from "
+                    f"{t.from_wallet.value} to {t.to_wallet.value} (before the legs)"
+                )
+            for shortfall in funding.shortfalls:
+                console.print(f"shortfall: {shortfall.message}")
+        if decision.verdict is not None:
+            _print_verdict(console, decision.verdict)
         return 0
 
 
-def set_state_offline(config: BotConfig, reason: str, target: TradingState) -> int:
-    """Set the stored trading state (ACTIVE or REDUCING); the bot must be stopped (the store
-    is locked while it runs). Resuming removes the kill-switch file; it is refused while the
-    kill-switch variable is still set."""
-    path = config.kill_switch_file
-    switch = KillSwitch(path, config.risk.kill_switch_env, dict(os.environ))
-    if target is TradingState.ACTIVE and path.exists():
-        path.unlink()
-    engaged = switch()
-    if engaged is not None:
-        raise StateError(f"cannot leave HALTED: the kill switch is still engaged ({engaged})")
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    with (
-        StateStore.open(config.data_dir, config.portfolio, utc_now) as store,
-        open_portfolio_audit(store, utc_now, redact=redact) as audit,
-    ):
-        saved: Any = store.load_risk_state()
-        state = RiskState.from_dict(saved) if saved else RiskState()
-        new, changes = set_trading_state(state, target, reason, utc_now())
-        for change in changes:
-            audit.append(
-                EventType.STATE_CHANGE,
-                None,
-                sync=True,
-                **{"from": change.previous.value, "to": change.current.value},
-                reason=change.reason,
-                source=change.source,
-            )
-        store.save_risk_state(new.to_dict())
-    print(f"trading state: {new.trading.value}" + ("" if changes else " (unchanged)"))
-    return 0
+async def _decide(portfolio: ReadOnlyPortfolio) -> Decision:
+    """The cycle's decision on what the portfolio holds now, schedule and cooldown aside (what a
+    due cycle would do), with the daemon's trading state, price references and kill switch."""
+    snapshot = await portfolio.reader.snapshot()
+    now = portfolio.clock()
+    targets = await portfolio.targets.targets(snapshot, now, "plan")
+    return decide_cycle(
+        snapshot,
+        targets,
+        portfolio.risk_state,
+        policy=portfolio.policy,
+        now=now,
+        kill_switch=portfolio.kill_switch(),
+        schedule=Schedule(),
+    )
+
+
+def _print_verdict(console: Console, verdict: Verdict) -> None:
+    if verdict.halted_reason is not None:
+        console.print(f"risk: nothing would be sent — {verdict.halted_reason}")
+        return
+    for denied in verdict.denied:
+        console.print(
+            f"risk: leg {denied.leg.index} {denied.leg.key.symbol} denied: "
+            f"{denied.check}: {denied.reason}"
+        )

@@ -1,4 +1,4 @@
-"""`run`, `once`, `plan`, `halt`, `resume`: the commands that drive a portfolio.
+"""`run`, `once`, `plan`, `halt`, `resume`, `reduce`: the commands that drive a portfolio.
 
 The daemon and the exchange adapter (ccxt, a large import) are loaded by the commands that use
 them, so that `--help`, `audit` and `check-config` start at once."""
@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig, check_live_allowed, load_config
-from bot.core.domain import Mode, TradingState
+from bot.core.domain import Mode
 from bot.core.errors import UsageError
+from bot.core.risk import OperatorAction
 from bot.logs import configure_logging
 
 
@@ -85,37 +86,44 @@ def add_parser(subparsers: Any) -> None:
     _common(plan, live=False)
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.set_defaults(run=_plan)
-    for name, help_text, description, run in (
+    for action, help_text, description in (
         (
-            "halt",
-            "halt trading (creates the kill-switch file)",
-            "Create the kill-switch file: the running bot (or the next start) moves to HALTED "
-            "and sends nothing until `resume`.",
-            _halt,
+            OperatorAction.HALT,
+            "halt trading: nothing is sent until `resume`",
+            "Move the trading state to HALTED: no order is sent until `resume`. A stopped "
+            "portfolio is halted at once; a running daemon at its next cycle.",
         ),
         (
-            "resume",
-            "resume trading after a halt (bot must be stopped; or POST /resume)",
-            "Remove the kill-switch file and set the stored trading state back to ACTIVE. The "
-            "bot must not be running (use the status server's POST /resume for a running one).",
-            _resume,
+            OperatorAction.RESUME,
+            "resume trading after a halt (refused while a kill switch is engaged)",
+            "Move the trading state back to ACTIVE. Refused, changing nothing, while a kill "
+            "switch is engaged (the file <data_dir>/HALT or the kill-switch variable): remove "
+            "it by hand first. A stopped portfolio resumes at once; a running daemon at its "
+            "next cycle.",
         ),
         (
-            "reduce",
-            "let only risk-reducing orders through (bot must be stopped)",
-            "Set the stored trading state to REDUCING: only spot sells and reduce-only futures "
-            "orders pass the risk engine until `resume`. The bot must not be running.",
-            _reduce,
+            OperatorAction.REDUCE,
+            "let only risk-reducing orders through",
+            "Move the trading state to REDUCING: only spot sells and reduce-only futures "
+            "orders pass the risk engine until `resume`. Refused while a kill switch is "
+            "engaged. A stopped portfolio at once; a running daemon at its next cycle.",
         ),
     ):
-        command = subparsers.add_parser(name, help=help_text, description=description)
+        command = subparsers.add_parser(action.value, help=help_text, description=description)
         _where(command)
         command.add_argument(
             "--reason",
-            default=f"operator {name}",
-            help=f"why, kept in the audit log (default: operator {name})",
+            default=f"operator {action}",
+            help=f"why, kept in the audit log (default: operator {action})",
         )
-        command.set_defaults(run=run)
+        command.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="with a running daemon: wait this long for its next cycle and print the outcome",
+        )
+        command.set_defaults(run=_trading, action=action)
 
 
 def _load(args: argparse.Namespace, *, quiet: bool = False) -> tuple[BotConfig, Mode]:
@@ -156,24 +164,11 @@ def _plan(args: argparse.Namespace) -> int:
     return asyncio.run(show_plan(config, as_json=args.json))
 
 
-def _halt(args: argparse.Namespace) -> int:
-    config = load_config(args.config, data_dir=args.data_dir)
-    path = config.kill_switch_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(args.reason + "\n", encoding="utf-8")
-    print(f"kill switch engaged: {path} (remove it with `rebalance-bot resume`)")
-    return 0
-
-
-def _reduce(args: argparse.Namespace) -> int:
-    from bot.cli.plan import set_state_offline  # noqa: PLC0415 (see the docstring)
+def _trading(args: argparse.Namespace) -> int:
+    from bot.cli.trading import change_trading_state  # noqa: PLC0415 (see the docstring)
 
     config = load_config(args.config, data_dir=args.data_dir)
-    return set_state_offline(config, args.reason, TradingState.REDUCING)
-
-
-def _resume(args: argparse.Namespace) -> int:
-    from bot.cli.plan import set_state_offline  # noqa: PLC0415 (see the docstring)
-
-    config = load_config(args.config, data_dir=args.data_dir)
-    return set_state_offline(config, args.reason, TradingState.ACTIVE)
+    if args.wait < 0:
+        raise UsageError("--wait must not be negative")
+    configure_logging(json=None, level="info", stream=sys.stderr)  # stdout: the answer only
+    return change_trading_state(config, args.action, args.reason, wait=args.wait)

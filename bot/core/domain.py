@@ -27,10 +27,6 @@ class Side(StrEnum):
     def sign(self) -> int:
         return 1 if self is Side.BUY else -1
 
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
-
 
 class MarketType(StrEnum):
     SPOT = "spot"
@@ -340,11 +336,30 @@ class Plan:
         return sum((leg.notional for leg in self.legs), ZERO)
 
 
+class RiskCheck(StrEnum):
+    """The pre-trade checks of `bot.core.risk`, by the name a denied leg carries."""
+
+    TRADING_STATE = "trading-state"  # HALTED, or REDUCING and the leg adds risk
+    NAV = "nav"  # no positive NAV: nothing can be sized
+    INSTRUMENT_NOT_ALLOWED = "instrument-not-allowed"
+    PRICE_MISSING = "price-missing"
+    PRICE_INVALID = "price-invalid"
+    PRICE_STALE = "price-stale"
+    ORDER_NOTIONAL = "order-notional"
+    ORDER_FRACTION = "order-fraction"
+    TURNOVER_CYCLE = "turnover-cycle"
+    TURNOVER_DAY = "turnover-day"
+    ORDERS_PER_MINUTE = "orders-per-minute"
+    CASH_RESERVE = "cash-reserve"
+    LEVERAGE = "leverage"
+    GROSS_EXPOSURE = "gross-exposure"
+
+
 @dataclass(frozen=True, slots=True)
 class LegVerdict:
     leg: Leg
     approved: bool
-    check: str | None = None  # name of the risk check that denied it
+    check: RiskCheck | None = None  # the risk check that denied it
     reason: str | None = None
 
 

@@ -19,8 +19,8 @@ class DataError(BotError):
     """The exchange returned data the bot cannot trust (missing, NaN, zero or negative values)."""
 
 
-class RiskRejected(BotError):
-    """A plan or leg was refused by the risk engine."""
+class RequestRefused(BotError):
+    """An operator's request cannot take effect now; it changed nothing (the message says why)."""
 
 
 class ExecutionError(BotError):

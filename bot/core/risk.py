@@ -12,28 +12,32 @@ with the numbers. Checks, in order, per leg:
    cycle before valuation, by `bot.core.policy.prices`; the thresholds live here with the others;
 4. order size: `max_order_notional` and `max_order_fraction` of NAV;
 5. cumulative, in plan order (reductions come first), on the portfolio as the approved legs so
-   far would leave it: turnover this cycle and over the rolling 24 h, orders in the last minute,
+   far would leave it (starting from the valuation's NAV, cash and exposures, the same the drift
+   is computed from): turnover this cycle and over the rolling 24 h, orders in the last minute,
    the spot cash reserve after buys, futures leverage (gross notional / futures equity) and gross
    exposure ((spot non-cash + |futures|) / NAV). A leg that reduces leverage or exposure is never
    denied by those two checks, so denying a reduction can never be what causes a breach; a buy
    whose funding sell was denied finds less cash and is denied by the reserve check.
 
-Trading states (persisted by the shell through `to_dict`/`from_dict`):
+Trading states (held and persisted by one owner in the shell, `bot.app.risk_engine`, through
+`to_dict`/`from_dict`; the transitions are the pure functions below):
 
     ACTIVE --drawdown, kill switch, operator halt--> HALTED
     ACTIVE --operator reduce--> REDUCING --operator resume--> ACTIVE
     HALTED --operator resume (kill switch not engaged)--> ACTIVE
 
 HALTED never ends by itself: not when the drawdown recovers, not when the kill-switch file is
-removed; only an operator's resume does, and it is refused while a kill switch is engaged.
+removed; only an operator's resume does, and it is refused while a kill switch is engaged (so is
+a reduce: an engaged kill switch allows nothing but HALTED).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from bot.core.domain import (
@@ -44,12 +48,15 @@ from bot.core.domain import (
     LegVerdict,
     MarketType,
     Plan,
+    RiskCheck,
     Side,
     Snapshot,
     TradingState,
     Verdict,
 )
+from bot.core.errors import RequestRefused
 from bot.core.policy.prices import PendingJump, PriceLimits, PriceReference, PriceVerdict
+from bot.core.policy.valuation import Valuation
 
 RISK_STATE_VERSION = 1
 ORDER_WINDOW = timedelta(minutes=1)
@@ -94,6 +101,34 @@ class RiskLimits:
         )
 
 
+class ChangeSource(StrEnum):
+    """Who moved the trading state."""
+
+    DRAWDOWN = "drawdown"
+    KILL_SWITCH = "kill-switch"
+    API = "api"  # the status server's POST /halt and /resume
+    CLI = "cli"  # rebalance-bot halt, reduce, resume
+
+
+class OperatorAction(StrEnum):
+    """What an operator may ask of the trading state."""
+
+    HALT = "halt"
+    REDUCE = "reduce"
+    RESUME = "resume"
+
+    @property
+    def target(self) -> TradingState:
+        return _TARGETS[self]
+
+
+_TARGETS = {
+    OperatorAction.HALT: TradingState.HALTED,
+    OperatorAction.REDUCE: TradingState.REDUCING,
+    OperatorAction.RESUME: TradingState.ACTIVE,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class StateChange:
     """A trading-state transition, for the audit log and an alert."""
@@ -101,7 +136,7 @@ class StateChange:
     previous: TradingState
     current: TradingState
     reason: str
-    source: str  # "drawdown", "kill-switch", "operator"
+    source: ChangeSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +198,7 @@ class RiskState:
 
 
 def _transition(
-    state: RiskState, new: TradingState, reason: str, source: str, now: datetime
+    state: RiskState, new: TradingState, reason: str, source: ChangeSource, now: datetime
 ) -> tuple[RiskState, list[StateChange]]:
     if state.trading is new:
         return state, []
@@ -171,18 +206,23 @@ def _transition(
     return replace(state, trading=new, reason=reason, since=now), [change]
 
 
-def set_trading_state(
+def operate(
     state: RiskState,
-    new: TradingState,
+    action: OperatorAction,
     reason: str,
     now: datetime,
     *,
+    source: ChangeSource,
     kill_switch: str | None = None,
 ) -> tuple[RiskState, list[StateChange]]:
-    """An operator's halt, reduce or resume. Resume is refused while a kill switch is engaged."""
-    if new is not TradingState.HALTED and kill_switch is not None:
-        raise ValueError(f"cannot move to {new}: the kill switch is engaged ({kill_switch})")
-    return _transition(state, new, reason, "operator", now)
+    """An operator's halt, reduce or resume. While a kill switch is engaged (`kill_switch` is
+    its reason) only a halt is accepted: anything else raises `RequestRefused`."""
+    if action is not OperatorAction.HALT and kill_switch is not None:
+        raise RequestRefused(
+            f"cannot {action}: the kill switch is engaged ({kill_switch}); "
+            "trading stays HALTED until it is removed"
+        )
+    return _transition(state, action.target, reason, source, now)
 
 
 def apply_kill_switch(
@@ -191,7 +231,8 @@ def apply_kill_switch(
     """`engaged` is the reason (file present, env var set) or None. Removal does not resume."""
     if engaged is None or state.trading is TradingState.HALTED:
         return state, []
-    return _transition(state, TradingState.HALTED, f"kill switch: {engaged}", "kill-switch", now)
+    reason = f"kill switch: {engaged}"
+    return _transition(state, TradingState.HALTED, reason, ChangeSource.KILL_SWITCH, now)
 
 
 def observe_nav(
@@ -213,8 +254,24 @@ def observe_nav(
             f"drawdown: NAV {nav:.2f} is {drawdown * 100:.2f} % below the {hours:g} h peak "
             f"{peak:.2f} (limit {limits.max_drawdown * 100:.2f} %)"
         )
-        return _transition(state, TradingState.HALTED, reason, "drawdown", now)
+        return _transition(state, TradingState.HALTED, reason, ChangeSource.DRAWDOWN, now)
     return state, []
+
+
+def observe(
+    state: RiskState,
+    kill_switch: str | None,
+    nav: Decimal | None,
+    now: datetime,
+    limits: RiskLimits,
+) -> tuple[RiskState, list[StateChange]]:
+    """One cycle's look at the portfolio: the kill switch (its reason, or None), then the
+    drawdown check from a NAV of checked prices (None: no NAV this cycle, nothing recorded)."""
+    state, changes = apply_kill_switch(state, kill_switch, now)
+    if nav is None:
+        return state, changes
+    state, more = observe_nav(state, nav, now, limits)
+    return state, [*changes, *more]
 
 
 def record_trades(
@@ -283,54 +340,42 @@ class _Book:
         return clone
 
 
-def _book(snapshot: Snapshot, nav: Decimal) -> _Book:
-    cash: dict[str, Decimal] = {}
-    risk_value = ZERO
-    futures: dict[InstrumentKey, Decimal] = {}
-    equity = ZERO
-    for name, account in snapshot.accounts.items():
-        if account.market_type is MarketType.SPOT:
-            for asset, holding in account.holdings.items():
-                if asset in snapshot.cash_assets or asset == snapshot.quote_currency:
-                    cash[name] = cash.get(name, ZERO) + holding.free
-                    continue
-                quote = snapshot.quotes.get(
-                    InstrumentKey(name, f"{asset}/{snapshot.quote_currency}")
-                )
-                if quote is not None and quote.last > 0:
-                    risk_value += holding.total * quote.valuation_price
-        else:
-            equity += account.equity
-            for symbol, position in account.positions.items():
-                futures[InstrumentKey(name, symbol)] = position.notional
-    return _Book(nav, cash, risk_value, futures, equity)
+def _book(valuation: Valuation) -> _Book:
+    """The portfolio as the valuation sees it: the same NAV, cash and exposures as the drift."""
+    return _Book(
+        valuation.nav,
+        dict(valuation.cash),
+        valuation.spot_risk_value,
+        dict(valuation.exposures),
+        valuation.futures_equity,
+    )
 
 
 def _price_problem(
     leg: Leg, snapshot: Snapshot, limits: RiskLimits, now: datetime
-) -> tuple[str, str] | None:
+) -> tuple[RiskCheck, str] | None:
     quote = snapshot.quotes.get(leg.key)
     if quote is None:
-        return "price-missing", f"{leg.key}: no quote this cycle"
+        return RiskCheck.PRICE_MISSING, f"{leg.key}: no quote this cycle"
     if not quote.last.is_finite() or quote.last <= 0:
-        return "price-invalid", f"{leg.key}: last price {quote.last}"
+        return RiskCheck.PRICE_INVALID, f"{leg.key}: last price {quote.last}"
     if limits.max_quote_age is not None:
         age = now - quote.timestamp
         if age > limits.max_quote_age:
-            return "price-stale", (
+            return RiskCheck.PRICE_STALE, (
                 f"{leg.key}: quote is {age.total_seconds():.0f} s old "
                 f"(limit {limits.max_quote_age.total_seconds():.0f} s)"
             )
     return None
 
 
-def _size_problem(leg: Leg, nav: Decimal, limits: RiskLimits) -> tuple[str, str] | None:
+def _size_problem(leg: Leg, nav: Decimal, limits: RiskLimits) -> tuple[RiskCheck, str] | None:
     if limits.max_order_notional is not None and leg.notional > limits.max_order_notional:
-        return "order-notional", (
+        return RiskCheck.ORDER_NOTIONAL, (
             f"order {leg.notional:.2f} exceeds max order notional {limits.max_order_notional}"
         )
     if limits.max_order_fraction is not None and leg.notional > limits.max_order_fraction * nav:
-        return "order-fraction", (
+        return RiskCheck.ORDER_FRACTION, (
             f"order {leg.notional:.2f} is {leg.notional / nav * 100:.2f} % of NAV "
             f"(limit {limits.max_order_fraction * 100:.2f} %)"
         )
@@ -339,25 +384,25 @@ def _size_problem(leg: Leg, nav: Decimal, limits: RiskLimits) -> tuple[str, str]
 
 def _cumulative_problem(
     leg: Leg, book: _Book, state: RiskState, limits: RiskLimits, now: datetime
-) -> tuple[str, str] | None:
+) -> tuple[RiskCheck, str] | None:
     after = book.after(leg)
     nav = book.nav
     if limits.max_turnover_cycle is not None and after.turnover > limits.max_turnover_cycle * nav:
-        return "turnover-cycle", (
+        return RiskCheck.TURNOVER_CYCLE, (
             f"cycle turnover would reach {after.turnover:.2f} = {after.turnover / nav * 100:.2f} % "
             f"of NAV (limit {limits.max_turnover_cycle * 100:.2f} %)"
         )
     if limits.max_turnover_day is not None:
         day = state.turnover_since(now - TURNOVER_WINDOW) + after.turnover
         if day > limits.max_turnover_day * nav:
-            return "turnover-day", (
+            return RiskCheck.TURNOVER_DAY, (
                 f"24 h turnover would reach {day:.2f} = {day / nav * 100:.2f} % of NAV "
                 f"(limit {limits.max_turnover_day * 100:.2f} %)"
             )
     if limits.max_orders_per_minute is not None:
         recent = sum(1 for t in state.order_times if t > now - ORDER_WINDOW) + after.orders
         if recent > limits.max_orders_per_minute:
-            return "orders-per-minute", (
+            return RiskCheck.ORDERS_PER_MINUTE, (
                 f"{recent} orders within a minute (limit {limits.max_orders_per_minute})"
             )
     if (
@@ -367,7 +412,7 @@ def _cumulative_problem(
     ):
         cash = after.spot_cash.get(leg.key.account, ZERO)
         if cash < limits.min_cash_reserve * nav:
-            return "cash-reserve", (
+            return RiskCheck.CASH_RESERVE, (
                 f"spot cash on {leg.key.account} would fall to {cash:.2f} "
                 f"(reserve {limits.min_cash_reserve * 100:.2f} % of NAV = "
                 f"{limits.min_cash_reserve * nav:.2f})"
@@ -375,18 +420,21 @@ def _cumulative_problem(
     return _exposure_problem(book, after, limits)
 
 
-def _exposure_problem(book: _Book, after: _Book, limits: RiskLimits) -> tuple[str, str] | None:
+def _exposure_problem(
+    book: _Book, after: _Book, limits: RiskLimits
+) -> tuple[RiskCheck, str] | None:
     if limits.max_leverage is not None and after.gross_futures > book.gross_futures:
         leverage = after.leverage
         if leverage is None or leverage > limits.max_leverage:
             shown = "unbounded (no futures equity)" if leverage is None else f"{leverage:.2f}x"
-            return "leverage", f"futures leverage would be {shown} (limit {limits.max_leverage}x)"
+            limit = limits.max_leverage
+            return RiskCheck.LEVERAGE, f"futures leverage would be {shown} (limit {limit}x)"
     if (
         limits.max_gross_exposure is not None
         and after.gross_exposure > book.gross_exposure
         and after.gross_exposure > limits.max_gross_exposure
     ):
-        return "gross-exposure", (
+        return RiskCheck.GROSS_EXPOSURE, (
             f"gross exposure would be {after.gross_exposure:.2f}x NAV "
             f"(limit {limits.max_gross_exposure}x)"
         )
@@ -396,22 +444,24 @@ def _exposure_problem(book: _Book, after: _Book, limits: RiskLimits) -> tuple[st
 def check(
     plan: Plan,
     snapshot: Snapshot,
-    nav: Decimal,
+    valuation: Valuation,
     state: RiskState,
     limits: RiskLimits,
     instruments: Mapping[InstrumentKey, Instrument],
     now: datetime,
     allowed: frozenset[InstrumentKey],
 ) -> Verdict:
-    """Judge every leg of the plan; see the module docstring for the checks and their order."""
+    """Judge every leg of the plan (prices from the snapshot, NAV, cash and exposures from its
+    valuation); see the module docstring for the checks and their order."""
+    nav = valuation.nav
     if state.trading is TradingState.HALTED:
         reason = f"trading is HALTED: {state.reason}"
-        legs = tuple(LegVerdict(leg, False, "trading-state", reason) for leg in plan.legs)
+        legs = tuple(LegVerdict(leg, False, RiskCheck.TRADING_STATE, reason) for leg in plan.legs)
         return Verdict(legs, state.trading, halted_reason=reason)
     if nav <= 0:
-        legs = tuple(LegVerdict(leg, False, "nav", f"NAV is {nav}") for leg in plan.legs)
+        legs = tuple(LegVerdict(leg, False, RiskCheck.NAV, f"NAV is {nav}") for leg in plan.legs)
         return Verdict(legs, state.trading, halted_reason=f"NAV is {nav}: nothing can be sized")
-    book = _book(snapshot, nav)
+    book = _book(valuation)
     verdicts: list[LegVerdict] = []
     for leg in plan.legs:
         problem = _leg_problem(leg, snapshot, book, state, limits, instruments, now, allowed)
@@ -432,19 +482,15 @@ def _leg_problem(
     instruments: Mapping[InstrumentKey, Instrument],
     now: datetime,
     allowed: frozenset[InstrumentKey],
-) -> tuple[str, str] | None:
+) -> tuple[RiskCheck, str] | None:
     if state.trading is TradingState.REDUCING and not is_reducing(leg):
-        return "trading-state", f"trading is REDUCING ({state.reason}): only reducing legs pass"
+        reason = f"trading is REDUCING ({state.reason}): only reducing legs pass"
+        return RiskCheck.TRADING_STATE, reason
     widened = limits.allowed_symbols is not None and leg.key.symbol in limits.allowed_symbols
     if (leg.key not in allowed and not widened) or leg.key not in instruments:
-        return "instrument-not-allowed", f"{leg.key} is not an allowed instrument"
+        return RiskCheck.INSTRUMENT_NOT_ALLOWED, f"{leg.key} is not an allowed instrument"
     return (
         _price_problem(leg, snapshot, limits, now)
         or _size_problem(leg, book.nav, limits)
         or _cumulative_problem(leg, book, state, limits, now)
     )
-
-
-def summarize(verdict: Verdict) -> Sequence[str]:
-    """One line per denied leg, for logs and notifications."""
-    return [f"leg {v.leg.index} {v.leg.key}: {v.check}: {v.reason}" for v in verdict.denied]

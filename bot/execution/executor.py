@@ -28,7 +28,20 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.audit.writer import EventType
+from bot.audit.events import (
+    AuditEvent,
+    LookupResult,
+    OrderCanceled,
+    OrderFailed,
+    OrderFilled,
+    OrderIntent,
+    OrderLookup,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    OrderRejected,
+    OrderSent,
+)
+from bot.audit.events import OrderWithheld as OrderWithheldEvent
 from bot.core.domain import (
     ONE,
     ZERO,
@@ -51,9 +64,7 @@ log = structlog.get_logger("bot.execution.executor")
 
 
 class AuditSink(Protocol):
-    def append(
-        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
-    ) -> Any: ...
+    def record(self, event: AuditEvent, cycle_id: str | None, *, sync: bool = False) -> Any: ...
 
 
 class IntentStore(Protocol):
@@ -164,21 +175,15 @@ class Executor(Protocol):
     async def reconcile(self, cycle_id: str) -> Reconciliation: ...
 
     async def execute(
-        self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
+        self,
+        legs: Sequence[Leg],
+        cycle_id: str,
+        quotes: Mapping[InstrumentKey, Quote],
+        *,
+        halted: Callable[[], str | None] = lambda: None,
     ) -> ExecutionReport: ...
 
     def stop(self) -> None: ...
-
-
-def _fill_fields(update: OrderUpdate) -> dict[str, Any]:
-    return {
-        "order_id": update.exchange_order_id,
-        "client_order_id": update.client_order_id,
-        "amount": update.filled,
-        "price": update.average_price,
-        "fee": update.fee,
-        "fee_currency": update.fee_currency,
-    }
 
 
 class LiveExecutor:
@@ -227,23 +232,29 @@ class LiveExecutor:
         return None
 
     async def execute(
-        self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
+        self,
+        legs: Sequence[Leg],
+        cycle_id: str,
+        quotes: Mapping[InstrumentKey, Quote],
+        *,
+        halted: Callable[[], str | None] = lambda: None,
     ) -> ExecutionReport:
+        """Send the legs in order. `halted` is asked before every leg: a reason (trading was
+        halted while the cycle ran) stops the legs not yet sent."""
         outcomes: list[LegOutcome] = []
         for leg in legs:
             if self._stopping.is_set():
                 return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
+            stopped = halted()
+            if stopped is not None:
+                return ExecutionReport(tuple(outcomes), f"{stopped}: no further orders")
             try:
                 outcome = await self._execute_leg(leg, cycle_id, quotes.get(leg.key))
             except OrderWithheld as withheld:
-                self._audit.append(
-                    EventType.ORDER_WITHHELD,
+                self._audit.record(
+                    OrderWithheldEvent(leg.index, leg.key.account, leg.key.symbol, str(withheld)),
                     cycle_id,
                     sync=True,
-                    leg=leg.index,
-                    account=leg.key.account,
-                    symbol=leg.key.symbol,
-                    reason=str(withheld),
                 )
                 return ExecutionReport(tuple(outcomes), f"no new order: {withheld}")
             outcomes.append(outcome)
@@ -321,12 +332,8 @@ class LiveExecutor:
         try:
             await gateway.cancel(intent)
         except BotError as exc:
-            self._audit.append(
-                "order_failed",
-                cycle_id,
-                client_order_id=intent.client_order_id,
-                stage="cancel",
-                error=str(exc),
+            self._audit.record(
+                OrderFailed(intent.client_order_id, str(exc), stage="cancel"), cycle_id
             )
 
     def _intent(
@@ -357,55 +364,45 @@ class LiveExecutor:
         try:
             gateway.check_amount(intent)  # before anything is persisted or sent
         except ExecutionError as exc:
-            self._audit.append("order_rejected", cycle_id, client_order_id=cid, reason=str(exc))
+            self._audit.record(OrderRejected(cid, reason=str(exc)), cycle_id)
             return LegOutcome(leg, (cid,), IntentState.REJECTED, error=str(exc))
         self._store.save_intent(intent)
-        self._audit.append(
-            "order_intent",
+        self._audit.record(
+            OrderIntent(
+                client_order_id=cid,
+                sleeve=leg.sleeve,
+                account=leg.key.account,
+                symbol=leg.key.symbol,
+                side=leg.side,
+                amount=leg.amount,
+                price=leg.price,
+                reduce_only=leg.reduce_only,
+                market_type=leg.market_type,
+                order_type=order_type,
+                limit_price=price,
+                attempt=attempt,
+            ),
             cycle_id,
             sync=True,
-            client_order_id=cid,
-            sleeve=leg.sleeve,
-            account=leg.key.account,
-            symbol=leg.key.symbol,
-            side=leg.side.value,
-            amount=leg.amount,
-            price=leg.price,
-            reduce_only=leg.reduce_only,
-            market_type=leg.market_type.value,
-            order_type=order_type.value,
-            limit_price=price,
-            attempt=attempt,
         )
         self._store.mark_sent(cid, self._clock())
         try:
             update: OrderUpdate | None = await gateway.create(intent)
-            self._audit.append("order_sent", cycle_id, client_order_id=cid)
+            self._audit.record(OrderSent(cid), cycle_id)
         except OrderRequestFailed as failure:
             if failure.outcome is Outcome.REJECTED:
                 self._store.update_intent(
                     cid, state=IntentState.REJECTED, error=failure.detail, at=self._clock()
                 )
-                self._audit.append(
-                    "order_rejected", cycle_id, client_order_id=cid, reason=failure.detail
-                )
+                self._audit.record(OrderRejected(cid, reason=failure.detail), cycle_id)
                 return LegOutcome(leg, (cid,), IntentState.REJECTED, error=failure.detail)
-            self._audit.append(
-                "order_failed",
-                cycle_id,
-                client_order_id=cid,
-                outcome=failure.outcome.value,
-                error=failure.detail,
+            self._audit.record(
+                OrderFailed(cid, failure.detail, outcome=failure.outcome.value), cycle_id
             )
             update = await self._resolve(gateway, intent, cycle_id)
         except Exception as exc:  # after the request, any failure means "maybe placed"
-            self._audit.append(
-                "order_failed",
-                cycle_id,
-                client_order_id=cid,
-                outcome=Outcome.UNKNOWN.value,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            self._audit.record(OrderFailed(cid, error, outcome=Outcome.UNKNOWN.value), cycle_id)
             update = await self._resolve(gateway, intent, cycle_id)
         if update is None:
             state = self._store_state(cid)
@@ -490,13 +487,8 @@ class LiveExecutor:
         cid = intent.client_order_id
         gateway = self._gateways.get(intent.leg.key.account)
         if gateway is None:
-            self._audit.append(
-                "reconcile",
-                cycle_id,
-                client_order_id=cid,
-                result=Finding.UNRESOLVED,
-                error=f"no order gateway for account {intent.leg.key.account!r}",
-            )
+            error = f"no order gateway for account {intent.leg.key.account!r}"
+            self._audit.record(OrderReconciled(cid, Finding.UNRESOLVED, error=error), cycle_id)
             return False
         update = await self._resolve(gateway, intent, cycle_id)
         if update is None:
@@ -505,12 +497,10 @@ class LiveExecutor:
                 # Unknown: a resting order must not fill later at a stale price.
                 await self._cancel_quietly(gateway, intent, cycle_id)
             result = state.value if state.final else Finding.UNRESOLVED
-            self._audit.append("reconcile", cycle_id, client_order_id=cid, result=result)
+            self._audit.record(OrderReconciled(cid, result), cycle_id)
             return state.final
         state = await self._conclude(gateway, intent, update, cycle_id)
-        self._audit.append(
-            "reconcile", cycle_id, client_order_id=cid, result=state.value, filled=update.filled
-        )
+        self._audit.record(OrderReconciled(cid, state.value, filled=update.filled), cycle_id)
         return state.final
 
     async def _recheck_not_placed(self, intent: Intent, cycle_id: str) -> IntentState | None:
@@ -522,24 +512,23 @@ class LiveExecutor:
         try:
             update = await gateway.lookup(intent)
         except BotError as exc:
-            self._audit.append(
-                "order_lookup", cycle_id, client_order_id=cid, result="error", error=str(exc)
-            )
+            self._audit.record(OrderLookup(cid, LookupResult.ERROR, error=str(exc)), cycle_id)
             return None
         if update is None or update.state is IntentState.REJECTED:
             return IntentState.NOT_PLACED
         state = await self._conclude(gateway, intent, update, cycle_id)
         latest = self._store.get_intent(cid)
-        self._audit.append(
-            "reconcile",
+        self._audit.record(
+            OrderReconciled(
+                cid,
+                Finding.CORRECTED,
+                previous=IntentState.NOT_PLACED.value,
+                state=state.value,
+                filled=latest.filled if latest is not None else update.filled,
+                order_cycle_id=intent.cycle_id,
+            ),
             cycle_id,
             sync=True,
-            client_order_id=cid,
-            result=Finding.CORRECTED,
-            previous=IntentState.NOT_PLACED.value,
-            state=state.value,
-            filled=latest.filled if latest is not None else update.filled,
-            order_cycle_id=intent.cycle_id,
         )
         log.warning("order_fate_corrected", client_order_id=cid, state=state.value)
         return state
@@ -595,13 +584,8 @@ class LiveExecutor:
         elif intent is not None and not intent.state.final:
             return  # reconciled above; if it still rests, it is unresolved
         await gateway.cancel_by_id(cid, symbol)
-        self._audit.append(
-            "reconcile",
-            cycle_id,
-            client_order_id=cid,
-            account=account,
-            symbol=symbol,
-            result=Finding.ORPHAN_CANCELED,
+        self._audit.record(
+            OrderReconciled(cid, Finding.ORPHAN_CANCELED, account=account, symbol=symbol), cycle_id
         )
 
     async def _resolve(
@@ -623,19 +607,13 @@ class LiveExecutor:
                 update = await gateway.lookup(intent)
             except BotError as exc:
                 not_found_streak = 0
-                self._audit.append(
-                    "order_lookup", cycle_id, client_order_id=cid, result="error", error=str(exc)
-                )
+                self._audit.record(OrderLookup(cid, LookupResult.ERROR, error=str(exc)), cycle_id)
             else:
                 if update is not None:
-                    self._audit.append(
-                        "order_lookup",
-                        cycle_id,
-                        client_order_id=cid,
-                        result="found",
-                        state=update.state.value,
-                        lookups=lookups,
+                    found = OrderLookup(
+                        cid, LookupResult.FOUND, state=update.state.value, lookups=lookups
                     )
+                    self._audit.record(found, cycle_id)
                     return update
                 not_found_streak += 1
             remaining = deadline - self._monotonic()
@@ -654,15 +632,11 @@ class LiveExecutor:
                 at=self._clock(),
             )
             if was_open:
-                self._audit.append("order_lookup", cycle_id, client_order_id=cid, result="vanished")
+                self._audit.record(OrderLookup(cid, LookupResult.VANISHED), cycle_id)
                 return None
-            self._audit.append(
-                "order_lookup", cycle_id, client_order_id=cid, result="not_placed", lookups=lookups
-            )
+            self._audit.record(OrderLookup(cid, LookupResult.NOT_PLACED, lookups=lookups), cycle_id)
             return None
-        self._audit.append(
-            "order_lookup", cycle_id, client_order_id=cid, result="unresolved", lookups=lookups
-        )
+        self._audit.record(OrderLookup(cid, LookupResult.UNRESOLVED, lookups=lookups), cycle_id)
         return None
 
     def _settle(self, intent: Intent, cycle_id: str, update: OrderUpdate) -> LegOutcome:
@@ -696,24 +670,26 @@ class LiveExecutor:
             at=self._clock(),
         )
         leg = intent.leg
-        common: dict[str, Any] = {
-            "account": leg.key.account,
-            "symbol": leg.key.symbol,
-            "side": leg.side.value,
-            "reduce_only": leg.reduce_only,
-            "dry_run": False,
-        }
-        if update.filled > 0 and update.state is IntentState.FILLED:
-            self._audit.append("order_filled", cycle_id, **common, **_fill_fields(update))
-        elif update.filled > 0:
-            self._audit.append("order_partially_filled", cycle_id, **common, **_fill_fields(update))
-        if update.state in (IntentState.CANCELED, IntentState.REJECTED):
-            self._audit.append(
-                "order_canceled" if update.state is IntentState.CANCELED else "order_rejected",
-                cycle_id,
-                client_order_id=cid,
-                filled=update.filled,
+        if update.filled > 0:
+            kind = OrderFilled if update.state is IntentState.FILLED else OrderPartiallyFilled
+            fill = kind(
+                account=leg.key.account,
+                symbol=leg.key.symbol,
+                side=leg.side,
+                reduce_only=leg.reduce_only,
+                dry_run=False,
+                order_id=update.exchange_order_id,
+                client_order_id=update.client_order_id,
+                amount=update.filled,
+                price=update.average_price,
+                fee=update.fee,
+                fee_currency=update.fee_currency,
             )
+            self._audit.record(fill, cycle_id)
+        if update.state is IntentState.CANCELED:
+            self._audit.record(OrderCanceled(cid, update.filled), cycle_id)
+        elif update.state is IntentState.REJECTED:
+            self._audit.record(OrderRejected(cid, filled=update.filled), cycle_id)
         return LegOutcome(
             leg,
             (cid,),

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from bot.audit.events import OrderRejected, PaperFill
 from bot.audit.writer import EventType
 from bot.core.domain import InstrumentKey, IntentState, Leg, Quote
 from bot.core.ids import client_order_id, transfer_client_id
@@ -21,6 +22,7 @@ from bot.execution.executor import AuditSink, ExecutionReport, LegOutcome, Recon
 from bot.execution.ledger import PaperLedger, PaperRejected, paper_fill
 from bot.execution.transfers import (
     KeyValueStore,
+    TransferAudit,
     TransferIntent,
     TransferState,
     add_moved,
@@ -70,19 +72,25 @@ class PaperExecutor:
         return Reconciliation()
 
     async def execute(
-        self, legs: Sequence[Leg], cycle_id: str, quotes: Mapping[InstrumentKey, Quote]
+        self,
+        legs: Sequence[Leg],
+        cycle_id: str,
+        quotes: Mapping[InstrumentKey, Quote],
+        *,
+        halted: Callable[[], str | None] = lambda: None,
     ) -> ExecutionReport:
         outcomes: list[LegOutcome] = []
         for leg in legs:
             if self._stopping:
                 return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
+            stopped = halted()
+            if stopped is not None:
+                return ExecutionReport(tuple(outcomes), f"{stopped}: no further orders")
             cid = client_order_id(self._portfolio, cycle_id, leg.index, 0)
             quote = quotes.get(leg.key)
             if quote is None:
                 outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error="no quote"))
-                self._audit.append(
-                    "order_rejected", cycle_id, client_order_id=cid, reason="no quote", dry_run=True
-                )
+                self._audit.record(OrderRejected(cid, "no quote", dry_run=True), cycle_id)
                 continue
             fee_rate = (
                 self._costs.spot_fee if leg.key.symbol.count(":") == 0 else self._costs.futures_fee
@@ -93,9 +101,7 @@ class PaperExecutor:
                 ledger = self.ledger.apply(fill)
             except PaperRejected as exc:
                 outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error=str(exc)))
-                self._audit.append(
-                    "order_rejected", cycle_id, client_order_id=cid, reason=str(exc), dry_run=True
-                )
+                self._audit.record(OrderRejected(cid, str(exc), dry_run=True), cycle_id)
                 continue
             row = {
                 "cycle_id": cycle_id,
@@ -111,22 +117,22 @@ class PaperExecutor:
             }
             self._store.commit_paper_trade(ledger.to_dict(), [row])
             self.ledger = ledger
-            self._audit.append(
-                "paper_fill",
+            self._audit.record(
+                PaperFill(
+                    account=leg.key.account,
+                    symbol=leg.key.symbol,
+                    side=leg.side,
+                    amount=fill.amount,
+                    price=fill.price,
+                    notional=fill.notional,
+                    fee=fill.fee,
+                    fee_currency=fill.fee_currency,
+                    order_id=None,
+                    client_order_id=cid,
+                    reduce_only=leg.reduce_only,
+                    dry_run=True,
+                ),
                 cycle_id,
-                sync=False,
-                account=leg.key.account,
-                symbol=leg.key.symbol,
-                side=leg.side.value,
-                amount=fill.amount,
-                price=fill.price,
-                notional=fill.notional,
-                fee=fill.fee,
-                fee_currency=fill.fee_currency,
-                order_id=None,
-                client_order_id=cid,
-                reduce_only=leg.reduce_only,
-                dry_run=True,
             )
             outcomes.append(
                 LegOutcome(
@@ -150,7 +156,7 @@ class PaperTransfers:
         portfolio: str,
         executor: PaperExecutor,
         store: PaperStore,
-        audit: AuditSink,
+        audit: TransferAudit,
         clock: Callable[[], datetime],
     ) -> None:
         self._portfolio = portfolio

@@ -3,8 +3,8 @@
 `Operations` observes the cycle (it is one of the cycle's observers: it can never break a
 cycle) and feeds Prometheus metrics, the health state behind `/healthz`, the `/status` JSON,
 and apprise notifications for trades, errors, halts and restarts. The status server's
-write endpoints (POST /halt, /resume, token required) change the running bot's trading state;
-each change is audited like any other.
+write endpoints (POST /halt, /resume, token required) ask the risk engine, the trading state's
+one owner, which audits the request and what came of it.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 
 import structlog
 
-from bot.app.cycle import CycleResult, Outcome
+from bot.app.cycle import CycleResult
 from bot.app.wiring import App, utc_now
-from bot.audit.writer import EventType
 from bot.core.domain import IntentState, TradingState
 from bot.core.errors import ConfigError
-from bot.core.risk import StateChange, set_trading_state
+from bot.core.pipeline import Outcome
+from bot.core.risk import ChangeSource, OperatorAction, StateChange
 from bot.logs import redact, register_secrets
 from bot.ops.health import Health
 from bot.ops.metrics import Metrics
@@ -62,7 +62,7 @@ class Operations:
         self.recent: deque[dict[str, Any]] = deque(maxlen=20)
         self.last: CycleResult | None = None
         self._tasks: set[asyncio.Task[bool]] = set()
-        state = app.cycle.risk_state
+        state = app.cycle.risk.state
         self.metrics.set_trading_state(state.trading)
         self.health.set_trading_state(state.trading, state.reason)
 
@@ -181,7 +181,7 @@ class Operations:
     def status(self) -> Mapping[str, Any]:
         app, last = self.app, self.last
         drift = None if last is None else (last.drift_after or last.drift)
-        state = app.cycle.risk_state
+        state = app.cycle.risk.state
         return {
             "portfolio": app.config.portfolio,
             "mode": app.mode.value,
@@ -202,27 +202,8 @@ class Operations:
         }
 
     async def halt(self, reason: str) -> None:
-        self._change(TradingState.HALTED, reason)
+        self.app.cycle.risk.request(OperatorAction.HALT, reason, ChangeSource.API)
 
     async def resume(self, reason: str) -> None:
-        engaged = self.app.cycle.kill_switch()
-        if engaged is not None:
-            raise ValueError(f"cannot resume: the kill switch is engaged ({engaged})")
-        self._change(TradingState.ACTIVE, reason)
-
-    def _change(self, new: TradingState, reason: str) -> None:
-        reason = redact(reason)  # an operator's text is kept and served: never a secret in it
-        cycle = self.app.cycle
-        state, changes = set_trading_state(cycle.risk_state, new, reason, cycle.clock())
-        cycle.risk_state = state
-        self.app.store.save_risk_state(state.to_dict())
-        for change in changes:
-            self.app.audit.append(
-                EventType.STATE_CHANGE,
-                None,
-                sync=True,
-                **{"from": change.previous.value, "to": change.current.value},
-                reason=change.reason,
-                source="api",
-            )
-            self.state_changed(change)
+        """Refused (RequestRefused, nothing changed) while a kill switch is engaged."""
+        self.app.cycle.risk.request(OperatorAction.RESUME, reason, ChangeSource.API)

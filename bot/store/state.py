@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 from bot.core.domain import (
     InstrumentKey,
@@ -573,12 +573,120 @@ class StateStore:
             _upsert_meta(db, name, value)
 
 
+class StateView(Protocol):
+    """What a reader may ask of a portfolio's state (`open_state_view`): nothing it can write."""
+
+    def last_rebalance(self) -> datetime | None: ...
+    def last_check(self) -> datetime | None: ...
+    def load_risk_state(self) -> dict[str, Any] | None: ...
+    def load_paper_ledger(self) -> dict[str, Any] | None: ...
+    def load_targets(self) -> tuple[dict[str, str], datetime] | None: ...
+    def get(self, key: str) -> Any: ...
+    def close(self) -> None: ...
+
+
+class _ReadOnlyStore(StateStore):
+    """A store opened read-only: no lock, and every write refused (SQLite refuses them too)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, lock_path: Path) -> None:
+        super().__init__(db, -1, path, lock_path, lambda: datetime.now(UTC))
+        self._closed = False
+
+    def _open_db(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StateError(f"state store {self.path} is closed")
+        return self._db
+
+    def _tx(self) -> NoReturn:
+        raise StateError(f"state store {self.path} is open read-only")
+
+    def close(self) -> None:
+        with self._mutex:
+            if not self._closed:
+                self._closed = True
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+
+
+class _NoState:
+    """The state of a portfolio that never ran: nothing stored."""
+
+    def last_rebalance(self) -> datetime | None:
+        return None
+
+    def last_check(self) -> datetime | None:
+        return None
+
+    def load_risk_state(self) -> dict[str, Any] | None:
+        return None
+
+    def load_paper_ledger(self) -> dict[str, Any] | None:
+        return None
+
+    def load_targets(self) -> tuple[dict[str, str], datetime] | None:
+        return None
+
+    def get(self, key: str) -> Any:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def open_state_view(data_dir: Path, portfolio: str) -> StateView:
+    """The portfolio's state as it is now, for a reader beside a running daemon (`plan`): no
+    lock taken, nothing created, nothing written (SQLite opens the database read-only). A
+    portfolio that never ran answers None to every question."""
+    path = data_dir / f"{portfolio}.sqlite3"
+    if not _PORTFOLIO.match(portfolio) or not path.is_file():
+        return _NoState()
+    try:
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        db.row_factory = sqlite3.Row
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise StateError(f"state database {path}: {exc}") from None
+    if version != len(MIGRATIONS):
+        db.close()
+        raise StateError(
+            f"state database {path} has schema version {version}, not this bot's "
+            f"{len(MIGRATIONS)}: start the bot once (it migrates the database) or run a newer one"
+        )
+    return _ReadOnlyStore(db, path, data_dir / f"{portfolio}.lock")
+
+
+def running_pid(data_dir: Path, portfolio: str) -> int | None:
+    """The pid of the live process that holds the portfolio (its lock file names it while it
+    runs), or None. Only looks: takes no lock, so it can never stand in a daemon's way."""
+    try:
+        text = (data_dir / f"{portfolio}.lock").read_text(encoding="ascii", errors="replace")
+        pid = int(text.strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, another user's
+    return pid
+
+
+class StoreLocked(StateError):
+    """Another process holds the portfolio (a running daemon, most often)."""
+
+
 def _lock(fd: int, portfolio: str, lock_path: Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        raise StateError(
+        raise StoreLocked(
             f"portfolio {portfolio!r} is already run by another process "
             f"(pid {holder}, lock file {lock_path})"
         ) from None

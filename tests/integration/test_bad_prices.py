@@ -54,11 +54,11 @@ async def _assert_nothing_sent(app: App, tmp_path: Path, outcome: str) -> CycleR
     assert app.simulator is not None
     ledger_before = len(app.simulator.admin.orders())
     sent_before = _orders_sent(app)
-    navs_before = app.cycle.risk_state.navs
+    navs_before = app.cycle.risk.state.navs
     result = await app.cycle.run()
     assert result.outcome == outcome, result.reason
     if outcome == "skipped":  # the drawdown window never sees a NAV of unchecked prices
-        assert app.cycle.risk_state.navs == navs_before
+        assert app.cycle.risk.state.navs == navs_before
     assert len(app.simulator.admin.orders()) == ledger_before
     assert _orders_sent(app) == sent_before
     end = _records(tmp_path, result.cycle_id, "cycle_end")[0]
@@ -73,10 +73,10 @@ async def _assert_trades_again(app: App) -> None:
     result = await app.cycle.run()
     assert result.outcome == "traded", result.reason
     assert len(app.simulator.admin.orders()) > before
-    assert app.cycle.risk_state.trading is TradingState.ACTIVE
+    assert app.cycle.risk.state.trading is TradingState.ACTIVE
     # The drawdown window holds only NAVs of checked prices: no peak from a bad tick.
     assert result.drift is not None
-    peak = max(n for _, n in app.cycle.risk_state.navs)
+    peak = max(n for _, n in app.cycle.risk.state.navs)
     assert peak < result.drift.nav * D("1.5")
 
 
@@ -108,7 +108,7 @@ async def test_an_implausible_price_places_no_order_anywhere_and_trading_resumes
         sane = admin.price("BTC")
         bad(admin, sane)
         result = await _assert_nothing_sent(app, tmp_path, "skipped")
-        assert app.cycle.risk_state.trading is TradingState.ACTIVE
+        assert app.cycle.risk.state.trading is TradingState.ACTIVE
         problems = _price_problems(tmp_path, result.cycle_id)
         assert {p["check"] for p in problems} == {"price-jump"}
         assert {i for p in problems for i in p["instruments"]} == {
@@ -170,7 +170,7 @@ async def test_one_source_far_from_the_others_places_no_order_without_any_histor
             result = await _assert_nothing_sent(app, tmp_path, "skipped")
         checks = {p["check"] for p in _price_problems(tmp_path, result.cycle_id)}
         assert "price-vs-peers" in checks
-        assert app.cycle.risk_state.navs == ()  # no NAV observed from unchecked prices
+        assert app.cycle.risk.state.navs == ()  # no NAV observed from unchecked prices
         first = await app.cycle.run()
         assert first.outcome == "traded", first.reason
 
@@ -197,7 +197,7 @@ async def test_a_real_move_seen_consistently_is_accepted_after_the_confirming_cy
             "spot:BTC/USDT": 3,
             "usdm:BTC/USDT:USDT": 3,
         }
-        assert app.cycle.risk_state.trading is TradingState.ACTIVE  # an 11 % NAV fall
+        assert app.cycle.risk.state.trading is TradingState.ACTIVE  # an 11 % NAV fall
 
 
 CLOSED = [

@@ -61,6 +61,9 @@ class Audit:
     ) -> None:
         self.events.append((str(event), fields))
 
+    def record(self, event: Any, cycle_id: str | None, *, sync: bool = False) -> None:
+        self.append(event.TYPE, cycle_id, sync=sync, **event.fields())
+
     def names(self) -> list[str]:
         return [name for name, _ in self.events]
 

@@ -12,6 +12,7 @@ from bot.app.wiring import open_app
 from bot.audit.writer import read_records
 from bot.cli.main import main
 from bot.core.domain import Mode, Side, TradingState
+from bot.core.risk import ChangeSource, OperatorAction
 from rebalance_sim.faults import FaultKind, FaultRule
 from tests.integration.loop_support import load, write_config
 
@@ -32,11 +33,11 @@ async def test_kill_switch_halts_within_one_cycle_and_survives_a_restart(tmp_pat
     async with open_app(config, Mode.LIVE) as app:
         result = await app.cycle.run()
         assert result.outcome == "blocked" and "kill switch" in result.reason
-        assert app.cycle.risk_state.trading is TradingState.HALTED
+        assert app.cycle.risk.state.trading is TradingState.HALTED
         assert app.simulator.admin.orders() == []
     config.kill_switch_file.unlink()  # removing the file does not resume
     async with open_app(config, Mode.LIVE) as app:
-        assert app.cycle.risk_state.trading is TradingState.HALTED
+        assert app.cycle.risk.state.trading is TradingState.HALTED
         result = await app.cycle.run()
         assert result.outcome == "blocked"
         assert app.simulator.admin.orders() == []
@@ -46,7 +47,7 @@ async def test_kill_switch_halts_within_one_cycle_and_survives_a_restart(tmp_pat
     ]
     assert main(["resume", "--config", str(path)]) == 0
     async with open_app(config, Mode.LIVE) as app:
-        assert app.cycle.risk_state.trading is TradingState.ACTIVE
+        assert app.cycle.risk.state.trading is TradingState.ACTIVE
         result = await app.cycle.run()
         assert result.outcome == "traded"
 
@@ -121,3 +122,33 @@ async def test_a_429_storm_makes_the_whole_venue_wait_for_retry_after(tmp_path: 
         # (a request already on the wire when the reply came back is allowed).
         early = [r for t, r in seen if last + 0.05 < t < last + 0.95]
         assert early == [], early
+
+
+async def test_a_halt_while_legs_are_being_sent_stops_the_legs_not_yet_sent(
+    tmp_path: Path,
+) -> None:
+    """POST /halt (or any operator halt) arrives after the cycle's first order reached the
+    exchange: that order stands, no further leg of the cycle is sent (the ledger says so)."""
+    config = load(write_config(tmp_path, mode="live"))
+    async with open_app(config, Mode.LIVE) as app:
+        clients = {id(a.client): a.client for a in app.accounts.values()}
+        for client in clients.values():
+            original = client.create_order
+
+            async def halting(*args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+                try:
+                    return await _original(*args, **kwargs)
+                finally:
+                    if app.cycle.risk.state.trading is TradingState.ACTIVE:
+                        app.cycle.risk.request(
+                            OperatorAction.HALT, "operator at the desk", ChangeSource.API
+                        )
+
+            client.create_order = halting  # type: ignore[method-assign]
+        result = await app.cycle.run()
+        assert result.plan is not None and len(result.plan.legs) >= 2
+        placed = app.simulator.admin.orders()
+        assert len(placed) == 1  # what the exchange really received
+        assert result.execution is not None
+        assert "halted during the cycle" in (result.execution.stopped_early or "")
+        assert app.cycle.risk.state.trading is TradingState.HALTED

@@ -39,6 +39,9 @@ class Audit:
     ) -> None:
         self.records.append((str(event), fields))
 
+    def record(self, event: Any, cycle_id: str | None, *, sync: bool = False) -> None:
+        self.append(event.TYPE, cycle_id, sync=sync, **event.fields())
+
     def lookups(self) -> list[str]:
         return [str(f["result"]) for e, f in self.records if e == "order_lookup"]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.audit.events import AuditEvent
 from bot.core.domain import Intent, IntentState, Leg, OrderType, OrderUpdate, Side
 from bot.core.errors import ExchangeUnavailable
 from bot.core.ids import client_order_id, portfolio_tag
@@ -33,10 +34,8 @@ LATER = "20260101T120100000"
 class Audit:
     records: list[tuple[str, dict[str, Any], bool]] = field(default_factory=list)
 
-    def append(
-        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
-    ) -> None:
-        self.records.append((str(event), fields, sync))
+    def record(self, event: AuditEvent, cycle_id: str | None, *, sync: bool = False) -> None:
+        self.records.append((event.TYPE.value, event.fields(), sync))
 
     def events(self) -> list[str]:
         return [e for e, _, _ in self.records]

@@ -9,16 +9,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.domain import Plan, RebalanceTo, Side, TradingState
+from bot.core.errors import RequestRefused
 from bot.core.policy.prices import PriceLimits, check_prices
+from bot.core.policy.valuation import value_portfolio
 from bot.core.risk import (
+    ChangeSource,
+    OperatorAction,
     RiskLimits,
     RiskState,
     apply_kill_switch,
     check,
     observe_nav,
+    operate,
     record_trades,
     remember_prices,
-    set_trading_state,
 )
 from tests.unit.factories import NOW, instruments, leg, perp_key, snapshot, spot_key
 
@@ -50,11 +54,13 @@ NAV = D("100000")
 
 
 FRESH = RiskState()
+CLI = ChangeSource.CLI
 
 
 def judge(legs, limits=NO_LIMITS, state=FRESH, snap=None):
     plan = Plan(RebalanceTo.TARGET, tuple(legs))
-    return check(plan, snap or book(), NAV, state, limits, INSTRUMENTS, NOW, ALLOWED)
+    snap = snap or book()
+    return check(plan, snap, value_portfolio(snap), state, limits, INSTRUMENTS, NOW, ALLOWED)
 
 
 def denied_by(verdict) -> list[str | None]:
@@ -131,10 +137,12 @@ def test_instruments_outside_the_sleeves_are_refused_unless_widened() -> None:
     plan = Plan(RebalanceTo.TARGET, (leg(doge, Side.BUY, "100", "0.1"),))
     snap = book(prices={"BTC": "50000", "ETH": "2000", "SOL": "100", "DOGE": "0.1"})
     all_instruments = {**INSTRUMENTS, **instruments(doge)}
-    verdict = check(plan, snap, NAV, RiskState(), NO_LIMITS, all_instruments, NOW, ALLOWED)
+    valued = value_portfolio(snap)
+    verdict = check(plan, snap, valued, RiskState(), NO_LIMITS, all_instruments, NOW, ALLOWED)
     assert denied_by(verdict) == ["instrument-not-allowed"]
     widened = replace(NO_LIMITS, allowed_symbols=frozenset({doge.symbol}))
-    assert check(plan, snap, NAV, RiskState(), widened, all_instruments, NOW, ALLOWED).denied == ()
+    after = check(plan, snap, valued, RiskState(), widened, all_instruments, NOW, ALLOWED)
+    assert after.denied == ()
 
 
 def test_stale_quotes_stop_trading_on_the_instrument() -> None:
@@ -193,16 +201,15 @@ def test_kill_switch_halts_survives_a_restart_and_blocks_resume() -> None:
     assert state.trading is TradingState.HALTED and changes[0].source == "kill-switch"
     restored = RiskState.from_dict(state.to_dict())
     assert restored == state
-    with pytest.raises(ValueError, match="kill switch is engaged"):
-        set_trading_state(
-            restored, TradingState.ACTIVE, "operator", NOW, kill_switch="file present"
-        )
-    resumed, changes = set_trading_state(restored, TradingState.ACTIVE, "operator resume", NOW)
-    assert resumed.trading is TradingState.ACTIVE and changes[0].source == "operator"
+    for refused in (OperatorAction.RESUME, OperatorAction.REDUCE):
+        with pytest.raises(RequestRefused, match="kill switch is engaged"):
+            operate(restored, refused, "operator", NOW, source=CLI, kill_switch="file present")
+    resumed, changes = operate(restored, OperatorAction.RESUME, "operator resume", NOW, source=CLI)
+    assert resumed.trading is TradingState.ACTIVE and changes[0].source is ChangeSource.CLI
 
 
 def test_reducing_lets_only_reducing_legs_through() -> None:
-    state, _ = set_trading_state(RiskState(), TradingState.REDUCING, "operator", NOW)
+    state, _ = operate(RiskState(), OperatorAction.REDUCE, "operator", NOW, source=CLI)
     legs = [
         leg(BTC, Side.SELL, "0.1", "50000", index=0),
         leg(HEDGE, Side.BUY, "0.1", "50000", index=1, reduce_only=True),
@@ -285,7 +292,25 @@ def test_order_limits_count_the_contract_size() -> None:
     assert big.notional == D("30000")
     limits = replace(NO_LIMITS, max_order_notional=D("5000"))
     plan = Plan(RebalanceTo.TARGET, (big,))
-    verdict = check(plan, book(), NAV, FRESH, limits, tens, NOW, ALLOWED)
+    verdict = check(plan, book(), value_portfolio(book()), FRESH, limits, tens, NOW, ALLOWED)
     assert denied_by(verdict) == ["order-notional"]
     assert "30000.00" in (verdict.denied[0].reason or "")
     assert plan.turnover == D("30000")
+
+
+def test_nav_cash_and_exposure_are_the_valuations() -> None:
+    """One definition: an asset the valuation leaves out (ignored dust) is no exposure either,
+    and the NAV the limits are fractions of is the valuation's."""
+    prices = {"BTC": "50000", "ETH": "2000", "SOL": "100", "DOGE": "0.1"}
+    snap = book(spot={"USDT": "15000", "BTC": "1", "ETH": "10", "DOGE": "1000000"}, prices=prices)
+    valued = value_portfolio(snap, frozenset({"DOGE"}))  # 100,000 of DOGE held, ignored
+    assert valued.nav == NAV and valued.cash == {"spot": D("15000")}
+    exposure = replace(NO_LIMITS, max_gross_exposure=D("1.1"))
+    buy = Plan(RebalanceTo.TARGET, (leg(BTC, Side.BUY, "0.1", "50000"),))  # 1.0x → 1.05x
+    assert check(buy, snap, valued, FRESH, exposure, INSTRUMENTS, NOW, ALLOWED).denied == ()
+    reserve = replace(NO_LIMITS, min_cash_reserve=D("0.1"))  # 10,000 of the 100,000
+    verdict = check(buy, snap, valued, FRESH, reserve, INSTRUMENTS, NOW, ALLOWED)
+    assert verdict.denied == ()  # 10,000 left
+    more = Plan(RebalanceTo.TARGET, (leg(BTC, Side.BUY, "0.11", "50000"),))
+    verdict = check(more, snap, valued, FRESH, reserve, INSTRUMENTS, NOW, ALLOWED)
+    assert denied_by(verdict) == ["cash-reserve"]  # 9,500 left

@@ -22,7 +22,14 @@ from bot.core.errors import StateError
 from bot.core.policy.prices import PendingJump
 from bot.core.risk import RiskState, TradingState
 from bot.logs import register_secret
-from bot.store.state import MIGRATIONS, FillRecord, IntentTimes, StateStore
+from bot.store.state import (
+    MIGRATIONS,
+    FillRecord,
+    IntentTimes,
+    StateStore,
+    open_state_view,
+    running_pid,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -719,3 +726,33 @@ def test_file_that_is_not_a_database_is_refused(tmp_path: Path, clock: Clock) ->
     # the refusal released the lock: the next open meets the same error, not "already run"
     with pytest.raises(StateError, match="file is not a database"):
         StateStore.open(tmp_path, PORTFOLIO, clock)
+
+
+def test_a_read_only_view_reads_beside_the_writer_and_can_write_nothing(
+    store: StateStore, tmp_path: Path, clock: Clock
+) -> None:
+    store.save_risk_state(RiskState(trading=TradingState.REDUCING, reason="operator").to_dict())
+    store.save_targets({"bitcoin": "0.6"}, T0)
+    store.record_cycle(CYCLE, T0, T0, "traded", True)
+    view = open_state_view(tmp_path, PORTFOLIO)  # the writer still holds the lock
+    try:
+        assert RiskState.from_dict(view.load_risk_state() or {}).trading is TradingState.REDUCING
+        assert view.load_targets() == ({"bitcoin": "0.6"}, T0)
+        assert view.last_rebalance() == T0
+        with pytest.raises(StateError, match="read-only"):
+            view.save_risk_state({"version": 1})  # type: ignore[attr-defined]
+        store.set_last_check(clock.advance(60))  # the writer is not disturbed, the view follows
+        assert view.last_check() == clock.now
+    finally:
+        view.close()
+    assert running_pid(tmp_path, PORTFOLIO) == os.getpid()
+    store.close()
+    assert running_pid(tmp_path, PORTFOLIO) is None
+
+
+def test_the_view_of_a_portfolio_that_never_ran_creates_nothing(tmp_path: Path) -> None:
+    view = open_state_view(tmp_path / "data", PORTFOLIO)
+    assert view.load_risk_state() is None and view.load_paper_ledger() is None
+    assert view.get("anything") is None and view.last_rebalance() is None
+    view.close()
+    assert not (tmp_path / "data").exists()

@@ -1,7 +1,8 @@
 """Valuation: NAV and what each holding and position is worth, from one snapshot.
 
 NAV = every spot holding at its price (cash assets at 1) + every futures account's equity
-(wallet balance + unrealized PnL). A held asset without a usable price is not valued at zero
+(wallet balance + unrealized PnL). This is the one definition of cash and exposure: drift and
+the risk checks both read them from here. A held asset without a usable price is not valued at zero
 and not guessed: it is left out and named in `unvalued`, so the caller can refuse to trade on
 an incomplete picture.
 """
@@ -20,12 +21,18 @@ class Valuation:
     nav: Decimal
     spot_values: Mapping[tuple[str, str], Decimal]  # (account, asset) → value, cash included
     spot_cash: Decimal  # cash assets held on spot accounts
+    cash: Mapping[str, Decimal]  # spot account → the cash assets it holds
     futures_equity: Decimal
     exposures: Mapping[InstrumentKey, Decimal]  # signed notional of each perpetual position
     unvalued: tuple[str, ...] = ()  # "account:ASSET" held without a usable price
 
     def spot_value(self, account: str, asset: str) -> Decimal:
         return self.spot_values.get((account, asset), ZERO)
+
+    @property
+    def spot_risk_value(self) -> Decimal:
+        """Spot holdings other than cash, at their prices."""
+        return sum(self.spot_values.values(), ZERO) - self.spot_cash
 
 
 def spot_price(snapshot: Snapshot, account: str, asset: str) -> Decimal | None:
@@ -45,6 +52,7 @@ def value_portfolio(snapshot: Snapshot, ignore: frozenset[str] = frozenset()) ->
     spot_values: dict[tuple[str, str], Decimal] = {}
     exposures: dict[InstrumentKey, Decimal] = {}
     unvalued: list[str] = []
+    cash: dict[str, Decimal] = {}
     spot_cash = ZERO
     futures_equity = ZERO
     for name, account in snapshot.accounts.items():
@@ -54,6 +62,7 @@ def value_portfolio(snapshot: Snapshot, ignore: frozenset[str] = frozenset()) ->
                     continue
                 if is_cash(snapshot, asset):
                     spot_values[(name, asset)] = holding.total
+                    cash[name] = cash.get(name, ZERO) + holding.total
                     spot_cash += holding.total
                     continue
                 price = spot_price(snapshot, name, asset)
@@ -67,4 +76,4 @@ def value_portfolio(snapshot: Snapshot, ignore: frozenset[str] = frozenset()) ->
                 if position.contracts != 0:
                     exposures[InstrumentKey(name, symbol)] = position.notional
     nav = sum(spot_values.values(), ZERO) + futures_equity
-    return Valuation(nav, spot_values, spot_cash, futures_equity, exposures, tuple(unvalued))
+    return Valuation(nav, spot_values, spot_cash, cash, futures_equity, exposures, tuple(unvalued))

@@ -1,0 +1,125 @@
+"""`halt`, `reduce`, `resume`: an operator's request to the portfolio's risk engine.
+
+A stopped portfolio: the command opens its store (taking the lock) and asks the risk engine
+there, which changes the stored state and audits it at once. A running daemon (its lock is
+held): the command queues the request (`bot.app.control`) and the daemon applies it at the
+start of its next cycle, audited; with `--wait N` the command waits up to N seconds and prints
+what came of it. A request that cannot take effect changes nothing and says why: `reduce` and
+`resume` are refused while a kill switch is engaged (the file `<data_dir>/HALT` or the
+variable), and the file is never removed by the command — the operator removes it, then
+resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from bot.app.control import ControlRequest, ControlRequests
+from bot.app.risk_engine import RiskEngine
+from bot.app.wiring import KillSwitch, utc_now
+from bot.audit.layout import open_portfolio_audit, portfolio_audit_dir
+from bot.audit.writer import audit_files
+from bot.config import BotConfig
+from bot.core.errors import RequestRefused, StateError
+from bot.core.risk import ChangeSource, OperatorAction, RiskState
+from bot.logs import redact, register_secrets
+from bot.store.state import StateStore, StoreLocked, running_pid
+
+POLL_SECONDS = 0.2
+
+
+def change_trading_state(
+    config: BotConfig, action: OperatorAction, reason: str, *, wait: float = 0.0
+) -> int:
+    """Ask for `action`; 0 when it is done (or queued for the running daemon), 1 refused."""
+    register_secrets(config.secrets())
+    reason = redact(reason)
+    switch = KillSwitch(config.kill_switch_file, config.risk.kill_switch_env, dict(os.environ))
+    engaged = switch()
+    if action is not OperatorAction.HALT and engaged is not None:
+        raise RequestRefused(
+            f"cannot {action}: the kill switch is engaged ({engaged}); nothing was changed. "
+            "Remove it first (the file by hand, or unset the variable), then run it again"
+        )
+    try:
+        return _stopped(config, action, reason, switch)
+    except StoreLocked:  # a daemon holds the portfolio: it takes the request at its next cycle
+        pid = running_pid(config.data_dir, config.portfolio)
+    return _running(config, action, reason, pid, wait)
+
+
+def _stopped(config: BotConfig, action: OperatorAction, reason: str, switch: KillSwitch) -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        StateStore.open(config.data_dir, config.portfolio, utc_now) as store,
+        open_portfolio_audit(store, utc_now, redact=redact) as audit,
+    ):
+        saved = store.load_risk_state()
+        try:
+            state = RiskState.from_dict(saved) if saved else RiskState()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"the saved risk state cannot be read: {exc}") from None
+        engine = RiskEngine(state, store=store, audit=audit, kill_switch=switch, clock=utc_now)
+        before = engine.trading
+        after = engine.request(action, reason, ChangeSource.CLI)
+    print(f"trading state: {after}" + (" (unchanged)" if after is before else ""))
+    return 0
+
+
+def _running(
+    config: BotConfig, action: OperatorAction, reason: str, pid: int | None, wait: float
+) -> int:
+    requests = ControlRequests(config.data_dir, config.portfolio)
+    request = requests.submit(action, reason, utc_now())
+    who = f"the running daemon (pid {pid})" if pid is not None else "the daemon"
+    every = config.interval.total_seconds()
+    print(f"{action} requested: {who} applies it at its next cycle (one every {every:g} s)")
+    if wait <= 0:
+        return 0
+    outcome = _await_outcome(config, requests, request, wait)
+    if outcome is None:
+        print(f"not applied within {wait:g} s; it stays queued for the daemon's next cycle")
+        return 0
+    print(_describe(outcome))
+    return 1 if outcome.get("result") == "refused" else 0
+
+
+def _await_outcome(
+    config: BotConfig, requests: ControlRequests, request: ControlRequest, wait: float
+) -> dict[str, object] | None:
+    deadline = time.monotonic() + wait
+    while requests.path(request.id).exists():
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_SECONDS)
+    return _audited(portfolio_audit_dir(config.data_dir, config.portfolio), request.id)
+
+
+def _audited(directory: Path, request_id: str) -> dict[str, object] | None:
+    """The `operator_request` record of one request, from the newest files of the log."""
+    found = None
+    for path in audit_files(directory)[-2:]:
+        with path.open("rb") as f:
+            for raw in f:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue  # a torn last line
+                if (
+                    record.get("event") == "operator_request"
+                    and record.get("request") == request_id
+                ):
+                    found = record
+    return found
+
+
+def _describe(record: dict[str, object]) -> str:
+    result, state = record.get("result"), record.get("trading_state")
+    if result == "refused":
+        return f"refused by the daemon: {record.get('detail')}"
+    if result == "unchanged":
+        return f"trading state: {state} (unchanged)"
+    return f"trading state: {state}"

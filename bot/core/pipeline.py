@@ -1,0 +1,232 @@
+"""The cycle's decision as one pure function: from what a cycle read to what it would send.
+
+`decide_cycle` takes the snapshot and the targets a cycle read, the risk state it starts from,
+the kill switch's answer, the clock's time and the trigger's schedule, and returns every
+decision the cycle audits: the price check, the valuation, the risk state after this cycle's
+prices, kill switch and NAV (with its transitions), the drift, the trigger decision, the plan
+and the risk verdict — or where the decision stopped, and why. The daemon's cycle
+(`bot.app.cycle`) and `rebalance-bot plan` both call it, so what `plan` prints is what a cycle
+decides on the same inputs. With collateral management (`Policy.collateral`) the plan is
+the funded one (`plan_with_collateral`): the decision carries the transfers that fund it, and
+the risk verdict judges the legs against the wallets as they will be once those transfers are
+done. No I/O and no clock: everything arrives as a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from bot.core.domain import (
+    ZERO,
+    DriftReport,
+    Instrument,
+    InstrumentKey,
+    Leg,
+    Plan,
+    Sleeve,
+    Snapshot,
+    TriggerDecision,
+    Verdict,
+)
+from bot.core.errors import BotError
+from bot.core.policy.collateral import (
+    CollateralOptions,
+    CollateralPlan,
+    TransferLeg,
+    VenueWallets,
+    after_transfers,
+    plan_with_collateral,
+)
+from bot.core.policy.drift import compute_drift
+from bot.core.policy.planner import PlannerOptions, plan_rebalance
+from bot.core.policy.prices import PriceVerdict, check_prices
+from bot.core.policy.triggers import TriggerRule, decide
+from bot.core.policy.valuation import Valuation, value_portfolio
+from bot.core.risk import RiskLimits, RiskState, StateChange, check, observe, remember_prices
+
+
+class Outcome(StrEnum):
+    """How a cycle ended: `cycle_end`'s `outcome`, the metrics' label, the store's record."""
+
+    NO_TRADE = "no-trade"
+    TRADED = "traded"
+    BLOCKED = "blocked"  # the trigger fired but risk denied every leg (or trading is halted)
+    SKIPPED = "skipped"  # the portfolio could not be read whole: nothing decided
+    UNRESOLVED = "unresolved"  # an order's fate is unknown: nothing read, planned or sent
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralPolicy:
+    """Which wallets of each venue the bot funds from one another, and by what rules."""
+
+    venues: tuple[VenueWallets, ...]
+    options: CollateralOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a portfolio's decisions follow, fixed at start-up from its config."""
+
+    sleeves: tuple[Sleeve, ...]
+    instruments: Mapping[InstrumentKey, Instrument]
+    trigger: TriggerRule
+    planner: PlannerOptions
+    limits: RiskLimits
+    ignore_assets: frozenset[str] = frozenset()
+    collateral: CollateralPolicy | None = None  # None: each wallet pays for its own legs
+
+    @property
+    def allowed(self) -> frozenset[InstrumentKey]:
+        """The sleeves' own instruments."""
+        return frozenset(c.key for s in self.sleeves for c in s.components)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When the portfolio last traded and last looked (None: never, or not counted)."""
+
+    last_rebalance: datetime | None = None
+    last_check: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Everything one cycle decided before it sends anything."""
+
+    outcome: Outcome | None  # None: approved legs go on to be sent; else the cycle ends here
+    reason: str  # why it ends here ("" when it goes on)
+    prices: PriceVerdict
+    risk: RiskState  # after this cycle's prices, kill switch and NAV
+    changes: tuple[StateChange, ...] = ()  # trading-state transitions on the way
+    valuation: Valuation | None = None  # None: the prices failed their check
+    drift: DriftReport | None = None
+    trigger: TriggerDecision | None = None
+    plan: Plan | None = None
+    verdict: Verdict | None = None
+    collateral: CollateralPlan | None = None  # with collateral management, once planned
+
+    @property
+    def transfers(self) -> tuple[TransferLeg, ...]:
+        """The transfers that fund the approved legs (run before them)."""
+        if not self.approved or self.collateral is None:
+            return ()
+        return self.collateral.transfers
+
+    @property
+    def approved(self) -> tuple[Leg, ...]:
+        """The legs to send: none unless the decision goes on."""
+        if self.outcome is not None or self.verdict is None:
+            return ()
+        return self.verdict.approved
+
+    @property
+    def nav(self) -> Decimal | None:
+        return self.valuation.nav if self.valuation is not None else None
+
+
+def decide_cycle(
+    snapshot: Snapshot,
+    targets: Mapping[str, Decimal],
+    risk: RiskState,
+    *,
+    policy: Policy,
+    now: datetime,
+    kill_switch: str | None,
+    schedule: Schedule,
+    transferred_today: Decimal = ZERO,
+) -> Decision:
+    """Price check → valuation → risk observation → drift → trigger → plan → risk verdict.
+
+    Prices that cannot be true, or a held asset without a price, stop it before anything is
+    weighed (`skipped`); only checked prices become the next cycle's reference, and only a NAV
+    of checked prices, complete, reaches the drawdown check. The kill switch is always read.
+    """
+    limits = policy.limits
+    prices = check_prices(
+        snapshot.quotes,
+        risk.price_reference,
+        limits.price_limits(),
+        required=policy.allowed,
+        ignore=policy.ignore_assets,
+    )
+    risk = remember_prices(risk, prices)
+    valuation = value_portfolio(snapshot, policy.ignore_assets) if prices.passed else None
+    complete = valuation is not None and not valuation.unvalued
+    nav = valuation.nav if valuation is not None and complete else None
+    risk, changes = observe(risk, kill_switch, nav, now, limits)
+    if valuation is None:
+        reason = "implausible prices, no leg on any instrument: " + prices.summary()
+        return Decision(Outcome.SKIPPED, reason, prices, risk, tuple(changes))
+    seen = Decision(None, "", prices, risk, tuple(changes), valuation)
+    if valuation.unvalued:
+        return _stop(
+            seen,
+            Outcome.SKIPPED,
+            f"no usable price for {', '.join(valuation.unvalued)}: NAV would be wrong "
+            "(add the asset to ignore_assets if it is dust)",
+        )
+    try:
+        drift = compute_drift(snapshot, policy.sleeves, targets, valuation)
+    except BotError as exc:
+        return _stop(seen, Outcome.SKIPPED, str(exc))
+    trigger = decide(policy.trigger, drift, now, schedule.last_rebalance, schedule.last_check)
+    seen = replace(seen, drift=drift, trigger=trigger)
+    if not trigger.trade:
+        return _stop(seen, Outcome.NO_TRADE, trigger.reason)
+    funding: CollateralPlan | None = None
+    if policy.collateral is None:
+        plan = plan_rebalance(
+            snapshot, drift, policy.sleeves, targets, trigger, policy.instruments, policy.planner
+        )
+    else:
+        plan, funding = plan_with_collateral(
+            snapshot,
+            drift,
+            policy.sleeves,
+            targets,
+            trigger,
+            policy.instruments,
+            policy.planner,
+            policy.collateral.venues,
+            policy.collateral.options,
+            transferred_today,
+        )
+    transfers = funding.transfers if funding is not None else ()
+    verdict = check_funded(plan, snapshot, valuation, transfers, risk, policy, now)
+    seen = replace(seen, plan=plan, verdict=verdict, collateral=funding)
+    if verdict.approved:
+        return seen
+    if not plan.legs:
+        dust = "; ".join(d.reason for d in plan.dropped)
+        return _stop(seen, Outcome.NO_TRADE, f"the trigger fired but every leg was dust: {dust}")
+    denied = "; ".join(f"leg {v.leg.index} {v.check}" for v in verdict.denied)
+    return _stop(seen, Outcome.BLOCKED, verdict.halted_reason or f"risk denied every leg: {denied}")
+
+
+def check_funded(
+    plan: Plan,
+    snapshot: Snapshot,
+    valuation: Valuation,
+    transfers: Sequence[TransferLeg],
+    risk: RiskState,
+    policy: Policy,
+    now: datetime,
+) -> Verdict:
+    """The risk verdict on the plan's legs, judged against the wallets as they will be once the
+    transfers are done (also used again after a transfer failed, with those that were done)."""
+    funded = snapshot
+    if transfers:
+        funded = after_transfers(snapshot, transfers)
+        valuation = value_portfolio(funded, policy.ignore_assets)
+    return check(
+        plan, funded, valuation, risk, policy.limits, policy.instruments, now, policy.allowed
+    )
+
+
+def _stop(decision: Decision, outcome: Outcome, reason: str) -> Decision:
+    return replace(decision, outcome=outcome, reason=reason)
