@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import sqlite3
 import sys
@@ -21,7 +20,6 @@ from bot.audit.writer import read_records
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "config" / "paper.toml"
-_STATUS = re.compile(r"status on (http://\S+)")
 
 
 @dataclass
@@ -83,18 +81,27 @@ async def paper_daemon(tmp_path: Path, *, interval: str) -> AsyncIterator[PaperD
         cwd=tmp_path,
     )
     assert proc.stdout is not None
+    drain: asyncio.Task[None] | None = None
     try:
         banner = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        found = _STATUS.search(banner)
-        assert found, f"no status server in the banner: {banner!r}"
-        daemon = PaperDaemon(proc, data_dir, env, found.group(1))
+        status_url = json.loads(banner).get("status_url") if banner.startswith("{") else None
+        assert status_url, f"no status server in the banner: {banner!r}"
+        drain = asyncio.create_task(_drain(proc.stdout))  # a full pipe would stall the daemon
+        daemon = PaperDaemon(proc, data_dir, env, status_url)
         await daemon.cycles_ended(1)
         yield daemon
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.communicate(), 60)
+                await asyncio.wait_for(proc.wait(), 60)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        if drain is not None:
+            await drain
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(65536):
+        pass
