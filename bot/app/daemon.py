@@ -107,7 +107,6 @@ async def run_daemon(
         stopper.callbacks.append(app.executor.stop)
         ops = Operations(app)
         app.cycle.observers.append(ops)
-        app.extras["ops"] = ops
         console = Console(out, as_json=options.json_lines)
         cycles = 0
         try:

@@ -24,7 +24,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +105,6 @@ class App:
     executor: LiveExecutor | PaperExecutor
     instruments: dict[InstrumentKey, Instrument]
     simulator: Any = None  # the embedded simulator's handle, when there is one
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
