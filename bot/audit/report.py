@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -158,8 +159,12 @@ class ReportData:
 
 
 def _float(value: Any) -> float | None:
+    """A finite float, or None (missing, NaN, infinite or beyond what a float holds)."""
     number = decimal_of(value)
-    return float(number) if number is not None else None
+    if number is None or not number.is_finite():
+        return None
+    result = float(number)
+    return result if math.isfinite(result) else None
 
 
 def drift_point(record: Mapping[str, Any]) -> DriftPoint:
@@ -423,13 +428,22 @@ def activity_chart(data: ReportData, *, live_only: bool) -> Figure:
 
 
 def charts(data: ReportData, *, live_only: bool = False) -> list[Chart]:
-    drawn = [
-        ("allocation", "Allocation vs target", allocation_chart(data)),
-        ("drift", "Drift and bands", drift_chart(data)),
-        ("nav", "NAV", nav_chart(data)),
-        ("activity", "Turnover and fees", activity_chart(data, live_only=live_only)),
+    """Every chart; one whose numbers cannot be drawn (values far beyond any real portfolio)
+    becomes a panel that says so, and the rest of the report is still made."""
+    drawers: list[tuple[str, str, Callable[[], Figure]]] = [
+        ("allocation", "Allocation vs target", lambda: allocation_chart(data)),
+        ("drift", "Drift and bands", lambda: drift_chart(data)),
+        ("nav", "NAV", lambda: nav_chart(data)),
+        ("activity", "Turnover and fees", lambda: activity_chart(data, live_only=live_only)),
     ]
-    return [Chart(name, title, _png(figure)) for name, title, figure in drawn]
+    drawn = []
+    for name, title, draw in drawers:
+        try:
+            png = _png(draw())
+        except (ValueError, OverflowError, ArithmeticError) as exc:
+            png = _png(_empty(title, f"cannot be drawn from these records: {exc}"))
+        drawn.append(Chart(name, title, png))
+    return drawn
 
 
 # -- the page ----------------------------------------------------------------------------------

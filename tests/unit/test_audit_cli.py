@@ -768,3 +768,30 @@ def test_tail_follow_prints_records_as_they_are_written_until_interrupted(
     log.close()
     assert code == 130
     assert [json.loads(line)["event"] for line in out.splitlines()] == ["startup", "error"]
+
+
+@pytest.mark.parametrize("nav", ["1e400", "NaN", "-1e300", "Infinity"])
+def test_report_over_numbers_no_chart_can_draw_still_writes_the_page(
+    nav: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record with a NAV no float can hold (a corrupted or hostile log) costs a chart its
+    points, never the report: exit 0, no traceback, the page written."""
+    directory = tmp_path / "audit"
+    clock = Clock(T0)
+    with AuditLog.open(directory, "p", clock) as log:
+        for i in range(3):
+            clock.jump(T0 + timedelta(minutes=i))
+            cycle = f"20260301T00000{i}000"
+            log.append(EventType.CYCLE_START, cycle, mode="dry-run", trading_state="ACTIVE")
+            sleeves = [
+                {"sleeve": "btc", "current": nav, "target": "0.5", "band": "0.05", "drift": nav}
+            ]
+            log.append(EventType.DRIFT, cycle, nav=nav if i else "100000", sleeves=sleeves)
+            log.append(
+                EventType.CYCLE_END, cycle, outcome="no-trade", traded=False, reason="", orders=0
+            )
+    out_file = tmp_path / "r.html"
+    code, _, err = run(capsys, "report", "--dir", str(directory), "--out", str(out_file))
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert out_file.read_text().startswith("<!doctype html>")
