@@ -51,6 +51,7 @@ from bot.core.domain import (
     Component,
     Group,
     InstrumentKey,
+    MarginMode,
     MarketType,
     Mode,
     OrderType,
@@ -186,6 +187,18 @@ class AccountConfig(_Model):
         description="request budget of the venue (default: its documented limit)",
     )
     options: dict[str, Any] = Field(default_factory=dict, description="extra ccxt options")
+    leverage: int | None = Field(
+        None,
+        ge=1,
+        le=int(MAX_LEVERAGE),
+        description="swap accounts: leverage set on each of the account's perpetuals at a live "
+        "start, read back and verified (unset: left as the exchange has it)",
+    )
+    margin_mode: MarginMode | None = Field(
+        None,
+        description="swap accounts: cross or isolated, set on each of the account's "
+        "perpetuals at a live start, read back and verified (unset: left as it is)",
+    )
     api_key: SecretStr | None = Field(None, description="env or *_FILE only")
     secret: SecretStr | None = Field(None, description="env or *_FILE only")
     password: SecretStr | None = Field(None, description="Bitget passphrase; env or *_FILE only")
@@ -213,6 +226,8 @@ class AccountConfig(_Model):
             )
         if self.base_url and not re.match(r"^https?://", self.base_url):
             raise ValueError(f"base_url {self.base_url!r} is not an http(s) URL")
+        if self.market is not MarketType.SWAP and (self.leverage or self.margin_mode):
+            raise ValueError("leverage and margin_mode apply to swap (futures) accounts only")
         return self
 
     @property
@@ -768,6 +783,12 @@ class BotConfig(BaseSettings):
                 raise ValueError(
                     f"{where}: {pair.spot!r} and {pair.futures!r} are not one exchange account "
                     "(transfers never cross exchanges)"
+                )
+            if futures.leverage is not None and futures.leverage < self.collateral.leverage:
+                raise ValueError(
+                    f"collateral.leverage {self.collateral.leverage} is more than accounts."
+                    f"{pair.futures}.leverage {futures.leverage}: the exchange would ask more "
+                    "margin than the collateral plan moves"
                 )
 
     def _check_sleeves(self) -> None:

@@ -135,6 +135,17 @@ class Admin:
             margin_mode=margin_mode,
         )
 
+    def futures_settings(self, account: str, asset: str) -> tuple[int, MarginMode]:
+        """The leverage and margin mode the account has on `asset`'s perpetual."""
+        instrument = InstrumentId(MarketKind.PERP, asset, self._engine.settle_asset)
+        return (
+            self._engine.leverage_of(account, instrument),
+            self._engine.margin_mode_of(account, instrument),
+        )
+
+    def hedge_mode(self, account: str) -> bool:
+        return self._engine.hedge_mode_of(account)
+
     def credentials(self, account: str, *, read_only: bool = False) -> ApiKey:
         """The account's trading key (or its read-only key), secret (and, for a Bitget
         account, passphrase) included."""

@@ -133,7 +133,9 @@ _ROUTES = """
     fapi.income                GET     /fapi/v1/income             read   30      _income
     fapi.leverage              POST    /fapi/v1/leverage           trade  1       _set_leverage
     fapi.marginType            POST    /fapi/v1/marginType         trade  1       _set_margin_type
-    fapi.positionSide.dual     GET     /fapi/v1/positionSide/dual  read   30      _one_way
+    fapi.positionSide.dual     GET     /fapi/v1/positionSide/dual  read   30      _position_mode
+    fapi.positionSide.set      POST    /fapi/v1/positionSide/dual  trade  1       _set_position_mode
+    fapi.symbolConfig          GET     /fapi/v1/symbolConfig       read   5       _symbol_config
     dapi.exchangeInfo          GET     /dapi/v1/exchangeInfo       -      1       _futures_info
     sapi.apiRestrictions       GET     /sapi/v1/account/apiRestrictions  read  1  _api_restrictions
     sapi.asset.transfer.post   POST    /sapi/v1/asset/transfer     transfer  1    _transfer
@@ -991,8 +993,35 @@ class BinanceDialect(Dialect[Cost]):
             for r in rows
         ]
 
-    def _one_way(self, call: Call) -> dict[str, Any]:
-        return {"dualSidePosition": False}
+    def _position_mode(self, call: Call) -> dict[str, Any]:
+        return {"dualSidePosition": self.engine.hedge_mode_of(call.account)}
+
+    def _set_position_mode(self, call: Call) -> dict[str, Any]:
+        text = call.params.get("dualSidePosition")
+        if not text:
+            raise _missing("dualSidePosition")
+        if text not in ("true", "false"):
+            raise _invalid("dualSidePosition")
+        self.engine.set_position_mode(call.account, hedged=text == "true")
+        return {"code": 200, "msg": "success"}
+
+    def _symbol_config(self, call: Call) -> list[dict[str, Any]]:
+        """Each perpetual's margin type and leverage (as ccxt's capture of the reply shows)."""
+        listings = [self._market(call)] if call.params.get("symbol") else self.perp.values()
+        rows = []
+        for listing in listings:
+            lev = self.engine.leverage_of(call.account, listing.instrument)
+            mode = self.engine.margin_mode_of(call.account, listing.instrument)
+            rows.append(
+                {
+                    "symbol": listing.symbol,
+                    "marginType": "ISOLATED" if mode is MarginMode.ISOLATED else "CROSSED",
+                    "isAutoAddMargin": False,
+                    "leverage": str(lev),
+                    "maxNotionalValue": _max_notional(listing, lev),
+                }
+            )
+        return rows
 
     # -- the key -----------------------------------------------------------------------------
 
@@ -1533,6 +1562,16 @@ _FUTURES_REJECTS: dict[Reject, tuple[int, str]] = {
         -4047,
         "Margin type cannot be changed if there exists open orders.",
     ),
+    Reject.POSITION_MODE_UNCHANGED: (-4059, "No need to change position side."),
+    Reject.POSITION_MODE_POSITION_OPEN: (
+        -4068,
+        "Position side cannot be changed if there exists position.",
+    ),
+    Reject.POSITION_MODE_OPEN_ORDERS: (
+        -4067,
+        "Position side cannot be changed if there exists open orders.",
+    ),
+    Reject.HEDGE_MODE_ORDER: (-4061, "Order's position side does not match user's setting."),
 }
 
 

@@ -179,6 +179,8 @@ _ROUTES = """
     mix.fills             GET     v2/mix/order/fills                 read   10    _fills
     mix.leverage          POST    v2/mix/account/set-leverage        trade  5     _mix_leverage
     mix.marginMode        POST    v2/mix/account/set-margin-mode     trade  5     _mix_margin_mode
+    mix.positionMode      POST    v2/mix/account/set-position-mode   trade  5     _mix_position_mode
+    mix.account           GET     v2/mix/account/account             read   10    _mix_account
     # unified trading account
     uta.settings          GET     v3/account/settings                read   10    _uta_settings
     uta.assets            GET     v3/account/assets                  read   20    _uta_assets
@@ -1041,6 +1043,38 @@ class BitgetDialect(Dialect[int]):
             "marginMode": text,
         }
 
+    def _mix_position_mode(self, call: Call) -> dict[str, Any]:
+        if not self._usdt_futures(call):
+            raise WireError("40034", "Parameter productType does not exist")
+        text = _choice(call.params, "posMode", ("one_way_mode", "hedge_mode"))
+        try:
+            self.engine.set_position_mode(call.account, hedged=text == "hedge_mode")
+        except EngineRejected as exc:
+            if exc.reason is not Reject.POSITION_MODE_UNCHANGED:
+                raise
+        return {"posMode": text}
+
+    def _mix_account(self, call: Call) -> dict[str, Any]:
+        """One margin coin's account with the symbol's leverage, margin and position mode
+        (`Get Single Account`, which ccxt's fetch_leverage reads)."""
+        listing = self._mix_symbol(call)
+        if call.params.get("marginCoin", "").upper() != self.engine.settle_asset:
+            raise WireError(
+                "40034", f"Parameter {call.params.get('marginCoin', '')} does not exist"
+            )
+        lev = self.engine.leverage_of(call.account, listing.instrument)
+        mode = self.engine.margin_mode_of(call.account, listing.instrument)
+        row = self._mix_accounts(call)[0]
+        hedged = self.engine.hedge_mode_of(call.account)
+        return {
+            **{k: v for k, v in row.items() if k in _SINGLE_ACCOUNT_FIELDS},
+            "crossedMarginLeverage": lev,
+            "isolatedLongLever": lev,
+            "isolatedShortLever": lev,
+            "marginMode": _margin_mode(mode),
+            "posMode": "hedge_mode" if hedged else "one_way_mode",
+        }
+
     # -- classic wallet transfers ------------------------------------------------------------
 
     def _transfer(self, call: Call) -> dict[str, Any]:
@@ -1381,6 +1415,16 @@ def _candle_row(c: Candle) -> list[str]:
     ]
 
 
+# What `Get Single Account` shares with the account list (its example in Bitget's API docs).
+_SINGLE_ACCOUNT_FIELDS = frozenset(
+    {
+        "marginCoin", "locked", "available", "crossedMaxAvailable", "isolatedMaxAvailable",
+        "maxTransferOut", "accountEquity", "usdtEquity", "btcEquity", "crossedRiskRate",
+        "unrealizedPL", "coupon", "crossedUnrealizedPL", "isolatedUnrealizedPL",
+    }
+)  # fmt: skip
+
+
 def _empty(name: str) -> WireError:
     return WireError("40019", f"Parameter {name} cannot be empty")
 
@@ -1599,6 +1643,14 @@ _REJECTS: dict[Product, dict[Reject, tuple[str, str]]] = {
         **dict.fromkeys(
             _MARGIN_MODE,
             ("45117", "Currently holding positions or orders, the margin mode cannot be adjusted"),
+        ),
+        **dict.fromkeys(
+            (Reject.POSITION_MODE_POSITION_OPEN, Reject.POSITION_MODE_OPEN_ORDERS),
+            ("40920", "Position or order exists, the position mode cannot be switched"),
+        ),
+        Reject.HEDGE_MODE_ORDER: (
+            "40774",
+            "The order type for unilateral position must also be the unilateral position type.",
         ),
     },
     Product.UTA: {

@@ -152,6 +152,10 @@ class Reject(StrEnum):
     MARGIN_MODE_POSITION_OPEN = "margin_mode_position_open"
     MARGIN_MODE_OPEN_ORDERS = "margin_mode_open_orders"
     NOT_A_FUTURES_MARKET = "not_a_futures_market"
+    POSITION_MODE_UNCHANGED = "position_mode_unchanged"
+    POSITION_MODE_POSITION_OPEN = "position_mode_position_open"
+    POSITION_MODE_OPEN_ORDERS = "position_mode_open_orders"
+    HEDGE_MODE_ORDER = "hedge_mode_order"  # a one-way order on an account in hedge mode
     INVALID_AMOUNT = "invalid_amount"  # a transfer of zero, a negative or a malformed amount
     TRANSFER_ASSET = "transfer_asset"  # the futures wallet holds only the settlement asset
     UNIFIED_TRANSFER = "unified_transfer"  # a unified account has one wallet: nothing to move
@@ -517,6 +521,7 @@ class _Account:
     spot_updated_ms: int = 0
     futures_updated_ms: int = 0
     unified: bool = False
+    hedge_mode: bool = False  # dual-side positions: the engine then refuses one-way orders
 
 
 @dataclass(slots=True)
@@ -988,9 +993,12 @@ class Engine:
         spot: Mapping[str, Decimal] | None = None,
         futures_wallet: Decimal = ZERO,
         unified: bool = False,
+        hedge_mode: bool = False,
     ) -> None:
         """Open an account; a `unified` one keeps its futures wallet in its spot balance of the
-        settlement asset (the futures wallet given is added to that balance)."""
+        settlement asset (the futures wallet given is added to that balance). `hedge_mode`:
+        the account holds long and short positions apart, which this engine does not trade
+        (it refuses the account's futures orders, as a venue refuses a one-way order there)."""
         if name in self._accounts:
             raise ValueError(f"account {name!r} exists already")
         now = self.now_ms()
@@ -1005,6 +1013,7 @@ class Engine:
             spot_updated_ms=now,
             futures_updated_ms=now,
             unified=unified,
+            hedge_mode=hedge_mode,
         )
 
     def _wallet(self, acc: _Account) -> Decimal:
@@ -1168,6 +1177,9 @@ class Engine:
 
     def leverage_of(self, account: str, instrument: InstrumentId) -> int:
         return self._account(account).leverage.get(instrument, self.config.default_leverage)
+
+    def hedge_mode_of(self, account: str) -> bool:
+        return self._account(account).hedge_mode
 
     def margin_mode_of(self, account: str, instrument: InstrumentId) -> MarginMode:
         return self._account(account).margin_mode.get(instrument, MarginMode.CROSS)
@@ -1527,6 +1539,8 @@ class Engine:
     def _place_perp(
         self, acc: _Account, order: _Order, market: Market, fill_fraction: Decimal | None
     ) -> None:
+        if acc.hedge_mode:
+            raise EngineRejected(Reject.HEDGE_MODE_ORDER, str(order.instrument))
         position = acc.positions.get(order.instrument)
         amount = position.amount if position else ZERO
         signed = order.amount if order.side is Side.BUY else -order.amount
@@ -1904,6 +1918,23 @@ class Engine:
         if any(o.account == account and o.instrument == instrument for o in self._open.values()):
             raise EngineRejected(Reject.MARGIN_MODE_OPEN_ORDERS, str(instrument))
         acc.margin_mode[instrument] = mode
+        acc.futures_updated_ms = self.now_ms()
+
+    def set_position_mode(self, account: str, *, hedged: bool) -> None:
+        """Switch the account between one-way and hedge (dual-side) positions; refused while it
+        holds a position or an open futures order, and when nothing would change."""
+        self.sync()
+        acc = self._account(account)
+        if acc.hedge_mode is hedged:
+            raise EngineRejected(Reject.POSITION_MODE_UNCHANGED, "hedge" if hedged else "one-way")
+        if any(p.amount != 0 for p in acc.positions.values()):
+            raise EngineRejected(Reject.POSITION_MODE_POSITION_OPEN, account)
+        if any(
+            o.account == account and o.instrument.kind is MarketKind.PERP
+            for o in self._open.values()
+        ):
+            raise EngineRejected(Reject.POSITION_MODE_OPEN_ORDERS, account)
+        acc.hedge_mode = hedged
         acc.futures_updated_ms = self.now_ms()
 
     # -- market control (admin) --------------------------------------------------------------

@@ -271,6 +271,9 @@ class AccountConfig(_Model):
     spot: dict[str, Decimal] = Field(default_factory=dict)
     futures_wallet: Decimal = Field(default=Decimal(0), ge=0)
     leverage: dict[str, int] = Field(default_factory=dict)
+    hedge_mode: bool = Field(
+        default=False, description="the account holds long and short positions apart"
+    )
     positions: list[PositionConfig] = Field(default_factory=list)
 
     @field_validator("spot")

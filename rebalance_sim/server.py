@@ -141,6 +141,7 @@ def _open_accounts(spec: Scenario, seed: int, engine: Engine, keys: KeyStore) ->
             spot=dict(account.spot),
             futures_wallet=account.futures_wallet,
             unified=account.uta,
+            hedge_mode=account.hedge_mode,
         )
         try:
             for asset, leverage in account.leverage.items():

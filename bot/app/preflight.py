@@ -166,15 +166,23 @@ def _leverage(
     listed: Mapping[InstrumentKey, Instrument],
     report: OnlineReport,
 ) -> None:
-    """The config's leverage cap against the most each perpetual allows, where it is public."""
+    """The config's leverage cap and each futures account's leverage against the most each
+    perpetual allows, where it is public: an account's leverage above it is a problem (the
+    exchange would refuse it at start-up), the cap only a warning."""
     cap = config.risk.max_leverage
-    if cap is None:
-        return
     for key in listed:
         market: Mapping[str, Any] = accounts[key.account].client.markets.get(key.symbol) or {}
         limits = (market.get("limits") or {}).get("leverage") or {}
         most = to_decimal(limits.get("max"), "leverage", allow_none=True)
-        if market.get("swap") and most is not None and most > 0 and cap > most:
+        if not market.get("swap") or most is None or most <= 0:
+            continue
+        wanted = config.accounts[key.account].leverage
+        if wanted is not None and wanted > most:
+            report.problems.append(
+                f"accounts.{key.account}.leverage {wanted} is more than the "
+                f"{human.number(most)}× {key.symbol} allows"
+            )
+        if cap is not None and cap > most:
             report.warnings.append(
                 f"{key.symbol}: risk.max_leverage {human.number(cap)} is more than the "
                 f"{human.number(most)}× the market allows (the market's limit applies)"

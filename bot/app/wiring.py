@@ -34,6 +34,7 @@ from pydantic import SecretStr
 from bot import config as cfg
 from bot.app.control import ControlRequests
 from bot.app.cycle import Cycle, Observer, TransferRunner
+from bot.app.futures_setup import apply_futures_settings
 from bot.app.keycheck import check_keys
 from bot.app.risk_engine import RiskEngine
 from bot.app.targets import StaticTargets, StrategyTargets, is_static
@@ -298,6 +299,7 @@ async def open_app(
             )
             await check_keys(config.accounts, accounts, wallets)
         instruments = await load_instruments(config, accounts)
+        await apply_futures_settings(config, mode, accounts, audit)
         keys = cfg.instrument_keys(config)
         cash = frozenset(config.cash_assets)
         live_reader = LiveReader(accounts, keys, config.quote_currency, cash, clock)

@@ -33,6 +33,13 @@ class MarketType(StrEnum):
     SWAP = "swap"  # USDⓈ-/USDT-margined perpetual futures
 
 
+class MarginMode(StrEnum):
+    """How a perpetual's margin is held: the whole futures wallet backs it, or its own."""
+
+    CROSS = "cross"
+    ISOLATED = "isolated"
+
+
 class Mode(StrEnum):
     DRY_RUN = "dry-run"
     LIVE = "live"

@@ -524,3 +524,30 @@ def test_collateral_can_be_enabled_only_with_a_wallet_pair(tmp_path: Path) -> No
     assert "no [[collateral.venues]] pairs a spot and a futures account" in error_of(
         tmp_path, BASE + alone
     )
+
+
+def test_leverage_and_margin_mode_belong_to_futures_accounts(tmp_path: Path) -> None:
+    swap = 'market = "swap"\nleverage = 4\nmargin_mode = "isolated"'
+    config = load(tmp_path, BASE.replace('market = "swap"', swap))
+    assert (config.accounts["usdm"].leverage, config.accounts["usdm"].margin_mode) == (
+        4,
+        "isolated",
+    )
+    spot = 'market = "spot"\nleverage = 4'
+    assert "leverage and margin_mode apply to swap (futures) accounts only" in error_of(
+        tmp_path, BASE.replace('market = "spot"', spot)
+    )
+    assert "margin_mode" in error_of(
+        tmp_path, BASE.replace('market = "swap"', 'market = "swap"\nmargin_mode = "portfolio"')
+    )
+    assert "accounts.usdm.leverage" in error_of(
+        tmp_path, BASE.replace('market = "swap"', 'market = "swap"\nleverage = 126')
+    )
+
+
+def test_an_account_leverage_below_the_collateral_plans_is_refused(tmp_path: Path) -> None:
+    low = BASE.replace('market = "swap"', 'market = "swap"\nleverage = 1')
+    message = error_of(tmp_path, low + PAIR.format(futures="usdm"))
+    assert "collateral.leverage 2 is more than accounts.usdm.leverage 1" in message
+    high = BASE.replace('market = "swap"', 'market = "swap"\nleverage = 2')
+    assert load(tmp_path, high + PAIR.format(futures="usdm")).accounts["usdm"].leverage == 2
