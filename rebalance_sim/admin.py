@@ -41,6 +41,7 @@ from rebalance_sim.engine import (
     TransferRecord,
 )
 from rebalance_sim.faults import FaultKind, FaultRule
+from rebalance_sim.liquidation import LiquidationRecord
 from rebalance_sim.ratelimit import RateLimits
 from rebalance_sim.scenario import FaultConfig
 
@@ -165,6 +166,10 @@ class Admin:
 
     def income(self, account: str | None = None) -> list[IncomeRecord]:
         return self._engine.income_log(account)
+
+    def liquidations(self, account: str | None = None) -> list[LiquidationRecord]:
+        """Forced closes of positions whose maintenance margin was breached, oldest first."""
+        return self._engine.liquidation_log(account)
 
     def transfers(self, account: str | None = None) -> list[TransferRecord]:
         """Moves between an account's spot and futures wallets, oldest first."""

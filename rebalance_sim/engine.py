@@ -26,8 +26,11 @@ Semantics, chosen to match what the bot meets on a real exchange:
 - a transfer moves the settlement asset between a classic account's spot and futures wallets:
   the spot side gives at most its free balance, the futures side at most what it could withdraw
   (cross wallet net of margin in use); every transfer is a record of the ledger (`transfers`);
+- a position whose margin balance the path took down to its maintenance margin is liquidated
+  (`rebalance_sim.liquidation`: closed at its liquidation price, with a clearance fee);
 - state changes happen lazily: every call first brings the engine up to the clock's time
-  (resting orders that the path crossed are filled, funding that fell due is paid).
+  (resting orders that the path crossed are filled, positions past their liquidation price are
+  liquidated, funding that fell due is paid).
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from rebalance_sim.clock import SimClock
+from rebalance_sim.liquidation import (
+    LIQUIDATION_FEE_RATE,
+    LiquidationRecord,
+    crossed,
+    liquidation_price,
+)
 from rebalance_sim.prices import Kline, PricePath, kline_origin_ms
 
 ZERO = Decimal(0)
@@ -114,6 +123,7 @@ class IncomeKind(StrEnum):
     REALIZED_PNL = "realized_pnl"
     COMMISSION = "commission"
     TRANSFER = "transfer"
+    INSURANCE_CLEAR = "insurance_clear"  # a liquidation's clearance fee
 
 
 class TransferKind(StrEnum):
@@ -259,6 +269,7 @@ class EngineConfig:
     book: BookModel = BookModel()
     funding: FundingModel = FundingModel()
     default_leverage: int = 20
+    liquidation_fee: Decimal = LIQUIDATION_FEE_RATE  # of the notional a liquidation closes
     client_id_scopes: Mapping[str, ClientIdScope] = field(default_factory=dict)  # by venue
     client_id_ttl_ms: Mapping[str, int] = field(default_factory=dict)  # by venue
 
@@ -630,6 +641,7 @@ class Engine:
         self._fills_by_account: dict[str, list[FillRecord]] = {}
         self._income: list[IncomeRecord] = []
         self._transfers: list[TransferRecord] = []
+        self._liquidations: list[LiquidationRecord] = []
         self._next_order_id = 1
         self._next_trade_id = 1
         self._next_income_id = 1
@@ -894,7 +906,8 @@ class Engine:
     # -- catching up with the clock ----------------------------------------------------------
 
     def sync(self) -> None:
-        """Bring the ledger up to the clock: fill crossed resting orders, pay due funding."""
+        """Bring the ledger up to the clock: fill crossed resting orders, liquidate positions
+        whose liquidation price the path reached, pay due funding."""
         now = self.now_ms()
         if now <= self._synced_ms:
             return
@@ -903,11 +916,13 @@ class Engine:
         funding_time = self._funding_done_ms + interval
         while funding_time <= now:
             self._scan_resting(segment_start, funding_time)
+            self._liquidate_due(segment_start, funding_time)
             self._pay_funding(funding_time)
             self._funding_done_ms = funding_time
             segment_start = funding_time
             funding_time += interval
         self._scan_resting(segment_start, now)
+        self._liquidate_due(segment_start, now)
         self._synced_ms = now
 
     def _scan_resting(self, from_ms: int, to_ms: int) -> None:
@@ -1257,7 +1272,10 @@ class Engine:
 
     def futures_view(self, account: str) -> FuturesView:
         self.sync()
-        acc = self._account(account)
+        return self._futures_view(self._account(account))
+
+    def _futures_view(self, acc: _Account) -> FuturesView:
+        account = acc.name
         instruments = set(acc.positions) | {
             o.instrument
             for o in self._open.values()
@@ -1310,15 +1328,112 @@ class Engine:
             others = [v for v in cross if v.instrument != view.instrument]
             others_maint = sum((v.maint_margin for v in others), ZERO)
             others_upnl = sum((v.unrealized_pnl for v in others), ZERO)
-        numerator = (
-            wallet - others_maint + others_upnl + bracket.cum - view.amount * view.entry_price
+        price = liquidation_price(
+            wallet=wallet,
+            others_maint=others_maint,
+            others_upnl=others_upnl,
+            cum=bracket.cum,
+            amount=view.amount,
+            entry=view.entry_price,
+            maint_ratio=bracket.maint_margin_ratio,
         )
-        denominator = abs(view.amount) * bracket.maint_margin_ratio - view.amount
-        if denominator == 0:
-            return view
-        price = numerator / denominator
-        liquidation = round_to(price, rules.tick_size) if price > 0 else ZERO
+        liquidation = round_to(price, rules.tick_size) if price is not None else ZERO
         return replace(view, liquidation_price=liquidation)
+
+    # -- liquidation (see rebalance_sim.liquidation) ------------------------------------------
+
+    def _liquidate_due(self, from_ms: int, to_ms: int) -> None:
+        """Close every position whose liquidation price the path reached in (from_ms, to_ms]."""
+        if to_ms <= from_ms:
+            return
+        for acc in self._accounts.values():
+            while any(p.amount != 0 for p in acc.positions.values()):
+                due = self._first_breach(acc, from_ms, to_ms)
+                if due is None:
+                    break
+                self._liquidate(acc, *due)
+
+    def _first_breach(
+        self, acc: _Account, from_ms: int, to_ms: int
+    ) -> tuple[PositionView, int] | None:
+        """The account's position whose liquidation price the path reached first, and when."""
+        found: tuple[PositionView, int] | None = None
+        for view in self._futures_view(acc).positions:
+            if view.amount == 0 or view.liquidation_price <= 0:
+                continue
+            when = self._breach_time(view, acc.venue, from_ms, to_ms)
+            if when is not None and (found is None or when < found[1]):
+                found = (view, when)
+        return found
+
+    def _breach_time(self, view: PositionView, venue: str, from_ms: int, to_ms: int) -> int | None:
+        """When the path first reached the position's liquidation price in (from_ms, to_ms]:
+        one candle over the range first, then candles of at most MAX_KLINES_PER_SCAN."""
+        base, tick = view.instrument.base, self.market(view.instrument, venue).rules.tick_size
+        whole = self.prices.window(base, from_ms + 1, to_ms)
+        if not crossed(
+            view.amount,
+            view.liquidation_price,
+            self._dec(whole.low, tick),
+            self._dec(whole.high, tick),
+        ):
+            return None
+        step = self.prices.step_ms
+        steps = (to_ms // step * step - whole.open_ms) // step + 1
+        interval = step * max(1, math.ceil(steps / MAX_KLINES_PER_SCAN))
+        first = whole.open_ms // interval * interval
+        count = (to_ms // step * step - first) // interval + 1
+        for row in self.prices.klines(base, interval, first, count, end_ms=to_ms):
+            low, high = self._dec(row.low, tick), self._dec(row.high, tick)
+            if crossed(view.amount, view.liquidation_price, low, high):
+                return min(max(row.open_ms, from_ms + 1), to_ms)
+        return to_ms
+
+    def _liquidate(self, acc: _Account, view: PositionView, when: int) -> None:
+        """Close the position at its liquidation price, charge the fee, clear a deficit."""
+        side = Side.SELL if view.amount > 0 else Side.BUY
+        price = view.liquidation_price
+        order = _Order(
+            order_id=self._next_order_id,
+            venue=acc.venue,
+            account=acc.name,
+            instrument=view.instrument,
+            client_id=f"autoclose-{when}",
+            side=side,
+            type=OrderType.MARKET,
+            time_in_force=TimeInForce.IOC,
+            amount=abs(view.amount),
+            price=price,
+            quote_amount=ZERO,
+            reduce_only=True,
+            created_ms=when,
+        )
+        self._next_order_id += 1
+        self._orders[order.order_id] = order
+        self._execute(acc, order, order.amount, price, maker=False, when=when)
+        self._finish(order, OrderStatus.FILLED, when)
+        fee = money(order.amount * price * self.config.liquidation_fee)
+        self._credit(acc, -fee)
+        self._add_income(acc, IncomeKind.INSURANCE_CLEAR, view.instrument, -fee, when)
+        wallet = self._wallet(acc)
+        insurance = -wallet if wallet < 0 else ZERO
+        if insurance:
+            self._credit(acc, insurance)
+        acc.futures_updated_ms = when
+        self._liquidations.append(
+            LiquidationRecord(
+                liquidation_id=len(self._liquidations) + 1,
+                venue=acc.venue,
+                account=acc.name,
+                instrument=view.instrument,
+                order_id=order.order_id,
+                amount=view.amount,
+                price=price,
+                fee=fee,
+                insurance=insurance,
+                time_ms=when,
+            )
+        )
 
     # -- orders ------------------------------------------------------------------------------
 
@@ -1983,6 +2098,10 @@ class Engine:
 
     def transfer_log(self, account: str | None = None) -> list[TransferRecord]:
         return [t for t in self._transfers if account in (None, t.account)]
+
+    def liquidation_log(self, account: str | None = None) -> list[LiquidationRecord]:
+        self.sync()
+        return [r for r in self._liquidations if account is None or r.account == account]
 
     def income_log(self, account: str | None = None) -> list[IncomeRecord]:
         self.sync()
