@@ -446,10 +446,22 @@ class RiskConfig(_Model):
     max_orders_per_minute: int | None = _DEFAULT_LIMITS.max_orders_per_minute
     max_drawdown: Dec | None = _DEFAULT_LIMITS.max_drawdown
     drawdown_window: PositiveDuration = _DEFAULT_LIMITS.drawdown_window
+    min_liquidation_distance: Dec | None = Field(
+        None,
+        description="no futures increase on an account with a position closer to its "
+        "liquidation price than this fraction of the mark (the exchange's own figure)",
+    )
+    max_margin_ratio: Dec | None = Field(
+        None,
+        description="no futures increase on an account whose maintenance margin is more than "
+        "this fraction of its equity (at 1 the exchange liquidates)",
+    )
     kill_switch_file: Path | None = Field(None, description="default <data_dir>/HALT")
     kill_switch_env: str = "REBALANCE_HALT"
 
-    @field_validator("min_cash_reserve", "max_drawdown")
+    @field_validator(
+        "min_cash_reserve", "max_drawdown", "min_liquidation_distance", "max_margin_ratio"
+    )
     @classmethod
     def _share_of_nav(cls, value: Decimal | None) -> Decimal | None:
         if value is not None and not 0 <= value < 1:
@@ -1166,6 +1178,8 @@ def risk_limits(config: BotConfig) -> RiskLimits:
         max_orders_per_minute=r.max_orders_per_minute,
         max_drawdown=r.max_drawdown,
         drawdown_window=r.drawdown_window,
+        min_liquidation_distance=r.min_liquidation_distance,
+        max_margin_ratio=r.max_margin_ratio,
     )
 
 

@@ -51,6 +51,7 @@ from bot.core.domain import (
 )
 from bot.core.errors import BotError, DataError
 from bot.core.ids import cycle_id_at
+from bot.core.margin import margin_fields
 from bot.core.pipeline import Decision, Outcome, Policy, Schedule, check_funded, decide_cycle
 from bot.core.policy.collateral import CollateralPlan, TransferLeg
 from bot.core.policy.drift import compute_drift
@@ -285,6 +286,9 @@ class Cycle:
             decision.verdict,
             collateral=decision.collateral,
         )
+        if decision.top_ups:
+            self.audit.flush()
+            await self._transfer(cycle_id, result, decision.top_ups)
         approved = decision.approved
         if not approved:
             return result
@@ -317,6 +321,10 @@ class Cycle:
         audit = self.audit
         if decision.drift is not None:
             audit.append(EventType.DRIFT, cycle_id, **drift_fields(decision.drift))
+        if decision.margin:
+            audit.append(EventType.MARGIN_WATCH, cycle_id, **margin_fields(decision.margin))
+            reasons = [r for m in decision.margin for r in m.reasons]
+            log.warning("margin_breach", cycle_id=cycle_id, reasons=reasons)
         if decision.trigger is not None:
             trigger = decision.trigger
             audit.append(
@@ -328,8 +336,12 @@ class Cycle:
                 out_of_band=list(trigger.out_of_band),
             )
         if decision.collateral is not None:
+            top_up: dict[str, Any] = {"reason": "margin"} if decision.plan is None else {}
             audit.append(
-                EventType.COLLATERAL_PLAN, cycle_id, **collateral_fields(decision.collateral)
+                EventType.COLLATERAL_PLAN,
+                cycle_id,
+                **collateral_fields(decision.collateral),
+                **top_up,
             )
             for shortfall in decision.collateral.shortfalls:
                 log.warning("collateral_shortfall", cycle_id=cycle_id, message=shortfall.message)

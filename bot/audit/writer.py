@@ -83,6 +83,7 @@ class EventType(StrEnum):
     ORDER_LOOKUP = "order_lookup"
     ORDER_WITHHELD = "order_withheld"  # not sent: an earlier order's fate is unknown
     PAPER_FILL = "paper_fill"
+    MARGIN_WATCH = "margin_watch"  # futures accounts too close to liquidation
     COLLATERAL_PLAN = "collateral_plan"  # wallet needs, transfers and shortfalls of a plan
     TRANSFER_INTENT = "transfer_intent"  # persisted before the transfer is sent
     TRANSFER_DONE = "transfer_done"  # the exchange confirmed it (reply, or found by lookup)

@@ -168,6 +168,8 @@ class Position:
     unrealized_pnl: Decimal
     contract_size: Decimal = ONE
     leverage: Decimal | None = None
+    liquidation_price: Decimal | None = None  # the exchange's own figure; None: none or unsaid
+    maintenance_margin: Decimal | None = None  # quote currency, as the exchange reports it
 
     @property
     def base_amount(self) -> Decimal:
@@ -349,6 +351,7 @@ class RiskCheck(StrEnum):
     TRADING_STATE = "trading-state"  # HALTED, or REDUCING and the leg adds risk
     NAV = "nav"  # no positive NAV: nothing can be sized
     INSTRUMENT_NOT_ALLOWED = "instrument-not-allowed"
+    MARGIN = "margin"  # the leg grows a position on an account too close to liquidation
     PRICE_MISSING = "price-missing"
     PRICE_INVALID = "price-invalid"
     PRICE_STALE = "price-stale"

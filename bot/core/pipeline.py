@@ -9,7 +9,9 @@ and the risk verdict — or where the decision stopped, and why. The daemon's cy
 decides on the same inputs. With collateral management (`Policy.collateral`) the plan is
 the funded one (`plan_with_collateral`): the decision carries the transfers that fund it, and
 the risk verdict judges the legs against the wallets as they will be once those transfers are
-done. No I/O and no clock: everything arrives as a value.
+done. The margin watch (`bot.core.margin`) names the futures accounts too close to
+liquidation; when the trigger says no trade, their futures wallets' top-up from spot is the
+decision's collateral plan (`top_ups`). No I/O and no clock: everything arrives as a value.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bot.core.domain import (
     Verdict,
 )
 from bot.core.errors import BotError
+from bot.core.margin import AccountMargin, MarginLevel, watch_margin
 from bot.core.policy.collateral import (
     CollateralOptions,
     CollateralPlan,
@@ -40,6 +43,7 @@ from bot.core.policy.collateral import (
     VenueWallets,
     after_transfers,
     plan_with_collateral,
+    top_up,
 )
 from bot.core.policy.drift import compute_drift
 from bot.core.policy.planner import PlannerOptions, plan_rebalance
@@ -109,11 +113,19 @@ class Decision:
     plan: Plan | None = None
     verdict: Verdict | None = None
     collateral: CollateralPlan | None = None  # with collateral management, once planned
+    margin: tuple[AccountMargin, ...] = ()  # futures accounts too close to liquidation
 
     @property
     def transfers(self) -> tuple[TransferLeg, ...]:
         """The transfers that fund the approved legs (run before them)."""
         if not self.approved or self.collateral is None:
+            return ()
+        return self.collateral.transfers
+
+    @property
+    def top_ups(self) -> tuple[TransferLeg, ...]:
+        """A cycle without trades: the transfers that fund futures wallets in margin breach."""
+        if self.outcome is not Outcome.NO_TRADE or self.collateral is None or not self.margin:
             return ()
         return self.collateral.transfers
 
@@ -175,8 +187,16 @@ def decide_cycle(
     except BotError as exc:
         return _stop(seen, Outcome.SKIPPED, str(exc))
     trigger = decide(policy.trigger, drift, now, schedule.last_rebalance, schedule.last_check)
-    seen = replace(seen, drift=drift, trigger=trigger)
+    margin = tuple(
+        m for m in watch_margin(snapshot, limits.margin_limits()) if m.level is not MarginLevel.OK
+    )
+    seen = replace(seen, drift=drift, trigger=trigger, margin=margin)
     if not trigger.trade:
+        if margin and policy.collateral is not None:
+            breached = frozenset(m.account for m in margin)
+            c = policy.collateral
+            topped = top_up(snapshot, breached, c.venues, drift.nav, c.options, transferred_today)
+            seen = replace(seen, collateral=topped)
         return _stop(seen, Outcome.NO_TRADE, trigger.reason)
     funding: CollateralPlan | None = None
     if policy.collateral is None:

@@ -5,7 +5,10 @@ with the numbers. Checks, in order, per leg:
 
 1. trading state: HALTED denies everything; REDUCING denies every leg that is not risk-reducing
    (a risk-reducing leg is a spot sell or a reduce-only futures leg);
-2. allowed instrument: the sleeves' own instruments, widened by `allowed_symbols`;
+2. margin (`bot.core.margin`): a leg that would increase a futures position on an account
+   whose liquidation distance is below `min_liquidation_distance` or whose margin ratio is
+   above `max_margin_ratio` (the exchange's own numbers) is denied; reductions pass;
+   allowed instrument: the sleeves' own instruments, widened by `allowed_symbols`;
 3. price sanity: a quote must exist, be positive and be no older than `max_quote_age` —
    otherwise nothing trades on that instrument. Whether the prices can be true at all (touch,
    mark, spot vs perpetual, the jump since the last accepted price) is decided for the whole
@@ -55,6 +58,7 @@ from bot.core.domain import (
     Verdict,
 )
 from bot.core.errors import RequestRefused
+from bot.core.margin import MarginLimits, margin_denial, watch_margin
 from bot.core.policy.prices import PendingJump, PriceLimits, PriceReference, PriceVerdict
 from bot.core.policy.valuation import Valuation
 
@@ -89,6 +93,12 @@ class RiskLimits:
     max_orders_per_minute: int | None = 20
     max_drawdown: Decimal | None = Decimal("0.20")  # NAV fall from the window's peak → HALTED
     drawdown_window: timedelta = timedelta(hours=24)
+    # Margin watch (bot.core.margin), from the exchange's liquidation prices and maintenance:
+    min_liquidation_distance: Decimal | None = None  # fraction of the mark
+    max_margin_ratio: Decimal | None = None  # maintenance margin / futures equity
+
+    def margin_limits(self) -> MarginLimits:
+        return MarginLimits(self.min_liquidation_distance, self.max_margin_ratio)
 
     def price_limits(self) -> PriceLimits:
         return PriceLimits(
@@ -462,8 +472,13 @@ def check(
         legs = tuple(LegVerdict(leg, False, RiskCheck.NAV, f"NAV is {nav}") for leg in plan.legs)
         return Verdict(legs, state.trading, halted_reason=f"NAV is {nav}: nothing can be sized")
     book = _book(valuation)
+    watched = watch_margin(snapshot, limits.margin_limits())
     verdicts: list[LegVerdict] = []
     for leg in plan.legs:
+        denial = margin_denial(leg, snapshot, watched)
+        if denial is not None:
+            verdicts.append(LegVerdict(leg, False, RiskCheck.MARGIN, denial))
+            continue
         problem = _leg_problem(leg, snapshot, book, state, limits, instruments, now, allowed)
         if problem is None:
             verdicts.append(LegVerdict(leg, True))

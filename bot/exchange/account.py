@@ -371,6 +371,12 @@ class ExchangeAccount:
                     unrealized_pnl=_required(row.get("unrealizedPnl"), f"{symbol} unrealized PnL"),
                     contract_size=size if size and size > 0 else ONE,
                     leverage=to_decimal(row.get("leverage"), f"{symbol} leverage", allow_none=True),
+                    liquidation_price=_positive_or_none(
+                        to_decimal(row.get("liquidationPrice"), f"{symbol} liq.", allow_none=True)
+                    ),
+                    maintenance_margin=to_decimal(
+                        row.get("maintenanceMargin"), f"{symbol} maintenance", allow_none=True
+                    ),
                 )
             except DataError as exc:
                 # A position the bot cannot value makes the account's equity untrustworthy.

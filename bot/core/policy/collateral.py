@@ -37,6 +37,7 @@ from bot.core.domain import (
     Leg,
     MarketType,
     Plan,
+    RebalanceTo,
     Side,
     Sleeve,
     Snapshot,
@@ -357,3 +358,19 @@ def plan_with_collateral(
         spot_headroom(funding.transfers),
     )
     return skip_unfunded(plan, funding), funding
+
+
+def top_up(
+    snapshot: Snapshot,
+    futures_accounts: frozenset[str],
+    venues: Sequence[VenueWallets],
+    nav: Decimal,
+    options: CollateralOptions,
+    transferred_today: Decimal = ZERO,
+) -> CollateralPlan:
+    """The collateral plan without trades for the venues of `futures_accounts` (accounts whose
+    margin is in breach, `bot.core.margin`): their futures wallets funded to their need from
+    the spot wallet's surplus, within the limits."""
+    chosen = [v for v in venues if v.futures_account in futures_accounts]
+    nothing = Plan(RebalanceTo.TARGET)
+    return plan_collateral(snapshot, nothing, chosen, nav, options, transferred_today)

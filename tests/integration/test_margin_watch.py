@@ -1,0 +1,173 @@
+"""Margin watch in the cycle, against the simulator through ccxt's real classes: the bot reads
+each position's liquidation price and maintenance margin as the exchange reports them; an
+account closer to liquidation than `risk.min_liquidation_distance` gets no increase, and with
+collateral management a cycle without trades tops its futures wallet up from the spot wallet.
+Figures come from the simulator's ledger.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app.wiring import open_app
+from bot.audit.writer import read_records
+from bot.config import check_live_allowed
+from rebalance_sim.engine import TransferKind
+from tests.integration.loop_support import load, write_config
+
+D = Decimal
+
+# NAV about 102,000: 59 % BTC, 20 % ETH, 20 % USDT on spot; a −15 % BTC hedge held on a futures
+# wallet of only 2,000 USDT: it is about 13 % from liquidation.
+SCENARIO = """
+history_days = 30
+
+[clock]
+mode = "manual"
+start = "now"
+step = "1m"
+
+[assets.BTC]
+price = 50000.0
+vol = 0.02
+
+[assets.ETH]
+price = 2000.0
+vol = 0.02
+
+[markets]
+quote = "USDT"
+
+[rate_limits]
+spot_weight_per_minute = 1000000
+futures_weight_per_minute = 1000000
+bitget_scale = 1000000.0
+
+[[accounts]]
+name = "main"
+spot = { USDT = "20000", BTC = "1.2", ETH = "10" }
+futures_wallet = "2000"
+
+[[accounts.positions]]
+asset = "BTC"
+amount = "-0.3"
+entry_price = "50000"
+"""
+
+SLEEVES = """
+[[sleeves]]
+name = "bitcoin"
+kind = "spot"
+account = "spot"
+asset = "BTC"
+target = 0.60
+
+[[sleeves]]
+name = "ethereum"
+kind = "spot"
+account = "spot"
+asset = "ETH"
+target = 0.20
+
+[[sleeves]]
+name = "btc-hedge"
+kind = "futures"
+account = "usdm"
+symbol = "BTC/USDT:USDT"
+target = {hedge}
+"""
+
+RISK = """
+[risk]
+max_leverage = 20
+{watch}
+"""
+
+COLLATERAL = """
+[collateral]
+enabled = true
+leverage = 3
+min_liquidation_distance = 0.5
+
+[[collateral.venues]]
+spot = "spot"
+futures = "usdm"
+"""
+
+
+async def _cycle(
+    tmp_path: Path, *, hedge: str, watch: bool, collateral: bool, venue: str = "binance"
+) -> dict[str, Any]:
+    risk = RISK.format(watch="min_liquidation_distance = 0.3" if watch else "")
+    extra = risk + (COLLATERAL if collateral else "")
+    config = load(
+        write_config(
+            tmp_path,
+            mode="live",
+            scenario=SCENARIO,
+            sleeves=SLEEVES.format(hedge=hedge),
+            extra=extra,
+            venue=venue,
+        )
+    )
+    async with open_app(config, check_live_allowed(config, cli_live=True)) as app:
+        sim = app.simulator
+        result = await app.cycle.run()
+        [hedge_view] = [p for p in sim.admin.account("main").futures.positions if p.amount]
+        return {
+            "result": result,
+            "transfers": sim.admin.transfers("main"),
+            "perp_orders": [
+                o for o in sim.admin.orders("main") if o.instrument.kind.value == "perp"
+            ],
+            "distance": abs(hedge_view.liquidation_price - hedge_view.mark_price)
+            / hedge_view.mark_price,
+            "audit": [r.record for r in read_records(tmp_path / "data" / "audit")],
+        }
+
+
+@pytest.mark.parametrize("venue", ["binance", "bitget"])
+async def test_an_account_near_liquidation_gets_no_increase(tmp_path: Path, venue: str) -> None:
+    for name in ("watched", "unwatched"):
+        (tmp_path / name).mkdir()
+    # The hedge's target is 10 pp beyond its weight: the plan sells more BTC perpetual.
+    watched = await _cycle(
+        tmp_path / "watched", hedge="-0.25", watch=True, collateral=False, venue=venue
+    )
+    unwatched = await _cycle(
+        tmp_path / "unwatched", hedge="-0.25", watch=False, collateral=False, venue=venue
+    )
+    assert watched["perp_orders"] == []
+    assert unwatched["perp_orders"], unwatched["result"].reason  # without the watch it is sent
+    verdicts = [r for r in watched["audit"] if r["event"] == "risk_verdict"]
+    denied = [leg for r in verdicts for leg in r["legs"] if leg.get("check") == "margin"]
+    assert denied and "from liquidation (minimum 30%)" in denied[0]["reason"]
+    [watch] = [r for r in watched["audit"] if r["event"] == "margin_watch"]
+    [account] = watch["accounts"]
+    assert account["account"] == "usdm" and account["level"] in ("breach", "critical")
+    assert abs(D(account["nearest_liquidation_distance"]) - watched["distance"]) < D("0.001")
+
+
+async def test_a_quiet_cycle_tops_the_futures_wallet_up_from_spot(tmp_path: Path) -> None:
+    # Every sleeve in band: no trade; the hedge is too close to liquidation.
+    result = await _cycle(tmp_path, hedge="-0.15", watch=True, collateral=True)
+    assert result["result"].outcome == "no-trade"
+    assert result["perp_orders"] == []
+    [transfer] = result["transfers"]
+    assert transfer.kind is TransferKind.SPOT_TO_FUTURES
+    assert transfer.amount > D(5000)
+    # On the simulator's own figures the hedge is now beyond the configured minimum.
+    assert result["distance"] > D("0.3")
+    plans = [r for r in result["audit"] if r["event"] == "collateral_plan"]
+    assert plans[-1]["reason"] == "margin"
+
+
+async def test_without_the_watch_a_quiet_cycle_moves_nothing(tmp_path: Path) -> None:
+    result = await _cycle(tmp_path, hedge="-0.15", watch=False, collateral=True)
+    assert result["result"].outcome == "no-trade"
+    assert result["transfers"] == []
+    assert result["distance"] < D("0.3")
