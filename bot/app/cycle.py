@@ -1,6 +1,6 @@
 """One rebalancing cycle: operator requests → reconcile → snapshot → targets → decide (price
-check, valuation, drift, trigger, plan, risk verdict) → market status → transfers → execute →
-drift after.
+check, valuation, drift, trigger, plan, risk verdict) → market status → reductions and sells
+→ transfers → buys and increases → drift after.
 
 `Cycle.run` reads as the specification's cycle. The pure core decides, in one function
 (`bot.core.pipeline.decide_cycle`, which `plan` calls too); this module only moves values
@@ -14,10 +14,11 @@ nothing (outcome `unresolved`, retried next cycle). A cycle that cannot see the 
 with the reason, and one whose legs meet a market that is not trading sends nothing; it never
 trades on a partial or false picture.
 
-With `[collateral] enabled` the decision's plan comes with its collateral plan: the wallet
-transfers that fund it run before every leg (they are sized from the money there now, so they
-need no sell to have happened), through the transfer executor live and on the paper ledger in
-dry-run. A transfer whose fate is unknown joins the order-fate gate: reconcile looks it up first
+With `[collateral] enabled` the decision's plan comes with its collateral plan, and a cycle
+with transfers sends the plan's reductions and sells first, then the wallet transfers (sized
+from the money there before the sells, so they stay covered whatever the sells bring), then the
+buys and increases; through the transfer executor live and on the paper ledger in dry-run.
+A transfer whose fate is unknown joins the order-fate gate: reconcile looks it up first
 in every cycle, and until it is known nothing is read, planned or sent. A transfer that failed
 leaves its legs to a second risk check against the money that really moved.
 """
@@ -43,6 +44,7 @@ from bot.core.domain import (
     MarketType,
     Mode,
     Plan,
+    Quote,
     Sleeve,
     Snapshot,
     TradingState,
@@ -57,7 +59,7 @@ from bot.core.policy.collateral import CollateralPlan, TransferLeg
 from bot.core.policy.drift import compute_drift
 from bot.core.policy.prices import check_prices
 from bot.core.policy.valuation import value_portfolio
-from bot.core.risk import StateChange
+from bot.core.risk import StateChange, is_reducing
 from bot.execution.executor import ExecutionReport, Executor, Finding, Reconciliation
 from bot.execution.transfers import TransferIntent, TransferState
 
@@ -297,21 +299,16 @@ class Cycle:
             result.reason = f"not trading: {closed}; no leg on any instrument this cycle"
             return result
         self.audit.flush()
-        if decision.transfers:
-            funded = await self._fund(cycle_id, result, decision)
-            if funded is None:
-                return result
-            approved = funded
-        execution = await self.executor.execute(
-            approved, cycle_id, snapshot.quotes, halted=self._halted_since
-        )
+        execution, transfers_ended = await self._send(cycle_id, result, decision, snapshot.quotes)
         result.execution = execution
         sent = [self.clock() for o in execution.outcomes for _ in o.client_order_ids]
         turnover = sum((o.filled_notional for o in execution.outcomes), ZERO)
         result.turnover = turnover
         self.risk.record_trades([(self.clock(), turnover)], sent, now)
-        result.outcome = Outcome.TRADED if execution.traded else Outcome.BLOCKED
-        result.reason = _execution_reason(execution)
+        unresolved = result.outcome == Outcome.UNRESOLVED  # a transfer's fate is unknown
+        if not transfers_ended or (execution.traded and not unresolved):
+            result.outcome = Outcome.TRADED if execution.traded else Outcome.BLOCKED
+            result.reason = _execution_reason(execution)
         if execution.traded:
             await self._drift_after(result, cycle_id, targets)
         return result
@@ -356,6 +353,32 @@ class Cycle:
         if state.trading is TradingState.HALTED:
             return f"trading was halted during the cycle ({state.reason})"
         return None
+
+    async def _send(
+        self,
+        cycle_id: str,
+        result: CycleResult,
+        decision: Decision,
+        quotes: Mapping[InstrumentKey, Quote],
+    ) -> tuple[ExecutionReport, bool]:
+        """With transfers: the reductions and sells, then the transfers, then the buys and
+        increases the money that moved funds; otherwise every leg in plan order. A transfer
+        or an order whose fate is unknown stops what follows. True when the transfers ended
+        the cycle (their outcome and reason are on `result`)."""
+        halted = self._halted_since
+        if not decision.transfers:
+            report = await self.executor.execute(decision.approved, cycle_id, quotes, halted=halted)
+            return report, False
+        early = [leg for leg in decision.approved if is_reducing(leg)]
+        first = await self.executor.execute(early, cycle_id, quotes, halted=halted)
+        if first.stopped_early:
+            return first, False
+        funded = await self._fund(cycle_id, result, decision)
+        if funded is None:
+            return ExecutionReport(first.outcomes, result.reason), True
+        late = [leg for leg in funded if not is_reducing(leg)]
+        rest = await self.executor.execute(late, cycle_id, quotes, halted=halted)
+        return ExecutionReport(first.outcomes + rest.outcomes, rest.stopped_early), False
 
     async def _fund(
         self, cycle_id: str, result: CycleResult, decision: Decision

@@ -350,3 +350,45 @@ async def test_a_transfer_left_pending_by_a_killed_process_is_looked_up_never_re
         assert app.store.get(PENDING_KEY) == []
         posts = sim.admin.request_counts("main").get("sapi.asset.transfer.post", 0)
         assert posts == int(sent) + len(result.transfers)
+
+
+ORDER_SCENARIO = SLIDE_SCENARIO.replace(
+    'spot = { USDT = "11600", BTC = "1.2", ETH = "10" }\nfutures_wallet = "25000"',
+    'spot = { USDT = "1000", BTC = "1", ETH = "10" }\nfutures_wallet = "30000"',
+)
+ORDER_SLEEVES = SLIDE_SLEEVES.replace("target = 0.60", "target = 0.70").replace(
+    "target = 0.20", "target = 0.10"
+)
+
+
+async def test_sells_run_before_the_transfers_and_buys_after_them(tmp_path: Path) -> None:
+    """NAV 101,000: bitcoin 49.5 % → 70 % (a buy the spot cash cannot pay), ethereum 19.8 % →
+    10 % (a sell). The transfer's reply and its first lookups are lost: the ETH sell is on the
+    ledger (it ran first), the BTC buy is not (it waits for the transfer), one transfer moved.
+    The next cycle finds the transfer by lookup, never resends it, and buys."""
+    assert ORDER_SCENARIO != SLIDE_SCENARIO and ORDER_SLEEVES != SLIDE_SLEEVES
+    extra = COLLATERAL.format(enabled="true")
+    path = write_config(
+        tmp_path, mode="live", scenario=ORDER_SCENARIO, sleeves=ORDER_SLEEVES, extra=extra
+    )
+    config = load(path)
+    async with open_app(config, check_live_allowed(config, cli_live=True)) as app:
+        sim = app.simulator
+        sim.admin.add_fault(FaultRule(FaultKind.LOST_RESPONSE, "sapi.asset.transfer.post", next=1))
+        sim.admin.add_fault(FaultRule(FaultKind.HTTP_503, "sapi.asset.transfer.get", next=3))
+        first = await app.cycle.run()
+        assert first.outcome == "unresolved", first.reason
+        spot = [o for o in sim.admin.orders("main") if o.instrument.kind.value == "spot"]
+        assert [(o.instrument.base, o.side.value) for o in spot] == [("ETH", "sell")]
+        assert spot[0].filled > 0
+        [moved] = sim.admin.transfers("main")
+        assert moved.kind is TransferKind.FUTURES_TO_SPOT
+        second = await app.cycle.run()
+        assert second.reconciliation is not None and second.reconciliation.complete
+        assert sim.admin.transfers("main")[0] == moved  # found by lookup, not sent again
+        buys = [
+            o
+            for o in sim.admin.orders("main")
+            if o.instrument.base == "BTC" and o.instrument.kind.value == "spot"
+        ]
+        assert buys and all(o.side.value == "buy" for o in buys), second.reason

@@ -71,12 +71,14 @@ def books(draw: st.DrawFn) -> Book:
             mark = draw(price)
             contracts = draw(st.decimals(min_value=-5, max_value=5, places=3))
             positions[symbol] = Position(symbol, contracts, mark, mark, D(0))
+        wallet = draw(money)
         accounts[v.futures_account] = AccountState(
             v.futures_account,
             MarketType.SWAP,
             margin_asset="USDT",
-            wallet_balance=draw(money),
+            wallet_balance=wallet,
             unrealized_pnl=draw(st.decimals(min_value=-5_000, max_value=5_000, places=2)),
+            available_margin=draw(st.decimals(min_value=0, max_value=wallet, places=2)),
             positions=positions,
         )
         for _ in range(draw(st.integers(0, 4))):
@@ -141,6 +143,19 @@ def test_no_wallet_gives_more_than_it_can_spare(book: Book) -> None:
 
 @settings(max_examples=120, deadline=None)
 @given(books())
+def test_a_futures_wallet_gives_neither_unrealized_profit_nor_more_than_is_available(
+    book: Book,
+) -> None:
+    plan = plan_collateral(book.snapshot, book.plan, book.venues, book.nav, NO_LIMITS)
+    for t in plan.transfers:
+        if t.from_wallet is Wallet.FUTURES:
+            account = book.snapshot.accounts[t.from_account]
+            assert t.amount <= account.available_margin
+            assert t.amount <= account.wallet_balance + min(account.unrealized_pnl, D(0))
+
+
+@settings(max_examples=120, deadline=None)
+@given(books())
 def test_every_wallet_covered_when_its_venue_covers_it(book: Book) -> None:
     plan = plan_collateral(book.snapshot, book.plan, book.venues, book.nav, NO_LIMITS)
     after = balances_after(book, plan)
@@ -178,6 +193,7 @@ def slide() -> tuple[Snapshot, Plan, VenueWallets]:
             MarketType.SWAP,
             margin_asset="USDT",
             wallet_balance=D(10_000),
+            available_margin=D(9_000),  # 10 000 less the short's initial margin at 3×
             positions={
                 "BTC/USDT:USDT": Position("BTC/USDT:USDT", D("-0.1"), D(30_000), D(30_000), D(0))
             },

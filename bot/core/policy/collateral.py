@@ -8,13 +8,15 @@ its USDⓈ-M / USDT-M futures wallet (`VenueWallets`). For each venue:
 - the futures wallet needs, for the larger of its positions now and after the plan, the initial
   margin at the configured leverage or, if more, enough to survive an adverse move of
   `min_liquidation_distance` on its gross notional with the maintenance margin still covered;
-  it has its wallet balance less any unrealized loss;
+  it has its wallet balance less any unrealized loss (unrealized profit never moves), and it
+  can give at most what the exchange reports available (its transferable amount);
 - a wallet short of its need receives from the other wallet's surplus, within the per-cycle and
   per-day transfer limits (fractions of NAV); what the venue cannot cover is a `Shortfall`
   naming the wallet and the amount to deposit. Money never moves between venues.
 
 Transfers are sized from the money there now (sells and reductions have not happened yet), so
-they may run before every leg of the plan. `plan_with_collateral` plans twice: once as if the
+they stay covered whatever the sells bring; the cycle runs them after the plan's reductions and
+sells and before its buys and increases. `plan_with_collateral` plans twice: once as if the
 spot wallets could pay for every buy (so that a shortfall names the whole deposit the plan
 lacks), then with the transfers actually planned, and drops the legs that would increase a
 position whose futures wallet stays short.
@@ -177,11 +179,12 @@ def futures_need(
             continue
         after[leg.key.symbol] = after.get(leg.key.symbol, ZERO) + leg.signed_amount
         marks.setdefault(leg.key.symbol, leg.price)
-    gross = max(_gross(now, marks), _gross(after, marks))
+    need = margin_need(max(_gross(now, marks), _gross(after, marks)), options)
     have = account.wallet_balance + min(account.unrealized_pnl, ZERO)
-    return WalletNeed(
-        venue.venue, venue.futures_account, Wallet.FUTURES, have, margin_need(gross, options)
-    )
+    # Unrealized profit never moves, and of the rest only what the exchange reports available
+    # (its transferable amount: margin in use and open orders held back) can leave.
+    have = min(have, need + max(account.available_margin, ZERO))
+    return WalletNeed(venue.venue, venue.futures_account, Wallet.FUTURES, have, need)
 
 
 def margin_need(gross_notional: Decimal, options: CollateralOptions) -> Decimal:
