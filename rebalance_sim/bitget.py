@@ -39,6 +39,8 @@ from rebalance_sim.engine import (
     Candle,
     EngineRejected,
     FillRecord,
+    IncomeKind,
+    IncomeRecord,
     InstrumentId,
     MarginMode,
     MarketKind,
@@ -181,6 +183,7 @@ _ROUTES = """
     mix.marginMode        POST    v2/mix/account/set-margin-mode     trade  5     _mix_margin_mode
     mix.positionMode      POST    v2/mix/account/set-position-mode   trade  5     _mix_position_mode
     mix.account           GET     v2/mix/account/account             read   10    _mix_account
+    mix.bill              GET     v2/mix/account/bill                read   10    _mix_bill
     # unified trading account
     uta.settings          GET     v3/account/settings                read   10    _uta_settings
     uta.assets            GET     v3/account/assets                  read   20    _uta_assets
@@ -1075,6 +1078,46 @@ class BitgetDialect(Dialect[int]):
             "posMode": "hedge_mode" if hedged else "one_way_mode",
         }
 
+    def _mix_bill(self, call: Call) -> dict[str, Any]:
+        """The futures account's bills, newest first (`Get Account Bill`): funding as
+        `contract_settle_fee`, wallet transfers as `trans_from_exchange` / `trans_to_exchange`."""
+        listing = self._mix_symbol(call) if call.params.get("symbol") else None
+        if listing is None and not self._usdt_futures(call):
+            return {"bills": [], "endId": None}
+        wanted = call.params.get("businessType")
+        below = _opt_int(call.params, "idLessThan")
+        limit = min(max(_int(call.params, "limit", 20), 1), 100)
+        rows = self.engine.income(
+            call.account,
+            instrument=listing.instrument if listing else None,
+            start_ms=_opt_int(call.params, "startTime"),
+            end_ms=_opt_int(call.params, "endTime"),
+            limit=1_000_000,
+        )
+        bills = []
+        for r in sorted(rows, key=lambda r: r.income_id, reverse=True):
+            business = _bill_type(r)
+            if business is None or (wanted and business != wanted):
+                continue
+            if below is not None and r.income_id >= below:
+                continue
+            bills.append(
+                {
+                    "billId": str(r.income_id),
+                    "symbol": self.listings[r.instrument].symbol if r.instrument else "",
+                    "amount": _s(r.amount),
+                    "fee": "0",
+                    "feeByCoupon": "",
+                    "businessType": business,
+                    "coin": r.asset,
+                    "balance": "",
+                    "cTime": str(r.time_ms),
+                }
+            )
+            if len(bills) == limit:
+                break
+        return {"bills": bills, "endId": bills[-1]["billId"] if bills else None}
+
     # -- classic wallet transfers ------------------------------------------------------------
 
     def _transfer(self, call: Call) -> dict[str, Any]:
@@ -1423,6 +1466,15 @@ _SINGLE_ACCOUNT_FIELDS = frozenset(
         "unrealizedPL", "coupon", "crossedUnrealizedPL", "isolatedUnrealizedPL",
     }
 )  # fmt: skip
+
+
+def _bill_type(record: IncomeRecord) -> str | None:
+    """Bitget's `businessType` of a ledger row, for the kinds the simulator lists as bills."""
+    if record.kind is IncomeKind.FUNDING_FEE:
+        return "contract_settle_fee"
+    if record.kind is IncomeKind.TRANSFER:
+        return "trans_from_exchange" if record.amount > 0 else "trans_to_exchange"
+    return None
 
 
 def _empty(name: str) -> WireError:

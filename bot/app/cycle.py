@@ -108,6 +108,12 @@ class TransferRunner(Protocol):
     def moved_today(self) -> Decimal: ...
 
 
+class FundingSource(Protocol):
+    """Records the futures accounts' funding payments in the audit log (live)."""
+
+    async def record(self, cycle_id: str) -> int: ...
+
+
 class Observer(Protocol):
     """Metrics and notifications: told what happened, never able to break a cycle (the risk
     engine shares the cycle's list and tells them of trading-state changes)."""
@@ -172,6 +178,7 @@ class Cycle:
     observers: list[Observer] = field(default_factory=list)
     last_id: str | None = None
     transfers: TransferRunner | None = None  # with `[collateral] enabled` (policy.collateral)
+    funding: FundingSource | None = None  # live: funding payments into the audit log
 
     @property
     def sleeves(self) -> Sequence[Sleeve]:
@@ -211,6 +218,8 @@ class Cycle:
             return CycleResult(cycle_id, Outcome.UNRESOLVED, reason, reconciliation=reconciliation)
         result = await self._decide_and_trade(cycle_id, now)
         result.reconciliation = reconciliation
+        if self.funding is not None:
+            await self.funding.record(cycle_id)
         return result
 
     async def _reconcile(self, cycle_id: str) -> Reconciliation:

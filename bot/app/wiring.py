@@ -34,7 +34,8 @@ from pydantic import SecretStr
 from bot import config as cfg
 from bot.app.control import ControlRequests
 from bot.app.cycle import Cycle, Observer, TransferRunner
-from bot.app.futures_setup import apply_futures_settings
+from bot.app.funding import FundingRecorder
+from bot.app.futures_setup import apply_futures_settings, wanted_settings
 from bot.app.keycheck import check_keys
 from bot.app.risk_engine import RiskEngine
 from bot.app.targets import StaticTargets, StrategyTargets, is_static
@@ -337,6 +338,7 @@ async def open_app(
             risk=risk,
             observers=observers,
             transfers=_transfers(config, mode, accounts, executor, store, audit, clock),
+            funding=_funding(config, mode, accounts, store, audit, clock),
         )
         handle = sim.handle if sim is not None else None
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
@@ -469,6 +471,21 @@ def _transfers(
         transfers="sent to the exchange" if mode is Mode.LIVE else "paper ledger only",
     )
     return runner
+
+
+def _funding(
+    config: BotConfig,
+    mode: Mode,
+    accounts: Mapping[str, ExchangeAccount],
+    store: StateStore,
+    audit: AuditLog,
+    clock: Callable[[], datetime],
+) -> FundingRecorder | None:
+    """Live: the futures accounts' funding payments recorded in the audit log."""
+    if mode is not Mode.LIVE:
+        return None
+    symbols = {w.account: w.symbols for w in wanted_settings(config) if w.symbols}
+    return FundingRecorder(accounts, symbols, store, audit, clock) if symbols else None
 
 
 async def _paper_ledger(store: StateStore, reader: LiveReader, audit: AuditLog) -> PaperLedger:

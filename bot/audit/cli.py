@@ -37,6 +37,8 @@ from rich.tree import Tree
 from bot.audit.layout import audit_root
 from bot.audit.reader import (
     ORDER_EVENTS,
+    Funding,
+    FundingTracker,
     Period,
     PeriodSummary,
     ReadStats,
@@ -66,6 +68,9 @@ from bot.core.errors import BotError, UsageError
 from bot.core.ids import is_cycle_id
 
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # a shorter read finishes before a bar would help
+FUNDING_COLUMNS = (
+    "date", "pair", "amount", "asset", "funding_id", "account", "cycle_id", "portfolio",
+)  # fmt: skip
 EXPORT_COLUMNS = (
     "date", "pair", "side", "amount", "price", "fee", "fee_currency", "order_id", "client_id",
     "dry_run", "account", "market", "notional", "cycle_id", "portfolio",
@@ -236,6 +241,12 @@ def add_parser(subparsers: Any) -> None:
     export.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
     _live_only(export)
     export.add_argument("--instrument", metavar="SYMBOL", help="only this symbol or asset")
+    export.add_argument(
+        "--funding",
+        action="store_true",
+        help="funding payments instead of fills (date, pair, amount, asset, funding id, "
+        "account, cycle, portfolio; amount signed: + received, - paid)",
+    )
     export.set_defaults(run=_guard(run_export))
 
     report = _action(
@@ -722,9 +733,11 @@ def summary_table(
     periods: Sequence[PeriodSummary], total: PeriodSummary, *, by: str, live_only: bool
 ) -> Table:
     paper = not live_only and total.paper.fills > 0
+    funding = bool(total.funding)
     scope = "live fills only" if live_only else "live and dry-run fills"
     table = _table(f"Audit summary by {by} ({scope})")
     columns = ["period", "cycles", "rebalances", "orders", "fills", "turnover", "fees"]
+    columns += ["funding"] if funding else []
     columns += ["of which dry-run"] if paper else []
     columns += ["skipped", "blocked", "rejected", "errors"]
     for name in columns:
@@ -737,6 +750,8 @@ def summary_table(
             period.period, str(period.cycles), str(period.rebalances), str(traded.orders),
             str(traded.fills), _amounts(traded.turnover), traded.fees_text(_separator()),
         ]  # fmt: skip
+        if funding:
+            row.append(_amounts(period.funding))
         if paper:
             row.append(str(period.paper.fills))
         row += [str(period.skipped), str(period.blocked), str(period.rejected), str(period.errors)]
@@ -861,6 +876,8 @@ def _trade_row(trade: Trade) -> dict[str, Any]:
 def run_export(args: argparse.Namespace) -> int:
     if args.csv and args.json:
         raise UsageError("export: choose one of --csv and --json")
+    if args.funding:
+        return _export_funding(args)
     directory = _directory(args)
     wanted = _filter(
         args,
@@ -887,6 +904,40 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_funding(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    wanted = _filter(args, events=[EventType.FUNDING.value], instrument=args.instrument)
+    files = _files(directory, wanted)
+    if args.out is not None and not args.out.parent.is_dir():
+        raise UsageError(f"{args.out.parent}: no such directory for --out")
+    tracker = FundingTracker()
+    stats = ReadStats()
+    with _opened(args.out) as stream, _progress(files, "export") as on_bytes:
+        writer = _TradeWriter(stream, as_json=args.json, columns=FUNDING_COLUMNS)
+        for record in scan(files, stats=stats, on_bytes=on_bytes):
+            payment = tracker.payment(record) if wanted.matches(record) else None
+            if payment is not None:
+                writer.write(_funding_row(payment))
+        writer.close()
+    _warn(stats)
+    if args.out is not None and not args.json:
+        print(f"wrote {writer.count} funding payment(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _funding_row(payment: Funding) -> dict[str, Any]:
+    return {
+        "date": payment.time,
+        "pair": payment.symbol,
+        "amount": plain(payment.amount),
+        "asset": payment.asset,
+        "funding_id": payment.funding_id,
+        "account": payment.account,
+        "cycle_id": payment.cycle_id or "",
+        "portfolio": payment.portfolio,
+    }
+
+
 @contextmanager
 def _opened(path: Path | None) -> Iterator[IO[str]]:
     if path is None:
@@ -899,7 +950,9 @@ def _opened(path: Path | None) -> Iterator[IO[str]]:
 class _TradeWriter:
     """CSV rows, or a JSON array written one element at a time."""
 
-    def __init__(self, stream: IO[str], *, as_json: bool) -> None:
+    def __init__(
+        self, stream: IO[str], *, as_json: bool, columns: tuple[str, ...] = EXPORT_COLUMNS
+    ) -> None:
         self.stream = stream
         self.as_json = as_json
         self.count = 0
@@ -907,12 +960,13 @@ class _TradeWriter:
             stream.write("[")
             self._csv = None
         else:
-            self._csv = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+            self._csv = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
             self._csv.writeheader()
 
     def write(self, row: dict[str, Any]) -> None:
         if self._csv is not None:
-            self._csv.writerow({**row, "dry_run": "true" if row["dry_run"] else "false"})
+            flags = {"dry_run": "true" if row["dry_run"] else "false"} if "dry_run" in row else {}
+            self._csv.writerow({**row, **flags})
         else:
             self.stream.write(("\n " if self.count == 0 else ",\n ") + json.dumps(row))
         self.count += 1

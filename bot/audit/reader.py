@@ -522,6 +522,48 @@ class TradeTracker:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """One funding payment as the audit log recorded it."""
+
+    time: str  # the exchange's settlement time
+    portfolio: str
+    cycle_id: str | None
+    account: str
+    symbol: str
+    amount: Decimal
+    asset: str
+    funding_id: str
+
+
+class FundingTracker:
+    """Funding records once each: a payment recorded twice (a crash between the record and the
+    store) has one key (account, symbol, exchange id, time) and counts once."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str, str, str, str]] = set()
+
+    def payment(self, record: Mapping[str, Any]) -> Funding | None:
+        amount = decimal_of(record.get("amount"))
+        if record.get("event") != EventType.FUNDING or amount is None:
+            return None
+        payment = Funding(
+            time=str(record.get("funding_time", record.get("time", ""))),
+            portfolio=str(record.get("portfolio")),
+            cycle_id=record.get("cycle_id"),
+            account=str(record.get("account", "")),
+            symbol=str(record.get("symbol", "")),
+            amount=amount,
+            asset=str(record.get("asset", "")),
+            funding_id=str(record.get("funding_id", "")),
+        )
+        key = (payment.portfolio, payment.account, payment.symbol, payment.funding_id, payment.time)
+        if key in self._seen:
+            return None
+        self._seen.add(key)
+        return payment
+
+
 # -- summaries ---------------------------------------------------------------------------------
 
 
@@ -628,6 +670,7 @@ class PeriodSummary:
     denied_legs: int = 0  # legs the risk engine refused
     rejected: int = 0  # orders the exchange (or the paper ledger) refused
     errors: int = 0  # error and order_failed records
+    funding: dict[str, Decimal] = field(default_factory=dict)  # by asset; + received, - paid
 
     def traded(self, *, live_only: bool = False) -> Traded:
         both = Traded()
@@ -648,6 +691,8 @@ class PeriodSummary:
         self.denied_legs += other.denied_legs
         self.rejected += other.rejected
         self.errors += other.errors
+        for asset, amount in other.funding.items():
+            _add(self.funding, asset, amount)
 
     def to_json(self, *, live_only: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -663,6 +708,7 @@ class PeriodSummary:
             "denied_legs": self.denied_legs,
             "rejected": self.rejected,
             "errors": self.errors,
+            "funding": {k: plain(v) for k, v in sorted(self.funding.items())},
         }
         if not live_only:
             body["paper"] = self.paper.to_json()
@@ -685,6 +731,7 @@ class Summarizer:
         self._periods: dict[str, PeriodSummary] = {}
         self._labels: dict[str, str] = {}
         self._tracker = TradeTracker()
+        self._funding = FundingTracker()
 
     def _period(self, time: str) -> PeriodSummary:
         day = time[:10]
@@ -721,6 +768,10 @@ class Summarizer:
             summary.denied_legs += sum(
                 1 for leg in objects(record.get("legs")) if leg.get("approved") is False
             )
+        elif event == EventType.FUNDING:
+            payment = self._funding.payment(record)
+            if payment is not None:
+                _add(self._period(payment.time).funding, payment.asset, payment.amount)
         elif event == EventType.ORDER_REJECTED:
             summary.rejected += 1
         elif event in (EventType.ERROR, EventType.ORDER_FAILED):

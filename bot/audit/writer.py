@@ -90,6 +90,7 @@ class EventType(StrEnum):
     TRANSFER_FAILED = "transfer_failed"  # refused, or not found after a lost reply
     TRANSFER_LOOKUP = "transfer_lookup"  # a lost reply: looked up instead of resent
     POST_TRADE_DRIFT = "post_trade_drift"
+    FUNDING = "funding"  # a funding payment on a perpetual, from the exchange's history
     FUTURES_SETTINGS = "futures_settings"  # leverage and margin mode set (or, dry-run, not)
     RECONCILE = "reconcile"
     ERROR = "error"

@@ -182,6 +182,24 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """One funding payment on a perpetual, as the exchange's ledger has it: `amount` is signed
+    (positive received, negative paid) in `asset`."""
+
+    account: str
+    symbol: str
+    amount: Decimal
+    asset: str
+    time: datetime
+    funding_id: str  # the exchange's id (Binance tranId, Bitget billId)
+
+    @property
+    def key(self) -> str:
+        """Unique per payment: Binance gives the funding of several symbols one tranId."""
+        return f"{self.account}|{self.symbol}|{self.funding_id}|{self.time.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     """One account as read in a snapshot: spot holdings, or a futures wallet with positions."""
 

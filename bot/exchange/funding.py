@@ -1,0 +1,66 @@
+"""Funding payments of a futures account's perpetuals, read through ccxt `fetch_funding_history`.
+
+Binance answers `GET /fapi/v1/income?incomeType=FUNDING_FEE` (weight 30) for every symbol at
+once, so the account is read once and the rows of other symbols are left out; Bitget's classic
+account answers `GET /api/v2/mix/account/bill?businessType=contract_settle_fee` per symbol
+(ccxt requires one). A row that cannot be read whole is a DataError naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.core.domain import FundingPayment
+from bot.core.errors import DataError
+from bot.exchange.account import ExchangeAccount, to_decimal
+
+_ONE_READ = ("binance", "binanceusdm")
+
+
+def parse_payment(account: str, row: Mapping[str, Any]) -> FundingPayment:
+    """ccxt's funding-history structure as the bot's value."""
+    symbol, stamp, ident = row.get("symbol"), row.get("timestamp"), row.get("id")
+    amount = to_decimal(row.get("amount"), f"{account}: {symbol} funding amount")
+    if not symbol or not isinstance(stamp, int) or ident in (None, "") or amount is None:
+        raise DataError(f"{account}: a funding payment without symbol, time or id: {row!r}")
+    return FundingPayment(
+        account=account,
+        symbol=str(symbol),
+        amount=amount,
+        asset=str(row.get("code") or ""),
+        time=datetime.fromtimestamp(stamp / 1000, tz=UTC),
+        funding_id=str(ident),
+    )
+
+
+async def fetch_funding(
+    account: ExchangeAccount, symbols: Sequence[str], since: datetime
+) -> list[FundingPayment]:
+    """The account's funding payments on `symbols` since `since`, oldest first."""
+    since_ms = int(since.timestamp() * 1000)
+    client = account.client
+    rows: list[Mapping[str, Any]] = []
+    if account.exchange_id in _ONE_READ:
+        rows = await account.read(
+            "fetch_funding_history", lambda: client.fetch_funding_history(None, since_ms, 1000)
+        )
+    else:
+        for symbol in symbols:
+            rows += await _per_symbol(account, symbol, since_ms)
+    wanted = set(symbols)
+    payments = [parse_payment(account.name, r) for r in rows]
+    return sorted(
+        (p for p in payments if p.symbol in wanted), key=lambda p: (p.time, p.symbol, p.funding_id)
+    )
+
+
+async def _per_symbol(
+    account: ExchangeAccount, symbol: str, since_ms: int
+) -> list[Mapping[str, Any]]:
+    client = account.client
+    rows: list[Mapping[str, Any]] = await account.read(
+        "fetch_funding_history", lambda: client.fetch_funding_history(symbol, since_ms, 100)
+    )
+    return rows
