@@ -49,6 +49,7 @@ from bot.core.risk import RiskState
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
+from bot.exchange.funding import funding_readable
 from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
 from bot.exchange.transfers import CcxtTransfers
@@ -484,7 +485,11 @@ def _funding(
     """Live: the futures accounts' funding payments recorded in the audit log."""
     if mode is not Mode.LIVE:
         return None
-    symbols = {w.account: w.symbols for w in wanted_settings(config) if w.symbols}
+    symbols = {
+        w.account: w.symbols
+        for w in wanted_settings(config)
+        if w.symbols and funding_readable(accounts[w.account])
+    }
     return FundingRecorder(accounts, symbols, store, audit, clock) if symbols else None
 
 

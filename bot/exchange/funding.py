@@ -3,7 +3,9 @@
 Binance answers `GET /fapi/v1/income?incomeType=FUNDING_FEE` (weight 30) for every symbol at
 once, so the account is read once and the rows of other symbols are left out; Bitget's classic
 account answers `GET /api/v2/mix/account/bill?businessType=contract_settle_fee` per symbol
-(ccxt requires one). A row that cannot be read whole is a DataError naming it.
+(ccxt requires one). A Bitget unified account keeps funding among its financial records
+(`GET /api/v3/account/financial-records`), which is not read yet (`funding_readable`). A row that
+cannot be read whole is a DataError naming it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from bot.core.errors import DataError
 from bot.exchange.account import ExchangeAccount, to_decimal
 
 _ONE_READ = ("binance", "binanceusdm")
+
+
+def funding_readable(account: ExchangeAccount) -> bool:
+    """Whether the account's funding history is read (not a Bitget unified account's)."""
+    return not (account.exchange_id == "bitget" and account.client.options.get("uta") is True)
 
 
 def parse_payment(account: str, row: Mapping[str, Any]) -> FundingPayment:

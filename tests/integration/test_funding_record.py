@@ -113,3 +113,15 @@ async def test_dry_run_records_no_funding_and_never_reads_it(tmp_path: Path) -> 
 
 def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+async def test_a_unified_bitget_account_is_not_read_and_writes_no_funding_error(
+    tmp_path: Path,
+) -> None:
+    config = load(write_config(tmp_path, mode="live", venue="bitget-uta"))
+    async with open_app(config, check_live_allowed(config, cli_live=True)) as app:
+        assert app.cycle.funding is None
+        app.simulator.admin.advance(timedelta(hours=9))
+        await app.cycle.run()
+    errors = [r for r in _audit(tmp_path) if r["event"] == EventType.ERROR]
+    assert not [r for r in errors if r.get("step") == "funding"]
