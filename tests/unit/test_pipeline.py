@@ -15,7 +15,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.domain import Holding, Side, TradingState
+from bot.core.domain import Holding, Side, Snapshot, TradingState
 from bot.core.pipeline import CollateralPolicy, Outcome, Policy, Schedule, decide_cycle
 from bot.core.policy.collateral import CollateralOptions, VenueWallets, Wallet
 from bot.core.policy.planner import PlannerOptions
@@ -191,3 +191,36 @@ def test_with_collateral_the_spot_buy_is_funded_by_a_transfer_and_judged_after_i
     )  # fmt: skip
     assert unfunded.collateral is None and unfunded.transfers == ()
     assert all(leg.notional <= D("2000") for leg in unfunded.approved if leg.key == spot_key("BTC"))
+
+
+def _near_liquidation(snap: Snapshot) -> Snapshot:
+    """The seed's BTC hedge reported 10 % from its liquidation price by the exchange."""
+    usdm = snap.accounts["usdm"]
+    hedge = usdm.positions[perp_key("BTC").symbol]
+    near = replace(hedge, liquidation_price=hedge.mark_price * D("1.1"))
+    positions = {**usdm.positions, hedge.symbol: near}
+    return replace(snap, accounts={**snap.accounts, "usdm": replace(usdm, positions=positions)})
+
+
+def test_a_quiet_cycle_near_liquidation_tops_the_futures_wallet_up_and_only_then() -> None:
+    snap = _near_liquidation(seed_snapshot())
+    limits = replace(LIMITS, min_liquidation_distance=D("0.3"))
+    wallets = CollateralPolicy(
+        (VenueWallets("binance", "binance", SPOT, "usdm"),),
+        CollateralOptions(leverage=D("3"), min_liquidation_distance=D("0.5")),
+    )
+    quiet = Schedule(last_rebalance=NOW - timedelta(minutes=5))  # cooldown: no trade
+    decision = decide_cycle(
+        snap, SEED_TARGETS, RiskState(), policy=replace(policy(limits), collateral=wallets),
+        now=NOW, kill_switch=None, schedule=quiet,
+    )  # fmt: skip
+    assert decision.outcome is Outcome.NO_TRADE and decision.approved == ()
+    assert [m.account for m in decision.margin] == ["usdm"]
+    assert decision.top_ups and all(t.to_wallet is Wallet.FUTURES for t in decision.top_ups)
+    # Without the watch, or without collateral management, a quiet cycle moves nothing.
+    for other in (replace(policy(LIMITS), collateral=wallets), policy(limits)):
+        calm = decide_cycle(
+            snap, SEED_TARGETS, RiskState(), policy=other, now=NOW, kill_switch=None,
+            schedule=quiet,
+        )  # fmt: skip
+        assert calm.top_ups == ()
