@@ -10,7 +10,8 @@ Pure. For every futures account of a snapshot:
   above `max_margin_ratio`; critical when a distance is below half that minimum or the ratio
   above the midpoint between the maximum and 1 (at 1 the exchange liquidates).
 A leg that would increase a position of an account in breach is denied (`margin_denial`): the
-bot first tops the wallet up (a collateral transfer) or lets the position shrink.
+bot first tops the wallet up (a collateral transfer) or lets the position shrink. A critical
+account moves trading to REDUCING (`bot.core.risk.observe_margin`).
 """
 
 from __future__ import annotations

@@ -50,7 +50,15 @@ from bot.core.policy.planner import PlannerOptions, plan_rebalance
 from bot.core.policy.prices import PriceVerdict, check_prices
 from bot.core.policy.triggers import TriggerRule, decide
 from bot.core.policy.valuation import Valuation, value_portfolio
-from bot.core.risk import RiskLimits, RiskState, StateChange, check, observe, remember_prices
+from bot.core.risk import (
+    RiskLimits,
+    RiskState,
+    StateChange,
+    check,
+    observe,
+    observe_margin,
+    remember_prices,
+)
 
 
 class Outcome(StrEnum):
@@ -190,7 +198,15 @@ def decide_cycle(
     margin = tuple(
         m for m in watch_margin(snapshot, limits.margin_limits()) if m.level is not MarginLevel.OK
     )
-    seen = replace(seen, drift=drift, trigger=trigger, margin=margin)
+    risk, reduced = observe_margin(risk, margin, now)
+    seen = replace(
+        seen,
+        risk=risk,
+        changes=(*seen.changes, *reduced),
+        drift=drift,
+        trigger=trigger,
+        margin=margin,
+    )
     if not trigger.trade:
         if margin and policy.collateral is not None:
             breached = frozenset(m.account for m in margin)

@@ -26,7 +26,7 @@ Trading states (held and persisted by one owner in the shell, `bot.app.risk_engi
 `to_dict`/`from_dict`; the transitions are the pure functions below):
 
     ACTIVE --drawdown, kill switch, operator halt--> HALTED
-    ACTIVE --operator reduce--> REDUCING --operator resume--> ACTIVE
+    ACTIVE --operator reduce, margin critical--> REDUCING --operator resume--> ACTIVE
     HALTED --operator resume (kill switch not engaged)--> ACTIVE
 
 HALTED never ends by itself: not when the drawdown recovers, not when the kill-switch file is
@@ -58,7 +58,13 @@ from bot.core.domain import (
     Verdict,
 )
 from bot.core.errors import RequestRefused
-from bot.core.margin import MarginLimits, margin_denial, watch_margin
+from bot.core.margin import (
+    AccountMargin,
+    MarginLevel,
+    MarginLimits,
+    margin_denial,
+    watch_margin,
+)
 from bot.core.policy.prices import PendingJump, PriceLimits, PriceReference, PriceVerdict
 from bot.core.policy.valuation import Valuation
 
@@ -115,6 +121,7 @@ class ChangeSource(StrEnum):
     """Who moved the trading state."""
 
     DRAWDOWN = "drawdown"
+    MARGIN = "margin"  # a futures account critically close to liquidation
     KILL_SWITCH = "kill-switch"
     API = "api"  # the status server's POST /halt and /resume
     CLI = "cli"  # rebalance-bot halt, reduce, resume
@@ -282,6 +289,18 @@ def observe(
         return state, changes
     state, more = observe_nav(state, nav, now, limits)
     return state, [*changes, *more]
+
+
+def observe_margin(
+    state: RiskState, margin: Iterable[AccountMargin], now: datetime
+) -> tuple[RiskState, list[StateChange]]:
+    """A futures account critically close to liquidation moves ACTIVE to REDUCING (only
+    reducing legs pass until an operator resumes); HALTED and REDUCING stay as they are."""
+    critical = [r for m in margin if m.level is MarginLevel.CRITICAL for r in m.reasons]
+    if not critical or state.trading is not TradingState.ACTIVE:
+        return state, []
+    reason = "margin critical: " + "; ".join(critical)
+    return _transition(state, TradingState.REDUCING, reason, ChangeSource.MARGIN, now)
 
 
 def record_trades(

@@ -148,7 +148,10 @@ async def test_an_account_near_liquidation_gets_no_increase(tmp_path: Path, venu
     assert denied and "from liquidation (minimum 30%)" in denied[0]["reason"]
     [watch] = [r for r in watched["audit"] if r["event"] == "margin_watch"]
     [account] = watch["accounts"]
-    assert account["account"] == "usdm" and account["level"] in ("breach", "critical")
+    assert (account["account"], account["level"]) == ("usdm", "critical")  # 13 %, under 15 %
+    # Critically close: trading goes to REDUCING (an operator resumes it), audited and notified.
+    [change] = [r for r in watched["audit"] if r["event"] == "state_change"]
+    assert (change["from"], change["to"], change["source"]) == ("ACTIVE", "REDUCING", "margin")
     assert abs(D(account["nearest_liquidation_distance"]) - watched["distance"]) < D("0.001")
 
 

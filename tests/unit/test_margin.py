@@ -9,7 +9,15 @@ from decimal import Decimal as D
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.domain import Plan, Position, RebalanceTo, RiskCheck, Side, Snapshot
+from bot.core.domain import (
+    Plan,
+    Position,
+    RebalanceTo,
+    RiskCheck,
+    Side,
+    Snapshot,
+    TradingState,
+)
 from bot.core.margin import (
     MarginLevel,
     MarginLimits,
@@ -19,7 +27,7 @@ from bot.core.margin import (
     watch_margin,
 )
 from bot.core.policy.valuation import value_portfolio
-from bot.core.risk import RiskLimits, RiskState, check
+from bot.core.risk import ChangeSource, RiskLimits, RiskState, check, observe_margin
 from tests.unit.factories import NOW, USDM, instruments, leg, perp_key, snapshot
 
 BTC = perp_key("BTC")
@@ -118,3 +126,22 @@ def test_the_risk_check_names_the_margin_check_and_passes_the_reduction() -> Non
     assert reduce.approved
     assert (increase.approved, increase.check) == (False, RiskCheck.MARGIN)
     assert increase.reason is not None and "10.0% from liquidation (minimum 30%)" in increase.reason
+
+
+@given(st.sampled_from(list(TradingState)), st.decimals("0.01", "0.6", places=2))
+def test_only_a_critical_account_moves_active_trading_to_reducing(
+    trading: TradingState, gap: D
+) -> None:
+    snap = _short(D(50000) * (1 + gap))
+    watched = watch_margin(snap, MarginLimits(min_liquidation_distance=D("0.3")))
+    state = RiskState(trading=trading, reason="before")
+    after, changes = observe_margin(state, watched, NOW)
+    critical = gap < D("0.15")
+    if critical and trading is TradingState.ACTIVE:
+        assert after.trading is TradingState.REDUCING
+        [change] = changes
+        assert (change.previous, change.current) == (TradingState.ACTIVE, TradingState.REDUCING)
+        assert change.source is ChangeSource.MARGIN
+        assert change.reason.startswith("margin critical: usdm: BTC/USDT:USDT is ")
+    else:
+        assert (after, changes) == (state, [])
