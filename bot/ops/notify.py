@@ -45,6 +45,7 @@ class NotificationKind(StrEnum):
     HALT = "halt"
     RESTART = "restart"
     DEPOSIT = "deposit"  # a wallet short of money only a deposit (or another exchange) can bring
+    MARGIN = "margin"  # a futures account critically close to liquidation: trading REDUCING
 
 
 _TYPES = {
@@ -53,6 +54,7 @@ _TYPES = {
     NotificationKind.HALT: apprise.NotifyType.WARNING,
     NotificationKind.RESTART: apprise.NotifyType.INFO,
     NotificationKind.DEPOSIT: apprise.NotifyType.WARNING,
+    NotificationKind.MARGIN: apprise.NotifyType.WARNING,
 }
 
 

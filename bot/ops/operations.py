@@ -175,6 +175,9 @@ class Operations:
         self.health.set_trading_state(change.current, change.reason)
         if change.current is TradingState.HALTED:
             self._notify("halt", "trading HALTED", change.reason, key=change.reason)
+        elif change.source is ChangeSource.MARGIN:
+            title = "trading REDUCING: margin critical"
+            self._notify("margin", title, change.reason, key=change.reason)
 
     # -- status and write actions ----------------------------------------------------------------
 

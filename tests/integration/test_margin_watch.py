@@ -7,17 +7,21 @@ Figures come from the simulator's ledger.
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.app.wiring import open_app
 from bot.audit.writer import read_records
-from bot.config import check_live_allowed
+from bot.config import check_live_allowed, load_config
+from bot.ops.operations import Operations
 from rebalance_sim.engine import TransferKind
-from tests.integration.loop_support import load, write_config
+from tests.integration.loop_support import write_config
 
 D = Decimal
 
@@ -100,23 +104,31 @@ futures = "usdm"
 
 
 async def _cycle(
-    tmp_path: Path, *, hedge: str, watch: bool, collateral: bool, venue: str = "binance"
+    tmp_path: Path,
+    *,
+    hedge: str,
+    watch: bool,
+    collateral: bool,
+    venue: str = "binance",
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     risk = RISK.format(watch="min_liquidation_distance = 0.3" if watch else "")
     extra = risk + (COLLATERAL if collateral else "")
-    config = load(
-        write_config(
-            tmp_path,
-            mode="live",
-            scenario=SCENARIO,
-            sleeves=SLEEVES.format(hedge=hedge),
-            extra=extra,
-            venue=venue,
-        )
+    path = write_config(
+        tmp_path,
+        mode="live",
+        scenario=SCENARIO,
+        sleeves=SLEEVES.format(hedge=hedge),
+        extra=extra,
+        venue=venue,
     )
+    config = load_config(path, env=env or {})
     async with open_app(config, check_live_allowed(config, cli_live=True)) as app:
         sim = app.simulator
+        ops = Operations(app)
+        app.cycle.observers.append(ops)
         result = await app.cycle.run()
+        await ops.stop()
         [hedge_view] = [p for p in sim.admin.account("main").futures.positions if p.amount]
         return {
             "result": result,
@@ -130,13 +142,36 @@ async def _cycle(
         }
 
 
+@pytest.fixture
+async def webhook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A notification endpoint on 127.0.0.1 (apprise's json:// posts one JSON per message)."""
+    received: list[dict[str, Any]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"json://127.0.0.1:{runner.addresses[0][1]}/hook", received
+    await runner.cleanup()
+
+
 @pytest.mark.parametrize("venue", ["binance", "bitget"])
-async def test_an_account_near_liquidation_gets_no_increase(tmp_path: Path, venue: str) -> None:
+async def test_an_account_near_liquidation_gets_no_increase(
+    tmp_path: Path, venue: str, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
     for name in ("watched", "unwatched"):
         (tmp_path / name).mkdir()
+    url, received = webhook
+    env = {"REBALANCE_NOTIFICATIONS__URLS": json.dumps([url])}
     # The hedge's target is 10 pp beyond its weight: the plan sells more BTC perpetual.
     watched = await _cycle(
-        tmp_path / "watched", hedge="-0.25", watch=True, collateral=False, venue=venue
+        tmp_path / "watched", hedge="-0.25", watch=True, collateral=False, venue=venue, env=env
     )
     unwatched = await _cycle(
         tmp_path / "unwatched", hedge="-0.25", watch=False, collateral=False, venue=venue
@@ -152,6 +187,8 @@ async def test_an_account_near_liquidation_gets_no_increase(tmp_path: Path, venu
     # Critically close: trading goes to REDUCING (an operator resumes it), audited and notified.
     [change] = [r for r in watched["audit"] if r["event"] == "state_change"]
     assert (change["from"], change["to"], change["source"]) == ("ACTIVE", "REDUCING", "margin")
+    [alert] = [m for m in received if m["title"] == "trading REDUCING: margin critical"]
+    assert alert["message"] == change["reason"] and alert["type"] == "warning"
     assert abs(D(account["nearest_liquidation_distance"]) - watched["distance"]) < D("0.001")
 
 
