@@ -466,8 +466,8 @@ tr.total td{font-weight:bold;border-top:2px solid #bbb}
 # heading sits over its figures (numbers right, text left, dates and times never wrapped).
 _SUMMARY_COLUMNS = (
     ("period", "when"), ("cycles", "num"), ("rebalances", "num"), ("orders", "num"),
-    ("fills", "num"), ("turnover", "num"), ("fees", "text"), ("skipped", "num"),
-    ("blocked", "num"), ("errors", "num"),
+    ("fills", "num"), ("turnover", "num"), ("fees", "text"), ("funding", "num"),
+    ("skipped", "num"), ("blocked", "num"), ("errors", "num"),
 )  # fmt: skip
 _RECENT_COLUMNS = (
     ("time (UTC)", "when"), ("cycle", "when"), ("orders", "num"), ("turnover", "num"),
@@ -501,7 +501,7 @@ def _summary_rows(periods: Sequence[PeriodSummary], *, live_only: bool) -> str:
         cells = [
             p.period, f"{p.cycles:,}", f"{p.rebalances:,}", f"{traded.orders:,}",
             f"{traded.fills:,}", _money(traded.turnover), traded.fees_text(),
-            f"{p.skipped:,}", f"{p.blocked:,}", f"{p.errors:,}",
+            _money(p.funding), f"{p.skipped:,}", f"{p.blocked:,}", f"{p.errors:,}",
         ]  # fmt: skip
         rows.append(_row(_SUMMARY_COLUMNS, cells, "total" if p.period == "total" else ""))
     return "\n".join(rows)
@@ -526,6 +526,7 @@ def _kpis(data: ReportData, total: PeriodSummary, *, live_only: bool) -> str:
             ", ".join(amount for amount, _ in fees) or "0",
             "; ".join(note for _, note in fees if note),
         ),
+        ("funding", _money(total.funding), "+ received, − paid (live perpetuals)"),
         ("risk blocks", f"{total.blocked:,}", ""),
         ("errors", f"{total.errors:,}", ""),
     ]

@@ -8,6 +8,7 @@ nothing twice, and a record written twice is counted once. Dry-run records none.
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from bot.audit.reader import summarize
 from bot.audit.writer import EventType, format_time, read_records
 from bot.cli.main import main
 from bot.config import check_live_allowed
+from bot.core import human
 from bot.core.domain import Mode
 from rebalance_sim.engine import IncomeKind
 from tests.integration.loop_support import load, write_config
@@ -102,6 +104,10 @@ async def test_summary_and_csv_show_the_ledgers_funding_per_day_and_count_a_dupl
         (run["symbols"][r.income_id], r.amount, str(r.income_id)) for r in run["ledger"]
     )
     assert {r["account"] for r in rows} == {"usdm"}
+    page = tmp_path / "report.html"
+    assert main(["audit", "report", "--out", str(page), "--config", str(config)]) == 0
+    total = human.money(sum(by_day.values(), D(0)), "USDT")
+    assert f"funding<b>{html.escape(total)}</b>" in page.read_text(encoding="utf-8")
 
 
 async def test_dry_run_records_no_funding_and_never_reads_it(tmp_path: Path) -> None:
