@@ -32,7 +32,7 @@ from bot.core.domain import (
 )
 from bot.ops.history import OrderRow, OrderStatus, StatusHistory, Window
 
-MONEY_PLACES = 2
+FEE_PLACES = 4  # a fee in the quote currency: cents would hide most of them
 DASH = "–"
 
 
@@ -397,11 +397,10 @@ def account_views(
 def fill_view(trade: Trade, instrument: Instrument | None) -> FillView:
     step = instrument.amount_step if instrument is not None else None
     tick = instrument.price_tick if instrument is not None else None
-    fee_text = (
-        human.amount(trade.fee, None) + (f" {trade.fee_currency}" if trade.fee_currency else "")
-        if trade.fee
-        else "0"
-    )
+    if trade.fee_currency == trade.quote:
+        fee_text = human.money(trade.fee, trade.fee_currency, places=FEE_PLACES)
+    else:  # paid in the base asset (or another): at its own precision
+        fee_text = human.amount(trade.fee) + (f" {trade.fee_currency}" if trade.fee_currency else "")
     return FillView(
         time=trade.time,
         cycle_id=trade.cycle_id,
