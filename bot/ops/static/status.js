@@ -16,7 +16,13 @@
   let lastHistory = null;
 
   const num = (value) => (value === null || value === undefined || value === "" ? NaN : Number(value));
-  const percent = (value) => (Number.isFinite(value) ? (value * 100).toFixed(2) + "%" : DASH);
+  // Like bot.core.human: two decimals, and a value that rounds to zero is never "-0.00".
+  const fixed = (value, places, sign) => {
+    const text = Number((value * 100).toFixed(places)) === 0 ? (0).toFixed(places) : (value * 100).toFixed(places);
+    return (sign && Number(text) >= 0 ? "+" : "") + text;
+  };
+  const percent = (value) => (Number.isFinite(value) ? fixed(value, 2, false) + "%" : DASH);
+  const points = (value) => fixed(value, 2, true) + " pp";
   const thousands = (value, places) =>
     value.toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
 
@@ -244,7 +250,7 @@
     const times = history.nav.map((p) => Date.parse(p.time));
     for (const series of history.sleeves) for (const p of series.points) times.push(Date.parse(p.time));
     const first = times.length ? Math.min(...times) : Date.parse(history.start);
-    const pad = Math.max(30e3, (end - first) * 0.05);
+    const pad = 1e3 + (end - first) * 0.04;
     return { start: Math.max(Date.parse(history.start), first - pad), end };
   }
 
@@ -281,13 +287,13 @@
         const drift = last.current - last.target;
         const out = Math.abs(drift) > last.band;
         caption.appendChild(
-          element("span", out ? "bad" : "muted", ` ${percent(last.current)} of ${percent(last.target)}, drift ${drift >= 0 ? "+" : ""}${(drift * 100).toFixed(2)} pp (band ±${(last.band * 100).toFixed(2)} pp)`),
+          element("span", out ? "bad" : "muted", ` ${percent(last.current)} of ${percent(last.target)}, drift ${points(drift)} (band ±${fixed(last.band, 2, false)} pp)`),
         );
       }
       lineChart(figure.querySelector("svg"), {
         start, end, rebalances, points, height: 130, left: 56, zero: true, ticks: 3,
         bands: bandsOf(points, end),
-        label: (v) => (v > 0 ? "+" : "") + (v * 100).toFixed(Math.abs(v) < 0.01 && v !== 0 ? 2 : 1) + " pp",
+        label: (v) => fixed(v, Math.abs(v) < 0.01 && v !== 0 ? 2 : 1, v !== 0) + " pp",
         empty: "no valuation in this window yet",
       });
     }
@@ -421,7 +427,7 @@
         cell(row, item.used_text, "num used wide");
         cell(row, item.price_text, "num price wide");
         cell(row, item.value_text, "num value");
-        cell(row, item.weight_text, "num share wide");
+        cell(row, item.weight_text, "num share");
       } else {
         row.dataset.symbol = item.symbol;
         cell(row, item.symbol, "name");
@@ -459,9 +465,9 @@
       cell(row, when(f.time), "time", f.time);
       cell(row, f.account, "acct wide");
       cell(row, f.symbol, "symbol");
-      cell(row, f.side + (f.dry_run ? " (paper)" : ""), "side " + f.side);
+      cell(row, f.side, "side " + f.side, f.dry_run ? "paper fill (dry-run): never sent to the exchange" : "");
       cell(row, f.amount_text, "num amount");
-      cell(row, f.price_text, "num price");
+      cell(row, f.price_text, "num price wide");
       cell(row, f.notional_text, "num notional wide");
       cell(row, f.fee_text, "num fee");
       return row;
@@ -522,6 +528,7 @@
       renderHistory(history);
       setText("updated", new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC");
       setText("error", "");
+      document.body.dataset.cycle = status.last_cycle ? status.last_cycle.cycle_id : "";
       document.body.dataset.rendered = "true";
       document.body.dataset.window = history.window;
     } catch (error) {
