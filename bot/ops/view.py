@@ -400,7 +400,8 @@ def fill_view(trade: Trade, instrument: Instrument | None) -> FillView:
     if trade.fee_currency == trade.quote:
         fee_text = human.money(trade.fee, trade.fee_currency, places=FEE_PLACES)
     else:  # paid in the base asset (or another): at its own precision
-        fee_text = human.amount(trade.fee) + (f" {trade.fee_currency}" if trade.fee_currency else "")
+        currency = f" {trade.fee_currency}" if trade.fee_currency else ""
+        fee_text = human.amount(trade.fee) + currency
     return FillView(
         time=trade.time,
         cycle_id=trade.cycle_id,

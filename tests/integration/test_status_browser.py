@@ -236,11 +236,15 @@ class DevTools:
             captureBeyondViewport=True,
             clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
         )
-        path.write_bytes(base64.b64decode(shot["data"]))
-        extra = os.environ.get("STATUS_PAGE_SCREENSHOTS")
-        if extra:
-            Path(extra).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(extra) / path.name)
+        _save(path, base64.b64decode(shot["data"]))
+
+
+def _save(path: Path, png: bytes) -> None:
+    path.write_bytes(png)
+    extra = os.environ.get("STATUS_PAGE_SCREENSHOTS")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / path.name)
 
 
 @pytest.fixture
