@@ -22,7 +22,7 @@
     return (sign && Number(text) >= 0 ? "+" : "") + text;
   };
   const percent = (value) => (Number.isFinite(value) ? fixed(value, 2, false) + "%" : DASH);
-  const points = (value) => fixed(value, 2, true) + " pp";
+  const pp = (value) => fixed(value, 2, true) + " pp";
   const thousands = (value, places) =>
     value.toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
 
@@ -287,7 +287,7 @@
         const drift = last.current - last.target;
         const out = Math.abs(drift) > last.band;
         caption.appendChild(
-          element("span", out ? "bad" : "muted", ` ${percent(last.current)} of ${percent(last.target)}, drift ${points(drift)} (band ±${fixed(last.band, 2, false)} pp)`),
+          element("span", out ? "bad" : "muted", ` ${percent(last.current)} of ${percent(last.target)}, drift ${pp(drift)} (band ±${fixed(last.band, 2, false)} pp)`),
         );
       }
       lineChart(figure.querySelector("svg"), {
