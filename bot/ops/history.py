@@ -4,8 +4,9 @@
 them) and keeps, in bounded memory: NAV and each sleeve's weight, target and band over time
 (every `drift` / `post_trade_drift` record; the last `RAW_POINTS` kept whole, older ones one per
 `COARSE_STEP` for `KEEP`), the rebalances, the last fills (through the audit reader's
-`TradeTracker`, so an order is counted once), the last orders with their outcome, and fees and
-turnover per hour. `series(window, end)` thins a window to at most `MAX_POINTS` for a chart.
+`TradeTracker`, so an order is counted once), the last orders with their outcome, the last
+cycles, and fees and turnover per hour. `series(window, end)` thins a window to at most
+`MAX_POINTS` for a chart.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ COARSE_STEP = timedelta(hours=1)
 MAX_POINTS = 400
 LAST_FILLS = 20
 LAST_ORDERS = 20
+LAST_CYCLES = 20
 
 DRIFT_EVENTS = frozenset({EventType.DRIFT, EventType.POST_TRADE_DRIFT})
 _ORDER_RECORDS = frozenset(
@@ -97,6 +99,16 @@ class Sample:
 
 
 @dataclass(frozen=True, slots=True)
+class CycleRow:
+    """How a cycle ended, as its `cycle_end` record says."""
+
+    time: str
+    cycle_id: str
+    outcome: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRow:
     """An order as its audit records tell it (the last record wins the status)."""
 
@@ -154,6 +166,7 @@ class StatusHistory:
         self._coarse: deque[Sample] = deque()
         self._overflowed = False
         self.rebalances: deque[datetime] = deque()
+        self.cycles: deque[CycleRow] = deque(maxlen=LAST_CYCLES)  # newest first
         self.fills: deque[Trade] = deque(maxlen=LAST_FILLS)
         self._tracker = TradeTracker()
         self._orders: OrderedDict[str, OrderRow] = OrderedDict()
@@ -175,8 +188,8 @@ class StatusHistory:
         self.latest = max(self.latest, moment) if self.latest else moment
         if event in DRIFT_EVENTS:
             self._add_sample(sample_of(record))
-        elif event == EventType.CYCLE_END and record.get("traded") is True:
-            self.rebalances.append(moment)
+        elif event == EventType.CYCLE_END:
+            self._add_cycle(moment, record)
         if event in ORDER_EVENTS:
             trade = self._tracker.trade(record)
             if trade is not None:
@@ -192,6 +205,18 @@ class StatusHistory:
         self._raw.append(sample)
         if not self._coarse or sample.time - self._coarse[-1].time >= COARSE_STEP:
             self._coarse.append(sample)
+
+    def _add_cycle(self, moment: datetime, record: Mapping[str, Any]) -> None:
+        if record.get("traded") is True:
+            self.rebalances.append(moment)
+        self.cycles.appendleft(
+            CycleRow(
+                str(record.get("time")),
+                str(record.get("cycle_id")),
+                str(record.get("outcome", "")),
+                str(record.get("reason", "")),
+            )
+        )
 
     def _hour(self, moment: datetime) -> Traded:
         hour = moment.replace(minute=0, second=0, microsecond=0)

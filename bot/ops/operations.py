@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -76,7 +75,7 @@ class Operations:
         )
         self.server: StatusServer | None = None
         self.status_note: str | None = None  # said in the banner (e.g. the port was taken)
-        self.recent: deque[dict[str, Any]] = deque(maxlen=20)
+        self.last_at: datetime | None = None  # when the last cycle ended
         self.last: CycleResult | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.feed = AuditFeed(
@@ -182,14 +181,7 @@ class Operations:
             self._notify("deposit", f"deposit needed for {self.app.config.portfolio}", line, line)
         if result.outcome == Outcome.TRADED:
             self._notify("trade", f"rebalanced {self.app.config.portfolio}", result.reason)
-        self.recent.appendleft(
-            {
-                "time": now.isoformat(timespec="seconds"),
-                "cycle_id": result.cycle_id,
-                "event": result.outcome,
-                "summary": result.reason,
-            }
-        )
+        self.last_at = now
         self._read_audit(now)
 
     async def _load_history(self) -> int:
@@ -266,11 +258,14 @@ class Operations:
             if last is None
             else LastCycleView(
                 cycle_id=last.cycle_id,
-                at=self.recent[0]["time"] if self.recent else None,
+                at=self.last_at.isoformat(timespec="seconds") if self.last_at else None,
                 outcome=last.outcome,
                 reason=last.reason,
             ),
-            recent=[RecentView(**entry) for entry in self.recent],
+            recent=[
+                RecentView(time=c.time, cycle_id=c.cycle_id, event=c.outcome, summary=c.reason)
+                for c in self.history.cycles
+            ],
         )
 
     def history_of(self, window: Window) -> HistoryView:

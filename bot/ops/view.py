@@ -174,6 +174,8 @@ class LastCycleView(View):
 
 
 class RecentView(View):
+    """A cycle as its `cycle_end` audit record tells it; `event` is its outcome."""
+
     time: str
     cycle_id: str
     event: str

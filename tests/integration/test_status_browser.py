@@ -327,6 +327,7 @@ READ_PAGE = """(() => {
           key: tr.dataset.asset || tr.dataset.symbol, ...cells(tr) })),
       }])),
     fills: [...document.querySelectorAll('#fills tbody tr:not(.empty)')].map(cells),
+    cycles: [...document.querySelectorAll('#recent tbody td.cycle')].map((td) => td.textContent),
     navPoints: path ? JSON.parse(path.dataset.points) : [],
     navPath: path ? path.getAttribute('d') : null,
     navTicks: [...navChart.querySelectorAll('line.grid, line.zero')].map(
@@ -438,6 +439,10 @@ async def test_the_status_page_shows_a_running_bots_real_numbers(
         lot, tick = steps[record["symbol"]]
         assert row["amount"] == human.amount(Decimal(record["amount"]), lot)
         assert row["price"] == human.amount(Decimal(record["price"]), tick)
+
+    # Last cycles: every cycle the audit log saw end, newest first.
+    ended = [r["cycle_id"] for r in reversed(daemon.records("cycle_end"))]
+    assert seen["cycles"] == ended[:20] and seen["cycles"][0] == cycle
 
     await _halt_and_resume(page, daemon)
     await _phone(page, daemon, tmp_path)

@@ -62,7 +62,7 @@ def test_the_feed_folds_each_valuation_once_as_the_log_grows_across_days(tmp_pat
     with _log(tmp_path, clock) as log:
         feed = AuditFeed(tmp_path / "audit", history)
         _drift(log, "100000", "0.5")
-        log.append(EventType.CYCLE_END, "c", traded=True, outcome="traded")
+        log.append(EventType.CYCLE_END, "c", traded=True, outcome="traded", reason="2 of 2")
         assert feed.catch_up(clock.now) == 2
         assert feed.catch_up(clock.now) == 0, "nothing new: nothing read twice"
         clock.now = T0 + timedelta(hours=13)  # the next UTC day: a new file
@@ -73,6 +73,7 @@ def test_the_feed_folds_each_valuation_once_as_the_log_grows_across_days(tmp_pat
     assert [(s.time, s.nav) for s in series] == [(T0, 100000.0), (clock.now, 101000.5)]
     assert [s.sleeves["bitcoin"].current for s in series] == [0.5, 0.61]
     assert history.rebalances_in(Window.DAY, clock.now) == [T0]
+    assert [(c.cycle_id, c.outcome) for c in history.cycles] == [("c", "traded")]
     assert len(list((tmp_path / "audit").glob("audit-*.jsonl"))) == 2
 
 

@@ -155,7 +155,7 @@
 
   function timeTicks(start, end, count) {
     const span = end - start;
-    const steps = [10e3, 30e3, 60e3, 300e3, 900e3, 1800e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3, 2 * 86400e3, 7 * 86400e3];
+    const steps = [1e3, 2e3, 5e3, 10e3, 30e3, 60e3, 300e3, 900e3, 1800e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3, 2 * 86400e3, 7 * 86400e3];
     const step = steps.find((s) => span / s <= count) || steps[steps.length - 1];
     const ticks = [];
     for (let t = Math.ceil(start / step) * step; t <= end; t += step) ticks.push(t);
