@@ -409,6 +409,12 @@ async def test_the_status_page_shows_a_running_bots_real_numbers(
         assert last_drift == pytest.approx(float(sleeve["current"]) - float(sleeve["target"]))
         assert chart["bands"] == [float(sleeve["band"])]
 
+    # The 7 d window holds the same valuations (and any a later cycle added).
+    await page.evaluate("document.querySelector('.tabs button[data-window=\"7d\"]').click()")
+    await page.wait_for("document.body.dataset.window === '7d'")
+    week = await page.evaluate(READ_PAGE)
+    assert week["navPoints"][: len(audited)] == audited
+
     # Positions: the paper ledger's holdings and positions, at the exchange's lot size.
     ledger = daemon.paper_ledger()["accounts"]
     assert list(seen["accounts"]) == ["spot", "usdm"]
