@@ -253,7 +253,7 @@ class Operations:
                 order_view(o, app.instruments.get(InstrumentKey(o.account, o.symbol)))
                 for o in self.history.orders
             ],
-            traded=traded_view(Window.DAY, self.history.traded_in(Window.DAY, self._clock())),
+            traded=traded_view(Window.DAY, self.history.traded_in(Window.DAY, self._now())),
             last_cycle=None
             if last is None
             else LastCycleView(
@@ -269,7 +269,13 @@ class Operations:
         )
 
     def history_of(self, window: Window) -> HistoryView:
-        return history_view(self.history, window, self._clock(), self.app.config.quote_currency)
+        return history_view(self.history, window, self._now(), self.app.config.quote_currency)
+
+    def _now(self) -> datetime:
+        """The end of every window: now, or the audit log's newest record when the cycles run
+        on a simulated clock ahead of the wall clock."""
+        now, latest = self._clock(), self.history.latest
+        return max(now, latest) if latest is not None else now
 
     async def halt(self, reason: str) -> None:
         self.app.cycle.risk.request(OperatorAction.HALT, reason, ChangeSource.API)
