@@ -77,9 +77,16 @@ class Daemon:
     simulator: str
     token: str
 
-    def records(self, *events: str) -> list[dict[str, Any]]:
+    def records(self, *events: str, until: str | None = None) -> list[dict[str, Any]]:
+        """The audit records of these events; with `until`, only those of that cycle and
+        before (cycle ids sort by time: a later cycle may be under way while the test reads)."""
         found = [located.record for located in read_records(self.data_dir / "audit")]
-        return [r for r in found if not events or r["event"] in events]
+        return [
+            r
+            for r in found
+            if (not events or r["event"] in events)
+            and (until is None or (r["cycle_id"] or "") <= until)
+        ]
 
     def paper_ledger(self) -> dict[str, Any]:
         """The dry-run's ledger (what it traded), read from the store like any reader would."""
@@ -391,7 +398,8 @@ async def test_the_status_page_shows_a_running_bots_real_numbers(
 
     # History: every valuation in the audit log, drawn to scale.
     audited = [
-        [_ms(r["time"]), float(r["nav"])] for r in daemon.records("drift", "post_trade_drift")
+        [_ms(r["time"]), float(r["nav"])]
+        for r in daemon.records("drift", "post_trade_drift", until=cycle)
     ]
     assert seen["navPoints"] == audited
     assert len(audited) >= 4, "3 cycles, one of them with a post-trade valuation"
@@ -400,7 +408,7 @@ async def test_the_status_page_shows_a_running_bots_real_numbers(
     per_pixel = abs((v1 - v0) / (y1 - y0))
     for y, (_, nav) in zip(drawn, audited, strict=True):
         assert v0 + (y - y0) * (v1 - v0) / (y1 - y0) == pytest.approx(nav, abs=per_pixel)
-    traded = [r for r in daemon.records("cycle_end") if r["traded"]]
+    traded = [r for r in daemon.records("cycle_end", until=cycle) if r["traded"]]
     assert seen["rebalances"] == len(traded) >= 1
     assert list(seen["drift"]) == SLEEVES
     for sleeve in status["sleeves"]:
@@ -436,7 +444,7 @@ async def test_the_status_page_shows_a_running_bots_real_numbers(
     assert futures["BTC/USDT:USDT"]["side"] == "short", "the hedge"
 
     # Fills: one row per paper fill of the rebalance, newest first, at market precision.
-    fills = list(reversed(daemon.records("paper_fill")))
+    fills = list(reversed(daemon.records("paper_fill", until=cycle)))
     assert fills, "the first cycle rebalanced"
     assert [(f["symbol"], f["side"]) for f in seen["fills"]] == [
         (r["symbol"], r["side"]) for r in fills
@@ -447,7 +455,7 @@ async def test_the_status_page_shows_a_running_bots_real_numbers(
         assert row["price"] == human.amount(Decimal(record["price"]), tick)
 
     # Last cycles: every cycle the audit log saw end, newest first.
-    ended = [r["cycle_id"] for r in reversed(daemon.records("cycle_end"))]
+    ended = [r["cycle_id"] for r in reversed(daemon.records("cycle_end", until=cycle))]
     assert seen["cycles"] == ended[:20] and seen["cycles"][0] == cycle
 
     await _halt_and_resume(page, daemon)
