@@ -134,6 +134,7 @@ class CycleResult:
     verdict: Verdict | None = None
     execution: ExecutionReport | None = None
     drift_after: DriftReport | None = None
+    snapshot_after: Snapshot | None = None  # read after the orders, for drift_after
     turnover: Decimal = ZERO
     reconciliation: Reconciliation | None = None
     collateral: CollateralPlan | None = None
@@ -480,6 +481,7 @@ class Cycle:
             self._audit_error(cycle_id, exc, step="post-trade snapshot")
             return
         result.drift_after = drift
+        result.snapshot_after = snapshot
         self.audit.append(EventType.POST_TRADE_DRIFT, cycle_id, **drift_fields(drift))
 
     def _audit_error(self, cycle_id: str, exc: BaseException, step: str = "cycle") -> None:

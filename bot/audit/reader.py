@@ -357,14 +357,17 @@ def follow(directory: Path, start: Position, idle: Callable[[], None]) -> Iterat
             continue
         # The writer never goes back to an earlier file: once a later one exists and this one
         # gave nothing new, move on.
-        later = [p for p in audit_files(directory) if path is None or _key(p) > _key(path)]
+        later = [
+            p for p in audit_files(directory) if path is None or chain_order(p) > chain_order(path)
+        ]
         if later:
             path, offset = later[0], 0
         else:
             idle()
 
 
-def _key(path: Path) -> tuple[str, int]:
+def chain_order(path: Path) -> tuple[str, int]:
+    """A file's place in the chain: its day, then its rotation index."""
     rest = path.name[16:].removesuffix(".jsonl")
     return file_day(path), int(rest[1:]) if rest.startswith("-") else 0
 

@@ -2,16 +2,16 @@
 
 `Operations` observes the cycle (it is one of the cycle's observers: it can never break a
 cycle) and feeds Prometheus metrics, the health state behind `/healthz`, the `/status` JSON,
-and apprise notifications for trades, errors, halts and restarts. The status server's
-write endpoints (POST /halt, /resume, token required) ask the risk engine, the trading state's
-one owner, which audits the request and what came of it.
+and apprise notifications for trades, errors, halts and restarts. It reads the portfolio's audit
+log as it grows (`bot.ops.feed`) for the status page's history, fills and orders. The status
+server's write endpoints (POST /halt, /resume, token required) ask the risk engine, the trading
+state's one owner, which audits the request and what came of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -20,15 +20,31 @@ import structlog
 
 from bot.app.cycle import CycleResult
 from bot.app.wiring import App, utc_now
-from bot.core.domain import IntentState, TradingState
+from bot.audit.layout import portfolio_audit_dir
+from bot.core import human
+from bot.core.domain import InstrumentKey, IntentState, TradingState
 from bot.core.errors import ConfigError
 from bot.core.pipeline import Outcome
 from bot.core.risk import ChangeSource, OperatorAction, StateChange
 from bot.logs import redact, register_secrets
+from bot.ops.feed import AuditFeed
 from bot.ops.health import Health
+from bot.ops.history import StatusHistory, Window
 from bot.ops.metrics import Metrics
 from bot.ops.notify import Notifier
-from bot.ops.server import StatusServer, sleeve_rows
+from bot.ops.server import StatusServer
+from bot.ops.view import (
+    HistoryView,
+    LastCycleView,
+    RecentView,
+    StatusView,
+    account_views,
+    fill_view,
+    history_view,
+    order_view,
+    sleeve_views,
+    traded_view,
+)
 
 log = structlog.get_logger("bot.ops.operations")
 
@@ -59,9 +75,14 @@ class Operations:
         )
         self.server: StatusServer | None = None
         self.status_note: str | None = None  # said in the banner (e.g. the port was taken)
-        self.recent: deque[dict[str, Any]] = deque(maxlen=20)
+        self.last_at: datetime | None = None  # when the last cycle ended
         self.last: CycleResult | None = None
-        self._tasks: set[asyncio.Task[bool]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.feed = AuditFeed(
+            portfolio_audit_dir(app.store.data_dir, config.portfolio), StatusHistory()
+        )
+        self._loading: asyncio.Task[int] | None = None
+        self._empty = StatusHistory()
         state = app.cycle.risk.state
         self.metrics.set_trading_state(state.trading)
         self.health.set_trading_state(state.trading, state.reason)
@@ -75,12 +96,17 @@ class Operations:
         self._notify("restart", "rebalance-bot started", f"{config.portfolio}: {self.app.mode}")
         if not (serve and config.server.enabled):
             return None
+        # The log's last 30 days are read beside the first cycles, not before them.
+        self._loading = asyncio.create_task(self._load_history())
+        self._tasks.add(self._loading)
+        self._loading.add_done_callback(self._tasks.discard)
         self.server = StatusServer(
             config.server.host,
             config.server.port,
             health=self.health,
             metrics=self.metrics,
             status=self.status,
+            history=self.history_of,
             clock=self._clock,
             token=config.server.token,
             on_halt=self.halt,
@@ -155,14 +181,31 @@ class Operations:
             self._notify("deposit", f"deposit needed for {self.app.config.portfolio}", line, line)
         if result.outcome == Outcome.TRADED:
             self._notify("trade", f"rebalanced {self.app.config.portfolio}", result.reason)
-        self.recent.appendleft(
-            {
-                "time": now.isoformat(timespec="seconds"),
-                "cycle_id": result.cycle_id,
-                "event": result.outcome,
-                "summary": result.reason,
-            }
-        )
+        self.last_at = now
+        self._read_audit(now)
+
+    async def _load_history(self) -> int:
+        try:
+            return await asyncio.to_thread(self.feed.catch_up, self._clock())
+        except OSError as exc:  # the page shows no history; the bot runs on
+            log.warning("status_history_unreadable", error=str(exc))
+            return 0
+
+    def _read_audit(self, now: datetime) -> None:
+        """This cycle's audit records (a few lines), once the first read is done."""
+        if self._loading is None or not self._loading.done():
+            return
+        try:
+            self.feed.catch_up(now)
+        except OSError as exc:
+            log.warning("status_history_unreadable", error=str(exc))
+
+    @property
+    def history(self) -> StatusHistory:
+        """What the audit log says; empty until its first read (in a worker thread) is done."""
+        if self._loading is not None and self._loading.done():
+            return self.feed.history
+        return self._empty
 
     def _record_used_weights(self) -> None:
         """Each account's request weight used, as its exchange last reported it."""
@@ -182,27 +225,60 @@ class Operations:
     # -- status and write actions ----------------------------------------------------------------
 
     def status(self) -> Mapping[str, Any]:
+        return self.status_view().model_dump(mode="json")
+
+    def status_view(self) -> StatusView:
         app, last = self.app, self.last
         drift = None if last is None else (last.drift_after or last.drift)
+        snapshot = None if last is None else (last.snapshot_after or last.snapshot)
         state = app.cycle.risk.state
-        return {
-            "portfolio": app.config.portfolio,
-            "mode": app.mode.value,
-            "trading_state": state.trading.value,
-            "trading_reason": state.reason,
-            "quote_currency": app.config.quote_currency,
-            "nav": None if drift is None else str(drift.nav),
-            "sleeves": [] if drift is None else sleeve_rows(drift.sleeves),
-            "last_cycle": None
+        quote = app.config.quote_currency
+        nav = None if drift is None else drift.nav
+        exchanges = {name: a.exchange for name, a in app.config.accounts.items()}
+        return StatusView(
+            portfolio=app.config.portfolio,
+            mode=app.mode,
+            trading_state=state.trading,
+            trading_reason=state.reason,
+            quote_currency=quote,
+            nav=nav,
+            nav_text="–" if nav is None else human.money(nav, quote),
+            as_of=None if snapshot is None else snapshot.time,
+            sleeves=[] if drift is None else sleeve_views(drift.sleeves, quote),
+            accounts=[]
+            if snapshot is None
+            else account_views(snapshot, app.instruments, exchanges, nav),
+            fills=[
+                fill_view(t, app.instruments.get(InstrumentKey(t.account, t.symbol)))
+                for t in self.history.fills
+            ],
+            orders=[
+                order_view(o, app.instruments.get(InstrumentKey(o.account, o.symbol)))
+                for o in self.history.orders
+            ],
+            traded=traded_view(Window.DAY, self.history.traded_in(Window.DAY, self._now())),
+            last_cycle=None
             if last is None
-            else {
-                "cycle_id": last.cycle_id,
-                "at": self.recent[0]["time"] if self.recent else None,
-                "outcome": last.outcome,
-                "reason": last.reason,
-            },
-            "recent": list(self.recent),
-        }
+            else LastCycleView(
+                cycle_id=last.cycle_id,
+                at=self.last_at.isoformat(timespec="seconds") if self.last_at else None,
+                outcome=last.outcome,
+                reason=last.reason,
+            ),
+            recent=[
+                RecentView(time=c.time, cycle_id=c.cycle_id, event=c.outcome, summary=c.reason)
+                for c in self.history.cycles
+            ],
+        )
+
+    def history_of(self, window: Window) -> HistoryView:
+        return history_view(self.history, window, self._now(), self.app.config.quote_currency)
+
+    def _now(self) -> datetime:
+        """The end of every window: now, or the audit log's newest record when the cycles run
+        on a simulated clock ahead of the wall clock."""
+        now, latest = self._clock(), self.history.latest
+        return max(now, latest) if latest is not None else now
 
     async def halt(self, reason: str) -> None:
         self.app.cycle.risk.request(OperatorAction.HALT, reason, ChangeSource.API)

@@ -1,11 +1,12 @@
-"""The status server: `/healthz`, `/metrics`, `/status` and a read-only status page, over aiohttp.
+"""The status server: `/healthz`, `/metrics`, `/status`, `/history` and the page, over aiohttp.
 
 It only reads: health from `bot.ops.health`, series from `bot.ops.metrics`, and the portfolio's
-status from a callable the daemon supplies. The two write actions, `POST /halt` and `POST /resume`,
-exist only when a token is configured; they need `Authorization: Bearer <token>`, compared in
-constant time, and hand the request to the daemon (which audits it). The token never appears
-in a response or a log line, and no secret the process knows (`bot.logs.redact`) appears in a
-reason it passes on or in any text it serves. Bound to 127.0.0.1 unless the config says otherwise.
+status and history (`bot.ops.view`) from callables the daemon supplies; every GET is read-only.
+The two write actions, `POST /halt` and `POST /resume`, exist only when a token is configured;
+they need `Authorization: Bearer <token>`, compared in constant time, and hand the request to
+the daemon (which audits it). The token never appears in a response or a log line, and no
+secret the process knows (`bot.logs.redact`) appears in a reason it passes on or in any text it
+serves. Bound to 127.0.0.1 unless the config says otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -23,10 +24,11 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.audit.writer import to_jsonable
-from bot.core.domain import SleeveDrift
 from bot.logs import REDACTED, redact, redact_strings, register_secret
 from bot.ops.health import Health
+from bot.ops.history import Window
 from bot.ops.metrics import Metrics
+from bot.ops.view import HistoryView
 
 log = structlog.get_logger("bot.ops.server")
 
@@ -43,21 +45,6 @@ _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-
-def sleeve_rows(rows: Iterable[SleeveDrift]) -> list[dict[str, Any]]:
-    """The `sleeves` of a status mapping, from a drift report's rows."""
-    return [
-        {
-            "sleeve": row.sleeve,
-            "current": row.current,
-            "target": row.target,
-            "band": row.band,
-            "drift": row.drift,
-            "out_of_band": row.out_of_band,
-        }
-        for row in rows
-    ]
 
 
 def _asset(name: str) -> bytes:
@@ -89,6 +76,7 @@ class StatusServer:
         metrics: Metrics,
         status: Callable[[], Mapping[str, Any]],
         clock: Callable[[], datetime],
+        history: Callable[[Window], HistoryView] | None = None,
         token: SecretStr | None = None,
         on_halt: Action | None = None,
         on_resume: Action | None = None,
@@ -98,6 +86,7 @@ class StatusServer:
         self._health = health
         self._metrics = metrics
         self._status = status
+        self._history = history
         self._clock = clock
         secret = token.get_secret_value().strip() if token is not None else ""
         # An empty token (an unset variable in a template) must never open the write endpoints.
@@ -121,6 +110,7 @@ class StatusServer:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics_route)
         app.router.add_get("/status", self._status_route)
+        app.router.add_get("/history", self._history_route)
         app.router.add_post("/halt", self._halt)
         app.router.add_post("/resume", self._resume)
         return app
@@ -189,6 +179,22 @@ class StatusServer:
             log.error("status_unavailable", error_class=type(exc).__name__, error=str(exc))
             return web.json_response({"error": "status unavailable"}, status=500)
         return web.Response(text=body, content_type="application/json")
+
+    async def _history_route(self, request: web.Request) -> web.Response:
+        text = request.query.get("window", Window.DAY.value)
+        try:
+            window = Window(text)
+        except ValueError:
+            choices = ", ".join(w.value for w in Window)
+            return web.json_response({"error": f"window must be one of {choices}"}, status=400)
+        if self._history is None:
+            return web.json_response({"error": "no history here"}, status=404)
+        try:
+            body = self._history(window).model_dump_json()
+        except Exception as exc:  # like /status: a failing source never takes the server down
+            log.error("history_unavailable", error_class=type(exc).__name__, error=str(exc))
+            return web.json_response({"error": "history unavailable"}, status=500)
+        return web.Response(text=redact(body), content_type="application/json")
 
     # -- write routes ----------------------------------------------------------------------
 

@@ -19,8 +19,10 @@ from pydantic import SecretStr
 from bot.core.domain import SleeveDrift, TradingState
 from bot.logs import register_secret
 from bot.ops.health import Health
+from bot.ops.history import StatusHistory, Window
 from bot.ops.metrics import Metrics
-from bot.ops.server import StatusServer, sleeve_rows
+from bot.ops.server import StatusServer
+from bot.ops.view import HistoryView, history_view, sleeve_views
 
 TOKEN = "SentinelToken-0123456789abcdefXYZ"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -59,7 +61,7 @@ class Bot:
             "mode": "dry-run",
             "trading_state": TradingState.ACTIVE,
             "nav": Decimal("100000.00"),
-            "sleeves": sleeve_rows(rows),
+            "sleeves": [row.model_dump(mode="json") for row in sleeve_views(rows, "USDT")],
             "last_cycle": {
                 "cycle_id": "c1",
                 "at": T0,
@@ -68,6 +70,21 @@ class Bot:
             },
             "recent": [],
         }
+
+    def history(self, window: Window) -> HistoryView:
+        history = StatusHistory()
+        for minutes, nav in ((0, "100000"), (5, "100250.5")):
+            history.add(
+                {
+                    "event": "drift",
+                    "time": (self.clock.now + timedelta(minutes=minutes)).isoformat(),
+                    "nav": nav,
+                    "sleeves": [
+                        {"sleeve": "bitcoin", "current": "0.5", "target": "0.6", "band": "0.05"}
+                    ],
+                }
+            )
+        return history_view(history, window, self.clock.now + timedelta(minutes=10), "USDT")
 
     async def halt(self, reason: str) -> None:
         self.actions.append(("halt", reason))
@@ -100,6 +117,7 @@ def _server(bot: Bot, token: SecretStr | None, *, actions: bool = True) -> Statu
         health=bot.health,
         metrics=bot.metrics,
         status=bot.status,
+        history=bot.history,
         clock=bot.clock,
         token=token,
         on_halt=bot.halt if actions else None,
@@ -203,15 +221,46 @@ async def test_status_is_json_with_exact_decimals_and_health(
     assert body["nav"] == "100000.00"
     assert body["sleeves"][0] == {
         "sleeve": "bitcoin",
+        "value": "50000",
         "current": "0.5",
         "target": "0.6",
         "band": "0.05",
         "drift": "-0.1",
         "out_of_band": True,
+        "value_text": "50,000.00 USDT",
+        "current_text": "50.00%",
+        "target_text": "60.00%",
+        "drift_text": "-10.00 pp",
+        "band_text": "±5.00 pp",
     }
     assert body["last_cycle"]["at"] == "2024-05-01T12:00:00.000Z"
     assert body["health"] == {"ok": False, "reason": "starting: no cycle has finished yet"}
     assert body["writes_enabled"] is True
+
+
+async def test_history_is_the_window_asked_for_and_nothing_else(
+    served: tuple[str, aiohttp.ClientSession],
+) -> None:
+    url, session = served
+
+    status, body, response = await _get(session, url + "/history?window=7d")
+    assert (status, response.headers["Cache-Control"]) == (200, "no-store")
+    history = HistoryView.model_validate(body)
+    assert history.window is Window.WEEK
+    assert [(p.time, p.nav) for p in history.nav] == [
+        (T0, 100000.0),
+        (T0 + timedelta(minutes=5), 100250.5),
+    ]
+    bitcoin = [(p.current, p.target, p.band) for p in history.sleeves[0].points]
+    assert bitcoin == [(0.5, 0.6, 0.05)] * 2
+    assert history.end - history.start == timedelta(days=7)
+
+    status, body, _ = await _get(session, url + "/history")
+    assert (status, body["window"]) == (200, "24h")
+    status, body, _ = await _get(session, url + "/history?window=1y")
+    assert (status, body) == (400, {"error": "window must be one of 24h, 7d, 30d"})
+    async with session.post(url + "/history") as response:
+        assert response.status == 405, "a read-only route"
 
 
 async def test_a_failing_status_source_is_a_500_and_the_server_stays_up(
@@ -241,7 +290,8 @@ async def test_the_page_and_its_assets_are_served_with_a_strict_policy(
 
     status, script, response = await _get(session, url + "/static/status.js")
     assert (status, response.content_type) == (200, "text/javascript")
-    assert 'fetch("status"' in script
+    assert 'getJson("status")' in script
+    assert 'getJson("history?window=" + windowName)' in script
     status, _, response = await _get(session, url + "/static/status.css")
     assert (status, response.content_type) == (200, "text/css")
     status, _, _ = await _get(session, url + "/static/../server.py")
