@@ -6,6 +6,8 @@ The rest of the bot sees a `SimulatorLink`: a base URL, an account's keys and th
 clock — nothing of the simulator's internals. A daemon's embedded simulator is an
 `EmbeddedSimulator`; `plan` beside a running daemon reads the daemon's own simulator as a
 `RemoteSimulator` (the same market, the same keys, derived from the scenario and its seed).
+`backtest --simulated-years` reads the scenario's price model through `simulated_path`:
+candles and funding rates as plain numbers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from rebalance_sim import cli as sim_cli
 from rebalance_sim.auth import KeyStore
 from rebalance_sim.clock import ClockMode
 from rebalance_sim.errors import SimConfigError
-from rebalance_sim.scenario import load_scenario
+from rebalance_sim.prices import Kline, PricePath, PriceRangeError, kline_origin_ms
+from rebalance_sim.scenario import funding_model, load_scenario, path_spec
 from rebalance_sim.server import SimHandle, run_simulator, scenario_keys
 
 
@@ -130,3 +133,54 @@ def serve(args: argparse.Namespace) -> int:
     """`rebalance-bot sim`: serve the simulator until SIGINT/SIGTERM."""
     code: int = sim_cli.run(args)  # its own JSON logs (secrets blanked) and one-line errors
     return code
+
+
+YEAR_MS = 365 * 86_400_000
+_PAGE = 5_000  # candles generated per request to the price model
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedPath:
+    """Candles of every scenario asset on one grid, and the scenario's funding."""
+
+    open_ms: tuple[int, ...]  # candle open times, UTC
+    opens: dict[str, tuple[float, ...]]  # by base asset
+    closes: dict[str, tuple[float, ...]]
+    funding_interval_ms: int
+    funding_rates: dict[str, float]  # per funding interval, by base asset
+
+
+def simulated_path(
+    scenario: Path | None, *, seed: int, years: float, interval_ms: int
+) -> SimulatedPath:
+    """`years` of candles of `interval_ms` from the scenario's clock start, seeded like the
+    simulator, so a backtest walks the path a rehearsal on the same scenario and seed sees."""
+    try:
+        loaded = load_scenario(scenario)
+        path = PricePath(path_spec(loaded, seed), seed)
+        origin = kline_origin_ms(interval_ms)
+        start = -(-(loaded.clock.start - origin) // interval_ms) * interval_ms + origin
+        count = int(years * YEAR_MS // interval_ms)
+        opens: dict[str, tuple[float, ...]] = {}
+        closes: dict[str, tuple[float, ...]] = {}
+        times: tuple[int, ...] = ()
+        for asset in path.assets:
+            rows: list[Kline] = []
+            while len(rows) < count:
+                page = path.klines(asset, interval_ms, start + len(rows) * interval_ms, _PAGE)
+                if not page:
+                    break
+                rows.extend(page[: count - len(rows)])
+            times = tuple(r.open_ms for r in rows)
+            opens[asset] = tuple(r.open for r in rows)
+            closes[asset] = tuple(r.close for r in rows)
+        funding = funding_model(loaded)
+    except (SimConfigError, PriceRangeError, ValueError) as exc:
+        raise ConfigError(f"simulator: {exc}") from None
+    return SimulatedPath(
+        open_ms=times,
+        opens=opens,
+        closes=closes,
+        funding_interval_ms=funding.interval_ms,
+        funding_rates={a: float(funding.rate(a)) for a in path.assets},
+    )

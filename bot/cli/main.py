@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bot.cli.config",
     "bot.audit.cli",
     "bot.cli.sim",
+    "bot.cli.download",
 )
 
 EXIT_OK = 0

@@ -432,5 +432,21 @@ class ExchangeAccount:
         )
         return rows
 
+    async def fetch_funding_history(
+        self, symbol: str, since_ms: int | None, limit: int
+    ) -> list[tuple[int, float]]:
+        """Funding events of a perpetual as (time ms, rate), in the exchange's order."""
+        rows: list[dict[str, Any]] = await self.read(
+            f"fetch_funding_rate_history {symbol}",
+            lambda: self.client.fetch_funding_rate_history(symbol, since_ms, limit),
+        )
+        events: list[tuple[int, float]] = []
+        for row in rows:
+            stamp, rate = row.get("timestamp"), row.get("fundingRate")
+            if not isinstance(stamp, int | float) or not isinstance(rate, int | float | str):
+                raise DataError(f"{symbol}: malformed funding row {row!r}")
+            events.append((int(stamp), float(rate)))
+        return events
+
     async def close(self) -> None:
         await self.client.close()
