@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bot.audit.cli",
     "bot.cli.sim",
     "bot.cli.download",
+    "bot.cli.backtest",
 )
 
 EXIT_OK = 0

@@ -1,0 +1,316 @@
+"""The backtest against hand-made price files: known answers, the decision code, bad input."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.app.download import load_markets, save_markets
+from bot.backtest import sources
+from bot.backtest.engine import run
+from bot.backtest.runner import buy_and_hold, instruments_for, setup_of
+from bot.cli.main import main
+from bot.config import load_config
+from bot.core.domain import Instrument, InstrumentKey, MarketType
+
+DAY_MS = 86_400_000
+START_MS = 1_704_067_200_000  # 2024-01-01 UTC
+CAPITAL = 10_000.0
+
+CONFIG = """
+portfolio = "bt"
+data_dir = "{data}"
+
+[accounts.spot]
+exchange = "binance"
+market = "spot"
+
+[[sleeves]]
+name = "bitcoin"
+kind = "spot"
+account = "spot"
+asset = "BTC"
+target = 0.5
+
+[[sleeves]]
+name = "ether"
+kind = "spot"
+account = "spot"
+asset = "ETH"
+target = 0.5
+
+[trigger]
+{trigger}
+
+[planner]
+to = "target"
+buy_fee_buffer = 0
+
+[execution.paper]
+spot_fee = 0
+slippage_bps = 0
+
+[risk]
+min_cash_reserve = 0
+max_order_fraction = 1
+max_order_notional = 1000000
+max_turnover_cycle = 2
+max_turnover_day = 10
+max_price_jump = 0.5
+max_drawdown = 0.9
+"""
+CALENDAR = 'kind = "calendar"\ninterval = "30d"\ncooldown = "0s"\nmin_drift = 0'
+BAND = 'kind = "band"\nband = 0.05\ncooldown = "0s"'
+
+
+def _paths(days: int, seed: int = 5) -> dict[str, np.ndarray]:
+    """Daily closes of two assets; each candle opens at the previous close (no gaps)."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0.0, [[0.04], [0.06]], size=(2, days))
+    start = np.array([[40_000.0], [2_000.0]])
+    closes = start * np.exp(np.cumsum(steps, axis=1))
+    return {"BTC": closes[0], "ETH": closes[1]}
+
+
+def _write_prices(
+    directory: Path, closes: dict[str, np.ndarray], first_open: dict[str, float]
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, close in closes.items():
+        opens = np.concatenate(([first_open[name]], close[:-1]))
+        lines = ["timestamp,open,high,low,close,volume"]
+        for i, (o, c) in enumerate(zip(opens.tolist(), close.tolist(), strict=True)):
+            lines.append(f"{START_MS + i * DAY_MS},{o!r},{max(o, c)!r},{min(o, c)!r},{c!r},1")
+        (directory / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _fine_markets(data_dir: Path) -> None:
+    """Lots far finer than a cent, so rounding stays below the references' tolerance."""
+    save_markets(
+        data_dir,
+        {
+            InstrumentKey("spot", f"{base}/USDT"): Instrument(
+                key=InstrumentKey("spot", f"{base}/USDT"),
+                market_type=MarketType.SPOT,
+                base=base,
+                quote="USDT",
+                settle=None,
+                amount_step=Decimal("1e-18"),
+                price_tick=Decimal("1e-8"),
+            )
+            for base in ("BTC", "ETH")
+        },
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Path, Path, dict[str, np.ndarray]]:
+    closes = _paths(400)
+    prices = tmp_path / "prices"
+    _write_prices(prices, closes, {"BTC": 40_000.0, "ETH": 2_000.0})
+    _fine_markets(tmp_path / "data")
+    return tmp_path, prices, closes
+
+
+def _config(tmp_path: Path, trigger: str) -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(CONFIG.format(data=tmp_path / "data", trigger=trigger), encoding="utf-8")
+    return path
+
+
+def _reference(closes: dict[str, np.ndarray], every: int) -> tuple[float, float]:
+    """Final NAV of 50/50 rebalanced at the close of step 0, every, 2·every … (filled at the next
+    open, which is that close), and of buy-and-hold; zero fees. Independent of the bot's code."""
+    btc, eth = closes["BTC"], closes["ETH"]
+    n = len(btc)
+    a = np.array([CAPITAL / 2 / 40_000.0, CAPITAL / 2 / 2_000.0])
+    hold = a.copy()
+    for t in range(n - 1):
+        if t % every == 0:
+            nav = a[0] * btc[t] + a[1] * eth[t]
+            a = np.array([nav / 2 / btc[t], nav / 2 / eth[t]])
+    final = a[0] * btc[-1] + a[1] * eth[-1]
+    held = hold[0] * btc[-1] + hold[1] * eth[-1]
+    return float(final), float(held)
+
+
+def test_calendar_rebalancing_to_50_50_matches_an_independent_reference(
+    world: tuple[Path, Path, dict[str, np.ndarray]],
+) -> None:
+    tmp_path, prices, closes = world
+    config = load_config(_config(tmp_path, CALENDAR), env={})
+    history = sources.from_prices_dir(config, prices, 0.0)
+    instruments, notes = instruments_for(config, load_markets(config.data_dir))
+    assert notes == []
+    setup = setup_of(config, instruments, Decimal(str(CAPITAL)))
+    result = run(setup, history)
+    expected, held = _reference(closes, every=30)
+    assert float(result.nav[-1]) == pytest.approx(expected, rel=1e-9)
+    assert len(result.decisions) == len(range(0, len(closes["BTC"]) - 1, 30))
+    hold = buy_and_hold(setup, history)
+    assert float(hold.nav[-1]) == pytest.approx(held, rel=1e-9)
+    assert expected != pytest.approx(held, rel=1e-3)  # the rebalancing made a difference
+
+
+def _backtest(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["backtest", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_is_byte_identical_for_the_same_inputs_and_covers_every_run(
+    world: tuple[Path, Path, dict[str, np.ndarray]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp_path, prices, _ = world
+    argv = ["--config", str(_config(tmp_path, BAND)), "--prices", str(prices), "--json"]
+    argv += ["--compare", "band=0.02,0.10", "--compare", "to=target,band-edge"]
+    code, first, err = _backtest(argv, capsys)
+    assert code == 0, err
+    _, second, _ = _backtest(argv, capsys)
+    assert first == second
+    rows = [json.loads(line) for line in first.splitlines()]
+    assert [r["run"] for r in rows] == [
+        "band=0.02, to=target",
+        "band=0.02, to=band-edge",
+        "band=0.10, to=target",
+        "band=0.10, to=band-edge",
+        "buy-and-hold",
+        "calendar-30d",
+    ]
+    keys = {"final_nav", "total_return", "cagr", "volatility", "sharpe", "max_drawdown"}
+    keys |= {"turnover", "fees", "funding", "rebalances", "steps", "parameters"}
+    assert all(keys <= set(r) for r in rows)
+    by_run = {r["run"]: r for r in rows}
+    # A narrower band trades more often; band-edge trades less than going back to target.
+    narrow, wide = by_run["band=0.02, to=target"], by_run["band=0.10, to=target"]
+    assert narrow["rebalances"] > wide["rebalances"] > 0
+    assert by_run["band=0.02, to=band-edge"]["turnover"] < narrow["turnover"]
+    assert by_run["buy-and-hold"]["rebalances"] == 0
+    assert all(r["steps"] == 400 for r in rows)
+
+
+def _edit_btc(prices: Path, edit: str) -> None:
+    """Change BTC.csv: drop a row (gap), repeat one, swap two, or spoil a price."""
+    path = prices / "BTC.csv"
+    header, *rows = path.read_text(encoding="utf-8").splitlines()
+    if edit == "gap":
+        del rows[10:13]
+    elif edit == "duplicate":
+        rows.insert(20, rows[20])
+    elif edit == "unsorted":
+        rows[30], rows[31] = rows[31], rows[30]
+    else:
+        fields = rows[40].split(",")
+        fields[4] = edit
+        rows[40] = ",".join(fields)
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("edit", "note"),
+    [
+        ("gap", "BTC: 3 missing candle(s) filled forward from the last close"),
+        ("duplicate", "BTC.csv: 1 repeated timestamp(s), kept the last"),
+        ("unsorted", "BTC.csv: rows out of order, sorted by timestamp"),
+    ],
+)
+def test_recoverable_bad_rows_are_repaired_and_said(
+    world: tuple[Path, Path, dict[str, np.ndarray]],
+    capsys: pytest.CaptureFixture[str],
+    edit: str,
+    note: str,
+) -> None:
+    tmp_path, prices, _ = world
+    _edit_btc(prices, edit)
+    code, out, err = _backtest(
+        ["--config", str(_config(tmp_path, BAND)), "--prices", str(prices)], capsys
+    )
+    assert code == 0, err
+    assert f"note: {note}" in out
+    assert "400 steps" in out
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("nan", "BTC.csv line 42: close nan of candle"),
+        ("0", "BTC.csv line 42: close 0.0 of candle"),
+        ("-3", "BTC.csv line 42: close -3.0 of candle"),
+        ("abc", "BTC.csv line 42: not six numbers"),
+    ],
+)
+def test_a_price_that_cannot_be_true_refuses_the_file_in_one_line(
+    world: tuple[Path, Path, dict[str, np.ndarray]],
+    capsys: pytest.CaptureFixture[str],
+    edit: str,
+    message: str,
+) -> None:
+    tmp_path, prices, _ = world
+    _edit_btc(prices, edit)
+    code, out, err = _backtest(
+        ["--config", str(_config(tmp_path, BAND)), "--prices", str(prices)], capsys
+    )
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--compare", "bands=0.1"], "--compare bands: not a config field"),
+        (["--compare", "band=wide"], "--compare band=wide:"),
+        (["--compare", "band"], "use KEY=V1,V2"),
+        (["--compare", "to=sideways"], "--compare to=sideways:"),
+        (["--capital", "-5"], "--capital must be a positive amount"),
+        (["--capital", "lots"], "--capital 'lots' is not a number"),
+        (["--timeframe", "1M"], "--timeframe: unsupported timeframe"),
+        (["--simulated-years", "3"], "--simulated-years needs a config with [simulator]"),
+        (["--from", "2030-01-01"], "fewer than two candles between --from and --to"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_one_line(
+    world: tuple[Path, Path, dict[str, np.ndarray]],
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    tmp_path, prices, _ = world
+    argv = ["--config", str(_config(tmp_path, BAND))]
+    if "--simulated-years" not in extra:
+        argv += ["--prices", str(prices)]
+    code, _out, err = _backtest([*argv, *extra], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_without_a_download_the_cache_source_says_what_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _backtest(["--config", str(_config(tmp_path, BAND))], capsys)
+    assert code == 2
+    assert "no cached 1d candles for spot:BTC/USDT: run `rebalance-bot download" in err
+
+
+def test_the_report_is_one_self_contained_page_with_every_run(
+    world: tuple[Path, Path, dict[str, np.ndarray]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp_path, prices, _ = world
+    report = tmp_path / "report.html"
+    argv = ["--config", str(_config(tmp_path, BAND)), "--prices", str(prices)]
+    code, _, err = _backtest(
+        [*argv, "--compare", "to=target,band-edge", "--report", str(report)], capsys
+    )
+    assert code == 0, err
+    page = report.read_text(encoding="utf-8")
+    for name in ("to=target", "to=band-edge", "buy-and-hold", "calendar-30d"):
+        assert f"<th>{name}</th>" in page
+    assert page.count("data:image/png;base64,") == 5  # equity, drawdown, turnover, 2 weights
+    assert 'src="http' not in page and "<script" not in page
