@@ -17,7 +17,7 @@ from bot.app.funding import cached_funding
 from bot.app.marketdata import Candle, cached_candles, timeframe_ms
 from bot.backtest.history import PERP_SUFFIX, Funding, History, align, period_of, read_csv_dir
 from bot.config import BotConfig
-from bot.core.domain import InstrumentKey
+from bot.core.domain import Instrument, InstrumentKey, MarketType
 from bot.core.errors import DataError
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
@@ -92,8 +92,11 @@ def from_cache(config: BotConfig, timeframe: str, funding_rate: float) -> Histor
     return _with_funding(history, funding)
 
 
-def from_simulator(config: BotConfig, years: float, timeframe: str) -> History:
-    """A path of the config's simulator scenario and seed, from the scenario's clock start."""
+def from_simulator(
+    config: BotConfig, years: float, timeframe: str
+) -> tuple[History, dict[InstrumentKey, Instrument]]:
+    """A path of the config's simulator scenario and seed, from the scenario's clock start,
+    and the simulated venue's lot sizes and minimums for the config's instruments."""
     from bot.simulator import simulated_path  # noqa: PLC0415 (only --simulated-years loads it)
 
     keys = cfg.instrument_keys(config)
@@ -120,7 +123,25 @@ def from_simulator(config: BotConfig, years: float, timeframe: str) -> History:
         for base, perp in _bases(keys).items()
         if perp
     }
-    return _with_funding(history, funding)
+    instruments = {}
+    for key in keys:
+        base, _, rest = key.symbol.partition("/")
+        quote, _, settle = rest.partition(":")
+        lot = path.lots.get(base + PERP_SUFFIX if settle else base)
+        if lot is None:
+            continue
+        instruments[key] = Instrument(
+            key=key,
+            market_type=MarketType.SWAP if settle else MarketType.SPOT,
+            base=base,
+            quote=quote,
+            settle=settle or None,
+            amount_step=lot.amount_step,
+            price_tick=lot.price_tick,
+            min_amount=lot.min_amount,
+            min_notional=lot.min_notional,
+        )
+    return _with_funding(history, funding), instruments
 
 
 def _with_funding(history: History, funding: dict[str, Funding]) -> History:

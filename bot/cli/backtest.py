@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from bot.backtest.runner import (
     setup_of,
 )
 from bot.cli.download import parse_date
+from bot.core.domain import Instrument, InstrumentKey
 from bot.core.errors import DataError, UsageError
 
 DEFAULT_CAPITAL = "10000"
@@ -102,10 +103,10 @@ def run(args: argparse.Namespace) -> int:
     for parameters in runs:
         override(config, parameters)
     try:
-        history = _history(config, args)
+        history, markets = _history(config, args)
     except DataError as exc:  # the history is the command's input: bad input, exit 2
         raise UsageError(str(exc)) from None
-    instruments, notes = instruments_for(config, load_markets(config.data_dir))
+    instruments, notes = instruments_for(config, markets)
     jobs = [Job(config, p, instruments, capital, history) for p in runs]
     outcomes = run_grid(jobs, workers=os.cpu_count() or 1)
     base = setup_of(config, instruments, capital)
@@ -133,19 +134,23 @@ def _capital(text: str) -> Decimal:
     return capital
 
 
-def _history(config: cfg.BotConfig, args: argparse.Namespace) -> History:
+def _history(
+    config: cfg.BotConfig, args: argparse.Namespace
+) -> tuple[History, Mapping[InstrumentKey, Instrument]]:
+    """The path and the markets: the simulator's for a simulated path, else the saved ones."""
+    markets: Mapping[InstrumentKey, Instrument] = load_markets(config.data_dir)
     if args.prices is not None:
         history = sources.from_prices_dir(config, args.prices, args.funding_rate)
     elif args.simulated_years is not None:
         if not config.simulator.enabled:
             raise UsageError("--simulated-years needs a config with [simulator] enabled = true")
-        history = sources.from_simulator(config, args.simulated_years, args.timeframe)
+        history, markets = sources.from_simulator(config, args.simulated_years, args.timeframe)
     else:
         history = sources.from_cache(config, args.timeframe, args.funding_rate)
     windowed = history.window(_ms(args.start), _ms(args.end))
     if windowed.steps < 2:
         raise DataError("fewer than two candles between --from and --to")
-    return windowed
+    return windowed, markets
 
 
 def _ms(at: datetime | None) -> int | None:
@@ -153,16 +158,18 @@ def _ms(at: datetime | None) -> int | None:
 
 
 def _table(outcomes: Sequence[Outcome], history: History, notes: Sequence[str]) -> None:
-    first = datetime.fromtimestamp(int(history.open_ms[0]) / 1000).date()
-    last = datetime.fromtimestamp(int(history.open_ms[-1]) / 1000).date()
-    table = Table(title=f"backtest {first} .. {last}, {history.steps} steps")
+    start = datetime.fromtimestamp(int(history.open_ms[0]) / 1000, UTC).date()
+    end = datetime.fromtimestamp(int(history.open_ms[-1]) / 1000, UTC).date()
+    table = Table(title=f"backtest {start} .. {end}, {history.steps} steps")
     for header in (
         "run", "final NAV", "return", "CAGR", "vol", "Sharpe", "max DD", "turnover", "fees",
-        "funding", "rebalances", "out of band",
+        "funding", "rebalances", "out of band", "turnover vs 1st",
     ):  # fmt: skip
         table.add_column(header, justify="left" if header == "run" else "right")
+    first = outcomes[0].metrics.turnover
     for item in outcomes:
         m = item.metrics
+        ratio = f"{m.turnover / first:.2f}" if first > 0 else "-"
         table.add_row(
             item.name,
             f"{m.final_nav:,.2f}",
@@ -176,6 +183,7 @@ def _table(outcomes: Sequence[Outcome], history: History, notes: Sequence[str]) 
             f"{m.funding:,.2f}",
             str(m.rebalances),
             f"{m.time_out_of_band:.1%}",
+            ratio,
         )
     console = Console(width=max(Console().width, 150))
     console.print(table)
