@@ -1,0 +1,94 @@
+"""Backtest speed: steps per second of one run, beside a numpy floor over the same matrix.
+
+Ten spot sleeves of a synthetic hourly path (fixed seed), a 5 % band. The run calls the
+daemon's `decide_cycle` at every step; the floor is one numpy pass computing the drift of
+the same buy-and-hold weights over the same price matrix. Printed: steps, seconds, steps/s,
+the time 43,800 steps (5 years hourly) would take at that rate, and the ratio to the floor.
+Issue 18 targets 43,800 steps in 2 s and a ratio of at most 5.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from bot.backtest.engine import run
+from bot.backtest.history import History
+from bot.backtest.runner import instruments_for, setup_of
+from bot.config import load_config
+
+ASSETS = tuple(f"A{i:02d}" for i in range(10))
+STEPS = 4_380  # half a year of hours: the full 43,800 is extrapolated from the rate
+HOUR_MS = 3_600_000
+FIVE_YEARS_HOURLY = 43_800
+
+
+def _history() -> History:
+    rng = np.random.default_rng(18)
+    moves = rng.normal(0.0, 0.6 / np.sqrt(8760), size=(len(ASSETS), STEPS))
+    closes = 100.0 * np.exp(np.cumsum(moves, axis=1))
+    opens = np.concatenate((np.full((len(ASSETS), 1), 100.0), closes[:, :-1]), axis=1)
+    times = np.arange(STEPS, dtype=np.int64) * HOUR_MS + 1_704_067_200_000
+    return History(
+        times,
+        HOUR_MS,
+        {a: opens[i] for i, a in enumerate(ASSETS)},
+        {a: closes[i] for i, a in enumerate(ASSETS)},
+    )
+
+
+def _config(directory: Path) -> Path:
+    sleeves = "".join(
+        f'[[sleeves]]\nname = "{a.lower()}"\nkind = "spot"\naccount = "spot"\n'
+        f'asset = "{a}"\ntarget = 0.09\n\n'
+        for a in ASSETS
+    )
+    path = directory / "bench.toml"
+    path.write_text(
+        f'portfolio = "bench"\ndata_dir = "{directory / "data"}"\n\n'
+        '[accounts.spot]\nexchange = "binance"\nmarket = "spot"\n\n'
+        f'{sleeves}[trigger]\nband = 0.05\ncooldown = "0s"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _floor(history: History) -> float:
+    """One numpy pass: the drift of buy-and-hold weights over the whole matrix."""
+    started = time.perf_counter()
+    closes = np.stack([history.closes[a] for a in ASSETS])
+    amounts = 0.09 / closes[:, :1]
+    values = amounts * closes
+    weights = values / (values.sum(axis=0) + 0.1)
+    drift = np.abs(weights - 0.09).max(axis=0)
+    _ = int((drift > 0.05).sum())
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    history = _history()
+    with tempfile.TemporaryDirectory() as scratch:
+        config = load_config(_config(Path(scratch)), env={})
+        instruments, _ = instruments_for(config, {})
+        setup = setup_of(config, instruments, Decimal(10_000))
+        started = time.perf_counter()
+        result = run(setup, history)
+        seconds = time.perf_counter() - started
+    floor = min(_floor(history) for _ in range(5))
+    rate = STEPS / seconds
+    print(
+        f"   one run: {STEPS} steps × {len(ASSETS)} assets in {seconds:.2f} s "
+        f"({rate:,.0f} steps/s, {len(result.decisions)} rebalances)"
+    )
+    print(
+        f"   5 years hourly ({FIVE_YEARS_HOURLY} steps) at this rate: "
+        f"{FIVE_YEARS_HOURLY / rate:.1f} s (issue 18 target: 2 s)"
+    )
+    print(
+        f"   floor (numpy drift over the same matrix): {floor * 1000:.2f} ms; "
+        f"ratio {seconds / floor:,.0f}× (target 5×)"
+    )
