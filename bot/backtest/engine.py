@@ -7,6 +7,8 @@ at the next candle's open through the dry-run's own fill model (`paper_fill`: th
 by the slippage, the config's fees) into the paper ledger, and the risk state records the
 turnover as the daemon's does. Perpetuals pay or receive funding at each funding time they are
 held over. The run starts at the target weights, bought at the first open without costs.
+Stretches where nothing can happen (`bot.backtest.quiet`) are scanned in numpy instead of
+decided step by step; `dense=True` decides at every close (the tests compare the two).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from decimal import Decimal
 import numpy as np
 
 from bot.backtest.history import FloatArray, History
+from bot.backtest.quiet import Path, QuietScan
 from bot.core.domain import (
     ZERO,
     Instrument,
@@ -27,9 +30,11 @@ from bot.core.domain import (
     MarketType,
     Quote,
     Snapshot,
+    TradingState,
 )
 from bot.core.pipeline import Decision, Policy, Schedule, decide_cycle
-from bot.core.risk import RiskState, record_trades
+from bot.core.policy.prices import PriceReference, check_prices
+from bot.core.risk import RiskState, record_trades, remember_prices
 from bot.execution.ledger import (
     PaperAccount,
     PaperLedger,
@@ -60,6 +65,7 @@ class Setup:
     quote_currency: str
     account_types: Mapping[str, MarketType]  # every account of the config
     cash_assets: frozenset[str] = frozenset({"USDT"})
+    static_targets: bool = True  # False: targets may change between steps (every step decides)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +180,25 @@ def starting_portfolio(setup: Setup, history: History) -> PaperLedger:
     return initial_ledger(setup, history, targets)
 
 
-def run(setup: Setup, history: History) -> RunResult:
-    """Walk the history: decide at every close, fill at the next open."""
+def run(setup: Setup, history: History, *, dense: bool = False) -> RunResult:
+    """Walk the history: decide at every close that is not quiet (`bot.backtest.quiet`; every
+    close with `dense`), fill at the next open."""
     walk = _Walk(setup, history, starting_portfolio(setup, history))
-    for step in range(history.steps):
+    scan = None
+    if not dense and setup.static_targets:
+        scan = QuietScan(setup.policy, history, setup.quote_currency, setup.cash_assets)
+    step = 0
+    while step < history.steps:
+        if scan is not None and walk.settled(step):
+            loud, path = scan.next_loud(step, walk.ledger, walk.targets, walk.schedule, walk.nav)
+            if loud > step:
+                walk.skip(path, loud, scan)
+                step = loud
+                if step >= history.steps:
+                    break
+                walk.catch_up(step - 1)
         walk.step(step)
+        step += 1
     return walk.result()
 
 
@@ -233,6 +253,42 @@ class _Walk:
         if turnover > 0:
             self.decisions.append((step, legs))
             self.schedule = replace(self.schedule, last_rebalance=now)
+
+    def settled(self, step: int) -> bool:
+        """Whether the scan may skip from here: trading is ACTIVE and no price jump waits
+        for confirmation (those evolve cycle by cycle)."""
+        risk = self.risk
+        return step > 0 and risk.trading is TradingState.ACTIVE and not risk.pending_prices
+
+    def skip(self, path: Path, until: int, scan: QuietScan) -> None:
+        """Steps [path.start, until) are quiet: record the scanned NAV and weights, and pay
+        the funding that fell in them."""
+        start = path.start
+        count = until - start
+        self.nav[start:until] = path.nav[:count]
+        outside = np.zeros(count, dtype=bool)
+        for sleeve in self.setup.policy.sleeves:
+            weights = path.weights[sleeve.name][:count]
+            self.weights[sleeve.name][start:until] = weights
+            target = self.targets[sleeve.name]
+            outside |= np.abs(weights - float(target)) > float(sleeve.band.width(target))
+        self.out_of_band += int(outside.sum())
+        for step in np.flatnonzero(scan.pays[start:until]).tolist():
+            self._pay_funding(start + step)
+
+    def catch_up(self, step: int) -> None:
+        """The price reference a cycle at this (quiet) step would have left: its closes, every
+        one accepted (no move there came near `max_price_jump`)."""
+        policy = self.setup.policy
+        quotes = quotes_at(self.history, policy.allowed, step, opening=False)
+        verdict = check_prices(
+            quotes,
+            PriceReference({}, {}),
+            policy.limits.price_limits(),
+            required=policy.allowed,
+            ignore=policy.ignore_assets,
+        )
+        self.risk = remember_prices(self.risk, verdict)
 
     def _observe(self, step: int, decision: Decision) -> None:
         if decision.nav is not None:

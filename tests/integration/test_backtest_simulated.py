@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import json
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from bot.backtest import sources
+from bot.backtest.engine import run
+from bot.backtest.runner import instruments_for, setup_of
 from bot.cli.main import main
-from tests.integration.loop_support import write_config
+from tests.integration.loop_support import load, write_config
 
 SCENARIO = Path(__file__).parents[2] / "config" / "sim" / "paper.toml"
 
@@ -18,20 +22,52 @@ def test_band_edge_turns_over_less_than_to_target_over_three_simulated_years(
 ) -> None:
     config = write_config(tmp_path, scenario=SCENARIO.read_text(encoding="utf-8"))
     argv = ["backtest", "--config", str(config), "--simulated-years", "3"]
-    argv += ["--compare", "to=target,band-edge"]
-    assert main([*argv, "--json"]) == 0
-    rows = {r["run"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
-    target, edge = rows["to=target"], rows["to=band-edge"]
-    assert target["steps"] == edge["steps"] == 3 * 365
-    assert 0 < edge["turnover"] < target["turnover"]
-    assert 0 < edge["fees"] < target["fees"]
-    assert target["funding"] != 0  # the perpetual sleeves paid or received funding
-    assert rows["buy-and-hold"]["turnover"] == 0
-
-    assert main(argv) == 0
+    assert main([*argv, "--compare", "to=target,band-edge"]) == 0
     table = capsys.readouterr().out
-    ratio = edge["turnover"] / target["turnover"]
-    edge_line = next(line for line in table.splitlines() if "to=band-edge" in line)
-    cells = [c.strip() for c in edge_line.strip("│ ").split("│")]
-    assert cells[-1] == f"{ratio:.2f}"  # the turnover ratio column
-    assert "simulated path: seed 11" in table
+    assert "1095 steps" in table and "simulated path: seed 11" in table
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 13:
+            rows[cells[0]] = cells
+    target, edge = rows["to=target"], rows["to=band-edge"]
+    turnover = {name: float(rows[name][7].rstrip("×")) for name in rows}
+    fees = {name: float(rows[name][8].replace(",", "")) for name in rows}
+    assert 0 < turnover["to=band-edge"] < turnover["to=target"]
+    assert 0 < fees["to=band-edge"] < fees["to=target"]
+    assert float(target[9].replace(",", "")) != 0  # the perpetuals paid or received funding
+    assert target[-1] == "1.00"
+    ratio = float(edge[-1])  # the turnover ratio column, against the first run
+    assert ratio == pytest.approx(turnover["to=band-edge"] / turnover["to=target"], abs=0.02)
+    assert turnover["buy-and-hold"] == 0
+
+
+@pytest.mark.parametrize("trigger", ["band", "calendar"])
+def test_skipping_quiet_steps_decides_exactly_what_deciding_every_step_does(
+    tmp_path: Path, trigger: str
+) -> None:
+    """A simulated year of 4-hour candles of the seed portfolio (spot, perpetuals, funding):
+    the numpy scan may skip steps, never change a decision, a fill or a payment."""
+    rule = 'kind = "calendar"\ninterval = "7d"\ncooldown = "0s"'
+    config = load(
+        write_config(
+            tmp_path,
+            scenario=SCENARIO.read_text(encoding="utf-8"),
+            trigger=rule if trigger == "calendar" else 'band = 0.03\ncooldown = "1d"',
+            extra="[risk]\nmax_price_jump = 0.04\nmax_drawdown = 0.06\n",
+        )
+    )
+    history, markets = sources.from_simulator(config, 1, "4h")
+    instruments, notes = instruments_for(config, markets)
+    assert notes == []
+    setup = setup_of(config, instruments, Decimal(25_000))
+    dense = run(setup, history, dense=True)
+    quick = run(setup, history)
+    assert len(dense.decisions) > 10
+    assert quick.decisions == dense.decisions
+    assert quick.fills == dense.fills
+    assert quick.funding == dense.funding != 0
+    assert quick.fees == dense.fees
+    assert quick.skipped == dense.skipped
+    assert quick.out_of_band_steps == dense.out_of_band_steps
+    assert np.max(np.abs(quick.nav / dense.nav - 1.0)) < 1e-9
