@@ -24,6 +24,7 @@ from bot.app.marketdata import OhlcvCache, Progress, write_json_atomically
 from bot.core.domain import Instrument, InstrumentKey, MarketType
 from bot.core.errors import DataError
 from bot.exchange.account import ExchangeAccount
+from bot.exchange.venues import ohlcv_page_limit
 
 # (series label, first ms, last ms) → a progress callback for that series
 ProgressFactory = Callable[[str, int, int], Progress]
@@ -133,7 +134,12 @@ async def download(
     for key in sorted(keys):
         account = accounts[key.account]
         candles = OhlcvCache(
-            ohlcv_dir, account.exchange_id, account.fetch_ohlcv, clock_ms=now_ms, checkpoint=True
+            ohlcv_dir,
+            account.exchange_id,
+            account.fetch_ohlcv,
+            page_limit=ohlcv_page_limit(account.exchange_id),
+            clock_ms=now_ms,
+            checkpoint=True,
         )
         label = f"{key.account} {key.symbol} {timeframe}"
         jobs.append(_candles(candles, key.symbol, timeframe, since_ms, label, progress, now_ms))

@@ -4,7 +4,8 @@ The exchange is reached through an injected `fetch(symbol, since_ms, limit)` ret
 `(time_ms, rate)` events (ccxt's `fetch_funding_rate_history`, parsed by the adapter), so this
 module never imports ccxt. Events are cached per exchange/symbol in one JSON file, rewritten
 atomically after every page, so an interrupted download resumes after its last page; a second
-load asks only for events after the last cached one. Repeated events (same time) keep the last
+load asks only for events after the last cached one (and for the head, when asked to start
+earlier than any load before). Repeated events (same time) keep the last
 copy and are counted; a rate that is not a finite number is refused (`DataError`).
 """
 
@@ -56,8 +57,10 @@ def funding_path(directory: Path, exchange: str, symbol: str) -> Path:
 
 def cached_funding(directory: Path, exchange: str, symbol: str) -> FundingSeries:
     """What the cache holds for one perpetual, without asking the exchange."""
-    events, issues = _read(funding_path(directory, exchange, symbol), exchange, symbol)
-    return FundingSeries(exchange, symbol, tuple(sorted(events.items())), issues=issues)
+    stored = _read(funding_path(directory, exchange, symbol), exchange, symbol)
+    return FundingSeries(
+        exchange, symbol, tuple(sorted(stored.events.items())), issues=stored.issues
+    )
 
 
 class FundingCache:
@@ -84,12 +87,16 @@ class FundingCache:
     async def load(
         self, symbol: str, since_ms: int, progress: Progress | None = None
     ) -> FundingSeries:
-        """Events from `since_ms` until now: from the cache, plus the newer ones."""
+        """Events from `since_ms` until now: from the cache, plus what is missing (the head
+        before what was covered, then everything after the last cached event)."""
         path = self.path(symbol)
-        events, issues = await asyncio.to_thread(_read, path, self._exchange, symbol)
+        stored = await asyncio.to_thread(_read, path, self._exchange, symbol)
+        events, covered = dict(stored.events), stored.covered_from_ms
         now = self._clock_ms()
-        cursor = max(events) + 1 if events else since_ms
-        fetched = duplicates = 0
+        received: dict[int, float] = {}
+        fetched = 0
+        head = covered is None or since_ms < covered
+        cursor = since_ms if head else max(events, default=since_ms - 1) + 1
         while cursor <= now:
             rows = await self._fetch(symbol, cursor, self._page_limit)
             fresh = [(t, r) for t, r in rows if t >= cursor]
@@ -99,23 +106,40 @@ class FundingCache:
                 if not math.isfinite(rate):
                     raise DataError(f"{symbol}: funding rate {rate!r} at {stamp} is not a number")
                 fetched += 1
-                duplicates += stamp in events
-                events[stamp] = rate
+                received[stamp] = rate
+            events.update(fresh)
             cursor = max(t for t, _ in fresh) + 1
-            await asyncio.to_thread(_write, path, (self._exchange, symbol), events)
+            if head and covered is not None and cursor >= covered:
+                head = False  # the head is joined to what was cached: go on after its end
+                cursor = max(cursor, max(events) + 1)
+            checkpoint = since_ms if covered is None else covered  # contiguous from there
+            await asyncio.to_thread(_write, path, (self._exchange, symbol), checkpoint, events)
             if progress is not None:
                 progress(cursor)
+        final_cover = since_ms if covered is None else min(covered, since_ms)
+        if final_cover != covered:
+            await asyncio.to_thread(_write, path, (self._exchange, symbol), final_cover, events)
         ordered = tuple((t, events[t]) for t in sorted(events) if t >= since_ms)
-        return FundingSeries(self._exchange, symbol, ordered, fetched, duplicates, issues)
+        duplicates = fetched - len(received)
+        return FundingSeries(self._exchange, symbol, ordered, fetched, duplicates, stored.issues)
 
 
-def _read(path: Path, exchange: str, symbol: str) -> tuple[dict[int, float], tuple[str, ...]]:
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    events: dict[int, float]
+    covered_from_ms: int | None = None  # earliest `since` fetched from
+    issues: tuple[str, ...] = ()
+
+
+def _read(path: Path, exchange: str, symbol: str) -> _Stored:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}, ()
+        return _Stored({})
     except OSError as exc:
-        return {}, (f"funding cache {path.name} unreadable ({exc.strerror}): refetching",)
+        return _Stored(
+            {}, None, (f"funding cache {path.name} unreadable ({exc.strerror}): refetching",)
+        )
     try:
         document = json.loads(text)
         if document.get("version") != FUNDING_CACHE_VERSION:
@@ -123,13 +147,17 @@ def _read(path: Path, exchange: str, symbol: str) -> tuple[dict[int, float], tup
         if (document["exchange"], document["symbol"]) != (exchange, symbol):
             raise ValueError("it belongs to another series")
         events = {int(t): float(r) for t, r in document["events"]}
+        covered = document["covered_from_ms"]
+        covered = None if covered is None else int(covered)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return {}, (f"funding cache for {symbol} discarded ({reason}): refetching",)
-    return events, ()
+        return _Stored({}, None, (f"funding cache for {symbol} discarded ({reason}): refetching",))
+    return _Stored(events, covered)
 
 
-def _write(path: Path, identity: tuple[str, str], events: dict[int, float]) -> None:
+def _write(
+    path: Path, identity: tuple[str, str], covered_from_ms: int | None, events: dict[int, float]
+) -> None:
     exchange, symbol = identity
     write_json_atomically(
         path,
@@ -137,6 +165,7 @@ def _write(path: Path, identity: tuple[str, str], events: dict[int, float]) -> N
             "version": FUNDING_CACHE_VERSION,
             "exchange": exchange,
             "symbol": symbol,
+            "covered_from_ms": covered_from_ms,
             "events": [[t, events[t]] for t in sorted(events)],
         },
     )

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from bot.app.funding import FundingCache
 from bot.app.marketdata import OhlcvCache
 from bot.app.wiring import open_market_data
 from bot.cli.download import progress_bars
@@ -81,20 +82,23 @@ def _cached(tmp_path: Path, *parts: str) -> dict[str, Any]:
     return document
 
 
+@pytest.mark.parametrize("venue", ["binance", "bitget"])
 def test_download_pages_through_history_and_a_second_run_fetches_nothing(
-    tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], venue: str
 ) -> None:
+    config_path = write_config(tmp_path, scenario=SCENARIO, sleeves=SLEEVES, venue=venue)
+    swap = "binanceusdm" if venue == "binance" else "bitget"
     argv = ["download", "--config", str(config_path), "--since", "2024-01-01", "--timeframe", "1h"]
     assert main(argv) == 0
     first = capsys.readouterr().out.splitlines()
-    candles = _cached(tmp_path, "ohlcv", "binance", "BTC%2FUSDT", "1h.json")["candles"]
+    candles = _cached(tmp_path, "ohlcv", venue, "BTC%2FUSDT", "1h.json")["candles"]
     times = [row[0] for row in candles]
     # Every closed hour from the first of January until the simulator's now, once each, in order.
     assert times[0] == int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
     assert len(times) == HISTORY_DAYS * 24 - 1  # the hour ending at "now" has not settled
     assert times == sorted(set(times))
     assert all(b - a == HOUR_MS for a, b in itertools.pairwise(times))
-    funding = _cached(tmp_path, "funding", "binanceusdm", "ETH%2FUSDT%3AUSDT.json")["events"]
+    funding = _cached(tmp_path, "funding", swap, "ETH%2FUSDT%3AUSDT.json")["events"]
     assert len(funding) == HISTORY_DAYS * 3 + 1  # every 8 h, both ends included
     assert {rate for _, rate in funding} == {0.0001}
     markets = _cached(tmp_path, "markets.json")["instruments"]
@@ -169,3 +173,27 @@ def test_download_refuses_a_bad_timeframe_in_one_line(
     assert main(["download", "--config", str(config_path), "--timeframe", "1M"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--timeframe" in err[0]
+
+
+async def test_funding_asked_from_an_earlier_day_fetches_the_head_it_lacks(
+    tmp_path: Path, config_path: Path
+) -> None:
+    config = load(config_path)
+    day = 86_400_000
+    later = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp() * 1000)
+    async with open_market_data(config) as (accounts, clock):
+        account = accounts["usdm"]
+
+        def now_ms() -> int:
+            return int(clock().timestamp() * 1000)
+
+        cache = FundingCache(
+            tmp_path / "funding", "binanceusdm", account.fetch_funding_history, clock_ms=now_ms
+        )
+        first = await cache.load("ETH/USDT:USDT", later)
+        earlier = await cache.load("ETH/USDT:USDT", later - 10 * day)
+        again = await cache.load("ETH/USDT:USDT", later - 10 * day)
+    assert first.events[0][0] == later
+    assert earlier.events[0][0] == later - 10 * day
+    assert len(earlier.events) == len(first.events) + 30  # ten days of 8-hour events
+    assert again.fetched == 0 and again.events == earlier.events
