@@ -507,5 +507,5 @@ async def open_market_data(
                 embedded(config.simulator.scenario, seed=config.simulator.seed, port=port)
             )
         accounts = _open_accounts(config, Mode.DRY_RUN, sim, WaitClock(), None, stack)
-        cfg.check_instruments(config, await _load_markets(accounts))
+        await load_instruments(config, accounts)
         yield accounts, (sim.now if sim is not None else utc_now)

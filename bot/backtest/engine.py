@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from bot.core.domain import (
     TradingState,
 )
 from bot.core.pipeline import Decision, Policy, Schedule, decide_cycle
+from bot.core.policy.collateral import TransferLeg
 from bot.core.policy.prices import PriceReference, check_prices
 from bot.core.risk import RiskState, record_trades, remember_prices
 from bot.execution.ledger import (
@@ -42,6 +44,7 @@ from bot.execution.ledger import (
     PaperRejected,
     paper_fill,
 )
+from bot.execution.transfers import add_moved, moved_on
 
 # Targets at a step: (time, snapshot) → weights by sleeve (static targets ignore both).
 TargetSource = Callable[[datetime, Snapshot], Mapping[str, Decimal]]
@@ -222,6 +225,7 @@ class _Walk:
         self.funding = ZERO
         self.out_of_band = 0
         self.targets: Mapping[str, Decimal] = {}
+        self.moved = _Memory()  # what collateral moved today, as the transfer runner counts it
         self.bands: dict[str, float] = {}
 
     def step(self, step: int) -> None:
@@ -240,6 +244,7 @@ class _Walk:
             now=now,
             kill_switch=None,
             schedule=self.schedule,
+            transferred_today=moved_on(self.moved, now),
         )
         self.risk = decision.risk
         self._observe(step, decision)
@@ -248,6 +253,7 @@ class _Walk:
         legs = decision.approved
         if not legs or step + 1 >= history.steps:
             return
+        self._transfer(step, now, decision.transfers)
         turnover = self._fill(step, legs)
         self.risk = record_trades(self.risk, [(now, turnover)], [now] * len(legs), now)
         if turnover > 0:
@@ -305,6 +311,18 @@ class _Walk:
             self.bands[sleeve.sleeve] = float(sleeve.band)
         if any(s.out_of_band for s in drift.sleeves):
             self.out_of_band += 1
+
+    def _transfer(self, step: int, now: datetime, transfers: tuple[TransferLeg, ...]) -> None:
+        """Collateral moved between wallets before the legs, as the dry-run's ledger does."""
+        for leg in transfers:
+            try:
+                self.ledger = self.ledger.transfer(
+                    leg.from_account, leg.to_account, leg.asset, leg.amount
+                )
+            except PaperRejected as exc:
+                self.rejected.append(f"step {step} transfer {leg.index}: {exc}")
+                continue
+            add_moved(self.moved, now, leg.amount)
 
     def _fill(self, step: int, legs: tuple[Leg, ...]) -> Decimal:
         """The legs at the next candle's open, in the plan's order (sells first)."""
@@ -376,6 +394,19 @@ class _Walk:
             rejected=tuple(self.rejected),
             skipped=tuple(self.skipped),
         )
+
+
+class _Memory:
+    """A key-value store in memory, for the daily transfer count."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self._values.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self._values[key] = value
 
 
 def to_decimal(value: float) -> Decimal:

@@ -1,7 +1,8 @@
 """Backtest runs from a config: the policy the daemon would follow, the grid, the baselines.
 
-`policy_of` builds the same `Policy` the daemon's wiring builds (sleeves, trigger, planner,
-risk limits from the config; lot sizes from the markets `download` saved). A run's figures
+A run follows the `Policy` the daemon's wiring builds (`bot.app.wiring.policy_of`: sleeves,
+trigger, planner, risk limits and collateral from the config), with the lot sizes `download`
+saved or the simulated venue's. A run's figures
 sit beside two baselines on the same path: buy-and-hold of the starting portfolio, and a
 calendar rebalance to target every 30 days. `--compare` runs a grid of config
 changes in parallel processes.
@@ -21,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from bot import config as cfg
+from bot.app.wiring import policy_of
 from bot.backtest.engine import Costs, RunResult, Setup, run, starting_portfolio
 from bot.backtest.history import FloatArray, History
 from bot.backtest.metrics import Costs as Spent
@@ -28,7 +30,6 @@ from bot.backtest.metrics import Metrics, measure
 from bot.config import BotConfig
 from bot.core.domain import ZERO, Instrument, InstrumentKey, MarketType
 from bot.core.errors import UsageError
-from bot.core.pipeline import Policy
 from bot.core.policy.triggers import TriggerKind, TriggerRule
 
 # Short names for --compare; any `section.field` of the config works too.
@@ -82,18 +83,6 @@ def instruments_for(
             price_tick=DEFAULT_STEP,
         )
     return found, notes
-
-
-def policy_of(config: BotConfig, instruments: Mapping[InstrumentKey, Instrument]) -> Policy:
-    """The policy the daemon's wiring gives its cycle for this config."""
-    return Policy(
-        sleeves=cfg.to_sleeves(config),
-        instruments=instruments,
-        trigger=cfg.trigger_rule(config),
-        planner=cfg.planner_options(config),
-        limits=cfg.risk_limits(config),
-        ignore_assets=frozenset(config.ignore_assets),
-    )
 
 
 def setup_of(
