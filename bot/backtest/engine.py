@@ -48,6 +48,8 @@ from bot.execution.transfers import add_moved, moved_on
 
 # Targets at a step: (time, snapshot) → weights by sleeve (static targets ignore both).
 TargetSource = Callable[[datetime, Snapshot], Mapping[str, Decimal]]
+# Told of every decision: (step, snapshot, risk state and schedule it started from, decision).
+Watch = Callable[[int, Snapshot, RiskState, "Schedule", "Decision"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +185,12 @@ def starting_portfolio(setup: Setup, history: History) -> PaperLedger:
     return initial_ledger(setup, history, targets)
 
 
-def run(setup: Setup, history: History, *, dense: bool = False) -> RunResult:
+def run(
+    setup: Setup, history: History, *, dense: bool = False, watch: Watch | None = None
+) -> RunResult:
     """Walk the history: decide at every close that is not quiet (`bot.backtest.quiet`; every
     close with `dense`), fill at the next open."""
-    walk = _Walk(setup, history, starting_portfolio(setup, history))
+    walk = _Walk(setup, history, starting_portfolio(setup, history), watch)
     scan = None
     if not dense and setup.static_targets:
         scan = QuietScan(setup.policy, history, setup.quote_currency, setup.cash_assets)
@@ -208,7 +212,10 @@ def run(setup: Setup, history: History, *, dense: bool = False) -> RunResult:
 class _Walk:
     """The state one run carries from step to step."""
 
-    def __init__(self, setup: Setup, history: History, ledger: PaperLedger) -> None:
+    def __init__(
+        self, setup: Setup, history: History, ledger: PaperLedger, watch: Watch | None
+    ) -> None:
+        self.watch = watch
         self.setup = setup
         self.history = history
         self.ledger = ledger
@@ -246,6 +253,8 @@ class _Walk:
             schedule=self.schedule,
             transferred_today=moved_on(self.moved, now),
         )
+        if self.watch is not None:
+            self.watch(step, snapshot, self.risk, self.schedule, decision)
         self.risk = decision.risk
         self._observe(step, decision)
         if decision.trigger is not None and decision.trigger.rule != "not-due":

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from bot import config as cfg
+from bot.app.cycle import Cycle
 from bot.app.download import load_markets, save_markets
+from bot.app.risk_engine import RiskEngine
+from bot.app.targets import StaticTargets
+from bot.audit.layout import open_portfolio_audit
 from bot.backtest import sources
-from bot.backtest.engine import run
+from bot.backtest.engine import Setup, run
 from bot.backtest.runner import buy_and_hold, instruments_for, setup_of
 from bot.cli.main import main
-from bot.config import load_config
-from bot.core.domain import Instrument, InstrumentKey, MarketType
+from bot.config import BotConfig, load_config
+from bot.core.domain import Instrument, InstrumentKey, Leg, MarketType, Mode, Quote, Snapshot
+from bot.core.ids import cycle_id_at
+from bot.core.pipeline import Schedule
+from bot.core.risk import RiskState
+from bot.execution.executor import ExecutionReport, Reconciliation
+from bot.store.state import StateStore
 
 DAY_MS = 86_400_000
 START_MS = 1_704_067_200_000  # 2024-01-01 UTC
@@ -314,3 +327,101 @@ def test_the_report_is_one_self_contained_page_with_every_run(
         assert f"<th>{name}</th>" in page
     assert page.count("data:image/png;base64,") == 5  # equity, drawdown, turnover, 2 weights
     assert 'src="http' not in page and "<script" not in page
+
+
+class _SnapshotReader:
+    """The daemon's reader port, answering with the snapshot the backtest decided on."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot_value = snapshot
+
+    async def snapshot(self) -> Snapshot:
+        return self.snapshot_value
+
+    async def not_trading(self, keys: Iterable[InstrumentKey]) -> Mapping[InstrumentKey, str]:
+        return {}
+
+
+class _RecordingExecutor:
+    """The daemon's executor port: records the legs the cycle would send, sends nothing."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Leg, ...]] = []
+
+    async def reconcile(self, cycle_id: str) -> Reconciliation:
+        return Reconciliation()
+
+    async def execute(
+        self,
+        legs: Sequence[Leg],
+        cycle_id: str,
+        quotes: Mapping[InstrumentKey, Quote],
+        *,
+        halted: Callable[[], str | None] = lambda: None,
+    ) -> ExecutionReport:
+        self.sent.append(tuple(legs))
+        return ExecutionReport()
+
+    def stop(self) -> None:
+        return None
+
+
+async def test_the_daemons_cycle_sends_the_legs_the_backtest_traded_on_the_same_snapshots(
+    world: tuple[Path, Path, dict[str, np.ndarray]],
+) -> None:
+    """At every step the backtest traded, the daemon's own `Cycle` (reader, risk engine, store
+    and audit log as the daemon wires them; only the exchange ports replaced) is given the same
+    snapshot, risk state and schedule, and sends exactly the backtest's legs."""
+    tmp_path, prices, _ = world
+    config = load_config(_config(tmp_path, 'band = 0.05\ncooldown = "3d"'), env={})
+    history = sources.from_prices_dir(config, prices, 0.0)
+    instruments, _ = instruments_for(config, load_markets(config.data_dir))
+    setup = setup_of(config, instruments, Decimal(str(CAPITAL)))
+    seen: dict[int, tuple[Snapshot, RiskState, Schedule]] = {}
+
+    def watch(step: int, snapshot: Snapshot, risk: RiskState, schedule: Schedule, _: Any) -> None:
+        seen[step] = (snapshot, risk, schedule)
+
+    result = run(setup, history, watch=watch)
+    assert len(result.decisions) >= 3
+    for step, legs in result.decisions:
+        snapshot, risk, schedule = seen[step]
+        sent = await _daemon_cycle(
+            tmp_path / f"daemon-{step}", config, setup, snapshot, risk, schedule
+        )
+        assert sent == [legs], step
+
+
+async def _daemon_cycle(
+    directory: Path,
+    config: BotConfig,
+    setup: Setup,
+    snapshot: Snapshot,
+    risk: RiskState,
+    schedule: Schedule,
+) -> list[tuple[Leg, ...]]:
+    def clock() -> datetime:
+        return snapshot.time
+
+    executor = _RecordingExecutor()
+    with StateStore.open(directory, config.portfolio, clock) as store:
+        if schedule.last_rebalance is not None:
+            at = schedule.last_rebalance
+            store.record_cycle(cycle_id_at(at), at, at, "traded", True)
+        with open_portfolio_audit(store, clock) as audit:
+            cycle = Cycle(
+                portfolio=config.portfolio,
+                mode=Mode.DRY_RUN,
+                reader=_SnapshotReader(snapshot),
+                executor=executor,
+                store=store,
+                audit=audit,
+                policy=setup.policy,
+                target_source=StaticTargets(cfg.targets(config)),
+                clock=clock,
+                risk=RiskEngine(
+                    risk, store=store, audit=audit, kill_switch=lambda: None, clock=clock
+                ),
+            )
+            await cycle.run()
+    return executor.sent
