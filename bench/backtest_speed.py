@@ -73,7 +73,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         config = load_config(_config(Path(scratch)), env={})
         instruments, _ = instruments_for(config, {})
-        setup = setup_of(config, instruments, Decimal(10_000))
+        setup = setup_of(config, instruments, Decimal(10_000), history)
         started = time.perf_counter()
         result = run(setup, history)
         seconds = time.perf_counter() - started

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,13 +22,15 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from bot import config as cfg
+from bot.app.marketdata import timeframe_ms
 from bot.app.wiring import policy_of
-from bot.backtest.engine import Costs, RunResult, Setup, run, starting_portfolio
+from bot.backtest.engine import Costs, RunResult, Setup, TargetSource, run, starting_portfolio
 from bot.backtest.history import FloatArray, History
 from bot.backtest.metrics import Costs as Spent
 from bot.backtest.metrics import Metrics, measure
+from bot.backtest.strategy import StrategySource
 from bot.config import BotConfig
-from bot.core.domain import ZERO, Instrument, InstrumentKey, MarketType
+from bot.core.domain import ZERO, Instrument, InstrumentKey, MarketType, Snapshot
 from bot.core.errors import UsageError
 from bot.core.policy.triggers import TriggerKind, TriggerRule
 
@@ -86,26 +88,50 @@ def instruments_for(
 
 
 def setup_of(
-    config: BotConfig, instruments: Mapping[InstrumentKey, Instrument], capital: Decimal
+    config: BotConfig,
+    instruments: Mapping[InstrumentKey, Instrument],
+    capital: Decimal,
+    history: History,
 ) -> Setup:
+    """What a run follows; a strategy's targets are the daemon's `StrategyTargets` reading
+    `history` (which should reach `warmup_ms` before the walk begins)."""
     weights = cfg.nav_targets(config)
-    if weights is None or config.strategy.overlay is not None:
-        raise UsageError(
-            f"backtest: strategy {config.strategy.kind!r}"
-            + (" with an overlay" if config.strategy.overlay is not None else "")
-            + " is not backtested yet; static and core-satellite targets are"
-        )
+    static = weights is not None and config.strategy.overlay is None
+    targets: TargetSource
+    if static:
+        assert weights is not None
+        targets = _fixed(dict(weights))
+    else:
+        targets = StrategySource(config, history)
     paper = config.execution.paper
-    fixed = dict(weights)
     return Setup(
         policy=policy_of(config, instruments),
-        targets=lambda now, snapshot: fixed,
+        targets=targets,
         costs=Costs(paper.spot_fee, paper.futures_fee, paper.slippage_bps),
         capital=capital,
         quote_currency=config.quote_currency,
         account_types={n: a.market for n, a in config.accounts.items()},
         cash_assets=frozenset(config.cash_assets),
+        static_targets=static,
     )
+
+
+def _fixed(weights: Mapping[str, Decimal]) -> TargetSource:
+    def targets(now: datetime, snapshot: Snapshot) -> Mapping[str, Decimal]:
+        del now, snapshot
+        return weights
+
+    return targets
+
+
+def warmup_ms(config: BotConfig) -> int:
+    """How much history a strategy reads before its first targets (0 for fixed targets)."""
+    strategy = config.strategy
+    overlay = strategy.overlay
+    candles = strategy.lookback if strategy.kind == "risk-parity" else 0
+    if overlay is not None and overlay.trend_window is not None:
+        candles = max(candles, overlay.trend_window + overlay.trend_confirm)
+    return (candles + 2) * timeframe_ms(strategy.timeframe) if candles else 0
 
 
 def outcome(name: str, parameters: Mapping[str, str], setup: Setup, history: History) -> Outcome:
@@ -186,13 +212,14 @@ class Job:
     parameters: Mapping[str, str]
     instruments: Mapping[InstrumentKey, Instrument]
     capital: Decimal
-    history: History
+    history: History  # the walk
+    full_history: History  # the walk and the warm-up before it, for a strategy's candles
 
 
 def run_job(job: Job) -> Outcome:
     """One grid run (a top-level function: it runs in a worker process)."""
     config = override(job.config, job.parameters)
-    setup = setup_of(config, job.instruments, job.capital)
+    setup = setup_of(config, job.instruments, job.capital, job.full_history)
     name = ", ".join(f"{k}={v}" for k, v in job.parameters.items()) or "config"
     return outcome(name, job.parameters, setup, job.history)
 

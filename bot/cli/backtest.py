@@ -34,6 +34,7 @@ from bot.backtest.runner import (
     override,
     run_grid,
     setup_of,
+    warmup_ms,
 )
 from bot.cli.download import parse_date
 from bot.core.domain import Instrument, InstrumentKey
@@ -103,13 +104,14 @@ def run(args: argparse.Namespace) -> int:
     for parameters in runs:
         override(config, parameters)
     try:
-        history, markets = _history(config, args)
+        full, markets = _history(config, args)
+        history = _walk(full, warmup_ms(config))
     except DataError as exc:  # the history is the command's input: bad input, exit 2
         raise UsageError(str(exc)) from None
     instruments, notes = instruments_for(config, markets)
-    jobs = [Job(config, p, instruments, capital, history) for p in runs]
+    jobs = [Job(config, p, instruments, capital, history, full) for p in runs]
     outcomes = run_grid(jobs, workers=os.cpu_count() or 1)
-    base = setup_of(config, instruments, capital)
+    base = setup_of(config, instruments, capital, full)
     baselines = [buy_and_hold(base, history), calendar(base, history)]
     everything = [*outcomes, *baselines]
     if args.json:
@@ -151,6 +153,20 @@ def _history(
     if windowed.steps < 2:
         raise DataError("fewer than two candles between --from and --to")
     return windowed, markets
+
+
+def _walk(history: History, warmup: int) -> History:
+    """The steps a run walks: after the strategy's warm-up (its history is read, not walked)."""
+    if not warmup:
+        return history
+    walked = history.window(int(history.open_ms[0]) + warmup, None)
+    if walked.steps < 2:
+        days = warmup / 86_400_000
+        raise DataError(
+            f"the strategy reads {days:g} days of candles before its first targets: "
+            "the history is too short"
+        )
+    return walked
 
 
 def _ms(at: datetime | None) -> int | None:

@@ -60,7 +60,7 @@ def test_skipping_quiet_steps_decides_exactly_what_deciding_every_step_does(
     history, markets = sources.from_simulator(config, 1, "4h")
     instruments, notes = instruments_for(config, markets)
     assert notes == []
-    setup = setup_of(config, instruments, Decimal(25_000))
+    setup = setup_of(config, instruments, Decimal(25_000), history)
     dense = run(setup, history, dense=True)
     quick = run(setup, history)
     assert len(dense.decisions) > 10

@@ -159,7 +159,7 @@ def test_calendar_rebalancing_to_50_50_matches_an_independent_reference(
     history = sources.from_prices_dir(config, prices, 0.0)
     instruments, notes = instruments_for(config, load_markets(config.data_dir))
     assert notes == []
-    setup = setup_of(config, instruments, Decimal(str(CAPITAL)))
+    setup = setup_of(config, instruments, Decimal(str(CAPITAL)), history)
     result = run(setup, history)
     expected, held = _reference(closes, every=30)
     assert float(result.nav[-1]) == pytest.approx(expected, rel=1e-9)
@@ -376,7 +376,7 @@ async def test_the_daemons_cycle_sends_the_legs_the_backtest_traded_on_the_same_
     config = load_config(_config(tmp_path, 'band = 0.05\ncooldown = "3d"'), env={})
     history = sources.from_prices_dir(config, prices, 0.0)
     instruments, _ = instruments_for(config, load_markets(config.data_dir))
-    setup = setup_of(config, instruments, Decimal(str(CAPITAL)))
+    setup = setup_of(config, instruments, Decimal(str(CAPITAL)), history)
     seen: dict[int, tuple[Snapshot, RiskState, Schedule]] = {}
 
     def watch(step: int, snapshot: Snapshot, risk: RiskState, schedule: Schedule, _: Any) -> None:
