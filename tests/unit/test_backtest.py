@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,13 @@ from bot.app.targets import StaticTargets
 from bot.audit.layout import open_portfolio_audit
 from bot.backtest import sources
 from bot.backtest.engine import Setup, run
-from bot.backtest.runner import buy_and_hold, instruments_for, setup_of
+from bot.backtest.history import History
+from bot.backtest.runner import buy_and_hold, instruments_for, setup_of, warmup_ms
+from bot.backtest.strategy import HistoryFeed, _Clock
 from bot.cli.main import main
 from bot.config import BotConfig, load_config
 from bot.core.domain import Instrument, InstrumentKey, Leg, MarketType, Mode, Quote, Snapshot
+from bot.core.errors import DataError
 from bot.core.ids import cycle_id_at
 from bot.core.pipeline import Schedule
 from bot.core.risk import RiskState
@@ -425,3 +428,63 @@ async def _daemon_cycle(
             )
             await cycle.run()
     return executor.sent
+
+
+async def test_the_strategy_feed_resamples_and_never_shows_a_candle_from_the_future() -> None:
+    hours = 24 * 5
+    opens = np.arange(hours, dtype=np.float64) + 100.0
+    closes = opens + 0.5
+    times = START_MS + np.arange(hours, dtype=np.int64) * 3_600_000
+    history = History(times, 3_600_000, {"BTC": opens}, {"BTC": closes})
+    clock = _Clock()
+    feed = HistoryFeed("binance", "spot", history, clock)
+    clock.now = datetime.fromtimestamp((START_MS + 2 * DAY_MS + 5 * 3_600_000) / 1000, UTC)
+    rows = await feed.fetch_ohlcv("BTC/USDT", "1d", START_MS, 1000)
+    # Two whole days, then the day in progress: its first five hours, closing at the latest close.
+    assert [r[0] for r in rows] == [START_MS, START_MS + DAY_MS, START_MS + 2 * DAY_MS]
+    assert rows[0][1:5] == [100.0, 123.5, 100.0, 123.5]
+    assert rows[1][1:5] == [124.0, 147.5, 124.0, 147.5]
+    assert rows[2][1:5] == [148.0, 152.5, 148.0, 152.5]
+    assert await feed.fetch_ohlcv("BTC/USDT", "1d", START_MS + DAY_MS, 1) == [rows[1]]
+    with pytest.raises(DataError, match="not whole"):
+        await feed.fetch_ohlcv("BTC/USDT", "30m", START_MS, 10)
+
+
+def test_risk_parity_targets_follow_the_volatilities_the_walk_has_seen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ERC over two sleeves is inverse volatility: BTC calm then wild, ETH steady. The
+    daemon's strategy code, fed by the backtest, must shift weight away from BTC once its
+    returns turn wild, and not before (no look-ahead)."""
+    rng = np.random.default_rng(9)
+    days = 240
+    btc_vol = np.where(np.arange(days) < 150, 0.01, 0.06)
+    btc = 40_000.0 * np.exp(np.cumsum(rng.normal(0.0, btc_vol)))
+    eth = 2_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.03, days)))
+    prices = tmp_path / "prices"
+    _write_prices(prices, {"BTC": btc, "ETH": eth}, {"BTC": 40_000.0, "ETH": 2_000.0})
+    _fine_markets(tmp_path / "data")
+    strategy = (
+        '[strategy]\nkind = "risk-parity"\nrecompute_every = "1d"\ntimeframe = "1d"\n'
+        'lookback = 30\n[strategy.risk_parity]\nweighting = "erc"\nscope = "all"\n'
+    )
+    path = _config(tmp_path, BAND)
+    path.write_text(path.read_text(encoding="utf-8") + strategy, encoding="utf-8")
+    config = load_config(path, env={})
+    full = sources.from_prices_dir(config, prices, 0.0)
+    history = full.window(int(full.open_ms[0]) + warmup_ms(config), None)
+    instruments, _ = instruments_for(config, load_markets(config.data_dir))
+    setup = setup_of(config, instruments, Decimal(str(CAPITAL)), full)
+    targets: dict[int, Mapping[str, Decimal]] = {}
+
+    def watch(step: int, snapshot: Snapshot, risk: RiskState, schedule: Schedule, _: Any) -> None:
+        targets[step] = setup.targets(snapshot.time, snapshot)
+
+    run(setup, history, watch=watch)
+    share = {step: float(t["bitcoin"] / (t["bitcoin"] + t["ether"])) for step, t in targets.items()}
+    wild_from = 150 - (days - history.steps)  # the step whose candle is BTC's first wild one
+    before = [share[s] for s in range(wild_from + 1)]  # its own close: not settled, unseen
+    after = [share[s] for s in range(history.steps - 20, history.steps)]
+    assert min(before) > 0.6  # calm BTC carries more weight than ETH
+    assert share[wild_from + 3] < share[wild_from]  # seen once its candle has closed
+    assert float(np.mean(after)) < 0.45  # once its returns are wild, less
