@@ -24,7 +24,6 @@ import numpy as np
 from bot import config as cfg
 from bot.app.marketdata import timeframe_ms
 from bot.app.targets import StrategyTargets
-from bot.audit.writer import EventType
 from bot.backtest.history import History
 from bot.config import BotConfig
 from bot.core.domain import InstrumentKey, Snapshot
@@ -102,7 +101,7 @@ class _NoAudit:
     """A backtest writes no audit log: the run's figures are its record."""
 
     def append(
-        self, event: EventType, cycle_id: str | None, *, sync: bool = False, **fields: Any
+        self, event: object, cycle_id: str | None, *, sync: bool = False, **fields: Any
     ) -> None:
         return None
 
