@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -71,3 +72,27 @@ def test_skipping_quiet_steps_decides_exactly_what_deciding_every_step_does(
     assert quick.skipped == dense.skipped
     assert quick.out_of_band_steps == dense.out_of_band_steps
     assert np.max(np.abs(quick.nav / dense.nav - 1.0)) < 1e-9
+
+
+@pytest.mark.slow
+def test_the_readme_band_table_is_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Path(__file__).parents[2]
+    monkeypatch.chdir(repo)  # the README's command names config/paper.toml from the top
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Choose your band", 1)[1].split("\n## ", 1)[0]
+    command = " ".join(section.split("from `rebalance-bot backtest", 1)[1].split("`", 1)[0].split())
+    argv = ["backtest", *command.split(), "--data-dir", str(tmp_path)]
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    first = rows[0]["turnover"]
+    expected = [
+        f"| {r['run']} | {r['final_nav']:,.0f} | {r['total_return']:+.1%} | "
+        f"{r['max_drawdown']:.1%} | {r['turnover']:.2f}× | {r['turnover'] / first:.2f} | "
+        f"{r['fees']:,.2f} | {r['funding']:,.2f} | {r['rebalances']} | "
+        f"{r['time_out_of_band']:.1%} |"
+        for r in rows
+    ]
+    printed = [line for line in section.splitlines() if line.startswith("| ") and "NAV" not in line]
+    assert printed == expected
