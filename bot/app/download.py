@@ -11,8 +11,9 @@ backtest rounds and drops dust as the venue would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,9 +23,11 @@ from typing import Any
 from bot.app.funding import FundingCache
 from bot.app.marketdata import OhlcvCache, Progress, write_json_atomically
 from bot.core.domain import Instrument, InstrumentKey, MarketType
-from bot.core.errors import DataError
+from bot.core.errors import DataError, UsageError
 from bot.exchange.account import ExchangeAccount
-from bot.exchange.venues import ohlcv_page_limit
+from bot.exchange.budget import RequestBudget
+from bot.exchange.clients import make_client
+from bot.exchange.venues import ohlcv_page_limit, venue_limits
 
 # (series label, first ms, last ms) → a progress callback for that series
 ProgressFactory = Callable[[str, int, int], Progress]
@@ -201,3 +204,40 @@ async def _funding(
 
 def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
+
+
+@contextlib.asynccontextmanager
+async def open_public(
+    exchange: str, market: MarketType, symbols: list[str], quote: str, base_url: str | None
+) -> AsyncIterator[dict[str, ExchangeAccount]]:
+    """One keyless client for `download --exchange` (public market data only), its markets
+    loaded; every symbol must be one of them. The account is named after the exchange."""
+    try:
+        limits = venue_limits(exchange)
+    except KeyError:
+        raise UsageError(f"--exchange {exchange!r}: not a supported exchange") from None
+    client = make_client(
+        exchange,
+        market,
+        timeout_seconds=30.0,
+        extra_options={},
+        api_key=None,
+        secret=None,
+        base_url=base_url,
+    )
+    account = ExchangeAccount(
+        name=exchange,
+        exchange_id=exchange,
+        market_type=market,
+        client=client,
+        budget=RequestBudget(limits.calls_per_second),
+        quote_currency=quote,
+    )
+    try:
+        known = await account.load_instruments()
+        missing = [s for s in symbols if s not in known]
+        if missing:
+            raise UsageError(f"--symbols: {', '.join(missing)} not a market of {exchange}")
+        yield {exchange: account}
+    finally:
+        await account.close()

@@ -19,9 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot import config as cfg
-from bot.app.download import ProgressFactory, SeriesReport, download
+from bot.app.download import ProgressFactory, SeriesReport, download, open_public
 from bot.app.marketdata import timeframe_ms
-from bot.app.wiring import open_market_data
+from bot.app.wiring import open_market_data, utc_now
+from bot.core.domain import InstrumentKey, MarketType
 from bot.core.errors import UsageError
 
 DEFAULT_DAYS = 365
@@ -38,14 +39,26 @@ def add_parser(subparsers: Any) -> None:
             "what is new."
         ),
     )
-    parser.add_argument("--config", type=Path, required=True, help="config TOML")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--config", type=Path, help="config TOML: its instruments and data_dir")
+    what.add_argument(
+        "--exchange", help="or a ccxt exchange id (binance, binanceusdm, bitget) with --symbols"
+    )
+    parser.add_argument(
+        "--symbols", help="with --exchange: BTC/USDT,ETH/USDT (spot) or BTC/USDT:USDT (perps)"
+    )
+    parser.add_argument(
+        "--base-url", help="with --exchange: a server speaking its API (rebalance-bot sim)"
+    )
     parser.add_argument(
         "--since",
         type=parse_date,
         help=f"first day to fetch, YYYY-MM-DD UTC (default: {DEFAULT_DAYS} days ago)",
     )
     parser.add_argument("--timeframe", default="1d", help="candle length: 1h, 4h, 1d … (1d)")
-    parser.add_argument("--data-dir", type=Path, help="override the config's data_dir")
+    parser.add_argument(
+        "--data-dir", type=Path, help="override the config's data_dir (with --exchange: ./data)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -63,8 +76,13 @@ def run(args: argparse.Namespace) -> int:
         timeframe_ms(args.timeframe)
     except ValueError as exc:
         raise UsageError(f"--timeframe: {exc}") from None
-    config = cfg.load_config(args.config, data_dir=args.data_dir)
-    reports = asyncio.run(_download(config, args.since, args.timeframe))
+    if args.exchange is not None:
+        reports = asyncio.run(_download_public(args))
+    else:
+        if args.symbols or args.base_url:
+            raise UsageError("--symbols and --base-url go with --exchange, not --config")
+        config = cfg.load_config(args.config, data_dir=args.data_dir)
+        reports = asyncio.run(_download(config, args.since, args.timeframe))
     for report in reports:
         print(describe(report))
     return 0
@@ -83,6 +101,31 @@ async def _download(
                 timeframe=timeframe,
                 since=start,
                 clock=clock,
+                progress=progress,
+            )
+
+
+async def _download_public(args: argparse.Namespace) -> list[SeriesReport]:
+    symbols = [s.strip() for s in (args.symbols or "").split(",") if s.strip()]
+    if not symbols:
+        raise UsageError("--exchange needs --symbols (e.g. BTC/USDT,ETH/USDT)")
+    perps = {":" in s for s in symbols}
+    if len(perps) > 1:
+        raise UsageError("--symbols: spot and perpetuals need two runs (one market each)")
+    market = MarketType.SWAP if perps == {True} else MarketType.SPOT
+    quote = symbols[0].split("/")[-1].split(":")[0]
+    data_dir = args.data_dir or Path("data")
+    async with open_public(args.exchange, market, symbols, quote, args.base_url) as accounts:
+        keys = frozenset(InstrumentKey(args.exchange, s) for s in symbols)
+        start = args.since or utc_now() - timedelta(days=DEFAULT_DAYS)
+        with progress_bars(Console(stderr=True)) as progress:
+            return await download(
+                accounts,
+                keys,
+                data_dir=data_dir,
+                timeframe=args.timeframe,
+                since=start,
+                clock=utc_now,
                 progress=progress,
             )
 

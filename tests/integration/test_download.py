@@ -5,7 +5,12 @@ from __future__ import annotations
 import io
 import itertools
 import json
-from datetime import UTC, datetime
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +202,53 @@ async def test_funding_asked_from_an_earlier_day_fetches_the_head_it_lacks(
     assert earlier.events[0][0] == later - 10 * day
     assert len(earlier.events) == len(first.events) + 30  # ten days of 8-hour events
     assert again.fetched == 0 and again.events == earlier.events
+
+
+@pytest.fixture
+def sim_server(tmp_path: Path) -> Iterator[str]:
+    """`rebalance-bot sim` in its own process (realtime clock), its base URL."""
+    scenario = tmp_path / "served.toml"
+    scenario.write_text(
+        SCENARIO.replace(
+            'mode = "manual"\nstart = 2024-03-01T00:00:00Z', 'mode = "realtime"\nstart = "now"'
+        ),
+        encoding="utf-8",
+    )
+    root = Path(__file__).parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "sim", "--port", "0", "--scenario", str(scenario)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        listening = json.loads(process.stdout.readline())
+        assert listening["event"] == "sim_listening"
+        yield str(listening["base_url"])
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+
+
+def test_download_by_exchange_and_symbols_against_the_sim_command(
+    tmp_path: Path, sim_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["download", "--exchange", "binance", "--symbols", "BTC/USDT,ETH/USDT"]
+    argv += ["--base-url", sim_server, "--data-dir", str(tmp_path / "cache"), "--timeframe", "1h"]
+    since = (datetime.now(UTC) - timedelta(days=50)).date().isoformat()
+    assert main([*argv, "--since", since]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in first] == [
+        "binance BTC/USDT 1h",
+        "binance ETH/USDT 1h",
+    ]
+    rows = int(first[0].split(": ")[1].split()[0])
+    assert 50 * 24 <= rows <= 51 * 24  # from midnight 50 days ago: past one page of 1,000
+    assert main([*argv, "--since", since]) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert all(", 0 fetched" in line or ", 1 fetched" in line for line in again), again
+    assert main([*argv[:4], "BTC/USDT,SOL/USDT", *argv[5:]]) == 2
+    assert "--symbols: SOL/USDT not a market of binance" in capsys.readouterr().err
