@@ -488,3 +488,35 @@ def test_risk_parity_targets_follow_the_volatilities_the_walk_has_seen(
     assert min(before) > 0.6  # calm BTC carries more weight than ETH
     assert share[wild_from + 3] < share[wild_from]  # seen once its candle has closed
     assert float(np.mean(after)) < 0.45  # once its returns are wild, less
+
+
+def test_a_short_perpetual_receives_funding_at_every_event_it_is_held_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Flat prices, half the capital long spot BTC and half short the BTC perpetual: nothing to
+    rebalance, and every 8-hour event pays the short 0.01 % of its notional."""
+    days = 30
+    flat = {"BTC": np.full(days, 40_000.0)}
+    prices = tmp_path / "prices"
+    _write_prices(prices, flat, {"BTC": 40_000.0})
+    hedge = (
+        '\n[accounts.usdm]\nexchange = "binanceusdm"\nmarket = "swap"\n\n'
+        '[[sleeves]]\nname = "hedge"\nkind = "futures"\naccount = "usdm"\n'
+        'symbol = "BTC/USDT:USDT"\ntarget = -0.5\n'
+    )
+    text = CONFIG.format(data=tmp_path / "data", trigger=BAND)
+    text = text.replace('name = "ether"', 'name = "unused"').replace(
+        '[[sleeves]]\nname = "unused"\nkind = "spot"\naccount = "spot"\nasset = "ETH"\n'
+        "target = 0.5\n",
+        hedge,
+    )
+    path = tmp_path / "bot.toml"
+    path.write_text(text, encoding="utf-8")
+    argv = ["--config", str(path), "--prices", str(prices), "--funding-rate", "0.0001", "--json"]
+    code, out, err = _backtest(argv, capsys)
+    assert code == 0, err
+    run_row = json.loads(out.splitlines()[0])
+    events = 3 * days  # 08:00, 16:00 and the next midnight of every day walked
+    assert run_row["rebalances"] == 0
+    assert run_row["funding"] == pytest.approx(-0.5 * events, rel=1e-12)  # received
+    assert run_row["final_nav"] == pytest.approx(CAPITAL + 0.5 * events, rel=1e-12)
