@@ -33,7 +33,7 @@ from bot.core.domain import (
     Snapshot,
     TradingState,
 )
-from bot.core.pipeline import Decision, Policy, Schedule, decide_cycle
+from bot.core.pipeline import Decision, Outcome, Policy, Schedule, decide_cycle
 from bot.core.policy.collateral import TransferLeg
 from bot.core.policy.prices import PriceReference, check_prices
 from bot.core.risk import RiskState, record_trades, remember_prices
@@ -101,6 +101,7 @@ class RunResult:
     out_of_band_steps: int
     rejected: tuple[str, ...] = ()  # legs the paper ledger refused, one line each
     skipped: tuple[str, ...] = field(default=())  # steps decide_cycle skipped, with the reason
+    state_changes: tuple[str, ...] = ()  # trading-state transitions (a drawdown halt …), dated
 
 
 def initial_ledger(
@@ -228,6 +229,7 @@ class _Walk:
         self.fills: list[Fill] = []
         self.rejected: list[str] = []
         self.skipped: list[str] = []
+        self.state_changes: list[str] = []
         self.fees = ZERO
         self.funding = ZERO
         self.out_of_band = 0
@@ -238,7 +240,7 @@ class _Walk:
     def step(self, step: int) -> None:
         history, setup = self.history, self.setup
         keys = setup.policy.allowed
-        now = datetime.fromtimestamp((int(history.open_ms[step]) + history.period_ms) / 1000, UTC)
+        now = step_close(history, step)
         self._pay_funding(step)
         quotes = quotes_at(history, keys, step, opening=False)
         snapshot = _snapshot(setup, self.ledger, quotes, now)
@@ -310,8 +312,12 @@ class _Walk:
             self.nav[step] = float(decision.nav)
         elif step:
             self.nav[step] = self.nav[step - 1]
-        if decision.outcome is not None and decision.outcome.value == "skipped":
+        if decision.outcome is Outcome.SKIPPED:
             self.skipped.append(f"step {step}: {decision.reason}")
+        when = f"{step_close(self.history, step):%Y-%m-%d %H:%M}"
+        self.state_changes.extend(
+            f"{when} {c.previous} → {c.current}: {c.reason}" for c in decision.changes
+        )
         drift = decision.drift
         if drift is None:
             return
@@ -402,6 +408,7 @@ class _Walk:
             out_of_band_steps=self.out_of_band,
             rejected=tuple(self.rejected),
             skipped=tuple(self.skipped),
+            state_changes=tuple(self.state_changes),
         )
 
 
@@ -416,6 +423,11 @@ class _Memory:
 
     def put(self, key: str, value: Any) -> None:
         self._values[key] = value
+
+
+def step_close(history: History, step: int) -> datetime:
+    """When a step decides: its candle's close (UTC)."""
+    return datetime.fromtimestamp((int(history.open_ms[step]) + history.period_ms) / 1000, UTC)
 
 
 def to_decimal(value: float) -> Decimal:

@@ -205,3 +205,7 @@ def _table(outcomes: Sequence[Outcome], history: History, notes: Sequence[str]) 
     console.print(table)
     for note in notes:
         console.print(f"note: {note}", highlight=False)
+    for item in outcomes:
+        result = item.result
+        for change in result.state_changes if result is not None else ():
+            console.print(f"note: {item.name}: {change}", highlight=False)

@@ -520,3 +520,27 @@ def test_a_short_perpetual_receives_funding_at_every_event_it_is_held_over(
     assert run_row["rebalances"] == 0
     assert run_row["funding"] == pytest.approx(-0.5 * events, rel=1e-12)  # received
     assert run_row["final_nav"] == pytest.approx(CAPITAL + 0.5 * events, rel=1e-12)
+
+
+def test_a_drawdown_halt_stops_the_run_trading_as_it_stops_the_daemon_and_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    days = 60
+    btc = np.full(days, 40_000.0)
+    btc[20:] = 24_000.0  # a 40 % fall in one day: half the portfolio, a 20 % NAV drawdown
+    eth = np.full(days, 2_000.0)
+    eth[40:] = 3_000.0  # later, far out of band: a running bot would rebalance
+    prices = tmp_path / "prices"
+    _write_prices(prices, {"BTC": btc, "ETH": eth}, {"BTC": 40_000.0, "ETH": 2_000.0})
+    path = _config(tmp_path, BAND)
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "max_drawdown = 0.9", 'max_drawdown = 0.15\ndrawdown_window = "3d"'
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = _backtest(["--config", str(path), "--prices", str(prices)], capsys)
+    assert code == 0, err
+    assert "note: config: 2024-01-22 00:00 ACTIVE → HALTED: drawdown: NAV" in out
+    run_row = next(line for line in out.splitlines() if line.startswith("│ config"))
+    assert run_row.split("│")[11].strip() == "0"  # no rebalance once halted
