@@ -101,11 +101,11 @@ def run(args: argparse.Namespace) -> int:
         )
     config = cfg.load_config(args.config, data_dir=args.data_dir)
     runs = grid(args.compare)
-    for parameters in runs:
-        override(config, parameters)
+    configs = [override(config, parameters) for parameters in runs]
+    warmup = max(warmup_ms(c) for c in configs)  # every run walks the same steps
     try:
         full, markets = _history(config, args)
-        history = _walk(full, warmup_ms(config))
+        history = _walk(full, warmup)
     except DataError as exc:  # the history is the command's input: bad input, exit 2
         raise UsageError(str(exc)) from None
     instruments, notes = instruments_for(config, markets)
