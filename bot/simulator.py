@@ -6,6 +6,8 @@ The rest of the bot sees a `SimulatorLink`: a base URL, an account's keys and th
 clock — nothing of the simulator's internals. A daemon's embedded simulator is an
 `EmbeddedSimulator`; `plan` beside a running daemon reads the daemon's own simulator as a
 `RemoteSimulator` (the same market, the same keys, derived from the scenario and its seed).
+`backtest --simulated-years` reads the scenario's price model through `simulated_path`:
+candles and funding rates as plain numbers.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,8 +30,10 @@ from bot.core.errors import ConfigError
 from rebalance_sim import cli as sim_cli
 from rebalance_sim.auth import KeyStore
 from rebalance_sim.clock import ClockMode
+from rebalance_sim.engine import MarketKind
 from rebalance_sim.errors import SimConfigError
-from rebalance_sim.scenario import load_scenario
+from rebalance_sim.prices import Kline, PricePath, PriceRangeError, kline_origin_ms
+from rebalance_sim.scenario import Scenario, build_markets, funding_model, load_scenario, path_spec
 from rebalance_sim.server import SimHandle, run_simulator, scenario_keys
 
 
@@ -130,3 +136,90 @@ def serve(args: argparse.Namespace) -> int:
     """`rebalance-bot sim`: serve the simulator until SIGINT/SIGTERM."""
     code: int = sim_cli.run(args)  # its own JSON logs (secrets blanked) and one-line errors
     return code
+
+
+YEAR_MS = 365 * 86_400_000
+FIXED_START = "2024-01-01T00:00:00Z"
+_PAGE = 5_000  # candles generated per request to the price model
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedLot:
+    """A simulated market's precision and minimums (Binance's filters)."""
+
+    amount_step: Decimal
+    price_tick: Decimal
+    min_amount: Decimal
+    min_notional: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedPath:
+    """Candles of every scenario asset on one grid, and the scenario's funding."""
+
+    open_ms: tuple[int, ...]  # candle open times, UTC
+    opens: dict[str, tuple[float, ...]]  # by base asset
+    closes: dict[str, tuple[float, ...]]
+    funding_interval_ms: int
+    funding_rates: dict[str, float]  # per funding interval, by base asset
+    lots: dict[str, SimulatedLot]  # by base asset (spot) and `BASE-PERP`
+
+
+def simulated_path(
+    scenario: Path | None, *, seed: int, years: float, interval_ms: int
+) -> SimulatedPath:
+    """`years` of candles of `interval_ms` from the scenario's clock start, seeded like the
+    simulator, so a backtest walks the path a rehearsal on the same scenario and seed sees.
+    A scenario that starts "now" starts at `FIXED_START` instead: the same inputs, the same
+    path, whatever the day."""
+    try:
+        loaded = _fixed_start(scenario)
+        path = PricePath(path_spec(loaded, seed), seed)
+        origin = kline_origin_ms(interval_ms)
+        start = -(-(loaded.clock.start - origin) // interval_ms) * interval_ms + origin
+        count = int(years * YEAR_MS // interval_ms)
+        opens: dict[str, tuple[float, ...]] = {}
+        closes: dict[str, tuple[float, ...]] = {}
+        times: tuple[int, ...] = ()
+        for asset in path.assets:
+            rows: list[Kline] = []
+            while len(rows) < count:
+                page = path.klines(asset, interval_ms, start + len(rows) * interval_ms, _PAGE)
+                if not page:
+                    break
+                rows.extend(page[: count - len(rows)])
+            times = tuple(r.open_ms for r in rows)
+            opens[asset] = tuple(r.open for r in rows)
+            closes[asset] = tuple(r.close for r in rows)
+        funding = funding_model(loaded)
+        lots = {
+            m.id.base + ("-PERP" if m.id.kind is MarketKind.PERP else ""): SimulatedLot(
+                m.rules.step_size, m.rules.tick_size, m.rules.min_qty, m.rules.min_notional
+            )
+            for m in build_markets(loaded, seed, loaded.clock.start)
+        }
+    except (SimConfigError, PriceRangeError, ValueError) as exc:
+        raise ConfigError(f"simulator: {exc}") from None
+    return SimulatedPath(
+        open_ms=times,
+        opens=opens,
+        closes=closes,
+        funding_interval_ms=funding.interval_ms,
+        funding_rates={a: float(funding.rate(a)) for a in path.assets},
+        lots=lots,
+    )
+
+
+def _fixed_start(scenario: Path | None) -> Scenario:
+    if scenario is None:
+        return load_scenario(None)
+    try:
+        data = tomllib.loads(scenario.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return load_scenario(scenario)  # its own one-line error
+    if data.get("clock", {}).get("start") != "now":
+        return load_scenario(scenario)
+    data["clock"]["start"] = FIXED_START
+    replay = data.get("replay", {})
+    data["replay"] = {asset: str(scenario.parent / path) for asset, path in replay.items()}
+    return load_scenario(data)

@@ -159,6 +159,7 @@ _ROUTES = """
     spot.candles.history  GET     v2/spot/market/history-candles     -      20    _candles
     mix.candles           GET     v2/mix/market/candles              -      20    _candles
     mix.candles.history   GET     v2/mix/market/history-candles      -      20    _candles
+    mix.funding.history   GET     v2/mix/market/history-fund-rate    -      20    _funding_history
     uta.instruments       GET     v3/market/instruments              -      20    _instruments
     uta.tickers           GET     v3/market/tickers                  -      20    _tickers
     uta.candles           GET     v3/market/candles                  -      20    _candles
@@ -563,6 +564,24 @@ class BitgetDialect(Dialect[int]):
         if product is Product.SPOT:  # spot repeats the quote volume as the USDT volume
             rows = [[*row, row[-1]] for row in rows]
         return rows
+
+    def _funding_history(self, call: Call) -> list[dict[str, str]]:
+        """Settled funding events, newest first, `pageSize` (at most 100) per `pageNo`."""
+        listing = self._mix_symbol(call)
+        size = min(max(_int(call.params, "pageSize", 20), 1), 100)
+        page = max(_int(call.params, "pageNo", 1), 1)
+        events = self.engine.funding_history(
+            listing.instrument, None, None, page * size, venue=self.venue
+        )
+        newest = list(reversed(events))[(page - 1) * size : page * size]
+        return [
+            {
+                "symbol": listing.symbol,
+                "fundingRate": _s(e.rate),
+                "fundingTime": str(e.time_ms),
+            }
+            for e in newest
+        ]
 
     # -- accounts ----------------------------------------------------------------------------
 

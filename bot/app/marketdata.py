@@ -6,6 +6,8 @@ module never imports ccxt. Closed candles are cached per exchange/symbol/timefra
 file, written atomically; a restart reads the file and asks only for what is missing — the
 tail after the last cached candle, or a head when a longer history is requested. The candle
 still forming is returned apart and never cached: it would freeze a close that is not final.
+With `checkpoint`, a load that pages forward rewrites the file after every page, so a download
+interrupted half-way resumes from its last page; `progress` hears each page's cursor.
 Rows repeated by the exchange (same timestamp) keep the last copy received and are counted;
 missing candles are reported as gaps. A row with a NaN, zero or negative price is refused
 (`DataError`) and nothing fetched in that load is cached, so the next load asks again.
@@ -41,6 +43,7 @@ DEFAULT_SETTLE_MS = 60_000  # a candle counts as closed this long after its end 
 
 Fetch = Callable[[str, str, int, int], Awaitable[list[list[Any]]]]
 Clock = Callable[[], int]  # milliseconds since the epoch
+Progress = Callable[[int], None]  # the cursor (ms) a load has reached, after each page
 
 _TIMEFRAME = re.compile(r"^([1-9]\d*)([smhdw])$")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -129,6 +132,25 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def candle_path(directory: Path, exchange: str, symbol: str, timeframe: str) -> Path:
+    # Percent-encoding keeps "BTC/USDT:USDT" one path segment and stays reversible.
+    return (
+        directory
+        / quote(exchange, safe="")
+        / quote(symbol, safe="")
+        / f"{quote(timeframe, safe='')}.json"
+    )
+
+
+def cached_candles(
+    directory: Path, exchange: str, symbol: str, timeframe: str
+) -> tuple[tuple[Candle, ...], tuple[str, ...]]:
+    """What the cache holds for one series, without asking the exchange (and why not, when a
+    file cannot be trusted)."""
+    stored = _read(candle_path(directory, exchange, symbol, timeframe), exchange, symbol, timeframe)
+    return stored.candles, stored.issues
+
+
 class OhlcvCache:
     """Candles of one exchange, cached under `directory/<exchange>/<symbol>/<timeframe>.json`."""
 
@@ -141,6 +163,7 @@ class OhlcvCache:
         page_limit: int = DEFAULT_PAGE_LIMIT,
         settle_ms: int = DEFAULT_SETTLE_MS,
         clock_ms: Clock = wall_clock_ms,
+        checkpoint: bool = False,
     ) -> None:
         if page_limit < 1:
             raise ValueError(f"page limit must be positive, got {page_limit}")
@@ -150,24 +173,23 @@ class OhlcvCache:
         self._page_limit = page_limit
         self._settle_ms = settle_ms
         self._clock_ms = clock_ms
+        self._checkpoint = checkpoint
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def path(self, symbol: str, timeframe: str) -> Path:
-        # Percent-encoding keeps "BTC/USDT:USDT" one path segment and stays reversible.
-        return (
-            self._directory
-            / quote(self._exchange, safe="")
-            / quote(symbol, safe="")
-            / f"{quote(timeframe, safe='')}.json"
-        )
+        return candle_path(self._directory, self._exchange, symbol, timeframe)
 
-    async def load(self, symbol: str, timeframe: str, since_ms: int) -> CandleSeries:
+    async def load(
+        self, symbol: str, timeframe: str, since_ms: int, progress: Progress | None = None
+    ) -> CandleSeries:
         """Closed candles from `since_ms` until now: from the cache, plus what is missing."""
         lock = self._locks.setdefault((symbol, timeframe), asyncio.Lock())
         async with lock:
-            return await self._load(symbol, timeframe, since_ms)
+            return await self._load(symbol, timeframe, since_ms, progress)
 
-    async def _load(self, symbol: str, timeframe: str, since_ms: int) -> CandleSeries:
+    async def _load(
+        self, symbol: str, timeframe: str, since_ms: int, progress: Progress | None
+    ) -> CandleSeries:
         period = timeframe_ms(timeframe)
         now = self._clock_ms()
         path = self.path(symbol, timeframe)
@@ -175,21 +197,36 @@ class OhlcvCache:
         cached = {c.timestamp_ms: c for c in stored.candles}
         covered_from = stored.covered_from_ms
         pages = _Pages(symbol)
+        closed_before = now - self._settle_ms
+        identity = (self._exchange, symbol, timeframe)
+
+        def closed() -> dict[int, Candle]:
+            final = dict(cached)
+            final.update({t: c for t, c in pages.candles.items() if t + period <= closed_before})
+            return final
+
+        async def head_page(cursor: int) -> None:
+            if progress is not None:
+                progress(cursor)
+
+        async def tail_page(cursor: int) -> None:
+            if self._checkpoint:  # the head (if any) is complete: the file stays contiguous
+                covered = since_ms if covered_from is None else min(covered_from, since_ms)
+                await asyncio.to_thread(_write, path, identity, covered, list(closed().values()))
+            if progress is not None:
+                progress(cursor)
+
         if cached and covered_from is not None and since_ms < covered_from:
             await self._fetch_range(
-                pages, timeframe, period, start=since_ms, stop=covered_from, now=now
+                pages, timeframe, period, (since_ms, covered_from, now), head_page
             )
-        closed_before = now - self._settle_ms
         start = max(cached) + period if cached else since_ms
         if start + period <= closed_before:  # else no candle after the cache has closed yet
-            await self._fetch_range(pages, timeframe, period, start=start, stop=now, now=now)
-        final = dict(cached)
-        final.update({t: c for t, c in pages.candles.items() if t + period <= closed_before})
+            await self._fetch_range(pages, timeframe, period, (start, now, now), tail_page)
+        final = closed()
         covered = since_ms if covered_from is None else min(covered_from, since_ms)
         if final != cached or covered != covered_from:
-            await asyncio.to_thread(
-                _write, path, (self._exchange, symbol, timeframe), covered, list(final.values())
-            )
+            await asyncio.to_thread(_write, path, identity, covered, list(final.values()))
         forming = [c for t, c in pages.candles.items() if t + period > closed_before]
         return CandleSeries(
             exchange=self._exchange,
@@ -204,19 +241,26 @@ class OhlcvCache:
         )
 
     async def _fetch_range(
-        self, pages: _Pages, timeframe: str, period: int, *, start: int, stop: int, now: int
+        self,
+        pages: _Pages,
+        timeframe: str,
+        period: int,
+        span: tuple[int, int, int],
+        on_page: Callable[[int], Awaitable[None]],
     ) -> None:
-        """Ask page after page from `start` until `stop`, the present, or the exchange's end."""
-        cursor = start
+        """Ask page after page from `start` until `stop`, the present, or the exchange's end
+        (`span` is start, stop, now)."""
+        cursor, stop, now = span
         while cursor < stop:
             rows = await self._fetch(pages.symbol, timeframe, cursor, self._page_limit)
             fresh = [c for c in pages.add(rows) if c.timestamp_ms >= cursor]
             if not fresh:
                 return  # nothing at or after the cursor: the exchange has no more
             last = max(c.timestamp_ms for c in fresh)
+            cursor = last + period
+            await on_page(cursor)
             if last + period > now:
                 return  # reached the candle still forming
-            cursor = last + period
 
 
 class _Pages:
@@ -284,6 +328,11 @@ def _write(
         "covered_from_ms": covered_from_ms,
         "candles": [c.row() for c in sorted(candles, key=lambda c: c.timestamp_ms)],
     }
+    write_json_atomically(path, document)
+
+
+def write_json_atomically(path: Path, document: Any) -> None:
+    """Replace `path` with `document`: a crash leaves the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

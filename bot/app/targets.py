@@ -29,12 +29,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from bot.app.marketdata import DEFAULT_SETTLE_MS, CandleSeries, OhlcvCache, timeframe_ms
-from bot.audit.writer import AuditLog, EventType
+from bot.audit.writer import EventType
 from bot.config import BotConfig
 from bot.core.domain import ZERO, Group, InstrumentKey, Sleeve, Snapshot
 from bot.core.errors import BotError, DataError
@@ -62,7 +62,6 @@ from bot.core.policy.strategies.stats import (
     align_returns,
     basket_returns,
 )
-from bot.exchange.account import ExchangeAccount
 
 log = structlog.get_logger("bot.app.targets")
 
@@ -122,15 +121,33 @@ class StaticTargets:
         return self.weights
 
 
+class CandleFeed(Protocol):
+    """Where an account's candles come from: the exchange adapter (`ExchangeAccount`), or a
+    backtest's history."""
+
+    @property
+    def exchange_id(self) -> str: ...
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since_ms: int | None, limit: int
+    ) -> list[list[float]]: ...
+
+
+class TargetsAudit(Protocol):
+    def append(
+        self, event: EventType, cycle_id: str | None, *, sync: bool = False, **fields: Any
+    ) -> Any: ...
+
+
 class StrategyTargets:
     def __init__(
         self,
         *,
         config: BotConfig,
         sleeves: Sequence[Sleeve],
-        accounts: Mapping[str, ExchangeAccount],
+        accounts: Mapping[str, CandleFeed],
         store: Any,
-        audit: AuditLog | None,
+        audit: TargetsAudit | None,
         clock: Callable[[], datetime],
         cache_dir: Path,
     ) -> None:
@@ -213,7 +230,7 @@ class StrategyTargets:
 
     def _record(
         self,
-        audit: AuditLog,
+        audit: TargetsAudit,
         result: StrategyResult,
         regime: RegimeReport | None,
         now: datetime,

@@ -512,3 +512,24 @@ async def _paper_ledger(store: StateStore, reader: LiveReader, audit: AuditLog) 
     store.commit_paper_trade(ledger.to_dict(), [])
     audit.append(EventType.RECONCILE, None, result="paper_ledger_seeded", ledger=ledger.to_dict())
     return ledger
+
+
+@contextlib.asynccontextmanager
+async def open_market_data(
+    config: BotConfig, *, sim_port: int | None = None
+) -> AsyncIterator[tuple[dict[str, ExchangeAccount], Callable[[], datetime]]]:
+    """The config's accounts with read-only keys and their markets loaded, and the market's
+    clock (the embedded simulator's, when the config runs one): for commands that only read
+    public market data (`download`). No state store, audit log or executor is opened."""
+    async with contextlib.AsyncExitStack() as stack:
+        sim = None
+        if config.simulator.enabled:
+            port = config.simulator.port if sim_port is None else sim_port
+            from bot.simulator import embedded  # noqa: PLC0415 (paper mode only: never live)
+
+            sim = await stack.enter_async_context(
+                embedded(config.simulator.scenario, seed=config.simulator.seed, port=port)
+            )
+        accounts = _open_accounts(config, Mode.DRY_RUN, sim, WaitClock(), None, stack)
+        await load_instruments(config, accounts)
+        yield accounts, (sim.now if sim is not None else utc_now)

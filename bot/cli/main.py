@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bot.cli.config",
     "bot.audit.cli",
     "bot.cli.sim",
+    "bot.cli.download",
+    "bot.cli.backtest",
 )
 
 EXIT_OK = 0

@@ -52,6 +52,8 @@ from bot.exchange.venues import (
 )
 
 T = TypeVar("T")
+BITGET_FUNDING_PAGE = 100  # the most Bitget sends per page of funding history
+BITGET_FUNDING_PAGES = 200  # pages walked back at most (Bitget keeps a limited history)
 log = structlog.get_logger("bot.exchange.account")
 
 
@@ -437,6 +439,45 @@ class ExchangeAccount:
             lambda: self.client.fetch_ohlcv(symbol, timeframe, since_ms, limit),
         )
         return rows
+
+    async def fetch_funding_history(
+        self, symbol: str, since_ms: int | None, limit: int
+    ) -> list[tuple[int, float]]:
+        """Funding events of a perpetual as (time ms, rate), oldest first."""
+        if self.exchange_id == "bitget":
+            return await self._bitget_funding_history(symbol, since_ms)
+        return await self._funding_page(symbol, since_ms, limit, {})
+
+    async def _bitget_funding_history(
+        self, symbol: str, since_ms: int | None
+    ) -> list[tuple[int, float]]:
+        """Bitget pages funding history newest first by page number and ignores `since`:
+        walk back page by page until the page reaches `since` (or the history ends)."""
+        found: dict[int, float] = {}
+        for page in range(1, BITGET_FUNDING_PAGES + 1):
+            params = {"pageNo": page}
+            rows = await self._funding_page(symbol, None, BITGET_FUNDING_PAGE, params)
+            found.update(rows)
+            if len(rows) < BITGET_FUNDING_PAGE or (
+                since_ms is not None and min(t for t, _ in rows) <= since_ms
+            ):
+                break
+        return sorted((t, r) for t, r in found.items() if since_ms is None or t >= since_ms)
+
+    async def _funding_page(
+        self, symbol: str, since_ms: int | None, limit: int, params: dict[str, Any]
+    ) -> list[tuple[int, float]]:
+        rows: list[dict[str, Any]] = await self.read(
+            f"fetch_funding_rate_history {symbol}",
+            lambda: self.client.fetch_funding_rate_history(symbol, since_ms, limit, params),
+        )
+        events: list[tuple[int, float]] = []
+        for row in rows:
+            stamp, rate = row.get("timestamp"), row.get("fundingRate")
+            if not isinstance(stamp, int | float) or not isinstance(rate, int | float | str):
+                raise DataError(f"{symbol}: malformed funding row {row!r}")
+            events.append((int(stamp), float(rate)))
+        return sorted(events)
 
     async def close(self) -> None:
         await self.client.close()

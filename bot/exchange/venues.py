@@ -105,6 +105,13 @@ def venue_of(exchange_id: str) -> str:
     return "binance" if exchange_id in ("binance", "binanceusdm") else exchange_id
 
 
+def ohlcv_page_limit(exchange_id: str) -> int:
+    """Candles asked per `fetch_ohlcv` page when paging history forward from a `since`.
+    Bitget's history endpoint sends at most 200, and ccxt asked for more moves the window
+    away from `since`."""
+    return 200 if venue_of(exchange_id) == "bitget" else 1000
+
+
 def venue_limits(exchange_id: str) -> VenueLimits:
     return _LIMITS[exchange_id]
 

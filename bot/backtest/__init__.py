@@ -1,0 +1,1 @@
+"""Backtests: the daemon's decision code walked over price history (see `engine`)."""
