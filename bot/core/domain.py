@@ -138,6 +138,24 @@ class Quote:
 
 
 @dataclass(frozen=True, slots=True)
+class Touch:
+    """The top of one market's order book: best prices and the size resting at each."""
+
+    bid: Decimal | None
+    bid_size: Decimal | None
+    ask: Decimal | None
+    ask_size: Decimal | None
+
+    def passive(self, side: Side) -> Decimal | None:
+        """Where an order joins the book: a buy at the best bid, a sell at the best ask."""
+        return self.bid if side is Side.BUY else self.ask
+
+    def opposite_size(self, side: Side) -> Decimal | None:
+        """What a taker of `side` meets at the touch: the asks for a buy, the bids for a sell."""
+        return self.ask_size if side is Side.BUY else self.bid_size
+
+
+@dataclass(frozen=True, slots=True)
 class Holding:
     """A spot balance of one asset."""
 

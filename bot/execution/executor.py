@@ -278,8 +278,10 @@ class LiveExecutor:
         gateway = self._gateways.get(leg.key.account)
         if gateway is None:
             raise ExecutionError(f"no order gateway for account {leg.key.account!r}")
-        touch = _passive_touch(leg.side, quote) if quote is not None else None
-        if self._options.order_type is OrderType.LIMIT and touch is not None:
+        touch = None
+        if self._options.order_type is OrderType.LIMIT:
+            touch = await self._limit_price(gateway, leg, quote)
+        if touch is not None:
             first = await self._limit_attempt(gateway, leg, cycle_id, touch)
             if first.state is IntentState.NOT_PLACED:
                 return first  # not found after a lost reply: it may still rest, hidden
@@ -295,6 +297,22 @@ class LiveExecutor:
             )
             return _combine(leg, first, second)
         return await self._order(gateway, leg, cycle_id, 0, OrderType.MARKET, None)
+
+    async def _limit_price(
+        self, gateway: OrderGateway, leg: Leg, quote: Quote | None
+    ) -> Decimal | None:
+        """Where the limit order joins the book: the touch read now, else the snapshot's quote
+        (Binance's USDⓈ-M tickers carry no bid or ask), else None: the leg goes at market."""
+        try:
+            price = (await gateway.touch(leg.key.symbol)).passive(leg.side)
+        except BotError as exc:
+            log.warning("touch_unavailable", symbol=leg.key.symbol, error=str(exc))
+            price = None
+        if price is None and quote is not None:
+            price = _passive_touch(leg.side, quote)
+        if price is None:
+            log.warning("limit_order_without_touch", symbol=leg.key.symbol, leg=leg.index)
+        return price
 
     def _tradable_remainder(self, leg: Leg, remaining: Decimal) -> Decimal | None:
         instrument = self._instruments.get(leg.key)

@@ -44,7 +44,10 @@ class PaperCosts:
 
 
 class PaperExecutor:
-    """Dry-run: fills legs on the paper ledger at the quoted touch. No exchange object at all."""
+    """Dry-run: fills legs on the paper ledger at the quoted touch. No exchange object at all.
+
+    Every leg fills at once as a market order would (the touch plus slippage), whatever
+    `execution.order_type` says: limit-then-market is a live flow, tested on the simulator."""
 
     def __init__(
         self,

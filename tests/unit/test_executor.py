@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.audit.events import AuditEvent
-from bot.core.domain import Intent, IntentState, Leg, OrderType, OrderUpdate, Side
+from bot.core.domain import Intent, IntentState, Leg, OrderType, OrderUpdate, Side, Touch
 from bot.core.errors import ExchangeUnavailable
 from bot.core.ids import client_order_id, portfolio_tag
 from bot.exchange.errors import Outcome
@@ -57,6 +57,10 @@ class Gateway:
 
     def check_amount(self, intent: Intent) -> str:
         return str(intent.leg.amount)
+
+    async def touch(self, symbol: str) -> Touch:
+        """The book cannot be read: a limit order joins the snapshot's quote instead."""
+        raise ExchangeUnavailable(f"touch of {symbol}: 503 Service Unavailable")
 
     async def create(self, intent: Intent) -> OrderUpdate:
         saved = self.store.get_intent(intent.client_order_id)
