@@ -82,6 +82,7 @@ class EventType(StrEnum):
     ORDER_FAILED = "order_failed"
     ORDER_LOOKUP = "order_lookup"
     ORDER_WITHHELD = "order_withheld"  # not sent: an earlier order's fate is unknown
+    SLICED_LEG = "sliced_leg"  # a leg sent as child orders: started, resumed, ended
     PAPER_FILL = "paper_fill"
     COLLATERAL_PLAN = "collateral_plan"  # wallet needs, transfers and shortfalls of a plan
     TRANSFER_INTENT = "transfer_intent"  # persisted before the transfer is sent

@@ -315,6 +315,10 @@ class Leg:
     reduce_only: bool = False
     market_type: MarketType = MarketType.SPOT
     contract_size: Decimal = ONE  # base units per contract (the instrument's); 1 for spot
+    # A leg larger than one order may be is sliced into child orders (bot.core.slicing):
+    child_amount: Decimal | None = None  # no child order above this amount (set by the risk check)
+    child: int | None = None  # on a child order's leg: the child's index ...
+    origin: str | None = None  # ... and the id of the cycle that sliced the leg
 
     def value(self, amount: Decimal, price: Decimal) -> Decimal:
         """The quote value of `amount` (base units or contracts) of this instrument at `price`:
