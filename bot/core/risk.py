@@ -418,8 +418,8 @@ def _slicing_problem(leg: Leg, limits: RiskLimits) -> tuple[RiskCheck, str] | No
     assert leg.child_amount is not None
     if leg.child_amount <= 0:
         return RiskCheck.ORDER_NOTIONAL, (
-            f"order {leg.notional:.2f} exceeds the per-order limits and not one lot fits under "
-            "them: it cannot be sliced"
+            f"order {leg.notional:.2f} exceeds the per-order limits and no order the market "
+            "takes fits under them: it cannot be sliced"
         )
     count = _children(leg)
     if count > limits.slicing.max_children:

@@ -41,12 +41,13 @@ class SlicedLeg:
 
 
 def child_cap(leg: Leg, instrument: Instrument, max_notional: Decimal) -> Decimal:
-    """The largest amount on the lot whose notional at the leg's price is within `max_notional`
-    (zero when not even one lot is)."""
+    """The largest amount on the lot whose notional at the leg's price is within `max_notional`;
+    zero when that is below the smallest order the instrument takes."""
     per_unit = leg.value(ONE, leg.price)
     if per_unit <= 0 or max_notional <= 0:
         return ZERO
-    return instrument.round_amount(max_notional / per_unit)
+    cap = instrument.round_amount(max_notional / per_unit)
+    return cap if cap >= smallest_order(leg, instrument) else ZERO
 
 
 def lots(amount: Decimal, step: Decimal) -> int:
@@ -71,14 +72,14 @@ def next_child(
         return None
     left = max(children_left, -(-remaining_lots // cap_lots), 1)
     amount = min(-(-remaining_lots // left), cap_lots) * step
-    smallest = _smallest_order(leg, instrument)
+    smallest = smallest_order(leg, instrument)
     amount = max(amount, smallest)
     if amount > min(cap, remaining_lots * step):
         return None
     return amount
 
 
-def _smallest_order(leg: Leg, instrument: Instrument) -> Decimal:
+def smallest_order(leg: Leg, instrument: Instrument) -> Decimal:
     """The smallest amount on the lot that clears the minimum amount and minimum notional."""
     step = instrument.amount_step
     smallest = max(instrument.min_amount, step)
