@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.audit.events import AuditEvent
 from bot.core.domain import (
     InstrumentKey,
     IntentState,
@@ -136,10 +137,8 @@ VENUES = {
 class Audit:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    def append(
-        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
-    ) -> None:
-        self.events.append((str(event), fields))
+    def record(self, event: AuditEvent, cycle_id: str | None, *, sync: bool = False) -> None:
+        self.events.append((event.TYPE.value, event.fields()))
 
     def of(self, name: str) -> list[dict[str, Any]]:
         return [f for n, f in self.events if n == name]

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from bot.audit.events import AuditEvent, PaperFill
 from bot.core.domain import Intent, MarketType, Plan, RebalanceTo, Side
 from bot.core.ids import MAX_CLIENT_ID, client_order_id
+from bot.core.policy.valuation import value_portfolio
 from bot.core.risk import RiskLimits, RiskState, check
 from bot.core.slicing import (
     SlicedLeg,
@@ -96,9 +97,10 @@ MILLION = snapshot(spot={"USDT": "400000", "BTC": "12"}, prices={"BTC": "50000"}
 
 def _judge(limits: RiskLimits, amount: str) -> tuple[bool, str | None, D | None]:
     plan = Plan(RebalanceTo.TARGET, (leg(BTC, Side.SELL, amount, "50000"),))
-    nav = D("1000000")
+    valued = value_portfolio(MILLION)
+    assert valued.nav == D("1000000")
     verdict = check(
-        plan, MILLION, nav, RiskState(), limits, instruments(BTC), NOW, frozenset({BTC})
+        plan, MILLION, valued, RiskState(), limits, instruments(BTC), NOW, frozenset({BTC})
     )
     (judged,) = verdict.legs
     return judged.approved, judged.check, judged.leg.child_amount
@@ -110,7 +112,7 @@ def test_a_leg_above_the_order_limit_is_denied_without_child_orders() -> None:
 
 def test_a_leg_above_the_order_limit_is_sliced_within_it_with_child_orders() -> None:
     assert _judge(SLICED, "2") == (True, None, D("1"))
-    # The fraction of NAV is a per-order limit too: 25 % of 100,000 is 25,000 = 0.5 BTC.
+    # The fraction of NAV is a per-order limit too: 2.5 % of 1,000,000 is 25,000 = 0.5 BTC.
     small = replace(SLICED, max_order_notional=None, max_order_fraction=D("0.025"))
     assert _judge(small, "2") == (True, None, D("0.5"))
     # A leg within the limits stays one order.
