@@ -228,6 +228,7 @@ class LiveExecutor:
         self._stopping = asyncio.Event()
         self._reconciliation: Reconciliation | None = None  # the latest one; None: none yet
         self._orphans_scanned = False  # open orders are read once per process, until it works
+        self._halted: Callable[[], str | None] = lambda: None  # the running execute's
 
     def stop(self) -> None:
         """No new orders from now on; what is in flight is still resolved."""
@@ -253,8 +254,10 @@ class LiveExecutor:
         *,
         halted: Callable[[], str | None] = lambda: None,
     ) -> ExecutionReport:
-        """Send the legs in order. `halted` is asked before every leg: a reason (trading was
-        halted while the cycle ran) stops the legs not yet sent."""
+        """Send the legs in order. `halted` is asked before every leg (and every child order of
+        a sliced leg): a reason (trading was halted while the cycle ran) stops the orders not
+        yet sent."""
+        self._halted = halted
         outcomes: list[LegOutcome] = []
         for leg in legs:
             if self._stopping.is_set():
@@ -695,6 +698,8 @@ class LiveExecutor:
         outcomes: list[LegOutcome] = []
         reason: str | None = None
         while True:
+            if outcomes and (halt := self._halted()) is not None:  # halted during the TWAP
+                return self._slice_paused(run, leg, outcomes, halt)
             children = self._store.children_of(run.origin, run.index)
             filled = sum((c.filled for c in children), ZERO)
             index = 1 + max((c.leg.child or 0 for c in children), default=-1)
