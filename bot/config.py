@@ -60,12 +60,14 @@ from bot.core.domain import (
     SleeveKind,
 )
 from bot.core.errors import ConfigError
+from bot.core.ids import MAX_CHILDREN
 from bot.core.policy.collateral import CollateralOptions, VenueWallets
 from bot.core.policy.planner import PlannerOptions
 from bot.core.policy.strategies.core_satellite import GroupedSleeve, core_satellite
 from bot.core.policy.strategies.errors import StrategyError
 from bot.core.policy.triggers import TriggerKind, TriggerRule
 from bot.core.risk import RiskLimits
+from bot.core.slicing import DEFAULT_MAX_CHILDREN, Slicing
 from bot.logs import register_secrets
 
 ENV_PREFIX = "REBALANCE_"
@@ -413,7 +415,40 @@ class ExecutionConfig(_Model):
         timedelta(seconds=30),
         description="how long an accepted market order may take to close before the cycle moves on",
     )
+    child_orders: bool = Field(
+        False,
+        description="execute a leg above risk.max_order_notional / max_order_fraction as child "
+        "orders within those limits instead of denying it",
+    )
+    max_children: int = Field(
+        DEFAULT_MAX_CHILDREN,
+        ge=1,
+        lt=MAX_CHILDREN,
+        description="a leg needing more child orders than this is denied",
+    )
+    twap_duration: Duration = Field(
+        timedelta(0), description="child orders of a leg spread evenly over this time"
+    )
+    max_depth_fraction: Dec | None = Field(
+        None, description="no child order above this share of the size resting at the touch"
+    )
     paper: PaperConfig = PaperConfig()
+
+    @field_validator("max_depth_fraction")
+    @classmethod
+    def _depth_fraction(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(f"must be > 0 and <= 1 (a share of the touch's size), got {value}")
+        return value
+
+    @property
+    def slicing(self) -> Slicing:
+        return Slicing(
+            enabled=self.child_orders,
+            max_children=self.max_children,
+            duration=self.twap_duration,
+            depth_fraction=self.max_depth_fraction,
+        )
 
     @property
     def order_type_enum(self) -> OrderType:
@@ -1180,6 +1215,7 @@ def risk_limits(config: BotConfig) -> RiskLimits:
         drawdown_window=r.drawdown_window,
         min_liquidation_distance=r.min_liquidation_distance,
         max_margin_ratio=r.max_margin_ratio,
+        slicing=config.execution.slicing,
     )
 
 

@@ -83,6 +83,10 @@ class Admin:
     def gap(self, asset: str, factor: float) -> None:
         self._engine.gap(asset, factor)
 
+    def take(self, account: str, client_id: str, amount: Decimal | int | str) -> OrderRecord:
+        """Trade `amount` against the account's resting limit order `client_id` at its price."""
+        return self._engine.take(account, client_id, Decimal(amount))
+
     def set_market_open(self, kind: MarketKind, base: str, is_open: bool) -> None:
         quote = self._engine.settle_asset
         self._engine.set_market_open(InstrumentId(kind, base, quote), is_open)

@@ -982,6 +982,26 @@ class Engine:
         if order.status.is_open and order.remaining == 0:
             self._finish(order, OrderStatus.FILLED, when)
 
+    def take(self, account: str, client_id: str, amount: Decimal) -> OrderRecord:
+        """A counterparty trades `amount` against one resting limit order of the account, at
+        its price (a partial or whole fill while the price stays where it is)."""
+        self.sync()
+        found = self._by_account_client_id.get((account, client_id))
+        order = self._orders.get(found) if found is not None else None
+        if order is None or not order.status.is_open or order.type is not OrderType.LIMIT:
+            raise EngineRejected(Reject.UNKNOWN_ORDER, f"no resting limit order {client_id}")
+        step = self.market(order.instrument, order.venue).rules.step_size
+        qty = min(amount, order.remaining)
+        if qty <= 0 or not is_multiple(qty, step):
+            raise EngineRejected(Reject.LOT_SIZE, str(amount), step)
+        now, acc = self.now_ms(), self._accounts[account]
+        if order.instrument.kind is MarketKind.PERP:
+            qty = self._reduce_only_cap(acc, order, qty)
+        self._execute(acc, order, qty, order.price, maker=True, when=now)
+        if order.remaining == 0:
+            self._finish(order, OrderStatus.FILLED, now)
+        return order.record()
+
     def _pay_funding(self, when: int) -> None:
         for account in self._accounts.values():
             for instrument, position in account.positions.items():

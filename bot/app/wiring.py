@@ -420,6 +420,7 @@ async def _execution(
                 poll_interval=config.execution.poll_interval.total_seconds(),
                 lookup_window=config.execution.lookup_window.total_seconds(),
                 fill_timeout=config.execution.fill_timeout.total_seconds(),
+                slicing=config.execution.slicing,
             ),
             clock=clock,
             sleep=waits.sleep,

@@ -170,6 +170,35 @@ class OrderWithheld(AuditEvent):
     reason: str
 
 
+class SliceStage(StrEnum):
+    """The `stage` of a `sliced_leg` record."""
+
+    START = "start"  # persisted before its first child
+    RESUME = "resume"  # a later cycle continues it under its own ids
+    END = "end"  # no more children: done, or given up (`reason`)
+
+
+@dataclass(frozen=True, slots=True)
+class SliceRecord(AuditEvent):
+    """A leg sent as child orders: its start (fsync'd before its first child), a later
+    cycle's resume, its end."""
+
+    TYPE: ClassVar[EventType] = EventType.SLICED_LEG
+    stage: SliceStage
+    origin: str  # the cycle that sliced it: its id is in every child's client order id
+    leg: int
+    filled: Decimal  # by all its children so far
+    account: str | None = None
+    symbol: str | None = None
+    side: Side | None = None
+    amount: Decimal | None = None  # the leg's total
+    child_amount: Decimal | None = None
+    children: int | None = None  # planned
+    twap_seconds: float | None = None
+    goal: Decimal | None = None  # what all its children may fill
+    reason: str | None = None  # why it was given up
+
+
 @dataclass(frozen=True, slots=True)
 class OrderReconciled(AuditEvent):
     """One order looked up by reconciliation; `result` is its state or a finding."""

@@ -82,6 +82,7 @@ class EventType(StrEnum):
     ORDER_FAILED = "order_failed"
     ORDER_LOOKUP = "order_lookup"
     ORDER_WITHHELD = "order_withheld"  # not sent: an earlier order's fate is unknown
+    SLICED_LEG = "sliced_leg"  # a leg sent as child orders: started, resumed, ended
     PAPER_FILL = "paper_fill"
     MARGIN_WATCH = "margin_watch"  # futures accounts too close to liquidation
     COLLATERAL_PLAN = "collateral_plan"  # wallet needs, transfers and shortfalls of a plan

@@ -145,6 +145,24 @@ class Quote:
 
 
 @dataclass(frozen=True, slots=True)
+class Touch:
+    """The top of one market's order book: best prices and the size resting at each."""
+
+    bid: Decimal | None
+    bid_size: Decimal | None
+    ask: Decimal | None
+    ask_size: Decimal | None
+
+    def passive(self, side: Side) -> Decimal | None:
+        """Where an order joins the book: a buy at the best bid, a sell at the best ask."""
+        return self.bid if side is Side.BUY else self.ask
+
+    def opposite_size(self, side: Side) -> Decimal | None:
+        """What a taker of `side` meets at the touch: the asks for a buy, the bids for a sell."""
+        return self.ask_size if side is Side.BUY else self.bid_size
+
+
+@dataclass(frozen=True, slots=True)
 class Holding:
     """A spot balance of one asset."""
 
@@ -324,6 +342,10 @@ class Leg:
     reduce_only: bool = False
     market_type: MarketType = MarketType.SPOT
     contract_size: Decimal = ONE  # base units per contract (the instrument's); 1 for spot
+    # A leg larger than one order may be is sliced into child orders (bot.core.slicing):
+    child_amount: Decimal | None = None  # no child order above this amount (set by the risk check)
+    child: int | None = None  # on a child order's leg: the child's index ...
+    origin: str | None = None  # ... and the id of the cycle that sliced the leg
 
     def value(self, amount: Decimal, price: Decimal) -> Decimal:
         """The quote value of `amount` (base units or contracts) of this instrument at `price`:

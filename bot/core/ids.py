@@ -1,7 +1,8 @@
 """Identifiers: sortable cycle ids and deterministic client order ids.
 
 A client order id is derived from the portfolio, the cycle id, the leg's index and the attempt
-(a limit order and the market order for its remainder are two attempts of one leg). The same
+(a limit order and the market order for its remainder are two attempts of one leg), and for a
+child order of a leg sliced into several orders, the child's index. The same
 inputs always give the same id, which is what lets a lost reply be looked up instead of resent.
 Ids use only `[A-Za-z0-9_]` and stay within 32 characters, which fits every venue the bot
 speaks (Binance allows 36 characters of `[.A-Z:/a-z0-9_-]`; Bitget is stricter).
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 
 _CYCLE_ID = re.compile(r"^\d{8}T\d{9}$")
 MAX_CLIENT_ID = 32
+MAX_CHILDREN = 100  # child orders of one sliced leg: two digits in its client order ids
 
 
 def portfolio_tag(portfolio: str) -> str:
@@ -32,12 +34,22 @@ def is_cycle_id(value: str) -> bool:
     return bool(_CYCLE_ID.match(value))
 
 
-def client_order_id(portfolio: str, cycle_id: str, leg_index: int, attempt: int = 0) -> str:
+def client_order_id(
+    portfolio: str, cycle_id: str, leg_index: int, attempt: int = 0, child: int | None = None
+) -> str:
+    """`child`: the index of a child order of a sliced leg (`cycle_id` is then the cycle that
+    sliced it): `c` instead of the second `_`, two digits of leg and two of child."""
     if not is_cycle_id(cycle_id):
         raise ValueError(f"not a cycle id: {cycle_id!r}")
     if not 0 <= leg_index < 1000 or not 0 <= attempt < 10:
         raise ValueError(f"leg index {leg_index} / attempt {attempt} out of range")
-    value = f"rb{portfolio_tag(portfolio)}_{cycle_id.replace('T', '')}_{leg_index:03d}{attempt}"
+    stamp = f"rb{portfolio_tag(portfolio)}_{cycle_id.replace('T', '')}"
+    if child is None:
+        value = f"{stamp}_{leg_index:03d}{attempt}"
+    elif 0 <= child < MAX_CHILDREN and leg_index < 100:
+        value = f"{stamp}c{leg_index:02d}{child:02d}{attempt}"
+    else:
+        raise ValueError(f"child {child} of leg {leg_index} out of range")
     assert len(value) <= MAX_CLIENT_ID
     return value
 

@@ -13,10 +13,14 @@ with the numbers. Checks, in order, per leg:
    otherwise nothing trades on that instrument. Whether the prices can be true at all (touch,
    mark, spot vs perpetual, the jump since the last accepted price) is decided for the whole
    cycle before valuation, by `bot.core.policy.prices`; the thresholds live here with the others;
-4. order size: `max_order_notional` and `max_order_fraction` of NAV;
+4. order size: `max_order_notional` and `max_order_fraction` of NAV. With child orders on
+   (`slicing.enabled`) a larger leg is not denied: it gets a `child_amount` within both limits
+   and is executed as child orders (bot.core.slicing), denied only when not one lot fits under
+   the limits or it would need more than `slicing.max_children` children;
 5. cumulative, in plan order (reductions come first), on the portfolio as the approved legs so
    far would leave it (starting from the valuation's NAV, cash and exposures, the same the drift
-   is computed from): turnover this cycle and over the rolling 24 h, orders in the last minute,
+   is computed from): turnover this cycle and over the rolling 24 h, orders in the last minute
+   (a sliced leg's children that fall within one minute of its TWAP),
    the spot cash reserve after buys, futures leverage (gross notional / futures equity) and gross
    exposure ((spot non-cash + |futures|) / NAV). A leg that reduces leverage or exposure is never
    denied by those two checks, so denying a reduction can never be what causes a breach; a buy
@@ -67,6 +71,7 @@ from bot.core.margin import (
 )
 from bot.core.policy.prices import PendingJump, PriceLimits, PriceReference, PriceVerdict
 from bot.core.policy.valuation import Valuation
+from bot.core.slicing import Slicing, child_cap, child_count
 
 RISK_STATE_VERSION = 1
 ORDER_WINDOW = timedelta(minutes=1)
@@ -102,6 +107,8 @@ class RiskLimits:
     # Margin watch (bot.core.margin), from the exchange's liquidation prices and maintenance:
     min_liquidation_distance: Decimal | None = None  # fraction of the mark
     max_margin_ratio: Decimal | None = None  # maintenance margin / futures equity
+    # Legs above the per-order limits: executed as child orders when enabled, else denied.
+    slicing: Slicing = field(default_factory=Slicing)
 
     def margin_limits(self) -> MarginLimits:
         return MarginLimits(self.min_liquidation_distance, self.max_margin_ratio)
@@ -354,10 +361,10 @@ class _Book:
     def gross_exposure(self) -> Decimal:
         return (self.spot_risk_value + self.gross_futures) / self.nav
 
-    def after(self, leg: Leg) -> _Book:
+    def after(self, leg: Leg, orders: int = 1) -> _Book:
         clone = _Book(
             self.nav, dict(self.spot_cash), self.spot_risk_value, dict(self.futures),
-            self.futures_equity, self.turnover + leg.notional, self.orders + 1,
+            self.futures_equity, self.turnover + leg.notional, self.orders + orders,
         )  # fmt: skip
         signed = leg.notional * leg.side.sign
         if leg.market_type is MarketType.SPOT:
@@ -398,7 +405,63 @@ def _price_problem(
     return None
 
 
+def _order_cap(nav: Decimal, limits: RiskLimits) -> Decimal | None:
+    """The largest notional one order may have, or None when neither limit is set."""
+    caps = [limits.max_order_notional] if limits.max_order_notional is not None else []
+    if limits.max_order_fraction is not None:
+        caps.append(limits.max_order_fraction * nav)
+    return min(caps) if caps else None
+
+
+def _sliced(
+    leg: Leg, nav: Decimal, limits: RiskLimits, instruments: Mapping[InstrumentKey, Instrument]
+) -> Leg:
+    """The leg with the child amount it is executed in, when it is above the per-order limits
+    and child orders are on; else the leg as it is."""
+    cap = _order_cap(nav, limits)
+    instrument = instruments.get(leg.key)
+    if not limits.slicing.enabled or cap is None or instrument is None or leg.notional <= cap:
+        return leg
+    return replace(leg, child_amount=child_cap(leg, instrument, cap))
+
+
+def _children(leg: Leg) -> int:
+    """How many orders the leg takes: its children when sliced, else one."""
+    if leg.child_amount is None or leg.child_amount <= 0:
+        return 1
+    return child_count(leg.amount, leg.child_amount)
+
+
+def _orders_within_a_minute(leg: Leg, limits: RiskLimits) -> int:
+    """The leg's orders that fall within one minute: all of them without a TWAP, else as
+    many as its spacing puts into a minute."""
+    count = _children(leg)
+    duration = limits.slicing.duration
+    if count <= 1 or duration <= timedelta(0):
+        return count
+    spacing = duration / count
+    return min(count, 1 + int(ORDER_WINDOW / spacing))
+
+
+def _slicing_problem(leg: Leg, limits: RiskLimits) -> tuple[RiskCheck, str] | None:
+    assert leg.child_amount is not None
+    if leg.child_amount <= 0:
+        return RiskCheck.ORDER_NOTIONAL, (
+            f"order {leg.notional:.2f} exceeds the per-order limits and no order the market "
+            "takes fits under them: it cannot be sliced"
+        )
+    count = _children(leg)
+    if count > limits.slicing.max_children:
+        return RiskCheck.ORDER_NOTIONAL, (
+            f"order {leg.notional:.2f} would take {count} child orders of at most "
+            f"{leg.child_amount} (limit {limits.slicing.max_children})"
+        )
+    return None
+
+
 def _size_problem(leg: Leg, nav: Decimal, limits: RiskLimits) -> tuple[RiskCheck, str] | None:
+    if leg.child_amount is not None:
+        return _slicing_problem(leg, limits)
     if limits.max_order_notional is not None and leg.notional > limits.max_order_notional:
         return RiskCheck.ORDER_NOTIONAL, (
             f"order {leg.notional:.2f} exceeds max order notional {limits.max_order_notional}"
@@ -414,7 +477,7 @@ def _size_problem(leg: Leg, nav: Decimal, limits: RiskLimits) -> tuple[RiskCheck
 def _cumulative_problem(
     leg: Leg, book: _Book, state: RiskState, limits: RiskLimits, now: datetime
 ) -> tuple[RiskCheck, str] | None:
-    after = book.after(leg)
+    after = book.after(leg, _orders_within_a_minute(leg, limits))
     nav = book.nav
     if limits.max_turnover_cycle is not None and after.turnover > limits.max_turnover_cycle * nav:
         return RiskCheck.TURNOVER_CYCLE, (
@@ -493,7 +556,8 @@ def check(
     book = _book(valuation)
     watched = watch_margin(snapshot, limits.margin_limits())
     verdicts: list[LegVerdict] = []
-    for leg in plan.legs:
+    for planned in plan.legs:
+        leg = _sliced(planned, nav, limits, instruments)
         denial = margin_denial(leg, snapshot, watched)
         if denial is not None:
             verdicts.append(LegVerdict(leg, False, RiskCheck.MARGIN, denial))
@@ -501,7 +565,7 @@ def check(
         problem = _leg_problem(leg, snapshot, book, state, limits, instruments, now, allowed)
         if problem is None:
             verdicts.append(LegVerdict(leg, True))
-            book = book.after(leg)
+            book = book.after(leg, _orders_within_a_minute(leg, limits))
         else:
             verdicts.append(LegVerdict(leg, False, problem[0], problem[1]))
     return Verdict(tuple(verdicts), state.trading)

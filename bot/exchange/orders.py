@@ -15,7 +15,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
-from bot.core.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate
+from bot.core.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate, Touch
 from bot.core.errors import BotError, DataError, ExecutionError
 from bot.exchange.account import ExchangeAccount, to_decimal
 from bot.exchange.errors import Outcome, describe, order_outcome
@@ -26,6 +26,7 @@ from bot.exchange.venues import (
     lookup_arguments,
     market_order_price,
     order_fees_need_trades,
+    read_touch,
     reduce_only_params,
 )
 
@@ -109,6 +110,18 @@ class OrderGateway:
         except ccxt.BaseError as exc:
             raise OrderRequestFailed(order_outcome(exc), describe(exc)) from exc
         return await self._update(order, intent)
+
+    async def touch(self, symbol: str) -> Touch:
+        """The book's best bid and ask with their sizes, read now (a read: retried, bounded)."""
+        ticker = await self.account.read(
+            f"touch of {symbol}", lambda: read_touch(self.account.exchange_id, self._client, symbol)
+        )
+
+        def price(name: str) -> Decimal | None:
+            value = to_decimal(ticker.get(name), f"{symbol} {name}", allow_none=True)
+            return value if value is not None and value > 0 else None
+
+        return Touch(price("bid"), price("bidVolume"), price("ask"), price("askVolume"))
 
     async def lookup(self, intent: Intent) -> OrderUpdate | None:
         """The order as the exchange knows it (by its exchange id once known, else by client

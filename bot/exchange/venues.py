@@ -62,11 +62,18 @@ _BITGET_EXACT_CODES: dict[str, type[Exception]] = {
     "25207": ccxt.InvalidOrder,  # trading quantity cannot be less than {1} units
     "25208": ccxt.InvalidOrder,  # trading quantity cannot exceed {1} units
     "25227": ccxt.InvalidOrder,  # No position available to close (reduce-only)
+    "25205": ccxt.InvalidOrder,  # trading price cannot be below {1}
+    "25206": ccxt.InvalidOrder,  # trading price cannot exceed {1}
     "25244": ccxt.InvalidOrder,  # Price should be a multiple of {0}
     "25610": ccxt.InvalidOrder,  # Order amount does not meet precision requirements
     "25611": ccxt.InvalidOrder,  # Order quantity must be greater than the minimum order amount
     "22002": ccxt.InvalidOrder,  # No position to close (reduce-only, classic)
     "43006": ccxt.InvalidOrder,  # quantity less than the minimum transaction quantity
+    "43007": ccxt.InvalidOrder,  # quantity greater than the maximum transaction quantity
+    "43008": ccxt.InvalidOrder,  # The current order price cannot be less than {0}USDT (spot)
+    "43009": ccxt.InvalidOrder,  # The current order price exceeds the limit {0}USDT (spot)
+    "45112": ccxt.InvalidOrder,  # more than the maximum order quantity
+    "45115": ccxt.InvalidOrder,  # The price you enter should be a multiple of {0} (classic)
     "45111": ccxt.InvalidOrder,  # less than the minimum order quantity
 }
 
@@ -274,3 +281,14 @@ def fee_cost(exchange_id: str, cost: Decimal) -> Decimal:
     for classic replies (fees sent negative) and wrong for unified-account ones (sent positive);
     the bot pays no negative (rebate) fees on Bitget, so the magnitude is the charge."""
     return abs(cost) if exchange_id == "bitget" else cost
+
+
+async def read_touch(exchange_id: str, client: Any, symbol: str) -> Mapping[str, Any]:
+    """The ccxt ticker that carries one market's best bid and ask with their sizes. Binance's
+    24-hour tickers of USDⓈ-M futures have no bid or ask at all: its book ticker has both
+    (weight 2 on spot, 2 on futures); Bitget's ticker carries them (bidPr/bidSz)."""
+    if exchange_id == "bitget":
+        ticker: Mapping[str, Any] = await client.fetch_ticker(symbol)
+        return ticker
+    tickers: Mapping[str, Mapping[str, Any]] = await client.fetch_bids_asks([symbol])
+    return tickers[symbol]

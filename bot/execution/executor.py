@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -40,6 +40,8 @@ from bot.audit.events import (
     OrderReconciled,
     OrderRejected,
     OrderSent,
+    SliceRecord,
+    SliceStage,
 )
 from bot.audit.events import OrderWithheld as OrderWithheldEvent
 from bot.core.domain import (
@@ -57,6 +59,7 @@ from bot.core.domain import (
 )
 from bot.core.errors import BotError, ExecutionError
 from bot.core.ids import client_order_id, is_ours
+from bot.core.slicing import SlicedLeg, Slicing, child_count, next_child
 from bot.exchange.errors import Outcome
 from bot.exchange.orders import OrderGateway, OrderRequestFailed
 
@@ -74,6 +77,10 @@ class IntentStore(Protocol):
     def get_intent(self, client_order_id: str) -> Intent | None: ...
     def unfinished_intents(self) -> list[Intent]: ...
     def not_placed_since(self, at: datetime) -> list[Intent]: ...
+    def save_sliced_leg(self, sliced: SlicedLeg) -> None: ...
+    def sliced_legs(self, since: datetime) -> list[SlicedLeg]: ...
+    def finish_sliced_leg(self, origin: str, leg_index: int, at: datetime) -> None: ...
+    def children_of(self, origin: str, leg_index: int) -> list[Intent]: ...
     def record_fill(
         self,
         client_order_id: str,
@@ -95,6 +102,8 @@ class ExecutionOptions:
     lookup_interval: float = 0.5  # first pause between lookups; doubles up to 5 s
     fill_timeout: float = 30.0  # how long to wait for an accepted market order to close
     recheck_not_placed: float = 86_400.0  # NOT_PLACED this recent is looked up again
+    # Legs the risk check sliced: the TWAP and the depth limit of their children.
+    slicing: Slicing = field(default_factory=Slicing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +135,11 @@ class ExecutionReport:
     def unresolved(self) -> tuple[str, ...]:
         """The orders left SENT (fate unknown) or OPEN (resting after a failed cancel)."""
         return tuple(o.client_order_ids[-1] for o in self.outcomes if not o.state.final)
+
+
+# A sliced leg cut short (a kill, a child whose fate is unknown, a thin book) is resumed by a
+# later cycle's leg on the same instrument and side for this long after its TWAP would end.
+RESUME_GRACE = timedelta(hours=1)
 
 
 class Finding(StrEnum):
@@ -214,6 +228,7 @@ class LiveExecutor:
         self._stopping = asyncio.Event()
         self._reconciliation: Reconciliation | None = None  # the latest one; None: none yet
         self._orphans_scanned = False  # open orders are read once per process, until it works
+        self._halted: Callable[[], str | None] = lambda: None  # the running execute's
 
     def stop(self) -> None:
         """No new orders from now on; what is in flight is still resolved."""
@@ -239,8 +254,10 @@ class LiveExecutor:
         *,
         halted: Callable[[], str | None] = lambda: None,
     ) -> ExecutionReport:
-        """Send the legs in order. `halted` is asked before every leg: a reason (trading was
-        halted while the cycle ran) stops the legs not yet sent."""
+        """Send the legs in order. `halted` is asked before every leg (and every child order of
+        a sliced leg): a reason (trading was halted while the cycle ran) stops the orders not
+        yet sent."""
+        self._halted = halted
         outcomes: list[LegOutcome] = []
         for leg in legs:
             if self._stopping.is_set():
@@ -278,8 +295,18 @@ class LiveExecutor:
         gateway = self._gateways.get(leg.key.account)
         if gateway is None:
             raise ExecutionError(f"no order gateway for account {leg.key.account!r}")
-        touch = _passive_touch(leg.side, quote) if quote is not None else None
-        if self._options.order_type is OrderType.LIMIT and touch is not None:
+        if leg.child_amount is not None:
+            return await self._execute_sliced(gateway, leg, cycle_id, quote)
+        return await self._execute_order(gateway, leg, cycle_id, quote)
+
+    async def _execute_order(
+        self, gateway: OrderGateway, leg: Leg, cycle_id: str, quote: Quote | None
+    ) -> LegOutcome:
+        """One order of the leg: limit then market, or market."""
+        touch = None
+        if self._options.order_type is OrderType.LIMIT:
+            touch = await self._limit_price(gateway, leg, quote)
+        if touch is not None:
             first = await self._limit_attempt(gateway, leg, cycle_id, touch)
             if first.state is IntentState.NOT_PLACED:
                 return first  # not found after a lost reply: it may still rest, hidden
@@ -295,6 +322,22 @@ class LiveExecutor:
             )
             return _combine(leg, first, second)
         return await self._order(gateway, leg, cycle_id, 0, OrderType.MARKET, None)
+
+    async def _limit_price(
+        self, gateway: OrderGateway, leg: Leg, quote: Quote | None
+    ) -> Decimal | None:
+        """Where the limit order joins the book: the touch read now, else the snapshot's quote
+        (Binance's USDⓈ-M tickers carry no bid or ask), else None: the leg goes at market."""
+        try:
+            price = (await gateway.touch(leg.key.symbol)).passive(leg.side)
+        except BotError as exc:
+            log.warning("touch_unavailable", symbol=leg.key.symbol, error=str(exc))
+            price = None
+        if price is None and quote is not None:
+            price = _passive_touch(leg.side, quote)
+        if price is None:
+            log.warning("limit_order_without_touch", symbol=leg.key.symbol, leg=leg.index)
+        return price
 
     def _tradable_remainder(self, leg: Leg, remaining: Decimal) -> Decimal | None:
         instrument = self._instruments.get(leg.key)
@@ -340,7 +383,9 @@ class LiveExecutor:
         self, leg: Leg, cycle_id: str, attempt: int, order_type: OrderType, price: Decimal | None
     ) -> Intent:
         return Intent(
-            client_order_id=client_order_id(self._portfolio, cycle_id, leg.index, attempt),
+            client_order_id=client_order_id(
+                self._portfolio, leg.origin or cycle_id, leg.index, attempt, leg.child
+            ),
             cycle_id=cycle_id,
             leg=leg,
             order_type=order_type,
@@ -639,6 +684,146 @@ class LiveExecutor:
         self._audit.record(OrderLookup(cid, LookupResult.UNRESOLVED, lookups=lookups), cycle_id)
         return None
 
+    # -- legs sent as child orders -------------------------------------------------------------
+
+    async def _execute_sliced(
+        self, gateway: OrderGateway, leg: Leg, cycle_id: str, quote: Quote | None
+    ) -> LegOutcome:
+        """Child orders of at most the leg's child amount, spread over the TWAP, until what
+        all children of the sliced leg filled reaches its goal. Each child is one order of
+        the leg (limit then market, or market) under an id of the slicing cycle, the leg and
+        the child's index; it is persisted and audited before it is sent like any order."""
+        run = self._slice_run(leg, cycle_id)
+        instrument = self._instruments.get(leg.key)
+        outcomes: list[LegOutcome] = []
+        reason: str | None = None
+        while True:
+            if outcomes and (halt := self._halted()) is not None:  # halted during the TWAP
+                return self._slice_paused(run, leg, outcomes, halt)
+            children = self._store.children_of(run.origin, run.index)
+            filled = sum((c.filled for c in children), ZERO)
+            index = 1 + max((c.leg.child or 0 for c in children), default=-1)
+            if instrument is None:
+                reason = f"no market data for {leg.key}"
+                break
+            amount = next_child(
+                leg, instrument, run.goal - filled, run.sliced.children - index, run.cap
+            )
+            if amount is None:
+                break  # done: what remains cannot make an order
+            if index >= self._options.slicing.max_children:
+                reason = f"{index} child orders sent, the limit"
+                break
+            depth = await self._depth_cap(gateway, leg, instrument)
+            if depth is not None and depth < amount:
+                amount = next_child(leg, instrument, depth, 1, depth) or ZERO
+                if amount <= 0:
+                    return self._slice_paused(run, leg, outcomes, "the touch is too thin")
+            child = replace(
+                run.sliced.leg,
+                amount=amount,
+                price=leg.price,
+                child_amount=None,
+                child=index,
+                origin=run.origin,
+            )
+            outcome = await self._execute_order(gateway, child, cycle_id, quote)
+            outcomes.append(outcome)
+            if not outcome.state.final or outcome.state is IntentState.NOT_PLACED:
+                return self._slice_paused(run, leg, outcomes, outcome.error)
+            if outcome.state is IntentState.REJECTED:
+                reason = f"child {index} was refused: {outcome.error}"
+                break
+            if self._stopping.is_set():
+                return self._slice_paused(run, leg, outcomes, "shutdown requested")
+            if run.goal - filled - outcome.filled > 0:
+                await self._pause(self._options.slicing.duration / run.sliced.children)
+        self._store.finish_sliced_leg(run.origin, run.index, self._clock())
+        filled = sum((c.filled for c in self._store.children_of(run.origin, run.index)), ZERO)
+        self._audit.record(
+            SliceRecord(SliceStage.END, run.origin, run.index, filled, reason=reason),
+            cycle_id,
+            sync=True,
+        )
+        return _combine_all(leg, outcomes, reason)
+
+    def _slice_paused(
+        self, run: _SliceRun, leg: Leg, outcomes: list[LegOutcome], why: str | None
+    ) -> LegOutcome:
+        """The sliced leg stops for now and stays open: a later cycle resumes it."""
+        log.warning("sliced_leg_paused", origin=run.origin, leg=run.index, reason=why)
+        return _combine_all(leg, outcomes, why)
+
+    def _slice_run(self, leg: Leg, cycle_id: str) -> _SliceRun:
+        """The sliced leg this leg continues (an unfinished one of an earlier cycle on the same
+        instrument and side: its children so far count, and the leg's total is never
+        exceeded), or a new one, persisted and audited before any child is sent."""
+        assert leg.child_amount is not None
+        now = self._clock()
+        since = now - self._options.slicing.duration - RESUME_GRACE
+        earlier_legs = [
+            e
+            for e in self._store.sliced_legs(since)
+            if e.leg.key == leg.key and e.origin != cycle_id
+        ]
+        resumable = [e for e in earlier_legs if e.leg.side is leg.side][:1]
+        for stale in earlier_legs:
+            if stale not in resumable:  # the other way, or a second one the same way
+                self._store.finish_sliced_leg(stale.origin, stale.leg.index, now)
+        for earlier in resumable:
+            children = self._store.children_of(earlier.origin, earlier.leg.index)
+            filled = sum((c.filled for c in children), ZERO)
+            goal = filled + min(max(earlier.leg.amount - filled, ZERO), leg.amount)
+            assert earlier.leg.child_amount is not None
+            cap = min(earlier.leg.child_amount, leg.child_amount)
+            self._audit_slice(SliceStage.RESUME, cycle_id, earlier, filled=filled, goal=goal)
+            return _SliceRun(earlier, goal, cap)
+        sliced = SlicedLeg(cycle_id, leg, child_count(leg.amount, leg.child_amount), now)
+        self._store.save_sliced_leg(sliced)
+        self._audit_slice(SliceStage.START, cycle_id, sliced, filled=ZERO, goal=leg.amount)
+        return _SliceRun(sliced, leg.amount, leg.child_amount)
+
+    def _audit_slice(
+        self, stage: SliceStage, cycle_id: str, sliced: SlicedLeg, *, filled: Decimal, goal: Decimal
+    ) -> None:
+        leg = sliced.leg
+        record = SliceRecord(
+            stage,
+            sliced.origin,
+            leg.index,
+            filled,
+            account=leg.key.account,
+            symbol=leg.key.symbol,
+            side=leg.side,
+            amount=leg.amount,
+            child_amount=leg.child_amount,
+            children=sliced.children,
+            twap_seconds=self._options.slicing.duration.total_seconds(),
+            goal=goal,
+        )
+        self._audit.record(record, cycle_id, sync=True)
+
+    async def _depth_cap(
+        self, gateway: OrderGateway, leg: Leg, instrument: Instrument
+    ) -> Decimal | None:
+        """The largest child the touch allows (`depth_fraction` of the size a taker meets
+        there), or None when there is no such limit or the book cannot be read."""
+        fraction = self._options.slicing.depth_fraction
+        if fraction is None:
+            return None
+        try:
+            size = (await gateway.touch(leg.key.symbol)).opposite_size(leg.side)
+        except BotError as exc:
+            log.warning("touch_unavailable", symbol=leg.key.symbol, error=str(exc))
+            return None
+        return None if size is None else instrument.round_amount(size * fraction)
+
+    async def _pause(self, seconds: timedelta) -> None:
+        """The TWAP's wait between children, cut short by a shutdown request."""
+        deadline = self._monotonic() + seconds.total_seconds()
+        while not self._stopping.is_set() and (left := deadline - self._monotonic()) > 0:
+            await self._sleep(min(self._options.poll_interval, left))
+
     def _settle(self, intent: Intent, cycle_id: str, update: OrderUpdate) -> LegOutcome:
         cid = intent.client_order_id
         stored = self._store_state(cid)
@@ -701,9 +886,37 @@ class LiveExecutor:
         )
 
 
+class _SliceRun:
+    """One cycle's work on a sliced leg: how far the children may fill, counted over all its
+    children (of this cycle and of earlier ones)."""
+
+    def __init__(self, sliced: SlicedLeg, goal: Decimal, cap: Decimal) -> None:
+        self.sliced = sliced
+        self.goal = goal  # what all its children together may fill, at most its amount
+        self.cap = cap  # no child above this amount
+
+    @property
+    def origin(self) -> str:
+        return self.sliced.origin
+
+    @property
+    def index(self) -> int:
+        return self.sliced.leg.index
+
+
 def _passive_touch(side: Side, quote: Quote) -> Decimal | None:
     """Join the book: a buy rests at the best bid, a sell at the best ask."""
     return quote.bid if side is Side.BUY else quote.ask
+
+
+def _combine_all(leg: Leg, outcomes: Sequence[LegOutcome], error: str | None) -> LegOutcome:
+    """A sliced leg's outcome: its children's together (the last one's state)."""
+    if not outcomes:
+        return LegOutcome(leg, (), IntentState.CANCELED, error=error or "nothing left to trade")
+    combined = outcomes[0]
+    for outcome in outcomes[1:]:
+        combined = _combine(leg, combined, outcome)
+    return replace(combined, leg=leg, error=error or combined.error)
 
 
 def _combine(leg: Leg, first: LegOutcome, second: LegOutcome) -> LegOutcome:

@@ -18,6 +18,7 @@ from bot.audit.writer import EventType
 from bot.core.domain import InstrumentKey, IntentState, Leg, Quote
 from bot.core.ids import client_order_id, transfer_client_id
 from bot.core.policy.collateral import TransferLeg
+from bot.core.slicing import child_count
 from bot.execution.executor import AuditSink, ExecutionReport, LegOutcome, Reconciliation
 from bot.execution.ledger import PaperLedger, PaperRejected, paper_fill
 from bot.execution.transfers import (
@@ -44,7 +45,11 @@ class PaperCosts:
 
 
 class PaperExecutor:
-    """Dry-run: fills legs on the paper ledger at the quoted touch. No exchange object at all."""
+    """Dry-run: fills legs on the paper ledger at the quoted touch. No exchange object at all.
+
+    Every leg fills at once as a market order would (the touch plus slippage), whatever
+    `execution.order_type` says: limit-then-market is a live flow, tested on the simulator.
+    A sliced leg fills as its child orders, under the child ids the live executor uses."""
 
     def __init__(
         self,
@@ -80,72 +85,82 @@ class PaperExecutor:
         halted: Callable[[], str | None] = lambda: None,
     ) -> ExecutionReport:
         outcomes: list[LegOutcome] = []
-        for leg in legs:
-            if self._stopping:
-                return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
+        for planned in legs:
             stopped = halted()
             if stopped is not None:
                 return ExecutionReport(tuple(outcomes), f"{stopped}: no further orders")
-            cid = client_order_id(self._portfolio, cycle_id, leg.index, 0)
-            quote = quotes.get(leg.key)
-            if quote is None:
-                outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error="no quote"))
-                self._audit.record(OrderRejected(cid, "no quote", dry_run=True), cycle_id)
-                continue
-            fee_rate = (
-                self._costs.spot_fee if leg.key.symbol.count(":") == 0 else self._costs.futures_fee
-            )
-            base = leg.key.symbol.split("/")[0]
-            fill = paper_fill(leg, cid, quote, fee_rate, self._costs.slippage_bps, base)
-            try:
-                ledger = self.ledger.apply(fill)
-            except PaperRejected as exc:
-                outcomes.append(LegOutcome(leg, (cid,), IntentState.REJECTED, error=str(exc)))
-                self._audit.record(OrderRejected(cid, str(exc), dry_run=True), cycle_id)
-                continue
-            row = {
-                "cycle_id": cycle_id,
-                "client_order_id": cid,
-                "account": leg.key.account,
-                "symbol": leg.key.symbol,
-                "side": leg.side.value,
-                "amount": str(fill.amount),
-                "price": str(fill.price),
-                "fee": str(fill.fee),
-                "fee_currency": fill.fee_currency,
-                "at": self._clock().isoformat(),
-            }
-            self._store.commit_paper_trade(ledger.to_dict(), [row])
-            self.ledger = ledger
-            self._audit.record(
-                PaperFill(
-                    account=leg.key.account,
-                    symbol=leg.key.symbol,
-                    side=leg.side,
-                    amount=fill.amount,
-                    price=fill.price,
-                    notional=fill.notional,
-                    fee=fill.fee,
-                    fee_currency=fill.fee_currency,
-                    order_id=None,
-                    client_order_id=cid,
-                    reduce_only=leg.reduce_only,
-                    dry_run=True,
-                ),
-                cycle_id,
-            )
-            outcomes.append(
-                LegOutcome(
-                    leg,
-                    (cid,),
-                    IntentState.FILLED,
-                    fill.amount,
-                    fill.price,
-                    fill.fee,
-                    fill.fee_currency,
-                )
-            )
+            for leg in _orders_of(planned, cycle_id):
+                if self._stopping:
+                    return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
+                outcomes.append(self._fill(leg, cycle_id, quotes.get(leg.key)))
+                if outcomes[-1].state is IntentState.REJECTED:
+                    break  # the rest of a sliced leg would meet the same refusal
         return ExecutionReport(tuple(outcomes))
+
+    def _fill(self, leg: Leg, cycle_id: str, quote: Quote | None) -> LegOutcome:
+        """One order of a leg, filled on the paper ledger at once."""
+        cid = client_order_id(self._portfolio, leg.origin or cycle_id, leg.index, 0, leg.child)
+        if quote is None:
+            self._audit.record(OrderRejected(cid, "no quote", dry_run=True), cycle_id)
+            return LegOutcome(leg, (cid,), IntentState.REJECTED, error="no quote")
+        fee_rate = (
+            self._costs.spot_fee if leg.key.symbol.count(":") == 0 else self._costs.futures_fee
+        )
+        base = leg.key.symbol.split("/")[0]
+        fill = paper_fill(leg, cid, quote, fee_rate, self._costs.slippage_bps, base)
+        try:
+            ledger = self.ledger.apply(fill)
+        except PaperRejected as exc:
+            self._audit.record(OrderRejected(cid, str(exc), dry_run=True), cycle_id)
+            return LegOutcome(leg, (cid,), IntentState.REJECTED, error=str(exc))
+        row = {
+            "cycle_id": cycle_id,
+            "client_order_id": cid,
+            "account": leg.key.account,
+            "symbol": leg.key.symbol,
+            "side": leg.side.value,
+            "amount": str(fill.amount),
+            "price": str(fill.price),
+            "fee": str(fill.fee),
+            "fee_currency": fill.fee_currency,
+            "at": self._clock().isoformat(),
+        }
+        self._store.commit_paper_trade(ledger.to_dict(), [row])
+        self.ledger = ledger
+        self._audit.record(
+            PaperFill(
+                account=leg.key.account,
+                symbol=leg.key.symbol,
+                side=leg.side,
+                amount=fill.amount,
+                price=fill.price,
+                notional=fill.notional,
+                fee=fill.fee,
+                fee_currency=fill.fee_currency,
+                order_id=None,
+                client_order_id=cid,
+                reduce_only=leg.reduce_only,
+                dry_run=True,
+            ),
+            cycle_id,
+        )
+        return LegOutcome(
+            leg, (cid,), IntentState.FILLED, fill.amount, fill.price, fill.fee, fill.fee_currency
+        )
+
+
+def _orders_of(leg: Leg, cycle_id: str) -> list[Leg]:
+    """The leg as one order, or a sliced leg as its child orders: as many as the live executor
+    plans, each within the child amount (the last one takes what is left), filled one after
+    the other without the TWAP's waits."""
+    if leg.child_amount is None or leg.child_amount <= 0:
+        return [leg]
+    count = child_count(leg.amount, leg.child_amount)
+    sizes = [leg.child_amount] * (count - 1) + [leg.amount - leg.child_amount * (count - 1)]
+    return [
+        replace(leg, amount=size, child_amount=None, child=index, origin=cycle_id)
+        for index, size in enumerate(sizes)
+    ]
 
 
 class PaperTransfers:

@@ -44,6 +44,7 @@ from bot.core.domain import (
     Side,
 )
 from bot.core.errors import StateError
+from bot.core.slicing import SlicedLeg
 from bot.logs import redact
 
 # Forward migrations, applied in order at open; migration N leaves `PRAGMA user_version = N`.
@@ -112,6 +113,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: a leg's contract size, part of its notional (1 for every intent written before).
     ("ALTER TABLE intents ADD COLUMN contract_size TEXT NOT NULL DEFAULT '1'",),
+    # 4: legs executed as child orders: the sliced leg, persisted before its first child, and
+    # on each child's intent its index and the cycle that sliced the leg.
+    (
+        """CREATE TABLE sliced_legs (
+            origin TEXT NOT NULL,
+            leg_index INTEGER NOT NULL,
+            sleeve TEXT NOT NULL,
+            account TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            price TEXT NOT NULL,
+            reduce_only INTEGER NOT NULL,
+            market_type TEXT NOT NULL,
+            contract_size TEXT NOT NULL,
+            child_amount TEXT NOT NULL,
+            children INTEGER NOT NULL,
+            done INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (origin, leg_index)
+        )""",
+        "ALTER TABLE intents ADD COLUMN child INTEGER",
+        "ALTER TABLE intents ADD COLUMN origin TEXT",
+        "CREATE INDEX intents_origin ON intents(origin, leg_index)",
+    ),
 )
 
 # Which state an intent may move to from each state. A state absent on the right is terminal.
@@ -307,6 +334,8 @@ class StateStore:
             "reduce_only": int(leg.reduce_only),
             "market_type": leg.market_type.value,
             "contract_size": _dec(leg.contract_size, "contract_size"),
+            "child": leg.child,
+            "origin": leg.origin,
             "order_type": intent.order_type.value,
             "limit_price": _optional_dec(intent.limit_price, "limit_price"),
             "state": intent.state.value,
@@ -407,6 +436,68 @@ class StateStore:
 
     def all_intents(self) -> list[Intent]:
         return [_intent(r) for r in self._read("SELECT * FROM intents ORDER BY rowid")]
+
+    # -- sliced legs -------------------------------------------------------------------------
+
+    def save_sliced_leg(self, sliced: SlicedLeg) -> None:
+        """Persist a leg about to be sent as child orders, before its first child."""
+        leg = sliced.leg
+        if leg.child_amount is None:
+            raise StateError(f"leg {leg.index} of {sliced.origin} has no child amount")
+        row = {
+            "origin": sliced.origin,
+            "leg_index": leg.index,
+            "sleeve": leg.sleeve,
+            "account": leg.key.account,
+            "symbol": leg.key.symbol,
+            "side": leg.side.value,
+            "amount": _dec(leg.amount, "amount"),
+            "price": _dec(leg.price, "price"),
+            "reduce_only": int(leg.reduce_only),
+            "market_type": leg.market_type.value,
+            "contract_size": _dec(leg.contract_size, "contract_size"),
+            "child_amount": _dec(leg.child_amount, "child_amount"),
+            "children": sliced.children,
+            "done": int(sliced.done),
+            "created_at": _iso(sliced.created_at, "created_at"),
+            "updated_at": _iso(sliced.created_at, "created_at"),
+        }
+        with self._tx() as db:
+            if db.execute(
+                "SELECT 1 FROM sliced_legs WHERE origin=? AND leg_index=?",
+                (sliced.origin, leg.index),
+            ).fetchone():
+                raise StateError(f"leg {leg.index} of cycle {sliced.origin} was sliced already")
+            db.execute(
+                f"INSERT INTO sliced_legs ({', '.join(row)}) "  # noqa: S608 (fixed column names)
+                f"VALUES ({', '.join('?' for _ in row)})",
+                tuple(row.values()),
+            )
+
+    def sliced_legs(self, since: datetime) -> list[SlicedLeg]:
+        """Sliced legs not finished and sliced at or after `since`, oldest first."""
+        rows = self._read(
+            "SELECT * FROM sliced_legs WHERE done=0 AND created_at>=? ORDER BY created_at",
+            (_iso(since, "since"),),
+        )
+        return [_sliced_leg(r) for r in rows]
+
+    def finish_sliced_leg(self, origin: str, leg_index: int, at: datetime) -> None:
+        """No more children of this leg: it is done, or given up."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sliced_legs SET done=1, updated_at=? WHERE origin=? AND leg_index=?",
+                (_iso(at, "at"), origin, leg_index),
+            )
+
+    def children_of(self, origin: str, leg_index: int) -> list[Intent]:
+        """The intents of a sliced leg's child orders, in the order they were saved."""
+        rows = self._read(
+            "SELECT * FROM intents WHERE origin=? AND leg_index=? AND child IS NOT NULL "
+            "ORDER BY rowid",
+            (origin, leg_index),
+        )
+        return [_intent(r) for r in rows]
 
     # -- fills, cycles -----------------------------------------------------------------------
 
@@ -762,6 +853,8 @@ def _intent(row: sqlite3.Row) -> Intent:
         reduce_only=bool(row["reduce_only"]),
         market_type=MarketType(row["market_type"]),
         contract_size=Decimal(row["contract_size"]),
+        child=row["child"],
+        origin=row["origin"],
     )
     return Intent(
         client_order_id=row["client_order_id"],
@@ -776,6 +869,24 @@ def _intent(row: sqlite3.Row) -> Intent:
         fee=Decimal(row["fee"]),
         fee_currency=row["fee_currency"],
         error=row["error"],
+    )
+
+
+def _sliced_leg(row: sqlite3.Row) -> SlicedLeg:
+    leg = Leg(
+        index=row["leg_index"],
+        sleeve=row["sleeve"],
+        key=InstrumentKey(row["account"], row["symbol"]),
+        side=Side(row["side"]),
+        amount=Decimal(row["amount"]),
+        price=Decimal(row["price"]),
+        reduce_only=bool(row["reduce_only"]),
+        market_type=MarketType(row["market_type"]),
+        contract_size=Decimal(row["contract_size"]),
+        child_amount=Decimal(row["child_amount"]),
+    )
+    return SlicedLeg(
+        row["origin"], leg, row["children"], _time(row["created_at"]), bool(row["done"])
     )
 
 

@@ -7,7 +7,7 @@ order's fate is unknown, and NOT_PLACED looked up again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.audit.events import AuditEvent
-from bot.core.domain import Intent, IntentState, Leg, OrderType, OrderUpdate, Side
+from bot.core.domain import Intent, IntentState, Leg, OrderType, OrderUpdate, Side, Touch
 from bot.core.errors import ExchangeUnavailable
 from bot.core.ids import client_order_id, portfolio_tag
 from bot.exchange.errors import Outcome
@@ -57,6 +57,10 @@ class Gateway:
 
     def check_amount(self, intent: Intent) -> str:
         return str(intent.leg.amount)
+
+    async def touch(self, symbol: str) -> Touch:
+        """The book cannot be read: a limit order joins the snapshot's quote instead."""
+        raise ExchangeUnavailable(f"touch of {symbol}: 503 Service Unavailable")
 
     async def create(self, intent: Intent) -> OrderUpdate:
         saved = self.store.get_intent(intent.client_order_id)
@@ -450,3 +454,40 @@ async def test_a_not_placed_order_older_than_a_day_is_not_looked_up_again(store:
     found = await executor.reconcile(LATER)
     assert found.complete and found.rechecked == 0
     assert store.get_intent(cid).state is IntentState.NOT_PLACED
+
+
+async def test_a_halt_between_child_orders_stops_the_children_not_yet_sent(store: Any) -> None:
+    audit = Audit()
+    sliced = replace(leg(spot_key("ETH"), Side.SELL, "3", "2000", index=0), child_amount=D("1"))
+    gateway = Gateway(store, creates=[filled, filled, filled])
+    executor = await _ready(store, {"spot": gateway}, audit)
+    reasons = iter([None, "trading is HALTED: operator"])  # before the leg, after child 0
+    report = await executor.execute([sliced], CYCLE, QUOTES, halted=lambda: next(reasons))
+    assert gateway.sent == [client_order_id("unit", CYCLE, 0, 0, 0)]
+    (outcome,) = report.outcomes
+    assert outcome.filled == D("1") and outcome.error == "trading is HALTED: operator"
+    # The sliced leg stays open for a later cycle; its one child is settled.
+    (open_leg,) = store.sliced_legs(NOW - timedelta(hours=1))
+    assert (open_leg.origin, open_leg.leg.amount) == (CYCLE, D("3"))
+    assert [i.state for i in store.children_of(CYCLE, 0)] == [IntentState.FILLED]
+
+
+async def test_a_later_cycle_resumes_a_sliced_leg_under_its_ids_up_to_its_total(
+    store: Any,
+) -> None:
+    audit = Audit()
+    sliced = replace(leg(spot_key("ETH"), Side.SELL, "3", "2000", index=0), child_amount=D("1"))
+    gateway = Gateway(store, creates=[filled] * 5)
+    executor = await _ready(store, {"spot": gateway}, audit)
+    reasons = iter([None, None, "halted"])  # before the leg, after child 0, after child 1
+    await executor.execute([sliced], CYCLE, QUOTES, halted=lambda: next(reasons))
+    # The next cycle plans more than is left of the sliced leg (the price moved): only what
+    # is left (one child) is sent, under the first cycle's ids, with the next child index.
+    again = replace(sliced, index=4, amount=D("5"))
+    report = await executor.execute([again], LATER, QUOTES)
+    assert gateway.sent == [client_order_id("unit", CYCLE, 0, 0, child) for child in range(3)]
+    assert report.outcomes[0].filled == D("1")
+    assert sum((i.filled for i in store.children_of(CYCLE, 0)), D(0)) == D("3")
+    assert store.sliced_legs(NOW - timedelta(hours=1)) == []  # done
+    stages = [f["stage"] for e, f, _ in audit.records if e == "sliced_leg"]
+    assert stages == ["start", "resume", "end"]

@@ -641,7 +641,7 @@ def test_empty_file_is_migrated_to_the_latest_schema(tmp_path: Path, clock: Cloc
         opened.save_intent(intent("a"))
         opened.put("k", 1)
         opened.save_risk_state({"version": 1})
-    assert _user_version(tmp_path / "main.sqlite3") == len(MIGRATIONS) == 3
+    assert _user_version(tmp_path / "main.sqlite3") == len(MIGRATIONS) == 4
 
 
 def test_version_one_database_is_migrated_and_keeps_its_records(
