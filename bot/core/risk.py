@@ -21,7 +21,8 @@ with the numbers. Checks, in order, per leg:
    far would leave it (starting from the valuation's NAV, cash and exposures, the same the drift
    is computed from): turnover this cycle and over the rolling 24 h, orders in the last minute
    (a sliced leg's children that fall within one minute of its TWAP),
-   the spot cash reserve after buys, futures leverage (gross notional / futures equity) and gross
+   the spot cash reserve after buys, futures leverage per futures account (its gross notional /
+   its own equity: one venue over-levered is not excused by another's spare margin) and gross
    exposure ((spot non-cash + |futures|) / NAV). A leg that reduces leverage or exposure is never
    denied by those two checks, so denying a reduction can never be what causes a breach; a buy
    whose funding sell was denied finds less cash and is denied by the reserve check.
@@ -346,6 +347,7 @@ class _Book:
     spot_risk_value: Decimal  # non-cash spot holdings at price
     futures: dict[InstrumentKey, Decimal]  # signed notional
     futures_equity: Decimal
+    equities: Mapping[str, Decimal]  # futures account → its equity (its own margin)
     turnover: Decimal = ZERO
     orders: int = 0
 
@@ -353,9 +355,17 @@ class _Book:
     def gross_futures(self) -> Decimal:
         return sum((abs(v) for v in self.futures.values()), ZERO)
 
-    @property
-    def leverage(self) -> Decimal | None:
-        return self.gross_futures / self.futures_equity if self.futures_equity > 0 else None
+    def account_gross(self, account: str) -> Decimal:
+        return sum((abs(v) for k, v in self.futures.items() if k.account == account), ZERO)
+
+    def leverage(self, account: str | None = None) -> Decimal | None:
+        """Gross futures notional over futures equity: of one futures account against its own
+        equity (its positions are margined by its wallet alone), or of all of them."""
+        if account is None or account not in self.equities:
+            gross, equity = self.gross_futures, self.futures_equity
+        else:
+            gross, equity = self.account_gross(account), self.equities[account]
+        return gross / equity if equity > 0 else None
 
     @property
     def gross_exposure(self) -> Decimal:
@@ -364,7 +374,8 @@ class _Book:
     def after(self, leg: Leg, orders: int = 1) -> _Book:
         clone = _Book(
             self.nav, dict(self.spot_cash), self.spot_risk_value, dict(self.futures),
-            self.futures_equity, self.turnover + leg.notional, self.orders + orders,
+            self.futures_equity, self.equities, self.turnover + leg.notional,
+            self.orders + orders,
         )  # fmt: skip
         signed = leg.notional * leg.side.sign
         if leg.market_type is MarketType.SPOT:
@@ -384,6 +395,7 @@ def _book(valuation: Valuation) -> _Book:
         valuation.spot_risk_value,
         dict(valuation.exposures),
         valuation.futures_equity,
+        dict(valuation.equities),
     )
 
 
@@ -509,18 +521,26 @@ def _cumulative_problem(
                 f"(reserve {limits.min_cash_reserve * 100:.2f} % of NAV = "
                 f"{limits.min_cash_reserve * nav:.2f})"
             )
-    return _exposure_problem(book, after, limits)
+    return _exposure_problem(leg, book, after, limits)
 
 
 def _exposure_problem(
-    book: _Book, after: _Book, limits: RiskLimits
+    leg: Leg, book: _Book, after: _Book, limits: RiskLimits
 ) -> tuple[RiskCheck, str] | None:
-    if limits.max_leverage is not None and after.gross_futures > book.gross_futures:
-        leverage = after.leverage
+    account = leg.key.account if leg.market_type is not MarketType.SPOT else None
+    if (
+        limits.max_leverage is not None
+        and account is not None
+        and after.account_gross(account) > book.account_gross(account)
+    ):
+        # Per futures account: one venue over-levered is not excused by another's spare margin.
+        leverage = after.leverage(account)
         if leverage is None or leverage > limits.max_leverage:
             shown = "unbounded (no futures equity)" if leverage is None else f"{leverage:.2f}x"
             limit = limits.max_leverage
-            return RiskCheck.LEVERAGE, f"futures leverage would be {shown} (limit {limit}x)"
+            return RiskCheck.LEVERAGE, (
+                f"futures leverage on {account} would be {shown} (limit {limit}x)"
+            )
     if (
         limits.max_gross_exposure is not None
         and after.gross_exposure > book.gross_exposure

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.domain import Plan, RebalanceTo, Side, TradingState
+from bot.core.domain import InstrumentKey, Plan, RebalanceTo, Side, TradingState
 from bot.core.errors import RequestRefused
 from bot.core.policy.prices import PriceLimits, check_prices
 from bot.core.policy.valuation import value_portfolio
@@ -314,3 +314,38 @@ def test_nav_cash_and_exposure_are_the_valuations() -> None:
     more = Plan(RebalanceTo.TARGET, (leg(BTC, Side.BUY, "0.11", "50000"),))
     verdict = check(more, snap, valued, FRESH, reserve, INSTRUMENTS, NOW, ALLOWED)
     assert denied_by(verdict) == ["cash-reserve"]  # 9,500 left
+
+
+def two_venues(first_wallet: str, second_wallet: str):  # type: ignore[no-untyped-def]
+    """The book with a second futures account `bitget-usdm` beside `usdm`: each margins its
+    own positions (usdm: 10k SOL long and 20k BTC short, 30k gross; bitget-usdm: 10k SOL)."""
+    snap = book(futures_wallet=first_wallet)
+    first = snap.accounts["usdm"]
+    sol = first.positions[perp_key("SOL").symbol]
+    second = replace(
+        first, name="bitget-usdm", wallet_balance=D(second_wallet), unrealized_pnl=D(0),
+        available_margin=D(second_wallet), positions={sol.symbol: sol},
+    )  # fmt: skip
+    key = InstrumentKey("bitget-usdm", perp_key("SOL").symbol)
+    quotes = {**snap.quotes, key: snap.quotes[perp_key("SOL")]}
+    return replace(snap, accounts={**snap.accounts, "bitget-usdm": second}, quotes=quotes), key
+
+
+def test_the_leverage_limit_holds_per_futures_account_not_summed_across_venues() -> None:
+    """usdm holds 30k gross on 10k of equity (3x); bitget-usdm 10k on 40k. Summed, 40k on 50k is
+    0.8x, far under a 3x limit — but one more SOL on usdm would put that account at 3.1x, where
+    its own wallet is what stands between it and liquidation."""
+    snap, bitget_sol = two_venues("10000", "40000")
+    limits = replace(NO_LIMITS, max_leverage=D("3"))
+    more_here = leg(perp_key("SOL"), Side.BUY, "10", "100")  # +1k gross on usdm
+    verdict = judge([more_here], limits, snap=snap)
+    assert denied_by(verdict) == ["leverage"]
+    assert "usdm would be 3.10x" in (verdict.denied[0].reason or "")
+    there = {**INSTRUMENTS, bitget_sol: replace(INSTRUMENTS[perp_key("SOL")], key=bitget_sol)}
+    more_there = leg(bitget_sol, Side.BUY, "10", "100")  # bitget-usdm: 11k on 40k
+    plan = Plan(RebalanceTo.TARGET, (more_there,))
+    allowed = ALLOWED | {bitget_sol}
+    verdict = check(plan, snap, value_portfolio(snap), FRESH, limits, there, NOW, allowed)
+    assert verdict.denied == ()
+    reducing = leg(perp_key("SOL"), Side.SELL, "10", "100", reduce_only=True)
+    assert judge([reducing], limits, snap=snap).denied == ()  # a reduction always passes

@@ -10,7 +10,7 @@ an incomplete picture.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.core.domain import ZERO, InstrumentKey, MarketType, Snapshot
@@ -25,6 +25,7 @@ class Valuation:
     futures_equity: Decimal
     exposures: Mapping[InstrumentKey, Decimal]  # signed notional of each perpetual position
     unvalued: tuple[str, ...] = ()  # "account:ASSET" held without a usable price
+    equities: Mapping[str, Decimal] = field(default_factory=dict)  # futures account → equity
 
     def spot_value(self, account: str, asset: str) -> Decimal:
         return self.spot_values.get((account, asset), ZERO)
@@ -55,6 +56,7 @@ def value_portfolio(snapshot: Snapshot, ignore: frozenset[str] = frozenset()) ->
     cash: dict[str, Decimal] = {}
     spot_cash = ZERO
     futures_equity = ZERO
+    equities: dict[str, Decimal] = {}
     for name, account in snapshot.accounts.items():
         if account.market_type is MarketType.SPOT:
             for asset, holding in account.holdings.items():
@@ -72,8 +74,11 @@ def value_portfolio(snapshot: Snapshot, ignore: frozenset[str] = frozenset()) ->
                 spot_values[(name, asset)] = holding.total * price
         else:
             futures_equity += account.equity
+            equities[name] = account.equity
             for symbol, position in account.positions.items():
                 if position.contracts != 0:
                     exposures[InstrumentKey(name, symbol)] = position.notional
     nav = sum(spot_values.values(), ZERO) + futures_equity
-    return Valuation(nav, spot_values, spot_cash, cash, futures_equity, exposures, tuple(unvalued))
+    return Valuation(
+        nav, spot_values, spot_cash, cash, futures_equity, exposures, tuple(unvalued), equities
+    )
