@@ -539,14 +539,15 @@ class LiveExecutor:
         until = times.sent_at + timedelta(seconds=self._options.not_placed_hold)
         if self._clock() >= until:
             return None
-        self._audit.append(
-            EventType.RECONCILE,
+        self._audit.record(
+            OrderReconciled(
+                intent.client_order_id,
+                Finding.HELD,
+                sent_at=times.sent_at.isoformat(),
+                until=until.isoformat(),
+                reason="not found after its reply was lost; it may still show on the exchange",
+            ),
             cycle_id,
-            client_order_id=intent.client_order_id,
-            result=Finding.HELD,
-            sent_at=times.sent_at.isoformat(),
-            until=until.isoformat(),
-            reason="not found after its reply was lost; it may still show on the exchange",
         )
         return until
 
