@@ -49,7 +49,6 @@ class Run:
     app: App
     ops: Operations
     hold: timedelta
-    arrivals: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -66,7 +65,6 @@ class Run:
 
     def arriving(self, cid: str) -> None:
         """At the moment an order reaches the exchange: what rests beside it, and why."""
-        self.arrivals.append(cid)
         now = self.app.cycle.clock()
         for order in self.orders:
             if order.client_id == cid or not order.status.is_open:
@@ -103,7 +101,7 @@ async def _bot(tmp_path: Path, hold: str, hidden_lookups: int) -> AsyncIterator[
             run.arriving(request.client_id)
             return place(request, **options)
 
-        engine.place_order = placing
+        engine.place_order = placing  # type: ignore[method-assign]
         # The spot buy is booked at the bid, its reply lost, and lookups do not find it.
         lost = FaultRule(
             FaultKind.LOST_RESPONSE, "spot.order.post", next=1, hide_lookups=hidden_lookups
