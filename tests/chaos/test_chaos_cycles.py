@@ -129,9 +129,10 @@ class Campaign:
     def figures(self) -> str:
         ids = [o.client_id for o in self.orders]
         moved = sum((t.amount for t in self.transfers), D(0))
+        outcomes = {str(outcome): n for outcome, n in self.outcomes.items()}
         return (
             f"chaos seed {self.seed} (replay: CHAOS_SEED={self.seed} make chaos): {self.cycles} "
-            f"cycles {dict(self.outcomes)}; requests {self.requests}, faults injected "
+            f"cycles {outcomes}; requests {self.requests}, faults injected "
             f"{self.fault_total} ({self.fault_total / max(self.requests, 1):.0%}) "
             f"{self.injected}; orders {len(ids)}, duplicates {len(ids) - len(set(ids))}, "
             f"transfers {len(self.transfers)} ({moved:,.0f} USDT), breaches "
