@@ -130,7 +130,8 @@ async def test_kill_9_mid_order_then_restart_no_duplicate_and_into_band(
         sim.admin.set_faults(_faults(rng))
         first = await _start(config, tmp_path, "run")
         try:
-            await _wait_for_intent(tmp_path / "data" / "audit", seconds=60)
+            # A start on a busy machine (imports, markets, reconciliation) has taken over 60 s.
+            await _wait_for_intent(tmp_path / "data" / "audit", seconds=180)
             await asyncio.sleep(rng.uniform(0.0, 1.2))
         finally:
             first.send_signal(signal.SIGKILL)
