@@ -78,6 +78,8 @@ _PORTFOLIO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 MAX_DURATION = timedelta(days=3650)
+# How long the live executor looks an order recorded NOT_PLACED up again.
+NOT_PLACED_RECHECK = timedelta(days=1)
 # The largest leverage either exchange offers on any perpetual; the bracket of each symbol (often
 # lower) is the exchange's own limit, checked when trading.
 MAX_LEVERAGE = Decimal(125)
@@ -432,6 +434,13 @@ class ExecutionConfig(_Model):
     max_depth_fraction: Dec | None = Field(
         None, description="no child order above this share of the size resting at the touch"
     )
+    not_placed_hold: Duration = Field(
+        timedelta(minutes=5),
+        description=(
+            "after an order's reply was lost and lookups did not find it, no new order for the "
+            "portfolio until this long after it was sent (it may still show); 0s: no hold"
+        ),
+    )
     paper: PaperConfig = PaperConfig()
 
     @field_validator("max_depth_fraction")
@@ -449,6 +458,14 @@ class ExecutionConfig(_Model):
             duration=self.twap_duration,
             depth_fraction=self.max_depth_fraction,
         )
+
+    @field_validator("not_placed_hold")
+    @classmethod
+    def _hold(cls, value: timedelta) -> timedelta:
+        # Such orders are looked up again for a day: a longer hold could never end in a lookup.
+        if value > NOT_PLACED_RECHECK:
+            raise ValueError(f"must be at most 1 day, got {value.total_seconds():g} s")
+        return value
 
     @property
     def order_type_enum(self) -> OrderType:

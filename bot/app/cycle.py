@@ -243,6 +243,7 @@ class Cycle:
                 unresolved=list(found.unresolved),
                 corrected=list(found.corrected),
                 problems=list(found.problems),
+                held=list(found.held),
             )
         if not found.complete:
             log.warning("orders_unresolved", cycle_id=cycle_id, reason=found.reason)

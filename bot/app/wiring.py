@@ -421,6 +421,8 @@ async def _execution(
                 lookup_window=config.execution.lookup_window.total_seconds(),
                 fill_timeout=config.execution.fill_timeout.total_seconds(),
                 slicing=config.execution.slicing,
+                recheck_not_placed=cfg.NOT_PLACED_RECHECK.total_seconds(),
+                not_placed_hold=config.execution.not_placed_hold.total_seconds(),
             ),
             clock=clock,
             sleep=waits.sleep,

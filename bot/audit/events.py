@@ -213,6 +213,9 @@ class OrderReconciled(AuditEvent):
     previous: str | None = None
     state: str | None = None
     order_cycle_id: str | None = None
+    sent_at: str | None = None  # held: when the order was sent
+    until: str | None = None  # held: no new order before this time
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

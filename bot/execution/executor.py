@@ -12,7 +12,9 @@ order whose fate stays unknown stops the cycle's remaining legs.
 
 The gate is the executor's own: it sends nothing until a reconciliation has run and settled
 every order (PENDING, SENT, OPEN, and NOT_PLACED of the last day looked up again), and nothing
-while the store holds an unfinished intent — whoever calls it.
+while the store holds an unfinished intent — whoever calls it. An order not found after its
+reply was lost may still show later than the lookup window: while one was sent less than
+`not_placed_hold` ago, the gate stays closed for the whole portfolio (every cycle looks it up).
 """
 
 from __future__ import annotations
@@ -70,11 +72,17 @@ class AuditSink(Protocol):
     def record(self, event: AuditEvent, cycle_id: str | None, *, sync: bool = False) -> Any: ...
 
 
+class SentTime(Protocol):
+    @property
+    def sent_at(self) -> datetime | None: ...
+
+
 class IntentStore(Protocol):
     def save_intent(self, intent: Intent) -> None: ...
     def mark_sent(self, client_order_id: str, at: datetime) -> None: ...
     def update_intent(self, client_order_id: str, **changes: Any) -> None: ...
     def get_intent(self, client_order_id: str) -> Intent | None: ...
+    def intent_times(self, client_order_id: str) -> SentTime | None: ...
     def unfinished_intents(self) -> list[Intent]: ...
     def not_placed_since(self, at: datetime) -> list[Intent]: ...
     def save_sliced_leg(self, sliced: SlicedLeg) -> None: ...
@@ -104,6 +112,8 @@ class ExecutionOptions:
     recheck_not_placed: float = 86_400.0  # NOT_PLACED this recent is looked up again
     # Legs the risk check sliced: the TWAP and the depth limit of their children.
     slicing: Slicing = field(default_factory=Slicing)
+    # A NOT_PLACED order sent (its reply lost) this recently holds every new order: it may show.
+    not_placed_hold: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +158,7 @@ class Finding(StrEnum):
     DONE = "done"  # the summary: every order's fate is known
     UNRESOLVED = "unresolved"  # the summary, or one order: its fate is still unknown
     CORRECTED = "corrected"  # an order recorded NOT_PLACED exists after all
+    HELD = "held"  # an order recorded NOT_PLACED is too recent to trust: no new order yet
     ORPHAN_CANCELED = "orphan_canceled"  # an open order of ours without an intent
 
 
@@ -161,10 +172,13 @@ class Reconciliation:
     unresolved: tuple[str, ...] = ()  # client order ids whose fate is still unknown
     corrected: tuple[str, ...] = ()  # NOT_PLACED intents found on the exchange after all
     problems: tuple[str, ...] = ()  # what else kept it from finishing (a failed read)
+    held: tuple[str, ...] = ()  # NOT_PLACED after a lost reply, sent within the hold
+    held_until: datetime | None = None  # when the last of them stops holding new orders
 
     @property
     def complete(self) -> bool:
-        return not self.unresolved and not self.problems
+        """Every order's fate is known, and no recent NOT_PLACED belief holds new orders."""
+        return not self.unresolved and not self.problems and not self.held
 
     @property
     def eventful(self) -> bool:
@@ -178,6 +192,12 @@ class Reconciliation:
         if self.unresolved:
             parts.append(f"the fate of order {', '.join(self.unresolved)} is unknown")
         parts.extend(self.problems)
+        if self.held and self.held_until is not None:
+            parts.append(
+                f"order {', '.join(self.held)} was not found after its reply was lost and may "
+                f"still show: held until {self.held_until:%Y-%m-%d %H:%M:%S} UTC "
+                "(execution.not_placed_hold)"
+            )
         return "; ".join(parts) or None
 
 
@@ -489,13 +509,15 @@ class LiveExecutor:
         over the lookup window is NOT_PLACED, one that cannot be looked up stays unresolved
         (and is cancelled by client id all the same, so that it cannot fill later). Intents
         recorded NOT_PLACED within `recheck_not_placed` are looked up once more: one found is
-        corrected. Until a read succeeds once in this process, open orders carrying this
+        corrected, one still absent that was sent less than `not_placed_hold` ago is held (it
+        may show late). Until a read succeeds once in this process, open orders carrying this
         portfolio's client-id prefix but no intent are cancelled. The executor sends nothing
         until the result is complete.
         """
         self._reconciliation = Reconciliation(problems=("reconciliation did not finish",))
         unresolved: list[str] = []
         corrected: list[str] = []
+        held: dict[str, datetime] = {}
         unfinished = self._store.unfinished_intents()
         for intent in unfinished:
             if self._stopping.is_set() or not await self._reconcile_unfinished(intent, cycle_id):
@@ -511,6 +533,8 @@ class LiveExecutor:
                 unresolved.append(intent.client_order_id)
             if state is not None and state is not IntentState.NOT_PLACED:
                 corrected.append(intent.client_order_id)
+            elif state is IntentState.NOT_PLACED and (until := self._held(intent, cycle_id)):
+                held[intent.client_order_id] = until
         scanned: tuple[str, ...] = ()
         problems: list[str] = []
         if not self._orphans_scanned:
@@ -523,6 +547,8 @@ class LiveExecutor:
             tuple(unresolved),
             tuple(corrected),
             tuple(problems),
+            tuple(held),
+            max(held.values(), default=None),
         )
         self._reconciliation = result
         return result
@@ -547,6 +573,28 @@ class LiveExecutor:
         state = await self._conclude(gateway, intent, update, cycle_id)
         self._audit.record(OrderReconciled(cid, state.value, filled=update.filled), cycle_id)
         return state.final
+
+    def _held(self, intent: Intent, cycle_id: str) -> datetime | None:
+        """Until when a NOT_PLACED intent holds new orders, or None. Only a sent one can: its
+        reply was lost or failed, and the exchange may show the order later than the lookup
+        window (one never sent cannot exist). Audited at each cycle it holds."""
+        times = self._store.intent_times(intent.client_order_id)
+        if times is None or times.sent_at is None:
+            return None
+        until = times.sent_at + timedelta(seconds=self._options.not_placed_hold)
+        if self._clock() >= until:
+            return None
+        self._audit.record(
+            OrderReconciled(
+                intent.client_order_id,
+                Finding.HELD,
+                sent_at=times.sent_at.isoformat(),
+                until=until.isoformat(),
+                reason="not found after its reply was lost; it may still show on the exchange",
+            ),
+            cycle_id,
+        )
+        return until
 
     async def _recheck_not_placed(self, intent: Intent, cycle_id: str) -> IntentState | None:
         """Look a NOT_PLACED intent up again: its state now, or None when it cannot be known."""

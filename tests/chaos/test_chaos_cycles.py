@@ -1,14 +1,16 @@
 """Chaos: hundreds of live cycles with moving prices while the exchange misbehaves.
 
 The simulator injects faults on a fifth or more of all requests (latency, 5xx before and after
-an accepted order, 429 with Retry-After, lost replies of accepted orders, partial fills). From
-the simulator's own ledger: one order per client id, every order sized as its plan leg said and
-preceded by its audited intent, no risk limit breached by a cycle's trades (turnover; leverage
-raised above its limit — prices stand still during a cycle, so a cycle that ends over the limit
-without raising the leverage was put there by the market, which is counted and printed: moving
-collateral is issue 15), the loop never dies, and once the faults stop every sleeve is back in
-band within three cycles. `make chaos` runs 300 cycles; `make test`
-a shorter campaign. Both print their figures and their seed.
+an accepted order, 429 with Retry-After, lost replies of accepted orders, partial fills; wallet
+transfers meet the same faults). The portfolio is the seed's (15 % spot cash) with `[collateral]
+enabled`: the spot and futures wallets of the account fund each other. From the simulator's own
+ledger: one order per client id, every order sized as its plan leg said and preceded by its
+audited intent, every wallet transfer one the bot recorded done (none twice), no risk limit
+breached by a cycle's trades (turnover; leverage raised above its limit — prices stand still
+during a cycle, so a cycle that ends over the limit without raising the leverage was put there
+by the market, which is counted and printed: top-ups happen in cycles that trade), the loop
+never dies, and once the faults stop every sleeve is back in band within three cycles. `make
+chaos` runs 300 cycles; `make test` a shorter campaign. Both print their figures and their seed.
 
 One seed gives one campaign: the price paths and the fault draws come from the seed (faults per
 caller, route and request number, not in arrival order), the market's clock is manual and starts
@@ -33,7 +35,7 @@ from bot.app.wiring import open_app
 from bot.audit.writer import read_records
 from bot.config import BotConfig
 from bot.core.domain import Mode
-from rebalance_sim.engine import OrderRecord
+from rebalance_sim.engine import OrderRecord, TransferRecord
 from rebalance_sim.faults import FaultKind, FaultRule
 from rebalance_sim.server import SimHandle
 from tests.chaos.replay import SimulatedWaits, chaos_seed
@@ -49,13 +51,18 @@ CYCLES = 300 if os.environ.get("CHAOS_FULL") else 40
 REPLAY_CYCLES = 8
 D = Decimal
 ASSETS = ("BTC", "ETH", "SOL", "XRP", "DOGE")
-TARGETS = {"bitcoin": D("0.45"), "ethereum": D("0.15"), "alts": D("0.05"), "hedge": D("-0.15")}
-# Spot buys are paid from spot cash only (the bot moves no money between accounts), so the
-# campaign keeps a cash cushion on the spot account: with the seed's 15 % a long slide of BTC
-# spends it, and then no cycle could bring BTC back into band, faults or not.
-SLEEVES = SEED_SLEEVES.replace("target = 0.60", "target = 0.45").replace(
-    "target = 0.20", "target = 0.15"
-)
+TARGETS = {"bitcoin": D("0.60"), "ethereum": D("0.20"), "alts": D("0.05"), "hedge": D("-0.15")}
+# Spot buys in a long slide of BTC outgrow the seed's 15 % spot cash: the futures wallet funds
+# them (and the spot wallet tops the futures wallet up when the hedge loses), so no cash cushion
+# beyond the seed's is needed to bring every sleeve back into band.
+COLLATERAL = """
+[collateral]
+enabled = true
+
+[[collateral.venues]]
+spot = "spot"
+futures = "usdm"
+"""
 HOURS_PER_CYCLE = 4 if os.environ.get("CHAOS_FULL") else 8
 BAND = D("0.02")  # a narrow band: many rebalances, so many orders meet the faults
 MAX_LEVERAGE = D(3)  # the risk engine's default
@@ -72,7 +79,6 @@ FAULTS = [
 VOLATILE = (
     SEED_SCENARIO.replace("vol = 0.55", "vol = 1.2")
     .replace("vol = 0.70", "vol = 1.4")
-    .replace('USDT = "15000"', 'USDT = "40000"')
     # A fixed start: the price path of a day comes from (seed, day), so "now" would make the
     # campaign depend on the date it runs.
     .replace('start = "now"', 'start = "2024-03-01T00:00:00Z"')
@@ -109,8 +115,10 @@ class Campaign:
     requests: int = 0
     converge: int | None = None
     # Cycles that ended above the leverage limit with no trade of theirs raising it: the market
-    # moved against the futures wallet (the bot moves no collateral yet: issue 15).
+    # moved against the futures wallet since the last cycle that traded (and topped it up).
     drifted_over_leverage: int = 0
+    peak_leverage: Decimal = Decimal(0)  # the highest leverage any cycle ended with
+    transfers: list[TransferRecord] = field(default_factory=list)
     orders: list[OrderRecord] = field(default_factory=list)
     digest: str = ""  # of every order and fill on the ledger: equal digests, equal campaigns
 
@@ -120,13 +128,17 @@ class Campaign:
 
     def figures(self) -> str:
         ids = [o.client_id for o in self.orders]
+        moved = sum((t.amount for t in self.transfers), D(0))
+        outcomes = {str(outcome): n for outcome, n in self.outcomes.items()}
         return (
             f"chaos seed {self.seed} (replay: CHAOS_SEED={self.seed} make chaos): {self.cycles} "
-            f"cycles {dict(self.outcomes)}; requests {self.requests}, faults injected "
+            f"cycles {outcomes}; requests {self.requests}, faults injected "
             f"{self.fault_total} ({self.fault_total / max(self.requests, 1):.0%}) "
             f"{self.injected}; orders {len(ids)}, duplicates {len(ids) - len(set(ids))}, "
-            f"breaches {len(self.breaches)}, cycles over the leverage limit by market moves "
-            f"{self.drifted_over_leverage}, cycles to converge {self.converge}, "
+            f"transfers {len(self.transfers)} ({moved:,.0f} USDT), breaches "
+            f"{len(self.breaches)}, cycles over the leverage limit by market moves "
+            f"{self.drifted_over_leverage} (highest leverage {self.peak_leverage:.2f}), cycles to "
+            f"converge {self.converge}, "
             f"ledger digest {self.digest}"
         )
 
@@ -138,9 +150,9 @@ def _config(tmp_path: Path, seed: int) -> BotConfig:
             tmp_path,
             mode="live",
             scenario=VOLATILE,
-            sleeves=SLEEVES,
+            sleeves=SEED_SLEEVES,
             trigger=f'band = {BAND}\ncooldown = "0s"',
-            extra='[execution]\nlookup_window = "2s"\nfill_timeout = "2s"\n',
+            extra='[execution]\nlookup_window = "2s"\nfill_timeout = "2s"\n' + COLLATERAL,
             seed=seed,
         )
     )
@@ -164,6 +176,7 @@ async def run_campaign(tmp_path: Path, seed: int, cycles: int) -> Campaign:
             fills = sim.admin.fills("main")[fills_before:]
             turnover = sum((f.quote_amount for f in fills), D(0))
             leverage = _weights(sim)["leverage"]
+            run.peak_leverage = max(run.peak_leverage, leverage)
             nav = ledger_weights(sim, "main", {a: sim.admin.price(a) for a in ASSETS})["nav"]
             if turnover > D("0.5") * nav * D("1.01"):
                 run.breaches.append(f"cycle {number}: turnover {turnover} > 50 % of NAV {nav}")
@@ -184,7 +197,8 @@ async def run_campaign(tmp_path: Path, seed: int, cycles: int) -> Campaign:
                 run.converge = extra
                 break
         run.orders = sim.admin.orders("main")
-        ledger = "\n".join(map(repr, [*run.orders, *sim.admin.fills("main")]))
+        run.transfers = sim.admin.transfers("main")
+        ledger = "\n".join(map(repr, [*run.orders, *sim.admin.fills("main"), *run.transfers]))
         run.digest = hashlib.sha256(ledger.encode()).hexdigest()[:16]
     return run
 
@@ -212,6 +226,10 @@ async def test_chaos_campaign(tmp_path: Path) -> None:
             f"order {order.client_id} without an intent: {context}"
         )
         assert order.amount == planned[order.client_id], (order.client_id, context)
+    # Every transfer on the ledger is one the bot recorded done, and none went twice.
+    done = [r["transfer_id"] for r in records if r["event"] == "transfer_done"]
+    assert len(done) == len(set(done)), context
+    assert sorted(done) == sorted(str(t.transfer_id) for t in run.transfers), context
 
 
 async def test_one_seed_gives_one_campaign(tmp_path: Path) -> None:

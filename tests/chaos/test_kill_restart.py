@@ -42,6 +42,10 @@ FATE_ROUNDS = 12 if os.environ.get("CHAOS_FULL") else 2
 D = Decimal
 TARGETS = {"BTC": D("0.60"), "ETH": D("0.20")}
 ACCOUNTS = ("spot", "usdm")
+# Orders here hide from lookups for 1.5 s at most: a hold past that covers them (the default
+# 5 minutes would keep a restarted `once` from trading after a kill that cut an order's request
+# short, which the hold's own tests cover).
+HOLD = 'not_placed_hold = "4s"\n'
 
 
 def _faults(rng: random.Random) -> list[FaultRule]:
@@ -122,11 +126,12 @@ async def test_kill_9_mid_order_then_restart_no_duplicate_and_into_band(
     async with run_simulator(SCENARIO, seed=seed) as sim:
         config = _config(tmp_path, sim.base_url)
         text = config.read_text().replace('cooldown = "1h"', 'cooldown = "0s"')
-        config.write_text(text + '\n[execution]\nlookup_window = "6s"\n')
+        config.write_text(text + f'\n[execution]\nlookup_window = "6s"\n{HOLD}')
         sim.admin.set_faults(_faults(rng))
         first = await _start(config, tmp_path, "run")
         try:
-            await _wait_for_intent(tmp_path / "data" / "audit", seconds=60)
+            # A start on a busy machine (imports, markets, reconciliation) has taken over 60 s.
+            await _wait_for_intent(tmp_path / "data" / "audit", seconds=180)
             await asyncio.sleep(rng.uniform(0.0, 1.2))
         finally:
             first.send_signal(signal.SIGKILL)
@@ -181,7 +186,7 @@ async def test_kill_9_while_a_limit_order_rests_or_lookups_fail_never_trades_twi
     async with run_simulator(SCENARIO, seed=seed) as sim:
         config = _config(tmp_path, sim.base_url)
         text = config.read_text().replace('cooldown = "1h"', 'cooldown = "0s"')
-        execution = '\n[execution]\nlookup_window = "1s"\npoll_interval = "0.5s"\n'
+        execution = f'\n[execution]\nlookup_window = "1s"\npoll_interval = "0.5s"\n{HOLD}'
         if kind == "resting":
             execution += 'order_type = "limit-then-market"\nlimit_timeout = "4s"\n'
         config.write_text(text + execution)

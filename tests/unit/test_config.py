@@ -238,6 +238,16 @@ INVALID = [
         "execution.lookup_window: must be longer than 0 seconds",
     ),
     (
+        "hold on NOT_PLACED longer than its lookups",
+        BASE + '[execution]\nnot_placed_hold = "2d"\n',
+        "execution.not_placed_hold: must be at most 1 day, got 172800 s",
+    ),
+    (
+        "negative hold on NOT_PLACED",
+        BASE + "[execution]\nnot_placed_hold = -1\n",
+        "execution.not_placed_hold: -1: a duration cannot be negative",
+    ),
+    (
         "poll interval zero",
         BASE + '[execution]\npoll_interval = "0ms"\n',
         "execution.poll_interval: must be longer than 0 seconds",

@@ -433,17 +433,40 @@ async def test_a_not_placed_order_that_cannot_be_looked_up_holds_the_gate(store:
     assert store.get_intent(cid).state is IntentState.NOT_PLACED
 
 
-async def test_a_not_placed_order_still_absent_stays_not_placed_and_trading_goes_on(
+async def test_a_not_placed_order_still_absent_holds_every_new_order_until_its_hold_is_over(
     store: Any,
 ) -> None:
     audit = Audit()
-    cid = await _not_placed(store, audit)
+    cid = await _not_placed(store, audit)  # sent at NOW, its reply lost, not found since
     gateway = Gateway(store, creates=[filled, filled], by_id={cid: [None]})
-    executor = _executor(store, {"spot": gateway}, audit)
+    held_at = NOW + timedelta(minutes=4, seconds=59)
+    executor = _executor(store, {"spot": gateway}, audit, now=held_at)
     found = await executor.reconcile(LATER)
-    assert found.complete and found.rechecked == 1 and found.corrected == ()
+    assert not found.complete and found.held == (cid,) and found.unresolved == ()
+    assert found.held_until == NOW + timedelta(minutes=5)
+    assert found.reason is not None and cid in found.reason and "12:05:00" in found.reason
+    report = await executor.execute(_legs(), LATER, QUOTES)
+    assert gateway.sent == [] and not report.traded
+    (held,) = [f for e, f, _ in audit.records if f.get("result") == "held"]
+    assert held["client_order_id"] == cid and held["until"] == "2026-01-01T12:05:00+00:00"
+    # Five minutes after it was sent, "not found" is taken as true: trading goes on.
+    executor = _executor(store, {"spot": gateway}, audit, now=NOW + timedelta(minutes=5))
+    found = await executor.reconcile(LATER)
+    assert found.complete and found.rechecked == 1 and found.held == ()
     report = await executor.execute(_legs(), LATER, QUOTES)
     assert len(gateway.sent) == 2 and report.traded
+    assert store.get_intent(cid).state is IntentState.NOT_PLACED
+
+
+async def test_a_not_placed_order_never_sent_holds_nothing(store: Any) -> None:
+    audit = Audit()
+    pending = _saved(store, 0, IntentState.PENDING)  # the process died before the send
+    gateway = Gateway(store, creates=[filled, filled], by_id={pending.client_order_id: [None]})
+    executor = _executor(store, {"spot": gateway}, audit)
+    found = await executor.reconcile(CYCLE)
+    assert store.get_intent(pending.client_order_id).state is IntentState.NOT_PLACED
+    assert found.complete and found.rechecked == 1 and found.held == ()
+    assert (await executor.execute(_legs(), LATER, QUOTES)).traded
 
 
 async def test_a_not_placed_order_older_than_a_day_is_not_looked_up_again(store: Any) -> None:
