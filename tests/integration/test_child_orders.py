@@ -91,6 +91,7 @@ child_orders = true
 twap_duration = "{twap}"
 lookup_window = "1s"
 poll_interval = "0.2s"
+not_placed_hold = "3s"  # the faults here hide an order for one lookup at most
 
 [risk]
 max_order_notional = {limit}
