@@ -62,10 +62,10 @@ from bot.audit.reader import (
     select_files,
 )
 from bot.audit.writer import EventType, audit_files, canonical, portfolio_logs, verify
-from bot.config import load_config
 from bot.core import human
 from bot.core.errors import BotError, UsageError
 from bot.core.ids import is_cycle_id
+from bot.portfolios import load_portfolio
 
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # a shorter read finishes before a bar would help
 FUNDING_COLUMNS = (
@@ -308,7 +308,9 @@ def _directory(args: argparse.Namespace, *, waiting: bool = False) -> Path:
     elif config_path is None and args.data_dir is not None:
         root = audit_root(args.data_dir)
     else:
-        config = load_config(config_path or _default_config(), data_dir=args.data_dir)
+        config = load_portfolio(
+            config_path or _default_config(), name=portfolio, data_dir=args.data_dir
+        )
         root = audit_root(config.data_dir)
         portfolio = portfolio or config.portfolio
     if not root.is_dir() and not (waiting and portfolio is not None):

@@ -60,12 +60,15 @@ _ORDER_OUTCOME = {
 
 
 class Operations:
-    def __init__(self, app: App, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, app: App, *, clock: Callable[[], datetime] = utc_now, health: Health | None = None
+    ) -> None:
+        """`health`: the portfolio's, when a process of several kept it from before its start."""
         config = app.config
         self.app = app
         self._clock = clock  # wall time: the loop sleeps in wall seconds
         self.metrics = Metrics(config.portfolio)
-        self.health = Health(config.interval.total_seconds(), started_at=clock())
+        self.health = health or Health(config.interval.total_seconds(), started_at=clock())
         register_secrets(config.secrets())
         self.notifier = Notifier(
             config.notifications.urls,

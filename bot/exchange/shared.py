@@ -1,0 +1,91 @@
+"""What the portfolios of one process share per venue: the markets, loaded once; one batch
+ticker request per interval serving every account on the venue; and the request budget.
+
+A venue here is one market list and one ticker endpoint: an exchange class, a market type and
+where it is reached (the exchange, its sandbox, or a simulator's URL). The request budget is
+kept per exchange family (`venue_of`), as Binance counts request weight per IP across its
+accounts. Tickers are public: one request for the union of the symbols every account on the
+venue asked for serves them all until it is `max_age` seconds old, so a quote a cycle reads is
+at most that old (the process sets it to the shortest interval of its portfolios, well under
+the risk limits' quote age).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.domain import MarketType
+from bot.exchange.budget import RequestBudget
+
+Tickers = Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class VenueKey:
+    exchange_id: str
+    market_type: MarketType
+    endpoint: str  # the base URL, "sandbox" or "exchange"
+
+
+class TickerBatch:
+    """One venue's tickers: fetched for every symbol wanted on it, at most once per `max_age`
+    seconds, unless a caller asks for a symbol the last batch did not carry."""
+
+    def __init__(self, max_age: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._monotonic = monotonic
+        self._wanted: set[str] = set()
+        self._tickers: Tickers = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.requests = 0  # batches fetched (for tests and benchmarks)
+
+    def want(self, symbols: Iterable[str]) -> None:
+        self._wanted.update(symbols)
+
+    def _fresh(self, symbols: Iterable[str]) -> bool:
+        if self._fetched_at is None or self._monotonic() - self._fetched_at >= self.max_age:
+            return False
+        return all(s in self._tickers for s in symbols)
+
+    async def tickers(
+        self, symbols: list[str], fetch: Callable[[list[str]], Awaitable[Tickers]]
+    ) -> Tickers:
+        """The venue's latest batch, fetched now (through `fetch`) if stale or short of
+        `symbols`; a caller that waited for another's fetch reuses its answer."""
+        self.want(symbols)
+        async with self._lock:
+            if not self._fresh(symbols):
+                tickers = await fetch(sorted(self._wanted))
+                self.requests += 1
+                self._tickers = dict(tickers)
+                self._fetched_at = self._monotonic()
+            return self._tickers
+
+
+@dataclass
+class SharedVenues:
+    """Markets, tickers and budgets of every venue the process's portfolios use."""
+
+    ticker_max_age: float
+    budgets: dict[str, RequestBudget] = field(default_factory=dict)
+    markets: dict[VenueKey, Any] = field(default_factory=dict)  # a client that loaded them
+    batches: dict[VenueKey, TickerBatch] = field(default_factory=dict)
+    _locks: dict[VenueKey, asyncio.Lock] = field(default_factory=dict)
+
+    def budget(self, venue: str, calls_per_second: float) -> RequestBudget:
+        if venue not in self.budgets:
+            self.budgets[venue] = RequestBudget(calls_per_second)
+        return self.budgets[venue]
+
+    def batch(self, key: VenueKey) -> TickerBatch:
+        if key not in self.batches:
+            self.batches[key] = TickerBatch(self.ticker_max_age)
+        return self.batches[key]
+
+    def lock(self, key: VenueKey) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
