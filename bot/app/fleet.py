@@ -47,20 +47,33 @@ log = structlog.get_logger("bot.app.fleet")
 class ModelTargets:
     """A model portfolio's target source, once its app has started, asked by the model and by
     every follower under one lock: a strategy recomputes once per recompute, not once per
-    follower."""
+    follower. A follower that starts before its model waits for it, at most `wait` seconds."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, wait: float) -> None:
         self.model = model
+        self.wait = wait
         self.source: TargetSource | None = None
+        self.started = asyncio.Event()
         self._lock = asyncio.Lock()
+
+    def start(self, source: TargetSource) -> None:
+        self.source = source
+        self.started.set()
+
+    def stop(self) -> None:
+        self.source = None
+        self.started.clear()
 
     async def targets(
         self, snapshot: Snapshot, now: datetime, cycle_id: str
     ) -> Mapping[str, Decimal]:
-        if self.source is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.started.wait(), timeout=self.wait)
+        source = self.source
+        if source is None:
             raise DataError(f"the model portfolio {self.model!r} has not started: no targets yet")
         async with self._lock:
-            return await self.source.targets(snapshot, now, cycle_id)
+            return await source.targets(snapshot, now, cycle_id)
 
 
 @dataclass
@@ -86,6 +99,7 @@ class Fleet:
     models: dict[str, ModelTargets]
     follows: dict[str, str]
     clock: Callable[[], datetime] | None = None
+    status_url: str | None = None  # the status server's, once it listens
 
     def process_for(self, name: str) -> Process:
         """The shared part, with a follower's model targets."""
@@ -131,7 +145,7 @@ async def run_fleet(
             mode=mode,
             process=Process(SharedVenues(ticker_max_age=interval), sim),
             models={
-                m: ModelTargets(m)
+                m: ModelTargets(m, wait=interval / 2)
                 for m in set(portfolios.follows.values())
                 if m in portfolios.names and not _is_static(portfolios, m)
             },
@@ -188,8 +202,8 @@ async def _serve(fleet: Fleet, config: BotConfig, options: RunOptions) -> Status
         status=lambda: fleet_status(names, fleet.started(), healths, utc_now()),
         clock=utc_now,
     )
-    url = await server.start()
-    log.info("fleet_serving", url=url, portfolios=len(names))
+    fleet.status_url = await server.start()
+    log.info("fleet_serving", url=fleet.status_url, portfolios=len(names))
     return server
 
 
@@ -241,7 +255,7 @@ async def _run_cycles(
     stopper.callbacks.append(app.executor.stop)
     model = fleet.models.get(name)
     if model is not None:
-        model.source = app.cycle.target_source
+        model.start(app.cycle.target_source)
         app.cycle.target_source = model
     slot.app, slot.ops = app, ops
     interval = slot.config.interval.total_seconds()
@@ -259,7 +273,7 @@ async def _run_cycles(
     finally:
         slot.ops = None
         if model is not None:
-            model.source = None
+            model.stop()
         await ops.stop()
         app.audit.append(
             EventType.SHUTDOWN,

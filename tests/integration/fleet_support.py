@@ -96,9 +96,15 @@ def account(name: str, exchange: str, market: str, sim_account: str) -> str:
 
 
 def write_fleet(
-    tmp_path: Path, scenario_accounts: str, portfolios: str, *, mode: str = "live"
+    tmp_path: Path,
+    scenario_accounts: str,
+    portfolios: str,
+    *,
+    mode: str = "live",
+    extra: str = "",
 ) -> Path:
-    """A config of several portfolios sharing one embedded simulator."""
+    """A config of several portfolios sharing one embedded simulator; `extra`: more
+    top-level sections (defaults of every portfolio)."""
     (tmp_path / "scenario.toml").write_text(SCENARIO_HEAD + scenario_accounts, encoding="utf-8")
     text = f"""
 mode = "{mode}"
@@ -117,6 +123,8 @@ enabled = false
 kind = "band"
 band = 0.05
 cooldown = "0s"
+
+{extra}
 
 {portfolios}
 """
