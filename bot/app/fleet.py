@@ -143,7 +143,7 @@ async def run_fleet(
         fleet = Fleet(
             slots=_slots(configs, utc_now()),
             mode=mode,
-            process=Process(SharedVenues(ticker_max_age=interval), sim),
+            process=Process(SharedVenues(interval), sim),
             models={
                 m: ModelTargets(m, wait=interval / 2)
                 for m in set(portfolios.follows.values())

@@ -5,9 +5,9 @@ A venue here is one market list and one ticker endpoint: an exchange class, a ma
 where it is reached (the exchange, its sandbox, or a simulator's URL). The request budget is
 kept per exchange family (`venue_of`), as Binance counts request weight per IP across its
 accounts. Tickers are public: one request for the union of the symbols every account on the
-venue asked for serves them all until it is `max_age` seconds old, so a quote a cycle reads is
-at most that old (the process sets it to the shortest interval of its portfolios, well under
-the risk limits' quote age).
+venue asked for serves them all for the rest of the interval it was made in (intervals counted
+from the process's start), so a quote a cycle reads is at most one interval old (the process's
+shortest, well under the risk limits' quote age) and a venue sees one batch per interval.
 """
 
 from __future__ import annotations
@@ -32,23 +32,29 @@ class VenueKey:
 
 
 class TickerBatch:
-    """One venue's tickers: fetched for every symbol wanted on it, at most once per `max_age`
-    seconds, unless a caller asks for a symbol the last batch did not carry."""
+    """One venue's tickers: fetched for every symbol wanted on it, once per interval of
+    `period` seconds from `origin`, unless a caller asks for a symbol the batch did not carry."""
 
-    def __init__(self, max_age: float, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.max_age = max_age
+    def __init__(
+        self, period: float, origin: float, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.period = period
+        self.origin = origin
         self._monotonic = monotonic
         self._wanted: set[str] = set()
         self._tickers: Tickers = {}
-        self._fetched_at: float | None = None
+        self._fetched_in: int | None = None  # the interval of the last batch
         self._lock = asyncio.Lock()
         self.requests = 0  # batches fetched (for tests and benchmarks)
 
     def want(self, symbols: Iterable[str]) -> None:
         self._wanted.update(symbols)
 
+    def _interval(self) -> int:
+        return int((self._monotonic() - self.origin) // self.period)
+
     def _fresh(self, symbols: Iterable[str]) -> bool:
-        if self._fetched_at is None or self._monotonic() - self._fetched_at >= self.max_age:
+        if self._fetched_in != self._interval():
             return False
         return all(s in self._tickers for s in symbols)
 
@@ -63,7 +69,7 @@ class TickerBatch:
                 tickers = await fetch(sorted(self._wanted))
                 self.requests += 1
                 self._tickers = dict(tickers)
-                self._fetched_at = self._monotonic()
+                self._fetched_in = self._interval()
             return self._tickers
 
 
@@ -71,7 +77,8 @@ class TickerBatch:
 class SharedVenues:
     """Markets, tickers and budgets of every venue the process's portfolios use."""
 
-    ticker_max_age: float
+    interval: float  # seconds: the shortest of the process's portfolios
+    origin: float = field(default_factory=time.monotonic)
     budgets: dict[str, RequestBudget] = field(default_factory=dict)
     markets: dict[VenueKey, Any] = field(default_factory=dict)  # a client that loaded them
     batches: dict[VenueKey, TickerBatch] = field(default_factory=dict)
@@ -84,7 +91,7 @@ class SharedVenues:
 
     def batch(self, key: VenueKey) -> TickerBatch:
         if key not in self.batches:
-            self.batches[key] = TickerBatch(self.ticker_max_age)
+            self.batches[key] = TickerBatch(self.interval, self.origin)
         return self.batches[key]
 
     def lock(self, key: VenueKey) -> asyncio.Lock:
