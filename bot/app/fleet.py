@@ -199,7 +199,7 @@ async def _serve(fleet: Fleet, config: BotConfig, options: RunOptions) -> Status
         config.server.port,
         health=FleetHealth(healths),
         metrics=FleetMetrics(fleet.started),
-        status=lambda: fleet_status(names, fleet.started(), healths, utc_now()),
+        status=lambda only: fleet_status(names, fleet.started(), healths, utc_now(), only),
         clock=utc_now,
     )
     fleet.status_url = await server.start()

@@ -81,14 +81,21 @@ class FleetMetrics:
 
 
 def fleet_status(
-    names: list[str], members: Mapping[str, Operations], health: Mapping[str, Health], now: datetime
+    names: list[str],
+    members: Mapping[str, Operations],
+    health: Mapping[str, Health],
+    now: datetime,
+    only: str | None = None,
 ) -> dict[str, Any]:
-    """Each portfolio's status (or, not started, its name and why), in the config's order."""
+    """Each portfolio's status (or, not started, its name and why), in the config's order;
+    with `only` (`/status?portfolio=NAME`), that portfolio's alone."""
+    if only is not None and only not in names:
+        raise LookupError(f"no portfolio {only!r} in this process")
     rows: list[dict[str, Any]] = []
-    for name in names:
+    for name in names if only is None else [only]:
         ok, reason = health[name].check(now)
         ops = members.get(name)
         row = dict(ops.status()) if ops is not None else {"portfolio": name, "started": False}
         row["health"] = {"ok": ok, "reason": reason}
         rows.append(row)
-    return {"portfolios": rows}
+    return rows[0] if only is not None else {"portfolios": rows}

@@ -179,7 +179,12 @@ class Operations:
         else:
             self.health.cycle_failed(now, result.reason)
             metrics.count_exchange_error(result.outcome)
-            self._notify("error", f"cycle {result.outcome}", result.reason, key=result.outcome)
+            self._notify(
+                "error",
+                f"{self.app.config.portfolio}: cycle {result.outcome}",
+                result.reason,
+                key=result.outcome,
+            )
         for line in result.shortfalls:
             self._notify("deposit", f"deposit needed for {self.app.config.portfolio}", line, line)
         if result.outcome == Outcome.TRADED:
@@ -220,14 +225,18 @@ class Operations:
         self.metrics.set_trading_state(change.current)
         self.health.set_trading_state(change.current, change.reason)
         if change.current is TradingState.HALTED:
-            self._notify("halt", "trading HALTED", change.reason, key=change.reason)
+            portfolio = self.app.config.portfolio
+            self._notify("halt", f"{portfolio}: trading HALTED", change.reason, key=change.reason)
         elif change.source is ChangeSource.MARGIN:
-            title = "trading REDUCING: margin critical"
+            title = f"{self.app.config.portfolio}: trading REDUCING: margin critical"
             self._notify("margin", title, change.reason, key=change.reason)
 
     # -- status and write actions ----------------------------------------------------------------
 
-    def status(self) -> Mapping[str, Any]:
+    def status(self, portfolio: str | None = None) -> Mapping[str, Any]:
+        """The portfolio's status (`portfolio`, from `/status?portfolio=`: only this one)."""
+        if portfolio not in (None, self.app.config.portfolio):
+            raise LookupError(f"no portfolio {portfolio!r} here")
         return self.status_view().model_dump(mode="json")
 
     def status_view(self) -> StatusView:

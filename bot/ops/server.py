@@ -85,7 +85,7 @@ class StatusServer:
         *,
         health: HealthView,
         metrics: MetricsView,
-        status: Callable[[], Mapping[str, Any]],
+        status: Callable[[str | None], Mapping[str, Any]],
         clock: Callable[[], datetime],
         history: Callable[[Window], HistoryView] | None = None,
         token: SecretStr | None = None,
@@ -182,10 +182,12 @@ class StatusServer:
     async def _status_route(self, request: web.Request) -> web.Response:
         ok, reason = self._health.check(self._clock())
         try:
-            status = dict(self._status())
+            status = dict(self._status(request.query.get("portfolio")))
             status["health"] = {"ok": ok, "reason": reason}
             status["writes_enabled"] = self.writes_enabled
             body = json.dumps(redact_strings(to_jsonable(status)), ensure_ascii=False)
+        except LookupError as exc:  # ?portfolio= names no portfolio of this process
+            return web.json_response({"error": self._scrub(str(exc))}, status=404)
         except Exception as exc:  # a status source that fails must not take the server down
             log.error("status_unavailable", error_class=type(exc).__name__, error=str(exc))
             return web.json_response({"error": "status unavailable"}, status=500)
