@@ -111,8 +111,9 @@ def _where(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument(
         "--portfolio", metavar="NAME",
-        help="the portfolio whose log to read (default: the config's, or the only one); in a "
-        "log of the old shared layout, only its records",
+        help="the portfolio whose log to read (default: the config's, or the only one; a "
+        "config of several portfolios needs it); in a log of the old shared layout, only its "
+        "records",
     )  # fmt: skip
 
 

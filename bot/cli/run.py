@@ -34,7 +34,8 @@ def _where(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        help="state and audit directory (default: the config's data_dir, ./data)",
+        help="state and audit directory (default: the config's data_dir, ./data); with "
+        "several portfolios, each keeps its own under DATA_DIR/<portfolio>",
     )
 
 
