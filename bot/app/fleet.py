@@ -143,7 +143,7 @@ async def run_fleet(
         fleet = Fleet(
             slots=_slots(configs, utc_now()),
             mode=mode,
-            process=Process(SharedVenues(interval), sim),
+            process=Process(SharedVenues(_ticker_interval(configs)), sim),
             models={
                 m: ModelTargets(m, wait=interval / 2)
                 for m in set(portfolios.follows.values())
@@ -166,6 +166,14 @@ async def run_fleet(
         if not options.once:
             console.closing(stopper.signal_name)
     return 0
+
+
+def _ticker_interval(configs: list[BotConfig]) -> float:
+    """How long a venue's ticker batch serves: the shortest interval, and never so long that
+    a cached quote nears a portfolio's `max_quote_age` (at most half of it)."""
+    seconds = [c.interval.total_seconds() for c in configs]
+    seconds += [c.risk.max_quote_age.total_seconds() / 2 for c in configs if c.risk.max_quote_age]
+    return min(seconds)
 
 
 def _is_static(portfolios: Portfolios, name: str) -> bool:
@@ -210,8 +218,9 @@ async def _serve(fleet: Fleet, config: BotConfig, options: RunOptions) -> Status
 async def _portfolio_loop(
     fleet: Fleet, slot: Slot, options: RunOptions, stopper: Stopper, console: Console
 ) -> None:
-    """Open the portfolio (again each interval until it opens), then run its cycles at a
-    fixed rate from its offset; whatever happens here stays here."""
+    """Open the portfolio (again each interval until it opens, or after whatever stopped
+    it), then run its cycles at a fixed rate from its offset; whatever happens here stays
+    here."""
     name = slot.config.portfolio
     interval = slot.config.interval.total_seconds()
     next_at = time.monotonic() + (0.0 if options.once else slot.offset)
@@ -226,13 +235,14 @@ async def _portfolio_loop(
             ) as app:
                 await _run_cycles(fleet, slot, app, options, stopper, console, next_at)
             return
-        except (BotError, OSError) as exc:
-            slot.health.cycle_failed(utc_now(), f"cannot start: {exc}")
-            log.error("portfolio_not_started", portfolio=name, error=str(exc))
+        except Exception as exc:  # whatever stops one portfolio never stops the process
+            reason = str(exc) if isinstance(exc, BotError) else f"{type(exc).__name__}: {exc}"
+            slot.health.cycle_failed(utc_now(), f"stopped: {reason}")
+            log.error("portfolio_stopped", portfolio=name, error=reason)
         if options.once or _done(slot, options):
             return
         slot.cycles += 1  # a failed start is this tick's cycle
-        next_at += interval
+        next_at = max(next_at + interval, time.monotonic())
         await stopper.sleep(next_at - time.monotonic())
 
 
