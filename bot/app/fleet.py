@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -33,7 +34,7 @@ from bot.app.wiring import App, Process, open_app, utc_now
 from bot.audit.writer import EventType
 from bot.config import BotConfig
 from bot.core.domain import Mode, Snapshot
-from bot.core.errors import BotError, DataError
+from bot.core.errors import BotError, ConfigError, DataError
 from bot.exchange.shared import SharedVenues
 from bot.ops.fleet import FleetHealth, FleetMetrics, fleet_status
 from bot.ops.health import Health
@@ -156,6 +157,13 @@ async def run_fleet(
         if server is not None:
             stack.push_async_callback(server.stop)
         console = Console(options.out or sys.stdout, as_json=options.json_lines)
+        where = f", status on {fleet.status_url}" if fleet.status_url else ""
+        console.note(
+            "fleet_started",
+            f"rebalance-bot: {len(configs)} portfolios in one process, {mode}{where}",
+            portfolios=portfolios.names,
+            status_url=fleet.status_url,
+        )
         if on_ready is not None:
             on_ready(fleet)
         tasks = [
@@ -210,7 +218,17 @@ async def _serve(fleet: Fleet, config: BotConfig, options: RunOptions) -> Status
         status=lambda only: fleet_status(names, fleet.started(), healths, utc_now(), only),
         clock=utc_now,
     )
-    fleet.status_url = await server.start()
+    try:
+        fleet.status_url = await server.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or config.server.port == 0:
+            raise ConfigError(
+                f"the status server cannot listen on {config.server.host}:{config.server.port}: "
+                f"{exc.strerror or exc} (server.host and server.port at the config's top level)"
+            ) from None
+        log.warning("status_port_in_use", port=config.server.port)
+        server.port = 0  # taken (another bot): a free one, said on the first line
+        fleet.status_url = await server.start()
     log.info("fleet_serving", url=fleet.status_url, portfolios=len(names))
     return server
 

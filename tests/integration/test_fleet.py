@@ -75,3 +75,19 @@ async def test_halting_one_portfolio_leaves_the_other_trading(
     assert sim.admin.orders("solo") == []  # the ledger: nothing sent for the halted one
     _assert_in_band(weights(sim, "mixbn", "mixbg"), "mixed")
     assert fleet.slots["solo"].cycles == 2
+
+
+def test_run_drives_every_portfolio_of_the_example_fleet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REBALANCE_SERVER__PORT", "0")
+    monkeypatch.setenv("REBALANCE_INTERVAL", "1s")  # the environment wins over every table
+    config = Path(__file__).resolve().parents[2] / "config" / "fleet.toml"
+    args = ["--config", str(config), "--data-dir", str(tmp_path)]
+    assert main(["run", *args, "--cycles", "1", "--log-format", "console"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rebalance-bot: 4 portfolios in one process, dry-run, status on http")
+    for name in ("model", "client-a", "client-b", "mixed"):
+        assert f"[{name}] " in out, out
+        assert (tmp_path / name / f"{name}.sqlite3").is_file()
+    assert main(["audit", "verify", *args, "--portfolio", "client-b"]) == 0
