@@ -141,10 +141,12 @@ async def run_fleet(
     interval = min(c.interval.total_seconds() for c in configs)
     async with contextlib.AsyncExitStack() as stack:
         sim = await _simulator(configs[0], options, stack)
+        venues = SharedVenues(_ticker_interval(configs))
+        stack.push_async_callback(venues.close)  # after every portfolio's clients
         fleet = Fleet(
             slots=_slots(configs, utc_now()),
             mode=mode,
-            process=Process(SharedVenues(_ticker_interval(configs)), sim),
+            process=Process(venues, sim),
             models={
                 m: ModelTargets(m, wait=interval / 2)
                 for m in set(portfolios.follows.values())

@@ -203,6 +203,7 @@ def build_accounts(
         if account_config.simulator and sim is not None:
             base_url = sim.base_url
         endpoint = base_url or ("sandbox" if account_config.sandbox else "exchange")
+        venue_key = VenueKey(account_config.exchange, account_config.market, endpoint)
         client = make_client(
             account_config.exchange,
             account_config.market,
@@ -214,6 +215,7 @@ def build_accounts(
             base_url=base_url,
             sandbox=account_config.sandbox,
             pace_by_weight=account_config.pace_by_weight,
+            session=None if shared is None else shared.session(venue_key),
         )
         accounts[name] = ExchangeAccount(
             name=name,
@@ -228,7 +230,7 @@ def build_accounts(
                 else None
             ),
             sleep=waits.sleep,
-            venue=VenueKey(account_config.exchange, account_config.market, endpoint),
+            venue=venue_key,
             shared=shared,
         )
     return accounts

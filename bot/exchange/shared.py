@@ -1,5 +1,6 @@
 """What the portfolios of one process share per venue: the markets, loaded once; one batch
-ticker request per interval serving every account on the venue; and the request budget.
+ticker request per interval serving every account on the venue; one connection pool; and the
+request budget.
 
 A venue here is one market list and one ticker endpoint: an exchange class, a market type and
 where it is reached (the exchange, its sandbox, or a simulator's URL). The request budget is
@@ -17,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import aiohttp
 
 from bot.core.domain import MarketType
 from bot.exchange.budget import RequestBudget
@@ -82,7 +85,24 @@ class SharedVenues:
     budgets: dict[str, RequestBudget] = field(default_factory=dict)
     markets: dict[VenueKey, Any] = field(default_factory=dict)  # a client that loaded them
     batches: dict[VenueKey, TickerBatch] = field(default_factory=dict)
+    sessions: dict[VenueKey, aiohttp.ClientSession] = field(default_factory=dict)
     _locks: dict[VenueKey, asyncio.Lock] = field(default_factory=dict)
+
+    def session(self, key: VenueKey) -> aiohttp.ClientSession:
+        """The venue's one connection pool, for every client on it (TLS verified against the
+        system's certificates). No cookie jar: accounts of different owners share the pool,
+        never state."""
+        if key not in self.sessions:
+            self.sessions[key] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(enable_cleanup_closed=True),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self.sessions[key]
+
+    async def close(self) -> None:
+        sessions, self.sessions = list(self.sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
     def budget(self, venue: str, calls_per_second: float) -> RequestBudget:
         if venue not in self.budgets:

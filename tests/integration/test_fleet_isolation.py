@@ -142,6 +142,12 @@ async def test_a_strategy_that_raises_stops_only_its_own_portfolio(tmp_path: Pat
     broken = seen[0].slots["one"]
     assert broken.app is not None
     broken.app.cycle.target_source = BrokenStrategy()
+    while seen[0].slots["two"].app is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    other = seen[0].slots["two"].app
+    # One connection pool per venue, shared by the portfolios' clients.
+    assert broken.app.accounts["spot"].client.session is other.accounts["spot"].client.session
+    assert broken.app.accounts["perp"].client.session is other.accounts["perp"].client.session
     await run
     fleet = seen[0]
     sim = fleet.process.simulator.handle
