@@ -18,7 +18,8 @@ names the model's sleeves use) and trades them at its own NAV.
 Secrets stay in the environment. In a file of several portfolios, an account's keys are read
 from `REBALANCE_PORTFOLIOS__<NAME>__ACCOUNTS__<ACCOUNT>__API_KEY` (the portfolio's name in
 capitals, `-` as `_`; `*_FILE` as usual): the plain `REBALANCE_ACCOUNTS__...` variables would
-give every portfolio the same keys, so there they are an error.
+give every portfolio the same keys, so there they are an error. One exchange account (a
+simulator account, or a key) belongs to one portfolio of the config.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config import ENV_PREFIX, BotConfig, read_toml, validate
+from bot.config import ENV_PREFIX, BotConfig, exchange_family, read_toml, validate
 from bot.core.errors import ConfigError, UsageError
 
 SHARED_FILE = "shared.toml"
@@ -90,7 +91,30 @@ def load_portfolios(
         configs.append(validate(data, config_dir, _scoped_env(environment, name), where=where))
         if "follow" in by_name[name]:
             follows[name] = str(by_name[name]["follow"])
+    _one_owner_per_account(configs)
     return Portfolios(configs, follows)
+
+
+def _one_owner_per_account(configs: list[BotConfig]) -> None:
+    """Two portfolios trading one exchange account would undo each other's trades: an
+    account (a simulator account, or a key) belongs to one portfolio of the config."""
+    owners: dict[tuple[str, str, str], str] = {}
+    for config in configs:
+        for name, account in config.accounts.items():
+            if account.simulator:
+                identity = f"simulator account {account.sim_account}"
+            elif account.api_key is not None:
+                identity = f"key {account.api_key.get_secret_value()}"
+            else:
+                continue  # no key yet (a rehearsal): nothing to compare
+            key = (exchange_family(account.exchange), str(account.market), identity)
+            where = f"{config.portfolio}.accounts.{name}"
+            if key in owners:
+                raise ConfigError(
+                    f"{where} is the same exchange account as {owners[key]}: an account "
+                    "belongs to one portfolio"
+                )
+            owners[key] = where
 
 
 def load_portfolio(

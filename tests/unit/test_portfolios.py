@@ -178,3 +178,30 @@ def test_a_directory_holds_one_portfolio_per_file(tmp_path: Path) -> None:
     assert all(c.risk.max_order_notional == 1000 for c in loaded.configs)
     with pytest.raises(UsageError, match="name one with --portfolio"):
         load_portfolio(folder, name=None, env={})
+
+
+def test_two_portfolios_never_share_an_exchange_account(tmp_path: Path) -> None:
+    path = write(tmp_path, TOP + portfolio("a") + portfolio("b"))
+    same = {
+        f"REBALANCE_PORTFOLIOS__{name}__ACCOUNTS__SPOT__{field}": f"{SENTINEL}-{field}"
+        for name in ("A", "B")
+        for field in ("API_KEY", "SECRET")
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_portfolios(path, env=same)
+    message = str(caught.value)
+    assert message == (
+        "b.accounts.spot is the same exchange account as a.accounts.spot: an account "
+        "belongs to one portfolio"
+    )
+    other = dict(same, REBALANCE_PORTFOLIOS__B__ACCOUNTS__SPOT__API_KEY="another-key")
+    assert load_portfolios(path, env=other).names == ["a", "b"]
+
+
+def test_two_portfolios_never_share_a_simulator_account(tmp_path: Path) -> None:
+    top = TOP + "[simulator]\nenabled = true\n\n"
+    sim = "simulator = true\nsim_account = 'main'\n"
+    text = top + portfolio("a") + portfolio("b")
+    text = text.replace('market = "spot"\n', 'market = "spot"\n' + sim)
+    with pytest.raises(ConfigError, match=r"b\.accounts\.spot is the same exchange account as a"):
+        load_portfolios(write(tmp_path, text), env={})
