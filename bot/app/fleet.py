@@ -19,6 +19,7 @@ import contextlib
 import errno
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,7 +88,8 @@ class Slot:
     app: App | None = None
     ops: Operations | None = None
     cycles: int = 0
-    cycle_times: list[float] = field(default_factory=list)  # monotonic start of each cycle
+    # monotonic starts of the latest cycles (bounded: a process runs for months)
+    cycle_times: deque[float] = field(default_factory=lambda: deque(maxlen=64))
 
 
 @dataclass
@@ -242,6 +244,8 @@ async def _portfolio_loop(
     it), then run its cycles at a fixed rate from its offset; whatever happens here stays
     here."""
     name = slot.config.portfolio
+    # This task's context: every log line of the portfolio's cycles carries its name.
+    structlog.contextvars.bind_contextvars(portfolio=name)
     interval = slot.config.interval.total_seconds()
     next_at = time.monotonic() + (0.0 if options.once else slot.offset)
     await stopper.sleep(next_at - time.monotonic())

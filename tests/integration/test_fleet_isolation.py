@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import socket
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +24,11 @@ from tests.integration.fleet_support import SLEEVES, account, seed_account, writ
 D = Decimal
 CYCLES = 4
 INTERVAL = 1.0
+
+
+def _gaps(times: Iterable[float]) -> list[float]:
+    """Seconds between one cycle's start and the next's."""
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def _free_port() -> int:
@@ -108,7 +115,7 @@ async def test_rejected_keys_leave_the_others_on_time_and_healthz_names_the_fail
     for name in ("one", "two"):
         slot = fleet.slots[name]
         assert slot.cycles == CYCLES
-        gaps = [b - a for a, b in zip(slot.cycle_times, slot.cycle_times[1:], strict=False)]
+        gaps = _gaps(slot.cycle_times)
         assert all(abs(gap - INTERVAL) < 0.5 for gap in gaps), (name, gaps)
         assert sim.admin.orders(name), f"{name} did not trade"
     assert fleet.slots["badkeys"].cycles == CYCLES
@@ -154,7 +161,7 @@ async def test_a_strategy_that_raises_stops_only_its_own_portfolio(tmp_path: Pat
     assert sim.admin.orders("one") == []
     assert sim.admin.orders("two")
     two = fleet.slots["two"]
-    gaps = [b - a for a, b in zip(two.cycle_times, two.cycle_times[1:], strict=False)]
+    gaps = _gaps(two.cycle_times)
     assert two.cycles == CYCLES and all(abs(gap - INTERVAL) < 0.5 for gap in gaps), gaps
     assert broken.cycles == CYCLES
     failure = broken.health.last_failure
