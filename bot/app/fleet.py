@@ -305,7 +305,7 @@ async def _run_cycles(
             next_at = max(next_at + interval, time.monotonic())
             await stopper.sleep(next_at - time.monotonic())
     finally:
-        slot.ops = None
+        slot.app, slot.ops = None, None
         if model is not None:
             model.stop()
         await ops.stop()
