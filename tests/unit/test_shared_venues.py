@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.domain import TradingState
 from bot.exchange.shared import TickerBatch
-from bot.ops.fleet import FleetHealth
+from bot.ops.fleet import FleetHealth, FleetMetrics
 from bot.ops.health import Health
+from bot.ops.metrics import Metrics
 
 
 class Clock:
@@ -87,3 +89,28 @@ def test_fleet_health_names_each_failing_portfolio() -> None:
     assert not ok
     assert reason.startswith("2 of 3 unhealthy: b: trading is HALTED: operator halt; c: ")
     assert "keys rejected" in reason and "a:" not in reason
+
+
+class Member:
+    """What the fleet's metrics read of a started portfolio: its metrics."""
+
+    def __init__(self, name: str) -> None:
+        self.metrics = Metrics(name)
+
+
+def test_fleet_metrics_are_one_valid_exposition_labelled_by_portfolio() -> None:
+    members = {name: Member(name) for name in ("alpha", "beta")}
+    members["beta"].metrics.set_trading_state(TradingState.HALTED)
+    body, content_type = FleetMetrics(lambda: members).exposition()
+    text = body.decode()
+    assert content_type.startswith("text/plain")
+    assert text.count("# HELP rebalance_build_info ") == 1
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    build = {s.labels["portfolio"] for s in families["rebalance_build_info"].samples}
+    assert build == {"alpha", "beta"}
+    halted = {
+        s.labels["portfolio"]: s.value
+        for s in families["rebalance_trading_state"].samples
+        if s.labels.get("state") == "HALTED"
+    }
+    assert halted == {"alpha": 0.0, "beta": 1.0}
