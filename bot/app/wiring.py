@@ -203,7 +203,12 @@ def build_accounts(
         if account_config.simulator and sim is not None:
             base_url = sim.base_url
         endpoint = base_url or ("sandbox" if account_config.sandbox else "exchange")
-        venue_key = VenueKey(account_config.exchange, account_config.market, endpoint)
+        venue_key = VenueKey(
+            account_config.exchange,
+            account_config.market,
+            endpoint,
+            json.dumps(account_config.options, sort_keys=True, default=str),
+        )
         client = make_client(
             account_config.exchange,
             account_config.market,

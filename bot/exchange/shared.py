@@ -32,6 +32,7 @@ class VenueKey:
     exchange_id: str
     market_type: MarketType
     endpoint: str  # the base URL, "sandbox" or "exchange"
+    options: str = ""  # the account's extra ccxt options (JSON): clients alike share, only
 
 
 class TickerBatch:
@@ -103,11 +104,6 @@ class SharedVenues:
         sessions, self.sessions = list(self.sessions.values()), {}
         for session in sessions:
             await session.close()
-
-    def budget(self, venue: str, calls_per_second: float) -> RequestBudget:
-        if venue not in self.budgets:
-            self.budgets[venue] = RequestBudget(calls_per_second)
-        return self.budgets[venue]
 
     def batch(self, key: VenueKey) -> TickerBatch:
         if key not in self.batches:
