@@ -53,7 +53,7 @@ async def test_fifty_portfolios_make_one_ticker_batch_per_venue_per_interval(
     public = admin.request_counts(None)
     assert public["spot.exchangeInfo"] == 1 and public["bitget.spot.symbols"] == 1
     for route in ("spot.ticker.24hr", "bitget.spot.tickers"):
-        assert CYCLES <= public[route] <= intervals, (route, public[route], intervals)
+        assert 1 <= public[route] <= intervals, (route, public[route], intervals)
     assert set(public) <= {*MARKETS, "spot.ticker.24hr", "bitget.spot.tickers"}, public
     # Each account: its key checked and its orders reconciled at start, then one balance
     # read per cycle, and never a ticker or a market list of its own.
