@@ -1017,7 +1017,7 @@ def _problems(problems: list[str]) -> str:
     )
 
 
-def _one_line(error: ValidationError, data: Mapping[str, Any]) -> str:
+def _one_line(error: ValidationError, data: Mapping[str, Any], prefix: str = "") -> str:
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         loc = tuple(
@@ -1029,7 +1029,7 @@ def _one_line(error: ValidationError, data: Mapping[str, Any]) -> str:
         elif item["type"] == "missing":
             message = "required but missing"
         where = _location(loc, data)
-        problems.append(f"{where}: {message}" if where else message)
+        problems.append(f"{prefix}{where}: {message}" if where else prefix + message)
     return _problems(problems)
 
 
@@ -1039,32 +1039,44 @@ def load_config(
     """Read, merge and validate; raise ConfigError with one line naming the field."""
     import os  # noqa: PLC0415 - the process environment is read only when no mapping is given
 
-    data = _read_toml(path)
+    environment = dict(os.environ) if env is None else dict(env)
+    return validate(read_toml(path), path.parent, environment, data_dir)
+
+
+def validate(
+    data: Mapping[str, Any],
+    config_dir: Path,
+    environment: Mapping[str, str],
+    data_dir: Path | None = None,
+    *,
+    where: str = "",
+) -> BotConfig:
+    """One portfolio's settings (from a file, or one of several in it) validated with the
+    environment's overrides; `where` prefixes each problem (`portfolios[2] (b)`)."""
     secrets = _secrets_in_file(data)
     if secrets:
-        raise ConfigError(_problems(secrets))
-    environment = dict(os.environ) if env is None else dict(env)
+        raise ConfigError(_problems([f"{where}{line}" for line in secrets]))
     token = _ENV.set(environment)
     quote = data.get("quote_currency")
     quote_token = _QUOTE.set(quote if isinstance(quote, str) else "USDT")
     try:
         config = BotConfig(**data)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc, data)) from None
+        raise ConfigError(_one_line(exc, data, where)) from None
     except SettingsError as exc:
-        raise ConfigError(_environment_error(exc, environment)) from None
+        raise ConfigError(where + _environment_error(exc, environment)) from None
     except (ArithmeticError, TypeError, ValueError) as exc:
         # A value no validator foresaw: still one line, never a traceback.
-        raise ConfigError(f"a value cannot be used: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(f"{where}a value cannot be used: {type(exc).__name__}: {exc}") from None
     finally:
         _ENV.reset(token)
         _QUOTE.reset(quote_token)
     # From here on no log line, audit record, stored or served text of this process carries them.
     register_secrets(config.secrets())
-    return config.resolve(path.parent, data_dir)
+    return config.resolve(config_dir, data_dir)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_bytes().decode("utf-8")
         return tomllib.loads(text)

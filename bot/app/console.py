@@ -215,11 +215,17 @@ class Console:
         trading: TradingState,
         trading_reason: str | None,
         instruments: Instruments | None = None,
+        portfolio: str | None = None,
     ) -> None:
+        """`portfolio`: named on each line, when one process runs several."""
         self.cycles += 1
         self.orders += orders_of(result)
         lines = [] if self.as_json else describe(result, sleeves, trading, instruments)
-        self._emit(lines, "cycle_finished", **cycle_object(result, trading, trading_reason))
+        fields = cycle_object(result, trading, trading_reason)
+        if portfolio is not None:
+            lines = [f"[{portfolio}] {line}" for line in lines]
+            fields = {"portfolio": portfolio, **fields}
+        self._emit(lines, "cycle_finished", **fields)
 
     def note(self, event: str, text: str, **fields: Any) -> None:
         self._emit([text], event, message=text, **fields)

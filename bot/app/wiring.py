@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from bot import config as cfg
 from bot.app.control import ControlRequests
-from bot.app.cycle import Cycle, Observer, TransferRunner
+from bot.app.cycle import Cycle, Observer, TargetSource, TransferRunner
 from bot.app.funding import FundingRecorder
 from bot.app.futures_setup import apply_futures_settings, wanted_settings
 from bot.app.keycheck import check_keys
@@ -52,6 +52,7 @@ from bot.exchange.clients import make_client
 from bot.exchange.funding import funding_readable
 from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
+from bot.exchange.shared import SharedVenues, VenueKey
 from bot.exchange.transfers import CcxtTransfers
 from bot.exchange.venues import venue_limits, venue_of, weight_limit
 from bot.execution.executor import ExecutionOptions, LiveExecutor
@@ -108,6 +109,15 @@ class App:
     executor: LiveExecutor | PaperExecutor
     instruments: dict[InstrumentKey, Instrument]
     simulator: Any = None  # the embedded simulator's handle, when there is one
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """What a portfolio shares with the other portfolios of its process."""
+
+    venues: SharedVenues
+    simulator: SimulatorLink | None = None
+    targets: TargetSource | None = None  # a follower's: its model portfolio's target source
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +178,18 @@ def _credentials(
 
 
 def build_accounts(
-    config: BotConfig, mode: Mode, sim: SimulatorLink | None, waits: WaitClock | None = None
+    config: BotConfig,
+    mode: Mode,
+    sim: SimulatorLink | None,
+    waits: WaitClock | None = None,
+    shared: SharedVenues | None = None,
 ) -> dict[str, ExchangeAccount]:
     """One ccxt client per account; simulator accounts get the simulator's keys (read-only
-    ones unless live)."""
+    ones unless live). With `shared`, the venues' markets, tickers and request budgets are the
+    process's, shared with its other portfolios."""
     waits = waits or WaitClock()
     accounts: dict[str, ExchangeAccount] = {}
-    budgets: dict[str, RequestBudget] = {}
+    budgets = shared.budgets if shared is not None else {}
     for name, account_config in config.accounts.items():
         credentials = _credentials(name, account_config, sim, mode)
         venue = venue_of(account_config.exchange)
@@ -187,6 +202,13 @@ def build_accounts(
         base_url = account_config.base_url
         if account_config.simulator and sim is not None:
             base_url = sim.base_url
+        endpoint = base_url or ("sandbox" if account_config.sandbox else "exchange")
+        venue_key = VenueKey(
+            account_config.exchange,
+            account_config.market,
+            endpoint,
+            json.dumps(account_config.options, sort_keys=True, default=str),
+        )
         client = make_client(
             account_config.exchange,
             account_config.market,
@@ -198,6 +220,7 @@ def build_accounts(
             base_url=base_url,
             sandbox=account_config.sandbox,
             pace_by_weight=account_config.pace_by_weight,
+            session=None if shared is None else shared.session(venue_key),
         )
         accounts[name] = ExchangeAccount(
             name=name,
@@ -212,6 +235,8 @@ def build_accounts(
                 else None
             ),
             sleep=waits.sleep,
+            venue=venue_key,
+            shared=shared,
         )
     return accounts
 
@@ -223,11 +248,12 @@ def _open_accounts(
     waits: WaitClock,
     connected: Mapping[str, ExchangeAccount] | None,
     stack: contextlib.AsyncExitStack,
+    shared: SharedVenues | None = None,
 ) -> dict[str, ExchangeAccount]:
     """The caller's connections, or the config's accounts connected here and closed on exit."""
     if connected is not None:
         return dict(connected)
-    accounts = build_accounts(config, mode, sim, waits)
+    accounts = build_accounts(config, mode, sim, waits, shared)
     for account in accounts.values():
         stack.push_async_callback(account.close)
     return accounts
@@ -256,6 +282,7 @@ async def open_app(
     sim_port: int | None = None,
     waits: WaitClock | None = None,
     connected: Mapping[str, ExchangeAccount] | None = None,
+    process: Process | None = None,
 ) -> AsyncIterator[App]:
     """Everything one portfolio needs, opened in order and closed in reverse.
 
@@ -265,6 +292,8 @@ async def open_app(
     `waits` times read retries and the live executor's polls and lookups (default: real time).
     `connected`: account connections the caller opened and keeps (a test restarting the bot
     over one connection); by default each account is connected here and closed on exit.
+    `process`: what a process of several portfolios shares (`bot.app.fleet`): its simulator,
+    its venues' markets, tickers and budgets, and a model portfolio's targets.
     """
     waits = waits or WaitClock()
     sim_handle: list[Any] = []
@@ -281,18 +310,20 @@ async def open_app(
     async with contextlib.AsyncExitStack() as stack:
         store = stack.enter_context(StateStore.open(config.data_dir, config.portfolio, clock))
         audit = stack.enter_context(open_portfolio_audit(store, clock, redact=redact))
-        sim = None
-        if config.simulator.enabled:
+        sim = process.simulator if process is not None else None
+        if sim is None and config.simulator.enabled:
             port = config.simulator.port if sim_port is None else sim_port
             from bot.simulator import embedded  # noqa: PLC0415 (paper mode only: never live)
 
             sim = await stack.enter_async_context(
                 embedded(config.simulator.scenario, seed=config.simulator.seed, port=port)
             )
+            log.info("simulator_started", base_url=sim.base_url)
+        if sim is not None:
             sim_handle.append(sim)
             store.put(SIMULATOR_URL, sim.base_url)  # where `plan` finds this market
-            log.info("simulator_started", base_url=sim.base_url)
-        accounts = _open_accounts(config, mode, sim, waits, connected, stack)
+        shared = process.venues if process is not None else None
+        accounts = _open_accounts(config, mode, sim, waits, connected, stack, shared)
         if mode is Mode.LIVE:
             wallets = (
                 frozenset(n for pair in config.collateral.venues for n in (pair.spot, pair.futures))
@@ -313,7 +344,9 @@ async def open_app(
             risk_state = RiskState.from_dict(saved_risk) if saved_risk else RiskState()
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"the saved risk state cannot be read: {exc}") from None
-        target_source = _target_source(config, accounts, store, audit, clock)
+        target_source: TargetSource = _target_source(config, accounts, store, audit, clock)
+        if process is not None and process.targets is not None:
+            target_source = process.targets
         observers: list[Observer] = []  # the cycle's and the risk engine's: one list
         risk = RiskEngine(
             risk_state,
@@ -341,7 +374,7 @@ async def open_app(
             transfers=_transfers(config, mode, accounts, executor, store, audit, clock),
             funding=_funding(config, mode, accounts, store, audit, clock),
         )
-        handle = sim.handle if sim is not None else None
+        handle = getattr(sim, "handle", None)
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
         audit.append(
             EventType.STARTUP,

@@ -62,10 +62,10 @@ from bot.audit.reader import (
     select_files,
 )
 from bot.audit.writer import EventType, audit_files, canonical, portfolio_logs, verify
-from bot.config import load_config
 from bot.core import human
 from bot.core.errors import BotError, UsageError
 from bot.core.ids import is_cycle_id
+from bot.portfolios import load_portfolio
 
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # a shorter read finishes before a bar would help
 FUNDING_COLUMNS = (
@@ -111,8 +111,9 @@ def _where(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument(
         "--portfolio", metavar="NAME",
-        help="the portfolio whose log to read (default: the config's, or the only one); in a "
-        "log of the old shared layout, only its records",
+        help="the portfolio whose log to read (default: the config's, or the only one; a "
+        "config of several portfolios needs it); in a log of the old shared layout, only its "
+        "records",
     )  # fmt: skip
 
 
@@ -308,7 +309,9 @@ def _directory(args: argparse.Namespace, *, waiting: bool = False) -> Path:
     elif config_path is None and args.data_dir is not None:
         root = audit_root(args.data_dir)
     else:
-        config = load_config(config_path or _default_config(), data_dir=args.data_dir)
+        config = load_portfolio(
+            config_path or _default_config(), name=portfolio, data_dir=args.data_dir
+        )
         root = audit_root(config.data_dir)
         portfolio = portfolio or config.portfolio
     if not root.is_dir() and not (waiting and portfolio is not None):

@@ -39,6 +39,7 @@ from bot.backtest.runner import (
 from bot.cli.download import parse_date
 from bot.core.domain import Instrument, InstrumentKey
 from bot.core.errors import DataError, UsageError
+from bot.portfolios import load_portfolio
 
 DEFAULT_CAPITAL = "10000"
 DEFAULT_FUNDING = 0.0001  # per 8 h when no funding history is cached (Binance's base rate)
@@ -56,6 +57,11 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--config", type=Path, required=True, help="config TOML")
+    parser.add_argument(
+        "--portfolio",
+        metavar="NAME",
+        help="with a config of several portfolios ([[portfolios]]): the one to use",
+    )
     parser.add_argument("--from", dest="start", type=parse_date, help="first day (UTC)")
     parser.add_argument("--to", dest="end", type=parse_date, help="day to stop before (UTC)")
     parser.add_argument("--timeframe", default="1d", help="candle length: 1h, 4h, 1d … (1d)")
@@ -99,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--simulated-years must be above 0 and at most 50, got {args.simulated_years}"
         )
-    config = cfg.load_config(args.config, data_dir=args.data_dir)
+    config = load_portfolio(args.config, name=args.portfolio, data_dir=args.data_dir)
     runs = grid(args.compare)
     configs = [override(config, parameters) for parameters in runs]
     warmup = max(warmup_ms(c) for c in configs)  # every run walks the same steps

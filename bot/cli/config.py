@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from bot import config as cfg
-from bot.config import BotConfig, load_config
+from bot.config import BotConfig
 from bot.core import human
 from bot.core.domain import ZERO, SleeveKind
 from bot.core.errors import ConfigError, UsageError
+from bot.portfolios import load_portfolios
 
 
 def add_parser(subparsers: Any) -> None:
@@ -31,6 +32,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("file", nargs="?", type=Path, help="config file (or use --config)")
     parser.add_argument("--config", dest="config_opt", type=Path, help="config file")
     parser.add_argument("--data-dir", type=Path, help="override the config's data_dir")
+    parser.add_argument(
+        "--portfolio",
+        metavar="NAME",
+        help="of a config of several portfolios, check only this one (default: all)",
+    )
     parser.add_argument(
         "--online",
         action="store_true",
@@ -63,9 +69,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("check-config needs a config file (check-config FILE or --config FILE)")
     if args.nav is not None and not args.online:
         raise UsageError("--nav is used with --online (it sizes orders against the markets)")
-    config = load_config(path, data_dir=args.data_dir)
-    print(summary(config))
+    portfolios = load_portfolios(path, data_dir=args.data_dir, only=args.portfolio)
+    for config in portfolios.configs:
+        model = portfolios.follows.get(config.portfolio)
+        print(summary(config) + (f"\nfollows     {model} (its targets)" if model else ""))
     if args.online:
+        if len(portfolios.configs) > 1:
+            raise UsageError("--online checks one portfolio: name it with --portfolio")
+        config = portfolios.configs[0]
         from bot.app.preflight import check_online  # noqa: PLC0415 (ccxt loads only for it)
 
         report = asyncio.run(check_online(config, args.nav))

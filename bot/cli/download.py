@@ -24,6 +24,7 @@ from bot.app.marketdata import timeframe_ms
 from bot.app.wiring import open_market_data, utc_now
 from bot.core.domain import InstrumentKey, MarketType
 from bot.core.errors import UsageError
+from bot.portfolios import load_portfolio
 
 DEFAULT_DAYS = 365
 
@@ -41,6 +42,11 @@ def add_parser(subparsers: Any) -> None:
     )
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--config", type=Path, help="config TOML: its instruments and data_dir")
+    parser.add_argument(
+        "--portfolio",
+        metavar="NAME",
+        help="with a config of several portfolios ([[portfolios]]): the one to use",
+    )
     what.add_argument(
         "--exchange", help="or a ccxt exchange id (binance, binanceusdm, bitget) with --symbols"
     )
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.symbols or args.base_url:
             raise UsageError("--symbols and --base-url go with --exchange, not --config")
-        config = cfg.load_config(args.config, data_dir=args.data_dir)
+        config = load_portfolio(args.config, name=args.portfolio, data_dir=args.data_dir)
         reports = asyncio.run(_download(config, args.since, args.timeframe))
     for report in reports:
         print(describe(report))

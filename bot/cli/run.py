@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.config import BotConfig, check_live_allowed, load_config
+from bot.config import BotConfig, check_live_allowed
 from bot.core.domain import Mode
 from bot.core.errors import UsageError
 from bot.core.risk import OperatorAction
 from bot.logs import configure_logging
+from bot.portfolios import load_portfolio, load_portfolios
 
 
 def _where(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +24,18 @@ def _where(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         default=Path("config/paper.toml"),
-        help="config file (TOML) (default: config/paper.toml)",
+        help="config file (TOML), or a directory of portfolio files (default: config/paper.toml)",
+    )
+    parser.add_argument(
+        "--portfolio",
+        metavar="NAME",
+        help="the portfolio to address when the config holds several ([[portfolios]])",
     )
     parser.add_argument(
         "--data-dir",
         type=Path,
-        help="state and audit directory (default: the config's data_dir, ./data)",
+        help="state and audit directory (default: the config's data_dir, ./data); with "
+        "several portfolios, each keeps its own under DATA_DIR/<portfolio>",
     )
 
 
@@ -62,7 +69,8 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Run one cycle every `interval` (config) until SIGINT or SIGTERM, which finish "
             'the current step and exit 0. Dry-run unless the config says mode = "live" and '
-            "--live is given."
+            "--live is given. A config of several portfolios runs them all in this process "
+            "(each on its own schedule, spread over the interval), or only --portfolio NAME."
         ),
     )
     _common(run)
@@ -130,23 +138,33 @@ def _load(args: argparse.Namespace, *, quiet: bool = False) -> tuple[BotConfig, 
     """The config and the mode; logging on stderr configured once. Readable logs (a terminal)
     show warnings and worse unless asked: the banner and the decision lines tell the rest, so
     nothing scrolls before the banner. `quiet` (plan) shows only warnings in either format."""
-    config = load_config(args.config, data_dir=args.data_dir)
+    config = load_portfolio(args.config, name=args.portfolio, data_dir=args.data_dir)
     mode = check_live_allowed(config, getattr(args, "live", False))
+    _logging(args, quiet=quiet)
+    return config, mode
+
+
+def _logging(args: argparse.Namespace, *, quiet: bool = False) -> None:
     fmt = getattr(args, "log_format", "auto")
     as_json = not sys.stderr.isatty() if fmt == "auto" else fmt == "json"
     level = args.log_level or ("warning" if quiet or not as_json else "info")
     configure_logging(json=as_json, level=level, stream=sys.stderr)
-    return config, mode
 
 
 def _run(args: argparse.Namespace) -> int:
     from bot.app.daemon import RunOptions, run_daemon  # noqa: PLC0415 (see the docstring)
 
-    config, mode = _load(args)
     if args.cycles is not None and args.cycles < 1:
         raise UsageError("--cycles must be at least 1")
     options = RunOptions(max_cycles=args.cycles, json_lines=args.log_format == "json")
-    return asyncio.run(run_daemon(config, mode, options))
+    portfolios = load_portfolios(args.config, data_dir=args.data_dir, only=args.portfolio)
+    modes = {check_live_allowed(c, args.live) for c in portfolios.configs}
+    _logging(args)
+    if len(portfolios.configs) == 1:
+        return asyncio.run(run_daemon(portfolios.configs[0], modes.pop(), options))
+    from bot.app.fleet import run_fleet  # noqa: PLC0415 (see the docstring)
+
+    return asyncio.run(run_fleet(portfolios, modes.pop(), options))
 
 
 def _once(args: argparse.Namespace) -> int:
@@ -167,7 +185,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _trading(args: argparse.Namespace) -> int:
     from bot.cli.trading import change_trading_state  # noqa: PLC0415 (see the docstring)
 
-    config = load_config(args.config, data_dir=args.data_dir)
+    config = load_portfolio(args.config, name=args.portfolio, data_dir=args.data_dir)
     if args.wait < 0:
         raise UsageError("--wait must not be negative")
     configure_logging(json=None, level="info", stream=sys.stderr)  # stdout: the answer only

@@ -44,6 +44,7 @@ from bot.exchange.errors import (
     is_retryable_read,
     to_bot_error,
 )
+from bot.exchange.shared import SharedVenues, VenueKey
 from bot.exchange.venues import (
     market_status_params,
     prepare_client,
@@ -117,9 +118,13 @@ class ExchangeAccount:
         read_deadline: float = 20.0,
         weight_limit: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        venue: VenueKey | None = None,
+        shared: SharedVenues | None = None,
     ) -> None:
         """`weight_limit`: the exchange's request-weight budget per minute, to pace by the
-        weight it reports used (None: the figure is only recorded, see `used_weight`)."""
+        weight it reports used (None: the figure is only recorded, see `used_weight`).
+        `shared` (with its `venue`): the markets and tickers this account shares with the
+        other portfolios of the process on the same venue."""
         self.name = name
         self.exchange_id = exchange_id
         self.market_type = market_type
@@ -136,6 +141,8 @@ class ExchangeAccount:
         # The weight the exchange said was used in its current minute, after the last reply
         # that carried the figure (Binance's X-MBX-USED-WEIGHT-1M); None until one did.
         self.used_weight: int | None = None
+        self._venue = venue
+        self._shared = shared if venue is not None else None
 
     def __repr__(self) -> str:
         return f"ExchangeAccount(name={self.name!r}, exchange={self.exchange_id!r})"
@@ -197,7 +204,18 @@ class ExchangeAccount:
         return shared_wallet_id(self.exchange_id, self.client)
 
     async def load_instruments(self) -> dict[str, Instrument]:
-        markets = await self.read("load_markets", self.client.load_markets)
+        """The venue's markets: loaded here, or once for the process on a shared venue (the
+        first account loads them, the others take its copy without a request)."""
+        if self._shared is None or self._venue is None:
+            markets = await self.read("load_markets", self.client.load_markets)
+        else:
+            async with self._shared.lock(self._venue):
+                source = self._shared.markets.get(self._venue)
+                if source is None:
+                    markets = await self.read("load_markets", self.client.load_markets)
+                    self._shared.markets[self._venue] = self.client
+                else:
+                    markets = self.client.set_markets(source.markets, source.currencies)
         self.instruments = {}
         for market in markets.values():
             instrument = self._instrument(market)
@@ -396,7 +414,7 @@ class ExchangeAccount:
         issues.extend(f"{self.name}: {s} is not a market" for s in symbols if s not in known)
         if not known:
             return {}, issues
-        tickers = await self.read("fetch_tickers", lambda: self.client.fetch_tickers(known))
+        tickers = await self._tickers(known)
         quotes: dict[InstrumentKey, Quote] = {}
         for symbol in known:
             ticker = tickers.get(symbol)
@@ -408,6 +426,19 @@ class ExchangeAccount:
             except DataError as exc:
                 issues.append(f"{self.name}: {exc}")
         return quotes, issues
+
+    async def _tickers(self, symbols: list[str]) -> Mapping[str, Mapping[str, Any]]:
+        """This account's own batch request, or the venue's shared batch."""
+
+        async def fetch(wanted: list[str]) -> Mapping[str, Mapping[str, Any]]:
+            tickers: Mapping[str, Mapping[str, Any]] = await self.read(
+                "fetch_tickers", lambda: self.client.fetch_tickers(wanted)
+            )
+            return tickers
+
+        if self._shared is None or self._venue is None:
+            return await fetch(symbols)
+        return await self._shared.batch(self._venue).tickers(symbols, fetch)
 
     @staticmethod
     def _quote(symbol: str, ticker: Mapping[str, Any]) -> Quote:

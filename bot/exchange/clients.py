@@ -25,13 +25,16 @@ def make_client(
     base_url: str | None = None,
     sandbox: bool = False,
     pace_by_weight: bool = True,
+    session: Any = None,
 ) -> Any:
     """A ccxt client; with `base_url` every API group points at that server (the simulator),
     with `sandbox` at the exchange's own test environment (never both: the config refuses it).
 
     `pace_by_weight` keeps ccxt's own limiter, which spaces calls by the exchange's documented
     request weights (a Binance batch ticker weighs 40: two seconds of pacing). Only tests
-    against a simulator with raised limits turn it off."""
+    against a simulator with raised limits turn it off. `session`: an aiohttp session shared
+    with the venue's other clients (one connection pool per venue), which its owner closes;
+    by default the client opens its own."""
     cls = getattr(ccxt, exchange_id)
     options = {**ccxt_options(exchange_id, market_type), **extra_options}
     if base_url is not None:
@@ -41,6 +44,8 @@ def make_client(
         "timeout": int(timeout_seconds * 1000),
         "options": options,
     }
+    if session is not None:
+        config["session"] = session
     for field_name, value in (("apiKey", api_key), ("secret", secret), ("password", password)):
         if value is not None:
             register_secret(value)

@@ -60,12 +60,15 @@ _ORDER_OUTCOME = {
 
 
 class Operations:
-    def __init__(self, app: App, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, app: App, *, clock: Callable[[], datetime] = utc_now, health: Health | None = None
+    ) -> None:
+        """`health`: the portfolio's, when a process of several kept it from before its start."""
         config = app.config
         self.app = app
         self._clock = clock  # wall time: the loop sleeps in wall seconds
         self.metrics = Metrics(config.portfolio)
-        self.health = Health(config.interval.total_seconds(), started_at=clock())
+        self.health = health or Health(config.interval.total_seconds(), started_at=clock())
         register_secrets(config.secrets())
         self.notifier = Notifier(
             config.notifications.urls,
@@ -176,7 +179,12 @@ class Operations:
         else:
             self.health.cycle_failed(now, result.reason)
             metrics.count_exchange_error(result.outcome)
-            self._notify("error", f"cycle {result.outcome}", result.reason, key=result.outcome)
+            self._notify(
+                "error",
+                f"{self.app.config.portfolio}: cycle {result.outcome}",
+                result.reason,
+                key=result.outcome,
+            )
         for line in result.shortfalls:
             self._notify("deposit", f"deposit needed for {self.app.config.portfolio}", line, line)
         if result.outcome == Outcome.TRADED:
@@ -217,14 +225,18 @@ class Operations:
         self.metrics.set_trading_state(change.current)
         self.health.set_trading_state(change.current, change.reason)
         if change.current is TradingState.HALTED:
-            self._notify("halt", "trading HALTED", change.reason, key=change.reason)
+            portfolio = self.app.config.portfolio
+            self._notify("halt", f"{portfolio}: trading HALTED", change.reason, key=change.reason)
         elif change.source is ChangeSource.MARGIN:
-            title = "trading REDUCING: margin critical"
+            title = f"{self.app.config.portfolio}: trading REDUCING: margin critical"
             self._notify("margin", title, change.reason, key=change.reason)
 
     # -- status and write actions ----------------------------------------------------------------
 
-    def status(self) -> Mapping[str, Any]:
+    def status(self, portfolio: str | None = None) -> Mapping[str, Any]:
+        """The portfolio's status (`portfolio`, from `/status?portfolio=`: only this one)."""
+        if portfolio not in (None, self.app.config.portfolio):
+            raise LookupError(f"no portfolio {portfolio!r} here")
         return self.status_view().model_dump(mode="json")
 
     def status_view(self) -> StatusView:

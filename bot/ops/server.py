@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -25,14 +25,25 @@ from pydantic import SecretStr
 
 from bot.audit.writer import to_jsonable
 from bot.logs import REDACTED, redact, redact_strings, register_secret
-from bot.ops.health import Health
 from bot.ops.history import Window
-from bot.ops.metrics import Metrics
 from bot.ops.view import HistoryView
 
 log = structlog.get_logger("bot.ops.server")
 
 Action = Callable[[str], Awaitable[None]]
+
+
+class HealthView(Protocol):
+    """What the probes ask: one portfolio's `Health`, or a process's of several."""
+
+    def check(self, now: datetime) -> tuple[bool, str]: ...
+    def alive(self, now: datetime) -> tuple[bool, str]: ...
+    def ready(self) -> tuple[bool, str]: ...
+
+
+class MetricsView(Protocol):
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]: ...
+
 
 MAX_REASON = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -72,9 +83,9 @@ class StatusServer:
         host: str,
         port: int,
         *,
-        health: Health,
-        metrics: Metrics,
-        status: Callable[[], Mapping[str, Any]],
+        health: HealthView,
+        metrics: MetricsView,
+        status: Callable[[str | None], Mapping[str, Any]],
         clock: Callable[[], datetime],
         history: Callable[[Window], HistoryView] | None = None,
         token: SecretStr | None = None,
@@ -171,10 +182,12 @@ class StatusServer:
     async def _status_route(self, request: web.Request) -> web.Response:
         ok, reason = self._health.check(self._clock())
         try:
-            status = dict(self._status())
+            status = dict(self._status(request.query.get("portfolio")))
             status["health"] = {"ok": ok, "reason": reason}
             status["writes_enabled"] = self.writes_enabled
             body = json.dumps(redact_strings(to_jsonable(status)), ensure_ascii=False)
+        except LookupError as exc:  # ?portfolio= names no portfolio of this process
+            return web.json_response({"error": self._scrub(str(exc))}, status=404)
         except Exception as exc:  # a status source that fails must not take the server down
             log.error("status_unavailable", error_class=type(exc).__name__, error=str(exc))
             return web.json_response({"error": "status unavailable"}, status=500)

@@ -47,7 +47,7 @@ class Bot:
     fail_status: bool = False
     last_reason: str = "in band"
 
-    def status(self) -> Mapping[str, Any]:
+    def status(self, portfolio: str | None = None) -> Mapping[str, Any]:
         if self.fail_status:
             raise RuntimeError("state store is locked")
         rows = [

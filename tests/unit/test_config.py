@@ -22,6 +22,7 @@ from bot.config import (
 )
 from bot.core.domain import Mode
 from bot.core.errors import ConfigError
+from bot.portfolios import load_portfolios
 
 ROOT = Path(__file__).resolve().parents[2]
 SENTINEL = "sentinel-SECRET-8c1f0e"
@@ -421,7 +422,7 @@ def test_sleeve_bands_fall_back_to_the_trigger_band(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.toml")))
 def test_example_configs_are_valid(name: str) -> None:
-    load_config(ROOT / "config" / name, env={})
+    assert load_portfolios(ROOT / "config" / name, env={}).configs
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
