@@ -8,10 +8,12 @@ missing, and whether the key can withdraw without the account's `allow_withdrawa
 `check_account_key` reads one account's key and judges it (also for `check-config --online`);
 `check_keys` does it for every account and raises one ConfigError line for all refusals.
 
-A key whose permissions the venue does not report (a testnet without the endpoint, a server
-that refuses it, an outage) is not a refusal: one warning line says so and start-up continues,
-since trading itself will show a missing permission at the first order, and the bot cannot
-tell a withdrawal permission it was not told about.
+A key the exchange rejects outright (unknown key, bad signature, an IP not on the key's
+allow-list: ccxt's AuthenticationError) stops a live start in one line: no request of that
+account could work. A key whose permissions the venue does not report (a testnet without the
+endpoint, a server that refuses it, an outage) is not a refusal: one warning line says so and
+start-up continues, since trading itself will show a missing permission at the first order,
+and the bot cannot tell a withdrawal permission it was not told about.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ from bot.config import AccountConfig
 from bot.core.domain import MarketType
 from bot.core.errors import ConfigError
 from bot.exchange.account import ExchangeAccount
-from bot.exchange.permissions import KeyPermissions, KeyUnreadable, read_key_permissions
+from bot.exchange.permissions import (
+    KeyPermissions,
+    KeyRejected,
+    KeyUnreadable,
+    read_key_permissions,
+)
 from bot.exchange.venues import venue_of
 
 log = structlog.get_logger("bot.app.keycheck")
@@ -93,6 +100,12 @@ def _verdict(
     *,
     wallet_transfers: bool = False,
 ) -> KeyVerdict:
+    if isinstance(granted, KeyRejected):
+        refusal = (
+            f"accounts.{name}: the exchange rejected the API key ({granted}): check the key, "
+            "its secret (and passphrase) and the key's IP allow-list"
+        )
+        return KeyVerdict(name, refusal=refusal)
     if isinstance(granted, KeyUnreadable):
         warning = (
             f"accounts.{name}: the key's permissions could not be read ({granted}); not checked"

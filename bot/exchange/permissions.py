@@ -38,6 +38,11 @@ class KeyUnreadable(Exception):
     """The exchange did not say what the key may do; the message is one line."""
 
 
+class KeyRejected(KeyUnreadable):
+    """The exchange refused the key itself (unknown key, bad signature, IP not allowed): no
+    request of this account can work; the message is one line."""
+
+
 _LEGACY_BITGET_TRADE = "trade"  # a key from before Bitget's per-product codes
 
 
@@ -83,6 +88,10 @@ async def read_key_permissions(account: ExchangeAccount) -> KeyPermissions:
             if not isinstance(reply, Mapping):
                 raise KeyUnreadable("the key information reply is not an object")
             return bitget_permissions(reply)
+    except ccxt.PermissionDenied as exc:  # a key that may not read its own information
+        raise KeyUnreadable(describe(exc)) from None
+    except ccxt.AuthenticationError as exc:
+        raise KeyRejected(describe(exc)) from None
     except ccxt.BaseError as exc:
         raise KeyUnreadable(describe(exc)) from None
     raise KeyUnreadable(f"no key information is known for {account.exchange_id}")

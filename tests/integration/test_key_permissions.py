@@ -251,3 +251,27 @@ async def test_the_bitget_simulator_lists_authorities_and_enforces_futures() -> 
             await swap.close()
         assert sim.admin.orders("main") == []
     assert set(info["data"]["authorities"]) == {"stor", "coor", "cpor", "stow", "wwow"}
+
+
+@pytest.mark.parametrize("venue", ["binance", "bitget"])
+async def test_a_key_the_exchange_rejects_stops_a_live_start_in_one_line(
+    venue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong secret: every signed request would fail. The start stops (exit 2, one line
+    naming each account and what to check), rather than starting a bot whose every cycle fails
+    at its first read; the wrong secret itself is never printed."""
+    wrong = "WrongSecretValue0123456789xyzXYZab"
+    for account in ("SPOT", "USDM"):
+        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__API_KEY", API_KEY)
+        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__SECRET", wrong)
+        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__PASSWORD", PASSPHRASE)
+    code, lines, orders = await _once_live(
+        tmp_path, capsys, ["read", "trade", "futures"], venue=venue
+    )
+    assert code == 2
+    assert orders == 0
+    assert not any("Traceback" in line for line in lines)
+    [line] = _bot_lines(lines)
+    assert "accounts.spot: the exchange rejected the API key" in line
+    assert "accounts.usdm: the exchange rejected the API key" in line
+    assert wrong not in "\n".join(lines) and SECRET not in "\n".join(lines)
