@@ -37,6 +37,7 @@ from rich.tree import Tree
 from bot.audit.layout import audit_root
 from bot.audit.reader import (
     ORDER_EVENTS,
+    QUIET_OUTCOME,
     Funding,
     FundingTracker,
     Period,
@@ -537,6 +538,8 @@ def cycle_tree(cycle: str, records: Sequence[Mapping[str, Any]]) -> Tree:
     head.append(f"  {records[0].get('time')} → {records[-1].get('time')}")
     if end is not None:
         head.append(f"  {end.get('outcome', '?')}", style="bold")
+    elif any(r.get("event") == EventType.QUIET_CYCLE for r in records):
+        head.append(f"  {QUIET_OUTCOME}", style="bold")
     tree = Tree(head)
     for record in records:
         event = str(record.get("event"))

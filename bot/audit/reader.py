@@ -755,13 +755,8 @@ class Summarizer:
         if trade is not None:
             (summary.paper if trade.dry_run else summary.live).add(trade)
             return trade
-        if event == EventType.CYCLE_START:
-            summary.cycles += 1
-        elif event == EventType.CYCLE_END:
-            outcome = str(record.get("outcome", "?"))
-            summary.outcomes[outcome] += 1
-            if record.get("traded") is True or outcome == "traded":
-                summary.rebalances += 1
+        if event in _CYCLE_EVENTS:
+            _count_cycle(summary, event, record)
         elif event == EventType.TRIGGER:
             if record.get("trade") is False and record.get("out_of_band"):
                 summary.skipped += 1
@@ -789,6 +784,22 @@ class Summarizer:
         for summary in self._periods.values():
             total.merge(summary)
         return total
+
+
+_CYCLE_EVENTS = frozenset({EventType.CYCLE_START, EventType.QUIET_CYCLE, EventType.CYCLE_END})
+
+
+def _count_cycle(summary: PeriodSummary, event: Any, record: Mapping[str, Any]) -> None:
+    """A cycle starts (`cycle_start`), ends (`cycle_end`), or is one `quiet_cycle`."""
+    if event != EventType.CYCLE_END:
+        summary.cycles += 1
+    if event == EventType.QUIET_CYCLE:  # a whole cycle that decided not to trade
+        summary.outcomes[QUIET_OUTCOME] += 1
+    elif event == EventType.CYCLE_END:
+        outcome = str(record.get("outcome", "?"))
+        summary.outcomes[outcome] += 1
+        if record.get("traded") is True or outcome == "traded":
+            summary.rebalances += 1
 
 
 def summarize(records: Iterable[Mapping[str, Any]], by: Period = Period.DAY) -> Summarizer:
@@ -902,12 +913,24 @@ def _millis(value: Any) -> str:
     return _human(value, lambda ms: human.duration(float(ms) / 1000))
 
 
+QUIET_OUTCOME = "no-trade"  # the outcome a `quiet_cycle` record stands for
+
+
+def _describe_quiet(r: Mapping[str, Any]) -> str:
+    drift = f", largest drift {pp(r['drift'])}" if "drift" in r else ""
+    return (
+        f"{QUIET_OUTCOME} [{r.get('rule', '?')}]: NAV {money(r.get('nav'))}{drift};"
+        f" holdings as in snapshot #{r.get('full', '?')}"
+    )
+
+
 _DESCRIBE: dict[str, Callable[[Mapping[str, Any]], str]] = {
     EventType.CYCLE_START: lambda r: f"{r.get('mode', '?')} cycle, {r.get('trading_state', '?')}",
     EventType.CYCLE_END: lambda r: (
         f"{r.get('outcome', '?')}: {r.get('reason', '')}; {r.get('orders', 0)} order(s),"
         f" turnover {money(r.get('turnover', '0'))}, {_millis(r.get('duration_ms'))}"
     ),
+    EventType.QUIET_CYCLE: _describe_quiet,
     EventType.SNAPSHOT: lambda r: (
         f"NAV {money(r.get('nav'), r.get('quote_currency'))},"
         f" {len(r.get('accounts') or {})} account(s)"
