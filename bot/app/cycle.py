@@ -365,7 +365,8 @@ class Cycle:
         if trigger is not None:
             fields["rule"] = trigger.rule
         if decision.drift is not None and decision.drift.sleeves:
-            fields["drift"] = max((d.drift for d in decision.drift.sleeves), key=abs)
+            largest = max((d.drift for d in decision.drift.sleeves), key=abs)
+            fields["drift"] = largest.quantize(DRIFT_STEP)
         return fields
 
     def _audit_snapshot(
@@ -596,6 +597,7 @@ class FullRecord:
 
 
 FULL_EVERY = timedelta(hours=1)
+DRIFT_STEP = Decimal("0.000001")  # a quiet record's drift, to 0.0001 percentage point
 MATERIAL_NAV_MOVE = Decimal("0.01")
 
 
