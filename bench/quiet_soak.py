@@ -5,8 +5,9 @@ process's memory is the bot's), pacing off, on a simulated clock: the bot's cloc
 cycle, so the run crosses hours (a full snapshot at least hourly) and UTC days (new audit
 files). After a warm-up (BENCH_SOAK_WARMUP, default 1,000 cycles) it runs BENCH_SOAK_CYCLES
 (default 20,000) and prints:
-- `audit: bytes/quiet-cycle=NNN`: the audit bytes written per measured cycle, beside the bytes
-  of one cycle written whole (the first, measured in the same run) and their ratio;
+- `audit: bytes/quiet-cycle=NNN`: the audit bytes written per measured cycle (hourly full
+  snapshots included), beside the bytes of one cycle written whole (the first, measured in the
+  same run) and their ratio, and what stays on disk once closed days are compressed;
 - the RSS before and after the measured cycles and the growth (the issue's limit: 10 MB).
 Nothing here asserts; `tests/integration/test_quiet_soak.py` runs a short soak that does.
 """
@@ -29,7 +30,7 @@ from typing import Any
 
 from bench.cycle_cpu import KEY, SECRET, _config, _serve
 from bot.app.wiring import open_app
-from bot.audit.writer import audit_files
+from bot.audit.writer import COMPRESSED, audit_files, open_file
 from bot.config import load_config
 from bot.core.domain import Mode
 
@@ -44,6 +45,7 @@ class SoakResult:
     outcomes: Counter[str] = field(default_factory=Counter)
     full_bytes: int = 0  # the first cycle, written whole
     bytes_per_cycle: float = 0.0  # over the measured cycles
+    disk_per_cycle: float = 0.0  # the same, on disk once the closed days are compressed
     rss_before: int = 0
     rss_after: int = 0
     cpu_per_cycle: float = 0.0
@@ -73,8 +75,16 @@ def rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def audit_bytes(data_dir: Path) -> int:
-    return sum(p.stat().st_size for p in audit_files(data_dir / "audit" / "bench"))
+def audit_bytes(data_dir: Path, *, on_disk: bool = False) -> int:
+    """The bytes of the log as written (a compressed day counted decompressed), or on disk."""
+    total = 0
+    for path in audit_files(data_dir / "audit" / "bench"):
+        if on_disk or not path.name.endswith(COMPRESSED):
+            total += path.stat().st_size
+        else:
+            with open_file(path) as f:
+                total += len(f.read())
+    return total
 
 
 async def soak(
@@ -106,6 +116,7 @@ async def soak(
         gc.collect()
         result.rss_before = rss()
         written = audit_bytes(config.data_dir)
+        disk = audit_bytes(config.data_dir, on_disk=True)
         started = time.process_time()
         for number in range(cycles):
             clock.tick()
@@ -117,6 +128,8 @@ async def soak(
         gc.collect()
         result.rss_after = rss()
         result.bytes_per_cycle = (audit_bytes(config.data_dir) - written) / max(cycles, 1)
+        disk = audit_bytes(config.data_dir, on_disk=True) - disk
+        result.disk_per_cycle = disk / max(cycles, 1)
     return result
 
 
@@ -145,7 +158,8 @@ def main() -> None:
     print(f"   outcomes: {outcomes}   bot CPU {result.cpu_per_cycle * 1000:.2f} ms/cycle")
     print(
         f"   audit: bytes/quiet-cycle={result.bytes_per_cycle:.0f}   a cycle written whole "
-        f"{result.full_bytes} bytes   ratio {result.bytes_per_cycle / result.full_bytes:.3f}"
+        f"{result.full_bytes} bytes   ratio {result.bytes_per_cycle / result.full_bytes:.3f}   "
+        f"on disk, closed days compressed: {result.disk_per_cycle:.0f} bytes/cycle"
     )
     print(
         f"   rss: {result.rss_before / mb:.1f} MB after the warm-up, "

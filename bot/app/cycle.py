@@ -89,6 +89,7 @@ class Audit(Protocol):
     def quiet_cycle(self, cycle_id: str, **fields: Any) -> Any: ...
     def flush(self) -> None: ...
     def group_flush(self) -> None: ...
+    def close_days(self) -> Any: ...
 
 
 class CycleStore(Protocol):
@@ -558,8 +559,17 @@ class Cycle:
             self._audit_end(result, seconds, sync=not quiet)
         if quiet:
             self.audit.group_flush()
+        self._close_days()
         for observer in self.observers:
             _quietly(observer.cycle_done, result, seconds)
+
+    def _close_days(self) -> None:
+        """Closed days' audit files compressed, after the cycle (a failure is logged: the plain
+        file stays, readable, and is tried again at the next day's change)."""
+        try:
+            self.audit.close_days()
+        except (OSError, BotError) as exc:
+            log.warning("audit_compression_failed", error=str(exc))
 
     def _audit_end(self, result: CycleResult, seconds: float, *, sync: bool) -> None:
         orders = 0

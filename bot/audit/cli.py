@@ -62,7 +62,14 @@ from bot.audit.reader import (
     scan,
     select_files,
 )
-from bot.audit.writer import EventType, audit_files, canonical, portfolio_logs, verify
+from bot.audit.writer import (
+    EventType,
+    audit_files,
+    canonical,
+    open_file,
+    portfolio_logs,
+    verify,
+)
 from bot.config import load_config
 from bot.core import human
 from bot.core.errors import BotError, UsageError
@@ -786,7 +793,7 @@ def _record_at(files: Sequence[Path], seq: int) -> Mapping[str, Any]:
     """The record with this seq in a verified log: the seq-th line, counted across the files."""
     remaining = seq
     for path in files:
-        with path.open("rb") as f:
+        with open_file(path) as f:
             for raw in f:
                 remaining -= 1
                 if remaining == 0:

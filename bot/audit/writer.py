@@ -31,7 +31,9 @@ record's hash) and still hashed, so the chain is exactly as strong.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -58,7 +60,8 @@ GENESIS = "0" * 64
 RESERVED = frozenset({"schema", "seq", "time", "portfolio", "cycle_id", "event", "prev", "hash"})
 GROUP_SYNC_SECONDS = 30.0  # the longest a quiet cycle's records wait for their fsync
 MAX_FILE_BYTES = 256 * 1024 * 1024
-_FILE = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})(?:-(\d+))?\.jsonl$")
+_FILE = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})(?:-(\d+))?\.jsonl(\.gz)?$")
+COMPRESSED = ".gz"  # a closed day's file, gzip-compressed: `audit-YYYY-MM-DD[-N].jsonl.gz`
 PORTFOLIO_DIR = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a portfolio's name, as the config allows
 _TAIL_BYTES = 1 << 20
 
@@ -167,14 +170,51 @@ def record_hash(record: Mapping[str, Any], prev: str | None = None) -> str:
 
 
 def audit_files(directory: Path) -> list[Path]:
-    """The log's files in chain order (day, then rotation index)."""
-    found = []
+    """The log's files in chain order (day, then rotation index). A closed day's file is read
+    compressed; while its plain file is still there (compression under way) the plain one."""
+    found: dict[tuple[str, int], Path] = {}
     if directory.is_dir():
         for path in directory.iterdir():
             match = _FILE.match(path.name)
             if match:
-                found.append((match.group(1), int(match.group(2) or 0), path))
-    return [p for _, _, p in sorted(found)]
+                key = (match.group(1), int(match.group(2) or 0))
+                if key not in found or not match.group(3):
+                    found[key] = path
+    return [found[key] for key in sorted(found)]
+
+
+def open_file(path: Path) -> io.BufferedIOBase:
+    """An audit file for reading, compressed or not (its lines are the same bytes)."""
+    if path.name.endswith(COMPRESSED):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def compress(path: Path) -> Path:
+    """Replace a closed day's file by its gzip copy, checked to decompress to the same bytes
+    before the plain file goes; a crash at any point leaves one whole copy readable."""
+    target = path.with_name(path.name + COMPRESSED)
+    temporary = path.with_name(path.name + COMPRESSED + ".tmp")
+    original = hashlib.sha256()
+    with path.open("rb") as source, temporary.open("wb") as raw:
+        with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as out:
+            while block := source.read(1 << 20):
+                original.update(block)
+                out.write(block)
+        raw.flush()
+        os.fsync(raw.fileno())
+    copy = hashlib.sha256()
+    with gzip.open(temporary, "rb") as check:
+        while block := check.read(1 << 20):
+            copy.update(block)
+    if copy.digest() != original.digest():
+        temporary.unlink()
+        raise AuditError(f"{path}: its compressed copy does not read back the same; kept plain")
+    os.replace(temporary, target)
+    fsync_directory(path.parent)
+    path.unlink()
+    fsync_directory(path.parent)
+    return target
 
 
 def portfolio_logs(root: Path) -> dict[str, Path]:
@@ -233,6 +273,7 @@ class AuditLog:
         self._dirty = False
         self._synced = time.monotonic()
         self._pending: tuple[str, datetime, dict[str, Any]] | None = None  # a cycle's start
+        self._days_to_close = True  # plain files of earlier days may wait for compression
 
     @classmethod
     def open(
@@ -272,7 +313,7 @@ class AuditLog:
         if not files:
             return
         last = files[-1]
-        torn = _cut_torn_tail(last)
+        torn = None if last.name.endswith(COMPRESSED) else _cut_torn_tail(last)
         lines = _last_lines(last)
         if len(lines) < 2 and len(files) > 1:
             lines = [*_last_lines(files[-2]), *lines][-2:]
@@ -310,7 +351,9 @@ class AuditLog:
             return current  # the open file is still today's and has room: no directory scan
         files = [p for p in audit_files(self._directory) if p.name.startswith(f"audit-{day}")]
         path = files[-1] if files else self._directory / f"audit-{day}.jsonl"
-        if path.exists() and path.stat().st_size >= self._max_file_bytes:
+        if path.name.endswith(COMPRESSED) or (
+            path.exists() and path.stat().st_size >= self._max_file_bytes
+        ):  # a closed day written again (the clock went back): a new file, never into the gzip
             match = _FILE.match(path.name)
             index = int(match.group(2) or 0) + 1 if match else 1
             path = self._directory / f"audit-{day}-{index}.jsonl"
@@ -399,9 +442,23 @@ class AuditLog:
         if self._file is not None:
             self._sync()
             self._file.close()
+            self._days_to_close = True
         self._file = path.open("ab")
         self._path = path
         fsync_directory(self._directory)
+
+    def close_days(self) -> list[Path]:
+        """Compress the files of the days before the one being written (between cycles: never
+        on an order's path); the chain reads the same. The files compressed."""
+        if not self._days_to_close:
+            return []
+        self._days_to_close = False
+        today = self._path.name[6:16] if self._path else f"{self._clock().astimezone(UTC):%Y-%m-%d}"
+        done = []
+        for path in audit_files(self._directory):
+            if not path.name.endswith(COMPRESSED) and path.name[6:16] < today:
+                done.append(compress(path))
+        return done
 
     def _sync(self) -> None:
         if self._file is not None and self._dirty:
@@ -474,6 +531,9 @@ def _cut_torn_tail(path: Path) -> tuple[Path, int] | None:
 
 def _last_lines(path: Path) -> list[bytes]:
     """The file's last two complete lines (fewer when it has fewer)."""
+    if path.name.endswith(COMPRESSED):
+        with open_file(path) as f:
+            return [line for line in f.read().rstrip(b"\n").split(b"\n")[-2:] if line]
     size = path.stat().st_size
     if size == 0:
         return []
@@ -515,7 +575,7 @@ class Problem:
 def read_records(directory: Path) -> Iterator[Located]:
     """Every parseable record in chain order, streaming (bounded memory)."""
     for path in audit_files(log_directory(directory)):
-        with path.open("rb") as f:
+        with open_file(path) as f:
             for number, raw in enumerate(f, start=1):
                 if not raw.endswith(b"\n"):
                     return  # a torn last line: `verify` reports it
@@ -542,7 +602,9 @@ def verify(
         return 0, None
     for path in files:
         done = 0
-        with path.open("rb") as f:
+        # A compressed file's progress is its size on disk, told at its end.
+        compressed = path.stat().st_size if path.name.endswith(COMPRESSED) else None
+        with open_file(path) as f:
             for number, raw in enumerate(f, start=1):
                 problem = _check_line(path, number, raw, expected_seq, prev)
                 if problem is not None:
@@ -552,11 +614,11 @@ def verify(
                 expected_seq += 1
                 prev = record["hash"]
                 done += len(raw)
-                if progress is not None and number % 4096 == 0:
+                if progress is not None and compressed is None and number % 4096 == 0:
                     progress(done)
                     done = 0
         if progress is not None:
-            progress(done)
+            progress(done if compressed is None else compressed)
     return count, None
 
 

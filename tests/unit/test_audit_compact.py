@@ -1,5 +1,6 @@
 """Compact records: a quiet cycle's one record (schema 2, `prev` implied) keeps the chain whole."""
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from bot.audit.writer import (
     read_records,
     verify,
 )
+from bot.cli.main import main
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -125,3 +127,91 @@ def test_summary_and_show_read_a_compact_record_as_a_no_trade_cycle(tmp_path: Pa
     quiet = next(r for r in records if r["event"] == "quiet_cycle")
     line = describe(quiet)
     assert line.startswith("no-trade [absolute-band]: NAV 100.50") and "snapshot #2" in line
+
+
+# -- closed days, compressed -------------------------------------------------------------------
+
+
+def write_days(directory: Path) -> Clock:
+    """Three UTC days of cycles (one trading: intent, fill, end), quiet ones between."""
+    clock = Clock()
+    clock.now = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
+    with AuditLog.open(directory, "p", clock) as log:
+        for day in range(3):
+            for i in range(4):
+                cid = f"2026030{day + 1}T0{i}0000000"
+                clock.now = datetime(2026, 3, day + 1, i, tzinfo=UTC)
+                log.begin_cycle(cid, mode="live", trading_state="ACTIVE")
+                if i == 0:
+                    log.append(EventType.SNAPSHOT, cid, nav=Decimal("100"), quote_currency="USDT")
+                    log.append(
+                        EventType.ORDER_FILLED, cid, client_order_id=f"rbp_{day}",
+                        symbol="BTC/USDT", side="buy", amount=Decimal("0.1"),
+                        price=Decimal("60000"), fee=Decimal("1"), fee_currency="USDT",
+                        filled=Decimal("0.1"),
+                    )  # fmt: skip
+                    log.append(EventType.CYCLE_END, cid, outcome="traded", traded=True)
+                else:
+                    log.quiet_cycle(cid, nav=Decimal("100"), full=1, rule="band")
+    return clock
+
+
+def later() -> Clock:
+    """A clock on the last day written by `write_days`, after it."""
+    clock = Clock()
+    clock.now = datetime(2026, 3, 3, 5, tzinfo=UTC)
+    return clock
+
+
+def test_closed_days_are_compressed_and_every_reader_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_days(tmp_path)
+    plain = [r.record for r in read_records(tmp_path)]
+    with AuditLog.open(tmp_path, "p", later()) as log:
+        log.append(EventType.STARTUP, None)
+        compressed = log.close_days()
+    assert [p.name for p in compressed] == [
+        "audit-2026-03-01.jsonl.gz", "audit-2026-03-02.jsonl.gz",
+    ]  # fmt: skip
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [*(p.name for p in compressed), "audit-2026-03-03.jsonl"]
+    assert [r.record for r in read_records(tmp_path)][: len(plain)] == plain
+    assert verify(tmp_path) == (len(plain) + 1, None)
+
+    base = ["--dir", str(tmp_path)]
+    assert main(["audit", "verify", *base]) == 0
+    assert main(["audit", "show", "20260301T010000000", *base]) == 0
+    assert "quiet_cycle" in capsys.readouterr().out
+    assert main(["audit", "summary", *base, "--json"]) == 0
+    total = json.loads(capsys.readouterr().out)["total"]
+    assert total["cycles"] == 12 and total["outcomes"] == {"no-trade": 9, "traded": 3}
+    assert main(["audit", "export", *base, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3  # a fill on each day
+    assert main(["audit", "tail", "-n", "20", *base]) == 0  # backwards into both gzip files
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 20 and lines[0].startswith("2026-03-01") and "#3 " in lines[0]
+    out = tmp_path.parent / "report.html"
+    assert main(["audit", "report", *base, "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+
+
+def test_a_compressed_day_edited_fails_verify_and_a_crash_mid_compression_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    write_days(tmp_path)
+    records = len(list(read_records(tmp_path)))
+    day1 = audit_files(tmp_path)[0]
+    kept = day1.read_bytes()
+    with AuditLog.open(tmp_path, "p", later()) as log:
+        log.close_days()
+    day1.write_bytes(kept)  # the plain file back beside its gzip: a crash before the unlink
+    assert audit_files(tmp_path)[0] == day1 and verify(tmp_path) == (records, None)
+    with AuditLog.open(tmp_path, "p", later()) as log:
+        log.append(EventType.STARTUP, None)
+        (redone, *_) = log.close_days()
+    assert not day1.exists() and verify(tmp_path) == (records + 1, None)
+    text = gzip.decompress(redone.read_bytes()).replace(b'"nav":"100"', b'"nav":"101"', 1)
+    redone.write_bytes(gzip.compress(text))
+    _, problem = verify(tmp_path)
+    assert problem is not None and problem.file == redone and "edited" in problem.message
