@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.app.wiring import open_app
+from bot.audit.writer import read_records
 from bot.config import check_live_allowed
 from tests.integration.loop_support import load, write_config
 
@@ -40,11 +41,20 @@ async def test_orders_wait_for_their_intent_on_disk_and_quiet_cycles_do_not_fsyn
         orders = app.simulator.admin.orders("main")
         assert len(checked) == len(orders) >= 3  # every order the ledger has was checked
         audit_syncs.clear()
+        quiet = []
         for _ in range(4):
             after = await app.cycle.run()
             assert after.sent_nothing, after.reason
+            quiet.append(after.cycle_id)
         assert audit_syncs == []  # quiet: grouped, no fsync of the audit
     assert audit_syncs  # closing the log fsyncs what waited
+    events = _events_by_cycle(tmp_path / "data" / "audit")
+    trail = ["snapshot", "price_check", "drift", "trigger", "plan", "risk_verdict"]
+    traded = [e for e in events[result.cycle_id] if e != "reconcile"]  # the first cycle's
+    assert traded[0] == "cycle_start" and traded[1 : len(trail) + 1] == trail  # all of it
+    assert traded[-1] == "cycle_end" and "order_intent" in traded
+    assert "snapshot" in events[quiet[0]]  # the holdings changed since the last whole snapshot
+    assert [events[c] for c in quiet[1:]] == [["quiet_cycle"]] * 3  # then one record each
 
 
 def _check_before_send(client: Any, synced: dict[str, int], checked: list[str]) -> None:
@@ -64,6 +74,14 @@ def _assert_intents_on_disk(synced: dict[str, int]) -> None:
         content = Path(name).read_bytes()
         last_intent = content.rfind(b'"event":"order_intent"')
         assert last_intent >= 0 and content.index(b"\n", last_intent) < size, name
+
+
+def _events_by_cycle(audit: Path) -> dict[str, list[str]]:
+    events: dict[str, list[str]] = {}
+    for located in read_records(audit):
+        if located.record["cycle_id"]:
+            events.setdefault(located.record["cycle_id"], []).append(located.record["event"])
+    return events
 
 
 def _newest(synced: dict[str, int]) -> list[tuple[str, int]]:
