@@ -360,7 +360,12 @@ class Cycle:
             and (trigger is None or not (trigger.trade or trigger.out_of_band))
             and self.audit.start_pending(cycle_id)
         )
-        if not quiet or full is None or nav is None or full.stale(snapshot, nav, now):
+        if (
+            not quiet
+            or full is None
+            or nav is None
+            or full.stale(snapshot, nav, now, self.risk.trading)
+        ):
             return None
         fields: dict[str, Any] = {"nav": nav, "full": full.seq}
         if trigger is not None:
@@ -378,7 +383,9 @@ class Cycle:
         )
         self.audit.append(EventType.PRICE_CHECK, cycle_id, **decision.prices.audit_fields())
         if decision.nav is not None:
-            self.full = FullRecord(record.seq, now, decision.nav, holdings_of(snapshot))
+            self.full = FullRecord(
+                record.seq, now, decision.nav, holdings_of(snapshot), decision.risk.trading
+            )
 
     def _audit_decision(self, cycle_id: str, decision: Decision) -> None:
         """The decisions after the risk observation, in order, before anything is acted on."""
@@ -591,16 +598,19 @@ class Cycle:
 @dataclass(frozen=True, slots=True)
 class FullRecord:
     """The last snapshot written whole: a quiet cycle refers to it while nothing material has
-    changed since (holdings, a NAV move of `MATERIAL_NAV_MOVE`, `FULL_EVERY` elapsed)."""
+    changed since (holdings, the trading state, a NAV move of `MATERIAL_NAV_MOVE`, `FULL_EVERY`
+    elapsed)."""
 
     seq: int
     at: datetime
     nav: Decimal
     holdings: tuple[tuple[str, str, Decimal], ...]
+    trading: TradingState
 
-    def stale(self, snapshot: Snapshot, nav: Decimal, now: datetime) -> bool:
+    def stale(self, snapshot: Snapshot, nav: Decimal, now: datetime, trading: TradingState) -> bool:
         return (
-            now - self.at >= FULL_EVERY
+            trading is not self.trading
+            or now - self.at >= FULL_EVERY
             or abs(nav - self.nav) > abs(self.nav) * MATERIAL_NAV_MOVE
             or holdings_of(snapshot) != self.holdings
         )

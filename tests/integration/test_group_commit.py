@@ -13,6 +13,7 @@ import pytest
 from bot.app.wiring import open_app
 from bot.audit.writer import read_records
 from bot.config import check_live_allowed
+from bot.core.risk import ChangeSource, OperatorAction
 from tests.integration.loop_support import load, write_config
 
 
@@ -47,6 +48,9 @@ async def test_orders_wait_for_their_intent_on_disk_and_quiet_cycles_do_not_fsyn
             assert after.sent_nothing, after.reason
             quiet.append(after.cycle_id)
         assert audit_syncs == []  # quiet: grouped, no fsync of the audit
+        # Halted between cycles (not in one): the next cycle is written whole again.
+        app.cycle.risk.request(OperatorAction.HALT, "maintenance", ChangeSource.API)
+        halted = [(await app.cycle.run()).cycle_id for _ in range(2)]
     assert audit_syncs  # closing the log fsyncs what waited
     events = _events_by_cycle(tmp_path / "data" / "audit")
     trail = ["snapshot", "price_check", "drift", "trigger", "plan", "risk_verdict"]
@@ -55,6 +59,7 @@ async def test_orders_wait_for_their_intent_on_disk_and_quiet_cycles_do_not_fsyn
     assert traded[-1] == "cycle_end" and "order_intent" in traded
     assert "snapshot" in events[quiet[0]]  # the holdings changed since the last whole snapshot
     assert [events[c] for c in quiet[1:]] == [["quiet_cycle"]] * 3  # then one record each
+    assert "snapshot" in events[halted[0]] and events[halted[1]] == ["quiet_cycle"]
 
 
 def _check_before_send(client: Any, synced: dict[str, int], checked: list[str]) -> None:
