@@ -5,7 +5,9 @@ answers a minimal account; the simulator serves the same signed `GET /api/v3/acc
 whole pipeline (weights, faults, auth, engine, JSON). Each is loaded by the same client, in a
 separate process so that client and server do not share a core: once with raw aiohttp
 requests signed by hand, once through ccxt's `fetch_balance`. Printed: requests per second of
-each, the floor's, and the ratio.
+each, the floor's, and the ratio. Then a simulator holding 1,000 accounts is loaded with the raw
+client turning over all 1,000 API keys, beside the same simulator loaded through one key (its
+floor in the same run), with the ratio and the simulator's start-up time.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ SCENARIO: dict[str, Any] = {
     ],
 }
 BITGET_PATH = "/api/v2/spot/account/assets"
+ACCOUNTS = 1000
 
 
 # -- load clients (run in a child process) ----------------------------------------------------
@@ -62,6 +65,36 @@ async def _raw_load(base_url: str, key: str, secret: str, seconds: float) -> tup
                 signer.update(query.encode())
                 url = f"{base_url}/api/v3/account?{query}&signature={signer.hexdigest()}"
                 async with http.get(url) as reply:
+                    await reply.read()
+                    if reply.status == 200:
+                        ok += 1
+                    else:
+                        failed += 1
+
+        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+    return ok, failed
+
+
+async def _raw_keys_load(
+    base_url: str, keys: list[tuple[str, str]], seconds: float
+) -> tuple[int, int]:
+    """Like `_raw_load`, each request signed with the next of many keys."""
+    macs = [(key, hmac.new(secret.encode(), digestmod=hashlib.sha256)) for key, secret in keys]
+    ok = failed = turn = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def worker() -> None:
+            nonlocal ok, failed, turn
+            while time.monotonic() < deadline:
+                key, mac = macs[turn % len(macs)]
+                turn += 1
+                query = f"timestamp={int(time.time() * 1000)}&recvWindow=10000"
+                signer = mac.copy()
+                signer.update(query.encode())
+                url = f"{base_url}/api/v3/account?{query}&signature={signer.hexdigest()}"
+                async with http.get(url, headers={"X-MBX-APIKEY": key}) as reply:
                     await reply.read()
                     if reply.status == 200:
                         ok += 1
@@ -133,8 +166,11 @@ async def _ccxt_load(base_url: str, key: str, secret: str, seconds: float) -> tu
 
 
 def _client_process(
-    kind: str, base_url: str, key: str, secret: str, seconds: float, results: Any, extra: str
+    kind: str, base_url: str, key: str, secret: str, seconds: float, results: Any, extra: Any
 ) -> None:
+    if kind == "raw-keys":
+        results.put(asyncio.run(_raw_keys_load(base_url, extra, seconds)))
+        return
     if kind == "raw-bitget":
         results.put(asyncio.run(_raw_bitget_load(base_url, key, secret, seconds, extra)))
         return
@@ -143,7 +179,7 @@ def _client_process(
 
 
 async def _measure(
-    kind: str, base_url: str, key: str, secret: str, extra: str = ""
+    kind: str, base_url: str, key: str, secret: str, extra: Any = ""
 ) -> tuple[float, int]:
     """Requests per second served to one client process, and how many failed."""
     context = multiprocessing.get_context("spawn")
@@ -224,6 +260,26 @@ async def _run() -> list[tuple[str, float, float, int]]:
     return rows
 
 
+async def _many_accounts() -> tuple[float, float, float, int]:
+    """Req/s over 1,000 keys, req/s through one key of the same simulator, start-up seconds."""
+    scenario = {
+        **SCENARIO,
+        "accounts": [
+            {"name": f"acct{i:04d}", "spot": {"USDT": "10000", "BTC": "1"}} for i in range(ACCOUNTS)
+        ],
+    }
+    started = time.perf_counter()
+    async with run_simulator(scenario, seed=7, log_requests=False) as sim:
+        startup = time.perf_counter() - started
+        keys = []
+        for i in range(ACCOUNTS):
+            credentials = sim.admin.credentials(f"acct{i:04d}")
+            keys.append((credentials.api_key, credentials.secret.get_secret_value()))
+        served, failed = await _measure("raw-keys", sim.base_url, "", "", keys)
+        one, _ = await _measure("raw", sim.base_url, *keys[0])
+    return served, one, startup, failed
+
+
 def main() -> None:
     rows = asyncio.run(_run())
     print(
@@ -244,3 +300,10 @@ def main() -> None:
     raw = rows[0][1]
     verdict = "met" if raw >= 2000 else "NOT met"
     print(f"   target >= 2,000 signed req/s with the raw client: {verdict} ({raw:,.0f})")
+    served, one, startup, failed = asyncio.run(_many_accounts())
+    errors = f", {failed} failed" if failed else ""
+    print(
+        f"   {ACCOUNTS:,} accounts, raw client turning over every key: {served:8,.0f} req/s   "
+        f"one key of the same simulator {one:8,.0f} req/s   ratio {served / one:.2f}   "
+        f"start-up {startup:.2f} s{errors}"
+    )

@@ -84,15 +84,27 @@ class Audit(Protocol):
         self, event: EventType, cycle_id: str | None, *, sync: bool = False, **fields: Any
     ) -> Any: ...
 
+    def begin_cycle(self, cycle_id: str, **fields: Any) -> None: ...
+    def start_pending(self, cycle_id: str) -> bool: ...
+    def quiet_cycle(self, cycle_id: str, **fields: Any) -> Any: ...
     def flush(self) -> None: ...
+    def group_flush(self) -> None: ...
+    def close_days(self) -> Any: ...
 
 
 class CycleStore(Protocol):
     def last_rebalance(self) -> datetime | None: ...
     def last_check(self) -> datetime | None: ...
-    def set_last_check(self, at: datetime) -> None: ...
+    def set_last_check(self, at: datetime, *, grouped: bool = False) -> None: ...
     def record_cycle(
-        self, cycle_id: str, started_at: datetime, ended_at: datetime, outcome: str, traded: bool
+        self,
+        cycle_id: str,
+        started_at: datetime,
+        ended_at: datetime,
+        outcome: str,
+        traded: bool,
+        *,
+        sync: bool = True,
     ) -> None: ...
 
 
@@ -139,6 +151,12 @@ class CycleResult:
     reconciliation: Reconciliation | None = None
     collateral: CollateralPlan | None = None
     transfers: tuple[TransferIntent, ...] = ()
+    quiet: dict[str, Any] | None = None  # a quiet cycle's compact record, written at its end
+
+    @property
+    def sent_nothing(self) -> bool:
+        """No order or transfer left the process: its records may wait for a grouped fsync."""
+        return self.execution is None and not self.transfers
 
     @property
     def shortfalls(self) -> tuple[str, ...]:
@@ -180,6 +198,7 @@ class Cycle:
     last_id: str | None = None
     transfers: TransferRunner | None = None  # with `[collateral] enabled` (policy.collateral)
     funding: FundingSource | None = None  # live: funding payments into the audit log
+    full: FullRecord | None = None  # the last cycle that wrote its whole decision
 
     @property
     def sleeves(self) -> Sequence[Sleeve]:
@@ -197,11 +216,8 @@ class Cycle:
         started = time.monotonic()
         now = self.clock()
         cycle_id = self.new_cycle_id()
-        self.audit.append(
-            EventType.CYCLE_START,
-            cycle_id,
-            mode=self.mode.value,
-            trading_state=self.risk.trading.value,
+        self.audit.begin_cycle(
+            cycle_id, mode=self.mode.value, trading_state=self.risk.trading.value
         )
         try:
             result = await self._run(cycle_id, now)
@@ -282,12 +298,14 @@ class Cycle:
             schedule=schedule,
             transferred_today=self.transfers.moved_today() if self.transfers else ZERO,
         )
-        self.audit.append(EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, decision.nav))
-        self.audit.append(EventType.PRICE_CHECK, cycle_id, **decision.prices.audit_fields())
+        quiet = self._quiet_fields(cycle_id, decision, snapshot, now)
+        if quiet is None:
+            self._audit_snapshot(cycle_id, decision, snapshot, now)
         self.risk.adopt(decision.risk, decision.changes, cycle_id, based_on=risk)
-        self._audit_decision(cycle_id, decision)
+        if quiet is None:
+            self._audit_decision(cycle_id, decision)
         if decision.trigger is not None and decision.trigger.rule != "not-due":
-            self.store.set_last_check(now)
+            self.store.set_last_check(now, grouped=True)
         result = CycleResult(
             cycle_id,
             decision.outcome or Outcome.BLOCKED,  # legs to send: blocked until one fills
@@ -298,6 +316,7 @@ class Cycle:
             decision.plan,
             decision.verdict,
             collateral=decision.collateral,
+            quiet=quiet,
         )
         if decision.top_ups:
             self.audit.flush()
@@ -323,6 +342,50 @@ class Cycle:
         if execution.traded:
             await self._drift_after(result, cycle_id, targets)
         return result
+
+    def _quiet_fields(
+        self, cycle_id: str, decision: Decision, snapshot: Snapshot, now: datetime
+    ) -> dict[str, Any] | None:
+        """The compact record's fields when this cycle is quiet and its snapshot has not changed
+        materially since the last full one; None when the cycle writes its whole decision."""
+        trigger, full, nav = decision.trigger, self.full, decision.nav
+        quiet = (
+            decision.outcome is Outcome.NO_TRADE
+            and not decision.changes
+            and decision.plan is None
+            and decision.collateral is None
+            and not decision.prices.accepted
+            and not decision.prices.reference.pending
+            and not snapshot.issues
+            and (trigger is None or not (trigger.trade or trigger.out_of_band))
+            and self.audit.start_pending(cycle_id)
+        )
+        if (
+            not quiet
+            or full is None
+            or nav is None
+            or full.stale(snapshot, nav, now, self.risk.trading)
+        ):
+            return None
+        fields: dict[str, Any] = {"nav": nav, "full": full.seq}
+        if trigger is not None:
+            fields["rule"] = trigger.rule
+        if decision.drift is not None and decision.drift.sleeves:
+            largest = max((d.drift for d in decision.drift.sleeves), key=abs)
+            fields["drift"] = largest.quantize(DRIFT_STEP)
+        return fields
+
+    def _audit_snapshot(
+        self, cycle_id: str, decision: Decision, snapshot: Snapshot, now: datetime
+    ) -> None:
+        record = self.audit.append(
+            EventType.SNAPSHOT, cycle_id, **snapshot_fields(snapshot, decision.nav)
+        )
+        self.audit.append(EventType.PRICE_CHECK, cycle_id, **decision.prices.audit_fields())
+        if decision.nav is not None:
+            self.full = FullRecord(
+                record.seq, now, decision.nav, holdings_of(snapshot), decision.risk.trading
+            )
 
     def _audit_decision(self, cycle_id: str, decision: Decision) -> None:
         """The decisions after the risk observation, in order, before anything is acted on."""
@@ -492,15 +555,37 @@ class Cycle:
         log.error("cycle_error", cycle_id=cycle_id, step=step, error=str(exc))
 
     def _finish(self, result: CycleResult, now: datetime, started: float) -> None:
-        self.store.record_cycle(result.cycle_id, now, self.clock(), result.outcome, result.traded)
+        quiet = result.sent_nothing
+        self.store.record_cycle(
+            result.cycle_id, now, self.clock(), result.outcome, result.traded, sync=not quiet
+        )
         seconds = time.monotonic() - started
+        if result.quiet is not None and self.audit.start_pending(result.cycle_id):
+            self.audit.quiet_cycle(result.cycle_id, **result.quiet)
+        else:
+            self._audit_end(result, seconds, sync=not quiet)
+        if quiet:
+            self.audit.group_flush()
+        self._close_days()
+        for observer in self.observers:
+            _quietly(observer.cycle_done, result, seconds)
+
+    def _close_days(self) -> None:
+        """Closed days' audit files compressed, after the cycle (a failure is logged: the plain
+        file stays, readable, and is tried again at the next day's change)."""
+        try:
+            self.audit.close_days()
+        except (OSError, BotError) as exc:
+            log.warning("audit_compression_failed", error=str(exc))
+
+    def _audit_end(self, result: CycleResult, seconds: float, *, sync: bool) -> None:
         orders = 0
         if result.execution is not None:
             orders = sum(len(o.client_order_ids) for o in result.execution.outcomes)
         self.audit.append(
             EventType.CYCLE_END,
             result.cycle_id,
-            sync=True,
+            sync=sync,
             outcome=result.outcome,
             traded=result.traded,
             reason=result.reason,
@@ -508,8 +593,43 @@ class Cycle:
             turnover=result.turnover,
             duration_ms=round(seconds * 1000),
         )
-        for observer in self.observers:
-            _quietly(observer.cycle_done, result, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class FullRecord:
+    """The last snapshot written whole: a quiet cycle refers to it while nothing material has
+    changed since (holdings, the trading state, a NAV move of `MATERIAL_NAV_MOVE`, `FULL_EVERY`
+    elapsed)."""
+
+    seq: int
+    at: datetime
+    nav: Decimal
+    holdings: tuple[tuple[str, str, Decimal], ...]
+    trading: TradingState
+
+    def stale(self, snapshot: Snapshot, nav: Decimal, now: datetime, trading: TradingState) -> bool:
+        return (
+            trading is not self.trading
+            or now - self.at >= FULL_EVERY
+            or abs(nav - self.nav) > abs(self.nav) * MATERIAL_NAV_MOVE
+            or holdings_of(snapshot) != self.holdings
+        )
+
+
+FULL_EVERY = timedelta(hours=1)
+DRIFT_STEP = Decimal("0.000001")  # a quiet record's drift, to 0.0001 percentage point
+MATERIAL_NAV_MOVE = Decimal("0.01")
+
+
+def holdings_of(snapshot: Snapshot) -> tuple[tuple[str, str, Decimal], ...]:
+    """What the accounts hold, in amounts (not values): any change is material."""
+    held: list[tuple[str, str, Decimal]] = []
+    for name, account in sorted(snapshot.accounts.items()):
+        held.extend((name, a, h.total) for a, h in sorted(account.holdings.items()) if h.total)
+        held.extend((name, s, p.contracts) for s, p in sorted(account.positions.items()))
+        if account.wallet_balance is not None:
+            held.append((name, "", account.wallet_balance))
+    return tuple(held)
 
 
 def _bump(cycle_id: str) -> str:

@@ -44,7 +44,7 @@ log = structlog.get_logger("bot.app.risk_engine")
 
 
 class RiskStore(Protocol):
-    def save_risk_state(self, state: Mapping[str, Any]) -> None: ...
+    def save_risk_state(self, state: Mapping[str, Any], *, grouped: bool = False) -> None: ...
 
 
 class RiskAudit(Protocol):
@@ -171,7 +171,9 @@ class RiskEngine:
         self, state: RiskState, changes: Iterable[StateChange], cycle_id: str | None
     ) -> None:
         self._state = state
-        self._store.save_risk_state(state.to_dict())
+        changes = tuple(changes)
+        # A routine update (no trading-state change) waits for the cycle's one commit.
+        self._store.save_risk_state(state.to_dict(), grouped=not changes and cycle_id is not None)
         for change in changes:
             self._publish(change, cycle_id)
 

@@ -37,6 +37,7 @@ from rich.tree import Tree
 from bot.audit.layout import audit_root
 from bot.audit.reader import (
     ORDER_EVENTS,
+    QUIET_OUTCOME,
     Funding,
     FundingTracker,
     Period,
@@ -61,7 +62,14 @@ from bot.audit.reader import (
     scan,
     select_files,
 )
-from bot.audit.writer import EventType, audit_files, canonical, portfolio_logs, verify
+from bot.audit.writer import (
+    EventType,
+    audit_files,
+    canonical,
+    open_file,
+    portfolio_logs,
+    verify,
+)
 from bot.core import human
 from bot.core.errors import BotError, UsageError
 from bot.core.ids import is_cycle_id
@@ -540,6 +548,8 @@ def cycle_tree(cycle: str, records: Sequence[Mapping[str, Any]]) -> Tree:
     head.append(f"  {records[0].get('time')} → {records[-1].get('time')}")
     if end is not None:
         head.append(f"  {end.get('outcome', '?')}", style="bold")
+    elif any(r.get("event") == EventType.QUIET_CYCLE for r in records):
+        head.append(f"  {QUIET_OUTCOME}", style="bold")
     tree = Tree(head)
     for record in records:
         event = str(record.get("event"))
@@ -786,7 +796,7 @@ def _record_at(files: Sequence[Path], seq: int) -> Mapping[str, Any]:
     """The record with this seq in a verified log: the seq-th line, counted across the files."""
     remaining = seq
     for path in files:
-        with path.open("rb") as f:
+        with open_file(path) as f:
             for raw in f:
                 remaining -= 1
                 if remaining == 0:

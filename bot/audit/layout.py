@@ -30,7 +30,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from bot.audit.writer import AuditError, AuditLog, EventType, audit_files, fsync_directory
+from bot.audit.writer import (
+    AuditError,
+    AuditLog,
+    EventType,
+    audit_files,
+    fsync_directory,
+    open_file,
+)
 from bot.core.errors import StateError
 from bot.store.state import StateStore
 
@@ -180,7 +187,7 @@ def _owners(files: list[Path]) -> tuple[set[str], int]:
     owners: set[str] = set()
     unreadable = 0
     for path in files:
-        with path.open("rb") as f:
+        with open_file(path) as f:
             for raw in f:
                 if not raw.endswith(b"\n"):
                     break  # a torn last line: AuditLog.open moves it aside

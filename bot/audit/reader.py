@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from bot.audit.writer import RESERVED, EventType, audit_files, format_time
+from bot.audit.writer import COMPRESSED, RESERVED, EventType, audit_files, format_time, open_file
 from bot.core import human
 from bot.core.errors import UsageError
 
@@ -72,7 +72,7 @@ def record_time(record: Mapping[str, Any]) -> datetime:
 
 
 def file_day(path: Path) -> str:
-    """The UTC day in an audit file's name (`audit-YYYY-MM-DD[-N].jsonl`)."""
+    """The UTC day in an audit file's name (`audit-YYYY-MM-DD[-N].jsonl[.gz]`)."""
     return path.name[6:16]
 
 
@@ -242,7 +242,8 @@ def scan(
     stats = stats if stats is not None else ReadStats()
     decode = json.JSONDecoder().decode
     for path in files:
-        with path.open("rb") as f:
+        compressed = path.name.endswith(COMPRESSED)  # progress by whole file: sizes differ
+        with open_file(path) as f:
             reported = 0
             for number, raw in enumerate(f, start=1):
                 if raw[-1:] != b"\n":
@@ -256,7 +257,7 @@ def scan(
                 if type(record) is not dict:
                     stats.note(f"{path.name}:{number}")
                     continue
-                if on_bytes is not None and number % _PROGRESS_LINES == 0:
+                if on_bytes is not None and not compressed and number % _PROGRESS_LINES == 0:
                     position = f.tell()
                     on_bytes(position - reported)
                     reported = position
@@ -289,7 +290,13 @@ def last_records(files: list[Path], count: int) -> list[Record]:
 
 
 def _lines_backwards(path: Path) -> Iterator[bytes]:
-    """Complete lines from the last to the first, reading blocks from the end."""
+    """Complete lines from the last to the first, reading blocks from the end (a compressed
+    day cannot be read from its end: it is decompressed whole)."""
+    if path.name.endswith(COMPRESSED):
+        with open_file(path) as f:
+            lines = f.read().split(b"\n")
+        yield from (line for line in reversed(lines[:-1]) if line)
+        return
     with path.open("rb") as f:
         position = f.seek(0, 2)
         rest = b""
@@ -325,7 +332,7 @@ def end_of(files: list[Path]) -> Position:
     if not files:
         return Position(None, 0)
     last = files[-1]
-    with last.open("rb") as f:
+    with open_file(last) as f:
         size = f.seek(0, 2)
         start = max(0, size - _BLOCK)
         f.seek(start)
@@ -340,7 +347,7 @@ def follow(directory: Path, start: Position, idle: Callable[[], None]) -> Iterat
     while True:
         got = False
         if path is not None and path.exists():
-            with path.open("rb") as f:
+            with open_file(path) as f:
                 f.seek(offset)
                 for raw in f:
                     if not raw.endswith(b"\n"):
@@ -368,7 +375,7 @@ def follow(directory: Path, start: Position, idle: Callable[[], None]) -> Iterat
 
 def chain_order(path: Path) -> tuple[str, int]:
     """A file's place in the chain: its day, then its rotation index."""
-    rest = path.name[16:].removesuffix(".jsonl")
+    rest = path.name[16:].removesuffix(COMPRESSED).removesuffix(".jsonl")
     return file_day(path), int(rest[1:]) if rest.startswith("-") else 0
 
 
@@ -755,13 +762,8 @@ class Summarizer:
         if trade is not None:
             (summary.paper if trade.dry_run else summary.live).add(trade)
             return trade
-        if event == EventType.CYCLE_START:
-            summary.cycles += 1
-        elif event == EventType.CYCLE_END:
-            outcome = str(record.get("outcome", "?"))
-            summary.outcomes[outcome] += 1
-            if record.get("traded") is True or outcome == "traded":
-                summary.rebalances += 1
+        if event in _CYCLE_EVENTS:
+            _count_cycle(summary, event, record)
         elif event == EventType.TRIGGER:
             if record.get("trade") is False and record.get("out_of_band"):
                 summary.skipped += 1
@@ -789,6 +791,22 @@ class Summarizer:
         for summary in self._periods.values():
             total.merge(summary)
         return total
+
+
+_CYCLE_EVENTS = frozenset({EventType.CYCLE_START, EventType.QUIET_CYCLE, EventType.CYCLE_END})
+
+
+def _count_cycle(summary: PeriodSummary, event: Any, record: Mapping[str, Any]) -> None:
+    """A cycle starts (`cycle_start`), ends (`cycle_end`), or is one `quiet_cycle`."""
+    if event != EventType.CYCLE_END:
+        summary.cycles += 1
+    if event == EventType.QUIET_CYCLE:  # a whole cycle that decided not to trade
+        summary.outcomes[QUIET_OUTCOME] += 1
+    elif event == EventType.CYCLE_END:
+        outcome = str(record.get("outcome", "?"))
+        summary.outcomes[outcome] += 1
+        if record.get("traded") is True or outcome == "traded":
+            summary.rebalances += 1
 
 
 def summarize(records: Iterable[Mapping[str, Any]], by: Period = Period.DAY) -> Summarizer:
@@ -902,12 +920,24 @@ def _millis(value: Any) -> str:
     return _human(value, lambda ms: human.duration(float(ms) / 1000))
 
 
+QUIET_OUTCOME = "no-trade"  # the outcome a `quiet_cycle` record stands for
+
+
+def _describe_quiet(r: Mapping[str, Any]) -> str:
+    drift = f", largest drift {pp(r['drift'])}" if "drift" in r else ""
+    return (
+        f"{QUIET_OUTCOME} [{r.get('rule', '?')}]: NAV {money(r.get('nav'))}{drift};"
+        f" holdings as in snapshot #{r.get('full', '?')}"
+    )
+
+
 _DESCRIBE: dict[str, Callable[[Mapping[str, Any]], str]] = {
     EventType.CYCLE_START: lambda r: f"{r.get('mode', '?')} cycle, {r.get('trading_state', '?')}",
     EventType.CYCLE_END: lambda r: (
         f"{r.get('outcome', '?')}: {r.get('reason', '')}; {r.get('orders', 0)} order(s),"
         f" turnover {money(r.get('turnover', '0'))}, {_millis(r.get('duration_ms'))}"
     ),
+    EventType.QUIET_CYCLE: _describe_quiet,
     EventType.SNAPSHOT: lambda r: (
         f"NAV {money(r.get('nav'), r.get('quote_currency'))},"
         f" {len(r.get('accounts') or {})} account(s)"

@@ -14,19 +14,31 @@ name fails the type check), and `record` writes an event of `bot.audit.events`, 
 are declared too.
 
 Crash safety: each record is written with one `write` of the whole line; `append(sync=True)` (an
-order intent, before the order is sent) and `flush()` (cycle boundaries) fsync. A crash can only
-leave a torn last line; on open it is moved aside to a `.torn` file and a `recovered` record says
-so — the history is never silently cut or continued on top of garbage.
+order intent, before the order is sent) and `flush()` (before any order, and at the end of a
+cycle that sent one) fsync. A quiet cycle's records are grouped: `group_flush()` fsyncs them at
+most every `GROUP_SYNC_SECONDS`, so a power cut (not a crash of the process: the kernel holds
+what was written) may lose the last quiet cycles, never a record an order depended on. A crash
+can only leave a torn last line; on open it is moved aside to a `.torn` file and a `recovered`
+record says so — the history is never silently cut or continued on top of garbage.
+
+A quiet cycle (nothing traded, nothing changed materially) writes one compact `quiet_cycle`
+record instead of its six: `begin_cycle` holds the cycle's start back until another record of
+the cycle is written, and `quiet_cycle` writes the compact record in its place. A compact record
+has envelope schema 2: schema 1 without the stored `prev`, which is implied (the previous
+record's hash) and still hashed, so the chain is exactly as strong.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
+import io
 import json
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,10 +54,14 @@ from bot.core.domain import InstrumentKey
 from bot.core.errors import BotError
 
 SCHEMA_VERSION = 1
+COMPACT_SCHEMA = 2  # the envelope without the stored `prev` (implied: the previous hash)
+SCHEMAS = frozenset({SCHEMA_VERSION, COMPACT_SCHEMA})
 GENESIS = "0" * 64
 RESERVED = frozenset({"schema", "seq", "time", "portfolio", "cycle_id", "event", "prev", "hash"})
+GROUP_SYNC_SECONDS = 30.0  # the longest a quiet cycle's records wait for their fsync
 MAX_FILE_BYTES = 256 * 1024 * 1024
-_FILE = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})(?:-(\d+))?\.jsonl$")
+_FILE = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})(?:-(\d+))?\.jsonl(\.gz)?$")
+COMPRESSED = ".gz"  # a closed day's file, gzip-compressed: `audit-YYYY-MM-DD[-N].jsonl.gz`
 PORTFOLIO_DIR = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a portfolio's name, as the config allows
 _TAIL_BYTES = 1 << 20
 
@@ -61,6 +77,7 @@ class EventType(StrEnum):
     CONFIG = "config"
     CYCLE_START = "cycle_start"
     CYCLE_END = "cycle_end"
+    QUIET_CYCLE = "quiet_cycle"  # a whole quiet cycle in one compact record (schema 2)
     SNAPSHOT = "snapshot"
     PRICE_CHECK = "price_check"  # price integrity before valuation: passed, or why not
     DRIFT = "drift"
@@ -143,21 +160,61 @@ def canonical(record: Mapping[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def record_hash(record: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical bytes of the record without its own `hash`."""
+def record_hash(record: Mapping[str, Any], prev: str | None = None) -> str:
+    """SHA-256 of the canonical bytes of the record without its own `hash`; a compact record
+    (schema 2) is hashed with `prev`, the previous record's hash, in it."""
     body = {k: v for k, v in record.items() if k != "hash"}
+    if prev is not None and record.get("schema") == COMPACT_SCHEMA:
+        body["prev"] = prev
     return hashlib.sha256(canonical(body)).hexdigest()
 
 
 def audit_files(directory: Path) -> list[Path]:
-    """The log's files in chain order (day, then rotation index)."""
-    found = []
+    """The log's files in chain order (day, then rotation index). A closed day's file is read
+    compressed; while its plain file is still there (compression under way) the plain one."""
+    found: dict[tuple[str, int], Path] = {}
     if directory.is_dir():
         for path in directory.iterdir():
             match = _FILE.match(path.name)
             if match:
-                found.append((match.group(1), int(match.group(2) or 0), path))
-    return [p for _, _, p in sorted(found)]
+                key = (match.group(1), int(match.group(2) or 0))
+                if key not in found or not match.group(3):
+                    found[key] = path
+    return [found[key] for key in sorted(found)]
+
+
+def open_file(path: Path) -> io.BufferedIOBase:
+    """An audit file for reading, compressed or not (its lines are the same bytes)."""
+    if path.name.endswith(COMPRESSED):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def compress(path: Path) -> Path:
+    """Replace a closed day's file by its gzip copy, checked to decompress to the same bytes
+    before the plain file goes; a crash at any point leaves one whole copy readable."""
+    target = path.with_name(path.name + COMPRESSED)
+    temporary = path.with_name(path.name + COMPRESSED + ".tmp")
+    original = hashlib.sha256()
+    with path.open("rb") as source, temporary.open("wb") as raw:
+        with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as out:
+            while block := source.read(1 << 20):
+                original.update(block)
+                out.write(block)
+        raw.flush()
+        os.fsync(raw.fileno())
+    copy = hashlib.sha256()
+    with gzip.open(temporary, "rb") as check:
+        while block := check.read(1 << 20):
+            copy.update(block)
+    if copy.digest() != original.digest():
+        temporary.unlink()
+        raise AuditError(f"{path}: its compressed copy does not read back the same; kept plain")
+    os.replace(temporary, target)
+    fsync_directory(path.parent)
+    path.unlink()
+    fsync_directory(path.parent)
+    return target
 
 
 def portfolio_logs(root: Path) -> dict[str, Path]:
@@ -214,6 +271,9 @@ class AuditLog:
         self._file: Any = None
         self._path: Path | None = None
         self._dirty = False
+        self._synced = time.monotonic()
+        self._pending: tuple[str, datetime, dict[str, Any]] | None = None  # a cycle's start
+        self._days_to_close = True  # plain files of earlier days may wait for compression
 
     @classmethod
     def open(
@@ -253,19 +313,20 @@ class AuditLog:
         if not files:
             return
         last = files[-1]
-        torn = _cut_torn_tail(last)
-        line = _last_line(last)
-        if line is None and len(files) > 1:
-            line = _last_line(files[-2])
-        if line is not None:
+        torn = None if last.name.endswith(COMPRESSED) else _cut_torn_tail(last)
+        lines = _last_lines(last)
+        if len(lines) < 2 and len(files) > 1:
+            lines = [*_last_lines(files[-2]), *lines][-2:]
+        if lines:
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
+                record = json.loads(lines[-1])
+                before = json.loads(lines[0])["hash"] if len(lines) > 1 else GENESIS
+            except (json.JSONDecodeError, KeyError, TypeError):
                 raise AuditError(
-                    f"{last}: the last record is not valid JSON ({exc.msg}); "
+                    f"{last}: the last records are not valid JSON; "
                     "run `rebalance-bot audit verify` before starting again"
                 ) from None
-            if record.get("hash") != record_hash(record):
+            if record.get("hash") != record_hash(record, before):
                 raise AuditError(
                     f"{last}: the last record's hash does not match its content; "
                     "run `rebalance-bot audit verify` before starting again"
@@ -290,7 +351,9 @@ class AuditLog:
             return current  # the open file is still today's and has room: no directory scan
         files = [p for p in audit_files(self._directory) if p.name.startswith(f"audit-{day}")]
         path = files[-1] if files else self._directory / f"audit-{day}.jsonl"
-        if path.exists() and path.stat().st_size >= self._max_file_bytes:
+        if path.name.endswith(COMPRESSED) or (
+            path.exists() and path.stat().st_size >= self._max_file_bytes
+        ):  # a closed day written again (the clock went back): a new file, never into the gzip
             match = _FILE.match(path.name)
             index = int(match.group(2) or 0) + 1 if match else 1
             path = self._directory / f"audit-{day}-{index}.jsonl"
@@ -300,18 +363,55 @@ class AuditLog:
         """Write one event of `bot.audit.events`; with `sync` it is on disk when this returns."""
         return self.append(event.TYPE, cycle_id, sync=sync, **event.fields())
 
+    def begin_cycle(self, cycle_id: str, **fields: Any) -> None:
+        """A cycle's `cycle_start`, held back until another record is written (then it goes
+        first, with the time it was begun) or the cycle ends quiet (`quiet_cycle`)."""
+        self._release()
+        self._pending = (cycle_id, self._clock(), fields)
+
+    def start_pending(self, cycle_id: str) -> bool:
+        """True while nothing but `cycle_id`'s start has been asked for since it began."""
+        return self._pending is not None and self._pending[0] == cycle_id
+
+    def quiet_cycle(self, cycle_id: str, **fields: Any) -> AuditRecord:
+        """The one compact record of a quiet cycle, in place of its held-back start."""
+        if not self.start_pending(cycle_id):
+            raise AuditError(f"cycle {cycle_id} wrote other records: it cannot end compact")
+        self._pending = None
+        return self._write(EventType.QUIET_CYCLE, cycle_id, fields, compact=True)
+
     def append(
         self, event: EventType, cycle_id: str | None, *, sync: bool = False, **fields: Any
     ) -> AuditRecord:
         """Write one record; with `sync` it is on disk (fsync) when this returns."""
         if not isinstance(event, EventType):
             raise AuditError(f"{event!r} is not an event type (bot.audit.writer.EventType)")
+        self._release()
+        return self._write(event, cycle_id, fields, sync=sync)
+
+    def _release(self) -> None:
+        """Write the held-back cycle start, if any, before anything else."""
+        if self._pending is not None:
+            cycle_id, moment, fields = self._pending
+            self._pending = None
+            self._write(EventType.CYCLE_START, cycle_id, fields, moment=moment)
+
+    def _write(
+        self,
+        event: EventType,
+        cycle_id: str | None,
+        fields: Mapping[str, Any],
+        *,
+        sync: bool = False,
+        compact: bool = False,
+        moment: datetime | None = None,
+    ) -> AuditRecord:
         clash = RESERVED.intersection(fields)
         if clash:
             raise AuditError(f"event fields may not be named {sorted(clash)}")
-        moment = self._clock()
+        moment = moment or self._clock()
         body: dict[str, Any] = {
-            "schema": SCHEMA_VERSION,
+            "schema": COMPACT_SCHEMA if compact else SCHEMA_VERSION,
             "seq": self._seq + 1,
             "time": format_time(moment),
             "portfolio": self._portfolio,
@@ -323,6 +423,8 @@ class AuditLog:
         if self._redact is not None:
             body = _redact_strings(body, self._redact)
         body["hash"] = record_hash(body)
+        if compact:
+            del body["prev"]
         line = canonical(body) + b"\n"
         path = self._target(moment)
         if path != self._path:
@@ -340,21 +442,43 @@ class AuditLog:
         if self._file is not None:
             self._sync()
             self._file.close()
+            self._days_to_close = True
         self._file = path.open("ab")
         self._path = path
         fsync_directory(self._directory)
+
+    def close_days(self) -> list[Path]:
+        """Compress the files of the days before the one being written (between cycles: never
+        on an order's path); the chain reads the same. The files compressed."""
+        if not self._days_to_close:
+            return []
+        self._days_to_close = False
+        today = self._path.name[6:16] if self._path else f"{self._clock().astimezone(UTC):%Y-%m-%d}"
+        done = []
+        for path in audit_files(self._directory):
+            if not path.name.endswith(COMPRESSED) and path.name[6:16] < today:
+                done.append(compress(path))
+        return done
 
     def _sync(self) -> None:
         if self._file is not None and self._dirty:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._dirty = False
+            self._synced = time.monotonic()
 
     def flush(self) -> None:
-        """Make everything written so far durable (the cycle boundary)."""
+        """Make everything written so far durable (before an order; a cycle that sent one)."""
+        self._release()
         self._sync()
 
+    def group_flush(self) -> None:
+        """A quiet cycle's end: fsync what waits when it has waited `GROUP_SYNC_SECONDS`."""
+        if time.monotonic() - self._synced >= GROUP_SYNC_SECONDS:
+            self._sync()
+
     def close(self) -> None:
+        self._release()
         if self._file is not None:
             self._sync()
             self._file.close()
@@ -405,15 +529,21 @@ def _cut_torn_tail(path: Path) -> tuple[Path, int] | None:
     return aside, len(torn)
 
 
-def _last_line(path: Path) -> bytes | None:
+def _last_lines(path: Path) -> list[bytes]:
+    """The file's last two complete lines (fewer when it has fewer)."""
+    if path.name.endswith(COMPRESSED):
+        with open_file(path) as f:
+            return [line for line in f.read().rstrip(b"\n").split(b"\n")[-2:] if line]
     size = path.stat().st_size
     if size == 0:
-        return None
+        return []
     with path.open("rb") as f:
         f.seek(max(0, size - _TAIL_BYTES))
         tail = f.read()
     lines = tail.rstrip(b"\n").split(b"\n")
-    return lines[-1] if lines and lines[-1] else None
+    if size > len(tail):
+        lines = lines[1:]  # the first may have been cut
+    return [line for line in lines[-2:] if line]
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -445,7 +575,7 @@ class Problem:
 def read_records(directory: Path) -> Iterator[Located]:
     """Every parseable record in chain order, streaming (bounded memory)."""
     for path in audit_files(log_directory(directory)):
-        with path.open("rb") as f:
+        with open_file(path) as f:
             for number, raw in enumerate(f, start=1):
                 if not raw.endswith(b"\n"):
                     return  # a torn last line: `verify` reports it
@@ -472,7 +602,9 @@ def verify(
         return 0, None
     for path in files:
         done = 0
-        with path.open("rb") as f:
+        # A compressed file's progress is its size on disk, told at its end.
+        compressed = path.stat().st_size if path.name.endswith(COMPRESSED) else None
+        with open_file(path) as f:
             for number, raw in enumerate(f, start=1):
                 problem = _check_line(path, number, raw, expected_seq, prev)
                 if problem is not None:
@@ -482,11 +614,11 @@ def verify(
                 expected_seq += 1
                 prev = record["hash"]
                 done += len(raw)
-                if progress is not None and number % 4096 == 0:
+                if progress is not None and compressed is None and number % 4096 == 0:
                     progress(done)
                     done = 0
         if progress is not None:
-            progress(done)
+            progress(done if compressed is None else compressed)
     return count, None
 
 
@@ -500,20 +632,27 @@ def _check_line(path: Path, number: int, raw: bytes, seq: int, prev: str) -> Pro
     if not isinstance(record, dict):
         return Problem(path, number, None, "not a JSON object")
     got_seq = record.get("seq")
-    missing = sorted(RESERVED - set(record))
+    schema = record.get("schema")
+    compact = schema == COMPACT_SCHEMA
+    missing = sorted(RESERVED - set(record) - ({"prev"} if compact else set()))
     if missing:
         return Problem(path, number, got_seq, f"missing fields {missing}")
-    if record["schema"] != SCHEMA_VERSION:
-        return Problem(path, number, got_seq, f"unknown schema version {record['schema']!r}")
+    if schema not in SCHEMAS or (compact and "prev" in record):
+        return Problem(path, number, got_seq, f"unknown schema version {schema!r}")
     if record["event"] not in EventType._value2member_map_:
         return Problem(path, number, got_seq, f"unknown event type {record['event']!r}")
-    if record["hash"] != record_hash(record):
+    if compact and record["hash"] != record_hash(record, prev):
+        return Problem(
+            path, number, got_seq, "hash does not match the content and the previous record "
+            "(this record was edited, or one before it deleted)",
+        )  # fmt: skip
+    if record["hash"] != record_hash(record, prev):
         return Problem(path, number, got_seq, "hash does not match the content (record was edited)")
     if got_seq != seq:
         return Problem(
             path, number, got_seq, f"sequence {got_seq} where {seq} was expected "
             "(a record was deleted, inserted or reordered, or a file is missing)",
         )  # fmt: skip
-    if record["prev"] != prev:
+    if not compact and record["prev"] != prev:
         return Problem(path, number, got_seq, "prev does not match the previous record's hash")
     return None

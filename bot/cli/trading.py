@@ -21,7 +21,7 @@ from bot.app.control import ControlRequest, ControlRequests
 from bot.app.risk_engine import RiskEngine
 from bot.app.wiring import KillSwitch, utc_now
 from bot.audit.layout import open_portfolio_audit, portfolio_audit_dir
-from bot.audit.writer import audit_files
+from bot.audit.writer import audit_files, open_file
 from bot.config import BotConfig
 from bot.core.errors import RequestRefused, StateError
 from bot.core.risk import ChangeSource, OperatorAction, RiskState
@@ -102,7 +102,7 @@ def _audited(directory: Path, request_id: str) -> dict[str, object] | None:
     """The `operator_request` record of one request, from the newest files of the log."""
     found = None
     for path in audit_files(directory)[-2:]:
-        with path.open("rb") as f:
+        with open_file(path) as f:
             for raw in f:
                 try:
                     record = json.loads(raw)

@@ -171,7 +171,9 @@ class RiskState:
     since: datetime | None = None
     order_times: tuple[datetime, ...] = ()  # orders sent, within the last minute
     turnover: tuple[tuple[datetime, Decimal], ...] = ()  # traded notional, within 24 h
-    navs: tuple[tuple[datetime, Decimal], ...] = ()  # NAV observations, within the window
+    # The NAVs of the window that can still be its peak (a sliding maximum: each lower than
+    # every one before it, the latest last), so it stays short however often NAV is observed.
+    navs: tuple[tuple[datetime, Decimal], ...] = ()
     last_prices: Mapping[InstrumentKey, Decimal] = field(default_factory=dict)  # last accepted
     pending_prices: Mapping[InstrumentKey, PendingJump] = field(default_factory=dict)
 
@@ -265,7 +267,10 @@ def observe_nav(
 ) -> tuple[RiskState, list[StateChange]]:
     """Record NAV; a fall of more than `max_drawdown` from the window's peak halts trading."""
     start = now - limits.drawdown_window
-    navs = (*((t, n) for t, n in state.navs if t > start), (now, nav))
+    kept = [(t, n) for t, n in state.navs if t > start]
+    while kept and kept[-1][1] <= nav:
+        kept.pop()  # never the peak again while `nav`, as high and later, is in the window
+    navs = (*kept, (now, nav))
     state = replace(state, navs=navs)
     if limits.max_drawdown is None:
         return state, []

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.audit.reader import chain_order, file_day
-from bot.audit.writer import audit_files
+from bot.audit.writer import audit_files, open_file
 from bot.ops.history import KEEP, WANTED, StatusHistory
 
 _EVENT = re.compile(rb'"event":\s*"([a-z_]+)"')
@@ -41,14 +41,15 @@ class AuditFeed:
             files = [p for p in files if chain_order(p) >= chain_order(self._path)]
         count = 0
         for path in files:
-            if path != self._path:
-                self._path, self._offset = path, 0
+            if self._path is None or chain_order(path) != chain_order(self._path):
+                self._offset = 0  # a closed day compressed is the same file: read on from there
+            self._path = path
             count += self._read(path)
         return count
 
     def _read(self, path: Path) -> int:
         count = 0
-        with path.open("rb") as f:
+        with open_file(path) as f:
             f.seek(self._offset)
             for raw in f:
                 if not raw.endswith(b"\n"):

@@ -19,7 +19,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from bot.audit.reader import ORDER_EVENTS, Trade, Traded, TradeTracker, decimal_of, record_time
+from bot.audit.reader import (
+    ORDER_EVENTS,
+    QUIET_OUTCOME,
+    Trade,
+    Traded,
+    TradeTracker,
+    decimal_of,
+    record_time,
+)
 from bot.audit.writer import EventType
 
 KEEP = timedelta(days=30)
@@ -44,7 +52,7 @@ _ORDER_RECORDS = frozenset(
     }
 )
 # Every event the history uses: the feed skips the others without parsing them.
-WANTED = DRIFT_EVENTS | ORDER_EVENTS | _ORDER_RECORDS | {EventType.CYCLE_END}
+WANTED = DRIFT_EVENTS | ORDER_EVENTS | _ORDER_RECORDS | {EventType.CYCLE_END, EventType.QUIET_CYCLE}
 
 
 class Window(StrEnum):
@@ -188,7 +196,7 @@ class StatusHistory:
         self.latest = max(self.latest, moment) if self.latest else moment
         if event in DRIFT_EVENTS:
             self._add_sample(sample_of(record))
-        elif event == EventType.CYCLE_END:
+        elif event in (EventType.CYCLE_END, EventType.QUIET_CYCLE):
             self._add_cycle(moment, record)
         if event in ORDER_EVENTS:
             trade = self._tracker.trade(record)
@@ -213,8 +221,8 @@ class StatusHistory:
             CycleRow(
                 str(record.get("time")),
                 str(record.get("cycle_id")),
-                str(record.get("outcome", "")),
-                str(record.get("reason", "")),
+                str(record.get("outcome", QUIET_OUTCOME)),
+                str(record.get("reason", f"no trade [{record.get('rule', '?')}]")),
             )
         )
 

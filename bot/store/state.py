@@ -4,7 +4,12 @@ What survives a restart or a crash: order intents and their states, fills, cycle
 state (trading state, rolling turnover, NAV peak), the paper ledger of dry-run, the last
 strategy targets, and small key/values. Every method that writes commits one transaction
 before it returns (`synchronous=FULL`), so an intent saved is an intent on disk — that is what
-lets the executor persist before it sends.
+lets the executor persist before it sends. The two writes of a quiet cycle's routine (the
+`last_check` mark and a risk state that changed no trading state) may be `grouped`: they wait,
+readable at once, for the cycle's record (`record_cycle`), which commits them with it in one
+transaction — without an fsync when the cycle sent nothing (`sync=False`: WAL, consistent; the
+next synced commit makes it durable). Any other write commits them first, in its own
+transaction, so nothing grouped is ever lost behind a write that is on disk.
 
 One process per portfolio: `open` takes an exclusive `flock` on `<portfolio>.lock` next to the
 database; a second process (or a second open) is refused with the holder's pid. The kernel
@@ -219,6 +224,7 @@ class StateStore:
         self._clock = clock
         # The connection may be handed to a worker thread; transactions must never interleave.
         self._mutex = threading.RLock()
+        self._grouped: dict[str, Any] = {}  # meta rows waiting for the next commit
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
@@ -264,6 +270,9 @@ class StateStore:
         with self._mutex:
             if self._lock_fd < 0:
                 return
+            if self._grouped:
+                with contextlib.suppress(StateError), self._tx():
+                    pass  # the grouped writes still waiting
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             with contextlib.suppress(OSError):
@@ -284,20 +293,30 @@ class StateStore:
         self.close()
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, committed (and synced) before the block's caller returns."""
+    def _tx(self, *, sync: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed before the block's caller returns, with the grouped
+        writes waiting; synced (`synchronous=FULL`) unless `sync` is false."""
         with self._mutex:
             db = self._open_db()
+            if not sync:
+                db.execute("PRAGMA synchronous=NORMAL")
             try:
                 db.execute("BEGIN IMMEDIATE")
+                for name, value in self._grouped.items():
+                    _upsert_meta(db, name, value)
                 yield db
                 db.execute("COMMIT")
+                self._grouped.clear()
             except sqlite3.Error as exc:
                 _rollback(db)
                 raise StateError(f"state database {self.path}: {exc}") from None
             except BaseException:
                 _rollback(db)
                 raise
+            finally:
+                if not sync:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("PRAGMA synchronous=FULL")
 
     def _read(self, query: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._mutex:
@@ -573,11 +592,19 @@ class StateStore:
         ]
 
     def record_cycle(
-        self, cycle_id: str, started_at: datetime, ended_at: datetime, outcome: str, traded: bool
+        self,
+        cycle_id: str,
+        started_at: datetime,
+        ended_at: datetime,
+        outcome: str,
+        traded: bool,
+        *,
+        sync: bool = True,
     ) -> None:
-        """One finished cycle. A cycle id recorded twice is refused: ids must be unique."""
+        """One finished cycle, with the grouped writes waiting. A cycle id recorded twice is
+        refused: ids must be unique. `sync=False` (a cycle that sent nothing): no fsync."""
         row = (cycle_id, _iso(started_at, "started_at"), _iso(ended_at, "ended_at"), outcome)
-        with self._tx() as db:
+        with self._tx(sync=sync) as db:
             if db.execute("SELECT 1 FROM cycles WHERE cycle_id=?", (cycle_id,)).fetchone():
                 raise StateError(f"cycle {cycle_id} is already recorded: cycle ids must be unique")
             db.execute("INSERT INTO cycles VALUES (?,?,?,?,?)", (*row, int(traded)))
@@ -596,16 +623,17 @@ class StateStore:
         value = self._meta("last_check")
         return None if value is None else _time(value)
 
-    def set_last_check(self, at: datetime) -> None:
-        self._set_meta("last_check", _iso(at, "at"))
+    def set_last_check(self, at: datetime, *, grouped: bool = False) -> None:
+        self._set_meta("last_check", _iso(at, "at"), grouped=grouped)
 
     # -- risk, paper, targets, key/values ----------------------------------------------------
 
-    def save_risk_state(self, state: Mapping[str, Any]) -> None:
+    def save_risk_state(self, state: Mapping[str, Any], *, grouped: bool = False) -> None:
+        """`grouped`: only for a state whose trading state did not change (see the module)."""
         saved = dict(state)
         if isinstance(saved.get("reason"), str):
             saved["reason"] = redact(saved["reason"])
-        self._set_meta("risk_state", saved)
+        self._set_meta("risk_state", saved, grouped=grouped)
 
     def load_risk_state(self) -> dict[str, Any] | None:
         return _as_dict(self._meta("risk_state"), "risk state")
@@ -656,10 +684,19 @@ class StateStore:
         return "; ".join(str(r[0]) for r in self._read("PRAGMA integrity_check"))
 
     def _meta(self, name: str) -> Any:
+        with self._mutex:
+            if name in self._grouped:
+                return _unjson(_json(self._grouped[name], name), name)
         rows = self._read("SELECT value FROM meta WHERE name=?", (name,))
         return _unjson(rows[0][0], name) if rows else None
 
-    def _set_meta(self, name: str, value: Any) -> None:
+    def _set_meta(self, name: str, value: Any, *, grouped: bool = False) -> None:
+        if grouped:
+            _json(value, name)  # refused now, not at the commit, if it cannot be stored
+            with self._mutex:
+                self._open_db()
+                self._grouped[name] = value
+            return
         with self._tx() as db:
             _upsert_meta(db, name, value)
 
@@ -688,7 +725,10 @@ class _ReadOnlyStore(StateStore):
             raise StateError(f"state store {self.path} is closed")
         return self._db
 
-    def _tx(self) -> NoReturn:
+    def _set_meta(self, name: str, value: Any, *, grouped: bool = False) -> NoReturn:
+        raise StateError(f"state store {self.path} is open read-only")
+
+    def _tx(self, *, sync: bool = True) -> NoReturn:
         raise StateError(f"state store {self.path} is open read-only")
 
     def close(self) -> None:

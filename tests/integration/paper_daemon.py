@@ -40,9 +40,13 @@ class PaperDaemon:
             row = db.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def ends(self) -> list[dict[str, Any]]:
+        """Each finished cycle's last record: its `cycle_end`, or a quiet cycle's one record."""
+        return [r for r in self.records() if r["event"] in ("cycle_end", "quiet_cycle")]
+
     async def cycles_ended(self, count: int, seconds: float = 60) -> None:
         async def wait() -> None:
-            while len(self.records("cycle_end")) < count:
+            while len(self.ends()) < count:
                 if self.process.returncode is not None:
                     raise AssertionError(f"the daemon exited with {self.process.returncode}")
                 await asyncio.sleep(0.2)

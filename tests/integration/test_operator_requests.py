@@ -54,9 +54,9 @@ async def test_halt_and_resume_reach_the_running_daemon_at_its_next_cycle(tmp_pa
         assert change["cycle_id"] == request["cycle_id"]  # applied at a cycle, in that cycle
         (start,) = [r for r in daemon.records("cycle_start") if r["cycle_id"] == change["cycle_id"]]
         assert start["trading_state"] == "ACTIVE"  # the cycle under way when it was asked for
-        ends = len(daemon.records("cycle_end"))
+        ends = len(daemon.ends())
         await daemon.cycles_ended(ends + 1)
-        assert daemon.records("cycle_end")[-1]["traded"] is False
+        assert daemon.ends()[-1].get("traded", False) is False
         assert not list((daemon.data_dir / CONTROL_SUBDIR / "paper").iterdir())  # taken
 
         code, out, err = await daemon.cli("resume", "--wait", "30")
@@ -80,7 +80,7 @@ async def test_resume_with_the_kill_switch_file_present_refuses_and_leaves_the_f
         assert switch.read_text(encoding="utf-8") == "stop everything\n"  # left as it was
         assert not (daemon.data_dir / CONTROL_SUBDIR).exists()  # nothing queued
         assert daemon.records("operator_request") == []
-        await daemon.cycles_ended(len(daemon.records("cycle_end")) + 1)
+        await daemon.cycles_ended(len(daemon.ends()) + 1)
         assert (await _status(daemon))["trading_state"] == "HALTED"
 
 

@@ -1,5 +1,6 @@
 """The risk engine: every limit blocks a breach with its name and reason; states are sticky."""
 
+import itertools
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal as D
@@ -349,3 +350,28 @@ def test_the_leverage_limit_holds_per_futures_account_not_summed_across_venues()
     assert verdict.denied == ()
     reducing = leg(perp_key("SOL"), Side.SELL, "10", "100", reduce_only=True)
     assert judge([reducing], limits, snap=snap).denied == ()  # a reduction always passes
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 180), st.decimals(min_value=1, max_value=10**6, places=2)),
+        min_size=1,
+        max_size=300,
+    )
+)
+def test_the_nav_window_keeps_only_possible_peaks_and_the_peak_is_the_windows_max(
+    steps: list[tuple[int, D]],
+) -> None:
+    limits = replace(NO_LIMITS, max_drawdown=D("0.5"), drawdown_window=timedelta(hours=6))
+    state, seen, now = RiskState(), [], NOW
+    for minutes, nav in steps:
+        now += timedelta(minutes=minutes)
+        seen.append((now, nav))
+        state, _ = observe_nav(state, nav, now, limits)
+        window = [n for t, n in seen if t > now - limits.drawdown_window]
+        assert max(n for _, n in state.navs) == max(window)
+        assert state.navs[-1] == (now, nav)
+        kept = [n for _, n in state.navs]
+        assert all(a > b for a, b in itertools.pairwise(kept))  # short: strictly falling
+        halted = (max(window) - nav) / max(window) > limits.max_drawdown
+        assert (state.trading is TradingState.HALTED) >= halted  # the same drawdown verdict

@@ -756,3 +756,25 @@ def test_the_view_of_a_portfolio_that_never_ran_creates_nothing(tmp_path: Path) 
     assert view.get("anything") is None and view.last_rebalance() is None
     view.close()
     assert not (tmp_path / "data").exists()
+
+
+def test_grouped_writes_wait_for_the_cycle_commit_and_any_durable_write_takes_them(
+    store: StateStore, tmp_path: Path, clock: Clock
+) -> None:
+    view = open_state_view(tmp_path, PORTFOLIO)
+    try:
+        store.set_last_check(T0, grouped=True)
+        store.save_risk_state({"version": 1, "peak": "5"}, grouped=True)
+        assert store.last_check() == T0  # the writer reads its own grouped write at once
+        assert view.last_check() is None and view.load_risk_state() is None  # not committed
+        store.record_cycle(CYCLE, T0, T0, "no-trade", False, sync=False)
+        assert view.last_check() == T0 and view.load_risk_state() == {"version": 1, "peak": "5"}
+        store.set_last_check(T0 + timedelta(minutes=1), grouped=True)
+        store.put("k", "v")  # any other write commits what waits, in its own transaction
+        assert view.last_check() == T0 + timedelta(minutes=1)
+        store.save_risk_state({"version": 1, "peak": "6"}, grouped=True)
+    finally:
+        view.close()
+    store.close()  # closing commits the last grouped write
+    with StateStore.open(tmp_path, PORTFOLIO, clock) as again:
+        assert again.load_risk_state() == {"version": 1, "peak": "6"}

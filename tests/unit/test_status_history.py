@@ -244,3 +244,24 @@ def test_accounts_show_amounts_at_the_markets_precision() -> None:
     assert (short.notional_text, short.unrealized_pnl_text) == ("-15,000.00", "-12.50")
     assert futures.unrealized_pnl_text == "-12.50 USDT"
     assert futures.value_text == "19,987.50 USDT"
+
+
+def test_quiet_cycles_are_cycle_rows_and_a_day_compressed_is_not_read_twice(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    history = StatusHistory()
+    with _log(tmp_path, clock) as log:
+        feed = AuditFeed(tmp_path / "audit", history)
+        _drift(log, "100000", "0.5")
+        log.begin_cycle("q1", mode="live", trading_state="ACTIVE")
+        log.quiet_cycle("q1", nav=Decimal("100000"), full=1, rule="band")
+        assert feed.catch_up(clock.now) == 2
+        clock.now = T0 + timedelta(hours=13)  # the next UTC day: the first one is compressed
+        log.begin_cycle("q2", mode="live", trading_state="ACTIVE")
+        log.quiet_cycle("q2", nav=Decimal("100001"), full=1, rule="band")
+        assert [p.name for p in log.close_days()] == ["audit-2026-03-01.jsonl.gz"]
+        assert feed.catch_up(clock.now) == 1  # only the new line: nothing folded twice
+    rows = [(c.cycle_id, c.outcome, c.reason) for c in history.cycles]
+    assert rows == [("q2", "no-trade", "no trade [band]"), ("q1", "no-trade", "no trade [band]")]
+    assert [s.nav for s in history.series(Window.DAY, clock.now)] == [100000.0]
