@@ -187,7 +187,7 @@ async def test_an_account_near_liquidation_gets_no_increase(
     # Critically close: trading goes to REDUCING (an operator resumes it), audited and notified.
     [change] = [r for r in watched["audit"] if r["event"] == "state_change"]
     assert (change["from"], change["to"], change["source"]) == ("ACTIVE", "REDUCING", "margin")
-    [alert] = [m for m in received if m["title"] == "trading REDUCING: margin critical"]
+    [alert] = [m for m in received if m["title"].endswith("trading REDUCING: margin critical")]
     assert alert["message"] == change["reason"] and alert["type"] == "warning"
     assert abs(D(account["nearest_liquidation_distance"]) - watched["distance"]) < D("0.001")
 
