@@ -882,8 +882,9 @@ def _upsert_meta(db: sqlite3.Connection, name: str, value: Any) -> None:
     db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, _json(value, name)))
 
 
-def _intent(row: sqlite3.Row) -> Intent:
-    leg = Leg(
+def _leg(row: sqlite3.Row, **extra: Any) -> Leg:
+    """The leg stored in an intent's or a sliced leg's row (`extra`: the fields only one has)."""
+    return Leg(
         index=row["leg_index"],
         sleeve=row["sleeve"],
         key=InstrumentKey(row["account"], row["symbol"]),
@@ -893,9 +894,12 @@ def _intent(row: sqlite3.Row) -> Intent:
         reduce_only=bool(row["reduce_only"]),
         market_type=MarketType(row["market_type"]),
         contract_size=Decimal(row["contract_size"]),
-        child=row["child"],
-        origin=row["origin"],
+        **extra,
     )
+
+
+def _intent(row: sqlite3.Row) -> Intent:
+    leg = _leg(row, child=row["child"], origin=row["origin"])
     return Intent(
         client_order_id=row["client_order_id"],
         cycle_id=row["cycle_id"],
@@ -913,18 +917,7 @@ def _intent(row: sqlite3.Row) -> Intent:
 
 
 def _sliced_leg(row: sqlite3.Row) -> SlicedLeg:
-    leg = Leg(
-        index=row["leg_index"],
-        sleeve=row["sleeve"],
-        key=InstrumentKey(row["account"], row["symbol"]),
-        side=Side(row["side"]),
-        amount=Decimal(row["amount"]),
-        price=Decimal(row["price"]),
-        reduce_only=bool(row["reduce_only"]),
-        market_type=MarketType(row["market_type"]),
-        contract_size=Decimal(row["contract_size"]),
-        child_amount=Decimal(row["child_amount"]),
-    )
+    leg = _leg(row, child_amount=Decimal(row["child_amount"]))
     return SlicedLeg(
         row["origin"], leg, row["children"], _time(row["created_at"]), bool(row["done"])
     )
