@@ -198,6 +198,8 @@ class StatusHistory:
             self._add_sample(sample_of(record))
         elif event in (EventType.CYCLE_END, EventType.QUIET_CYCLE):
             self._add_cycle(moment, record)
+            if event == EventType.QUIET_CYCLE:
+                self._add_quiet_sample(moment, record)
         if event in ORDER_EVENTS:
             trade = self._tracker.trade(record)
             if trade is not None:
@@ -213,6 +215,15 @@ class StatusHistory:
         self._raw.append(sample)
         if not self._coarse or sample.time - self._coarse[-1].time >= COARSE_STEP:
             self._coarse.append(sample)
+
+    def _add_quiet_sample(self, moment: datetime, record: Mapping[str, Any]) -> None:
+        """A compact `quiet_cycle` record carries the NAV, not the weights: it is written only
+        when no weight moved materially since the last full `drift` record, so the chart keeps
+        that record's weights and plots the quiet cycle's NAV."""
+        nav = _float(record.get("nav"))
+        if nav is None or not self._raw:
+            return
+        self._add_sample(Sample(moment, nav, self._raw[-1].sleeves))
 
     def _add_cycle(self, moment: datetime, record: Mapping[str, Any]) -> None:
         if record.get("traded") is True:

@@ -264,4 +264,7 @@ def test_quiet_cycles_are_cycle_rows_and_a_day_compressed_is_not_read_twice(
         assert feed.catch_up(clock.now) == 1  # only the new line: nothing folded twice
     rows = [(c.cycle_id, c.outcome, c.reason) for c in history.cycles]
     assert rows == [("q2", "no-trade", "no trade [band]"), ("q1", "no-trade", "no trade [band]")]
-    assert [s.nav for s in history.series(Window.DAY, clock.now)] == [100000.0]
+    # the quiet cycles' NAV is charted, with the weights of the last full drift record
+    series = history.series(Window.DAY, clock.now)
+    assert [s.nav for s in series] == [100000.0, 100000.0, 100001.0]
+    assert series[-1].sleeves == series[0].sleeves
