@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -186,9 +188,12 @@ class Console:
         as_json: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        width: int | None = None,
     ) -> None:
+        """`width`: wrap lines to it (a terminal's columns); None keeps each line whole."""
         self.out = out
         self.as_json = as_json
+        self.width = width
         self._monotonic = monotonic
         self._now = now
         self._started = monotonic()
@@ -249,6 +254,33 @@ class Console:
         if self.as_json:
             body = {"event": event, "timestamp": self._now().isoformat(), **fields}
             lines = [json.dumps(to_jsonable(body), ensure_ascii=False)]
+        elif self.width is not None:
+            lines = [wrapped for line in lines for wrapped in wrap(line, self.width)]
         with contextlib.suppress(BrokenPipeError, ValueError):
             for line in lines:  # an exchange's error text must not carry a known secret out
                 print(redact(line), file=self.out, flush=True)
+
+
+def terminal_width(out: TextIO) -> int | None:
+    """The columns of the terminal `out` writes to; None when it is a file or a pipe (a log
+    shipper and grep get one whole line a fact)."""
+    try:
+        is_terminal = out.isatty()
+    except (AttributeError, ValueError):
+        return None
+    return shutil.get_terminal_size().columns if is_terminal else None
+
+
+def wrap(line: str, width: int) -> list[str]:
+    """`line` in lines of at most `width` columns (a word longer than that stays whole), the
+    continuation indented four columns past the line's own indent."""
+    if len(line) <= width:
+        return [line]
+    indent = " " * (len(line) - len(line.lstrip(" ")) + 4)
+    return textwrap.wrap(
+        line,
+        width=max(width, 40),
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )

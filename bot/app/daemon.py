@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from bot.app.console import Banner, Console
+from bot.app.console import Banner, Console, terminal_width
 from bot.app.cycle import CycleResult
 from bot.app.wiring import App, open_app
 from bot.audit.writer import EventType
@@ -107,7 +107,7 @@ async def run_daemon(
         stopper.callbacks.append(app.executor.stop)
         ops = Operations(app)
         app.cycle.observers.append(ops)
-        console = Console(out, as_json=options.json_lines)
+        console = Console(out, as_json=options.json_lines, width=terminal_width(out))
         cycles = 0
         try:
             url = await ops.start(serve=not options.once)

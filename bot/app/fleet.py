@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from bot.app.console import Console
+from bot.app.console import Console, terminal_width
 from bot.app.cycle import TargetSource
 from bot.app.daemon import RunOptions, Stopper, banner
 from bot.app.wiring import App, Process, open_app, utc_now
@@ -160,7 +160,8 @@ async def run_fleet(
         server = await _serve(fleet, configs[0], options)
         if server is not None:
             stack.push_async_callback(server.stop)
-        console = Console(options.out or sys.stdout, as_json=options.json_lines)
+        out = options.out or sys.stdout
+        console = Console(out, as_json=options.json_lines, width=terminal_width(out))
         where = f", status on {fleet.status_url}" if fleet.status_url else ""
         console.note(
             "fleet_started",

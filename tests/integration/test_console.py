@@ -7,8 +7,12 @@ Each test drives the command line in-process against the embedded simulator.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,3 +188,43 @@ def test_plan_prints_no_simulator_log_line(
         assert code == 0, err
         assert "simulator_started" not in err and err == ""
         assert any("bitcoin" in line for line in out)
+
+
+def test_on_an_80_column_terminal_every_line_fits_and_a_pipe_gets_whole_lines(
+    tmp_path: Path,
+) -> None:
+    """`once` on a pseudo-terminal of 80 columns: no line is wider, nothing is lost (the words
+    are those of the same run's piped output, which keeps each fact on one line)."""
+    config = _config(tmp_path)
+    env = {**os.environ, "COLUMNS": "80", "LINES": "24", "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "bot", "once", "--config", str(config)]
+    main_fd, terminal_fd = pty.openpty()
+    with subprocess.Popen(command, stdout=terminal_fd, stderr=subprocess.PIPE, env=env) as run:
+        os.close(terminal_fd)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # the terminal closed: the command has ended
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert run.wait(timeout=60) == 0, run.stderr.read() if run.stderr else ""
+    os.close(main_fd)
+    on_terminal = b"".join(chunks).decode("utf-8").replace("\r\n", "\n").splitlines()
+    assert on_terminal, "the command printed nothing"
+    assert max(len(line) for line in on_terminal) <= 80, on_terminal
+
+    again = subprocess.run(
+        [*command[:-2], "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    piped = again.stdout.splitlines()
+    assert max(len(line) for line in piped) > 80, "piped lines are whole"
+    words = " ".join(on_terminal).split()
+    assert words[: len(piped[0].split())] == piped[0].split(), "the banner, word for word"
