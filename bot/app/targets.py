@@ -62,6 +62,7 @@ from bot.core.policy.strategies.stats import (
     align_returns,
     basket_returns,
 )
+from bot.exchange.venues import ohlcv_page_limit
 
 log = structlog.get_logger("bot.app.targets")
 
@@ -164,6 +165,7 @@ class StrategyTargets:
                 account.exchange_id,
                 account.fetch_ohlcv,
                 clock_ms=lambda: int(self._clock().timestamp() * 1000),
+                page_limit=ohlcv_page_limit(account.exchange_id),
             )
             for name, account in accounts.items()
         }

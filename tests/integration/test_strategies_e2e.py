@@ -8,6 +8,7 @@ and disappears in the bull one, and every target and regime change is an audit r
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import timedelta
 from decimal import Decimal
@@ -185,3 +186,28 @@ def test_plan_shows_where_each_target_came_from(
     rows = {row["sleeve"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
     assert rows["bitcoin"]["source"].startswith("risk-parity (erc, risk share")
     assert rows["btc-hedge"]["source"].startswith("overlay: ")
+
+
+async def test_a_strategy_on_bitget_reads_more_history_than_one_bitget_page(
+    tmp_path: Path,
+) -> None:
+    """Bitget serves at most 200 candles from its history endpoint (ccxt asked for more moves
+    the window): an hourly risk parity over 400 hours and a 300-hour trend must page."""
+    sleeves = SLEEVES.replace('timeframe = "1d"\nlookback = 30', 'timeframe = "1h"\nlookback = 400')
+    sleeves = sleeves.replace("trend_window = 20", "trend_window = 300")
+    config = load(
+        write_config(tmp_path, scenario=SCENARIO, sleeves=sleeves, mode="live", venue="bitget")
+    )
+    async with open_app(config, Mode.LIVE) as app:
+        result = await app.cycle.run()
+    assert result.outcome != "error", result.reason
+    records = [r.record for r in read_records(tmp_path / "data" / "audit")]
+    assert not [r for r in records if r["event"] == "error"], "the targets were computed"
+    (targets,) = [r for r in records if r["event"] == "targets"]
+    assert _find(targets["inputs"], "volatilities")["volatilities"]
+    candles = json.loads(
+        next((tmp_path / "data").rglob("BTC%2FUSDT/1h.json")).read_text(encoding="utf-8")
+    )["candles"]
+    hours = [row[0] for row in candles]
+    assert len(hours) >= 400 and hours == sorted(set(hours))
+    assert all(b - a == 3_600_000 for a, b in itertools.pairwise(hours))
