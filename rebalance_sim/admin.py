@@ -2,7 +2,8 @@
 
 `Admin` offers the operations as Python methods (in-process tests): move time, set or gap a
 price, halt a market, fund and inspect accounts (Binance or Bitget, classic or unified; an
-account's view shows each wallet: spot balances, and the futures wallet with its positions), read
+account's view shows each wallet: spot balances, and the futures wallet with its positions;
+`outside_wallets` its funding wallet and Earn, which `fund` seeds), read
 the ledger (every order, fill and wallet transfer as typed records with Decimal fields, each
 naming its venue), set
 fault knobs and request budgets and read what was injected and how many requests each account
@@ -26,6 +27,7 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from rebalance_sim.auth import ApiKey
+from rebalance_sim.earn import EarnBook, Place
 from rebalance_sim.engine import (
     ZERO,
     AccountView,
@@ -54,6 +56,9 @@ EVERY_ACCOUNT = "*"  # request_counts(): all callers together
 class Wallet(StrEnum):
     SPOT = "spot"
     FUTURES = "futures"
+    FUNDING = "funding"  # Binance's funding wallet
+    EARN_FLEXIBLE = "earn-flexible"  # Binance Simple Earn flexible, Bitget flexible savings
+    EARN_LOCKED = "earn-locked"  # Binance Simple Earn locked, Bitget fixed savings
 
 
 class Admin:
@@ -111,14 +116,23 @@ class Admin:
         *,
         wallet: Wallet = Wallet.SPOT,
     ) -> None:
-        """Deposit (negative: withdraw) into the spot wallet, or the futures wallet's asset."""
+        """Deposit (negative: withdraw) into the spot wallet, or the futures wallet's asset;
+        or subscribe to Earn / deposit into the funding wallet (a positive amount)."""
         value = Decimal(amount)
+        if wallet not in (Wallet.SPOT, Wallet.FUTURES):
+            EarnBook.of(self._engine).add(account, Place(wallet.value), asset, value)
+            return
         if wallet is Wallet.SPOT:
             self._engine.fund_spot(account, asset, value)
             return
         if asset != self._engine.settle_asset:
             raise ValueError(f"the futures wallet holds {self._engine.settle_asset}, not {asset}")
         self._engine.fund_futures(account, value)
+
+    def outside_wallets(self, account: str) -> dict[str, dict[str, Decimal]]:
+        """What the account holds outside its trading wallets: wallet → asset → amount."""
+        self._engine.venue_of(account)  # an unknown account is refused
+        return EarnBook.of(self._engine).totals(account)
 
     def set_position(
         self,
@@ -291,6 +305,13 @@ def _decimal(data: dict[str, Any], name: str) -> Decimal:
         raise _BadRequest(f"{name!r} is not a number") from None
 
 
+def _outside(admin: Admin) -> Callable[[web.Request], Awaitable[Any]]:
+    async def outside(request: web.Request) -> Any:
+        return admin.outside_wallets(request.match_info["name"])
+
+    return outside
+
+
 def admin_routes(admin: Admin) -> list[web.RouteDef]:
     """`/_admin/…`: the Admin methods as JSON endpoints (secrets excluded)."""
 
@@ -403,6 +424,7 @@ def admin_routes(admin: Admin) -> list[web.RouteDef]:
         web.get("/_admin/accounts", handler(accounts)),
         web.get("/_admin/accounts/{name}", handler(account)),
         web.post("/_admin/accounts/{name}/fund", handler(fund)),
+        web.get("/_admin/accounts/{name}/outside", handler(_outside(admin))),
         web.get("/_admin/orders", handler(orders)),
         web.get("/_admin/fills", handler(fills)),
         web.get("/_admin/income", handler(income)),

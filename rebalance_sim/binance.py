@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from rebalance_sim.auth import ApiKey, AuthError, AuthFailure, Permission
+from rebalance_sim.earn import BINANCE_EARN_ROUTES, BinanceEarnRoutes
 from rebalance_sim.engine import (
     ZERO,
     Candle,
@@ -192,11 +193,11 @@ def _need(route: Route[Cost]) -> Permission:
     return route.need
 
 
-class BinanceDialect(Dialect[Cost]):
+class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
     """Serves one engine to ccxt's `binance` (spot) and `binanceusdm` (futures) classes."""
 
     venue = "binance"
-    routes_table = _ROUTES
+    routes_table = _ROUTES + BINANCE_EARN_ROUTES
     key_header = "X-MBX-APIKEY"
     client_id_field = "clientOrderId"
     ok_code = 0

@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, unquote
 from aiohttp import web
 
 from rebalance_sim.auth import ApiKey, AuthError, AuthFailure, Permission
+from rebalance_sim.earn import BITGET_EARN_ROUTES, BitgetEarnRoutes
 from rebalance_sim.engine import (
     ZERO,
     Candle,
@@ -233,12 +234,12 @@ def _need(route: Route[int]) -> Permission:
     return route.need
 
 
-class BitgetDialect(Dialect[int]):
+class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
     """Serves one engine to ccxt's `bitget` class, classic and UTA accounts alike; a route's
     budget is its documented rate in requests per second."""
 
     venue = "bitget"
-    routes_table = _ROUTES
+    routes_table = _ROUTES + BITGET_EARN_ROUTES
     route_prefix = "bitget."
     path_prefix = f"{PREFIX}/api/"
     key_header = "ACCESS-KEY"

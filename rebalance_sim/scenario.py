@@ -270,11 +270,28 @@ class AccountConfig(_Model):
     read_only_api_secret: SecretStr | None = None
     spot: dict[str, Decimal] = Field(default_factory=dict)
     futures_wallet: Decimal = Field(default=Decimal(0), ge=0)
+    funding: dict[str, Decimal] = Field(
+        default_factory=dict, description="Binance: the funding wallet's balances"
+    )
+    earn_flexible: dict[str, Decimal] = Field(
+        default_factory=dict, description="Simple Earn flexible (Bitget: flexible savings)"
+    )
+    earn_locked: dict[str, Decimal] = Field(
+        default_factory=dict, description="Simple Earn locked (Bitget: fixed savings)"
+    )
     leverage: dict[str, int] = Field(default_factory=dict)
     hedge_mode: bool = Field(
         default=False, description="the account holds long and short positions apart"
     )
     positions: list[PositionConfig] = Field(default_factory=list)
+
+    @field_validator("funding", "earn_flexible", "earn_locked")
+    @classmethod
+    def _positive(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for asset, amount in value.items():
+            if amount <= 0:
+                raise ValueError(f"{asset} amount must be positive")
+        return value
 
     @field_validator("spot")
     @classmethod

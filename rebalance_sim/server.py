@@ -23,6 +23,7 @@ from rebalance_sim.auth import ApiKey, KeyStore, Permission
 from rebalance_sim.binance import BinanceDialect
 from rebalance_sim.bitget import CLIENT_ID_TTL_MS, BitgetDialect
 from rebalance_sim.clock import SimClock
+from rebalance_sim.earn import EarnBook, Place
 from rebalance_sim.engine import Engine, EngineConfig, EngineRejected, InstrumentId, MarketKind
 from rebalance_sim.faults import FaultPlan
 from rebalance_sim.prices import PricePath
@@ -131,6 +132,22 @@ def build_simulator(
     )
 
 
+def _seed_outside_wallets(engine: Engine, account: AccountConfig) -> None:
+    """The account's funding wallet and Earn positions (a venue without such a wallet is a
+    scenario error)."""
+    book = EarnBook.of(engine)
+    for place, held in (
+        (Place.FUNDING, account.funding),
+        (Place.EARN_FLEXIBLE, account.earn_flexible),
+        (Place.EARN_LOCKED, account.earn_locked),
+    ):
+        for asset, amount in held.items():
+            try:
+                book.add(account.name, place, asset, amount)
+            except ValueError as exc:
+                raise ScenarioError(f"scenario: account {account.name}: {exc}") from None
+
+
 def _open_accounts(spec: Scenario, seed: int, engine: Engine, keys: KeyStore) -> None:
     quote = spec.markets.quote
     for index, account in enumerate(spec.accounts):
@@ -148,6 +165,7 @@ def _open_accounts(spec: Scenario, seed: int, engine: Engine, keys: KeyStore) ->
                 engine.set_leverage(
                     account.name, InstrumentId(MarketKind.PERP, asset, quote), leverage
                 )
+            _seed_outside_wallets(engine, account)
             for position in account.positions:
                 engine.set_position(
                     account.name,
