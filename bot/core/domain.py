@@ -162,17 +162,38 @@ class Touch:
         return self.ask_size if side is Side.BUY else self.bid_size
 
 
+class OutsideWallet(StrEnum):
+    """Where an account's coins sit outside its trading wallet: part of the portfolio (NAV and
+    their asset's sleeve), never traded, transferred or redeemed by the bot."""
+
+    FUNDING = "funding"  # Binance's funding wallet
+    EARN_FLEXIBLE = "earn-flexible"  # Binance Simple Earn flexible, Bitget Earn flexible savings
+    EARN_LOCKED = "earn-locked"  # Binance Simple Earn locked, Bitget Earn fixed savings
+
+
 @dataclass(frozen=True, slots=True)
 class Holding:
-    """A spot balance of one asset."""
+    """A spot balance of one asset: what the trading wallet holds (`free`, `used`), and what
+    the same exchange account holds of it outside that wallet (`outside`, by wallet)."""
 
     asset: str
     free: Decimal
     used: Decimal = ZERO  # locked in open orders
+    outside: Mapping[OutsideWallet, Decimal] = field(default_factory=dict)
+
+    @property
+    def in_wallet(self) -> Decimal:
+        """What the trading wallet holds: the only part an order may use."""
+        return self.free + self.used
+
+    @property
+    def outside_total(self) -> Decimal:
+        return sum(self.outside.values(), ZERO)
 
     @property
     def total(self) -> Decimal:
-        return self.free + self.used
+        """Everything the account owns of the asset: what NAV and the sleeve weights count."""
+        return self.in_wallet + self.outside_total
 
 
 @dataclass(frozen=True, slots=True)

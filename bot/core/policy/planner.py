@@ -9,7 +9,10 @@ Pure. Given a trading decision it sizes one leg per instrument that has to move:
   a sleeve whose lots are too coarse for its band says so in a note;
 - legs below the minimum amount or notional are dropped as dust and reported (reduce-only
   futures legs are exempt from the minimum notional, as on Binance and Bitget);
-- a spot sell never exceeds the free balance, and there is no spot short;
+- a spot sell never exceeds the trading wallet's free balance, and there is no spot short;
+  coins held outside the trading wallet (funding wallet, Earn) count toward the sleeve, so a
+  sleeve held partly there does not look underweight, but they are never sold: an overweight
+  sleeve whose free part is too small sells what is free and says so;
 - spot buys never spend more than the account's free quote plus this plan's sells on the same
   account (plus what wallet transfers planned alongside bring), less the cash reserve and a
   fee/price buffer; a buy cut for lack of cash says so;
@@ -31,6 +34,7 @@ from bot.core.domain import (
     ZERO,
     DriftReport,
     DroppedLeg,
+    Holding,
     Instrument,
     InstrumentKey,
     Leg,
@@ -290,11 +294,23 @@ def _plan_spot(
         if amount > free:
             capped = instrument.round_amount(free)
             work.notes.append(
-                f"{sleeve.name}: sell of {amount} {instrument.base} cut to the free {capped} "
-                f"({move.held - free} is locked in open orders)"
+                f"{sleeve.name}: sell of {amount} {instrument.base} cut to the free {capped}"
+                + _not_free(holding)
             )
             amount = capped
     _add(work, sleeve, instrument, side, amount, move.price, move.order, 0, reduce_only=False)
+
+
+def _not_free(holding: Holding | None) -> str:
+    """Why part of a holding cannot be sold: open orders, wallets the bot never trades."""
+    if holding is None:
+        return ""
+    parts = [f"{holding.used} is locked in open orders"] if holding.used > 0 else []
+    parts.extend(
+        f"{amount} is in {wallet.value}, which the bot never trades"
+        for wallet, amount in sorted(holding.outside.items())
+    )
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _plan_futures(sleeve: Sleeve, move: _Move, delta: Decimal, work: _Work) -> None:

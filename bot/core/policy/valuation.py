@@ -1,7 +1,9 @@
 """Valuation: NAV and what each holding and position is worth, from one snapshot.
 
 NAV = every spot holding at its price (cash assets at 1) + every futures account's equity
-(wallet balance + unrealized PnL). This is the one definition of cash and exposure: drift and
+(wallet balance + unrealized PnL). A spot holding counts whole: its trading wallet's part and
+what the account holds outside it (funding wallet, Earn); the cash an account can spend is only
+its trading wallet's. This is the one definition of cash and exposure: drift and
 the risk checks both read them from here. A held asset without a usable price is not valued at zero
 and not guessed: it is left out and named in `unvalued`, so the caller can refuse to trade on
 an incomplete picture.
@@ -20,8 +22,8 @@ from bot.core.domain import ZERO, InstrumentKey, MarketType, Snapshot
 class Valuation:
     nav: Decimal
     spot_values: Mapping[tuple[str, str], Decimal]  # (account, asset) → value, cash included
-    spot_cash: Decimal  # cash assets held on spot accounts
-    cash: Mapping[str, Decimal]  # spot account → the cash assets it holds
+    spot_cash: Decimal  # cash assets held on spot accounts (outside the trading wallets too)
+    cash: Mapping[str, Decimal]  # spot account → the cash assets its trading wallet holds
     futures_equity: Decimal
     exposures: Mapping[InstrumentKey, Decimal]  # signed notional of each perpetual position
     unvalued: tuple[str, ...] = ()  # "account:ASSET" held without a usable price
@@ -64,7 +66,7 @@ def value_portfolio(snapshot: Snapshot, ignore: frozenset[str] = frozenset()) ->
                     continue
                 if is_cash(snapshot, asset):
                     spot_values[(name, asset)] = holding.total
-                    cash[name] = cash.get(name, ZERO) + holding.total
+                    cash[name] = cash.get(name, ZERO) + holding.in_wallet
                     spot_cash += holding.total
                     continue
                 price = spot_price(snapshot, name, asset)
