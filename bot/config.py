@@ -203,6 +203,18 @@ class AccountConfig(_Model):
         description="swap accounts: cross or isolated, set on each of the account's "
         "perpetuals at a live start, read back and verified (unset: left as it is)",
     )
+    include_earn: bool = Field(
+        True,
+        description="spot accounts: count what the exchange account holds outside its trading "
+        "wallet (Binance: funding wallet, Simple Earn flexible and locked; Bitget classic: Earn "
+        "savings) in NAV and in its asset's sleeve; the bot never trades, transfers or redeems "
+        "it (not read on sandbox accounts)",
+    )
+    earn_refresh: PositiveDuration = Field(
+        timedelta(minutes=15),
+        description="how often those holdings are read again (the first cycle reads them; "
+        "on Binance one reading weighs 301 of the 6,000 spot weight per minute)",
+    )
     api_key: SecretStr | None = Field(None, description="env or *_FILE only")
     secret: SecretStr | None = Field(None, description="env or *_FILE only")
     password: SecretStr | None = Field(None, description="Bitget passphrase; env or *_FILE only")
@@ -233,6 +245,11 @@ class AccountConfig(_Model):
         if self.market is not MarketType.SWAP and (self.leverage or self.margin_mode):
             raise ValueError("leverage and margin_mode apply to swap (futures) accounts only")
         return self
+
+    @property
+    def reads_earn(self) -> bool:
+        """Whether this account's holdings outside its trading wallet are read and counted."""
+        return self.include_earn and self.market is MarketType.SPOT and not self.sandbox
 
     @property
     def has_credentials(self) -> bool:

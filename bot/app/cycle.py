@@ -39,6 +39,7 @@ from bot.audit.writer import EventType
 from bot.core.domain import (
     ZERO,
     DriftReport,
+    Holding,
     InstrumentKey,
     Leg,
     MarketType,
@@ -683,7 +684,7 @@ def snapshot_fields(snapshot: Snapshot, nav: Decimal | None) -> dict[str, Any]:
             accounts[name] = {
                 "market_type": account.market_type.value,
                 "holdings": {
-                    asset: {"free": h.free, "total": h.total}
+                    asset: _holding_fields(h)
                     for asset, h in sorted(account.holdings.items())
                     if h.total != 0
                 },
@@ -715,6 +716,14 @@ def snapshot_fields(snapshot: Snapshot, nav: Decimal | None) -> dict[str, Any]:
         "prices": prices,
         "issues": list(snapshot.issues),
     }
+
+
+def _holding_fields(holding: Holding) -> dict[str, Any]:
+    """Free and total (the trading wallet and, when any, the wallets outside it by name)."""
+    fields: dict[str, Any] = {"free": holding.free, "total": holding.total}
+    if holding.outside:
+        fields["outside"] = {w.value: v for w, v in sorted(holding.outside.items())}
+    return fields
 
 
 def drift_fields(drift: DriftReport) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from bot.app.wiring import (
     KillSwitch,
     build_accounts,
     load_instruments,
+    outside_wallets,
     policy_of,
     utc_now,
 )
@@ -80,7 +81,8 @@ async def open_read_only(config: BotConfig) -> AsyncIterator[ReadOnlyPortfolio]:
         instruments = await load_instruments(config, accounts)
         keys = cfg.instrument_keys(config)
         cash = frozenset(config.cash_assets)
-        live = LiveReader(accounts, keys, config.quote_currency, cash, clock)
+        outside = outside_wallets(config, accounts, clock)
+        live = LiveReader(accounts, keys, config.quote_currency, cash, clock, outside)
         reader: LiveReader | PaperReader = live
         if config.mode is not Mode.LIVE:
             ledger = await _paper_ledger(view, live)

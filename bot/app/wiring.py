@@ -49,6 +49,7 @@ from bot.core.risk import RiskState
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
+from bot.exchange.earn import OutsideWallets
 from bot.exchange.funding import funding_readable
 from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
@@ -241,6 +242,18 @@ def build_accounts(
     return accounts
 
 
+def outside_wallets(
+    config: BotConfig, accounts: Mapping[str, ExchangeAccount], clock: Callable[[], datetime]
+) -> dict[str, OutsideWallets]:
+    """The spot accounts whose holdings outside the trading wallet are counted (`include_earn`),
+    each read at its `earn_refresh` cadence."""
+    return {
+        name: OutsideWallets(accounts[name], account.earn_refresh, clock)
+        for name, account in config.accounts.items()
+        if account.reads_earn and name in accounts
+    }
+
+
 def _open_accounts(
     config: BotConfig,
     mode: Mode,
@@ -335,7 +348,14 @@ async def open_app(
         await apply_futures_settings(config, mode, accounts, audit)
         keys = cfg.instrument_keys(config)
         cash = frozenset(config.cash_assets)
-        live_reader = LiveReader(accounts, keys, config.quote_currency, cash, clock)
+        live_reader = LiveReader(
+            accounts,
+            keys,
+            config.quote_currency,
+            cash,
+            clock,
+            outside_wallets(config, accounts, clock),
+        )
         executor, reader = await _execution(
             config, mode, accounts, instruments, store, audit, clock, live_reader, waits
         )

@@ -13,10 +13,10 @@ from bot.app.readonly import ReadOnlyPortfolio, open_read_only
 from bot.audit.writer import to_jsonable
 from bot.config import BotConfig
 from bot.core import human
-from bot.core.domain import Plan, Verdict
+from bot.core.domain import Plan, Snapshot, Verdict
 from bot.core.errors import BotError
 from bot.core.pipeline import Decision, Schedule, decide_cycle
-from bot.core.policy.report import plan_rows
+from bot.core.policy.report import outside_rows, plan_rows
 
 
 async def show_plan(config: BotConfig, *, as_json: bool) -> int:
@@ -28,7 +28,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                 "a daemon is running on this portfolio; this plan is read-only",
                 file=sys.stderr if as_json else sys.stdout,
             )
-        decision = await _decide(portfolio)
+        snapshot, decision = await _decide(portfolio)
         if decision.drift is None or decision.trigger is None:
             raise BotError(f"a cycle would decide nothing now: {decision.reason}")
         drift, trigger = decision.drift, decision.trigger
@@ -38,6 +38,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
         steps = {key: instrument.amount_step for key, instrument in instruments.items()}
         rows = plan_rows(drift, plan, portfolio.policy.sleeves, sources, steps)
         funding = decision.collateral
+        outside = outside_rows(snapshot)
         if as_json:
             body = {
                 "nav": drift.nav,
@@ -63,6 +64,10 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                 **plan_fields(plan),
                 "verdict": None if decision.verdict is None else verdict_fields(decision.verdict),
                 "collateral": None if funding is None else collateral_fields(funding),
+                "outside_wallets": [
+                    {"account": o.account, "asset": o.asset, "wallet": o.wallet, "amount": o.amount}
+                    for o in outside
+                ],
             }
             print(json.dumps(to_jsonable(body), indent=2))
             return 0
@@ -94,6 +99,11 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                 r.source,
             )
         console.print(table)
+        for o in outside:
+            console.print(
+                f"outside the trading wallet (counted, never traded): {o.account} "
+                f"{o.amount.normalize():f} {o.asset} in {o.wallet.value}"
+            )
         console.print(f"trigger: {'trade' if trigger.trade else 'no trade'} — {trigger.reason}")
         for dropped in plan.dropped:
             console.print(f"dropped: {dropped.sleeve} {dropped.key.symbol}: {dropped.reason}")
@@ -112,13 +122,13 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
         return 0
 
 
-async def _decide(portfolio: ReadOnlyPortfolio) -> Decision:
+async def _decide(portfolio: ReadOnlyPortfolio) -> tuple[Snapshot, Decision]:
     """The cycle's decision on what the portfolio holds now, schedule and cooldown aside (what a
     due cycle would do), with the daemon's trading state, price references and kill switch."""
     snapshot = await portfolio.reader.snapshot()
     now = portfolio.clock()
     targets = await portfolio.targets.targets(snapshot, now, "plan")
-    return decide_cycle(
+    return snapshot, decide_cycle(
         snapshot,
         targets,
         portfolio.risk_state,

@@ -1,8 +1,10 @@
 """Portfolio readers: one snapshot per cycle across every account, read concurrently.
 
-`LiveReader` reads balances, positions and prices from the exchanges. `PaperReader` (dry-run)
-reads only public prices and values the paper ledger at them, so a rehearsal sees the portfolio
-its would-be fills produced. Both answer, for a cycle about to trade, which of its markets are
+`LiveReader` reads balances, positions and prices from the exchanges (and, at their own slower
+cadence, what spot accounts hold outside their trading wallets: `bot.exchange.earn`).
+`PaperReader` (dry-run) reads only public prices and values the paper ledger at them (Earn
+holdings included, as the ledger carries them), so a rehearsal sees the portfolio its would-be
+fills produced. Both answer, for a cycle about to trade, which of its markets are
 not trading now (public market lists, the same in both modes).
 """
 
@@ -15,6 +17,7 @@ from datetime import datetime
 
 from bot.core.domain import ZERO, AccountState, InstrumentKey, MarketType, Quote, Snapshot
 from bot.exchange.account import AccountRead, ExchangeAccount
+from bot.exchange.earn import OutsideWallets, with_outside
 from bot.execution.ledger import PaperLedger
 
 
@@ -64,19 +67,36 @@ class LiveReader:
         quote_currency: str,
         cash_assets: frozenset[str],
         clock: Callable[[], datetime],
+        outside: Mapping[str, OutsideWallets] | None = None,
     ) -> None:
+        """`outside`: per spot account, its holdings outside the trading wallet to count."""
         self._accounts = accounts
         self._symbols = _symbols_by_account(instruments)
         self._quote_currency = quote_currency
         self._cash_assets = cash_assets
         self._clock = clock
+        self._outside = outside or {}
+
+    async def _read(self, name: str, account: ExchangeAccount) -> AccountRead:
+        """One account's state; a spot account's with what it holds outside its trading
+        wallet (read at their own cadence), priced like its spot balances."""
+        symbols = set(self._symbols.get(name, ()))
+        wallets = self._outside.get(name)
+        if wallets is None:
+            return await account.read_state(sorted(symbols))
+        outside = await wallets.holdings()
+        quote = self._quote_currency
+        symbols.update(
+            f"{asset}/{quote}"
+            for asset in outside
+            if asset != quote and f"{asset}/{quote}" in account.instruments
+        )
+        read = await account.read_state(sorted(symbols))
+        return replace(read, state=with_outside(read.state, outside))
 
     async def snapshot(self) -> Snapshot:
         reads: list[AccountRead] = await asyncio.gather(
-            *(
-                account.read_state(sorted(self._symbols.get(name, ())))
-                for name, account in self._accounts.items()
-            )
+            *(self._read(name, account) for name, account in self._accounts.items())
         )
         quotes: dict[InstrumentKey, Quote] = {}
         issues: list[str] = []
@@ -126,7 +146,7 @@ class PaperReader:
             if paper.market_type is MarketType.SPOT:
                 wanted.update(
                     f"{asset}/{self._quote_currency}"
-                    for asset in paper.holdings
+                    for asset in {*paper.holdings, *paper.outside}
                     if asset != self._quote_currency
                 )
             else:

@@ -3,7 +3,9 @@
 Pure values and functions. The paper executor applies fills here and persists the result; the
 dry-run snapshot values this ledger at the exchange's current prices, so a rehearsal over many
 cycles evolves like a live account (fees and slippage included; funding is not simulated).
-Wallet transfers move the quote currency between a spot account and a futures wallet.
+Wallet transfers move the quote currency between a spot account and a futures wallet. What the
+real accounts held outside their trading wallets (funding wallet, Earn) when the ledger started
+is carried as read: counted like the live bot counts it, never traded.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bot.core.domain import (
     InstrumentKey,
     Leg,
     MarketType,
+    OutsideWallet,
     Position,
     Quote,
     Side,
@@ -47,6 +50,8 @@ class PaperAccount:
     name: str
     market_type: MarketType
     holdings: Mapping[str, Decimal] = field(default_factory=dict)  # spot: asset → amount
+    # spot: asset → wallet outside the trading wallet → amount, as read when the ledger started
+    outside: Mapping[str, Mapping[OutsideWallet, Decimal]] = field(default_factory=dict)
     margin_asset: str | None = None
     wallet: Decimal = ZERO  # futures wallet balance (realized PnL and fees included)
     positions: Mapping[str, PaperPosition] = field(default_factory=dict)
@@ -103,13 +108,15 @@ class PaperLedger:
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> PaperLedger:
-        """Start from what the real accounts hold (total balances: open orders are not copied)."""
+        """Start from what the real accounts hold (the trading wallets' total balances: open
+        orders are not copied; holdings outside the trading wallets are carried as read)."""
         accounts: dict[str, PaperAccount] = {}
         for name, state in snapshot.accounts.items():
             accounts[name] = PaperAccount(
                 name=name,
                 market_type=state.market_type,
-                holdings={a: h.total for a, h in state.holdings.items() if h.total > 0},
+                holdings={a: h.in_wallet for a, h in state.holdings.items() if h.in_wallet > 0},
+                outside={a: dict(h.outside) for a, h in state.holdings.items() if h.outside},
                 margin_asset=state.margin_asset,
                 wallet=state.wallet_balance,
                 positions={
@@ -150,9 +157,7 @@ class PaperLedger:
         for name, account in self.accounts.items():
             if account.market_type is MarketType.SPOT:
                 states[name] = AccountState(
-                    name=name,
-                    market_type=MarketType.SPOT,
-                    holdings={a: Holding(a, v) for a, v in account.holdings.items() if v > 0},
+                    name=name, market_type=MarketType.SPOT, holdings=_spot_holdings(account)
                 )
                 continue
             positions: dict[str, Position] = {}
@@ -182,6 +187,10 @@ class PaperLedger:
                 name: {
                     "market_type": a.market_type.value,
                     "holdings": {k: str(v) for k, v in sorted(a.holdings.items())},
+                    "outside": {
+                        asset: {w.value: str(v) for w, v in sorted(wallets.items())}
+                        for asset, wallets in sorted(a.outside.items())
+                    },
                     "margin_asset": a.margin_asset,
                     "wallet": str(a.wallet),
                     "positions": {
@@ -209,6 +218,10 @@ class PaperLedger:
                 name=name,
                 market_type=MarketType(a["market_type"]),
                 holdings={k: Decimal(v) for k, v in a["holdings"].items()},
+                outside={
+                    asset: {OutsideWallet(w): Decimal(v) for w, v in wallets.items()}
+                    for asset, wallets in a.get("outside", {}).items()
+                },
                 margin_asset=a["margin_asset"],
                 wallet=Decimal(a["wallet"]),
                 positions={
@@ -222,6 +235,15 @@ class PaperLedger:
                 },
             )
         return cls(accounts)
+
+
+def _spot_holdings(account: PaperAccount) -> dict[str, Holding]:
+    """The trading wallet's balances beside what is held outside it."""
+    holdings = {a: Holding(a, v) for a, v in account.holdings.items() if v > 0}
+    for asset, wallets in account.outside.items():
+        held = holdings.get(asset) or Holding(asset, ZERO)
+        holdings[asset] = replace(held, outside=dict(wallets))
+    return holdings
 
 
 def _credit(account: PaperAccount, asset: str, amount: Decimal) -> PaperAccount:

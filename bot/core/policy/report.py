@@ -1,4 +1,5 @@
-"""The plan as the seed article's table: sleeve, current, target, drift, action, amount, notional.
+"""The plan as the seed article's table: sleeve, current, target, drift, action, amount, notional;
+and the holdings outside the trading wallets that the weights count.
 
 Pure: rows of plain values; the CLI renders them.
 """
@@ -10,7 +11,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.core import human
-from bot.core.domain import ZERO, DriftReport, InstrumentKey, Leg, Plan, Side, Sleeve, SleeveKind
+from bot.core.domain import (
+    ZERO,
+    DriftReport,
+    InstrumentKey,
+    Leg,
+    OutsideWallet,
+    Plan,
+    Side,
+    Sleeve,
+    SleeveKind,
+    Snapshot,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +36,27 @@ class PlanRow:
     amount: str  # what the legs trade, e.g. "0.16667 BTC" or "SOL -12.3, XRP -400"
     notional: Decimal  # sum of the legs' notionals
     source: str = ""  # where the target came from (strategy and inputs), when known
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideRow:
+    """Coins an account holds outside its trading wallet: counted, never traded."""
+
+    account: str
+    asset: str
+    wallet: OutsideWallet
+    amount: Decimal
+
+
+def outside_rows(snapshot: Snapshot) -> tuple[OutsideRow, ...]:
+    """Every holding outside a trading wallet, by account, asset and wallet."""
+    return tuple(
+        OutsideRow(name, asset, wallet, amount)
+        for name, account in sorted(snapshot.accounts.items())
+        for asset, holding in sorted(account.holdings.items())
+        for wallet, amount in sorted(holding.outside.items())
+        if amount != 0
+    )
 
 
 def _base(symbol: str) -> str:
