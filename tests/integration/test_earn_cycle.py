@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot.app.wiring import open_app
+from bot.cli.main import main
 from bot.core.domain import Mode, OutsideWallet
 from bot.exchange.earn import read_outside
 from rebalance_sim.admin import Wallet
@@ -181,3 +182,22 @@ async def test_every_page_of_earn_positions_is_read(tmp_path: Path, venue: str) 
         counts = admin.request_counts("main")
         route = "sapi.earn.locked" if venue == "binance" else "bitget.earn.savings.assets"
         assert counts[route] == (2 if venue == "binance" else 3)  # Bitget: 1 flexible + 2 fixed
+
+
+def test_plan_lists_the_holdings_outside_the_trading_wallets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _config(tmp_path, mode="live", venue="binance")
+    assert main(["plan", "--config", str(path), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert [
+        (o["account"], o["asset"], o["wallet"], D(o["amount"])) for o in body["outside_wallets"]
+    ] == [("spot", "BTC", "earn-flexible", D("0.6"))]
+    bitcoin = next(row for row in body["rows"] if row["sleeve"] == "bitcoin")
+    assert D(bitcoin["current"]) == pytest.approx(D("0.60"), abs=D("0.005"))
+    assert bitcoin["action"] == "no action"
+    assert main(["plan", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "outside the trading wallet (counted, never traded): spot 0.6 BTC in earn-flexible" in out
+    )
