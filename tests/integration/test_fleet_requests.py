@@ -56,10 +56,13 @@ async def test_fifty_portfolios_make_one_ticker_batch_per_venue_per_interval(
         assert 1 <= public[route] <= intervals, (route, public[route], intervals)
     assert set(public) <= {*MARKETS, "spot.ticker.24hr", "bitget.spot.tickers"}, public
     # Each account: its key checked and its orders reconciled at start, then one balance
-    # read per cycle, and never a ticker or a market list of its own.
+    # read per cycle, its Earn holdings read once (flexible and fixed savings on Bitget: two
+    # requests), and never a ticker or a market list of its own.
     for name, venue in names:
         own = admin.request_counts(name)
         balance = "spot.account" if venue == "binance" else "bitget.spot.assets"
         assert own.pop(balance) == CYCLES, (name, own)
+        if venue == "bitget":
+            assert own.pop("bitget.earn.savings.assets") == 2, (name, own)
         assert all(count == 1 for count in own.values()), (name, own)
         assert not any("ticker" in route or route in MARKETS for route in own), (name, own)
