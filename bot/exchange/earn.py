@@ -25,7 +25,6 @@ from bot.exchange.account import ExchangeAccount, to_decimal
 Outside = dict[str, dict[OutsideWallet, Decimal]]  # asset → wallet → amount
 PAGE = 100  # both venues' largest page
 MAX_PAGES = 50  # pages read at most per product kind (5,000 positions)
-BINANCE_READ_WEIGHT = 301  # funding wallet 1 + flexible 150 + locked 150 (one page each)
 
 
 async def read_outside(account: ExchangeAccount) -> Outside:
