@@ -201,3 +201,30 @@ def test_plan_lists_the_holdings_outside_the_trading_wallets(
     assert (
         "outside the trading wallet (counted, never traded): spot 0.6 BTC in earn-flexible" in out
     )
+
+
+async def test_an_overweight_sleeve_mostly_in_earn_sells_only_the_spot_wallet(
+    tmp_path: Path,
+) -> None:
+    # 2.1 BTC (72 % of NAV 145,000), of which only 0.1 is in the spot wallet.
+    scenario = EARN_SCENARIO.replace(
+        'spot = { USDT = "5000", BTC = "0.6", ETH = "10" }\nearn_flexible = { BTC = "0.6" }',
+        'spot = { USDT = "5000", BTC = "0.1", ETH = "10" }\nearn_locked = { BTC = "2.0" }',
+    )
+    path = _config(tmp_path, mode="live", venue="binance")
+    (tmp_path / "scenario.toml").write_text(scenario, encoding="utf-8")
+    async with open_app(load(path), Mode.LIVE) as app:
+        admin = app.simulator.admin
+        result = await app.cycle.run()
+        assert result.outcome == "traded", result.reason
+        btc = [o for o in admin.orders("main") if o.instrument.kind.value == "spot"]
+        assert [(o.side, o.filled) for o in btc if o.instrument.base == "BTC"] == [
+            ("sell", D("0.1"))
+        ]
+        assert admin.account("main").spot["BTC"].total == 0
+        assert admin.outside_wallets("main") == {"earn-locked": {"BTC": D("2.0")}}
+    plan = _records(tmp_path / "data", "plan")[0]
+    assert any(
+        "cut to the free 0.1" in note and "in earn-locked, which the bot never trades" in note
+        for note in plan["notes"]
+    ), plan["notes"]
