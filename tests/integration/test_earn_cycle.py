@@ -21,6 +21,7 @@ from bot.cli.main import main
 from bot.core.domain import Mode, OutsideWallet
 from bot.exchange.earn import read_outside
 from rebalance_sim.admin import Wallet
+from rebalance_sim.faults import FaultKind, FaultRule
 from tests.integration.loop_support import SEED_SCENARIO, SEED_SLEEVES, load, write_config
 
 D = Decimal
@@ -228,3 +229,21 @@ async def test_an_overweight_sleeve_mostly_in_earn_sells_only_the_spot_wallet(
         "cut to the free 0.1" in note and "in earn-locked, which the bot never trades" in note
         for note in plan["notes"]
     ), plan["notes"]
+
+
+async def test_an_earn_reading_that_fails_skips_the_cycle_and_is_tried_again(
+    tmp_path: Path,
+) -> None:
+    """Without the Earn figures the sleeve would look underweight: nothing is planned on that
+    picture; the next cycle reads them again."""
+    config = load(_config(tmp_path, mode="live", venue="binance"))
+    async with open_app(config, Mode.LIVE) as app:
+        admin = app.simulator.admin
+        admin.set_faults([FaultRule(FaultKind.HTTP_503, "sapi.earn.flexible", probability=1.0)])
+        result = await app.cycle.run()
+        assert result.outcome == "skipped", result.reason
+        assert admin.orders("main") == []
+        admin.clear_faults()
+        result = await app.cycle.run()
+        assert result.outcome == "traded", result.reason
+        assert _btc_spot_buys(admin) == []
