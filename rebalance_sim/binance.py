@@ -652,6 +652,7 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
             locked = balance.locked if balance else ZERO
             if not (omit_zero and free == 0 and locked == 0):
                 rows.append({"asset": asset, "free": _f8(free), "locked": _f8(locked)})
+        rows.extend(self._flexible_mirrors(call.account))
         fees = self.engine.config.fees
         return {
             "makerCommission": int(fees.spot_maker * 10_000),

@@ -8,7 +8,8 @@ with its own field names and page shapes: Binance's `POST /sapi/v1/asset/get-fun
 (a list of balances) and `GET /sapi/v1/simple-earn/flexible|locked/position` (pages of
 `{"rows": [...], "total": N}`, `current` from 1, `size` at most 100, 150 request weight each);
 Bitget's `GET /api/v2/earn/savings/assets` (`periodType` flexible or fixed, newest first, pages of
-`limit` rows continued with `idLessThan` = the previous page's `endId`). The dialects take these
+`limit` rows continued with `idLessThan` = the previous page's `endId`). Binance's spot balances
+also list each flexible holding as `LD` + asset, as Binance does. The dialects take these
 routes from `BINANCE_EARN_ROUTES` / `BITGET_EARN_ROUTES` and their handlers from the mixins.
 """
 
@@ -150,6 +151,17 @@ class BinanceEarnRoutes:
         asset = call.params.get("asset")
         held = EarnBook.of(self.engine).positions(call.account, place)
         return [p for p in held if asset is None or p.asset == asset]
+
+    def _flexible_mirrors(self, account: str) -> list[dict[str, str]]:
+        """The spot account's `LD` + asset balances: Binance lists each asset's Simple Earn
+        flexible holding among the spot balances too (not tradable, no market)."""
+        held: dict[str, Decimal] = {}
+        for p in EarnBook.of(self.engine).positions(account, Place.EARN_FLEXIBLE):
+            held[p.asset] = held.get(p.asset, ZERO) + p.amount
+        return [
+            {"asset": f"LD{asset}", "free": _amount(amount), "locked": _amount(ZERO)}
+            for asset, amount in sorted(held.items())
+        ]
 
     def _funding_asset(self, call: Call) -> list[dict[str, Any]]:
         return [

@@ -292,15 +292,19 @@ class ExchangeAccount:
 
     # -- snapshot ------------------------------------------------------------------------
 
-    async def read_state(self, symbols: Iterable[str]) -> AccountRead:
-        """Balances (and positions) plus one batch of tickers: the fewest requests that do."""
+    async def read_state(
+        self, symbols: Iterable[str], mirrors: frozenset[str] = frozenset()
+    ) -> AccountRead:
+        """Balances (and positions) plus one batch of tickers: the fewest requests that do.
+        `mirrors`: spot balances that only mirror coins counted elsewhere (Binance's LD…
+        balances of Simple Earn flexible positions), left out."""
         if self.market_type is MarketType.SPOT:
-            return await self._read_spot(symbols)
+            return await self._read_spot(symbols, mirrors)
         return await self._read_futures(symbols)
 
-    async def _read_spot(self, symbols: Iterable[str]) -> AccountRead:
+    async def _read_spot(self, symbols: Iterable[str], mirrors: frozenset[str]) -> AccountRead:
         balance = await self.read("fetch_balance", self.client.fetch_balance)
-        holdings = self._holdings(balance)
+        holdings = {a: h for a, h in self._holdings(balance).items() if a not in mirrors}
         wanted = set(symbols)
         for asset in holdings:
             symbol = f"{asset}/{self.quote_currency}"

@@ -123,6 +123,20 @@ async def _bitget_savings(
     raise DataError(f"{account.name}: more than {MAX_PAGES * PAGE} Earn savings ({period})")
 
 
+def earn_mirrors(account: ExchangeAccount, outside: Outside) -> frozenset[str]:
+    """Binance lists a Simple Earn flexible position of X among the spot balances too, as
+    `LD` + X: the same coins, counted once (from the position). A real asset whose name
+    starts with LD (LDO) is left alone: it has a market, or no flexible position of the rest."""
+    if account.exchange_id != "binance":
+        return frozenset()
+    quote, markets = account.quote_currency, account.instruments
+    return frozenset(
+        f"LD{asset}"
+        for asset, wallets in outside.items()
+        if OutsideWallet.EARN_FLEXIBLE in wallets and f"LD{asset}/{quote}" not in markets
+    )
+
+
 def with_outside(
     state: AccountState, outside: Mapping[str, Mapping[OutsideWallet, Decimal]]
 ) -> AccountState:

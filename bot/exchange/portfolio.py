@@ -17,7 +17,7 @@ from datetime import datetime
 
 from bot.core.domain import ZERO, AccountState, InstrumentKey, MarketType, Quote, Snapshot
 from bot.exchange.account import AccountRead, ExchangeAccount
-from bot.exchange.earn import OutsideWallets, with_outside
+from bot.exchange.earn import OutsideWallets, earn_mirrors, with_outside
 from bot.execution.ledger import PaperLedger
 
 
@@ -91,7 +91,7 @@ class LiveReader:
             for asset in outside
             if asset != quote and f"{asset}/{quote}" in account.instruments
         )
-        read = await account.read_state(sorted(symbols))
+        read = await account.read_state(sorted(symbols), earn_mirrors(account, outside))
         return replace(read, state=with_outside(read.state, outside))
 
     async def snapshot(self) -> Snapshot:

@@ -54,7 +54,9 @@ async def test_binance_funding_wallet_and_simple_earn_read_through_ccxt(
     funding = await client.fetch_balance({"type": "funding"})
     assert D(str(funding["USDT"]["free"])) == D("250")
     spot = await client.fetch_balance()
-    assert D(str(spot["BTC"]["total"])) == D("0.5")  # Earn is not in the spot wallet
+    assert D(str(spot["BTC"]["total"])) == D("0.5")  # Earn is not in the spot wallet ...
+    assert D(str(spot["LDBTC"]["total"])) == D("0.5")  # ... but mirrored as LDBTC, as on Binance
+    assert "LDETH" not in spot  # locked positions are not mirrored
     flexible = await client.sapi_get_simple_earn_flexible_position()
     assert flexible["total"] == 1
     assert [(r["asset"], D(r["totalAmount"])) for r in flexible["rows"]] == [("BTC", D("0.5"))]
