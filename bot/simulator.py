@@ -30,7 +30,7 @@ from bot.core.errors import ConfigError
 from rebalance_sim import cli as sim_cli
 from rebalance_sim.auth import KeyStore
 from rebalance_sim.clock import ClockMode
-from rebalance_sim.engine import MarketKind
+from rebalance_sim.engine import MarketKind, round_to
 from rebalance_sim.errors import SimConfigError
 from rebalance_sim.prices import Kline, PricePath, PriceRangeError, kline_origin_ms
 from rebalance_sim.scenario import Scenario, build_markets, funding_model, load_scenario, path_spec
@@ -155,10 +155,15 @@ class SimulatedLot:
 
 @dataclass(frozen=True, slots=True)
 class SimulatedPath:
-    """Candles of every scenario asset on one grid, and the scenario's funding."""
+    """Candles of every scenario market on one grid, and the scenario's funding.
+
+    A series is the price the simulator quotes (the path rounded to the market's tick) at each
+    candle's open; a candle closes at the price quoted at its closing instant, which is the
+    next candle's open. So a decision at a close and a fill at the next open see one price,
+    the one a dry-run cycle at that instant reads and fills at."""
 
     open_ms: tuple[int, ...]  # candle open times, UTC
-    opens: dict[str, tuple[float, ...]]  # by base asset
+    opens: dict[str, tuple[float, ...]]  # by base asset (spot) and `BASE-PERP`
     closes: dict[str, tuple[float, ...]]
     funding_interval_ms: int
     funding_rates: dict[str, float]  # per funding interval, by base asset
@@ -178,36 +183,48 @@ def simulated_path(
         origin = kline_origin_ms(interval_ms)
         start = -(-(loaded.clock.start - origin) // interval_ms) * interval_ms + origin
         count = int(years * YEAR_MS // interval_ms)
-        opens: dict[str, tuple[float, ...]] = {}
-        closes: dict[str, tuple[float, ...]] = {}
+        markets = {
+            m.id.base + ("-PERP" if m.id.kind is MarketKind.PERP else ""): m
+            for m in build_markets(loaded, seed, loaded.clock.start)
+            if m.id.base in path.assets
+        }
+        instants: dict[str, tuple[float, ...]] = {}
         times: tuple[int, ...] = ()
         for asset in path.assets:
             rows: list[Kline] = []
-            while len(rows) < count:
+            while len(rows) <= count:  # one open more: the last candle's close
                 page = path.klines(asset, interval_ms, start + len(rows) * interval_ms, _PAGE)
                 if not page:
                     break
-                rows.extend(page[: count - len(rows)])
-            times = tuple(r.open_ms for r in rows)
-            opens[asset] = tuple(r.open for r in rows)
-            closes[asset] = tuple(r.close for r in rows)
+                rows.extend(page[: count + 1 - len(rows)])
+            times = tuple(r.open_ms for r in rows[: min(count, len(rows) - 1)])
+            instants[asset] = tuple(r.open for r in rows)
         funding = funding_model(loaded)
-        lots = {
-            m.id.base + ("-PERP" if m.id.kind is MarketKind.PERP else ""): SimulatedLot(
-                m.rules.step_size, m.rules.tick_size, m.rules.min_qty, m.rules.min_notional
-            )
-            for m in build_markets(loaded, seed, loaded.clock.start)
-        }
     except (SimConfigError, PriceRangeError, ValueError) as exc:
         raise ConfigError(f"simulator: {exc}") from None
+    quoted = {
+        name: _quoted(instants[market.id.base], market.rules.tick_size)
+        for name, market in sorted(markets.items())
+    }
     return SimulatedPath(
         open_ms=times,
-        opens=opens,
-        closes=closes,
+        opens={name: prices[: len(times)] for name, prices in quoted.items()},
+        closes={name: prices[1 : len(times) + 1] for name, prices in quoted.items()},
         funding_interval_ms=funding.interval_ms,
         funding_rates={a: float(funding.rate(a)) for a in path.assets},
-        lots=lots,
+        lots={
+            name: SimulatedLot(
+                m.rules.step_size, m.rules.tick_size, m.rules.min_qty, m.rules.min_notional
+            )
+            for name, m in markets.items()
+        },
     )
+
+
+def _quoted(prices: tuple[float, ...], tick: Decimal) -> tuple[float, ...]:
+    """The path's prices as the simulator quotes them: rounded to the tick (half up), never
+    below one tick."""
+    return tuple(float(max(round_to(Decimal(repr(p)), tick), tick)) for p in prices)
 
 
 def _fixed_start(scenario: Path | None) -> Scenario:

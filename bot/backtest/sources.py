@@ -96,7 +96,9 @@ def from_simulator(
     config: BotConfig, years: float, timeframe: str
 ) -> tuple[History, dict[InstrumentKey, Instrument]]:
     """A path of the config's simulator scenario and seed, from the scenario's clock start,
-    and the simulated venue's lot sizes and minimums for the config's instruments."""
+    and the simulated venue's lot sizes and minimums for the config's instruments. Each
+    market's series is what the simulator quotes for it (its own tick), and a candle closes at
+    the next one's open (`bot.simulator.SimulatedPath`)."""
     from bot.simulator import simulated_path  # noqa: PLC0415 (only --simulated-years loads it)
 
     keys = cfg.instrument_keys(config)
@@ -104,13 +106,14 @@ def from_simulator(
     path = simulated_path(
         config.simulator.scenario, seed=config.simulator.seed, years=years, interval_ms=period
     )
+    names = {key.symbol.split("/")[0] + (PERP_SUFFIX if ":" in key.symbol else "") for key in keys}
     series = {
-        base: tuple(
+        name: tuple(
             Candle(t, o, max(o, c), min(o, c), c, 0.0)
-            for t, o, c in zip(path.open_ms, path.opens[base], path.closes[base], strict=True)
+            for t, o, c in zip(path.open_ms, path.opens[name], path.closes[name], strict=True)
         )
-        for base in _bases(keys)
-        if base in path.opens
+        for name in sorted(names)
+        if name in path.opens
     }
     if not series:
         raise DataError("the simulator's scenario prices none of the config's assets")
