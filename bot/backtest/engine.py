@@ -6,7 +6,11 @@ calls — decides with the config's sleeves, trigger, planner and risk limits. A
 at the next candle's open through the dry-run's own fill model (`paper_fill`: the touch moved
 by the slippage, the config's fees) into the paper ledger, and the risk state records the
 turnover as the daemon's does. Perpetuals pay or receive funding at each funding time they are
-held over. The run starts at the target weights, bought at the first open without costs.
+held over. A futures account whose margin balance (wallet + unrealized PnL at the close) is no
+more than its maintenance margin (`MAINTENANCE_MARGIN` of its positions' notional) is
+liquidated at that close, as the exchange would: every position closed at the close, a
+clearance fee of `LIQUIDATION_FEE` of the closed notional, a wallet left negative cleared to
+zero. The run starts at the target weights, bought at the first open without costs.
 Stretches where nothing can happen (`bot.backtest.quiet`) are scanned in numpy instead of
 decided step by step; `dense=True` decides at every close (the tests compare the two).
 """
@@ -46,6 +50,11 @@ from bot.execution.ledger import (
 )
 from bot.execution.transfers import add_moved, moved_on
 
+# The exchange's side of a perpetual account, as constants (docs/backtest.md): Binance's
+# first-tier maintenance margin rate of its majors (0.4 %) rounded up, and its clearance fee.
+MAINTENANCE_MARGIN = Decimal("0.005")
+LIQUIDATION_FEE = Decimal("0.0125")
+
 # Targets at a step: (time, snapshot) → weights by sleeve (static targets ignore both).
 TargetSource = Callable[[datetime, Snapshot], Mapping[str, Decimal]]
 # Told of every decision: (step, snapshot, risk state and schedule it started from, decision).
@@ -69,8 +78,10 @@ class Setup:
     capital: Decimal
     quote_currency: str
     account_types: Mapping[str, MarketType]  # every account of the config
+    leverage: Mapping[str, Decimal]  # a swap account's leverage, where the config sets one
     cash_assets: frozenset[str] = frozenset({"USDT"})
     static_targets: bool = True  # False: targets may change between steps (every step decides)
+    maintenance_margin: Decimal = MAINTENANCE_MARGIN  # of a position's notional at the mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,26 @@ class Fill:
     price: Decimal
     notional: Decimal
     fee: Decimal  # in quote currency
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidation:
+    """A futures account the exchange closed out at a step's close."""
+
+    step: int
+    account: str
+    symbols: tuple[str, ...]
+    notional: Decimal  # closed, at the close
+    margin_balance: Decimal  # wallet + unrealized PnL when it was found under maintenance
+    fee: Decimal
+    cleared: Decimal  # the negative wallet the exchange's insurance fund absorbed
+
+    def describe(self, close: datetime) -> str:
+        return (
+            f"{close:%Y-%m-%d %H:%M} {self.account} liquidated: {', '.join(self.symbols)}, "
+            f"{self.notional:,.2f} notional closed, margin balance {self.margin_balance:,.2f}, "
+            f"fee {self.fee:,.2f}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +133,7 @@ class RunResult:
     rejected: tuple[str, ...] = ()  # legs the paper ledger refused, one line each
     skipped: tuple[str, ...] = field(default=())  # steps decide_cycle skipped, with the reason
     state_changes: tuple[str, ...] = ()  # trading-state transitions (a drawdown halt …), dated
+    liquidations: tuple[Liquidation, ...] = ()
 
 
 def initial_ledger(
@@ -110,20 +142,22 @@ def initial_ledger(
     targets: Mapping[str, Decimal],
 ) -> PaperLedger:
     """The target weights bought at the first candle's open (no costs, lot sizes respected);
-    a futures wallet holds the gross futures weight of the capital as margin."""
+    the futures wallets hold the gross futures weight of the capital as margin, divided by an
+    account's `leverage` when the config sets one (shared equally), the rest is spot cash."""
     policy = setup.policy
     capital = setup.capital
     futures = sum((abs(targets[s.name]) for s in policy.sleeves if s.kind.value == "futures"), ZERO)
     accounts: dict[str, PaperAccount] = {}
     spot_accounts = [n for n, t in setup.account_types.items() if t is MarketType.SPOT]
     futures_accounts = [n for n, t in setup.account_types.items() if t is MarketType.SWAP]
-    wallet_each = capital * futures / len(futures_accounts) if futures_accounts else ZERO
-    cash = capital - wallet_each * len(futures_accounts)
+    margin = capital * futures / len(futures_accounts) if futures_accounts else ZERO
+    wallets = {n: margin / setup.leverage.get(n, Decimal(1)) for n in futures_accounts}
+    cash = capital - sum(wallets.values(), ZERO)
     for name in spot_accounts:
         accounts[name] = PaperAccount(name, MarketType.SPOT, {})
     for name in futures_accounts:
         accounts[name] = PaperAccount(
-            name, MarketType.SWAP, margin_asset=setup.quote_currency, wallet=wallet_each
+            name, MarketType.SWAP, margin_asset=setup.quote_currency, wallet=wallets[name]
         )
     if spot_accounts:
         first = spot_accounts[0]
@@ -194,7 +228,13 @@ def run(
     walk = _Walk(setup, history, starting_portfolio(setup, history), watch)
     scan = None
     if not dense and setup.static_targets:
-        scan = QuietScan(setup.policy, history, setup.quote_currency, setup.cash_assets)
+        scan = QuietScan(
+            setup.policy,
+            history,
+            setup.quote_currency,
+            setup.cash_assets,
+            float(setup.maintenance_margin),
+        )
     step = 0
     while step < history.steps:
         if scan is not None and walk.settled(step):
@@ -230,6 +270,7 @@ class _Walk:
         self.rejected: list[str] = []
         self.skipped: list[str] = []
         self.state_changes: list[str] = []
+        self.liquidations: list[Liquidation] = []
         self.fees = ZERO
         self.funding = ZERO
         self.out_of_band = 0
@@ -243,6 +284,7 @@ class _Walk:
         now = step_close(history, step)
         self._pay_funding(step)
         quotes = quotes_at(history, keys, step, opening=False)
+        self._liquidate(step, quotes)
         snapshot = _snapshot(setup, self.ledger, quotes, now)
         self.targets = setup.targets(now, snapshot)
         decision = decide_cycle(
@@ -366,6 +408,26 @@ class _Walk:
             )
         return turnover
 
+    def _liquidate(self, step: int, quotes: Mapping[InstrumentKey, Quote]) -> None:
+        """Close out every futures account whose margin balance fell to its maintenance."""
+        accounts = dict(self.ledger.accounts)
+        for name, account in self.ledger.accounts.items():
+            if account.market_type is not MarketType.SWAP or not account.positions:
+                continue
+            balance, notional = _margin(account, quotes)
+            if notional == 0 or balance > notional * self.setup.maintenance_margin:
+                continue
+            fee = notional * LIQUIDATION_FEE
+            wallet = balance - fee
+            cleared = max(-wallet, ZERO)
+            accounts[name] = replace(account, wallet=wallet + cleared, positions={})
+            self.fees += fee
+            symbols = tuple(sorted(account.positions))
+            self.liquidations.append(
+                Liquidation(step, name, symbols, notional, balance, fee, cleared)
+            )
+        self.ledger = PaperLedger(accounts)
+
     def _pay_funding(self, step: int) -> None:
         """Funding of the positions held over this candle, at its close's price."""
         history = self.history
@@ -393,7 +455,7 @@ class _Walk:
 
     def result(self) -> RunResult:
         history = self.history
-        close_ms = tuple(int(t) + history.period_ms for t in history.open_ms.tolist())
+        close_ms = tuple((history.open_ms + history.period_ms).tolist())
         return RunResult(
             close_ms=close_ms,
             nav=self.nav,
@@ -409,6 +471,7 @@ class _Walk:
             rejected=tuple(self.rejected),
             skipped=tuple(self.skipped),
             state_changes=tuple(self.state_changes),
+            liquidations=tuple(self.liquidations),
         )
 
 
@@ -423,6 +486,20 @@ class _Memory:
 
     def put(self, key: str, value: Any) -> None:
         self._values[key] = value
+
+
+def _margin(
+    account: PaperAccount, quotes: Mapping[InstrumentKey, Quote]
+) -> tuple[Decimal, Decimal]:
+    """A futures account's margin balance (wallet + unrealized PnL) and its positions'
+    notional, at the quotes' prices."""
+    pnl, notional = ZERO, ZERO
+    for symbol, position in account.positions.items():
+        mark = quotes[InstrumentKey(account.name, symbol)].last
+        size = position.contracts * position.contract_size
+        pnl += size * (mark - position.entry_price)
+        notional += abs(size * mark)
+    return account.wallet + pnl, notional
 
 
 def step_close(history: History, step: int) -> datetime:

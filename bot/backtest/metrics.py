@@ -31,6 +31,7 @@ class Metrics:
     rebalances: int
     steps: int
     time_out_of_band: float  # fraction of steps with a sleeve out of its band
+    liquidations: int  # futures accounts the exchange closed out
 
     def to_json(self) -> dict[str, float | int]:
         return {
@@ -46,6 +47,7 @@ class Metrics:
             "rebalances": self.rebalances,
             "steps": self.steps,
             "time_out_of_band": _round(self.time_out_of_band),
+            "liquidations": self.liquidations,
         }
 
 
@@ -56,6 +58,7 @@ class Costs:
     funding: float
     rebalances: int
     out_of_band_steps: int
+    liquidations: int = 0
 
 
 def measure(capital: float, nav: FloatArray, period_ms: int, costs: Costs) -> Metrics:
@@ -85,6 +88,7 @@ def measure(capital: float, nav: FloatArray, period_ms: int, costs: Costs) -> Me
         rebalances=costs.rebalances,
         steps=len(nav),
         time_out_of_band=costs.out_of_band_steps / len(nav),
+        liquidations=costs.liquidations,
     )
 
 

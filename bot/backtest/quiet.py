@@ -3,15 +3,21 @@
 Between two trades the holdings do not change, so the NAV and every sleeve's weight over the
 coming candles are one numpy expression of the price matrix. A step is *quiet* — the daemon's
 `decide_cycle` would not trade there and would change nothing a later decision reads — when:
-- every sleeve's drift is below 90 % of its band (band and hybrid triggers), and a calendar or
-  hybrid rule is not yet due (its due time comes from the trigger's own `next_due`);
+- every sleeve's drift is inside its band by more than `DRIFT_TOLERANCE` (band and hybrid
+  triggers; a band trigger still in its cooldown after a rebalance cannot trade, so there a
+  drift beyond the band is quiet too, unless it lies within the tolerance of the band, where
+  only the `Decimal` code may say which side it is on), and a calendar or hybrid rule is not
+  yet due (its due time comes from the trigger's own `next_due`);
 - no price moved more than half of `max_price_jump` since the step before, and no perpetual
   is more than half of `max_basis` from its spot (so the price check accepts every price and
   its reference is simply the last close);
 - the NAV is less than half of `max_drawdown` below its peak over the drawdown window, looked
-  at one window ahead (so every NAV a drawdown decision reads is observed at its own step).
+  at one window ahead (so every NAV a drawdown decision reads is observed at its own step);
+- every futures account's margin balance is more than twice its maintenance margin (so no
+  liquidation is due there).
 The scan answers the first step that is not quiet; the run decides there with the real code.
-The margins absorb float rounding against the `Decimal` the decision code computes in.
+The margins absorb float rounding against the `Decimal` the decision code computes in (a
+weight in floats is within about 1e-14 of the decision's; the drift tolerance is 1e-9).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -31,8 +38,10 @@ from bot.execution.ledger import PaperLedger
 
 FIRST_CHUNK = 32  # steps scanned at once right after a step that was not quiet …
 LAST_CHUNK = 4096  # … doubling while the path stays quiet
-DRIFT_MARGIN = 0.9
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DRIFT_TOLERANCE = 1e-9  # weight: far above the float error of the scan, far below a lot
 PRICE_MARGIN = 0.5
+LIQUIDATION_MARGIN = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +51,22 @@ class Path:
     start: int
     nav: FloatArray
     weights: Mapping[str, FloatArray]
+    margin_low: np.ndarray  # a futures account near its maintenance margin
 
 
 class QuietScan:
     """The part of the scan that does not depend on holdings is computed once per run."""
 
     def __init__(
-        self, policy: Policy, history: History, quote: str, cash_assets: frozenset[str]
+        self,
+        policy: Policy,
+        history: History,
+        quote: str,
+        cash_assets: frozenset[str],
+        maintenance_margin: float,
     ) -> None:
         self.policy = policy
+        self.maintenance = maintenance_margin
         self.history = history
         self.quote = quote
         self.cash = cash_assets | {quote}
@@ -112,8 +128,8 @@ class QuietScan:
         history = self.history
         end = min(start + self.chunk, history.steps)
         path = self._path(start, end, ledger)
-        loud = self.loud_prices[start:end].copy()
-        loud |= self._drift_flags(path, targets)
+        loud = self.loud_prices[start:end] | path.margin_low
+        loud |= self._drift_flags(path, targets, self._waiting(start, end, schedule))
         loud |= self._due_flags(start, end, schedule)
         first = int(np.argmax(loud)) if loud.any() else end - start
         earliest = self._drawdown_start(start, path.nav, nav_before)
@@ -121,7 +137,9 @@ class QuietScan:
         self.chunk = FIRST_CHUNK if loud_at == 0 else min(self.chunk * 2, LAST_CHUNK)
         return start + loud_at, path
 
-    def _drift_flags(self, path: Path, targets: Mapping[str, Decimal]) -> np.ndarray:
+    def _drift_flags(
+        self, path: Path, targets: Mapping[str, Decimal], waiting: np.ndarray
+    ) -> np.ndarray:
         flags = np.zeros(len(path.nav), dtype=bool)
         if self.policy.trigger.kind is TriggerKind.CALENDAR:
             return flags
@@ -129,8 +147,18 @@ class QuietScan:
             target = targets[sleeve.name]
             width = float(sleeve.band.width(target))
             drift = np.abs(path.weights[sleeve.name] - float(target))
-            flags |= drift >= width * DRIFT_MARGIN
+            flags |= (drift >= width - DRIFT_TOLERANCE) & ~waiting
+            flags |= np.abs(drift - width) <= DRIFT_TOLERANCE
         return flags
+
+    def _waiting(self, start: int, end: int, schedule: Schedule) -> np.ndarray:
+        """Steps at which a band trigger is still in its cooldown after the last rebalance."""
+        rule = self.policy.trigger
+        closes = self.history.open_ms[start:end] + self.history.period_ms
+        if rule.kind is not TriggerKind.BAND or schedule.last_rebalance is None:
+            return np.zeros(end - start, dtype=bool)
+        ready = schedule.last_rebalance + rule.cooldown
+        return np.asarray(closes < (ready - EPOCH) // timedelta(milliseconds=1))
 
     def _due_flags(self, start: int, end: int, schedule: Schedule) -> np.ndarray:
         rule = self.policy.trigger
@@ -169,6 +197,7 @@ class QuietScan:
         history = self.history
         n = end - start
         nav = np.zeros(n)
+        margin_low = np.zeros(n, dtype=bool)
         exposure: dict[InstrumentKey, FloatArray] = {}
         held: dict[tuple[str, str], FloatArray] = {}
         for name, account in ledger.accounts.items():
@@ -182,18 +211,22 @@ class QuietScan:
                     held[(name, asset)] = value
                     nav += value
                 continue
-            paid = np.zeros(n)
-            nav += float(account.wallet)
+            paid, pnl, notional = np.zeros(n), np.zeros(n), np.zeros(n)
             for symbol, position in account.positions.items():
                 key = InstrumentKey(name, symbol)
                 closes = history.closes[history.series(key)][start:end]
                 size = float(position.contracts * position.contract_size)
                 exposure[key] = size * closes
-                nav += size * (closes - float(position.entry_price))
+                pnl += size * (closes - float(position.entry_price))
+                notional += np.abs(size * closes)
                 rates = self.rates.get(symbol.split("/")[0])
                 if rates is not None:
                     paid += size * closes * rates[start:end]
-            nav -= np.cumsum(paid)
+            balance = float(account.wallet) + pnl - np.cumsum(paid)
+            nav += balance
+            margin_low |= (notional > 0) & (
+                balance <= notional * self.maintenance * LIQUIDATION_MARGIN
+            )
         weights = {}
         for sleeve in self.policy.sleeves:
             value = np.zeros(n)
@@ -204,4 +237,4 @@ class QuietScan:
                 else:
                     value = value + exposure.get(component.key, 0.0)
             weights[sleeve.name] = value / nav
-        return Path(start, nav, weights)
+        return Path(start, nav, weights, margin_low)

@@ -24,7 +24,15 @@ from pydantic import BaseModel, ValidationError
 from bot import config as cfg
 from bot.app.marketdata import timeframe_ms
 from bot.app.wiring import policy_of
-from bot.backtest.engine import Costs, RunResult, Setup, TargetSource, run, starting_portfolio
+from bot.backtest.engine import (
+    LIQUIDATION_FEE,
+    Costs,
+    RunResult,
+    Setup,
+    TargetSource,
+    run,
+    starting_portfolio,
+)
 from bot.backtest.history import FloatArray, History
 from bot.backtest.metrics import Costs as Spent
 from bot.backtest.metrics import Metrics, measure
@@ -33,6 +41,7 @@ from bot.config import BotConfig
 from bot.core.domain import ZERO, Instrument, InstrumentKey, MarketType, Snapshot
 from bot.core.errors import UsageError
 from bot.core.policy.triggers import TriggerKind, TriggerRule
+from bot.execution.ledger import PaperAccount
 
 # Short names for --compare; any `section.field` of the config works too.
 ALIASES = {
@@ -111,6 +120,7 @@ def setup_of(
         capital=capital,
         quote_currency=config.quote_currency,
         account_types={n: a.market for n, a in config.accounts.items()},
+        leverage={n: Decimal(a.leverage) for n, a in config.accounts.items() if a.leverage},
         cash_assets=frozenset(config.cash_assets),
         static_targets=static,
     )
@@ -142,15 +152,19 @@ def outcome(name: str, parameters: Mapping[str, str], setup: Setup, history: His
         funding=float(result.funding),
         rebalances=len(result.decisions),
         out_of_band_steps=result.out_of_band_steps,
+        liquidations=len(result.liquidations),
     )
     metrics = measure(float(setup.capital), result.nav, history.period_ms, spent)
     return Outcome(name, parameters, metrics, result.nav, result)
 
 
 def buy_and_hold(setup: Setup, history: History) -> Outcome:
-    """The starting portfolio held to the end: NAV at every close, nothing traded."""
+    """The starting portfolio held to the end: NAV at every close, nothing traded; a futures
+    account is liquidated as in a run (at the first close its margin balance is no more than
+    its maintenance margin, then it holds its wallet less the clearance fee, at least zero)."""
     ledger = starting_portfolio(setup, history)
     nav = np.zeros(history.steps)
+    liquidations = 0
     for account in ledger.accounts.values():
         for asset, amount in account.holdings.items():
             if asset in setup.cash_assets or asset == setup.quote_currency:
@@ -158,13 +172,31 @@ def buy_and_hold(setup: Setup, history: History) -> Outcome:
             else:
                 key = InstrumentKey(account.name, f"{asset}/{setup.quote_currency}")
                 nav += float(amount) * history.closes[history.series(key)]
-        nav += float(account.wallet)
-        for symbol, position in account.positions.items():
-            closes = history.closes[history.series(InstrumentKey(account.name, symbol))]
-            size = float(position.contracts * position.contract_size)
-            nav += size * (closes - float(position.entry_price))
-    metrics = measure(float(setup.capital), nav, history.period_ms, Spent(0.0, 0.0, 0.0, 0, 0))
+        balance, notional = _held_margin(account, history)
+        under = np.flatnonzero(
+            (notional > 0) & (balance <= notional * float(setup.maintenance_margin))
+        )
+        if under.size:
+            at = int(under[0])
+            left = balance[at] - notional[at] * float(LIQUIDATION_FEE)
+            balance[at:] = max(left, 0.0)
+            liquidations += 1
+        nav += balance
+    spent = Spent(0.0, 0.0, 0.0, 0, 0, liquidations)
+    metrics = measure(float(setup.capital), nav, history.period_ms, spent)
     return Outcome("buy-and-hold", {}, metrics, nav)
+
+
+def _held_margin(account: PaperAccount, history: History) -> tuple[FloatArray, FloatArray]:
+    """A futures account's margin balance and its positions' notional at every close."""
+    balance = np.full(history.steps, float(account.wallet))
+    notional = np.zeros(history.steps)
+    for symbol, position in account.positions.items():
+        closes = history.closes[history.series(InstrumentKey(account.name, symbol))]
+        size = float(position.contracts * position.contract_size)
+        balance += size * (closes - float(position.entry_price))
+        notional += np.abs(size * closes)
+    return balance, notional
 
 
 def calendar(setup: Setup, history: History) -> Outcome:

@@ -213,5 +213,10 @@ def _table(outcomes: Sequence[Outcome], history: History, notes: Sequence[str]) 
         console.print(f"note: {note}", highlight=False)
     for item in outcomes:
         result = item.result
-        for change in result.state_changes if result is not None else ():
+        if result is None:
+            continue
+        for change in result.state_changes:
             console.print(f"note: {item.name}: {change}", highlight=False)
+        for liquidation in result.liquidations:
+            when = datetime.fromtimestamp(result.close_ms[liquidation.step] / 1000, UTC)
+            console.print(f"note: {item.name}: {liquidation.describe(when)}", highlight=False)

@@ -544,3 +544,100 @@ def test_a_drawdown_halt_stops_the_run_trading_as_it_stops_the_daemon_and_is_sai
     assert "note: config: 2024-01-22 00:00 ACTIVE → HALTED: drawdown: NAV" in out
     run_row = next(line for line in out.splitlines() if line.startswith("│ config"))
     assert run_row.split("│")[11].strip() == "0"  # no rebalance once halted
+
+
+def _hedge(tmp_path: Path, leverage: str, band: str = "0.9") -> Path:
+    """Half the capital long spot BTC, half short the BTC perpetual (a futures account with
+    `leverage`), by default a band too wide to ever trade."""
+    hedge = (
+        f'\n[accounts.usdm]\nexchange = "binanceusdm"\nmarket = "swap"\n{leverage}\n\n'
+        '[[sleeves]]\nname = "hedge"\nkind = "futures"\naccount = "usdm"\n'
+        'symbol = "BTC/USDT:USDT"\ntarget = -0.5\n'
+    )
+    text = CONFIG.format(data=tmp_path / "data", trigger=f'band = {band}\ncooldown = "0s"')
+    text = text.replace(
+        '[[sleeves]]\nname = "ether"\nkind = "spot"\naccount = "spot"\nasset = "ETH"\n'
+        "target = 0.5\n",
+        hedge,
+    )
+    path = tmp_path / "bot.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_over_levered_hedge_is_liquidated_where_its_margin_meets_maintenance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BTC rises 0.2 % a day; the short's futures wallet holds 1/10 of its notional (leverage
+    10). Where the wallet plus the short's loss falls to 0.5 % of its notional the exchange
+    closes it, and the wallet's rest goes in the clearance fee: the run holds spot only."""
+    days = 80
+    btc = 40_000.0 * 1.002 ** np.arange(1, days + 1)
+    prices = tmp_path / "prices"
+    _write_prices(prices, {"BTC": btc}, {"BTC": 40_000.0})
+    config = load_config(_hedge(tmp_path, "leverage = 10"), env={})
+    history = sources.from_prices_dir(config, prices, 0.0)
+    instruments, _ = instruments_for(config, load_markets(config.data_dir))
+    setup = setup_of(config, instruments, Decimal(str(CAPITAL)), history)
+
+    short, wallet, cash = 0.125, 500.0, 4_500.0  # 5,000 of each side at 40,000; 5,000 / 10
+    balance = wallet - short * (btc - 40_000.0)
+    first = int(np.flatnonzero(balance <= 0.005 * short * btc)[0])
+    assert 30 < first < days - 10
+    expected = short * btc + cash + np.where(np.arange(days) < first, balance, 0.0)
+
+    result = run(setup, history)
+    assert result.decisions == ()
+    (liquidation,) = result.liquidations
+    assert (liquidation.step, liquidation.account) == (first, "usdm")
+    assert liquidation.symbols == ("BTC/USDT:USDT",)
+    assert liquidation.cleared > 0  # the clearance fee took more than the wallet had left
+    assert np.max(np.abs(result.nav / expected - 1.0)) < 1e-9
+    dense = run(setup, history, dense=True)
+    assert dense.liquidations == result.liquidations
+    assert np.max(np.abs(dense.nav / result.nav - 1.0)) < 1e-12
+    hold = buy_and_hold(setup, history)
+    assert hold.metrics.liquidations == 1
+    assert np.max(np.abs(hold.nav / expected - 1.0)) < 1e-9
+
+    argv = ["--config", str(tmp_path / "bot.toml"), "--prices", str(prices), "--funding-rate", "0"]
+    code, out, err = _backtest([*argv, "--json"], capsys)
+    assert code == 0, err
+    rows = {r["run"]: r for r in map(json.loads, out.splitlines())}
+    assert rows["config"]["liquidations"] == rows["buy-and-hold"]["liquidations"] == 1
+    code, out, err = _backtest(argv, capsys)
+    assert code == 0, err
+    assert "note: config: 2024-02-16 00:00 usdm liquidated: BTC/USDT:USDT" in out
+
+
+def test_the_same_hedge_with_its_whole_notional_as_margin_is_not_liquidated(
+    tmp_path: Path,
+) -> None:
+    days = 80
+    btc = 40_000.0 * 1.002 ** np.arange(1, days + 1)
+    prices = tmp_path / "prices"
+    _write_prices(prices, {"BTC": btc}, {"BTC": 40_000.0})
+    config = load_config(_hedge(tmp_path, ""), env={})
+    history = sources.from_prices_dir(config, prices, 0.0)
+    instruments, _ = instruments_for(config, load_markets(config.data_dir))
+    result = run(setup_of(config, instruments, Decimal(str(CAPITAL)), history), history)
+    assert result.liquidations == ()
+    expected = 0.125 * btc + 5_000.0 - 0.125 * (btc - 40_000.0)  # the hedge holds NAV flat
+    assert np.max(np.abs(result.nav / expected - 1.0)) < 1e-9
+
+
+def test_a_liquidated_hedge_is_not_opened_again_without_margin(tmp_path: Path) -> None:
+    """The same hedge with a 5 % band: after the liquidation the trigger wants the short back,
+    and the daemon's risk limits do not open it on an empty wallet: the run trades spot only."""
+    days = 80
+    btc = 40_000.0 * 1.002 ** np.arange(1, days + 1)
+    prices = tmp_path / "prices"
+    _write_prices(prices, {"BTC": btc}, {"BTC": 40_000.0})
+    config = load_config(_hedge(tmp_path, "leverage = 10", band="0.05"), env={})
+    history = sources.from_prices_dir(config, prices, 0.0)
+    instruments, _ = instruments_for(config, load_markets(config.data_dir))
+    result = run(setup_of(config, instruments, Decimal(str(CAPITAL)), history), history)
+    (liquidation,) = result.liquidations
+    after = [f for f in result.fills if f.step > liquidation.step and ":" in f.key.symbol]
+    assert after == []
+    assert any(step > liquidation.step for step, _ in result.decisions)  # it kept deciding
