@@ -103,6 +103,27 @@ def recompute_due(
     return None
 
 
+def next_recompute(
+    last: datetime,
+    *,
+    every: timedelta,
+    candle_ms: int | None,
+    monthly: bool,
+    settle_ms: int = DEFAULT_SETTLE_MS,
+) -> datetime:
+    """The first time at which `recompute_due(last, …)` is not None (each of its reasons, once
+    true, stays true as time goes on)."""
+    last_utc = last.astimezone(UTC)
+    due = last + every
+    if monthly:
+        year, month = divmod(last_utc.year * 12 + last_utc.month, 12)
+        due = min(due, datetime(year, month + 1, 1, tzinfo=UTC))
+    if candle_ms is not None:
+        closed = _closed_candles(last_utc, candle_ms, settle_ms)
+        due = min(due, datetime.fromtimestamp(((closed + 1) * candle_ms + settle_ms) / 1000, UTC))
+    return due
+
+
 def _closed_candles(at: datetime, candle_ms: int, settle_ms: int) -> int:
     """How many candles since the epoch have closed (and settled) at `at`."""
     return (int(at.timestamp() * 1000) - settle_ms) // candle_ms
@@ -189,6 +210,17 @@ class StrategyTargets:
                 self.weights = {k: Decimal(v) for k, v in weights.items()}
                 self.computed_at = at
                 self.sources = dict(store.get("target_sources") or {})
+
+    def next_recompute(self) -> datetime | None:
+        """When the targets are next recomputed (None: at the next call)."""
+        if self.computed_at is None:
+            return None
+        return next_recompute(
+            self.computed_at,
+            every=self._strategy.recompute_every,
+            candle_ms=self._candle_ms,
+            monthly=self._monthly,
+        )
 
     @property
     def hedge_sleeve(self) -> str | None:

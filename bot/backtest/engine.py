@@ -12,7 +12,9 @@ liquidated at that close, as the exchange would: every position closed at the cl
 clearance fee of `LIQUIDATION_FEE` of the closed notional, a wallet left negative cleared to
 zero. The run starts at the target weights, bought at the first open without costs.
 Stretches where nothing can happen (`bot.backtest.quiet`) are scanned in numpy instead of
-decided step by step; `dense=True` decides at every close (the tests compare the two).
+decided step by step (a strategy's targets are fixed between two recomputations, so its
+schedule is one more reason a step is not quiet); `dense=True` decides at every close (the
+tests compare the two).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ LIQUIDATION_FEE = Decimal("0.0125")
 
 # Targets at a step: (time, snapshot) → weights by sleeve (static targets ignore both).
 TargetSource = Callable[[datetime, Snapshot], Mapping[str, Decimal]]
+# For targets that change (a strategy): the first close time (ms) at which they may differ
+# from the last ones (0: at once).
+NextChange = Callable[[], int]
 # Told of every decision: (step, snapshot, risk state and schedule it started from, decision).
 Watch = Callable[[int, Snapshot, RiskState, "Schedule", "Decision"], None]
 
@@ -80,7 +85,7 @@ class Setup:
     account_types: Mapping[str, MarketType]  # every account of the config
     leverage: Mapping[str, Decimal]  # a swap account's leverage, where the config sets one
     cash_assets: frozenset[str] = frozenset({"USDT"})
-    static_targets: bool = True  # False: targets may change between steps (every step decides)
+    next_change: NextChange | None = None  # targets that change (a strategy); None: fixed
     maintenance_margin: Decimal = MAINTENANCE_MARGIN  # of a position's notional at the mark
 
 
@@ -227,7 +232,7 @@ def run(
     close with `dense`), fill at the next open."""
     walk = _Walk(setup, history, starting_portfolio(setup, history), watch)
     scan = None
-    if not dense and setup.static_targets:
+    if not dense:
         scan = QuietScan(
             setup.policy,
             history,
@@ -238,7 +243,10 @@ def run(
     step = 0
     while step < history.steps:
         if scan is not None and walk.settled(step):
-            loud, path = scan.next_loud(step, walk.ledger, walk.targets, walk.schedule, walk.nav)
+            change = setup.next_change() if setup.next_change is not None else None
+            loud, path = scan.next_loud(
+                step, walk.ledger, walk.targets, walk.schedule, walk.nav, change
+            )
             if loud > step:
                 walk.skip(path, loud, scan)
                 step = loud

@@ -7,7 +7,8 @@ coming candles are one numpy expression of the price matrix. A step is *quiet* â
   triggers; a band trigger still in its cooldown after a rebalance cannot trade, so there a
   drift beyond the band is quiet too, unless it lies within the tolerance of the band, where
   only the `Decimal` code may say which side it is on), and a calendar or hybrid rule is not
-  yet due (its due time comes from the trigger's own `next_due`);
+  yet due (its due time comes from the trigger's own `next_due`), and a strategy's targets
+  are not due for recomputation (its time comes from the daemon's own `next_recompute`);
 - no price moved more than half of `max_price_jump` since the step before, and no perpetual
   is more than half of `max_basis` from its spot (so the price check accepts every price and
   its reference is simply the last close);
@@ -122,6 +123,7 @@ class QuietScan:
         targets: Mapping[str, Decimal],
         schedule: Schedule,
         nav_before: FloatArray,
+        change_ms: int | None = None,
     ) -> tuple[int, Path]:
         """The first step from `start` on that is not quiet (or the end of the scanned chunk),
         and the NAV and weights the holdings give up to it."""
@@ -131,6 +133,8 @@ class QuietScan:
         loud = self.loud_prices[start:end] | path.margin_low
         loud |= self._drift_flags(path, targets, self._waiting(start, end, schedule))
         loud |= self._due_flags(start, end, schedule)
+        if change_ms is not None:
+            loud |= self.history.open_ms[start:end] + self.history.period_ms >= change_ms
         first = int(np.argmax(loud)) if loud.any() else end - start
         earliest = self._drawdown_start(start, path.nav, nav_before)
         loud_at = min(first, earliest)

@@ -107,11 +107,13 @@ def setup_of(
     weights = cfg.nav_targets(config)
     static = weights is not None and config.strategy.overlay is None
     targets: TargetSource
+    next_change = None
     if static:
         assert weights is not None
         targets = _fixed(dict(weights))
     else:
-        targets = StrategySource(config, history)
+        strategy = StrategySource(config, history)
+        targets, next_change = strategy, strategy.next_change
     paper = config.execution.paper
     return Setup(
         policy=policy_of(config, instruments),
@@ -122,7 +124,7 @@ def setup_of(
         account_types={n: a.market for n, a in config.accounts.items()},
         leverage={n: Decimal(a.leverage) for n, a in config.accounts.items() if a.leverage},
         cash_assets=frozenset(config.cash_assets),
-        static_targets=static,
+        next_change=next_change,
     )
 
 

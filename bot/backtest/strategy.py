@@ -14,7 +14,7 @@ import asyncio
 import tempfile
 import weakref
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from bot.backtest.history import History
 from bot.config import BotConfig
 from bot.core.domain import InstrumentKey, Snapshot
 from bot.core.errors import DataError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class HistoryFeed:
@@ -131,6 +133,11 @@ class StrategySource:
     def __call__(self, now: datetime, snapshot: Snapshot) -> Mapping[str, Decimal]:
         self._clock.now = now
         return self._runner.run(self._targets.targets(snapshot, now, "backtest"))
+
+    def next_change(self) -> int:
+        """When the targets are next recomputed (ms; 0: at the next step)."""
+        due = self._targets.next_recompute()
+        return 0 if due is None else (due - EPOCH) // timedelta(milliseconds=1)
 
 
 def _close(runner: asyncio.Runner, scratch: tempfile.TemporaryDirectory[str]) -> None:

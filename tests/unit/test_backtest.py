@@ -641,3 +641,55 @@ def test_a_liquidated_hedge_is_not_opened_again_without_margin(tmp_path: Path) -
     after = [f for f in result.fills if f.step > liquidation.step and ":" in f.key.symbol]
     assert after == []
     assert any(step > liquidation.step for step, _ in result.decisions)  # it kept deciding
+
+
+def test_a_strategy_run_skips_between_recomputations_and_decides_what_every_step_decides(
+    tmp_path: Path,
+) -> None:
+    """Hourly steps, risk parity on daily candles: the targets change once a day at most, so
+    the scan may skip the hours between (deciding where a sleeve nears its band or the
+    strategy is due), and must decide, fill and value exactly as deciding every hour does."""
+    rng = np.random.default_rng(4)
+    hours = 75 * 24
+    vols = np.where(np.arange(hours) < 50 * 24, 0.004, 0.02)
+    closes = {
+        "BTC": 40_000.0 * np.exp(np.cumsum(rng.normal(0.0, vols))),
+        "ETH": 2_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.008, hours))),
+    }
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    for name, close in closes.items():
+        opens = np.concatenate(([close[0]], close[:-1]))
+        rows = ["timestamp,open,high,low,close,volume"] + [
+            f"{START_MS + i * 3_600_000},{o!r},{max(o, c)!r},{min(o, c)!r},{c!r},1"
+            for i, (o, c) in enumerate(zip(opens.tolist(), close.tolist(), strict=True))
+        ]
+        (prices / f"{name}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    _fine_markets(tmp_path / "data")
+    strategy = (
+        '[strategy]\nkind = "risk-parity"\nrecompute_every = "1d"\ntimeframe = "1d"\n'
+        'lookback = 30\n[strategy.risk_parity]\nweighting = "erc"\nscope = "all"\n'
+    )
+    path = _config(tmp_path, 'band = 0.02\ncooldown = "0s"')
+    path.write_text(path.read_text(encoding="utf-8") + strategy, encoding="utf-8")
+    config = load_config(path, env={})
+    full = sources.from_prices_dir(config, prices, 0.0)
+    history = full.window(int(full.open_ms[0]) + warmup_ms(config), None)
+    instruments, _ = instruments_for(config, load_markets(config.data_dir))
+
+    def walk(dense: bool) -> tuple[Any, int]:
+        setup = setup_of(config, instruments, Decimal(str(CAPITAL)), full)
+        decided: list[int] = []
+        result = run(setup, history, dense=dense, watch=lambda step, *_: decided.append(step))
+        return result, len(decided)
+
+    dense, every = walk(dense=True)
+    quick, decided = walk(dense=False)
+    assert every == history.steps
+    assert decided < history.steps / 4  # about one decision a day, and where a sleeve moved
+    assert len(dense.decisions) >= 5
+    assert quick.decisions == dense.decisions
+    assert quick.fills == dense.fills
+    assert quick.targets == dense.targets
+    assert quick.out_of_band_steps == dense.out_of_band_steps
+    assert np.max(np.abs(quick.nav / dense.nav - 1.0)) < 1e-12

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app.targets import Recompute, recompute_due
+from bot.app.targets import Recompute, next_recompute, recompute_due
 
 DAY = timedelta(days=1)
 H4 = 4 * 3_600_000
@@ -86,3 +86,21 @@ def test_no_boundary_between_two_computations_goes_unnoticed(
     )
     crossed_month = monthly and (now.year, now.month) != (last.year, last.month)
     assert (due is not None) == (crossed_candle or crossed_month)
+
+
+@given(
+    st.integers(0, 10**9),
+    st.sampled_from([timedelta(hours=1), DAY, 7 * DAY, timedelta(days=3650)]),
+    st.sampled_from([None, 60_000, H4, D1, 7 * D1]),
+    st.booleans(),
+)
+def test_the_next_recompute_is_the_first_instant_recompute_due_says_so(
+    start_ms: int, every: timedelta, candle_ms: int | None, monthly: bool
+) -> None:
+    """What a backtest skips to: due at that instant, not a millisecond before."""
+    last = datetime.fromtimestamp(start_ms / 1000, UTC)
+    due = next_recompute(last, every=every, candle_ms=candle_ms, monthly=monthly)
+    assert due > last
+    assert recompute_due(last, due, every=every, candle_ms=candle_ms, monthly=monthly) is not None
+    before = due - timedelta(milliseconds=1)
+    assert recompute_due(last, before, every=every, candle_ms=candle_ms, monthly=monthly) is None
