@@ -7,7 +7,8 @@ comparable: a simulated candle closes at the price the simulator quotes at its c
 which is the next candle's open, so the backtest decides and fills at the price a dry-run cycle
 at that instant reads and fills at. The scenario quotes without a spread (the paper fill takes
 the touch, the backtest the price moved by the slippage) and pays no funding (the paper ledger
-pays none). Compared: the steps that traded, every leg's amount (exact), the NAV of every cycle.
+pays none). Compared: the steps that traded, every leg's amount and fill price (exact), the
+NAV of every cycle.
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ class _Cycle:
     at: datetime
     nav: Decimal
     legs: tuple[tuple[str, str, str, Decimal], ...]  # (account, symbol, side, amount)
+    prices: tuple[Decimal, ...]  # each leg's fill price
 
 
 async def _dry_run(tmp_path: Path, account: str) -> list[_Cycle]:
@@ -186,11 +188,12 @@ async def _dry_run(tmp_path: Path, account: str) -> list[_Cycle]:
         cycle = record.get("cycle_id")
         if record["event"] in ("snapshot", "quiet_cycle"):
             at = datetime.fromisoformat(record["time"]).astimezone(UTC)
-            cycles[cycle] = _Cycle(at, Decimal(str(record["nav"])), ())
+            cycles[cycle] = _Cycle(at, Decimal(str(record["nav"])), (), ())
         elif record["event"] == "paper_fill":
             leg = (record["account"], record["symbol"], record["side"], Decimal(record["amount"]))
             known = cycles[cycle]
-            cycles[cycle] = _Cycle(known.at, known.nav, (*known.legs, leg))
+            price = Decimal(record["price"])
+            cycles[cycle] = _Cycle(known.at, known.nav, (*known.legs, leg), (*known.prices, price))
     return list(cycles.values())
 
 
@@ -206,11 +209,12 @@ async def test_a_backtest_over_a_simulated_path_trades_what_the_dry_run_daemon_t
     assert len(traded) >= 4, "the path should make the band trade several times"
     assert {s for s, c in enumerate(daemon) if c.legs} == set(traded)
     for step, legs in traded.items():
-        filled = [(f.key.account, f.key.symbol, f.side, f.amount) for f in result.fills]
         expected = tuple(
             (leg.key.account, leg.key.symbol, leg.side.value, leg.amount) for leg in legs
         )
         assert daemon[step].legs == expected, step
-        assert all(leg in filled for leg in expected)
+        filled = [f for f in result.fills if f.step == step + 1]  # at the next candle's open
+        assert [(f.key.account, f.key.symbol, f.side, f.amount) for f in filled] == list(expected)
+        assert tuple(f.price for f in filled) == daemon[step].prices, step
     for step, cycle in enumerate(daemon):
         assert float(cycle.nav) == pytest.approx(result.nav[step], rel=1e-9, abs=0), step
