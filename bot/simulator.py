@@ -151,6 +151,8 @@ class SimulatedLot:
     price_tick: Decimal
     min_amount: Decimal
     min_notional: Decimal
+    # A perpetual's leverage brackets: (notional floor, maintenance ratio, maintenance amount)
+    margin_tiers: tuple[tuple[Decimal, Decimal, Decimal], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +216,11 @@ def simulated_path(
         funding_rates={a: float(funding.rate(a)) for a in path.assets},
         lots={
             name: SimulatedLot(
-                m.rules.step_size, m.rules.tick_size, m.rules.min_qty, m.rules.min_notional
+                m.rules.step_size,
+                m.rules.tick_size,
+                m.rules.min_qty,
+                m.rules.min_notional,
+                tuple((b.floor, b.maint_margin_ratio, b.cum) for b in m.rules.brackets),
             )
             for name, m in markets.items()
         },

@@ -7,7 +7,8 @@ at the next candle's open through the dry-run's own fill model (`paper_fill`: th
 by the slippage, the config's fees) into the paper ledger, and the risk state records the
 turnover as the daemon's does. Perpetuals pay or receive funding at each funding time they are
 held over. A futures account whose margin balance (wallet + unrealized PnL at the close) is no
-more than its maintenance margin (`MAINTENANCE_MARGIN` of its positions' notional) is
+more than its maintenance margin (by the venue's brackets a simulated path carries, else
+`MAINTENANCE_MARGIN` of its positions' notional) is
 liquidated at that close, as the exchange would: every position closed at the close, a
 clearance fee of `LIQUIDATION_FEE` of the closed notional, a wallet left negative cleared to
 zero. The run starts at the target weights, bought at the first open without costs.
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.backtest.history import FloatArray, History
+from bot.backtest.history import FloatArray, History, MarginTier
 from bot.backtest.quiet import Path, QuietScan
 from bot.core.domain import (
     ZERO,
@@ -416,14 +417,30 @@ class _Walk:
             )
         return turnover
 
+    def _margin(
+        self, account: PaperAccount, quotes: Mapping[InstrumentKey, Quote]
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """A futures account's margin balance (wallet + unrealized PnL), its positions'
+        notional and their maintenance margin, at the quotes' prices."""
+        pnl, notional, maintenance = ZERO, ZERO, ZERO
+        for symbol, position in account.positions.items():
+            mark = quotes[InstrumentKey(account.name, symbol)].last
+            size = position.contracts * position.contract_size
+            pnl += size * (mark - position.entry_price)
+            value = abs(size * mark)
+            notional += value
+            tiers = self.history.margin_tiers.get(symbol.split("/")[0], ())
+            maintenance += maintenance_of(tiers, value, self.setup.maintenance_margin)
+        return account.wallet + pnl, notional, maintenance
+
     def _liquidate(self, step: int, quotes: Mapping[InstrumentKey, Quote]) -> None:
         """Close out every futures account whose margin balance fell to its maintenance."""
         accounts = dict(self.ledger.accounts)
         for name, account in self.ledger.accounts.items():
             if account.market_type is not MarketType.SWAP or not account.positions:
                 continue
-            balance, notional = _margin(account, quotes)
-            if notional == 0 or balance > notional * self.setup.maintenance_margin:
+            balance, notional, maintenance = self._margin(account, quotes)
+            if notional == 0 or balance > maintenance:
                 continue
             fee = notional * LIQUIDATION_FEE
             wallet = balance - fee
@@ -496,18 +513,12 @@ class _Memory:
         self._values[key] = value
 
 
-def _margin(
-    account: PaperAccount, quotes: Mapping[InstrumentKey, Quote]
-) -> tuple[Decimal, Decimal]:
-    """A futures account's margin balance (wallet + unrealized PnL) and its positions'
-    notional, at the quotes' prices."""
-    pnl, notional = ZERO, ZERO
-    for symbol, position in account.positions.items():
-        mark = quotes[InstrumentKey(account.name, symbol)].last
-        size = position.contracts * position.contract_size
-        pnl += size * (mark - position.entry_price)
-        notional += abs(size * mark)
-    return account.wallet + pnl, notional
+def maintenance_of(tiers: tuple[MarginTier, ...], notional: Decimal, rate: Decimal) -> Decimal:
+    """A position's maintenance margin: by its venue's tier for that notional, else `rate`."""
+    if not tiers:
+        return notional * rate
+    tier = next((t for t in reversed(tiers) if notional >= t.floor), tiers[0])
+    return notional * tier.ratio - tier.amount
 
 
 def step_close(history: History, step: int) -> datetime:

@@ -16,6 +16,7 @@ import csv
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,16 @@ class Funding:
 
 
 @dataclass(frozen=True, slots=True)
+class MarginTier:
+    """One notional tier of a perpetual's maintenance margin (a venue's leverage bracket):
+    from `floor` up, maintenance = notional × `ratio` − `amount`."""
+
+    floor: Decimal
+    ratio: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     """Candles on one grid: `opens[name][i]` and `closes[name][i]` of the candle opening at
     `open_ms[i]`; `name` is a base asset (`BTC`) or a perpetual's own series (`BTC-PERP`)."""
@@ -61,6 +72,9 @@ class History:
     closes: Mapping[str, FloatArray]
     funding: Mapping[str, Funding] = field(default_factory=dict)  # by base asset
     notes: tuple[str, ...] = ()  # what the data needed (sorting, filling), one line each
+    # The venue's maintenance tiers of a perpetual, lowest first, by base asset (a simulated
+    # path's); a perpetual without them uses the backtest's constant rate.
+    margin_tiers: Mapping[str, tuple[MarginTier, ...]] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:

@@ -196,6 +196,18 @@ class QuietScan:
         hits = np.flatnonzero(near[offset:])
         return max(int(hits[0]) - w, 0) if hits.size else len(nav)
 
+    def _maintenance(self, base: str, notional: FloatArray) -> FloatArray:
+        """Maintenance margin of a position's notional at each step (venue tiers, else the
+        constant rate)."""
+        tiers = self.history.margin_tiers.get(base)
+        if not tiers:
+            return notional * self.maintenance
+        floors = np.array([float(t.floor) for t in tiers])
+        at = np.maximum(np.searchsorted(floors, notional, side="right") - 1, 0)
+        ratios = np.array([float(t.ratio) for t in tiers])[at]
+        amounts = np.array([float(t.amount) for t in tiers])[at]
+        return np.asarray(notional * ratios - amounts, dtype=np.float64)
+
     def _path(self, start: int, end: int, ledger: PaperLedger) -> Path:
         """NAV and sleeve weights at each close, the holdings fixed, funding paid as it falls."""
         history = self.history
@@ -215,22 +227,22 @@ class QuietScan:
                     held[(name, asset)] = value
                     nav += value
                 continue
-            paid, pnl, notional = np.zeros(n), np.zeros(n), np.zeros(n)
+            paid, pnl, notional, maintenance = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
             for symbol, position in account.positions.items():
                 key = InstrumentKey(name, symbol)
                 closes = history.closes[history.series(key)][start:end]
                 size = float(position.contracts * position.contract_size)
                 exposure[key] = size * closes
                 pnl += size * (closes - float(position.entry_price))
-                notional += np.abs(size * closes)
+                value = np.abs(size * closes)
+                notional += value
+                maintenance += self._maintenance(symbol.split("/")[0], value)
                 rates = self.rates.get(symbol.split("/")[0])
                 if rates is not None:
                     paid += size * closes * rates[start:end]
             balance = float(account.wallet) + pnl - np.cumsum(paid)
             nav += balance
-            margin_low |= (notional > 0) & (
-                balance <= notional * self.maintenance * LIQUIDATION_MARGIN
-            )
+            margin_low |= (notional > 0) & (balance <= maintenance * LIQUIDATION_MARGIN)
         weights = {}
         for sleeve in self.policy.sleeves:
             value = np.zeros(n)

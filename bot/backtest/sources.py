@@ -15,7 +15,15 @@ from bot import config as cfg
 from bot.app.download import cache_dirs
 from bot.app.funding_rates import cached_funding
 from bot.app.marketdata import Candle, cached_candles, timeframe_ms
-from bot.backtest.history import PERP_SUFFIX, Funding, History, align, period_of, read_csv_dir
+from bot.backtest.history import (
+    PERP_SUFFIX,
+    Funding,
+    History,
+    MarginTier,
+    align,
+    period_of,
+    read_csv_dir,
+)
 from bot.config import BotConfig
 from bot.core.domain import Instrument, InstrumentKey, MarketType
 from bot.core.errors import DataError
@@ -98,7 +106,8 @@ def from_simulator(
     """A path of the config's simulator scenario and seed, from the scenario's clock start,
     and the simulated venue's lot sizes and minimums for the config's instruments. Each
     market's series is what the simulator quotes for it (its own tick), and a candle closes at
-    the next one's open (`bot.simulator.SimulatedPath`)."""
+    the next one's open (`bot.simulator.SimulatedPath`); a perpetual's maintenance margin
+    follows the simulated venue's leverage brackets."""
     from bot.simulator import simulated_path  # noqa: PLC0415 (only --simulated-years loads it)
 
     keys = cfg.instrument_keys(config)
@@ -126,6 +135,11 @@ def from_simulator(
         for base, perp in _bases(keys).items()
         if perp
     }
+    tiers = {
+        base: tuple(MarginTier(*tier) for tier in lot.margin_tiers)
+        for base, perp in _bases(keys).items()
+        if perp and (lot := path.lots.get(base + PERP_SUFFIX)) is not None and lot.margin_tiers
+    }
     instruments = {}
     for key in keys:
         base, _, rest = key.symbol.partition("/")
@@ -144,7 +158,7 @@ def from_simulator(
             min_amount=lot.min_amount,
             min_notional=lot.min_notional,
         )
-    return _with_funding(history, funding), instruments
+    return replace(history, funding=funding, margin_tiers=tiers), instruments
 
 
 def _with_funding(history: History, funding: dict[str, Funding]) -> History:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bot.backtest import sources
-from bot.backtest.engine import run
+from bot.backtest.engine import maintenance_of, run
 from bot.backtest.runner import instruments_for, setup_of
 from bot.cli.main import main
 from tests.integration.loop_support import load, write_config
@@ -96,3 +96,48 @@ def test_the_readme_band_table_is_what_the_command_prints(
     ]
     printed = [line for line in section.splitlines() if line.startswith("| ") and "NAV" not in line]
     assert printed == expected
+
+
+def test_a_simulated_path_carries_the_venues_maintenance_brackets(tmp_path: Path) -> None:
+    """Each perpetual's maintenance margin follows the simulated venue's leverage brackets:
+    its first tier's rate on a small notional, continuous across every tier boundary (each
+    tier's amount is what makes it so; a wrong tier would jump), higher rates further up."""
+    config = load(write_config(tmp_path, scenario=SCENARIO.read_text(encoding="utf-8")))
+    history, _ = sources.from_simulator(config, 0.1, "1d")
+    assert set(history.margin_tiers) == {"BTC", "SOL", "XRP", "DOGE"}
+    rate = Decimal("0.005")
+    for tiers in history.margin_tiers.values():
+        assert len(tiers) > 2 and tiers[0].floor == 0
+        small = Decimal(100)
+        assert maintenance_of(tiers, small, rate) == small * tiers[0].ratio
+        for tier in tiers[1:]:
+            below = maintenance_of(tiers, tier.floor - Decimal("0.000001"), rate)
+            at = maintenance_of(tiers, tier.floor, rate)
+            assert abs(at - below) < Decimal("0.0001"), tier
+        top = tiers[-1].floor * 2
+        assert maintenance_of(tiers, top, rate) / top > tiers[0].ratio
+
+
+def test_an_over_levered_seed_portfolio_is_liquidated_on_the_simulated_path(
+    tmp_path: Path,
+) -> None:
+    """The seed portfolio with its futures wallet sized at leverage 20: within the year the
+    venue's brackets liquidate it, and skipping quiet steps finds the same liquidation, fills
+    and NAV as deciding every step."""
+    path = write_config(tmp_path, scenario=SCENARIO.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8").replace(
+        'market = "swap"', 'market = "swap"\nleverage = 20'
+    )
+    path.write_text(text, encoding="utf-8")
+    config = load(path)
+    history, markets = sources.from_simulator(config, 1, "1d")
+    instruments, _ = instruments_for(config, markets)
+    setup = setup_of(config, instruments, Decimal(25_000), history)
+    quick = run(setup, history)
+    dense = run(setup, history, dense=True)
+    assert quick.liquidations == dense.liquidations
+    assert quick.fills == dense.fills
+    assert np.max(np.abs(quick.nav / dense.nav - 1.0)) < 1e-9
+    first = quick.liquidations[0]
+    assert first.account == "usdm" and first.notional > 0
+    assert first.margin_balance <= first.notional * Decimal("0.025")  # within the top tiers
