@@ -245,7 +245,7 @@ def run(
     while step < history.steps:
         if scan is not None and walk.settled(step):
             change = setup.next_change() if setup.next_change is not None else None
-            loud, path = scan.next_loud(
+            loud, path, found = scan.next_loud(
                 step, walk.ledger, walk.targets, walk.schedule, walk.nav, change
             )
             if loud > step:
@@ -253,6 +253,8 @@ def run(
                 step = loud
                 if step >= history.steps:
                     break
+                if not found:
+                    continue
                 walk.catch_up(step - 1)
         walk.step(step)
         step += 1

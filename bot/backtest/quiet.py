@@ -124,9 +124,10 @@ class QuietScan:
         schedule: Schedule,
         nav_before: FloatArray,
         change_ms: int | None = None,
-    ) -> tuple[int, Path]:
+    ) -> tuple[int, Path, bool]:
         """The first step from `start` on that is not quiet (or the end of the scanned chunk),
-        and the NAV and weights the holdings give up to it."""
+        the NAV and weights the holdings give up to it, and whether it is not quiet (False:
+        the chunk ended quiet, and the scan goes on from there)."""
         history = self.history
         end = min(start + self.chunk, history.steps)
         path = self._path(start, end, ledger)
@@ -139,7 +140,7 @@ class QuietScan:
         earliest = self._drawdown_start(start, path.nav, nav_before)
         loud_at = min(first, earliest)
         self.chunk = FIRST_CHUNK if loud_at == 0 else min(self.chunk * 2, LAST_CHUNK)
-        return start + loud_at, path
+        return start + loud_at, path, loud_at < end - start
 
     def _drift_flags(
         self, path: Path, targets: Mapping[str, Decimal], waiting: np.ndarray
