@@ -127,6 +127,12 @@ class FundingSource(Protocol):
     async def record(self, cycle_id: str) -> int: ...
 
 
+class PaperFundingSource(Protocol):
+    """Applies the funding settlements that passed to the paper ledger (dry-run)."""
+
+    async def apply(self, cycle_id: str) -> int: ...
+
+
 class Observer(Protocol):
     """Metrics and notifications: told what happened, never able to break a cycle (the risk
     engine shares the cycle's list and tells them of trading-state changes)."""
@@ -199,6 +205,7 @@ class Cycle:
     last_id: str | None = None
     transfers: TransferRunner | None = None  # with `[collateral] enabled` (policy.collateral)
     funding: FundingSource | None = None  # live: funding payments into the audit log
+    paper_funding: PaperFundingSource | None = None  # dry-run: funding on the paper ledger
     full: FullRecord | None = None  # the last cycle that wrote its whole decision
 
     @property
@@ -234,6 +241,8 @@ class Cycle:
         if not reconciliation.complete:
             reason = f"no new order: {reconciliation.reason}; reconciled again next cycle"
             return CycleResult(cycle_id, Outcome.UNRESOLVED, reason, reconciliation=reconciliation)
+        if self.paper_funding is not None:  # before the fills: settlements charge the old position
+            await self.paper_funding.apply(cycle_id)
         result = await self._decide_and_trade(cycle_id, now)
         result.reconciliation = reconciliation
         if self.funding is not None:

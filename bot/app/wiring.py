@@ -37,12 +37,13 @@ from bot.app.cycle import Cycle, Observer, TargetSource, TransferRunner
 from bot.app.funding import FundingRecorder
 from bot.app.futures_setup import apply_futures_settings, wanted_settings
 from bot.app.keycheck import check_keys
+from bot.app.paper_funding import PaperFundingPass
 from bot.app.risk_engine import RiskEngine
 from bot.app.targets import StaticTargets, StrategyTargets, is_static
 from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import AuditLog, EventType
 from bot.config import AccountConfig, BotConfig
-from bot.core.domain import Instrument, InstrumentKey, Mode
+from bot.core.domain import Instrument, InstrumentKey, MarketType, Mode
 from bot.core.errors import ConfigError, ExchangeUnavailable, StateError
 from bot.core.pipeline import CollateralPolicy, Policy
 from bot.core.risk import RiskState
@@ -50,7 +51,7 @@ from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
 from bot.exchange.earn import OutsideWallets
-from bot.exchange.funding import funding_readable
+from bot.exchange.funding import funding_readable, rates_readable
 from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
 from bot.exchange.shared import SharedVenues, VenueKey
@@ -393,6 +394,7 @@ async def open_app(
             observers=observers,
             transfers=_transfers(config, mode, accounts, executor, store, audit, clock),
             funding=_funding(config, mode, accounts, store, audit, clock),
+            paper_funding=_paper_funding(config, accounts, executor, store, audit, clock),
         )
         handle = getattr(sim, "handle", None)
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
@@ -547,6 +549,25 @@ def _funding(
         if w.symbols and funding_readable(accounts[w.account])
     }
     return FundingRecorder(accounts, symbols, store, audit, clock) if symbols else None
+
+
+def _paper_funding(
+    config: BotConfig,
+    accounts: Mapping[str, ExchangeAccount],
+    executor: LiveExecutor | PaperExecutor,
+    store: StateStore,
+    audit: AuditLog,
+    clock: Callable[[], datetime],
+) -> PaperFundingPass | None:
+    """Dry-run: funding on the paper ledger, from the futures accounts' published rates."""
+    if not isinstance(executor, PaperExecutor):
+        return None
+    futures = {
+        n: accounts[n]
+        for n, a in config.accounts.items()
+        if a.market is MarketType.SWAP and rates_readable(accounts[n])
+    }
+    return PaperFundingPass(executor, futures, store, audit, clock) if futures else None
 
 
 async def _paper_ledger(store: StateStore, reader: LiveReader, audit: AuditLog) -> PaperLedger:

@@ -77,7 +77,7 @@ from bot.portfolios import load_portfolio
 
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # a shorter read finishes before a bar would help
 FUNDING_COLUMNS = (
-    "date", "pair", "amount", "asset", "funding_id", "account", "cycle_id", "portfolio",
+    "date", "pair", "amount", "asset", "funding_id", "account", "cycle_id", "portfolio", "dry_run",
 )  # fmt: skip
 EXPORT_COLUMNS = (
     "date", "pair", "side", "amount", "price", "fee", "fee_currency", "order_id", "client_id",
@@ -746,7 +746,7 @@ def summary_table(
     periods: Sequence[PeriodSummary], total: PeriodSummary, *, by: str, live_only: bool
 ) -> Table:
     paper = not live_only and total.paper.fills > 0
-    funding = bool(total.funding)
+    funding = bool(total.funding_of(live_only=live_only))
     scope = "live fills only" if live_only else "live and dry-run fills"
     table = _table(f"Audit summary by {by} ({scope})")
     columns = ["period", "cycles", "rebalances", "orders", "fills", "turnover", "fees"]
@@ -764,7 +764,7 @@ def summary_table(
             str(traded.fills), _amounts(traded.turnover), traded.fees_text(_separator()),
         ]  # fmt: skip
         if funding:
-            row.append(_amounts(period.funding))
+            row.append(_amounts(period.funding_of(live_only=live_only)))
         if paper:
             row.append(str(period.paper.fills))
         row += [str(period.skipped), str(period.blocked), str(period.rejected), str(period.errors)]
@@ -929,7 +929,7 @@ def _export_funding(args: argparse.Namespace) -> int:
         writer = _TradeWriter(stream, as_json=args.json, columns=FUNDING_COLUMNS)
         for record in scan(files, stats=stats, on_bytes=on_bytes):
             payment = tracker.payment(record) if wanted.matches(record) else None
-            if payment is not None:
+            if payment is not None and not (args.live_only and payment.dry_run):
                 writer.write(_funding_row(payment))
         writer.close()
     _warn(stats)
@@ -948,6 +948,7 @@ def _funding_row(payment: Funding) -> dict[str, Any]:
         "account": payment.account,
         "cycle_id": payment.cycle_id or "",
         "portfolio": payment.portfolio,
+        "dry_run": payment.dry_run,
     }
 
 

@@ -544,6 +544,7 @@ class Funding:
     amount: Decimal
     asset: str
     funding_id: str
+    dry_run: bool = False  # the paper ledger's payment
 
 
 class FundingTracker:
@@ -566,6 +567,7 @@ class FundingTracker:
             amount=amount,
             asset=str(record.get("asset", "")),
             funding_id=str(record.get("funding_id", "")),
+            dry_run=record.get("dry_run") is True,
         )
         key = (payment.portfolio, payment.account, payment.symbol, payment.funding_id, payment.time)
         if key in self._seen:
@@ -681,6 +683,10 @@ class PeriodSummary:
     rejected: int = 0  # orders the exchange (or the paper ledger) refused
     errors: int = 0  # error and order_failed records
     funding: dict[str, Decimal] = field(default_factory=dict)  # by asset; + received, - paid
+    live_funding: dict[str, Decimal] = field(default_factory=dict)  # of which live
+
+    def funding_of(self, *, live_only: bool = False) -> dict[str, Decimal]:
+        return self.live_funding if live_only else self.funding
 
     def traded(self, *, live_only: bool = False) -> Traded:
         both = Traded()
@@ -703,6 +709,8 @@ class PeriodSummary:
         self.errors += other.errors
         for asset, amount in other.funding.items():
             _add(self.funding, asset, amount)
+        for asset, amount in other.live_funding.items():
+            _add(self.live_funding, asset, amount)
 
     def to_json(self, *, live_only: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -718,7 +726,9 @@ class PeriodSummary:
             "denied_legs": self.denied_legs,
             "rejected": self.rejected,
             "errors": self.errors,
-            "funding": {k: plain(v) for k, v in sorted(self.funding.items())},
+            "funding": {
+                k: plain(v) for k, v in sorted(self.funding_of(live_only=live_only).items())
+            },
         }
         if not live_only:
             body["paper"] = self.paper.to_json()
@@ -776,7 +786,10 @@ class Summarizer:
         elif event == EventType.FUNDING:
             payment = self._funding.payment(record)
             if payment is not None:
-                _add(self._period(payment.time).funding, payment.asset, payment.amount)
+                period = self._period(payment.time)
+                _add(period.funding, payment.asset, payment.amount)
+                if not payment.dry_run:
+                    _add(period.live_funding, payment.asset, payment.amount)
         elif event == EventType.ORDER_REJECTED:
             summary.rejected += 1
         elif event in (EventType.ERROR, EventType.ORDER_FAILED):

@@ -497,11 +497,11 @@ def _row(columns: Sequence[tuple[str, str]], values: Sequence[str], css: str = "
 def _summary_rows(periods: Sequence[PeriodSummary], *, live_only: bool) -> str:
     rows = []
     for p in periods:
-        traded = p.traded(live_only=live_only)
+        traded, funding = p.traded(live_only=live_only), p.funding_of(live_only=live_only)
         cells = [
             p.period, f"{p.cycles:,}", f"{p.rebalances:,}", f"{traded.orders:,}",
             f"{traded.fills:,}", _money(traded.turnover), traded.fees_text(),
-            _money(p.funding), f"{p.skipped:,}", f"{p.blocked:,}", f"{p.errors:,}",
+            _money(funding), f"{p.skipped:,}", f"{p.blocked:,}", f"{p.errors:,}",
         ]  # fmt: skip
         rows.append(_row(_SUMMARY_COLUMNS, cells, "total" if p.period == "total" else ""))
     return "\n".join(rows)
@@ -526,7 +526,11 @@ def _kpis(data: ReportData, total: PeriodSummary, *, live_only: bool) -> str:
             ", ".join(amount for amount, _ in fees) or "0",
             "; ".join(note for _, note in fees if note),
         ),
-        ("funding", _money(total.funding), "+ received, − paid (live perpetuals)"),
+        (
+            "funding",
+            _money(total.funding_of(live_only=live_only)),
+            "+ received, − paid (perpetuals; dry-run: the paper ledger's)",
+        ),
         ("risk blocks", f"{total.blocked:,}", ""),
         ("errors", f"{total.errors:,}", ""),
     ]

@@ -239,6 +239,27 @@ class FundingPayment:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingSettlement:
+    """One settled funding event of a perpetual as the exchange publishes it: the rate per
+    interval and the mark price it was charged at (None when the venue does not publish it)."""
+
+    symbol: str
+    time_ms: int
+    rate: Decimal
+    mark: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRateNow:
+    """A perpetual's current funding rate and the time of its next settlement."""
+
+    symbol: str
+    rate: Decimal
+    next_ms: int
+    mark: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     """One account as read in a snapshot: spot holdings, or a futures wallet with positions."""
 

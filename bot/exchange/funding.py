@@ -6,6 +6,11 @@ account answers `GET /api/v2/mix/account/bill?businessType=contract_settle_fee` 
 (ccxt requires one). A Bitget unified account keeps funding among its financial records
 (`GET /api/v3/account/financial-records`), which is not read yet (`funding_readable`). A row that
 cannot be read whole is a DataError naming it.
+
+The paper ledger's funding (`bot.app.paper_funding`) reads the rates instead: the settled events
+through ccxt `fetch_funding_rate_history` (Binance's `GET /fapi/v1/fundingRate` gives each
+event's mark price too) and the next settlement's time through `fetch_funding_rate` (Binance's
+`GET /fapi/v1/premiumIndex`, weight 1 with a symbol).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.core.domain import FundingPayment
+from bot.core.domain import FundingPayment, FundingRateNow, FundingSettlement
 from bot.core.errors import DataError
 from bot.exchange.account import ExchangeAccount, to_decimal
 
@@ -24,6 +29,12 @@ _ONE_READ = ("binance", "binanceusdm")
 def funding_readable(account: ExchangeAccount) -> bool:
     """Whether the account's funding history is read (not a Bitget unified account's)."""
     return not (account.exchange_id == "bitget" and account.client.options.get("uta") is True)
+
+
+def rates_readable(account: ExchangeAccount) -> bool:
+    """Whether the paper ledger's funding can be read from the account's venue: Binance's
+    funding-rate history gives the mark price each settlement was charged at."""
+    return account.exchange_id in _ONE_READ
 
 
 def parse_payment(account: str, row: Mapping[str, Any]) -> FundingPayment:
@@ -71,3 +82,43 @@ async def _per_symbol(
         "fetch_funding_history", lambda: client.fetch_funding_history(symbol, since_ms, 100)
     )
     return rows
+
+
+async def fetch_settlements(
+    account: ExchangeAccount, symbol: str, since_ms: int
+) -> list[FundingSettlement]:
+    """The settled funding events of `symbol` from `since_ms` on, oldest first."""
+    client = account.client
+    rows: list[Mapping[str, Any]] = await account.read(
+        "fetch_funding_rate_history",
+        lambda: client.fetch_funding_rate_history(symbol, since_ms, 1000),
+    )
+    events = [_settlement(account.name, symbol, r) for r in rows]
+    return sorted((e for e in events if e.time_ms >= since_ms), key=lambda e: e.time_ms)
+
+
+async def fetch_rate_now(account: ExchangeAccount, symbol: str) -> FundingRateNow:
+    """The perpetual's current funding rate and its next settlement time."""
+    client = account.client
+    row: Mapping[str, Any] = await account.read(
+        "fetch_funding_rate", lambda: client.fetch_funding_rate(symbol)
+    )
+    rate = to_decimal(row.get("fundingRate"), f"{account.name}: {symbol} funding rate")
+    next_ms = row.get("fundingTimestamp")
+    if rate is None or not isinstance(next_ms, int):
+        raise DataError(f"{account.name}: {symbol} funding rate without next settlement: {row!r}")
+    mark = to_decimal(row.get("markPrice"), f"{symbol} mark price", allow_none=True)
+    return FundingRateNow(symbol, rate, next_ms, mark)
+
+
+def _settlement(account: str, symbol: str, row: Mapping[str, Any]) -> FundingSettlement:
+    stamp = row.get("timestamp")
+    info = row.get("info")
+    raw = info if isinstance(info, Mapping) else {}
+    rate = to_decimal(
+        raw.get("fundingRate", row.get("fundingRate")), f"{account}: {symbol} funding rate"
+    )
+    mark = to_decimal(raw.get("markPrice"), f"{account}: {symbol} mark price", allow_none=True)
+    if not isinstance(stamp, int) or rate is None:
+        raise DataError(f"{account}: a funding rate event without time or rate: {row!r}")
+    return FundingSettlement(symbol, stamp, rate, mark)

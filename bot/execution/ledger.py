@@ -2,17 +2,20 @@
 
 Pure values and functions. The paper executor applies fills here and persists the result; the
 dry-run snapshot values this ledger at the exchange's current prices, so a rehearsal over many
-cycles evolves like a live account (fees and slippage included; funding is not simulated).
-Wallet transfers move the quote currency between a spot account and a futures wallet. What the
-real accounts held outside their trading wallets (funding wallet, Earn) when the ledger started
-is carried as read: counted like the live bot counts it, never traded.
+cycles evolves like a live account (fees and slippage included). Funding is credited to a
+futures wallet per settlement as the exchange computes it (`funding_payment`), and the ledger
+remembers up to which settlement each perpetual was funded (`PaperFunding`), so a settlement is
+applied once even across restarts. Wallet transfers move the quote currency between a spot
+account and a futures wallet. What the real accounts held outside their trading wallets
+(funding wallet, Earn) when the ledger started is carried as read: counted like the live bot
+counts it, never traded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from bot.core.domain import (
@@ -31,6 +34,7 @@ from bot.core.domain import (
 
 LEDGER_VERSION = 1
 BPS = Decimal("0.0001")
+FUNDING_EXP = Decimal("1e-8")  # exchanges settle funding to 8 decimal places
 
 
 class PaperRejected(Exception):
@@ -102,9 +106,46 @@ def paper_fill(
     return PaperFill(client_order_id, leg, leg.amount, price, fee, settle)
 
 
+def funding_payment(position: PaperPosition, rate: Decimal, mark: Decimal) -> Decimal:
+    """What a settlement credits the wallet (negative: debits): notional at the mark × rate,
+    paid by longs and received by shorts when the rate is positive, to 8 decimal places."""
+    amount = -position.contracts * position.contract_size * mark * rate
+    return amount.quantize(FUNDING_EXP, ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperFunding:
+    """Which settlements the paper ledger has applied: every one up to `through_ms` (the last
+    funding pass), or up to `done_ms[account|symbol]` for a perpetual a failed pass had done
+    already; `next_ms[account|symbol]` is the next settlement the exchange announced."""
+
+    through_ms: int | None = None
+    done_ms: Mapping[str, int] = field(default_factory=dict)
+    next_ms: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "through_ms": self.through_ms,
+            "done_ms": dict(sorted(self.done_ms.items())),
+            "next_ms": dict(sorted(self.next_ms.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> PaperFunding:
+        if not data:
+            return cls()
+        through = data.get("through_ms")
+        return cls(
+            None if through is None else int(through),
+            {k: int(v) for k, v in data.get("done_ms", {}).items()},
+            {k: int(v) for k, v in data.get("next_ms", {}).items()},
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class PaperLedger:
     accounts: Mapping[str, PaperAccount]
+    funding: PaperFunding = PaperFunding()
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> PaperLedger:
@@ -134,7 +175,7 @@ class PaperLedger:
             updated = _apply_spot(account, fill)
         else:
             updated = _apply_futures(account, fill)
-        return PaperLedger({**self.accounts, account.name: updated})
+        return replace(self, accounts={**self.accounts, account.name: updated})
 
     def transfer(
         self, from_account: str, to_account: str, asset: str, amount: Decimal
@@ -149,7 +190,19 @@ class PaperLedger:
             if account is None:
                 raise PaperRejected(f"no paper account {name!r}")
             moved[name] = _credit(account, asset, sign * amount)
-        return PaperLedger(moved)
+        return replace(self, accounts=moved)
+
+    def credit_funding(self, account: str, amount: Decimal) -> PaperLedger:
+        """A funding payment into (negative: out of) a futures wallet; the wallet may go below
+        zero as the exchange's does (its liquidation is not simulated here)."""
+        found = self.accounts.get(account)
+        if found is None or found.market_type is MarketType.SPOT:
+            raise PaperRejected(f"no paper futures account {account!r}")
+        updated = replace(found, wallet=found.wallet + amount)
+        return replace(self, accounts={**self.accounts, account: updated})
+
+    def with_funding(self, funding: PaperFunding) -> PaperLedger:
+        return replace(self, funding=funding)
 
     def account_states(self, quotes: Mapping[InstrumentKey, Quote]) -> dict[str, AccountState]:
         """The ledger as the snapshot shows accounts, futures valued at the current mark."""
@@ -204,6 +257,7 @@ class PaperLedger:
                 }
                 for name, a in sorted(self.accounts.items())
             },
+            "funding": self.funding.to_dict(),
         }
 
     @classmethod
@@ -234,7 +288,7 @@ class PaperLedger:
                     for s, p in a["positions"].items()
                 },
             )
-        return cls(accounts)
+        return cls(accounts, PaperFunding.from_dict(data.get("funding")))
 
 
 def _spot_holdings(account: PaperAccount) -> dict[str, Holding]:

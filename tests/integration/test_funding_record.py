@@ -2,7 +2,8 @@
 cycles over two simulated days record every funding payment the simulator charged the
 perpetuals (its income ledger), once each, with the exchange's id; `audit summary` and the
 funding CSV show the ledger's sums per day; a read repeated over the same window records
-nothing twice, and a record written twice is counted once. Dry-run records none.
+nothing twice, and a record written twice is counted once. Dry-run reads no payments: its
+records are the paper ledger's own (tests/integration/test_paper_funding.py).
 """
 
 from __future__ import annotations
@@ -110,10 +111,11 @@ async def test_summary_and_csv_show_the_ledgers_funding_per_day_and_count_a_dupl
     assert f"funding<b>{html.escape(total)}</b>" in page.read_text(encoding="utf-8")
 
 
-async def test_dry_run_records_no_funding_and_never_reads_it(tmp_path: Path) -> None:
+async def test_dry_run_reads_no_payments_and_records_only_paper_funding(tmp_path: Path) -> None:
     run = await _run(tmp_path, "binance", mode="dry-run")
     assert run["repeated"] is None
-    assert not [r for r in _audit(tmp_path) if r["event"] == EventType.FUNDING]
+    paper = [r for r in _audit(tmp_path) if r["event"] == EventType.FUNDING]
+    assert paper and all(r["dry_run"] is True for r in paper)
     assert "fapi.income" not in run["requests"]
 
 
