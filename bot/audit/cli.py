@@ -81,7 +81,7 @@ FUNDING_COLUMNS = (
 )  # fmt: skip
 EXPORT_COLUMNS = (
     "date", "pair", "side", "amount", "price", "fee", "fee_currency", "order_id", "client_id",
-    "dry_run", "account", "market", "notional", "cycle_id", "portfolio",
+    "dry_run", "account", "market", "notional", "cycle_id", "portfolio", "realized_pnl",
 )  # fmt: skip
 EXIT_BROKEN = 1
 
@@ -747,9 +747,11 @@ def summary_table(
 ) -> Table:
     paper = not live_only and total.paper.fills > 0
     funding = bool(total.funding_of(live_only=live_only))
+    realized = bool(total.traded(live_only=live_only).realized)
     scope = "live fills only" if live_only else "live and dry-run fills"
     table = _table(f"Audit summary by {by} ({scope})")
     columns = ["period", "cycles", "rebalances", "orders", "fills", "turnover", "fees"]
+    columns += ["realized PnL"] if realized else []
     columns += ["funding"] if funding else []
     columns += ["of which dry-run"] if paper else []
     columns += ["skipped", "blocked", "rejected", "errors"]
@@ -763,6 +765,8 @@ def summary_table(
             period.period, str(period.cycles), str(period.rebalances), str(traded.orders),
             str(traded.fills), _amounts(traded.turnover), traded.fees_text(_separator()),
         ]  # fmt: skip
+        if realized:
+            row.append(_amounts(traded.realized))
         if funding:
             row.append(_amounts(period.funding_of(live_only=live_only)))
         if paper:
@@ -883,6 +887,7 @@ def _trade_row(trade: Trade) -> dict[str, Any]:
         "notional": plain(trade.notional),
         "cycle_id": trade.cycle_id or "",
         "portfolio": trade.portfolio,
+        "realized_pnl": "" if trade.realized_pnl is None else plain(trade.realized_pnl),
     }
 
 

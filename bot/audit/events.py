@@ -96,6 +96,7 @@ class OrderFilled(AuditEvent):
     price: Decimal | None
     fee: Decimal
     fee_currency: str | None
+    realized_pnl: Decimal | None = None  # futures: the order's, as the exchange's trades say
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,7 @@ class PaperFill(AuditEvent):
     client_order_id: str
     reduce_only: bool
     dry_run: bool
+    realized_pnl: Decimal | None = None  # futures: what the paper ledger realized
 
 
 @dataclass(frozen=True, slots=True)

@@ -424,6 +424,7 @@ class Trade:
     client_order_id: str | None
     dry_run: bool
     new_order: bool  # the first fill of its order (orders are counted once)
+    realized_pnl: Decimal | None = None  # futures: in the quote currency, before fees
 
     @property
     def quote(self) -> str:
@@ -452,6 +453,7 @@ class _Filled:
     notional: Decimal
     fee: Decimal
     fee_currency: str | None
+    realized: Decimal | None = None
 
 
 class TradeTracker:
@@ -491,7 +493,8 @@ class TradeTracker:
         fee_currency = str(fee_currency) if fee_currency is not None else None
         client_id = record.get("client_order_id")
         order_id = record.get("order_id")
-        now = _Filled(amount, MONEY.multiply(amount, price), fee, fee_currency)
+        realized = decimal_of(record.get("realized_pnl"))
+        now = _Filled(amount, MONEY.multiply(amount, price), fee, fee_currency, realized)
         key = self._key(record)
         before: _Filled | None = None
         if key is not None:
@@ -505,9 +508,12 @@ class TradeTracker:
                 self._done.add(key)
             else:
                 self._open[key] = now
+        d_realized = realized
         if before is None:
             d_amount, d_notional, d_fee, d_price = amount, now.notional, fee, price
         else:
+            if realized is not None and before.realized is not None:
+                d_realized = MONEY.subtract(realized, before.realized)
             d_amount = MONEY.subtract(amount, before.amount)
             d_notional = MONEY.subtract(now.notional, before.notional)
             same = before.fee_currency == fee_currency
@@ -529,6 +535,7 @@ class TradeTracker:
             client_order_id=str(client_id) if client_id is not None else None,
             dry_run=record.get("event") == EventType.PAPER_FILL or record.get("dry_run") is True,
             new_order=before is None,
+            realized_pnl=d_realized,
         )
 
 
@@ -591,11 +598,14 @@ class Traded:
     fee_value: dict[str, Decimal] = field(default_factory=dict)
     # fees paid in a base asset, by (asset, quote): the amount paid and its value in the quote
     converted: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
+    realized: dict[str, Decimal] = field(default_factory=dict)  # futures realized PnL by quote
 
     def add(self, trade: Trade) -> None:
         self.orders += trade.new_order
         self.fills += 1
         _add(self.turnover, trade.quote, trade.notional)
+        if trade.realized_pnl is not None:
+            _add(self.realized, trade.quote, trade.realized_pnl)
         if trade.fee or trade.fee_currency:
             _add(self.fees, trade.fee_currency or "?", trade.fee)
         value = trade.fee_in_quote()
@@ -619,6 +629,8 @@ class Traded:
             _add(self.fee_value, key, value)
         for pair, (amount, value) in other.converted.items():
             self._convert(pair, amount, value)
+        for key, value in other.realized.items():
+            _add(self.realized, key, value)
 
     def unconverted_fees(self) -> dict[str, Decimal]:
         """Fees in a currency that is neither the trade's quote nor its base (BNB, say): no
@@ -663,6 +675,7 @@ class Traded:
                 {"from": asset, "amount": plain(amount), "to": quote, "value": plain(value)}
                 for (asset, quote), (amount, value) in sorted(self.converted.items())
             ],
+            "realized_pnl": {k: plain(v) for k, v in sorted(self.realized.items())},
         }
 
 

@@ -526,6 +526,7 @@ def _kpis(data: ReportData, total: PeriodSummary, *, live_only: bool) -> str:
             ", ".join(amount for amount, _ in fees) or "0",
             "; ".join(note for _, note in fees if note),
         ),
+        ("realized PnL", _money(traded.realized), "futures, before fees and funding"),
         (
             "funding",
             _money(total.funding_of(live_only=live_only)),

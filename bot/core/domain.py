@@ -525,6 +525,7 @@ class OrderUpdate:
     average_price: Decimal | None
     fee: Decimal = ZERO
     fee_currency: str | None = None
+    realized_pnl: Decimal | None = None  # a futures order's, as its trades report it
 
     @property
     def remaining(self) -> Decimal:

@@ -15,7 +15,16 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
-from bot.core.domain import ZERO, Intent, IntentState, Mode, OrderType, OrderUpdate, Touch
+from bot.core.domain import (
+    ZERO,
+    Intent,
+    IntentState,
+    MarketType,
+    Mode,
+    OrderType,
+    OrderUpdate,
+    Touch,
+)
 from bot.core.errors import BotError, DataError, ExecutionError
 from bot.exchange.account import ExchangeAccount, to_decimal
 from bot.exchange.errors import Outcome, describe, order_outcome
@@ -215,8 +224,9 @@ class OrderGateway:
         fees_missing = fee_currency is None or order_fees_need_trades(
             self.account.exchange_id, intent.leg.market_type
         )
+        realized = None
         if filled > 0 and state.final and order_id is not None and fees_missing:
-            fee, fee_currency = await self._fees_from_trades(intent, order_id)
+            fee, fee_currency, realized = await self._from_trades(intent, order_id)
         return OrderUpdate(
             client_order_id=intent.client_order_id,
             exchange_order_id=order_id,
@@ -226,16 +236,22 @@ class OrderGateway:
             average_price=average if average and average > 0 else None,
             fee=fee,
             fee_currency=fee_currency,
+            realized_pnl=realized,
         )
 
-    async def _fees_from_trades(self, intent: Intent, order_id: str) -> tuple[Decimal, str | None]:
+    async def _from_trades(
+        self, intent: Intent, order_id: str
+    ) -> tuple[Decimal, str | None, Decimal | None]:
+        """The order's fees, and a futures order's realized PnL, from its trades."""
         symbol = intent.leg.key.symbol
         trades = await self.account.read(
             f"fetch_my_trades {symbol}",
             lambda: self._client.fetch_my_trades(symbol, None, None, {"orderId": order_id}),
         )
         mine = [t for t in trades if str(t.get("order")) == order_id]
-        return _sum_fees([t.get("fee") for t in mine], self.account.exchange_id)
+        fee, currency = _sum_fees([t.get("fee") for t in mine], self.account.exchange_id)
+        futures = intent.leg.market_type is MarketType.SWAP
+        return fee, currency, _realized(mine, symbol) if futures else None
 
 
 def _check_identity(order: Any, client_order_id: str, exchange_order_id: str | None) -> None:
@@ -251,6 +267,20 @@ def _check_identity(order: Any, client_order_id: str, exchange_order_id: str | N
         raise DataError(f"look up {client_order_id}: the reply is order {replied_cid}")
     if exchange_order_id is not None and str(replied_id) != exchange_order_id:
         raise DataError(f"look up {client_order_id}: the reply is order id {replied_id}")
+
+
+def _realized(trades: list[Any], symbol: str) -> Decimal | None:
+    """The realized PnL the trades report (Binance USDⓈ-M `realizedPnl`, Bitget `profit`), or
+    None when a trade does not report it."""
+    total = ZERO
+    for trade in trades:
+        info = trade.get("info") if isinstance(trade, Mapping) else None
+        raw = info.get("realizedPnl", info.get("profit")) if isinstance(info, Mapping) else None
+        value = to_decimal(raw, f"{symbol} realized PnL", allow_none=True)
+        if value is None:
+            return None
+        total += value
+    return total if trades else None
 
 
 def _fees(order: Mapping[str, Any], exchange_id: str) -> tuple[Decimal, str | None]:

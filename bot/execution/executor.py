@@ -917,6 +917,7 @@ class LiveExecutor:
                 price=update.average_price,
                 fee=update.fee,
                 fee_currency=update.fee_currency,
+                realized_pnl=update.realized_pnl,
             )
             self._audit.record(fill, cycle_id)
         if update.state is IntentState.CANCELED:

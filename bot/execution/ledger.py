@@ -340,6 +340,26 @@ def _apply_spot(account: PaperAccount, fill: PaperFill) -> PaperAccount:
     return replace(account, holdings={k: v for k, v in holdings.items() if v != 0})
 
 
+def realized_pnl(ledger: PaperLedger, fill: PaperFill) -> Decimal | None:
+    """What a futures fill realizes on the ledger's position (None for a spot fill): the price
+    move since entry on the part it closes, before fees, as the exchange reports it."""
+    if fill.leg.market_type is MarketType.SPOT:
+        return None
+    account = ledger.accounts.get(fill.leg.key.account)
+    current = account.positions.get(fill.leg.key.symbol) if account is not None else None
+    if current is None:
+        return ZERO
+    return _realized(current, fill.leg.side.sign * fill.amount, fill.price)
+
+
+def _realized(position: PaperPosition, delta: Decimal, price: Decimal) -> Decimal:
+    old = position.contracts
+    if old == 0 or old * delta >= 0:
+        return ZERO
+    closed = min(abs(delta), abs(old))  # reducing, possibly through zero
+    return (price - position.entry_price) * closed * position.contract_size * (1 if old > 0 else -1)
+
+
 def _apply_futures(account: PaperAccount, fill: PaperFill) -> PaperAccount:
     symbol = fill.leg.key.symbol
     current = account.positions.get(symbol)
@@ -350,10 +370,7 @@ def _apply_futures(account: PaperAccount, fill: PaperFill) -> PaperAccount:
     if fill.leg.reduce_only and (old == 0 or abs(old + delta) > abs(old) or old * delta > 0):
         raise PaperRejected(f"{symbol}: reduce-only order would increase the position")
     new = old + delta
-    realized = ZERO
-    if old != 0 and old * delta < 0:  # reducing, possibly through zero
-        closed = min(abs(delta), abs(old))
-        realized = (fill.price - entry) * closed * size * (1 if old > 0 else -1)
+    realized = _realized(current, delta, fill.price) if current is not None else ZERO
     if new == 0:
         new_entry = ZERO
     elif old == 0 or old * new < 0:

@@ -20,7 +20,7 @@ from bot.core.ids import client_order_id, transfer_client_id
 from bot.core.policy.collateral import TransferLeg
 from bot.core.slicing import child_count
 from bot.execution.executor import AuditSink, ExecutionReport, LegOutcome, Reconciliation
-from bot.execution.ledger import PaperLedger, PaperRejected, paper_fill
+from bot.execution.ledger import PaperLedger, PaperRejected, paper_fill, realized_pnl
 from bot.execution.transfers import (
     KeyValueStore,
     TransferAudit,
@@ -108,6 +108,7 @@ class PaperExecutor:
         )
         base = leg.key.symbol.split("/")[0]
         fill = paper_fill(leg, cid, quote, fee_rate, self._costs.slippage_bps, base)
+        realized = realized_pnl(self.ledger, fill)
         try:
             ledger = self.ledger.apply(fill)
         except PaperRejected as exc:
@@ -141,6 +142,7 @@ class PaperExecutor:
                 client_order_id=cid,
                 reduce_only=leg.reduce_only,
                 dry_run=True,
+                realized_pnl=realized,
             ),
             cycle_id,
         )
