@@ -39,6 +39,7 @@ from bot.audit.writer import EventType
 from bot.core.domain import (
     ZERO,
     DriftReport,
+    FundingRateNow,
     Holding,
     InstrumentKey,
     Leg,
@@ -133,6 +134,14 @@ class PaperFundingSource(Protocol):
     async def apply(self, cycle_id: str) -> int: ...
 
 
+class FundingRateSource(Protocol):
+    """The perpetuals' current funding rates, read again once per settlement."""
+
+    async def refresh(self, cycle_id: str) -> int: ...
+
+    def rates(self) -> dict[InstrumentKey, FundingRateNow]: ...
+
+
 class Observer(Protocol):
     """Metrics and notifications: told what happened, never able to break a cycle (the risk
     engine shares the cycle's list and tells them of trading-state changes)."""
@@ -206,6 +215,7 @@ class Cycle:
     transfers: TransferRunner | None = None  # with `[collateral] enabled` (policy.collateral)
     funding: FundingSource | None = None  # live: funding payments into the audit log
     paper_funding: PaperFundingSource | None = None  # dry-run: funding on the paper ledger
+    funding_rates: FundingRateSource | None = None  # shown by the status page
     full: FullRecord | None = None  # the last cycle that wrote its whole decision
 
     @property
@@ -247,6 +257,8 @@ class Cycle:
         result.reconciliation = reconciliation
         if self.funding is not None:
             await self.funding.record(cycle_id)
+        if self.funding_rates is not None:
+            await self.funding_rates.refresh(cycle_id)
         return result
 
     async def _reconcile(self, cycle_id: str) -> Reconciliation:

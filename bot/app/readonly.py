@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -41,6 +41,7 @@ from bot.core.domain import Mode
 from bot.core.errors import StateError
 from bot.core.pipeline import Policy
 from bot.core.risk import RiskState
+from bot.exchange.account import ExchangeAccount
 from bot.exchange.portfolio import LiveReader, PaperReader
 from bot.execution.ledger import PaperLedger
 from bot.store.state import StateView, open_state_view, running_pid
@@ -64,6 +65,7 @@ class ReadOnlyPortfolio:
     risk_state: RiskState
     kill_switch: KillSwitch
     clock: Callable[[], datetime]
+    accounts: Mapping[str, ExchangeAccount]  # read-only connections (`plan` reads funding rates)
 
 
 @contextlib.asynccontextmanager
@@ -112,6 +114,7 @@ async def open_read_only(config: BotConfig) -> AsyncIterator[ReadOnlyPortfolio]:
                 config.kill_switch_file, config.risk.kill_switch_env, dict(os.environ)
             ),
             clock=clock,
+            accounts=accounts,
         )
 
 

@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from bot import config as cfg
 from bot.app.control import ControlRequests
 from bot.app.cycle import Cycle, Observer, TargetSource, TransferRunner
 from bot.app.funding import FundingRecorder
+from bot.app.funding_book import FundingRateBook, funding_keys
 from bot.app.futures_setup import apply_futures_settings, wanted_settings
 from bot.app.keycheck import check_keys
 from bot.app.paper_funding import PaperFundingPass
@@ -43,7 +44,7 @@ from bot.app.targets import StaticTargets, StrategyTargets, is_static
 from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import AuditLog, EventType
 from bot.config import AccountConfig, BotConfig
-from bot.core.domain import Instrument, InstrumentKey, MarketType, Mode
+from bot.core.domain import Instrument, InstrumentKey, MarketType, Mode, Sleeve
 from bot.core.errors import ConfigError, ExchangeUnavailable, StateError
 from bot.core.pipeline import CollateralPolicy, Policy
 from bot.core.risk import RiskState
@@ -395,6 +396,7 @@ async def open_app(
             transfers=_transfers(config, mode, accounts, executor, store, audit, clock),
             funding=_funding(config, mode, accounts, store, audit, clock),
             paper_funding=_paper_funding(config, accounts, executor, store, audit, clock),
+            funding_rates=_funding_book(cfg.to_sleeves(config), accounts, store, audit, clock),
         )
         handle = getattr(sim, "handle", None)
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
@@ -549,6 +551,18 @@ def _funding(
         if w.symbols and funding_readable(accounts[w.account])
     }
     return FundingRecorder(accounts, symbols, store, audit, clock) if symbols else None
+
+
+def _funding_book(
+    sleeves: Sequence[Sleeve],
+    accounts: Mapping[str, ExchangeAccount],
+    store: StateStore,
+    audit: AuditLog,
+    clock: Callable[[], datetime],
+) -> FundingRateBook | None:
+    """The current rates of the futures sleeves' perpetuals whose venue serves them."""
+    keys = funding_keys(sleeves, accounts)
+    return FundingRateBook(accounts, keys, store, audit, clock) if keys else None
 
 
 def _paper_funding(

@@ -9,13 +9,15 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.app.cycle import collateral_fields, plan_fields, verdict_fields
+from bot.app.funding_book import funding_keys, read_rates
 from bot.app.readonly import ReadOnlyPortfolio, open_read_only
 from bot.audit.writer import to_jsonable
 from bot.config import BotConfig
 from bot.core import human
-from bot.core.domain import Plan, Snapshot, Verdict
+from bot.core.domain import DriftReport, Plan, Snapshot, Verdict
 from bot.core.errors import BotError
 from bot.core.pipeline import Decision, Schedule, decide_cycle
+from bot.core.policy.funding import SIGN_NOTE, FundingLine, cost_text, funding_lines
 from bot.core.policy.report import outside_rows, plan_rows
 
 
@@ -39,6 +41,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
         rows = plan_rows(drift, plan, portfolio.policy.sleeves, sources, steps)
         funding = decision.collateral
         outside = outside_rows(snapshot)
+        perpetuals, unread = await _funding(portfolio, drift)
         if as_json:
             body = {
                 "nav": drift.nav,
@@ -68,6 +71,8 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                     {"account": o.account, "asset": o.asset, "wallet": o.wallet, "amount": o.amount}
                     for o in outside
                 ],
+                "funding": [_funding_fields(line) for line in perpetuals],
+                "funding_unread": unread,
             }
             print(json.dumps(to_jsonable(body), indent=2))
             return 0
@@ -119,7 +124,57 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
                 console.print(f"shortfall: {shortfall.message}")
         if decision.verdict is not None:
             _print_verdict(console, decision.verdict)
+        _print_funding(console, perpetuals, unread, portfolio.config.quote_currency)
         return 0
+
+
+async def _funding(
+    portfolio: ReadOnlyPortfolio, drift: DriftReport
+) -> tuple[list[FundingLine], str | None]:
+    """The perpetual sleeves' funding now and a year of it at the target (or why unread)."""
+    keys = funding_keys(portfolio.policy.sleeves, portfolio.accounts)
+    try:
+        rates = await read_rates(portfolio.accounts, keys)
+    except BotError as exc:
+        return [], str(exc)
+    targets = {s.sleeve: s.target for s in drift.sleeves}
+    return funding_lines(portfolio.policy.sleeves, targets, drift.nav, rates), None
+
+
+def _funding_fields(line: FundingLine) -> dict[str, object]:
+    return {
+        "sleeve": line.sleeve,
+        "account": line.key.account,
+        "symbol": line.key.symbol,
+        "rate": line.rate,
+        "interval_hours": line.interval_hours,
+        "annual_rate": line.annual_rate,
+        "target_notional": line.target_notional,
+        "annual_cost": line.annual_cost,
+    }
+
+
+def _print_funding(
+    console: Console, lines: list[FundingLine], unread: str | None, quote: str
+) -> None:
+    if unread is not None:
+        console.print(f"funding: rates unread — {unread}")
+    if not lines:
+        return
+    table = Table(title="Funding of the perpetual sleeves at their target")
+    for name in ("sleeve", "perpetual", "rate", "a year", "target", "a year at target"):
+        table.add_column(name, justify="left" if name in ("sleeve", "perpetual") else "right")
+    for line in lines:
+        table.add_row(
+            line.sleeve,
+            line.key.symbol,
+            f"{human.percent(line.rate, places=4)} / {line.interval_hours:g} h",
+            human.percent(line.annual_rate),
+            human.money(line.target_notional, quote),
+            cost_text(line.annual_cost, quote),
+        )
+    console.print(table)
+    console.print(f"funding: {SIGN_NOTE}")
 
 
 async def _decide(portfolio: ReadOnlyPortfolio) -> tuple[Snapshot, Decision]:

@@ -257,6 +257,7 @@ class FundingRateNow:
     rate: Decimal
     next_ms: int
     mark: Decimal | None
+    interval_hours: Decimal = Decimal(8)  # between settlements, as the venue reports it
 
 
 @dataclass(frozen=True, slots=True)

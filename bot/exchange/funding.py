@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from bot.core.domain import FundingPayment, FundingRateNow, FundingSettlement
@@ -108,7 +109,9 @@ async def fetch_rate_now(account: ExchangeAccount, symbol: str) -> FundingRateNo
     if rate is None or not isinstance(next_ms, int):
         raise DataError(f"{account.name}: {symbol} funding rate without next settlement: {row!r}")
     mark = to_decimal(row.get("markPrice"), f"{symbol} mark price", allow_none=True)
-    return FundingRateNow(symbol, rate, next_ms, mark)
+    interval = str(row.get("interval") or "")
+    hours = Decimal(interval[:-1]) if interval.endswith("h") and interval[:-1].isdigit() else None
+    return FundingRateNow(symbol, rate, next_ms, mark, hours or Decimal(8))
 
 
 def _settlement(account: str, symbol: str, row: Mapping[str, Any]) -> FundingSettlement:

@@ -22,9 +22,10 @@ from bot.app.cycle import CycleResult
 from bot.app.wiring import App, utc_now
 from bot.audit.layout import portfolio_audit_dir
 from bot.core import human
-from bot.core.domain import InstrumentKey, IntentState, TradingState
+from bot.core.domain import DriftReport, InstrumentKey, IntentState, TradingState
 from bot.core.errors import ConfigError
 from bot.core.pipeline import Outcome
+from bot.core.policy.funding import funding_lines
 from bot.core.risk import ChangeSource, OperatorAction, StateChange
 from bot.logs import redact, register_secrets
 from bot.ops.feed import AuditFeed
@@ -34,12 +35,14 @@ from bot.ops.metrics import Metrics
 from bot.ops.notify import Notifier
 from bot.ops.server import StatusServer
 from bot.ops.view import (
+    FundingView,
     HistoryView,
     LastCycleView,
     RecentView,
     StatusView,
     account_views,
     fill_view,
+    funding_views,
     history_view,
     order_view,
     sleeve_views,
@@ -281,7 +284,17 @@ class Operations:
                 RecentView(time=c.time, cycle_id=c.cycle_id, event=c.outcome, summary=c.reason)
                 for c in self.history.cycles
             ],
+            funding=self._funding(drift),
         )
+
+    def _funding(self, drift: DriftReport | None) -> list[FundingView]:
+        """The perpetual sleeves' rates the cycle keeps, at the last cycle's targets and NAV."""
+        book = self.app.cycle.funding_rates
+        if book is None or drift is None:
+            return []
+        targets = {s.sleeve: s.target for s in drift.sleeves}
+        lines = funding_lines(self.app.cycle.sleeves, targets, drift.nav, book.rates())
+        return funding_views(lines, self.app.config.quote_currency)
 
     def history_of(self, window: Window) -> HistoryView:
         return history_view(self.history, window, self._now(), self.app.config.quote_currency)

@@ -12,7 +12,7 @@ floats: statistics, never money.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +30,7 @@ from bot.core.domain import (
     Snapshot,
     TradingState,
 )
+from bot.core.policy.funding import FundingLine, cost_text
 from bot.ops.history import OrderRow, OrderStatus, StatusHistory, Window
 
 FEE_PLACES = 4  # a fee in the quote currency: cents would hide most of them
@@ -182,6 +183,22 @@ class RecentView(View):
     summary: str
 
 
+class FundingView(View):
+    """A perpetual sleeve's current funding rate and a year of it at the target."""
+
+    sleeve: str
+    symbol: str
+    rate: Decimal  # per settlement interval
+    interval_hours: Decimal
+    annual_rate: Decimal
+    target_notional: Decimal  # signed: negative is short
+    annual_cost: Decimal  # quote currency a year: positive paid, negative received
+    rate_text: str
+    annual_rate_text: str
+    annual_cost_text: str
+    next_settlement: datetime
+
+
 class StatusView(View):
     portfolio: str
     mode: Mode
@@ -198,6 +215,7 @@ class StatusView(View):
     traded: TradedView
     last_cycle: LastCycleView | None
     recent: list[RecentView]
+    funding: list[FundingView] = []  # the perpetual sleeves' rates (Binance USDⓈ-M)
     health: HealthView | None = None  # the server adds these two
     writes_enabled: bool = False
 
@@ -231,6 +249,25 @@ class HistoryView(View):
 
 
 # -- builders ----------------------------------------------------------------------------------
+
+
+def funding_views(lines: Iterable[FundingLine], quote: str) -> list[FundingView]:
+    return [
+        FundingView(
+            sleeve=line.sleeve,
+            symbol=line.key.symbol,
+            rate=line.rate,
+            interval_hours=line.interval_hours,
+            annual_rate=line.annual_rate,
+            target_notional=line.target_notional,
+            annual_cost=line.annual_cost,
+            rate_text=f"{human.percent(line.rate, places=4)} / {line.interval_hours:g} h",
+            annual_rate_text=human.percent(line.annual_rate),
+            annual_cost_text=cost_text(line.annual_cost, quote),
+            next_settlement=datetime.fromtimestamp(line.next_ms / 1000, tz=UTC),
+        )
+        for line in lines
+    ]
 
 
 def _text(value: Decimal | None, step: Decimal | None = None, *, sign: bool = False) -> str:

@@ -382,6 +382,19 @@
     });
   }
 
+  function renderFunding(lines) {
+    fillTable("#funding", lines, (f) => {
+      const row = element("tr");
+      cell(row, f.sleeve, "name");
+      cell(row, f.symbol, "symbol");
+      cell(row, f.rate_text, "num rate");
+      cell(row, f.annual_rate_text, "num");
+      cell(row, Number(f.target_notional).toLocaleString("en-US", { maximumFractionDigits: 2 }), "num wide");
+      cell(row, f.annual_cost_text, "num cost");
+      return row;
+    });
+  }
+
   function accountCard(account) {
     const card = element("article", "account");
     card.dataset.account = account.name;
@@ -507,6 +520,7 @@
     renderSummary(status);
     renderAllocation(sleeves);
     renderSleeves(sleeves);
+    renderFunding(status.funding || []);
     renderAccounts(status.accounts || []);
     renderFills(status.fills || []);
     renderOrders(status.orders || []);
