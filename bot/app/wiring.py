@@ -494,7 +494,12 @@ async def _execution(
             ledger=ledger,
             store=store,
             audit=audit,
-            costs=PaperCosts(paper.spot_fee, paper.futures_fee, paper.slippage_bps),
+            costs=PaperCosts(
+                paper.spot_fee,
+                paper.futures_fee,
+                paper.slippage_bps,
+                {n: a.leverage for n, a in config.accounts.items() if a.leverage is not None},
+            ),
             clock=clock,
         )
         executor = paper_executor

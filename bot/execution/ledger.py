@@ -6,9 +6,11 @@ cycles evolves like a live account (fees and slippage included). Funding is cred
 futures wallet per settlement as the exchange computes it (`funding_payment`), and the ledger
 remembers up to which settlement each perpetual was funded (`PaperFunding`), so a settlement is
 applied once even across restarts. Wallet transfers move the quote currency between a spot
-account and a futures wallet. What the real accounts held outside their trading wallets
-(funding wallet, Earn) when the ledger started is carried as read: counted like the live bot
-counts it, never traded.
+account and a futures wallet. What the exchange refuses is refused here too (`PaperRejected`):
+a sale beyond the balance, a buy beyond the cash, and a futures increase whose initial margin is
+more than the wallet has available (`require_margin`). What the real accounts held outside
+their trading wallets (funding wallet, Earn) when the ledger started is carried as read:
+counted like the live bot counts it, never traded.
 """
 
 from __future__ import annotations
@@ -338,6 +340,38 @@ def _apply_spot(account: PaperAccount, fill: PaperFill) -> PaperAccount:
         holdings[base] = holdings.get(base, ZERO) - fill.amount
         holdings[quote_ccy] = holdings.get(quote_ccy, ZERO) + fill.amount * fill.price - fill.fee
     return replace(account, holdings={k: v for k, v in holdings.items() if v != 0})
+
+
+def require_margin(
+    ledger: PaperLedger, fill: PaperFill, marks: Mapping[str, Decimal], leverage: int
+) -> None:
+    """Refuse a futures fill that increases a position by more initial margin than the wallet
+    has available, as the exchange does: needed = increase × contract size × price / leverage;
+    available = wallet + unrealized PnL − the positions' initial margin at the mark (cross)."""
+    if fill.leg.market_type is MarketType.SPOT:
+        return
+    account = ledger.accounts.get(fill.leg.key.account)
+    if account is None:
+        return  # `apply` refuses it
+    current = account.positions.get(fill.leg.key.symbol)
+    old = current.contracts if current is not None else ZERO
+    size = current.contract_size if current is not None else fill.leg.contract_size
+    increase = max(ZERO, abs(old + fill.leg.side.sign * fill.amount) - abs(old))
+    if increase == 0:
+        return
+    needed = (increase * size * fill.price / leverage).quantize(FUNDING_EXP, ROUND_HALF_UP)
+    available = account.wallet
+    for symbol, p in account.positions.items():
+        mark = marks.get(symbol, p.entry_price)
+        available += (mark - p.entry_price) * p.contracts * p.contract_size
+        available -= abs(p.contracts) * p.contract_size * mark / leverage
+    if available < needed:
+        # Worded as the live rejection is audited (ccxt's class, then the exchange's message).
+        raise PaperRejected(
+            f"InsufficientFunds: Margin is insufficient: {fill.leg.key.symbol} needs {needed} "
+            f"{account.margin_asset or ''} of initial margin at {leverage}x, "
+            f"{available.quantize(FUNDING_EXP)} available on {account.name}"
+        )
 
 
 def realized_pnl(ledger: PaperLedger, fill: PaperFill) -> Decimal | None:

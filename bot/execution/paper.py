@@ -8,7 +8,7 @@ transfers (`PaperTransfers`) move the paper ledger's money and never call an exc
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -20,7 +20,13 @@ from bot.core.ids import client_order_id, transfer_client_id
 from bot.core.policy.collateral import TransferLeg
 from bot.core.slicing import child_count
 from bot.execution.executor import AuditSink, ExecutionReport, LegOutcome, Reconciliation
-from bot.execution.ledger import PaperLedger, PaperRejected, paper_fill, realized_pnl
+from bot.execution.ledger import (
+    PaperLedger,
+    PaperRejected,
+    paper_fill,
+    realized_pnl,
+    require_margin,
+)
 from bot.execution.transfers import (
     KeyValueStore,
     TransferAudit,
@@ -37,11 +43,18 @@ class PaperStore(KeyValueStore, Protocol):
     ) -> None: ...
 
 
+DEFAULT_LEVERAGE = 20  # what Binance and Bitget set on a perpetual nobody configured
+
+
 @dataclass(frozen=True, slots=True)
 class PaperCosts:
     spot_fee: Decimal = Decimal("0.001")
     futures_fee: Decimal = Decimal("0.0005")
     slippage_bps: Decimal = Decimal("5")
+    leverage: Mapping[str, int] = field(default_factory=dict)  # futures account → leverage
+
+    def leverage_of(self, account: str) -> int:
+        return self.leverage.get(account, DEFAULT_LEVERAGE)
 
 
 class PaperExecutor:
@@ -92,13 +105,14 @@ class PaperExecutor:
             for leg in _orders_of(planned, cycle_id):
                 if self._stopping:
                     return ExecutionReport(tuple(outcomes), "shutdown requested: no new orders")
-                outcomes.append(self._fill(leg, cycle_id, quotes.get(leg.key)))
+                outcomes.append(self._fill(leg, cycle_id, quotes))
                 if outcomes[-1].state is IntentState.REJECTED:
                     break  # the rest of a sliced leg would meet the same refusal
         return ExecutionReport(tuple(outcomes))
 
-    def _fill(self, leg: Leg, cycle_id: str, quote: Quote | None) -> LegOutcome:
+    def _fill(self, leg: Leg, cycle_id: str, quotes: Mapping[InstrumentKey, Quote]) -> LegOutcome:
         """One order of a leg, filled on the paper ledger at once."""
+        quote = quotes.get(leg.key)
         cid = client_order_id(self._portfolio, leg.origin or cycle_id, leg.index, 0, leg.child)
         if quote is None:
             self._audit.record(OrderRejected(cid, "no quote", dry_run=True), cycle_id)
@@ -109,7 +123,11 @@ class PaperExecutor:
         base = leg.key.symbol.split("/")[0]
         fill = paper_fill(leg, cid, quote, fee_rate, self._costs.slippage_bps, base)
         realized = realized_pnl(self.ledger, fill)
+        marks = {
+            k.symbol: q.valuation_price for k, q in quotes.items() if k.account == leg.key.account
+        }
         try:
+            require_margin(self.ledger, fill, marks, self._costs.leverage_of(leg.key.account))
             ledger = self.ledger.apply(fill)
         except PaperRejected as exc:
             self._audit.record(OrderRejected(cid, str(exc), dry_run=True), cycle_id)

@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.domain import InstrumentKey, Leg, MarketType, Quote, Side
-from bot.execution.ledger import PaperAccount, PaperLedger, PaperPosition, PaperRejected, paper_fill
+from bot.execution.ledger import (
+    PaperAccount,
+    PaperLedger,
+    PaperPosition,
+    PaperRejected,
+    paper_fill,
+    require_margin,
+)
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 SPOT = InstrumentKey("spot", "BTC/USDT")
@@ -170,3 +177,32 @@ def test_a_paper_transfer_is_refused_as_the_exchange_refuses_it(
     ledger = _wallets("100", "5000")
     with pytest.raises(PaperRejected, match=why):
         ledger.transfer(source, target, asset, D(amount))
+
+
+def test_a_futures_increase_needs_its_initial_margin_available_and_a_reduction_needs_none() -> None:
+    # Wallet 5,000; a 1 BTC short held at 50,000, marked at 51,000: unrealized −1,000 and
+    # 51,000 / 20 = 2,550 of initial margin, so 5,000 − 1,000 − 2,550 = 1,450 is available.
+    held = PaperLedger(
+        {
+            "usdm": PaperAccount(
+                "usdm",
+                MarketType.SWAP,
+                margin_asset="USDT",
+                wallet=D(5000),
+                positions={PERP.symbol: PaperPosition(PERP.symbol, D(-1), D(50000))},
+            )
+        }
+    )
+    marks = {PERP.symbol: D(51000)}
+    at = Quote(last=D("50000"), bid=D("50000"), ask=D("50000"), timestamp=T)
+    fits = paper_fill(perp_leg(Side.SELL, "0.58"), "c", at, D(0), D(0), "BTC")  # 1,450 at 20x
+    require_margin(held, fits, marks, 20)
+    beyond = paper_fill(perp_leg(Side.SELL, "0.581"), "c", at, D(0), D(0), "BTC")
+    with pytest.raises(PaperRejected, match=r"Margin is insufficient.*1452\.5.*1450"):
+        require_margin(held, beyond, marks, 20)
+    # Buying back (a reduction, even through zero to the size held) needs no margin.
+    require_margin(held, paper_fill(perp_leg(Side.BUY, "2"), "c", at, D(0), D(0), "BTC"), marks, 20)
+    with pytest.raises(PaperRejected):  # through zero to a larger long than the short was
+        require_margin(
+            held, paper_fill(perp_leg(Side.BUY, "2.1"), "c", at, D(0), D(0), "BTC"), marks, 1
+        )
