@@ -269,13 +269,20 @@ def _check_identity(order: Any, client_order_id: str, exchange_order_id: str | N
         raise DataError(f"look up {client_order_id}: the reply is order id {replied_id}")
 
 
+_PNL_FIELDS = ("realizedPnl", "profit", "execPnl")
+
+
 def _realized(trades: list[Any], symbol: str) -> Decimal | None:
-    """The realized PnL the trades report (Binance USDⓈ-M `realizedPnl`, Bitget `profit`), or
-    None when a trade does not report it."""
+    """The realized PnL the trades report (Binance USDⓈ-M `realizedPnl`, Bitget classic
+    `profit`, Bitget unified `execPnl`), or None when a trade does not report it."""
     total = ZERO
     for trade in trades:
         info = trade.get("info") if isinstance(trade, Mapping) else None
-        raw = info.get("realizedPnl", info.get("profit")) if isinstance(info, Mapping) else None
+        raw = (
+            next((info[k] for k in _PNL_FIELDS if k in info), None)
+            if isinstance(info, Mapping)
+            else None
+        )
         value = to_decimal(raw, f"{symbol} realized PnL", allow_none=True)
         if value is None:
             return None

@@ -1,6 +1,7 @@
 """Realized PnL in the audit log, against the simulator through ccxt's real classes: live, each
 futures order's realized PnL is what the exchange's trades report (Binance USDⓈ-M `realizedPnl`,
-read with the fees, no extra request), and `audit summary` and the CSV export show per day and
+Bitget `profit` / unified `execPnl`, read with the fees, no extra request), and `audit summary`
+and the CSV export show per day and
 per fill what the simulator's ledger realized; in dry-run the paper ledger's realized PnL is
 recorded on its fills the same way.
 """
@@ -34,11 +35,10 @@ def _records(tmp_path: Path) -> list[dict[str, Any]]:
     return [r.record for r in read_records(tmp_path / "data" / "audit")]
 
 
-async def _run(tmp_path: Path, mode: str) -> list[FillRecord]:
+async def _run(tmp_path: Path, mode: str, venue: str = "binance") -> list[FillRecord]:
     # A tight band trades the perpetuals back and forth as prices move.
-    config = load(
-        write_config(tmp_path, mode=mode, trigger='kind = "band"\nband = 0.01\ncooldown = "0s"')
-    )
+    trigger = 'kind = "band"\nband = 0.01\ncooldown = "0s"'
+    config = load(write_config(tmp_path, mode=mode, trigger=trigger, venue=venue))
     wanted = check_live_allowed(config, cli_live=True) if mode == "live" else Mode.DRY_RUN
     async with open_app(config, wanted) as app:
         for _ in range(CYCLES):
@@ -52,10 +52,11 @@ def _day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
 
 
+@pytest.mark.parametrize("venue", ["binance", "bitget"])
 async def test_live_realized_pnl_per_day_and_per_fill_is_the_simulators(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], venue: str
 ) -> None:
-    fills = await _run(tmp_path, "live")
+    fills = await _run(tmp_path, "live", venue)
     by_day: dict[str, Decimal] = defaultdict(Decimal)
     by_order: dict[str, Decimal] = defaultdict(Decimal)
     for f in fills:
