@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from rebalance_sim.auth import ApiKey, AuthError, AuthFailure, Permission
+from rebalance_sim.auth import ApiKey, AuthError, Permission
 from rebalance_sim.earn import BINANCE_EARN_ROUTES, BinanceEarnRoutes
 from rebalance_sim.engine import (
     ZERO,
@@ -59,7 +59,7 @@ from rebalance_sim.pipeline import (
     json_response,
 )
 from rebalance_sim.ratelimit import Family, Limited, RateLimiter
-from rebalance_sim.tables import Fields
+from rebalance_sim.tables import Fields, Messages
 
 Weight = int | Callable[[Mapping[str, str]], int]
 _DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
@@ -254,7 +254,8 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
                 need=_need(route),
             )
         except AuthError as exc:
-            raise WireError(*_AUTH_ERRORS[exc.failure]) from None
+            status, code, msg = _AUTH_ERRORS[exc.failure.value]
+            raise WireError(int(code), msg, int(status)) from None
         family = route.meta.family
         if route.creates_order and self.limiter.charge_order(key.account, family).limited:
             budget = self.limiter.limits.order_budget(family)
@@ -289,20 +290,12 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         if reason is Reject.UNKNOWN_ORDER:
             return _unknown_order(cancel=route.method == "DELETE")
         if route.name.startswith("sapi."):
-            code, msg = _TRANSFER_REJECTS.get(reason, (-5003, "Transfer failed."))
-            return WireError(code, msg)
-        if route.meta.family is Family.SPOT:
-            table = _SPOT_REJECTS
-        elif reason is Reject.MIN_NOTIONAL:
-            limit = exc.limit.normalize() if exc.limit is not None else ZERO
-            msg = f"Order's notional must be no smaller than {limit:f} (unless you choose reduce"
-            return WireError(-4164, msg + " only).")
-        elif reason is Reject.INVALID_LEVERAGE:
-            return WireError(-4028, f"Leverage {exc.detail} is not valid")
+            code, msg = _REJECTS.get("transfer", reason.value) or ("-5003", "Transfer failed.")
         else:
-            table = _FUTURES_REJECTS
-        code, msg = table.get(reason, (-1000, f"An unknown error occurred: {reason}."))
-        return WireError(code, msg)
+            unknown = ("-1000", f"An unknown error occurred: {reason}.")
+            code, msg = _REJECTS.get(route.meta.family.value, reason.value) or unknown
+        limit = exc.limit.normalize() if exc.limit is not None else ZERO
+        return WireError(int(code), msg.format(limit=f"{limit:f}", detail=exc.detail))
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -1488,93 +1481,80 @@ def _unknown_order(*, cancel: bool) -> WireError:
     )
 
 
-_KEY_REFUSED = (-2015, "Invalid API-key, IP, or permissions for action.", 401)
-_AUTH_ERRORS: dict[AuthFailure, tuple[int, str, int]] = {
-    AuthFailure.MISSING_KEY: (-2014, "API-key format invalid.", 401),
-    AuthFailure.BAD_KEY_FORMAT: (-2014, "API-key format invalid.", 401),
-    AuthFailure.UNKNOWN_KEY: _KEY_REFUSED,
-    AuthFailure.WRONG_VENUE: _KEY_REFUSED,
-    AuthFailure.PERMISSION_DENIED: _KEY_REFUSED,
-    AuthFailure.MISSING_SIGNATURE: (-1102, _missing("signature").msg, 400),
-    AuthFailure.BAD_SIGNATURE: (-1022, "Signature for this request is not valid.", 400),
-    AuthFailure.MISSING_TIMESTAMP: (-1102, _missing("timestamp").msg, 400),
-    AuthFailure.BAD_RECV_WINDOW: (-1131, "recvWindow must be less than 60000", 400),
-    AuthFailure.TIMESTAMP_AHEAD: (
-        -1021,
-        "Timestamp for this request was 1000ms ahead of the server's time.",
-        400,
-    ),
-    AuthFailure.TIMESTAMP_OUTSIDE_WINDOW: (
-        -1021,
-        "Timestamp for this request is outside of the recvWindow.",
-        400,
-    ),
-}
-_INVALID_SYMBOL = (-1121, "Invalid symbol.")
-_FILTER_LOT = (-1013, "Filter failure: LOT_SIZE")
-_FILTER_PRICE = (-1013, "Filter failure: PRICE_FILTER")
-_TRANSFER_REJECTS: dict[Reject, tuple[int, str]] = {
-    Reject.INSUFFICIENT_BALANCE: (-5013, "Asset transfer failed: insufficient balance"),
-    Reject.INVALID_AMOUNT: (-1130, "Data sent for parameter 'amount' is not valid."),
-    Reject.TRANSFER_ASSET: (-5003, "Transfer failed: this asset cannot be transferred."),
-}
-_SPOT_REJECTS: dict[Reject, tuple[int, str]] = {
-    Reject.UNKNOWN_SYMBOL: _INVALID_SYMBOL,
-    Reject.INSUFFICIENT_BALANCE: (-2010, "Account has insufficient balance for requested action."),
-    Reject.LOT_SIZE: _FILTER_LOT,
-    Reject.QTY_BELOW_MIN: _FILTER_LOT,
-    Reject.QTY_ABOVE_MAX: _FILTER_LOT,
-    Reject.QTY_ABOVE_MARKET_MAX: (-1013, "Filter failure: MARKET_LOT_SIZE"),
-    Reject.PRICE_TICK: _FILTER_PRICE,
-    Reject.PRICE_BELOW_MIN: _FILTER_PRICE,
-    Reject.PRICE_ABOVE_MAX: _FILTER_PRICE,
-    Reject.MIN_NOTIONAL: (-1013, "Filter failure: NOTIONAL"),
-    Reject.INVALID_QUANTITY: (-1013, "Invalid quantity."),
-    Reject.INVALID_PRICE: (-1013, "Invalid price."),
-    Reject.DUPLICATE_CLIENT_ID: (-2010, "Duplicate order sent."),
-    Reject.MARKET_CLOSED: (-1013, "Market is closed."),
-    Reject.REDUCE_ONLY_SPOT: (-1106, "Parameter 'reduceOnly' sent when not required."),
-}
-_FUTURES_REJECTS: dict[Reject, tuple[int, str]] = {
-    Reject.UNKNOWN_SYMBOL: _INVALID_SYMBOL,
-    Reject.INSUFFICIENT_MARGIN: (-2019, "Margin is insufficient."),
-    Reject.INSUFFICIENT_BALANCE: (-2018, "Balance is insufficient"),
-    Reject.LOT_SIZE: (-1111, "Precision is over the maximum defined for this asset."),
-    Reject.QTY_BELOW_MIN: (-4004, "Quantity less than min quantity."),
-    Reject.QTY_ABOVE_MAX: (-4005, "Quantity greater than max quantity."),
-    Reject.QTY_ABOVE_MARKET_MAX: (-4005, "Quantity greater than max quantity."),
-    Reject.PRICE_TICK: (-4014, "Price not increased by tick size."),
-    Reject.PRICE_BELOW_MIN: (-4013, "Price less than min price."),
-    Reject.PRICE_ABOVE_MAX: (-4002, "Price greater than max price."),
-    Reject.INVALID_QUANTITY: (-4003, "Quantity less than or equal to zero."),
-    Reject.INVALID_PRICE: (-4001, "Price less than 0."),
-    Reject.REDUCE_ONLY_WOULD_INCREASE: (-2022, "ReduceOnly Order is rejected."),
-    Reject.DUPLICATE_CLIENT_ID: (-4116, "ClientOrderId is duplicated."),
-    Reject.MARKET_CLOSED: (-4141, "Symbol is closed."),
-    Reject.LEVERAGE_TOO_HIGH_FOR_POSITION: (
-        -2027,
-        "Exceeded the maximum allowable position at current leverage.",
-    ),
-    Reject.MARGIN_MODE_UNCHANGED: (-4046, "No need to change margin type."),
-    Reject.MARGIN_MODE_POSITION_OPEN: (
-        -4048,
-        "Margin type cannot be changed if there exists position.",
-    ),
-    Reject.MARGIN_MODE_OPEN_ORDERS: (
-        -4047,
-        "Margin type cannot be changed if there exists open orders.",
-    ),
-    Reject.POSITION_MODE_UNCHANGED: (-4059, "No need to change position side."),
-    Reject.POSITION_MODE_POSITION_OPEN: (
-        -4068,
-        "Position side cannot be changed if there exists position.",
-    ),
-    Reject.POSITION_MODE_OPEN_ORDERS: (
-        -4067,
-        "Position side cannot be changed if there exists open orders.",
-    ),
-    Reject.HEDGE_MODE_ORDER: (-4061, "Order's position side does not match user's setting."),
-}
+_AUTH_ERRORS = Messages(
+    """
+    failure                   status  code   message
+    missing_key,bad_key_format  401     -2014  API-key format invalid.
+    unknown_key,wrong_venue,permission_denied  401     -2015  Invalid API-key, IP, or permissions \
+        for action.
+    missing_signature         400     -1102  Mandatory parameter 'signature' was not sent, was \
+        empty/null, or malformed.
+    bad_signature             400     -1022  Signature for this request is not valid.
+    missing_timestamp         400     -1102  Mandatory parameter 'timestamp' was not sent, was \
+        empty/null, or malformed.
+    bad_recv_window           400     -1131  recvWindow must be less than 60000
+    timestamp_ahead           400     -1021  Timestamp for this request was 1000ms ahead of the \
+        server's time.
+    timestamp_outside_window  400     -1021  Timestamp for this request is outside of the \
+        recvWindow.
+    """
+)
+# Engine rejections as each market family (and the wallet's transfers) answers them.
+_REJECTS = Messages(
+    """
+    family        reason                          code   message
+    transfer      insufficient_balance            -5013  Asset transfer failed: insufficient balance
+    transfer      invalid_amount                  -1130  Data sent for parameter 'amount' is not \
+        valid.
+    transfer      transfer_asset                  -5003  Transfer failed: this asset cannot be \
+        transferred.
+    spot,futures  unknown_symbol                  -1121  Invalid symbol.
+    spot          insufficient_balance            -2010  Account has insufficient balance for \
+        requested action.
+    spot          lot_size,qty_below_min,qty_above_max  -1013  Filter failure: LOT_SIZE
+    spot          qty_above_market_max            -1013  Filter failure: MARKET_LOT_SIZE
+    spot          price_tick,price_below_min,price_above_max  -1013  Filter failure: PRICE_FILTER
+    spot          min_notional                    -1013  Filter failure: NOTIONAL
+    spot          invalid_quantity                -1013  Invalid quantity.
+    spot          invalid_price                   -1013  Invalid price.
+    spot          duplicate_client_id             -2010  Duplicate order sent.
+    spot          market_closed                   -1013  Market is closed.
+    spot          reduce_only_spot                -1106  Parameter 'reduceOnly' sent when not \
+        required.
+    futures       insufficient_margin             -2019  Margin is insufficient.
+    futures       insufficient_balance            -2018  Balance is insufficient
+    futures       lot_size                        -1111  Precision is over the maximum defined for \
+        this asset.
+    futures       qty_below_min                   -4004  Quantity less than min quantity.
+    futures       qty_above_max,qty_above_market_max  -4005  Quantity greater than max quantity.
+    futures       price_tick                      -4014  Price not increased by tick size.
+    futures       price_below_min                 -4013  Price less than min price.
+    futures       price_above_max                 -4002  Price greater than max price.
+    futures       invalid_quantity                -4003  Quantity less than or equal to zero.
+    futures       invalid_price                   -4001  Price less than 0.
+    futures       reduce_only_would_increase      -2022  ReduceOnly Order is rejected.
+    futures       duplicate_client_id             -4116  ClientOrderId is duplicated.
+    futures       market_closed                   -4141  Symbol is closed.
+    futures       min_notional                    -4164  Order's notional must be no smaller than \
+        {limit} (unless you choose reduce only).
+    futures       invalid_leverage                -4028  Leverage {detail} is not valid
+    futures       leverage_too_high_for_position  -2027  Exceeded the maximum allowable position \
+        at current leverage.
+    futures       margin_mode_unchanged           -4046  No need to change margin type.
+    futures       margin_mode_position_open       -4048  Margin type cannot be changed if there \
+        exists position.
+    futures       margin_mode_open_orders         -4047  Margin type cannot be changed if there \
+        exists open orders.
+    futures       position_mode_unchanged         -4059  No need to change position side.
+    futures       position_mode_position_open     -4068  Position side cannot be changed if there \
+        exists position.
+    futures       position_mode_open_orders       -4067  Position side cannot be changed if there \
+        exists open orders.
+    futures       hedge_mode_order                -4061  Order's position side does not match \
+        user's setting.
+    """,
+    keys=2,
+)
 
 
 # The weights that depend on the request, by their name in the routes table.

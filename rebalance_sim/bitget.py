@@ -70,7 +70,7 @@ from rebalance_sim.pipeline import (
     places,
 )
 from rebalance_sim.ratelimit import Throttle
-from rebalance_sim.tables import Fields
+from rebalance_sim.tables import Fields, Messages
 
 PREFIX = "/bitget"
 CLIENT_ID_TTL_MS = 6 * 3_600_000  # Bitget: "the idempotency time is 6 hours"
@@ -299,7 +299,8 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             if exc.failure is AuthFailure.PERMISSION_DENIED:
                 msg = f"Incorrect permissions, need {_need(route).value} permissions"
                 raise WireError("40014", msg) from None
-            raise WireError(*_AUTH_ERRORS[exc.failure]) from None
+            code, msg = _AUTH_ERRORS[exc.failure.value]
+            raise WireError(code, msg) from None
         unified = self.engine.is_unified(key.account)
         if route.path.startswith(f"{PREFIX}/api/v2/") and unified:
             msg = "You are in Unified Account mode, and the Classic Account API is not supported"
@@ -336,33 +337,20 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
     def rejection(self, exc: EngineRejected, route: Route[int]) -> WireError:
         product = _product(route.name) or Product.SPOT
         reason = exc.reason
-        limit = _s(exc.limit) if exc.limit is not None else ""
         if reason is Reject.UNKNOWN_ORDER:
             return _not_found(product, cancel=route.name.endswith(".cancel"))
-        if reason is Reject.MIN_NOTIONAL:
-            if product is Product.UTA:
-                return WireError(
-                    "25611", "Order quantity must be greater than the minimum order amount"
-                )
-            return WireError("45110", f"less than the minimum amount {limit} USDT")
-        if reason is Reject.LEVERAGE_TOO_HIGH_FOR_POSITION:
-            if product is Product.UTA:
-                return WireError("25233", "Order quantity cannot exceed the maximum for this level")
-            if route.name.endswith(".leverage"):
-                msg = "Unable to update the leverage factor of this position, there is not enough"
-                return WireError("40893", msg + " margin!")
-            return WireError(
-                "40921", "The order size cannot exceed the maximum size of the positionLevel"
-            )
-        if reason is Reject.LOT_SIZE and product is not Product.UTA:
+        classic = product is not Product.UTA
+        leverage = route.name.endswith(".leverage")
+        if classic and leverage and reason is Reject.LEVERAGE_TOO_HIGH_FOR_POSITION:
+            msg = "Unable to update the leverage factor of this position, there is not enough"
+            return WireError("40893", msg + " margin!")
+        if classic and reason is Reject.LOT_SIZE:
             scale = places(exc.limit) if exc.limit else 0
             msg = f"Parameter verification exception size checkBDScale error value={exc.detail}"
             return WireError("40808", f"{msg} checkScale={scale}")
-        found = _REJECTS[product].get(reason)
-        if found is not None:
-            code, msg = found
-            return WireError(code, msg.format(limit=limit, detail=exc.detail))
-        return WireError("40015", "System is abnormal, please try again later")
+        code, msg = _REJECTS.get(product.value, reason.value) or _UNMAPPED
+        limit = _s(exc.limit) if exc.limit is not None else ""
+        return WireError(code, msg.format(limit=limit, detail=exc.detail))
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -1637,112 +1625,88 @@ def _not_found(product: Product, *, cancel: bool) -> WireError:
     return _OrderMissing("25204", "Order does not exist")
 
 
-_AUTH_ERRORS: dict[AuthFailure, tuple[str, str]] = {
-    AuthFailure.MISSING_KEY: ("40001", "ACCESS_KEY cannot be empty"),
-    **dict.fromkeys(
-        (AuthFailure.BAD_KEY_FORMAT, AuthFailure.UNKNOWN_KEY, AuthFailure.WRONG_VENUE),
-        ("40006", "Invalid ACCESS_KEY"),
-    ),
-    AuthFailure.MISSING_SIGNATURE: ("40002", "ACCESS_SIGN cannot be empty"),
-    AuthFailure.BAD_SIGNATURE: ("40009", "sign signature error"),
-    **dict.fromkeys(
-        (AuthFailure.MISSING_TIMESTAMP, AuthFailure.BAD_RECV_WINDOW),
-        ("40005", "Invalid ACCESS_TIMESTAMP"),
-    ),
-    **dict.fromkeys(
-        (AuthFailure.TIMESTAMP_OUTSIDE_WINDOW, AuthFailure.TIMESTAMP_AHEAD),
-        ("40008", "Request timestamp expired"),
-    ),
-    AuthFailure.MISSING_PASSPHRASE: ("40011", "ACCESS_PASSPHRASE cannot be empty"),
-    AuthFailure.BAD_PASSPHRASE: ("40012", "apikey/password is incorrect"),
-}
-# Engine rejections as Bitget answers them: (code, message), `{limit}` / `{detail}` filled in.
-_SIZE_ZERO = ("43011", "The parameter does not meet the specification size<=0")
-_PRICE_ZERO = ("43011", "The parameter does not meet the specification price<=0")
-_DUPLICATE = ("40786", "Duplicate clientOid")
-_NO_SYMBOL = ("40034", "Parameter {detail} does not exist")
-_NO_FUTURES_SYMBOL = (Reject.UNKNOWN_SYMBOL, Reject.NOT_A_FUTURES_MARKET)
-_QTY_ABOVE = (Reject.QTY_ABOVE_MAX, Reject.QTY_ABOVE_MARKET_MAX)
-_MARGIN_MODE = (Reject.MARGIN_MODE_POSITION_OPEN, Reject.MARGIN_MODE_OPEN_ORDERS)
-_REJECTS: dict[Product, dict[Reject, tuple[str, str]]] = {
-    Product.SPOT: {
-        Reject.UNKNOWN_SYMBOL: _NO_SYMBOL,
-        Reject.MARKET_CLOSED: (
-            "41114",
-            "The current trading pair is under maintenance, please refer to the official "
-            "announcement for the opening time",
-        ),
-        Reject.INVALID_QUANTITY: _SIZE_ZERO,
-        Reject.INVALID_PRICE: _PRICE_ZERO,
-        Reject.QTY_BELOW_MIN: (
-            "43006",
-            "The order quantity is less than the minimum transaction quantity",
-        ),
-        **dict.fromkeys(
-            _QTY_ABOVE,
-            ("43007", "The order quantity is greater than the maximum transaction quantity"),
-        ),
-        Reject.PRICE_TICK: ("41103", "param price scale error error"),
-        Reject.PRICE_BELOW_MIN: (
-            "43008",
-            "The current order price cannot be less than {limit}USDT",
-        ),
-        Reject.PRICE_ABOVE_MAX: ("43009", "The current order price exceeds the limit {limit}USDT"),
-        Reject.INSUFFICIENT_BALANCE: ("43012", "Insufficient balance"),
-        Reject.DUPLICATE_CLIENT_ID: _DUPLICATE,
-        Reject.REDUCE_ONLY_SPOT: ("40017", "Parameter verification failed reduceOnly"),
-        Reject.INVALID_AMOUNT: ("40020", "Parameter amount error"),
-        Reject.TRANSFER_ASSET: ("40017", "Parameter verification failed coin"),
-    },
-    Product.MIX: {
-        **dict.fromkeys(_NO_FUTURES_SYMBOL, _NO_SYMBOL),
-        Reject.MARKET_CLOSED: ("40308", "The contract is being temporarily maintained"),
-        Reject.INVALID_QUANTITY: _SIZE_ZERO,
-        Reject.INVALID_PRICE: _PRICE_ZERO,
-        Reject.QTY_BELOW_MIN: ("45111", "less than the minimum order quantity"),
-        **dict.fromkeys(_QTY_ABOVE, ("45112", "more than the maximum order quantity")),
-        Reject.PRICE_TICK: ("45115", "The price you enter should be a multiple of {limit}"),
-        **dict.fromkeys(
-            (Reject.PRICE_BELOW_MIN, Reject.PRICE_ABOVE_MAX), ("40706", "Wrong order price")
-        ),
-        **dict.fromkeys(
-            (Reject.INSUFFICIENT_BALANCE, Reject.INSUFFICIENT_MARGIN),
-            ("40762", "The order amount exceeds the balance"),
-        ),
-        Reject.REDUCE_ONLY_WOULD_INCREASE: ("22002", "No position to close"),
-        Reject.DUPLICATE_CLIENT_ID: _DUPLICATE,
-        Reject.INVALID_LEVERAGE: ("43050", "Leverage exceeds the effective range"),
-        **dict.fromkeys(
-            _MARGIN_MODE,
-            ("45117", "Currently holding positions or orders, the margin mode cannot be adjusted"),
-        ),
-        **dict.fromkeys(
-            (Reject.POSITION_MODE_POSITION_OPEN, Reject.POSITION_MODE_OPEN_ORDERS),
-            ("40920", "Position or order exists, the position mode cannot be switched"),
-        ),
-        Reject.HEDGE_MODE_ORDER: (
-            "40774",
-            "The order type for unilateral position must also be the unilateral position type.",
-        ),
-    },
-    Product.UTA: {
-        **dict.fromkeys(_NO_FUTURES_SYMBOL, ("25100", "Trading pair {detail} does not exist")),
-        Reject.MARKET_CLOSED: ("25102", "Trading pair temporarily closed for maintenance"),
-        Reject.INVALID_QUANTITY: ("25200", "qty validation error"),
-        Reject.INVALID_PRICE: ("25200", "price validation error"),
-        Reject.LOT_SIZE: ("25610", "Order amount does not meet precision requirements"),
-        Reject.QTY_BELOW_MIN: ("25207", "trading quantity cannot be less than {limit} units"),
-        **dict.fromkeys(_QTY_ABOVE, ("25208", "trading quantity cannot exceed {limit} units")),
-        Reject.PRICE_TICK: ("25244", "Price should be a multiple of {limit}"),
-        Reject.PRICE_BELOW_MIN: ("25205", "trading price cannot be below {limit}"),
-        Reject.PRICE_ABOVE_MAX: ("25206", "trading price cannot exceed {limit}"),
-        Reject.INSUFFICIENT_BALANCE: ("25202", "Insufficient balance"),
-        Reject.INSUFFICIENT_MARGIN: ("25203", "Insufficient margin"),
-        Reject.REDUCE_ONLY_WOULD_INCREASE: ("25227", "No position available to close"),
-        Reject.DUPLICATE_CLIENT_ID: ("25212", "Duplicate clientOid"),
-        Reject.INVALID_LEVERAGE: ("25223", "Exceeds Max. leverage"),
-        **dict.fromkeys(
-            _MARGIN_MODE, ("25107", "There is currently a position, please close the position")
-        ),
-    },
-}
+_AUTH_ERRORS = Messages(
+    """
+    failure                                   code   message
+    missing_key                               40001  ACCESS_KEY cannot be empty
+    bad_key_format,unknown_key,wrong_venue    40006  Invalid ACCESS_KEY
+    missing_signature                         40002  ACCESS_SIGN cannot be empty
+    bad_signature                             40009  sign signature error
+    missing_timestamp,bad_recv_window         40005  Invalid ACCESS_TIMESTAMP
+    timestamp_outside_window,timestamp_ahead  40008  Request timestamp expired
+    missing_passphrase                        40011  ACCESS_PASSPHRASE cannot be empty
+    bad_passphrase                            40012  apikey/password is incorrect
+    """
+)
+_UNMAPPED = ["40015", "System is abnormal, please try again later"]  # answered with HTTP 400
+# Engine rejections as each generation answers them; `{limit}` / `{detail}` are filled in.
+_REJECTS = Messages(
+    """
+    product   reason                          code   message
+    spot,mix  unknown_symbol                  40034  Parameter {detail} does not exist
+    mix       not_a_futures_market            40034  Parameter {detail} does not exist
+    spot,mix  invalid_quantity                43011  The parameter does not meet the specification \
+        size<=0
+    spot,mix  invalid_price                   43011  The parameter does not meet the specification \
+        price<=0
+    spot,mix  min_notional                    45110  less than the minimum amount {limit} USDT
+    spot,mix  duplicate_client_id             40786  Duplicate clientOid
+    spot,mix  leverage_too_high_for_position  40921  The order size cannot exceed the maximum size \
+        of the positionLevel
+    spot      market_closed                   41114  The current trading pair is under \
+        maintenance, please refer to the official announcement for the opening time
+    spot      qty_below_min                   43006  The order quantity is less than the minimum \
+        transaction quantity
+    spot      qty_above_max,qty_above_market_max  43007  The order quantity is greater than the \
+        maximum transaction quantity
+    spot      price_tick                      41103  param price scale error error
+    spot      price_below_min                 43008  The current order price cannot be less than \
+        {limit}USDT
+    spot      price_above_max                 43009  The current order price exceeds the limit \
+        {limit}USDT
+    spot      insufficient_balance            43012  Insufficient balance
+    spot      reduce_only_spot                40017  Parameter verification failed reduceOnly
+    spot      invalid_amount                  40020  Parameter amount error
+    spot      transfer_asset                  40017  Parameter verification failed coin
+    mix       market_closed                   40308  The contract is being temporarily maintained
+    mix       qty_below_min                   45111  less than the minimum order quantity
+    mix       qty_above_max,qty_above_market_max  45112  more than the maximum order quantity
+    mix       price_tick                      45115  The price you enter should be a multiple of \
+        {limit}
+    mix       price_below_min,price_above_max  40706  Wrong order price
+    mix       insufficient_balance,insufficient_margin  40762  The order amount exceeds the balance
+    mix       reduce_only_would_increase      22002  No position to close
+    mix       invalid_leverage                43050  Leverage exceeds the effective range
+    mix       margin_mode_position_open,margin_mode_open_orders  45117  Currently holding \
+        positions or orders, the margin mode cannot be adjusted
+    mix       position_mode_position_open,position_mode_open_orders  40920  Position or order \
+        exists, the position mode cannot be switched
+    mix       hedge_mode_order                40774  The order type for unilateral position must \
+        also be the unilateral position type.
+    uta       unknown_symbol,not_a_futures_market  25100  Trading pair {detail} does not exist
+    uta       market_closed                   25102  Trading pair temporarily closed for maintenance
+    uta       invalid_quantity                25200  qty validation error
+    uta       invalid_price                   25200  price validation error
+    uta       lot_size                        25610  Order amount does not meet precision \
+        requirements
+    uta       qty_below_min                   25207  trading quantity cannot be less than {limit} \
+        units
+    uta       qty_above_max,qty_above_market_max  25208  trading quantity cannot exceed {limit} \
+        units
+    uta       price_tick                      25244  Price should be a multiple of {limit}
+    uta       price_below_min                 25205  trading price cannot be below {limit}
+    uta       price_above_max                 25206  trading price cannot exceed {limit}
+    uta       min_notional                    25611  Order quantity must be greater than the \
+        minimum order amount
+    uta       insufficient_balance            25202  Insufficient balance
+    uta       insufficient_margin             25203  Insufficient margin
+    uta       reduce_only_would_increase      25227  No position available to close
+    uta       duplicate_client_id             25212  Duplicate clientOid
+    uta       invalid_leverage                25223  Exceeds Max. leverage
+    uta       leverage_too_high_for_position  25233  Order quantity cannot exceed the maximum for \
+        this level
+    uta       margin_mode_position_open,margin_mode_open_orders  25107  There is currently a \
+        position, please close the position
+    """,
+    keys=2,
+)
