@@ -1,15 +1,10 @@
 """The simulator's control surface: what tests and paper mode do that no exchange client can.
 
-`Admin` offers the operations as Python methods (in-process tests): move time, set or gap a
-price, halt a market, fund and inspect accounts (Binance or Bitget, classic or unified; an
-account's view shows each wallet: spot balances, and the futures wallet with its positions;
-`outside_wallets` its funding wallet and Earn, which `fund` seeds), read
-the ledger (every order, fill and wallet transfer as typed records with Decimal fields, each
-naming its venue), set
-fault knobs and request budgets and read what was injected and how many requests each account
-made. `admin_routes` exposes the same under `/_admin/…` as JSON for a simulator
-running as a separate process. API secrets are available from `Admin.credentials` only, never
-over HTTP.
+`Admin` offers it as Python methods: move time, set or gap a price, halt a market, fund and
+inspect accounts (and, `outside_wallets`, their funding wallet and Earn, which `fund` seeds),
+read the ledger (typed records), set faults and request budgets, count requests. `admin_routes`
+serves the same as JSON under `/_admin/…` for a simulator running as a separate process. API
+secrets come from `Admin.credentials` only, never over HTTP.
 """
 
 from __future__ import annotations
@@ -305,133 +300,93 @@ def _decimal(data: dict[str, Any], name: str) -> Decimal:
         raise _BadRequest(f"{name!r} is not a number") from None
 
 
-def _outside(admin: Admin) -> Callable[[web.Request], Awaitable[Any]]:
-    async def outside(request: web.Request) -> Any:
-        return admin.outside_wallets(request.match_info["name"])
-
-    return outside
+# An endpoint's work, given the request and its JSON body (a GET: none); None answers {"ok": true}.
+Work = Callable[[web.Request, dict[str, Any]], Any]
 
 
 def admin_routes(admin: Admin) -> list[web.RouteDef]:
-    """`/_admin/…`: the Admin methods as JSON endpoints (secrets excluded)."""
+    """`/_admin/…`: the Admin methods as JSON endpoints (secrets excluded). A GET reads its
+    query (`account`), a POST its JSON body."""
 
-    def handler(
-        work: Callable[[web.Request], Awaitable[Any]],
-    ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def run(request: web.Request) -> web.Response:
-            try:
-                return _reply(await work(request))
-            except (_BadRequest, ValueError, KeyError, EngineRejected) as exc:
-                return _reply({"error": str(exc)}, 400)
-
-        return run
-
-    def account_param(request: web.Request) -> str | None:
+    def who(request: web.Request) -> str | None:
         return request.query.get("account") or None
 
-    async def get_time(request: web.Request) -> Any:
-        return {"now_ms": admin.now_ms()}
+    def requests(request: web.Request, _: object) -> dict[str, int]:
+        caller = request.query.get("account", EVERY_ACCOUNT)
+        return admin.request_counts(None if caller == "" else caller)
 
-    async def advance(request: web.Request) -> Any:
-        data = await _body(request)
-        return {"now_ms": admin.advance(int(_field(data, "ms")))}
+    def fund(request: web.Request, data: dict[str, Any]) -> AccountView:
+        name, wallet = request.match_info["name"], Wallet(data.get("wallet", "spot"))
+        admin.fund(name, str(_field(data, "asset")), _decimal(data, "amount"), wallet=wallet)
+        return admin.account(name)
 
-    async def set_price(request: web.Request) -> Any:
-        data = await _body(request)
-        admin.set_price(str(_field(data, "asset")), _decimal(data, "price"))
-        return {"ok": True}
+    def market(data: dict[str, Any]) -> None:
+        kind, base = MarketKind(str(_field(data, "kind"))), str(_field(data, "base"))
+        admin.set_market_open(kind, base, bool(data.get("open")))
 
-    async def gap(request: web.Request) -> Any:
-        data = await _body(request)
-        admin.gap(str(_field(data, "asset")), float(_decimal(data, "factor")))
-        return {"ok": True}
-
-    async def market_status(request: web.Request) -> Any:
-        data = await _body(request)
-        admin.set_market_open(
-            MarketKind(str(_field(data, "kind"))), str(_field(data, "base")), bool(data.get("open"))
-        )
-        return {"ok": True}
-
-    async def accounts(request: web.Request) -> Any:
-        return admin.accounts()
-
-    async def account(request: web.Request) -> Any:
-        return admin.account(request.match_info["name"])
-
-    async def fund(request: web.Request) -> Any:
-        data = await _body(request)
-        admin.fund(
-            request.match_info["name"],
-            str(_field(data, "asset")),
-            _decimal(data, "amount"),
-            wallet=Wallet(data.get("wallet", "spot")),
-        )
-        return admin.account(request.match_info["name"])
-
-    async def orders(request: web.Request) -> Any:
-        return admin.orders(account_param(request))
-
-    async def fills(request: web.Request) -> Any:
-        return admin.fills(account_param(request))
-
-    async def income(request: web.Request) -> Any:
-        return admin.income(account_param(request))
-
-    async def transfers(request: web.Request) -> Any:
-        return admin.transfers(account_param(request))
-
-    async def totals(request: web.Request) -> Any:
-        who = account_param(request)
-        return {"traded_notional": admin.traded_notional(who), "fees": admin.fees(who)}
-
-    async def get_faults(request: web.Request) -> Any:
-        return {"rules": admin.fault_rules(), "injected": admin.fault_counts()}
-
-    async def set_faults(request: web.Request) -> Any:
-        data = await _body(request)
-        try:
-            raw = _FAULTS.validate_python(data.get("rules", []))
-        except ValidationError:
-            raise _BadRequest("rules: must be a list of objects") from None
-        rules = []
-        for index, item in enumerate(raw):
-            try:
-                rules.append(FaultConfig.model_validate(item).rule())
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                where = ".".join(str(p) for p in (index, *error["loc"]))
-                raise _BadRequest(f"rules.{where}: {error['msg']}") from None
+    def faults(data: dict[str, Any]) -> dict[str, Any]:
+        rules = _fault_rules(data.get("rules", []))
         admin.set_faults(rules)
         if "clock_skew_ms" in data:
             admin.set_clock_skew(int(data["clock_skew_ms"]))
         return {"rules": rules}
 
-    async def clear_faults(request: web.Request) -> Any:
-        admin.clear_faults()
-        return {"ok": True}
-
-    async def requests(request: web.Request) -> Any:
-        who = request.query.get("account", EVERY_ACCOUNT)
-        return admin.request_counts(None if who == "" else who)
-
+    reads: dict[str, Work] = {
+        "time": lambda _, __: {"now_ms": admin.now_ms()},
+        "accounts": lambda _, __: admin.accounts(),
+        "accounts/{name}": lambda r, _: admin.account(r.match_info["name"]),
+        "accounts/{name}/outside": lambda r, _: admin.outside_wallets(r.match_info["name"]),
+        "orders": lambda r, _: admin.orders(who(r)),
+        "fills": lambda r, _: admin.fills(who(r)),
+        "income": lambda r, _: admin.income(who(r)),
+        "transfers": lambda r, _: admin.transfers(who(r)),
+        "totals": lambda r, _: {
+            "traded_notional": admin.traded_notional(who(r)),
+            "fees": admin.fees(who(r)),
+        },
+        "faults": lambda _, __: {"rules": admin.fault_rules(), "injected": admin.fault_counts()},
+        "requests": requests,
+    }
+    writes: dict[str, Work] = {
+        "time/advance": lambda _, d: {"now_ms": admin.advance(int(_field(d, "ms")))},
+        "prices": lambda _, d: admin.set_price(str(_field(d, "asset")), _decimal(d, "price")),
+        "gap": lambda _, d: admin.gap(str(_field(d, "asset")), float(_decimal(d, "factor"))),
+        "markets": lambda _, d: market(d),
+        "accounts/{name}/fund": fund,
+        "faults": lambda _, d: faults(d),
+    }
     return [
-        web.get("/_admin/time", handler(get_time)),
-        web.post("/_admin/time/advance", handler(advance)),
-        web.post("/_admin/prices", handler(set_price)),
-        web.post("/_admin/gap", handler(gap)),
-        web.post("/_admin/markets", handler(market_status)),
-        web.get("/_admin/accounts", handler(accounts)),
-        web.get("/_admin/accounts/{name}", handler(account)),
-        web.post("/_admin/accounts/{name}/fund", handler(fund)),
-        web.get("/_admin/accounts/{name}/outside", handler(_outside(admin))),
-        web.get("/_admin/orders", handler(orders)),
-        web.get("/_admin/fills", handler(fills)),
-        web.get("/_admin/income", handler(income)),
-        web.get("/_admin/transfers", handler(transfers)),
-        web.get("/_admin/totals", handler(totals)),
-        web.get("/_admin/faults", handler(get_faults)),
-        web.post("/_admin/faults", handler(set_faults)),
-        web.delete("/_admin/faults", handler(clear_faults)),
-        web.get("/_admin/requests", handler(requests)),
+        *(web.get(f"/_admin/{path}", _served(read)) for path, read in reads.items()),
+        *(web.post(f"/_admin/{path}", _served(write)) for path, write in writes.items()),
+        web.delete("/_admin/faults", _served(lambda _, __: admin.clear_faults())),
     ]
+
+
+def _served(work: Work) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An endpoint: `work` on the request and its body; a bad request answers 400."""
+
+    async def serve(request: web.Request) -> web.Response:
+        try:
+            data = await _body(request) if request.method == "POST" else {}
+            result = work(request, data)
+        except (_BadRequest, ValueError, KeyError, EngineRejected) as exc:
+            return _reply({"error": str(exc)}, 400)
+        return _reply({"ok": True} if result is None else result)
+
+    return serve
+
+
+def _fault_rules(items: Any) -> list[FaultRule]:
+    try:
+        raw = _FAULTS.validate_python(items)
+    except ValidationError:
+        raise _BadRequest("rules: must be a list of objects") from None
+    rules = []
+    for index, item in enumerate(raw):
+        try:
+            rules.append(FaultConfig.model_validate(item).rule())
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in (index, *error["loc"]))
+            raise _BadRequest(f"rules.{where}: {error['msg']}") from None
+    return rules
