@@ -973,11 +973,10 @@ class Engine:
         if qty <= 0:
             return
         account = self._accounts[order.account]
-        if order.instrument.kind is MarketKind.PERP:
-            qty = self._reduce_only_cap(account, order, qty)
-            if qty <= 0:
-                self._finish(order, OrderStatus.EXPIRED, when)
-                return
+        qty = self._reduce_only_cap(account, order, qty)
+        if qty <= 0:
+            self._finish(order, OrderStatus.EXPIRED, when)
+            return
         self._execute(account, order, qty, order.price, maker=True, when=when)
         if order.status.is_open and order.remaining == 0:
             self._finish(order, OrderStatus.FILLED, when)
@@ -995,8 +994,7 @@ class Engine:
         if qty <= 0 or not is_multiple(qty, step):
             raise EngineRejected(Reject.LOT_SIZE, str(amount), step)
         now, acc = self.now_ms(), self._accounts[account]
-        if order.instrument.kind is MarketKind.PERP:
-            qty = self._reduce_only_cap(acc, order, qty)
+        qty = self._reduce_only_cap(acc, order, qty)
         self._execute(acc, order, qty, order.price, maker=True, when=now)
         if order.remaining == 0:
             self._finish(order, OrderStatus.FILLED, now)
@@ -1496,10 +1494,12 @@ class Engine:
             updated_ms=now,
             scan_from_ms=(now // self.prices.step_ms + 1) * self.prices.step_ms,
         )
+        taker_price = self._crosses(order, market.rules)
         if request.instrument.kind is MarketKind.SPOT:
-            self._place_spot(acc, order, market, fill_fraction)
+            self._reserve_spot(acc, order, taker_price)
         else:
-            self._place_perp(acc, order, market, fill_fraction)
+            self._check_perp(acc, order, taker_price)
+        self._trade_on_arrival(acc, order, taker_price, fill_fraction)
         self._next_order_id += 1
         self._orders[order.order_id] = order
         self._by_client_id[key] = order.order_id
@@ -1603,27 +1603,19 @@ class Engine:
             return max(taker, order.price)
         return None
 
-    def _place_spot(
-        self, acc: _Account, order: _Order, market: Market, fill_fraction: Decimal | None
-    ) -> None:
-        base, quote = order.instrument.base, order.instrument.quote
-        taker_price = self._crosses(order, market.rules)
+    def _reserve_spot(self, acc: _Account, order: _Order, taker_price: Decimal | None) -> None:
+        """Check the funds; a limit order reserves them whole at its price (fills release them)."""
         if order.type is OrderType.MARKET:
             assert taker_price is not None
             self._require_spot_funds(acc, order, taker_price)
-            qty = self._fill_quantity(order, order.amount, fill_fraction)
-            self._execute(acc, order, qty, taker_price, maker=False, when=order.created_ms)
-            self._finish(order, self._final_status(order), order.created_ms)
             return
         self._require_spot_funds(acc, order, order.price)
-        # Reserve funds for the whole order at its limit price; fills release them.
         if order.side is Side.BUY:
             order.locked = order.amount * order.price
-            self._move_to_locked(acc, quote, order.locked)
+            self._move_to_locked(acc, order.instrument.quote, order.locked)
         else:
             order.locked = order.amount
-            self._move_to_locked(acc, base, order.locked)
-        self._after_booking(acc, order, taker_price, fill_fraction)
+            self._move_to_locked(acc, order.instrument.base, order.locked)
 
     def _require_spot_funds(self, acc: _Account, order: _Order, price: Decimal) -> None:
         if order.side is Side.BUY:
@@ -1643,37 +1635,35 @@ class Engine:
         balance.locked += amount
         acc.spot_updated_ms = self.now_ms()
 
-    def _after_booking(
+    def _trade_on_arrival(
         self,
         acc: _Account,
         order: _Order,
         taker_price: Decimal | None,
         fill_fraction: Decimal | None,
     ) -> None:
-        """A limit order: trade what crosses now, then rest (GTC) or cancel the rest."""
-        if order.time_in_force is TimeInForce.FOK and (
-            taker_price is None or (fill_fraction and fill_fraction < 1)
+        """Trade what crosses now as a taker; then a GTC limit order rests with the rest, and
+        any other order's rest expires (a FOK limit order that cannot fill whole: all of it)."""
+        limit = order.type is OrderType.LIMIT
+        if (
+            limit
+            and order.time_in_force is TimeInForce.FOK
+            and (taker_price is None or (fill_fraction and fill_fraction < 1))
         ):
             self._release(acc, order)
             order.status = OrderStatus.EXPIRED
             return
         if taker_price is not None:
             qty = self._fill_quantity(order, order.amount, fill_fraction)
-            if order.instrument.kind is MarketKind.PERP:
-                qty = self._reduce_only_cap(acc, order, qty)
-            if qty > 0:
-                self._execute(acc, order, qty, taker_price, maker=False, when=order.created_ms)
+            qty = self._reduce_only_cap(acc, order, qty)
+            self._execute(acc, order, qty, taker_price, maker=False, when=order.created_ms)
         if order.remaining == 0:
             self._finish(order, OrderStatus.FILLED, order.created_ms)
-        elif order.time_in_force is not TimeInForce.GTC:
+        elif not limit or order.time_in_force is not TimeInForce.GTC:
             self._finish(order, OrderStatus.EXPIRED, order.created_ms)
 
-    def _final_status(self, order: _Order) -> OrderStatus:
-        return OrderStatus.FILLED if order.remaining == 0 else OrderStatus.EXPIRED
-
-    def _place_perp(
-        self, acc: _Account, order: _Order, market: Market, fill_fraction: Decimal | None
-    ) -> None:
+    def _check_perp(self, acc: _Account, order: _Order, taker_price: Decimal | None) -> None:
+        """A one-way futures order: a reduce-only one must reduce, any other needs margin."""
         if acc.hedge_mode:
             raise EngineRejected(Reject.HEDGE_MODE_ORDER, str(order.instrument))
         position = acc.positions.get(order.instrument)
@@ -1681,20 +1671,13 @@ class Engine:
         signed = order.amount if order.side is Side.BUY else -order.amount
         if order.reduce_only and (amount == 0 or _sign(signed) == _sign(amount)):
             raise EngineRejected(Reject.REDUCE_ONLY_WOULD_INCREASE, str(order.instrument))
-        taker_price = self._crosses(order, market.rules)
-        reference = taker_price if taker_price is not None else order.price
         if not order.reduce_only:
+            reference = taker_price if taker_price is not None else order.price
             self._require_margin(acc, order, amount, signed, reference)
-        if order.type is OrderType.MARKET:
-            assert taker_price is not None
-            qty = self._fill_quantity(order, order.amount, fill_fraction)
-            qty = self._reduce_only_cap(acc, order, qty)
-            self._execute(acc, order, qty, taker_price, maker=False, when=order.created_ms)
-            self._finish(order, self._final_status(order), order.created_ms)
-            return
-        self._after_booking(acc, order, taker_price, fill_fraction)
 
     def _reduce_only_cap(self, acc: _Account, order: _Order, qty: Decimal) -> Decimal:
+        """What of `qty` a reduce-only order may trade: at most what still closes the position
+        (only futures orders are reduce-only)."""
         if not order.reduce_only:
             return qty
         position = acc.positions.get(order.instrument)
@@ -1861,16 +1844,21 @@ class Engine:
         self._open.pop(order.order_id, None)
 
     def _find(
-        self, account: str, instrument: InstrumentId, order_id: int | None, client_id: str | None
+        self,
+        account: str,
+        instrument: InstrumentId | None,
+        order_id: int | None,
+        client_id: str | None,
     ) -> _Order:
-        if order_id is not None:
-            order = self._orders.get(order_id)
-        elif client_id:
+        """An order of the account by exchange id or client id (the latest with that id), on
+        `instrument` or (None) on any market."""
+        found = order_id
+        if order_id is None and client_id and instrument is not None:
             found = self._by_client_id.get((account, instrument, client_id))
-            order = self._orders.get(found) if found is not None else None
-        else:
-            order = None
-        if order is None or order.account != account or order.instrument != instrument:
+        elif order_id is None and client_id:
+            found = self._by_account_client_id.get((account, client_id))
+        order = self._orders.get(found) if found is not None else None
+        if order is None or order.account != account or instrument not in (None, order.instrument):
             raise EngineRejected(Reject.UNKNOWN_ORDER, str(order_id or client_id))
         return order
 
@@ -1895,15 +1883,7 @@ class Engine:
         whose order query takes no symbol); the latest order with that client id."""
         self.sync()
         self._account(account)
-        order: _Order | None = None
-        if order_id is not None:
-            order = self._orders.get(order_id)
-        elif client_id:
-            found = self._by_account_client_id.get((account, client_id))
-            order = self._orders.get(found) if found is not None else None
-        if order is None or order.account != account:
-            raise EngineRejected(Reject.UNKNOWN_ORDER, str(order_id or client_id))
-        return order.record()
+        return self._find(account, None, order_id, client_id).record()
 
     def cancel_order(
         self,
