@@ -168,7 +168,7 @@ _ROUTES = """
     # classic spot
     spot.account.info     GET     v2/spot/account/info               read   1     _account_info
     spot.assets           GET     v2/spot/account/assets             read   10    _spot_assets
-    spot.order.post       POST    v2/spot/trade/place-order          trade  10    _spot_place
+    spot.order.post       POST    v2/spot/trade/place-order          trade  10    _place
     spot.order.cancel     POST    v2/spot/trade/cancel-order         trade  10    _cancel
     spot.order.get        GET     v2/spot/trade/orderInfo            read   20    _order
     spot.openOrders       GET     v2/spot/trade/unfilled-orders      read   20    _open
@@ -176,7 +176,7 @@ _ROUTES = """
     # classic USDT-M futures
     mix.accounts          GET     v2/mix/account/accounts            read   10    _mix_accounts
     mix.positions         GET     v2/mix/position/all-position       read   5     _positions
-    mix.order.post        POST    v2/mix/order/place-order           trade  10    _mix_place
+    mix.order.post        POST    v2/mix/order/place-order           trade  10    _place
     mix.order.cancel      POST    v2/mix/order/cancel-order          trade  10    _cancel
     mix.order.get         GET     v2/mix/order/detail                read   10    _order
     mix.openOrders        GET     v2/mix/order/orders-pending        read   10    _open
@@ -190,7 +190,7 @@ _ROUTES = """
     uta.settings          GET     v3/account/settings                read   10    _uta_settings
     uta.assets            GET     v3/account/assets                  read   20    _uta_assets
     uta.positions         GET     v3/position/current-position       read   20    _positions
-    uta.order.post        POST    v3/trade/place-order               trade  10    _uta_place
+    uta.order.post        POST    v3/trade/place-order               trade  10    _place
     uta.order.cancel      POST    v3/trade/cancel-order              trade  10    _cancel
     uta.order.get         GET     v3/trade/order-info                read   20    _order
     uta.openOrders        GET     v3/trade/unfilled-orders           read   20    _open
@@ -756,15 +756,30 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
 
     # -- orders ------------------------------------------------------------------------------
 
-    def _submit(
-        self,
-        call: Call,
-        listing: Listing,
-        order: _NewOrder,
-        client_id: str,
-        *,
-        reduce_only: bool = False,
-    ) -> dict[str, Any]:
+    def _place(self, call: Call) -> dict[str, Any]:
+        """A new order on any generation: classic spot, classic futures (one-way position
+        mode: `tradeSide` is ignored, as Bitget documents) or unified (v3 names the time in
+        force and size `timeInForce` and `qty`)."""
+        p, product = call.params, _product(call.route)
+        if product is Product.SPOT:
+            listing = self._symbol(call, self.spot)
+        elif product is Product.MIX:
+            listing = self._mix_symbol(call)
+            margin_coin = p.get("marginCoin")
+            if not margin_coin:
+                raise _empty("marginCoin")
+            if margin_coin.upper() != self.engine.settle_asset:
+                raise WireError("43049", "Margin coin is not allowed")
+            if p.get("marginMode", "").lower() not in ("crossed", "isolated"):
+                raise _empty("marginMode")
+        else:
+            listing = self._symbol(call, self._uta_table(self._category(call)))
+        v3 = product is Product.UTA
+        order = _new_order(p, "timeInForce" if v3 else "force", "qty" if v3 else "size")
+        reduce_only = product is not Product.SPOT and p.get("reduceOnly", "").lower() == "yes"
+        if reduce_only and listing.spot:
+            raise WireError("400172", "Parameter verification failed reduceOnly")
+        client_id = _client_oid(p, v3=v3)
         side, price = order.side, order.price
         if order.post_only and price is not None:
             quote = self.engine.quote(listing.instrument, venue=self.venue)
@@ -772,8 +787,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
                 side is Side.SELL and price <= quote.bid
             ):
                 raise WireError("43011", "The parameter does not meet the specification post_only")
-        market = order.type is OrderType.MARKET
-        in_quote = _product(call.route) is Product.SPOT and market and side is Side.BUY
+        in_quote = product is Product.SPOT and order.type is OrderType.MARKET and side is Side.BUY
         request = OrderRequest(
             account=call.account,
             instrument=listing.instrument,
@@ -787,38 +801,6 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             reduce_only=reduce_only,
         )
         return _oid(self.engine.place_order(request, fill_fraction=call.fill_fraction))
-
-    def _spot_place(self, call: Call) -> dict[str, Any]:
-        listing = self._symbol(call, self.spot)
-        order = _new_order(call.params, "force", "size")
-        return self._submit(call, listing, order, _client_oid(call.params, _CLIENT_ID_V2, v3=False))
-
-    def _mix_place(self, call: Call) -> dict[str, Any]:
-        p = call.params
-        listing = self._mix_symbol(call)
-        margin_coin = p.get("marginCoin")
-        if not margin_coin:
-            raise _empty("marginCoin")
-        if margin_coin.upper() != self.engine.settle_asset:
-            raise WireError("43049", "Margin coin is not allowed")
-        if p.get("marginMode", "").lower() not in ("crossed", "isolated"):
-            raise _empty("marginMode")
-        order = _new_order(p, "force", "size")
-        # One-way position mode: `tradeSide` is ignored, as Bitget documents.
-        reduce_only = p.get("reduceOnly", "NO").upper() == "YES"
-        client_id = _client_oid(p, _CLIENT_ID_V2, v3=False)
-        return self._submit(call, listing, order, client_id, reduce_only=reduce_only)
-
-    def _uta_place(self, call: Call) -> dict[str, Any]:
-        p = call.params
-        category = self._category(call)
-        listing = self._symbol(call, self._uta_table(category))
-        order = _new_order(p, "timeInForce", "qty")
-        reduce_only = p.get("reduceOnly", "no").lower() == "yes"
-        if reduce_only and category == "SPOT":
-            raise WireError("400172", "Parameter verification failed reduceOnly")
-        client_id = _client_oid(p, _CLIENT_ID_V3, v3=True)
-        return self._submit(call, listing, order, client_id, reduce_only=reduce_only)
 
     def _record(self, call: Call, *, cancel: bool) -> OrderRecord:
         """The order a cancel or query names: on classic futures within the symbol asked for,
@@ -869,10 +851,10 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             return []
         return [_ORDER.row(str(product), self._order_values(record))]
 
-    def _open(self, call: Call) -> dict[str, Any] | list[dict[str, Any]]:
+    def _open(self, call: Call) -> Any:
         product = _product(call.route)
         if product is Product.MIX and not self._usdt_futures(call):
-            return {"entrustedList": None, "endId": None}
+            return _page(product, [], "entrustedList", "orderId")
         instrument, kinds = self._filter(call, product)
         column = "uta" if product is Product.UTA else f"{product}_open"
         rows = [
@@ -880,11 +862,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             for o in self.engine.open_orders(call.account, instrument)
             if o.instrument.kind in kinds
         ]
-        if product is Product.SPOT:
-            return rows
-        if product is Product.MIX:
-            return {"entrustedList": rows or None, "endId": rows[-1]["orderId"] if rows else None}
-        return {"list": rows, "cursor": rows[-1]["orderId"] if rows else ""}
+        return _page(product, rows, "entrustedList", "orderId")
 
     def _filter(
         self, call: Call, product: Product | None
@@ -954,7 +932,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
     def _fills(self, call: Call) -> Any:
         product = _product(call.route)
         if product is Product.MIX and not self._usdt_futures(call):
-            return {"fillList": None, "endId": None}
+            return _page(product, [], "fillList", "tradeId")
         if product is Product.SPOT and not call.params.get("symbol"):
             raise _empty("symbol")  # the classic spot list of fills is per symbol
         instrument, kinds = self._filter(call, product)
@@ -976,11 +954,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             for f in newest_first
             if f.instrument.kind in kinds
         ]
-        if product is Product.SPOT:
-            return rows
-        if product is Product.MIX:
-            return {"fillList": rows or None, "endId": rows[-1]["tradeId"] if rows else None}
-        return {"list": rows, "cursor": rows[-1]["execId"] if rows else ""}
+        return _page(product, rows, "fillList", "tradeId", "execId")
 
     def _fill_values(self, f: FillRecord, order: OrderRecord) -> dict[str, Any]:
         return {
@@ -1459,6 +1433,22 @@ def _transfer_row(t: TransferRecord) -> dict[str, Any]:
     }
 
 
+def _page(
+    product: Product | None,
+    rows: list[dict[str, Any]],
+    mix_list: str,
+    mix_id: str,
+    uta_id: str = "",
+) -> Any:
+    """A list of orders or fills as each generation pages it: classic spot a bare list, classic
+    futures `mix_list` and the last row's `mix_id` (null when empty), v3 `list` and a cursor."""
+    if product is Product.SPOT:
+        return rows
+    if product is Product.MIX:
+        return {mix_list: rows or None, "endId": rows[-1][mix_id] if rows else None}
+    return {"list": rows, "cursor": rows[-1][uta_id or mix_id] if rows else ""}
+
+
 def _candle_row(c: Candle) -> list[str]:
     return [
         str(c.open_ms),
@@ -1566,9 +1556,9 @@ def _force(text: str | None, order_type: OrderType) -> tuple[TimeInForce, bool]:
     return TimeInForce(value), False
 
 
-def _client_oid(params: Mapping[str, str], pattern: re.Pattern[str], *, v3: bool) -> str:
+def _client_oid(params: Mapping[str, str], *, v3: bool) -> str:
     client_id = params.get("clientOid", "")
-    if client_id and not pattern.match(client_id):
+    if client_id and not (_CLIENT_ID_V3 if v3 else _CLIENT_ID_V2).match(client_id):
         if v3:
             raise WireError("400172", "Parameter verification failed clientOid")
         if len(client_id) > 50:
