@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -105,8 +105,6 @@ _ROUTES = """
     spot.order.get             GET     /api/v3/order               read   4       _get_order
     spot.order.delete          DELETE  /api/v3/order               trade  1       _cancel
     spot.openOrders            GET     /api/v3/openOrders          read   6/80    _open
-    spot.openOrders.delete     DELETE  /api/v3/openOrders          trade  1       _spot_cancel_all
-    spot.allOrders             GET     /api/v3/allOrders           read   20      _all_orders
     spot.myTrades              GET     /api/v3/myTrades            read   trades  _trades
     fapi.ping                  GET     /fapi/v1/ping               -      1       _empty
     fapi.time                  GET     /fapi/v1/time               -      1       _time
@@ -128,8 +126,6 @@ _ROUTES = """
     fapi.order.get             GET     /fapi/v1/order              read   1       _get_order
     fapi.order.delete          DELETE  /fapi/v1/order              trade  1       _cancel
     fapi.openOrders            GET     /fapi/v1/openOrders         read   1/40    _open
-    fapi.allOpenOrders.delete  DELETE  /fapi/v1/allOpenOrders      trade  1       _fapi_cancel_all
-    fapi.allOrders             GET     /fapi/v1/allOrders          read   5       _all_orders
     fapi.userTrades            GET     /fapi/v1/userTrades         read   5       _trades
     fapi.income                GET     /fapi/v1/income             read   30      _income
     fapi.leverage              POST    /fapi/v1/leverage           trade  1       _set_leverage
@@ -796,48 +792,16 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
             listing, record, "cancel" if listing.spot else "fapi_post", cancel_id
         )
 
-    def _spot_cancel_all(self, call: Call) -> list[dict[str, Any]]:
-        listing = self._market(call)
-        open_orders = self.engine.open_orders(call.account, listing.instrument)
-        if not open_orders:
-            raise _unknown_order(cancel=True)
-        cancel = partial(self.engine.cancel_order, call.account, listing.instrument)
-        return [
-            self._order_row(listing, cancel(order_id=o.order_id), "cancel") for o in open_orders
-        ]
-
-    def _fapi_cancel_all(self, call: Call) -> dict[str, Any]:
-        listing = self._market(call)
-        for order in self.engine.open_orders(call.account, listing.instrument):
-            self.engine.cancel_order(call.account, listing.instrument, order_id=order.order_id)
-        return {"code": 200, "msg": "The operation of cancel all open order is done."}
-
     def _open(self, call: Call) -> list[dict[str, Any]]:
         family = _family(call)
         instrument = self._market(call).instrument if "symbol" in call.params else None
         kind = MarketKind.SPOT if family is Family.SPOT else MarketKind.PERP
         orders = self.engine.open_orders(call.account, instrument)
-        return self._order_rows(o for o in orders if o.instrument.kind is kind)
-
-    def _order_rows(self, records: Iterable[OrderRecord]) -> list[dict[str, Any]]:
-        return [self._order_row(self.listings[o.instrument], o) for o in records]
-
-    def _all_orders(self, call: Call) -> list[dict[str, Any]]:
-        listing = self._market(call)
-        limit = self._limit(call, 500, 1000)
-        from_id = _opt_int(call.params, "orderId")
-        start, end = _opt_int(call.params, "startTime"), _opt_int(call.params, "endTime")
-        rows = [
-            o
-            for o in self.engine.order_log(call.account)
-            if o.instrument == listing.instrument
-            and (from_id is None or o.order_id >= from_id)
-            and (start is None or o.created_ms >= start)
-            and (end is None or o.created_ms <= end)
+        return [
+            self._order_row(self.listings[o.instrument], o)
+            for o in orders
+            if o.instrument.kind is kind
         ]
-        return self._order_rows(
-            rows[:limit] if from_id is not None or start is not None else rows[-limit:]
-        )
 
     def _trades(self, call: Call) -> list[dict[str, Any]]:
         listing = self._market(call)

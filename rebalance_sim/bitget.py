@@ -149,7 +149,6 @@ def _oid(record: OrderRecord) -> dict[str, Any]:
 _ROUTES = """
     route                 method  path                               need   rate  handler
     time                  GET     v2/public/time                     -      20    _time
-    spot.coins            GET     v2/spot/public/coins               -      3     _coins
     spot.symbols          GET     v2/spot/public/symbols             -      20    _instruments
     margin.currencies     GET     v2/margin/currencies               -      10    _nothing
     mix.contracts         GET     v2/mix/market/contracts            -      20    _instruments
@@ -430,35 +429,6 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
 
     def _nothing(self, call: Call) -> list[Any]:
         return []
-
-    def _coins(self, call: Call) -> list[dict[str, Any]]:
-        assets = sorted({listing.instrument.base for listing in self.listings.values()} | {"USDT"})
-        chain = {
-            "needTag": "false",
-            "withdrawable": "true",
-            "rechargeable": "true",
-            "withdrawFee": "0",
-            "extraWithdrawFee": "0",
-            "depositConfirm": "1",
-            "withdrawConfirm": "1",
-            "minDepositAmount": "0",
-            "minWithdrawAmount": "0",
-            "browserUrl": "",
-            "contractAddress": "",
-            "withdrawStep": "0",
-            "withdrawMinScale": "8",
-            "congestion": "normal",
-        }
-        return [
-            {
-                "coinId": str(index + 1),
-                "coin": asset,
-                "transfer": "true",
-                "chains": [{"chain": asset, **chain}],
-                "areaCoin": "no",
-            }
-            for index, asset in enumerate(assets)
-        ]
 
     def _instruments(self, call: Call) -> list[dict[str, Any]]:
         column, chosen = self._market_of(call)
