@@ -219,19 +219,9 @@ class FaultConfig(_Model):
         return self
 
     def rule(self) -> FaultRule:
-        return FaultRule(
-            kind=self.kind,
-            endpoint=self.endpoint,
-            probability=self.probability,
-            next=self.next,
-            latency_ms=self.latency,
-            fill_fraction=self.fill_fraction,
-            gap_factor=self.gap_factor,
-            gap_asset=self.gap_asset,
-            hide_lookups=self.hide_lookups,
-            hide_ms=self.hide,
-            executed=self.executed,
-        )
+        """The rule: the same fields, its durations named for their unit."""
+        fields = self.model_dump(exclude={"latency", "hide"})
+        return FaultRule(**fields, latency_ms=self.latency, hide_ms=self.hide)
 
 
 class FaultsConfig(_Model):
