@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from rebalance_sim.errors import SimConfigError
-from rebalance_sim.server import Simulator, bound_port, build_app, build_simulator
+from rebalance_sim.server import Simulator, build_simulator, serving
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -86,42 +85,39 @@ async def _serve(simulator: Simulator, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(
-        build_app(simulator, admin=not args.no_admin),
-        access_log=None,
-        handler_cancellation=True,
-        shutdown_timeout=2.0,
-    )
-    await runner.setup()
+    admin = not args.no_admin
+    listening = False
     try:
-        site = web.TCPSite(runner, args.host, args.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise _Failure(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-        base_url = f"http://{args.host}:{bound_port(runner, args.port)}"
-        if args.keys_file is not None:
-            _write_keys(args.keys_file, simulator, base_url)
-        log.info(
-            "sim_listening",
-            base_url=base_url,
-            seed=simulator.seed,
-            admin=not args.no_admin,
-            scenario=str(args.scenario) if args.scenario else None,
-        )
-        for key in simulator.keys.all_keys():
+        async with serving(
+            simulator, args.host, args.port, admin=admin, shutdown_timeout=2.0
+        ) as bound:
+            listening = True
+            base_url = f"http://{args.host}:{bound}"
+            if args.keys_file is not None:
+                _write_keys(args.keys_file, simulator, base_url)
+            scenario = str(args.scenario) if args.scenario else None
             log.info(
-                "sim_api_key",
-                account=key.account,
-                venue=key.venue,
-                api_key=key.api_key,
-                permissions=sorted(key.permissions),
+                "sim_listening",
+                base_url=base_url,
+                seed=simulator.seed,
+                admin=admin,
+                scenario=scenario,
             )
-        await stop.wait()
-        log.info("sim_stopping")
+            for key in simulator.keys.all_keys():
+                log.info(
+                    "sim_api_key",
+                    account=key.account,
+                    venue=key.venue,
+                    api_key=key.api_key,
+                    permissions=sorted(key.permissions),
+                )
+            await stop.wait()
+            log.info("sim_stopping")
+    except OSError as exc:
+        if listening:
+            raise
+        raise _Failure(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     finally:
-        simulator.shutdown.set()
-        await runner.cleanup()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(signum)

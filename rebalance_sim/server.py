@@ -256,24 +256,33 @@ async def run_simulator(
     `log_requests` logs one structlog line per request (the CLI does; in-process it is off so
     the simulator's lines do not mix with the bot's)."""
     simulator = build_simulator(scenario, seed=seed, log_requests=log_requests)
+    async with serving(simulator, host, port, admin=admin) as bound:
+        yield SimHandle(f"http://{host}:{bound}", host, bound, simulator)
+
+
+@asynccontextmanager
+async def serving(
+    simulator: Simulator, host: str, port: int, *, admin: bool, shutdown_timeout: float = 1.0
+) -> AsyncIterator[int]:
+    """Serve a built simulator for the duration of the block; yields the port it listens on
+    (the one the OS chose for port 0). At the end, requests held by a "hang" fault are
+    released."""
     runner = web.AppRunner(
         build_app(simulator, admin=admin),
         access_log=None,
         handler_cancellation=True,
-        shutdown_timeout=1.0,
+        shutdown_timeout=shutdown_timeout,
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = bound_port(runner, port)
-        yield SimHandle(f"http://{host}:{bound}", host, bound, simulator)
+        await web.TCPSite(runner, host, port).start()
+        yield _bound_port(runner, port)
     finally:
-        simulator.shutdown.set()  # releases requests held by a "hang" fault
+        simulator.shutdown.set()
         await runner.cleanup()
 
 
-def bound_port(runner: web.AppRunner, requested: int) -> int:
+def _bound_port(runner: web.AppRunner, requested: int) -> int:
     """The port a runner actually listens on (the one chosen by the OS for port 0)."""
     for address in runner.addresses:
         if isinstance(address, tuple) and len(address) >= 2:
