@@ -132,15 +132,7 @@ def binance_client(
         "timeout": timeout_ms,
         "options": {**client_options(exchange_id, kind), **(options or {})},
     }
-    if key is not None:
-        config["apiKey"] = key.api_key
-        config["secret"] = key.secret.get_secret_value()
-    if session is not None:
-        config["session"] = session
-    exchange = cls(config)
-    exchange.urls["api"] = simulator_urls(exchange_id, base_url)
-    exchange.timeout_on_exit = 0
-    return exchange
+    return _pointed(cls, config, exchange_id, base_url, key, session)
 
 
 def bitget_client(
@@ -175,10 +167,23 @@ def bitget_client(
         "enableRateLimit": enable_rate_limit,
         "timeout": timeout_ms,
         "options": {**client_options, **(options or {})},
-        # ccxt's bitget loads the coin list (3 requests/s per IP) at every market load unless
-        # told it cannot: tests open many clients at once.
+        # ccxt's bitget would load the coin list at every market load (the simulator does not
+        # serve it).
         "has": {"fetchCurrencies": False},
     }
+    return _pointed(ccxt.bitget, config, "bitget", base_url, key, session)
+
+
+def _pointed(
+    cls: Any,
+    config: dict[str, Any],
+    exchange_id: str,
+    base_url: str,
+    key: ApiKey | None,
+    session: aiohttp.ClientSession | None,
+) -> Any:
+    """A client of `cls` signed with `key` (and its passphrase as ccxt's `password`) whose
+    URLs point at the simulator, closing without ccxt's exit delay."""
     if key is not None:
         config["apiKey"] = key.api_key
         config["secret"] = key.secret.get_secret_value()
@@ -186,7 +191,7 @@ def bitget_client(
             config["password"] = key.passphrase.get_secret_value()
     if session is not None:
         config["session"] = session
-    exchange = ccxt.bitget(config)
-    exchange.urls["api"] = simulator_urls("bitget", base_url)
+    exchange = cls(config)
+    exchange.urls["api"] = simulator_urls(exchange_id, base_url)
     exchange.timeout_on_exit = 0
     return exchange
