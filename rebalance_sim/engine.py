@@ -951,12 +951,8 @@ class Engine:
         whole = self.prices.window(base, start, to_ms)
         if not any(_may_cross(o, whole.low, whole.high, tick) for o in orders):
             return
-        step = self.prices.step_ms
-        steps = (to_ms // step * step - start) // step + 1
-        interval = step * max(1, math.ceil(steps / MAX_KLINES_PER_SCAN))
-        first = start // interval * interval
-        count = (to_ms // step * step - first) // interval + 1
-        for row in self.prices.klines(base, interval, first, count, end_ms=to_ms):
+        interval, rows = self._scan_candles(base, start, to_ms)
+        for row in rows:
             for order in orders:
                 if not order.status.is_open or row.open_ms + interval <= order.scan_from_ms:
                     continue
@@ -967,6 +963,16 @@ class Engine:
                 )
                 if crossed:
                     self._fill_resting(order, min(max(row.open_ms, order.scan_from_ms), to_ms))
+
+    def _scan_candles(self, base: str, start: int, to_ms: int) -> tuple[int, list[Kline]]:
+        """(interval, candles) over [start, to_ms]: path steps, or candles of several steps when
+        there would be more than MAX_KLINES_PER_SCAN of them."""
+        step = self.prices.step_ms
+        steps = (to_ms // step * step - start) // step + 1
+        interval = step * max(1, math.ceil(steps / MAX_KLINES_PER_SCAN))
+        first = start // interval * interval
+        count = (to_ms // step * step - first) // interval + 1
+        return interval, self.prices.klines(base, interval, first, count, end_ms=to_ms)
 
     def _fill_resting(self, order: _Order, when: int) -> None:
         qty = self._fill_quantity(order, order.remaining, None)
@@ -1396,12 +1402,7 @@ class Engine:
             self._dec(whole.high, tick),
         ):
             return None
-        step = self.prices.step_ms
-        steps = (to_ms // step * step - whole.open_ms) // step + 1
-        interval = step * max(1, math.ceil(steps / MAX_KLINES_PER_SCAN))
-        first = whole.open_ms // interval * interval
-        count = (to_ms // step * step - first) // interval + 1
-        for row in self.prices.klines(base, interval, first, count, end_ms=to_ms):
+        for row in self._scan_candles(base, whole.open_ms, to_ms)[1]:
             low, high = self._dec(row.low, tick), self._dec(row.high, tick)
             if crossed(view.amount, view.liquidation_price, low, high):
                 return min(max(row.open_ms, from_ms + 1), to_ms)
