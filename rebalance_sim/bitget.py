@@ -3,8 +3,7 @@
 Served under the path prefix `/bitget` on the simulator's port: ccxt's unmodified `bitget` class
 works with every entry of its `urls['api']` set to `http://127.0.0.1:PORT/bitget`. Routes,
 parameters, Bitget's envelope (`{"code": "00000", "msg": "success", "requestTime": …, "data": …}`),
-field names, string decimals, error codes and messages are Bitget's, so that ccxt builds its
-requests, signs them and parses the replies as it does against Bitget. The engine's typed
+field names, string decimals, error codes and messages are Bitget's; the engine's typed
 rejections are mapped to Bitget codes here and nowhere else.
 
 Accounts are classic or unified (UTA): `GET /api/v3/account/settings` succeeds only for a UTA
@@ -14,11 +13,10 @@ classic private endpoint gets 40085, a classic account calling a v3 one gets 252
 The envelope over the shared pipeline: the key in `ACCESS-KEY` (signed with ACCESS-SIGN /
 ACCESS-TIMESTAMP / ACCESS-PASSPHRASE), Bitget's per-endpoint request rate (per UID for private
 endpoints, per IP for public ones; 429 past it), the account's mode checked after the key, the
-client order id in `clientOid`. Client order ids follow Bitget's documented rules: at most 32
-characters of `[.A-Z:/a-z0-9_-]` on v3 (50 on v2), and an open order's id cannot be reused for
-six hours (`CLIENT_ID_TTL_MS`, enforced by the engine). The three API generations (classic spot
-v2, classic USDT-M futures v2, unified v3) name the same values differently: their reply rows are
-field tables (`rebalance_sim.tables`), one line per field, one column per generation.
+client order id in `clientOid` (an open order's id cannot be reused for six hours,
+`CLIENT_ID_TTL_MS`). The three API generations (classic spot v2, classic USDT-M futures v2,
+unified v3) name the same values differently: their reply rows and error answers are tables
+(`rebalance_sim.tables`), one column or key per generation, over one handler per operation.
 """
 
 from __future__ import annotations

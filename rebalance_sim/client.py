@@ -1,18 +1,14 @@
 """Ready-configured ccxt clients for the simulator (tests, benchmarks and paper mode).
 
-`binance_client(...)` returns an unmodified `ccxt.async_support.binance` or `binanceusdm`
-whose URLs point at a simulator, with the options that keep it on the endpoints the simulator
-serves (no currency or margin-pair calls at market load), short timeouts and no exit delay.
-`bitget_client(...)` does the same for `ccxt.async_support.bitget`, every API group pointed at
-the simulator's `/bitget` prefix; the key's passphrase is sent as ccxt's `password`.
+`binance_client` and `bitget_client` return unmodified ccxt clients whose URLs point at a
+simulator, kept on the endpoints it serves, with short timeouts and no exit delay.
 
-Test-only, documented: with `path_aware_errors=True` the client is a subclass that overrides
-`get_exceptions_by_url`. ccxt applies its spot- and USDⓈ-M-specific error-code tables only
-when the URL is one of Binance's real hosts, so against 127.0.0.1 codes such as -2019
-(margin is insufficient), -4164 (notional too small) or -2022 (reduce-only rejected) come
-back as plain `ExchangeError`. The subclass chooses the table by path (`/api/` spot, `/fapi/`
-USDⓈ-M), which is what ccxt does for the real hosts, so tests see the classes the bot will see
-live. The bot's own live path never uses it.
+Test-only, documented: with `path_aware_errors=True` the Binance client is a subclass that
+overrides `get_exceptions_by_url`. ccxt applies its spot- and USDⓈ-M-specific error-code tables
+only when the URL is one of Binance's real hosts, so against 127.0.0.1 codes such as -2019
+(margin is insufficient) or -4164 (notional too small) come back as plain `ExchangeError`. The
+subclass chooses the table by path (`/api/` spot, `/fapi/` USDⓈ-M), as ccxt does for the real
+hosts, so tests see the classes the bot will see live. The bot's own live path never uses it.
 """
 
 from __future__ import annotations
