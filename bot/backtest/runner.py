@@ -33,7 +33,7 @@ from bot.backtest.engine import (
     run,
     starting_portfolio,
 )
-from bot.backtest.history import FloatArray, History
+from bot.backtest.history import FloatArray, Funding, History
 from bot.backtest.metrics import Costs as Spent
 from bot.backtest.metrics import Metrics, measure
 from bot.backtest.strategy import StrategySource
@@ -161,12 +161,15 @@ def outcome(name: str, parameters: Mapping[str, str], setup: Setup, history: His
 
 
 def buy_and_hold(setup: Setup, history: History) -> Outcome:
-    """The starting portfolio held to the end: NAV at every close, nothing traded; a futures
-    account is liquidated as in a run (at the first close its margin balance is no more than
-    its maintenance margin, then it holds its wallet less the clearance fee, at least zero)."""
+    """The starting portfolio held to the end: NAV at every close, nothing traded; perpetuals
+    pay or receive funding as in a run (at each candle's close price, before its liquidation
+    check); a futures account is liquidated as in a run (at the first close its margin balance
+    is no more than its maintenance margin, then it holds its wallet less the clearance fee, at
+    least zero, and pays no more funding)."""
     ledger = starting_portfolio(setup, history)
     nav = np.zeros(history.steps)
     liquidations = 0
+    funding = 0.0
     for account in ledger.accounts.values():
         for asset, amount in account.holdings.items():
             if asset in setup.cash_assets or asset == setup.quote_currency:
@@ -174,31 +177,57 @@ def buy_and_hold(setup: Setup, history: History) -> Outcome:
             else:
                 key = InstrumentKey(account.name, f"{asset}/{setup.quote_currency}")
                 nav += float(amount) * history.closes[history.series(key)]
-        balance, notional = _held_margin(account, history)
+        balance, notional, paid = _held_margin(account, history)
+        balance -= np.cumsum(paid)
         under = np.flatnonzero(
             (notional > 0) & (balance <= notional * float(setup.maintenance_margin))
         )
+        held_until = history.steps
         if under.size:
-            at = int(under[0])
-            left = balance[at] - notional[at] * float(LIQUIDATION_FEE)
-            balance[at:] = max(left, 0.0)
+            held_until = int(under[0])
+            left = balance[held_until] - notional[held_until] * float(LIQUIDATION_FEE)
+            balance[held_until:] = max(left, 0.0)
             liquidations += 1
+        funding += float(paid[: held_until + 1].sum())  # none after a liquidation
         nav += balance
-    spent = Spent(0.0, 0.0, 0.0, 0, 0, liquidations)
+    spent = Spent(0.0, 0.0, funding, 0, 0, liquidations)
     metrics = measure(float(setup.capital), nav, history.period_ms, spent)
     return Outcome("buy-and-hold", {}, metrics, nav)
 
 
-def _held_margin(account: PaperAccount, history: History) -> tuple[FloatArray, FloatArray]:
-    """A futures account's margin balance and its positions' notional at every close."""
+def _held_margin(
+    account: PaperAccount, history: History
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """A futures account's margin balance before funding, its positions' notional and the
+    funding they pay (positive) or receive at every close."""
     balance = np.full(history.steps, float(account.wallet))
     notional = np.zeros(history.steps)
+    paid = np.zeros(history.steps)
     for symbol, position in account.positions.items():
         closes = history.closes[history.series(InstrumentKey(account.name, symbol))]
         size = float(position.contracts * position.contract_size)
         balance += size * (closes - float(position.entry_price))
         notional += np.abs(size * closes)
-    return balance, notional
+        funding = history.funding.get(symbol.split("/")[0])
+        if funding is not None:
+            paid += size * closes * _rates_per_step(funding, history)
+    return balance, notional, paid
+
+
+def _rates_per_step(funding: Funding, history: History) -> FloatArray:
+    """The sum of the funding rates that fall in each candle, (open, open + period]."""
+    opens = history.open_ms.astype(np.int64)
+    if funding.events:
+        times = np.array([t for t, _ in funding.events], dtype=np.int64)
+        rates = np.array([r for _, r in funding.events])
+        steps = np.searchsorted(opens + history.period_ms, times, side="left")
+        inside = (steps < history.steps) & (times > opens[np.minimum(steps, history.steps - 1)])
+        total = np.zeros(history.steps)
+        np.add.at(total, steps[inside], rates[inside])
+        return total
+    interval = funding.interval_ms
+    counts = (opens + history.period_ms) // interval - opens // interval
+    return (counts * funding.constant_rate).astype(np.float64)
 
 
 def calendar(setup: Setup, history: History) -> Outcome:

@@ -693,3 +693,27 @@ def test_a_strategy_run_skips_between_recomputations_and_decides_what_every_step
     assert quick.targets == dense.targets
     assert quick.out_of_band_steps == dense.out_of_band_steps
     assert np.max(np.abs(quick.nav / dense.nav - 1.0)) < 1e-12
+
+
+def test_buy_and_hold_pays_the_funding_a_run_that_never_trades_pays(tmp_path: Path) -> None:
+    """The hedge at 1x with a band too wide to trade, 0.01 % funding every 8 h: buy-and-hold
+    and the run hold the same portfolio, so they receive the same funding (the short receives a
+    positive rate: -rate x contracts x close, three times a day) and end at the same NAV."""
+    days = 60
+    btc = 40_000.0 * 1.002 ** np.arange(1, days + 1)
+    prices = tmp_path / "prices"
+    _write_prices(prices, {"BTC": btc}, {"BTC": 40_000.0})
+    config = load_config(_hedge(tmp_path, ""), env={})
+    history = sources.from_prices_dir(config, prices, 0.0001)
+    instruments, _ = instruments_for(config, load_markets(config.data_dir))
+    setup = setup_of(config, instruments, Decimal(str(CAPITAL)), history)
+    received = np.cumsum(3 * 0.0001 * 0.125 * btc)  # independent of the bot's code
+    expected = 0.125 * btc + 5_000.0 - 0.125 * (btc - 40_000.0) + received
+
+    result = run(setup, history)
+    hold = buy_and_hold(setup, history)
+    assert result.decisions == ()
+    assert np.max(np.abs(result.nav / expected - 1.0)) < 1e-9
+    assert np.max(np.abs(hold.nav / expected - 1.0)) < 1e-9
+    assert hold.metrics.funding == pytest.approx(float(result.funding), rel=1e-9)
+    assert hold.metrics.funding == pytest.approx(-received[-1], rel=1e-9)
