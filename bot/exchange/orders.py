@@ -37,6 +37,7 @@ from bot.exchange.venues import (
     order_fees_need_trades,
     read_touch,
     reduce_only_params,
+    reported_average,
 )
 
 _STATES = {
@@ -204,7 +205,9 @@ class OrderGateway:
         status = str(order.get("status") or "open")
         state = _STATES.get(status, IntentState.OPEN)
         filled = to_decimal(order.get("filled"), "filled", allow_none=True) or ZERO
-        average = to_decimal(order.get("average"), "average price", allow_none=True)
+        average = to_decimal(
+            reported_average(self.account.exchange_id, order), "average price", allow_none=True
+        )
         if (
             state is IntentState.FILLED
             and filled < intent.leg.amount

@@ -16,7 +16,8 @@ Bitget facts these functions encode (ccxt 4.5.90):
   so the reference price must be passed; the base amount filled then differs slightly from the
   planned amount, and a closed market buy counts as filled.
 - an order reply carries no fill (create) or, on v3, no average price and a fee with the wrong
-  sign; fees are read from the fills and taken as charges.
+  sign; fees are read from the fills and taken as charges. A v3 order that filled says its
+  average price in `avgPrice`, which ccxt does not parse: it is read from the reply's info.
 """
 
 from __future__ import annotations
@@ -265,6 +266,16 @@ def closed_order_is_filled(
     return order_type is OrderType.MARKET and market_buy_in_quote(
         exchange_id, client, market_type, side
     )
+
+
+def reported_average(exchange_id: str, order: Mapping[str, Any]) -> Any:
+    """An order's average fill price as the venue reports it: ccxt's `average`, or on Bitget the
+    unified account's `avgPrice`, which ccxt 4.5's parser does not read (it reads the classic
+    `priceAvg`). "0" until something fills."""
+    if order.get("average") is not None or exchange_id != "bitget":
+        return order.get("average")
+    info = order.get("info")
+    return info.get("avgPrice") if isinstance(info, Mapping) else None
 
 
 def order_fees_need_trades(exchange_id: str, market_type: MarketType) -> bool:

@@ -52,7 +52,7 @@ def _day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
 
 
-@pytest.mark.parametrize("venue", ["binance", "bitget"])
+@pytest.mark.parametrize("venue", ["binance", "bitget", "bitget-uta"])
 async def test_live_realized_pnl_per_day_and_per_fill_is_the_simulators(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], venue: str
 ) -> None:

@@ -66,16 +66,21 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
 
 
 async def run_leg(
-    open_account: Open, account: str, store: StateStore, audit: Audit
+    open_account: Open,
+    account: str,
+    store: StateStore,
+    audit: Audit,
+    market_type: MarketType = MarketType.SPOT,
 ) -> tuple[Any, str]:
-    spot = await open_account(account, MarketType.SPOT)
-    key = InstrumentKey(spot.name, "ETH/USDT")
-    leg = Leg(0, "eth", key, Side.SELL, D("0.5"), D("3000"), False, MarketType.SPOT)
+    spot = await open_account(account, market_type)
+    symbol = "ETH/USDT" if market_type is MarketType.SPOT else "ETH/USDT:USDT"
+    key = InstrumentKey(spot.name, symbol)
+    leg = Leg(0, "eth", key, Side.SELL, D("0.5"), D("3000"), False, market_type)
     clock = Clock()
     executor = LiveExecutor(
         portfolio="bitget",
         gateways={spot.name: OrderGateway(spot, Mode.LIVE)},
-        instruments={key: spot.instruments["ETH/USDT"]},
+        instruments={key: spot.instruments[symbol]},
         store=store,
         audit=audit,
         options=ExecutionOptions(lookup_window=10.0, lookup_interval=0.5, fill_timeout=5.0),
@@ -121,3 +126,18 @@ async def test_an_order_that_never_reached_the_book_is_not_placed(
     assert saved is not None and saved.state is IntentState.NOT_PLACED
     assert audit.lookups() == ["not_placed"]
     assert [e for e, _ in audit.records].count("order_intent") == 1
+
+
+@pytest.mark.parametrize("market_type", [MarketType.SPOT, MarketType.SWAP])
+async def test_a_fill_carries_its_average_price_on_both_account_kinds(
+    sim: SimHandle, open_account: Open, account: str, store: StateStore, market_type: MarketType
+) -> None:
+    """ccxt reads Bitget's `priceAvg`; a unified account's order says `avgPrice`: the fill's
+    price must still reach the outcome and the audit (turnover, fees and PnL read it there)."""
+    audit = Audit()
+    outcome, _ = await run_leg(open_account, account, store, audit, market_type)
+    (fill,) = sim.admin.fills(account)
+    assert outcome.state is IntentState.FILLED
+    assert outcome.average_price == fill.price
+    (filled,) = [f for e, f in audit.records if e == "order_filled"]
+    assert filled["price"] == fill.price
