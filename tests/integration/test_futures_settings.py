@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
@@ -21,11 +20,11 @@ from bot.cli.main import main
 from rebalance_sim.client import binance_client, bitget_client
 from rebalance_sim.engine import MarginMode
 from rebalance_sim.server import run_simulator
-from tests.integration.loop_support import SEED_SLEEVES
+from tests.integration.live_support import Key, key_scenario, live_config, set_keys
 
-API_KEY = "LevKey0123456789abcdefABCDEFghijkl"
-SECRET = "LevSecretValue0123456789xyzXYZabcd"
-PASSPHRASE = "LevPassphrase42"
+KEY = Key(
+    "LevKey0123456789abcdefABCDEFghijkl", "LevSecretValue0123456789xyzXYZabcd", "LevPassphrase42"
+)
 PERPS = ("SOL", "XRP", "DOGE", "BTC")
 # The routes that change or read the settings, per dialect.
 SETTING_ROUTES = {
@@ -38,70 +37,9 @@ READ_ROUTES = {
 }
 
 
-def _scenario(venue: str, *, hedge_mode: bool = False) -> dict[str, Any]:
-    account: dict[str, Any] = {
-        "name": "main",
-        "venue": venue,
-        "spot": {"USDT": "15000", "BTC": "0.1", "ETH": "1"},
-        "futures_wallet": "5000",
-        "api_key": API_KEY,
-        "api_secret": SECRET,
-        "read_only_key": False,
-        "hedge_mode": hedge_mode,
-    }
-    if venue == "bitget":
-        account["passphrase"] = PASSPHRASE
-    return {
-        "clock": {"mode": "realtime", "start": "now"},
-        "assets": {
-            "BTC": {"price": 50000.0, "vol": 0.5},
-            "ETH": {"price": 2000.0, "vol": 0.6},
-            "SOL": {"price": 100.0, "vol": 0.9},
-            "XRP": {"price": 0.5, "vol": 0.9},
-            "DOGE": {"price": 0.1, "vol": 1.0},
-        },
-        "accounts": [account],
-    }
-
-
-def _config(tmp_path: Path, base_url: str, venue: str, mode: str, futures_extra: str) -> Path:
-    spot, usdm = ("binance", "binanceusdm") if venue == "binance" else ("bitget", "bitget")
-    text = f"""
-portfolio = "lev"
-mode = "{mode}"
-data_dir = "{tmp_path / "data"}"
-
-[accounts.spot]
-exchange = "{spot}"
-market = "spot"
-base_url = "{base_url}"
-
-[accounts.usdm]
-exchange = "{usdm}"
-market = "swap"
-base_url = "{base_url}"
-{futures_extra}
-
-{SEED_SLEEVES}
-
-[trigger]
-band = 0.05
-cooldown = "0s"
-
-[server]
-enabled = false
-"""
-    path = tmp_path / "bot.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture(autouse=True)
 def keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for account in ("SPOT", "USDM"):
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__API_KEY", API_KEY)
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__SECRET", SECRET)
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__PASSWORD", PASSPHRASE)
+    set_keys(monkeypatch, KEY)
 
 
 async def _once(
@@ -115,9 +53,11 @@ async def _once(
 ) -> tuple[int, list[str], int, dict[str, tuple[int, MarginMode]], dict[str, int]]:
     """`once`: exit code, the bot's one-line refusals, orders on the ledger, each perpetual's
     settings on the simulator afterwards and the requests per route."""
-    async with run_simulator(_scenario(venue, hedge_mode=hedge_mode), seed=5) as sim:
+    async with run_simulator(key_scenario(venue, KEY, hedge_mode=hedge_mode), seed=5) as sim:
         mode = "live" if live else "dry-run"
-        config = _config(tmp_path, sim.base_url, venue, mode, futures_extra)
+        config = live_config(
+            tmp_path, sim.base_url, venue, portfolio="lev", mode=mode, futures_extra=futures_extra
+        )
         argv = ["once", "--config", str(config), "--log-format", "json"]
         code = await asyncio.to_thread(main, [*argv, "--live"] if live else argv)
         orders = len(sim.admin.orders("main"))
@@ -198,7 +138,7 @@ async def test_dry_run_never_calls_the_settings_endpoints(
 
 
 async def test_the_simulator_switches_position_mode_as_binance_does() -> None:
-    async with run_simulator(_scenario("binance"), seed=5) as sim:
+    async with run_simulator(key_scenario("binance", KEY), seed=5) as sim:
         usdm = binance_client(
             sim.base_url, sim.admin.credentials("main"), exchange_id="binanceusdm"
         )
@@ -224,7 +164,7 @@ async def test_the_simulator_switches_position_mode_as_binance_does() -> None:
 
 
 async def test_the_simulator_reads_bitget_leverage_and_position_mode() -> None:
-    async with run_simulator(_scenario("bitget"), seed=5) as sim:
+    async with run_simulator(key_scenario("bitget", KEY), seed=5) as sim:
         key = sim.admin.credentials("main")
         swap = bitget_client(sim.base_url, key, market_type="swap", uta=False)
         try:

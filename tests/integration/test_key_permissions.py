@@ -9,8 +9,8 @@ The simulator serves in the test's event loop; `rebalance-bot once --live` runs 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
@@ -18,78 +18,16 @@ import pytest
 from bot.cli.main import main
 from rebalance_sim.client import binance_client, bitget_client
 from rebalance_sim.server import run_simulator
-from tests.integration.loop_support import SEED_SLEEVES
+from tests.integration.live_support import Key, key_scenario, live_config, set_keys
 
-API_KEY = "PermKey0123456789abcdefABCDEFghij"
-SECRET = "PermSecretValue0123456789xyzXYZabc"
-PASSPHRASE = "PermPassphrase42"
-
-
-def _scenario(venue: str, permissions: list[str]) -> dict[str, Any]:
-    account: dict[str, Any] = {
-        "name": "main",
-        "venue": venue,
-        "spot": {"USDT": "15000", "BTC": "0.1", "ETH": "1"},
-        "futures_wallet": "5000",
-        "api_key": API_KEY,
-        "api_secret": SECRET,
-        "read_only_key": False,
-        "permissions": permissions,
-    }
-    if venue == "bitget":
-        account["passphrase"] = PASSPHRASE
-    return {
-        "clock": {"mode": "realtime", "start": "now"},
-        "assets": {
-            "BTC": {"price": 50000.0, "vol": 0.5},
-            "ETH": {"price": 2000.0, "vol": 0.6},
-            "SOL": {"price": 100.0, "vol": 0.9},
-            "XRP": {"price": 0.5, "vol": 0.9},
-            "DOGE": {"price": 0.1, "vol": 1.0},
-        },
-        "accounts": [account],
-    }
-
-
-def _config(tmp_path: Path, base_url: str, venue: str, account_extra: str = "") -> Path:
-    spot, usdm = ("binance", "binanceusdm") if venue == "binance" else ("bitget", "bitget")
-    text = f"""
-portfolio = "keys"
-mode = "live"
-data_dir = "{tmp_path / "data"}"
-
-[accounts.spot]
-exchange = "{spot}"
-market = "spot"
-base_url = "{base_url}"
-{account_extra}
-
-[accounts.usdm]
-exchange = "{usdm}"
-market = "swap"
-base_url = "{base_url}"
-{account_extra}
-
-{SEED_SLEEVES}
-
-[trigger]
-band = 0.05
-cooldown = "0s"
-
-[server]
-enabled = false
-"""
-    path = tmp_path / "live.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+KEY = Key(
+    "PermKey0123456789abcdefABCDEFghij", "PermSecretValue0123456789xyzXYZabc", "PermPassphrase42"
+)
 
 
 @pytest.fixture
 def keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for account in ("SPOT", "USDM"):
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__API_KEY", API_KEY)
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__SECRET", SECRET)
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__PASSWORD", PASSPHRASE)
+    set_keys(monkeypatch, KEY)
 
 
 async def _once_live(
@@ -101,8 +39,10 @@ async def _once_live(
     account_extra: str = "",
 ) -> tuple[int, list[str], int]:
     """Run `once --live`: its exit code, its stderr lines, the orders the simulator received."""
-    async with run_simulator(_scenario(venue, permissions), seed=5) as sim:
-        config = _config(tmp_path, sim.base_url, venue, account_extra)
+    async with run_simulator(key_scenario(venue, KEY, permissions=permissions), seed=5) as sim:
+        config = live_config(
+            tmp_path, sim.base_url, venue, portfolio="keys", account_extra=account_extra
+        )
         argv = ["once", "--live", "--config", str(config), "--log-format", "json"]
         code = await asyncio.to_thread(main, argv)
         orders = len(sim.admin.orders("main"))
@@ -128,7 +68,7 @@ async def test_a_key_that_can_withdraw_stops_a_live_start_in_one_line(
     assert "accounts.spot: the API key can withdraw funds" in line
     assert "accounts.usdm: the API key can withdraw funds" in line
     assert "allow_withdrawal_permission" in line
-    assert SECRET not in "\n".join(lines)
+    assert KEY.secret not in "\n".join(lines)
 
 
 @pytest.mark.usefixtures("keys_env")
@@ -198,10 +138,10 @@ async def test_bitget_key_without_futures_permission_is_named(
 async def test_an_unreadable_key_endpoint_warns_once_per_account_and_the_start_continues(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    scenario = _scenario("binance", ["read", "trade", "futures"])
+    scenario = key_scenario("binance", KEY, permissions=["read", "trade", "futures"])
     scenario["faults"] = {"rules": [{"kind": "http_503", "endpoint": "sapi.*", "next": 10}]}
     async with run_simulator(scenario, seed=5) as sim:
-        config = _config(tmp_path, sim.base_url, "binance")
+        config = live_config(tmp_path, sim.base_url, "binance", portfolio="keys")
         argv = ["once", "--live", "--config", str(config), "--log-format", "json"]
         code = await asyncio.to_thread(main, argv)
         orders = len(sim.admin.orders("main"))
@@ -214,7 +154,7 @@ async def test_an_unreadable_key_endpoint_warns_once_per_account_and_the_start_c
 
 
 async def test_the_simulator_reports_each_keys_permissions_and_enforces_futures() -> None:
-    scenario = _scenario("binance", ["read", "trade"])
+    scenario = key_scenario("binance", KEY, permissions=["read", "trade"])
     async with run_simulator(scenario, seed=5) as sim:
         key = sim.admin.credentials("main")
         spot = binance_client(sim.base_url, key)
@@ -236,7 +176,7 @@ async def test_the_simulator_reports_each_keys_permissions_and_enforces_futures(
 
 
 async def test_the_bitget_simulator_lists_authorities_and_enforces_futures() -> None:
-    scenario = _scenario("bitget", ["read", "trade", "withdraw"])
+    scenario = key_scenario("bitget", KEY, permissions=["read", "trade", "withdraw"])
     async with run_simulator(scenario, seed=5) as sim:
         key = sim.admin.credentials("main")
         spot = bitget_client(sim.base_url, key, uta=False)
@@ -261,10 +201,7 @@ async def test_a_key_the_exchange_rejects_stops_a_live_start_in_one_line(
     naming each account and what to check), rather than starting a bot whose every cycle fails
     at its first read; the wrong secret itself is never printed."""
     wrong = "WrongSecretValue0123456789xyzXYZab"
-    for account in ("SPOT", "USDM"):
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__API_KEY", API_KEY)
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__SECRET", wrong)
-        monkeypatch.setenv(f"REBALANCE_ACCOUNTS__{account}__PASSWORD", PASSPHRASE)
+    set_keys(monkeypatch, replace(KEY, secret=wrong))
     code, lines, orders = await _once_live(
         tmp_path, capsys, ["read", "trade", "futures"], venue=venue
     )
@@ -274,4 +211,4 @@ async def test_a_key_the_exchange_rejects_stops_a_live_start_in_one_line(
     [line] = _bot_lines(lines)
     assert "accounts.spot: the exchange rejected the API key" in line
     assert "accounts.usdm: the exchange rejected the API key" in line
-    assert wrong not in "\n".join(lines) and SECRET not in "\n".join(lines)
+    assert wrong not in "\n".join(lines) and KEY.secret not in "\n".join(lines)
