@@ -11,26 +11,17 @@ import pytest
 
 from rebalance_sim.client import binance_client
 from rebalance_sim.engine import MarginMode
-from rebalance_sim.server import SimHandle, run_simulator
+from rebalance_sim.server import SimHandle
+from tests.sim_support import dec, exact_scenario, pinned_server
 
 D = Decimal
 HOUR = 3_600_000
-SCENARIO: dict[str, Any] = {
-    "clock": {"mode": "manual", "start": "2024-01-01T00:00:00Z"},
-    "book": {"spread_bps": 2, "slippage_bps_per_100k": 0},
-    "accounts": [{"name": "main", "futures_wallet": "5000"}],
-}
-
-
-def dec(value: Any) -> Decimal:
-    return D(str(value))
+SCENARIO = exact_scenario([{"name": "main", "futures_wallet": "5000"}])
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimHandle]:
-    async with run_simulator(SCENARIO, seed=11, log_requests=False) as handle:
-        handle.admin.set_price("BTC", D("60000"))
-        handle.admin.set_price("ETH", D("3000"))
+    async with pinned_server(SCENARIO, seed=11) as handle:
         yield handle
 
 

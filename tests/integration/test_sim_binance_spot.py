@@ -11,29 +11,21 @@ import pytest
 
 from rebalance_sim.client import binance_client
 from rebalance_sim.engine import OrderStatus, Side
-from rebalance_sim.server import SimHandle, run_simulator
+from rebalance_sim.server import SimHandle
+from tests.sim_support import dec, exact_scenario, pinned_server
 
 D = Decimal
-SCENARIO: dict[str, Any] = {
-    "clock": {"mode": "manual", "start": "2024-01-01T00:00:00Z"},
-    "book": {"spread_bps": 2, "slippage_bps_per_100k": 0},
-    "accounts": [
+SCENARIO = exact_scenario(
+    [
         {"name": "main", "spot": {"USDT": "10000", "BTC": "0.1", "ETH": "1"}},
         {"name": "other", "spot": {"USDT": "500"}},
-    ],
-}
-
-
-def dec(value: Any) -> Decimal:
-    """A ccxt float as the exchange's decimal (ccxt keeps up to 15 significant digits)."""
-    return D(str(value))
+    ]
+)
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimHandle]:
-    async with run_simulator(SCENARIO, seed=7, log_requests=False) as handle:
-        handle.admin.set_price("BTC", D("60000"))
-        handle.admin.set_price("ETH", D("3000"))
+    async with pinned_server(SCENARIO, seed=7) as handle:
         yield handle
 
 

@@ -16,13 +16,12 @@ from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
 from rebalance_sim.client import bitget_client
-from rebalance_sim.server import SimHandle, run_simulator
+from rebalance_sim.server import SimHandle
+from tests.sim_support import exact_scenario, pinned_server
 
 D = Decimal
-SCENARIO: dict[str, Any] = {
-    "clock": {"mode": "manual", "start": "2024-06-03T00:00:00Z"},
-    "book": {"spread_bps": 2, "slippage_bps_per_100k": 0},
-    "accounts": [
+SCENARIO = exact_scenario(
+    [
         {
             "name": "classic",
             "venue": "bitget",
@@ -38,21 +37,15 @@ SCENARIO: dict[str, Any] = {
         },
         {"name": "bn", "spot": {"USDT": "10000", "BTC": "0.1"}, "futures_wallet": "5000"},
     ],
-}
+    start="2024-06-03T00:00:00Z",
+)
 Connect = Callable[..., Awaitable[Any]]
 Open = Callable[[str, MarketType], Awaitable[ExchangeAccount]]
 
 
-def dec(value: Any) -> Decimal:
-    """A ccxt float as the exchange's decimal (ccxt keeps up to 15 significant digits)."""
-    return D(str(value))
-
-
 @pytest.fixture
 async def sim() -> AsyncIterator[SimHandle]:
-    async with run_simulator(SCENARIO, seed=11, log_requests=False) as handle:
-        handle.admin.set_price("BTC", D("60000"))
-        handle.admin.set_price("ETH", D("3000"))
+    async with pinned_server(SCENARIO, seed=11) as handle:
         yield handle
 
 

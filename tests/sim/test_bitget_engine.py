@@ -21,6 +21,7 @@ from rebalance_sim.engine import (
 )
 from rebalance_sim.scenario import ScenarioError
 from rebalance_sim.server import Simulator, build_simulator
+from tests.sim_support import exact_scenario, pinned_simulator
 
 D = Decimal
 BTC = InstrumentId(MarketKind.SPOT, "BTC", "USDT")
@@ -29,32 +30,20 @@ ETH = InstrumentId(MarketKind.SPOT, "ETH", "USDT")
 HOUR = 3_600_000
 
 
-def make_sim(**sections: Any) -> Simulator:
-    scenario: dict[str, Any] = {
-        "clock": {"mode": "manual", "start": "2024-01-01T00:00:00Z"},
-        "book": {"spread_bps": 2, "slippage_bps_per_100k": 0},
-        "accounts": [
-            {"name": "bn", "spot": {"USDT": "10000"}, "futures_wallet": "5000"},
-            {"name": "bg", "venue": "bitget", "spot": {"USDT": "10000"}, "futures_wallet": "5000"},
-            {
-                "name": "uta",
-                "venue": "bitget",
-                "uta": True,
-                "spot": {"USDT": "1000"},
-                "futures_wallet": "500",
-            },
-        ],
-    }
-    scenario.update(sections)
-    sim = build_simulator(scenario, seed=7, log_requests=False)
-    sim.admin.set_price("BTC", D("60000"))
-    sim.admin.set_price("ETH", D("3000"))
-    return sim
-
-
 @pytest.fixture
 def sim() -> Simulator:
-    return make_sim()
+    accounts: list[dict[str, Any]] = [
+        {"name": "bn", "spot": {"USDT": "10000"}, "futures_wallet": "5000"},
+        {"name": "bg", "venue": "bitget", "spot": {"USDT": "10000"}, "futures_wallet": "5000"},
+        {
+            "name": "uta",
+            "venue": "bitget",
+            "uta": True,
+            "spot": {"USDT": "1000"},
+            "futures_wallet": "500",
+        },
+    ]
+    return pinned_simulator(exact_scenario(accounts))
 
 
 def buy(account: str, instrument: InstrumentId, amount: str, **kw: Any) -> OrderRequest:

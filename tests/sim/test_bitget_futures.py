@@ -10,7 +10,8 @@ import pytest
 
 from rebalance_sim.engine import InstrumentId, MarginMode, MarketKind, OrderStatus
 from rebalance_sim.server import SimHandle
-from tests.sim.conftest import Connect, dec
+from tests.sim.conftest import Connect
+from tests.sim_support import dec
 
 D = Decimal
 BTC = "BTC/USDT:USDT"

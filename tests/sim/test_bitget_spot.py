@@ -8,7 +8,8 @@ from decimal import Decimal
 from rebalance_sim.client import binance_client
 from rebalance_sim.engine import InstrumentId, MarketKind, OrderStatus, Side
 from rebalance_sim.server import SimHandle
-from tests.sim.conftest import Connect, dec
+from tests.sim.conftest import Connect
+from tests.sim_support import dec
 
 D = Decimal
 

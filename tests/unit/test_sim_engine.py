@@ -23,7 +23,8 @@ from rebalance_sim.engine import (
     Side,
     TimeInForce,
 )
-from rebalance_sim.server import Simulator, build_simulator
+from rebalance_sim.server import Simulator
+from tests.sim_support import exact_scenario, pinned_simulator
 
 D = Decimal
 BTC = InstrumentId(MarketKind.SPOT, "BTC", "USDT")
@@ -34,22 +35,8 @@ HOUR = 60 * MINUTE
 
 
 def make_sim(**sections: Any) -> Simulator:
-    scenario: dict[str, Any] = {
-        "clock": {"mode": "manual", "start": "2024-01-01T00:00:00Z"},
-        "book": {"spread_bps": 2, "slippage_bps_per_100k": 0},
-        "accounts": [
-            {
-                "name": "main",
-                "spot": {"USDT": "10000", "BTC": "0.1"},
-                "futures_wallet": "5000",
-            }
-        ],
-    }
-    scenario.update(sections)
-    sim = build_simulator(scenario, seed=7, log_requests=False)
-    sim.admin.set_price("BTC", D("60000"))
-    sim.admin.set_price("ETH", D("3000"))
-    return sim
+    account = {"name": "main", "spot": {"USDT": "10000", "BTC": "0.1"}, "futures_wallet": "5000"}
+    return pinned_simulator(exact_scenario([account], **sections))
 
 
 @pytest.fixture
