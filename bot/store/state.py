@@ -343,16 +343,7 @@ class StateStore:
         row = {
             "client_order_id": cid,
             "cycle_id": intent.cycle_id,
-            "leg_index": leg.index,
-            "sleeve": leg.sleeve,
-            "account": leg.key.account,
-            "symbol": leg.key.symbol,
-            "side": leg.side.value,
-            "amount": _dec(leg.amount, "amount"),
-            "price": _dec(leg.price, "price"),
-            "reduce_only": int(leg.reduce_only),
-            "market_type": leg.market_type.value,
-            "contract_size": _dec(leg.contract_size, "contract_size"),
+            **_leg_columns(leg),
             "child": leg.child,
             "origin": leg.origin,
             "order_type": intent.order_type.value,
@@ -465,16 +456,7 @@ class StateStore:
             raise StateError(f"leg {leg.index} of {sliced.origin} has no child amount")
         row = {
             "origin": sliced.origin,
-            "leg_index": leg.index,
-            "sleeve": leg.sleeve,
-            "account": leg.key.account,
-            "symbol": leg.key.symbol,
-            "side": leg.side.value,
-            "amount": _dec(leg.amount, "amount"),
-            "price": _dec(leg.price, "price"),
-            "reduce_only": int(leg.reduce_only),
-            "market_type": leg.market_type.value,
-            "contract_size": _dec(leg.contract_size, "contract_size"),
+            **_leg_columns(leg),
             "child_amount": _dec(leg.child_amount, "child_amount"),
             "children": sliced.children,
             "done": int(sliced.done),
@@ -880,6 +862,23 @@ def _intent_state(db: sqlite3.Connection, cid: str) -> IntentState | None:
 
 def _upsert_meta(db: sqlite3.Connection, name: str, value: Any) -> None:
     db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, _json(value, name)))
+
+
+def _leg_columns(leg: Leg) -> dict[str, Any]:
+    """The columns an intent's row and a sliced leg's row both store their leg in (read back
+    by `_leg`)."""
+    return {
+        "leg_index": leg.index,
+        "sleeve": leg.sleeve,
+        "account": leg.key.account,
+        "symbol": leg.key.symbol,
+        "side": leg.side.value,
+        "amount": _dec(leg.amount, "amount"),
+        "price": _dec(leg.price, "price"),
+        "reduce_only": int(leg.reduce_only),
+        "market_type": leg.market_type.value,
+        "contract_size": _dec(leg.contract_size, "contract_size"),
+    }
 
 
 def _leg(row: sqlite3.Row, **extra: Any) -> Leg:
