@@ -277,63 +277,64 @@ def _series(points: Sequence[DriftPoint], sleeve: str) -> tuple[list[datetime], 
     return times, values
 
 
-def allocation_chart(data: ReportData) -> Figure:
+_Times = np.ndarray[Any, np.dtype[np.datetime64]]
+_Panel = Callable[[Axes, _Times, list[SleevePoint], str], None]
+
+
+def _sleeve_panels(
+    data: ReportData, name: str, title: str, unit: str, row_height: float, draw: _Panel
+) -> Figure:
+    """One panel per sleeve over the drift records (`draw` plots a sleeve's series in its
+    colour), rebalances and blocks marked on each, one shared time axis."""
     names = _sleeve_names(data)
     points = data.drift.items
     if not names or not points:
-        return _empty("Allocation vs target", "no drift records in this range")
-    figure = Figure(figsize=(11, 1.9 * len(names) + 0.8), layout="constrained")
+        return _empty(name, "no drift records in this range")
+    figure = Figure(figsize=(11, row_height * len(names) + 0.8), layout="constrained")
     axes = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
-    figure.suptitle("Allocation vs target (share of NAV, band shaded, rebalances in green)")
-    for index, (ax, name) in enumerate(zip(axes, names, strict=True)):
-        times, values = _series(points, name)
-        x = _x(times)
-        colour = _PALETTE[index % len(_PALETTE)]
-        target = [v.target * 100 for v in values]
-        band = [v.band * 100 for v in values]
-        ax.fill_between(
-            x, [t - b for t, b in zip(target, band, strict=True)],
-            [t + b for t, b in zip(target, band, strict=True)],
-            step="post", color=colour, alpha=0.12, linewidth=0,
-        )  # fmt: skip
-        ax.step(x, target, where="post", color=colour, linestyle="--", linewidth=1)
-        ax.plot(x, [v.current * 100 for v in values], color=colour, linewidth=1.4)
+    figure.suptitle(title)
+    for index, (ax, sleeve) in enumerate(zip(axes, names, strict=True)):
+        times, values = _series(points, sleeve)
+        draw(ax, _x(times), values, _PALETTE[index % len(_PALETTE)])
         _mark(ax, data.rebalances.items, data.blocks.items)
-        ax.set_ylabel(f"{name}\n% NAV", fontsize=9)
+        ax.set_ylabel(f"{sleeve}\n{unit}", fontsize=9)
         ax.yaxis.set_major_formatter(Thousands())
         ax.grid(alpha=0.3)
     _time_axis(axes[-1])
     return figure
+
+
+def allocation_chart(data: ReportData) -> Figure:
+    title = "Allocation vs target (share of NAV, band shaded, rebalances in green)"
+    return _sleeve_panels(data, "Allocation vs target", title, "% NAV", 1.9, _allocation_panel)
+
+
+def _allocation_panel(ax: Axes, x: _Times, values: list[SleevePoint], colour: str) -> None:
+    target = [v.target * 100 for v in values]
+    band = [v.band * 100 for v in values]
+    ax.fill_between(
+        x, [t - b for t, b in zip(target, band, strict=True)],
+        [t + b for t, b in zip(target, band, strict=True)],
+        step="post", color=colour, alpha=0.12, linewidth=0,
+    )  # fmt: skip
+    ax.step(x, target, where="post", color=colour, linestyle="--", linewidth=1)
+    ax.plot(x, [v.current * 100 for v in values], color=colour, linewidth=1.4)
 
 
 def drift_chart(data: ReportData) -> Figure:
-    names = _sleeve_names(data)
-    points = data.drift.items
-    if not names or not points:
-        return _empty("Drift", "no drift records in this range")
-    figure = Figure(figsize=(11, 1.7 * len(names) + 0.8), layout="constrained")
-    axes = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
-    figure.suptitle("Drift from target (percentage points; the band is shaded, out of band in red)")
-    for index, (ax, name) in enumerate(zip(axes, names, strict=True)):
-        times, values = _series(points, name)
-        x = _x(times)
-        colour = _PALETTE[index % len(_PALETTE)]
-        band = [v.band * 100 for v in values]
-        drift = [v.drift * 100 for v in values]
-        ax.fill_between(
-            x, [-b for b in band], band, step="post", color="#999", alpha=0.18, linewidth=0
-        )
-        ax.axhline(0, color="#444", linewidth=0.6)
-        ax.plot(x, drift, color=colour, linewidth=1.2)
-        out = [(t, d) for t, d, b in zip(x, drift, band, strict=True) if abs(d) > b > 0]
-        if out:
-            ax.plot([t for t, _ in out], [d for _, d in out], ".", color=_BLOCK, markersize=4)
-        _mark(ax, data.rebalances.items, data.blocks.items)
-        ax.set_ylabel(f"{name}\npp", fontsize=9)
-        ax.yaxis.set_major_formatter(Thousands())
-        ax.grid(alpha=0.3)
-    _time_axis(axes[-1])
-    return figure
+    title = "Drift from target (percentage points; the band is shaded, out of band in red)"
+    return _sleeve_panels(data, "Drift", title, "pp", 1.7, _drift_panel)
+
+
+def _drift_panel(ax: Axes, x: _Times, values: list[SleevePoint], colour: str) -> None:
+    band = [v.band * 100 for v in values]
+    drift = [v.drift * 100 for v in values]
+    ax.fill_between(x, [-b for b in band], band, step="post", color="#999", alpha=0.18, linewidth=0)
+    ax.axhline(0, color="#444", linewidth=0.6)
+    ax.plot(x, drift, color=colour, linewidth=1.2)
+    out = [(t, d) for t, d, b in zip(x, drift, band, strict=True) if abs(d) > b > 0]
+    if out:
+        ax.plot([t for t, _ in out], [d for _, d in out], ".", color=_BLOCK, markersize=4)
 
 
 def nav_chart(data: ReportData) -> Figure:
