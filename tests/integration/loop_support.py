@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,102 +12,89 @@ from rebalance_sim.server import SimHandle
 
 D0 = Decimal(0)
 
-SEED_SCENARIO = """
-history_days = 30
-correlation = 0.6
 
-[clock]
-mode = "manual"
-start = "now"
-step = "1m"
+def scenario_toml(
+    assets: Mapping[str, tuple[str, str]],
+    *,
+    spot: Mapping[str, str],
+    futures_wallet: str,
+    positions: Sequence[tuple[str, str, str]],
+    correlation: str | None = "0.6",
+) -> str:
+    """A scenario on the manual clock (a minute a step, 30 days of history) with rate limits out
+    of the way and one account `main`. `assets`: price and volatility per asset; `positions`:
+    asset, amount (negative: short) and entry price of each perpetual."""
+    head = ["", "history_days = 30"]
+    if correlation is not None:
+        head.append(f"correlation = {correlation}")
+    head.append('\n[clock]\nmode = "manual"\nstart = "now"\nstep = "1m"')
+    for asset, (price, vol) in assets.items():
+        head.append(f"\n[assets.{asset}]\nprice = {price}\nvol = {vol}")
+    holdings = ", ".join(f'{asset} = "{amount}"' for asset, amount in spot.items())
+    head.append(
+        '\n[markets]\nquote = "USDT"\n\n[rate_limits]\nspot_weight_per_minute = 1000000\n'
+        "futures_weight_per_minute = 1000000\nbitget_scale = 1000000.0\n\n"
+        f'[[accounts]]\nname = "main"\nspot = {{ {holdings} }}\n'
+        f'futures_wallet = "{futures_wallet}"'
+    )
+    for asset, amount, entry in positions:
+        head.append(
+            f'\n[[accounts.positions]]\nasset = "{asset}"\namount = "{amount}"\n'
+            f'entry_price = "{entry}"'
+        )
+    return "\n".join(head) + "\n"
 
-[assets.BTC]
-price = 50000.0
-vol = 0.55
 
-[assets.ETH]
-price = 2000.0
-vol = 0.70
+SEED_SCENARIO = scenario_toml(
+    {
+        "BTC": ("50000.0", "0.55"),
+        "ETH": ("2000.0", "0.70"),
+        "SOL": ("100.0", "0.95"),
+        "XRP": ("0.5", "0.90"),
+        "DOGE": ("0.1", "1.10"),
+    },
+    spot={"USDT": "15000", "BTC": "1", "ETH": "10"},
+    futures_wallet="15000",
+    positions=[
+        ("SOL", "40", "100"),
+        ("XRP", "6000", "0.5"),
+        ("DOGE", "30000", "0.1"),
+        ("BTC", "-0.4", "50000"),
+    ],
+)
 
-[assets.SOL]
-price = 100.0
-vol = 0.95
 
-[assets.XRP]
-price = 0.5
-vol = 0.90
+def sleeves_toml(
+    *,
+    altcoins: bool = True,
+    hedge: str = "-0.15",
+    table: str = "sleeves",
+    futures_account: str = "usdm",
+) -> str:
+    """The seed's sleeves on the accounts `spot` and `futures_account`: bitcoin 60 %, ethereum
+    20 %, altcoin futures 5 % (without `altcoins`: none) and the BTC hedge at `hedge`; `table`
+    names the TOML array they are written to."""
+    parts = [
+        f'[[{table}]]\nname = "{name}"\nkind = "spot"\naccount = "spot"\nasset = "{asset}"\n'
+        f"target = {target}"
+        for name, asset, target in (("bitcoin", "BTC", "0.60"), ("ethereum", "ETH", "0.20"))
+    ]
+    if altcoins:
+        parts.append(
+            f'[[{table}]]\nname = "altcoin-futures"\nkind = "futures"\n'
+            f'account = "{futures_account}"\ntarget = 0.05\ninstruments = [\n'
+            '  { symbol = "SOL/USDT:USDT", weight = 0.4 },\n'
+            '  { symbol = "XRP/USDT:USDT", weight = 0.3 },\n'
+            '  { symbol = "DOGE/USDT:USDT", weight = 0.3 },\n]'
+        )
+    parts.append(
+        f'[[{table}]]\nname = "btc-hedge"\nkind = "futures"\naccount = "{futures_account}"\n'
+        f'symbol = "BTC/USDT:USDT"\ntarget = {hedge}'
+    )
+    return "\n" + "\n\n".join(parts) + "\n"
 
-[assets.DOGE]
-price = 0.1
-vol = 1.10
 
-[markets]
-quote = "USDT"
-
-[rate_limits]
-spot_weight_per_minute = 1000000
-futures_weight_per_minute = 1000000
-bitget_scale = 1000000.0
-
-[[accounts]]
-name = "main"
-spot = { USDT = "15000", BTC = "1", ETH = "10" }
-futures_wallet = "15000"
-
-[[accounts.positions]]
-asset = "SOL"
-amount = "40"
-entry_price = "100"
-
-[[accounts.positions]]
-asset = "XRP"
-amount = "6000"
-entry_price = "0.5"
-
-[[accounts.positions]]
-asset = "DOGE"
-amount = "30000"
-entry_price = "0.1"
-
-[[accounts.positions]]
-asset = "BTC"
-amount = "-0.4"
-entry_price = "50000"
-"""
-
-SEED_SLEEVES = """
-[[sleeves]]
-name = "bitcoin"
-kind = "spot"
-account = "spot"
-asset = "BTC"
-target = 0.60
-
-[[sleeves]]
-name = "ethereum"
-kind = "spot"
-account = "spot"
-asset = "ETH"
-target = 0.20
-
-[[sleeves]]
-name = "altcoin-futures"
-kind = "futures"
-account = "usdm"
-target = 0.05
-instruments = [
-  { symbol = "SOL/USDT:USDT", weight = 0.4 },
-  { symbol = "XRP/USDT:USDT", weight = 0.3 },
-  { symbol = "DOGE/USDT:USDT", weight = 0.3 },
-]
-
-[[sleeves]]
-name = "btc-hedge"
-kind = "futures"
-account = "usdm"
-symbol = "BTC/USDT:USDT"
-target = -0.15
-"""
+SEED_SLEEVES = sleeves_toml()
 
 
 def write_config(

@@ -29,7 +29,13 @@ from bot.core.policy.collateral import TransferLeg, Wallet
 from bot.execution.transfers import PENDING_KEY, TransferIntent, TransferState
 from rebalance_sim.engine import TransferKind
 from rebalance_sim.faults import FaultKind, FaultRule
-from tests.integration.loop_support import ledger_weights, load, write_config
+from tests.integration.loop_support import (
+    ledger_weights,
+    load,
+    scenario_toml,
+    sleeves_toml,
+    write_config,
+)
 
 D = Decimal
 BAND = D("0.05")
@@ -38,64 +44,13 @@ TARGETS = {"bitcoin": D("0.60"), "ethereum": D("0.20"), "btc-hedge": D("-0.15")}
 # NAV 116,600: 51 % BTC, 17 % ETH and 10 % USDT on spot, a 25,000 USDT futures wallet holding
 # the −13 % BTC hedge (whose gains in the slide stay unrealized: only the wallet balance above
 # the hedge's margin can move). Low volatility: the slide is driven by the test, step by step.
-SLIDE_SCENARIO = """
-history_days = 30
-correlation = 0.6
-
-[clock]
-mode = "manual"
-start = "now"
-step = "1m"
-
-[assets.BTC]
-price = 50000.0
-vol = 0.05
-
-[assets.ETH]
-price = 2000.0
-vol = 0.05
-
-[markets]
-quote = "USDT"
-
-[rate_limits]
-spot_weight_per_minute = 1000000
-futures_weight_per_minute = 1000000
-bitget_scale = 1000000.0
-
-[[accounts]]
-name = "main"
-spot = { USDT = "11600", BTC = "1.2", ETH = "10" }
-futures_wallet = "25000"
-
-[[accounts.positions]]
-asset = "BTC"
-amount = "-0.3"
-entry_price = "50000"
-"""
-
-SLIDE_SLEEVES = """
-[[sleeves]]
-name = "bitcoin"
-kind = "spot"
-account = "spot"
-asset = "BTC"
-target = 0.60
-
-[[sleeves]]
-name = "ethereum"
-kind = "spot"
-account = "spot"
-asset = "ETH"
-target = 0.20
-
-[[sleeves]]
-name = "btc-hedge"
-kind = "futures"
-account = "usdm"
-symbol = "BTC/USDT:USDT"
-target = -0.15
-"""
+SLIDE_SCENARIO = scenario_toml(
+    {"BTC": ("50000.0", "0.05"), "ETH": ("2000.0", "0.05")},
+    spot={"USDT": "11600", "BTC": "1.2", "ETH": "10"},
+    futures_wallet="25000",
+    positions=[("BTC", "-0.3", "50000")],
+)
+SLIDE_SLEEVES = sleeves_toml(altcoins=False)
 
 COLLATERAL = """
 [collateral]

@@ -21,69 +21,19 @@ from bot.audit.writer import read_records
 from bot.config import check_live_allowed, load_config
 from bot.ops.operations import Operations
 from rebalance_sim.engine import TransferKind
-from tests.integration.loop_support import write_config
+from tests.integration.loop_support import scenario_toml, sleeves_toml, write_config
 
 D = Decimal
 
 # NAV about 102,000: 59 % BTC, 20 % ETH, 20 % USDT on spot; a −15 % BTC hedge held on a futures
 # wallet of only 2,000 USDT: it is about 13 % from liquidation.
-SCENARIO = """
-history_days = 30
-
-[clock]
-mode = "manual"
-start = "now"
-step = "1m"
-
-[assets.BTC]
-price = 50000.0
-vol = 0.02
-
-[assets.ETH]
-price = 2000.0
-vol = 0.02
-
-[markets]
-quote = "USDT"
-
-[rate_limits]
-spot_weight_per_minute = 1000000
-futures_weight_per_minute = 1000000
-bitget_scale = 1000000.0
-
-[[accounts]]
-name = "main"
-spot = { USDT = "20000", BTC = "1.2", ETH = "10" }
-futures_wallet = "2000"
-
-[[accounts.positions]]
-asset = "BTC"
-amount = "-0.3"
-entry_price = "50000"
-"""
-
-SLEEVES = """
-[[sleeves]]
-name = "bitcoin"
-kind = "spot"
-account = "spot"
-asset = "BTC"
-target = 0.60
-
-[[sleeves]]
-name = "ethereum"
-kind = "spot"
-account = "spot"
-asset = "ETH"
-target = 0.20
-
-[[sleeves]]
-name = "btc-hedge"
-kind = "futures"
-account = "usdm"
-symbol = "BTC/USDT:USDT"
-target = {hedge}
-"""
+SCENARIO = scenario_toml(
+    {"BTC": ("50000.0", "0.02"), "ETH": ("2000.0", "0.02")},
+    spot={"USDT": "20000", "BTC": "1.2", "ETH": "10"},
+    futures_wallet="2000",
+    positions=[("BTC", "-0.3", "50000")],
+    correlation=None,
+)
 
 RISK = """
 [risk]
@@ -118,7 +68,7 @@ async def _cycle(
         tmp_path,
         mode="live",
         scenario=SCENARIO,
-        sleeves=SLEEVES.format(hedge=hedge),
+        sleeves=sleeves_toml(altcoins=False, hedge=hedge),
         extra=extra,
         venue=venue,
     )
