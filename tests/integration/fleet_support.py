@@ -11,46 +11,14 @@ from bot.app.daemon import RunOptions, Stopper
 from bot.app.fleet import Fleet, run_fleet
 from bot.core.domain import Mode
 from bot.portfolios import load_portfolios
-from tests.integration.loop_support import SEED_SCENARIO, ledger_weights
+from tests.integration.loop_support import SEED_SCENARIO, ledger_weights, sleeves_toml
 
 D = Decimal
 
 SCENARIO_HEAD = SEED_SCENARIO[: SEED_SCENARIO.index("[[accounts]]")]
 
 # The seed sleeves, on the accounts named spot (spot) and perp (perpetuals).
-SLEEVES = """
-[[portfolios.sleeves]]
-name = "bitcoin"
-kind = "spot"
-account = "spot"
-asset = "BTC"
-target = 0.60
-
-[[portfolios.sleeves]]
-name = "ethereum"
-kind = "spot"
-account = "spot"
-asset = "ETH"
-target = 0.20
-
-[[portfolios.sleeves]]
-name = "altcoin-futures"
-kind = "futures"
-account = "perp"
-target = 0.05
-instruments = [
-  { symbol = "SOL/USDT:USDT", weight = 0.4 },
-  { symbol = "XRP/USDT:USDT", weight = 0.3 },
-  { symbol = "DOGE/USDT:USDT", weight = 0.3 },
-]
-
-[[portfolios.sleeves]]
-name = "btc-hedge"
-kind = "futures"
-account = "perp"
-symbol = "BTC/USDT:USDT"
-target = -0.15
-"""
+SLEEVES = sleeves_toml(table="portfolios.sleeves", futures_account="perp")
 
 TARGETS = {
     "bitcoin": D("0.60"),
