@@ -5,7 +5,6 @@ the bot's own adapter (`ExchangeAccount` over `make_client`) for either."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from rebalance_sim.client import bitget_client
 from rebalance_sim.server import SimHandle
 from tests.sim_support import exact_scenario, pinned_server
 
-D = Decimal
 SCENARIO = exact_scenario(
     [
         {
