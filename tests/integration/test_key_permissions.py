@@ -139,7 +139,9 @@ async def test_an_unreadable_key_endpoint_warns_once_per_account_and_the_start_c
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     scenario = key_scenario("binance", KEY, permissions=["read", "trade", "futures"])
-    scenario["faults"] = {"rules": [{"kind": "http_503", "endpoint": "sapi.*", "next": 10}]}
+    scenario["faults"] = {
+        "rules": [{"kind": "http_503", "endpoint": "sapi.apiRestrictions", "next": 10}]
+    }
     async with run_simulator(scenario, seed=5) as sim:
         config = live_config(tmp_path, sim.base_url, "binance", portfolio="keys")
         argv = ["once", "--live", "--config", str(config), "--log-format", "json"]
