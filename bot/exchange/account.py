@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +20,10 @@ import ccxt.async_support as ccxt
 import structlog
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential,
-    wait_random,
 )
 
 from bot.core.domain import (
@@ -87,6 +88,17 @@ def _required(value: Any, what: str) -> Decimal:
 
 def _positive_or_none(value: Decimal | None) -> Decimal | None:
     return value if value is not None and value > 0 else None
+
+
+def _backoff_seconds(attempt: int) -> float:
+    """The wait after a read's failed attempt `attempt` (1, 2 …): 0.2 s doubling per attempt
+    up to 5 s, plus up to 0.2 s of jitter."""
+    return min(0.2 * 2.0 ** (attempt - 1), 5.0) + random.uniform(0, 0.2)  # noqa: S311 (jitter)
+
+
+def _after_first(state: RetryCallState) -> float:
+    """Tenacity's wait for the attempts after the first (its attempt 1 is the read's 2nd)."""
+    return _backoff_seconds(state.attempt_number + 1)
 
 
 def _ms_to_datetime(ms: int | float) -> datetime:
@@ -180,13 +192,27 @@ class ExchangeAccount:
             )
 
     async def read(self, action: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """A read: retried with jittered exponential backoff on network errors, bounded."""
+        """A read: retried with jittered exponential backoff on network errors, bounded by
+        `read_attempts` and `read_deadline` (counted from the first attempt). The first attempt
+        runs outside tenacity's loop (tens of microseconds a call, paid by every quiet cycle);
+        a retryable failure hands the attempts and the time left to it."""
+        started = time.monotonic()
+        try:
+            return await self.call(action, fn)
+        except ccxt.BaseError as exc:
+            if (
+                not is_retryable_read(exc)
+                or self._read_attempts < 2
+                or time.monotonic() - started >= self._read_deadline
+            ):
+                raise to_bot_error(exc, f"{self.name}: {action}") from exc
+        await self._sleep(_backoff_seconds(1))
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(is_retryable_read),
-                stop=stop_after_attempt(self._read_attempts)
-                | stop_after_delay(self._read_deadline),
-                wait=wait_exponential(multiplier=0.2, max=5.0) + wait_random(0, 0.2),
+                stop=stop_after_attempt(self._read_attempts - 1)
+                | stop_after_delay(self._read_deadline - (time.monotonic() - started)),
+                wait=_after_first,
                 sleep=self._sleep,
                 reraise=True,
             ):

@@ -224,7 +224,7 @@ class StateStore:
         self._clock = clock
         # The connection may be handed to a worker thread; transactions must never interleave.
         self._mutex = threading.RLock()
-        self._grouped: dict[str, Any] = {}  # meta rows waiting for the next commit
+        self._grouped: dict[str, str] = {}  # meta rows (JSON text) waiting for the next commit
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
@@ -302,8 +302,8 @@ class StateStore:
                 db.execute("PRAGMA synchronous=NORMAL")
             try:
                 db.execute("BEGIN IMMEDIATE")
-                for name, value in self._grouped.items():
-                    _upsert_meta(db, name, value)
+                for name, text in self._grouped.items():
+                    _upsert_text(db, name, text)
                 yield db
                 db.execute("COMMIT")
                 self._grouped.clear()
@@ -587,9 +587,12 @@ class StateStore:
         refused: ids must be unique. `sync=False` (a cycle that sent nothing): no fsync."""
         row = (cycle_id, _iso(started_at, "started_at"), _iso(ended_at, "ended_at"), outcome)
         with self._tx(sync=sync) as db:
-            if db.execute("SELECT 1 FROM cycles WHERE cycle_id=?", (cycle_id,)).fetchone():
-                raise StateError(f"cycle {cycle_id} is already recorded: cycle ids must be unique")
-            db.execute("INSERT INTO cycles VALUES (?,?,?,?,?)", (*row, int(traded)))
+            try:  # the primary key refuses a second row: no lookup first
+                db.execute("INSERT INTO cycles VALUES (?,?,?,?,?)", (*row, int(traded)))
+            except sqlite3.IntegrityError:
+                raise StateError(
+                    f"cycle {cycle_id} is already recorded: cycle ids must be unique"
+                ) from None
 
     def cycle_count(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM cycles")[0][0])
@@ -668,16 +671,16 @@ class StateStore:
     def _meta(self, name: str) -> Any:
         with self._mutex:
             if name in self._grouped:
-                return _unjson(_json(self._grouped[name], name), name)
+                return _unjson(self._grouped[name], name)
         rows = self._read("SELECT value FROM meta WHERE name=?", (name,))
         return _unjson(rows[0][0], name) if rows else None
 
     def _set_meta(self, name: str, value: Any, *, grouped: bool = False) -> None:
         if grouped:
-            _json(value, name)  # refused now, not at the commit, if it cannot be stored
+            text = _json(value, name)  # refused now, not at the commit, if it cannot be stored
             with self._mutex:
                 self._open_db()
-                self._grouped[name] = value
+                self._grouped[name] = text
             return
         with self._tx() as db:
             _upsert_meta(db, name, value)
@@ -861,7 +864,11 @@ def _intent_state(db: sqlite3.Connection, cid: str) -> IntentState | None:
 
 
 def _upsert_meta(db: sqlite3.Connection, name: str, value: Any) -> None:
-    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, _json(value, name)))
+    _upsert_text(db, name, _json(value, name))
+
+
+def _upsert_text(db: sqlite3.Connection, name: str, text: str) -> None:
+    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, text))
 
 
 def _leg_columns(leg: Leg) -> dict[str, Any]:

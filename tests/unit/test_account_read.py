@@ -1,0 +1,92 @@
+"""A read's retries: the first attempt runs alone, a network error is retried with a growing,
+jittered wait within `read_attempts` and `read_deadline`, anything else is not retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ccxt.async_support as ccxt
+import pytest
+
+from bot.core.domain import MarketType
+from bot.core.errors import BotError
+from bot.exchange.account import ExchangeAccount
+from bot.exchange.budget import RequestBudget
+
+
+class Client:
+    """What `ExchangeAccount` asks of a ccxt client outside its reads."""
+
+    last_response_headers: dict[str, str] | None = None
+    exceptions: dict[str, Any] = {}  # noqa: RUF012 (read only)
+
+
+class Flaky:
+    """A read that fails with `errors` in turn, then answers."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "answer"
+
+
+def _account(attempts: int, waits: list[float], deadline: float = 20.0) -> ExchangeAccount:
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    return ExchangeAccount(
+        name="spot",
+        exchange_id="kraken",
+        market_type=MarketType.SPOT,
+        client=Client(),  # type: ignore[arg-type]
+        budget=RequestBudget(1000),
+        quote_currency="USDT",
+        read_attempts=attempts,
+        read_deadline=deadline,
+        sleep=sleep,
+    )
+
+
+async def test_a_read_that_answers_at_once_neither_waits_nor_repeats() -> None:
+    waits: list[float] = []
+    read = Flaky()
+    assert await _account(3, waits).read("fetch_balance", read) == "answer"
+    assert (read.calls, waits) == (1, [])
+
+
+async def test_network_errors_are_retried_with_a_doubling_jittered_wait() -> None:
+    waits: list[float] = []
+    read = Flaky(ccxt.NetworkError("lost"), ccxt.RequestTimeout("slow"))
+    assert await _account(3, waits).read("fetch_balance", read) == "answer"
+    assert read.calls == 3
+    assert len(waits) == 2
+    assert 0.2 <= waits[0] <= 0.4 and 0.4 <= waits[1] <= 0.6
+
+
+async def test_the_attempts_are_bounded_and_the_last_error_is_the_bots() -> None:
+    waits: list[float] = []
+    read = Flaky(*(ccxt.NetworkError(f"lost {n}") for n in range(5)))
+    with pytest.raises(BotError, match="lost 2"):
+        await _account(3, waits).read("fetch_balance", read)
+    assert (read.calls, len(waits)) == (3, 2)
+
+
+async def test_a_spent_deadline_stops_the_retries() -> None:
+    waits: list[float] = []
+    read = Flaky(*(ccxt.NetworkError(f"lost {n}") for n in range(5)))
+    with pytest.raises(BotError, match="lost 0"):
+        await _account(3, waits, deadline=0.0).read("fetch_balance", read)
+    assert (read.calls, waits) == (1, [])
+
+
+async def test_an_error_that_is_not_a_network_error_is_not_retried() -> None:
+    waits: list[float] = []
+    read = Flaky(ccxt.AuthenticationError("bad key"), ccxt.NetworkError("never reached"))
+    with pytest.raises(BotError, match="bad key"):
+        await _account(3, waits).read("fetch_balance", read)
+    assert (read.calls, waits) == (1, [])
