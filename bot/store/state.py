@@ -225,6 +225,8 @@ class StateStore:
         # The connection may be handed to a worker thread; transactions must never interleave.
         self._mutex = threading.RLock()
         self._grouped: dict[str, str] = {}  # meta rows (JSON text) waiting for the next commit
+        # last_check and last_rebalance, as last read or written (see `_remembered`).
+        self._schedule: dict[str, datetime | None] = {}
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
@@ -586,6 +588,8 @@ class StateStore:
         """One finished cycle, with the grouped writes waiting. A cycle id recorded twice is
         refused: ids must be unique. `sync=False` (a cycle that sent nothing): no fsync."""
         row = (cycle_id, _iso(started_at, "started_at"), _iso(ended_at, "ended_at"), outcome)
+        if traded:
+            self._schedule.pop("last_rebalance", None)  # read again when next asked
         with self._tx(sync=sync) as db:
             try:  # the primary key refuses a second row: no lookup first
                 db.execute("INSERT INTO cycles VALUES (?,?,?,?,?)", (*row, int(traded)))
@@ -599,17 +603,32 @@ class StateStore:
 
     def last_rebalance(self) -> datetime | None:
         """When the latest cycle that traded started."""
+        return self._remembered("last_rebalance", self._read_last_rebalance)
+
+    def _read_last_rebalance(self) -> datetime | None:
         rows = self._read(
             "SELECT started_at FROM cycles WHERE traded=1 ORDER BY started_at DESC LIMIT 1"
         )
         return _time(rows[0][0]) if rows else None
 
     def last_check(self) -> datetime | None:
+        return self._remembered("last_check", self._read_last_check)
+
+    def _read_last_check(self) -> datetime | None:
         value = self._meta("last_check")
         return None if value is None else _time(value)
 
+    def _remembered(self, name: str, read: Callable[[], datetime | None]) -> datetime | None:
+        """What every cycle asks, read once: this store is its one writer and keeps it."""
+        self._open_db()  # a closed store answers nothing, remembered or not
+        if name not in self._schedule:
+            self._schedule[name] = read()
+        return self._schedule[name]
+
     def set_last_check(self, at: datetime, *, grouped: bool = False) -> None:
-        self._set_meta("last_check", _iso(at, "at"), grouped=grouped)
+        text = _iso(at, "at")
+        self._set_meta("last_check", text, grouped=grouped)
+        self._schedule["last_check"] = _time(text)
 
     # -- risk, paper, targets, key/values ----------------------------------------------------
 
@@ -712,6 +731,9 @@ class _ReadOnlyStore(StateStore):
 
     def _set_meta(self, name: str, value: Any, *, grouped: bool = False) -> NoReturn:
         raise StateError(f"state store {self.path} is open read-only")
+
+    def _remembered(self, name: str, read: Callable[[], datetime | None]) -> datetime | None:
+        return read()  # another process writes: always read
 
     def _tx(self, *, sync: bool = True) -> NoReturn:
         raise StateError(f"state store {self.path} is open read-only")
