@@ -65,6 +65,8 @@ def to_decimal(value: Any, what: str, *, allow_none: bool = False) -> Decimal | 
     ccxt parses Binance's decimal strings into floats; `str(float)` gives back the shortest
     string that round-trips, which is the exchange's own string for up to 15 significant digits.
     """
+    if type(value) is float and math.isfinite(value):
+        return Decimal(repr(value))  # ccxt's usual number, by the shortest path
     if value is None:
         if allow_none:
             return None

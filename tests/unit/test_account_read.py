@@ -1,16 +1,20 @@
 """A read's retries: the first attempt runs alone, a network error is retried with a growing,
-jittered wait within `read_attempts` and `read_deadline`, anything else is not retried."""
+jittered wait within `read_attempts` and `read_deadline`, anything else is not retried. And
+ccxt's numbers as Decimals: the exchange's own digits, never NaN or an infinity."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.core.domain import MarketType
-from bot.core.errors import BotError
-from bot.exchange.account import ExchangeAccount
+from bot.core.errors import BotError, DataError
+from bot.exchange.account import ExchangeAccount, to_decimal
 from bot.exchange.budget import RequestBudget
 
 
@@ -90,3 +94,15 @@ async def test_an_error_that_is_not_a_network_error_is_not_retried() -> None:
     with pytest.raises(BotError, match="bad key"):
         await _account(3, waits).read("fetch_balance", read)
     assert (read.calls, waits) == (1, [])
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_finite_float_becomes_the_decimal_of_its_shortest_string(value: float) -> None:
+    assert to_decimal(value, "price") == Decimal(str(value))
+    assert str(to_decimal(value, "price")) == str(Decimal(str(value)))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), "nan", "-Infinity"])
+def test_nan_and_infinities_are_refused_by_name(value: Any) -> None:
+    with pytest.raises(DataError, match=r"^ALT/USDT bid "):
+        to_decimal(value, "ALT/USDT bid")

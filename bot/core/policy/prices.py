@@ -203,39 +203,49 @@ def _pct(fraction: Decimal) -> str:
     return f"{fraction * 100:.2f} %"
 
 
-def _quote_problems(key: InstrumentKey, quote: Quote, limits: PriceLimits) -> list[PriceProblem]:
+def _values(quote: Quote) -> dict[str, Decimal]:
+    """The quote's prices, by name, for a problem's record."""
     named = {"last": quote.last, "bid": quote.bid, "ask": quote.ask, "mark": quote.mark}
-    values = {name: v for name, v in named.items() if v is not None}
-    for name, value in values.items():
-        if not value.is_finite() or value <= 0:
+    return {name: v for name, v in named.items() if v is not None}
+
+
+def _quote_problems(key: InstrumentKey, quote: Quote, limits: PriceLimits) -> list[PriceProblem]:
+    # Most quotes pass: the named values a problem records are only built for one that fails.
+    mark = quote.mark
+    for name, value in (
+        ("last", quote.last),
+        ("bid", quote.bid),
+        ("ask", quote.ask),
+        ("mark", mark),
+    ):
+        if value is not None and (not value.is_finite() or value <= 0):
             reason = f"{key}: {name} price is {value}"
-            return [PriceProblem(PriceCheck.INVALID, (key,), values, None, reason)]
-    return [
-        p
-        for p in (
-            _touch_problem(key, quote, values, limits),
-            _mark_problem(key, quote, values, limits.max_mark_deviation),
-        )
-        if p is not None
-    ]
+            return [PriceProblem(PriceCheck.INVALID, (key,), _values(quote), None, reason)]
+    problems = []
+    touch = _touch_problem(key, quote, limits)
+    if touch is not None:
+        problems.append(touch)
+    if mark is not None:
+        off_mark = _mark_problem(key, quote, mark, limits.max_mark_deviation)
+        if off_mark is not None:
+            problems.append(off_mark)
+    return problems
 
 
-def _touch_problem(
-    key: InstrumentKey, quote: Quote, values: Mapping[str, Decimal], limits: PriceLimits
-) -> PriceProblem | None:
+def _touch_problem(key: InstrumentKey, quote: Quote, limits: PriceLimits) -> PriceProblem | None:
     bid, ask, last = quote.bid, quote.ask, quote.last
     if bid is None or ask is None:
         return None
     if bid > ask:
         reason = f"{key}: bid {bid} is above ask {ask}"
-        return PriceProblem(PriceCheck.CROSSED, (key,), values, None, reason)
+        return PriceProblem(PriceCheck.CROSSED, (key,), _values(quote), None, reason)
     spread = (ask - bid) / ((bid + ask) / 2)
     if limits.max_spread is not None and spread > limits.max_spread:
         reason = (
             f"{key}: the touch {bid} / {ask} is {_pct(spread)} wide "
             f"(limit {_pct(limits.max_spread)})"
         )
-        return PriceProblem(PriceCheck.SPREAD, (key,), values, limits.max_spread, reason)
+        return PriceProblem(PriceCheck.SPREAD, (key,), _values(quote), limits.max_spread, reason)
     limit = limits.max_touch_deviation
     outside = (bid - last) / bid if last < bid else (last - ask) / ask if last > ask else ZERO
     if limit is not None and outside > limit:
@@ -243,21 +253,20 @@ def _touch_problem(
             f"{key}: last {last} is {_pct(outside)} outside the touch {bid} / {ask} "
             f"(limit {_pct(limit)})"
         )
-        return PriceProblem(PriceCheck.TOUCH, (key,), values, limit, reason)
+        return PriceProblem(PriceCheck.TOUCH, (key,), _values(quote), limit, reason)
     return None
 
 
 def _mark_problem(
-    key: InstrumentKey, quote: Quote, values: Mapping[str, Decimal], limit: Decimal | None
+    key: InstrumentKey, quote: Quote, mark: Decimal, limit: Decimal | None
 ) -> PriceProblem | None:
-    mark = quote.mark
-    if mark is None or limit is None:
+    if limit is None:
         return None
     deviation = _move(mark, quote.last)
     if deviation <= limit:
         return None
     reason = f"{key}: last {quote.last} is {_pct(deviation)} from mark {mark} (limit {_pct(limit)})"
-    return PriceProblem(PriceCheck.MARK, (key,), values, limit, reason)
+    return PriceProblem(PriceCheck.MARK, (key,), _values(quote), limit, reason)
 
 
 def _peer_problems(
@@ -270,9 +279,11 @@ def _peer_problems(
         groups.setdefault(base_and_quote(key.symbol), {})[key] = quote.valuation_price
     problems = []
     for (base, _), prices in sorted(groups.items()):
+        if len(prices) < 2:
+            continue  # one source agrees with itself
         low, high = min(prices.values()), max(prices.values())
         spread = (high - low) / low
-        if len(prices) < 2 or spread <= limit:
+        if spread <= limit:
             continue
         listed = ", ".join(f"{k} {p}" for k, p in prices.items())
         reason = f"{base}: sources disagree by {_pct(spread)} ({listed}; limit {_pct(limit)})"
