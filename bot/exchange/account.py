@@ -103,6 +103,14 @@ def _after_first(state: RetryCallState) -> float:
     return _backoff_seconds(state.attempt_number + 1)
 
 
+_Amounts = tuple[dict[str, str], dict[str, str]]  # free and used, by asset, as reprs
+
+
+def _reprs(amounts: Mapping[str, Any]) -> dict[str, str]:
+    """Amounts by asset as their exact reprs (-0.0 is not 0.0, 1 is not 1.0)."""
+    return {str(k): repr(v) for k, v in amounts.items()}
+
+
 def _ms_to_datetime(ms: int | float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -157,6 +165,8 @@ class ExchangeAccount:
         self.used_weight: int | None = None
         self._venue = venue
         self._shared = shared if venue is not None else None
+        # The last spot balance's free and used amounts (as their reprs) and its holdings.
+        self._last_balance: tuple[_Amounts, dict[str, Holding]] | None = None
 
     def __repr__(self) -> str:
         return f"ExchangeAccount(name={self.name!r}, exchange={self.exchange_id!r})"
@@ -347,8 +357,14 @@ class ExchangeAccount:
         return AccountRead(state=state, quotes=quotes, issues=tuple(issues))
 
     def _holdings(self, balance: Mapping[str, Any]) -> dict[str, Holding]:
+        """The balance's holdings; the last ones again when the balance reads as it did (a
+        quiet account's usual answer: the same numbers need no new Decimals)."""
         free = balance.get("free") or {}
         used = balance.get("used") or {}
+        amounts = (_reprs(free), _reprs(used))
+        last = self._last_balance
+        if last is not None and last[0] == amounts:
+            return dict(last[1])
         holdings: dict[str, Holding] = {}
         for asset in sorted(set(free) | set(used)):
             f = to_decimal(free.get(asset), f"{self.name}: free {asset}", allow_none=True) or ZERO
@@ -357,6 +373,7 @@ class ExchangeAccount:
                 raise DataError(f"{self.name}: negative balance of {asset} (free {f}, used {u})")
             if f + u > 0:
                 holdings[str(asset)] = Holding(asset=str(asset), free=f, used=u)
+        self._last_balance = (amounts, dict(holdings))
         return holdings
 
     async def _read_futures(self, symbols: Iterable[str]) -> AccountRead:

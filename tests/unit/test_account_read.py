@@ -19,10 +19,18 @@ from bot.exchange.budget import RequestBudget
 
 
 class Client:
-    """What `ExchangeAccount` asks of a ccxt client outside its reads."""
+    """What `ExchangeAccount` asks of a ccxt client outside its reads; `balances` are the
+    answers of its balance reads, in turn."""
 
     last_response_headers: dict[str, str] | None = None
     exceptions: dict[str, Any] = {}  # noqa: RUF012 (read only)
+
+    def __init__(self, *balances: dict[str, dict[str, Any]]) -> None:
+        self.balances = list(balances)
+
+    async def fetch_balance(self) -> dict[str, dict[str, Any]]:
+        free, used = self.balances.pop(0)
+        return {"free": dict(free), "used": dict(used)}  # a new reply each time, as ccxt's
 
 
 class Flaky:
@@ -39,7 +47,9 @@ class Flaky:
         return "answer"
 
 
-def _account(attempts: int, waits: list[float], deadline: float = 20.0) -> ExchangeAccount:
+def _account(
+    attempts: int, waits: list[float], deadline: float = 20.0, client: Client | None = None
+) -> ExchangeAccount:
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
@@ -47,7 +57,7 @@ def _account(attempts: int, waits: list[float], deadline: float = 20.0) -> Excha
         name="spot",
         exchange_id="kraken",
         market_type=MarketType.SPOT,
-        client=Client(),  # type: ignore[arg-type]
+        client=client or Client(),  # type: ignore[arg-type]
         budget=RequestBudget(1000),
         quote_currency="USDT",
         read_attempts=attempts,
@@ -106,3 +116,26 @@ def test_a_finite_float_becomes_the_decimal_of_its_shortest_string(value: float)
 def test_nan_and_infinities_are_refused_by_name(value: Any) -> None:
     with pytest.raises(DataError, match=r"^ALT/USDT bid "):
         to_decimal(value, "ALT/USDT bid")
+
+
+async def test_balances_read_in_turn_give_the_holdings_of_each_reply_exactly() -> None:
+    """A reply that reads as the last one may reuse its holdings; any other amount, or the
+    same amount written otherwise (1 and 1.0, 0.0 and -0.0), is read anew."""
+    replies: list[Any] = [
+        ({"USDT": 100.5, "ALT": 2.0}, {"USDT": 0.0, "ALT": 0.25}),
+        ({"USDT": 100.5, "ALT": 2.0}, {"USDT": 0.0, "ALT": 0.25}),
+        ({"USDT": 100.5, "ALT": 2}, {"USDT": 0.0, "ALT": 0.25}),
+        ({"USDT": 100.5, "ALT": 2.5}, {"USDT": 0.0, "ALT": 0.25}),
+        ({"USDT": 100.5, "ALT": 2.5}, {"USDT": -0.0, "ALT": 0.25}),
+        ({"USDT": 100.5, "ALT": 2}, {"USDT": -0.0, "ALT": 0.25}),
+        ({"USDT": 100.5}, {"USDT": -0.0}),
+        ({"USDT": 100.5, "ALT": 2}, {"USDT": -0.0, "ALT": 0.25}),
+    ]
+    account = _account(1, [], client=Client(*replies))
+    for free, used in replies:
+        read = await account.read_state([])
+        held = read.state.holdings
+        assert set(held) == {a for a in free if free[a] + used.get(a, 0) > 0}
+        for asset, holding in held.items():
+            assert str(holding.free) == str(Decimal(str(free[asset])) or Decimal(0))
+            assert str(holding.used) == str(Decimal(str(used[asset])) or Decimal(0))
