@@ -313,10 +313,11 @@ class Band:
     relative: Decimal | None = None
 
     def width(self, target: Decimal) -> Decimal:
-        widths = [w for w in (self.absolute,) if w is not None]
-        if self.relative is not None:
-            widths.append(self.relative * abs(target))
-        return max(widths) if widths else ZERO
+        absolute, relative = self.absolute, self.relative
+        if relative is None:
+            return ZERO if absolute is None else absolute
+        scaled = relative * abs(target)
+        return scaled if absolute is None else max(absolute, scaled)
 
 
 @dataclass(frozen=True, slots=True)
