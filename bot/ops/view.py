@@ -67,12 +67,14 @@ class HoldingView(View):
     asset: str
     free: Decimal
     used: Decimal  # locked in open orders
-    total: Decimal
+    outside: Decimal  # in the account's funding or Earn wallets: counted, never traded
+    total: Decimal  # every wallet's: what NAV and the sleeve count
     price: Decimal | None  # valuation price in the quote currency; None when not priced
     value: Decimal | None
     weight: Decimal | None  # share of NAV
     total_text: str
     used_text: str
+    outside_text: str  # "" when nothing is outside the trading wallet
     price_text: str
     value_text: str
     weight_text: str
@@ -342,12 +344,14 @@ def _holdings(
                 asset=asset,
                 free=holding.free,
                 used=holding.used,
+                outside=holding.outside_total,
                 total=holding.total,
                 price=price,
                 value=value,
                 weight=weight,
                 total_text=_text(holding.total, step),
                 used_text=_text(holding.used, step),
+                outside_text=_text(holding.outside_total, step) if holding.outside_total else "",
                 price_text=_text(price, tick),
                 value_text=_money(value),
                 weight_text=_percent(weight),

@@ -17,6 +17,7 @@ from bot.core.domain import (
     Instrument,
     InstrumentKey,
     MarketType,
+    OutsideWallet,
     Position,
     Quote,
     Snapshot,
@@ -202,7 +203,12 @@ def test_accounts_show_amounts_at_the_markets_precision() -> None:
                 "spot",
                 MarketType.SPOT,
                 holdings={
-                    "BTC": Holding("BTC", Decimal("1.2"), Decimal("0.3")),
+                    "BTC": Holding(
+                        "BTC",
+                        Decimal("1.2"),
+                        Decimal("0.3"),
+                        outside={OutsideWallet.EARN_FLEXIBLE: Decimal("0.5")},
+                    ),
                     "USDT": Holding("USDT", Decimal("1234.5")),
                 },
             ),
@@ -230,11 +236,13 @@ def test_accounts_show_amounts_at_the_markets_precision() -> None:
     spot, futures = account_views(snapshot, instruments, {"spot": "binance"}, nav)
 
     btc, usdt = spot.holdings
-    assert (btc.total_text, btc.used_text, btc.price_text) == ("1.50000", "0.30000", "60,000.00")
-    assert (btc.value, btc.value_text) == (Decimal("90000.0"), "90,000.00")
-    assert btc.weight_text == human.percent(Decimal("90000") / nav)
+    # the Earn half-coin counts in the amount and the value, and is shown apart
+    assert (btc.total_text, btc.used_text, btc.price_text) == ("2.00000", "0.30000", "60,000.00")
+    assert (btc.outside, btc.outside_text, usdt.outside_text) == (Decimal("0.5"), "0.50000", "")
+    assert (btc.value, btc.value_text) == (Decimal("120000.0"), "120,000.00")
+    assert btc.weight_text == human.percent(Decimal("120000") / nav)
     assert (usdt.total_text, usdt.value_text) == ("1,234.50", "1,234.50")
-    assert spot.value_text == "91,234.50 USDT"
+    assert spot.value_text == "121,234.50 USDT"
     (short,) = futures.positions
     assert (short.side, short.contracts_text, short.entry_price_text) == (
         "short",

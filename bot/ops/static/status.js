@@ -421,9 +421,11 @@
     const holder = element("div", "scroll");
     const table = element("table", "positions");
     const head2 = element("thead");
+    // Coins in the account's funding or Earn wallets: a column only where the account has some.
+    const outside = account.market_type === "spot" && account.holdings.some((h) => h.outside_text !== "");
     const columns =
       account.market_type === "spot"
-        ? [["Asset", ""], ["Amount", "num"], ["In orders", "num wide"], ["Price", "num wide"], ["Value", "num"], ["Share", "num"]]
+        ? [["Asset", ""], ["Amount", "num"], ["In orders", "num wide"], ...(outside ? [["In Earn, funding", "num wide"]] : []), ["Price", "num wide"], ["Value", "num"], ["Share", "num"]]
         : [["Symbol", ""], ["Side", "wide"], ["Contracts", "num"], ["Entry", "num wide"], ["Mark", "num wide"], ["Notional", "num"], ["Unrealized PnL", "num"], ["Share", "num wide"]];
     const headRow = element("tr");
     for (const [label, className] of columns) headRow.appendChild(element("th", className, label));
@@ -438,6 +440,7 @@
         cell(row, item.asset, "name");
         cell(row, item.total_text, "num amount");
         cell(row, item.used_text, "num used wide");
+        if (outside) cell(row, item.outside_text || "0", "num outside wide");
         cell(row, item.price_text, "num price wide");
         cell(row, item.value_text, "num value");
         cell(row, item.weight_text, "num share");
