@@ -429,7 +429,7 @@ class Cycle:
                 out_of_band=list(trigger.out_of_band),
             )
         if decision.collateral is not None:
-            top_up: dict[str, Any] = {"reason": "margin"} if decision.plan is None else {}
+            top_up: dict[str, Any] = {"reason": "margin"} if decision.topping_up else {}
             audit.append(
                 EventType.COLLATERAL_PLAN,
                 cycle_id,

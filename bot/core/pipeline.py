@@ -10,8 +10,9 @@ decides on the same inputs. With collateral management (`Policy.collateral`) the
 the funded one (`plan_with_collateral`): the decision carries the transfers that fund it, and
 the risk verdict judges the legs against the wallets as they will be once those transfers are
 done. The margin watch (`bot.core.margin`) names the futures accounts too close to
-liquidation; when the trigger says no trade, their futures wallets' top-up from spot is the
-decision's collateral plan (`top_ups`). No I/O and no clock: everything arrives as a value.
+liquidation; when the cycle sends no order (the trigger says no trade, or risk denied every
+leg), their futures wallets' top-up from spot is the decision's collateral plan (`top_ups`),
+unless trading is HALTED. No I/O and no clock: everything arrives as a value.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bot.core.domain import (
     Plan,
     Sleeve,
     Snapshot,
+    TradingState,
     TriggerDecision,
     Verdict,
 )
@@ -131,11 +133,21 @@ class Decision:
         return self.collateral.transfers
 
     @property
+    def topping_up(self) -> bool:
+        """A cycle that sends no order (no trade, or every leg denied) while a futures account
+        is in margin breach: its collateral plan is the top-up of that account's wallet. Not
+        while trading is HALTED (nothing is sent)."""
+        return (
+            self.outcome in (Outcome.NO_TRADE, Outcome.BLOCKED)
+            and self.collateral is not None
+            and bool(self.margin)
+            and self.risk.trading is not TradingState.HALTED
+        )
+
+    @property
     def top_ups(self) -> tuple[TransferLeg, ...]:
-        """A cycle without trades: the transfers that fund futures wallets in margin breach."""
-        if self.outcome is not Outcome.NO_TRADE or self.collateral is None or not self.margin:
-            return ()
-        return self.collateral.transfers
+        """The transfers that fund futures wallets in margin breach when no order is sent."""
+        return self.collateral.transfers if self.topping_up and self.collateral else ()
 
     @property
     def approved(self) -> tuple[Leg, ...]:
@@ -208,12 +220,8 @@ def decide_cycle(
         margin=margin,
     )
     if not trigger.trade:
-        if margin and policy.collateral is not None:
-            breached = frozenset(m.account for m in margin)
-            c = policy.collateral
-            topped = top_up(snapshot, breached, c.venues, drift.nav, c.options, transferred_today)
-            seen = replace(seen, collateral=topped)
-        return _stop(seen, Outcome.NO_TRADE, trigger.reason)
+        topped = _top_up(seen, snapshot, policy, transferred_today)
+        return _stop(topped, Outcome.NO_TRADE, trigger.reason)
     funding: CollateralPlan | None = None
     if policy.collateral is None:
         plan = plan_rebalance(
@@ -241,7 +249,12 @@ def decide_cycle(
         dust = "; ".join(d.reason for d in plan.dropped)
         return _stop(seen, Outcome.NO_TRADE, f"the trigger fired but every leg was dust: {dust}")
     denied = "; ".join(f"leg {v.leg.index} {v.check}" for v in verdict.denied)
-    return _stop(seen, Outcome.BLOCKED, verdict.halted_reason or f"risk denied every leg: {denied}")
+    # No order goes out: a futures wallet in margin breach is topped up now, not after the plan
+    # (its increases, denied while the margin is short, pass the next cycle).
+    topped = _top_up(seen, snapshot, policy, transferred_today)
+    return _stop(
+        topped, Outcome.BLOCKED, verdict.halted_reason or f"risk denied every leg: {denied}"
+    )
 
 
 def check_funded(
@@ -262,6 +275,20 @@ def check_funded(
     return check(
         plan, funded, valuation, risk, policy.limits, policy.instruments, now, policy.allowed
     )
+
+
+def _top_up(
+    decision: Decision, snapshot: Snapshot, policy: Policy, transferred_today: Decimal
+) -> Decision:
+    """The decision with the top-up of its futures wallets in margin breach as its collateral
+    plan (unchanged without a breach or without collateral management)."""
+    if not decision.margin or policy.collateral is None or decision.drift is None:
+        return decision
+    breached = frozenset(m.account for m in decision.margin)
+    c = policy.collateral
+    nav = decision.drift.nav
+    topped = top_up(snapshot, breached, c.venues, nav, c.options, transferred_today)
+    return replace(decision, collateral=topped)
 
 
 def _stop(decision: Decision, outcome: Outcome, reason: str) -> Decision:

@@ -161,3 +161,83 @@ async def test_without_the_watch_a_quiet_cycle_moves_nothing(tmp_path: Path) -> 
     assert result["result"].outcome == "no-trade"
     assert result["transfers"] == []
     assert result["distance"] < D("0.3")
+
+
+# The hedge about 26 % from liquidation: in breach of a 30 % minimum, not critical (under 15 %).
+BREACH_SCENARIO = scenario_toml(
+    {"BTC": ("50000.0", "0.02"), "ETH": ("2000.0", "0.02")},
+    spot={"USDT": "20000", "BTC": "1.2", "ETH": "10"},
+    futures_wallet="4000",
+    positions=[("BTC", "-0.3", "50000")],
+    correlation=None,
+)
+
+
+async def _cycles(
+    tmp_path: Path, *, ethereum: str, hedge: str, cycles: int
+) -> list[dict[str, Any]]:
+    """Cycles on the breach scenario with the watch at 30 % and collateral management; what the
+    simulator's ledger shows after each."""
+    sleeves = sleeves_toml(altcoins=False, hedge=hedge).replace(
+        "target = 0.20", f"target = {ethereum}"
+    )
+    path = write_config(
+        tmp_path,
+        mode="live",
+        scenario=BREACH_SCENARIO,
+        sleeves=sleeves,
+        extra=RISK.format(watch="min_liquidation_distance = 0.3") + COLLATERAL,
+        planner='to = "band-edge"',  # only the sleeves out of band trade
+    )
+    config = load_config(path, env={})
+    seen = []
+    async with open_app(config, check_live_allowed(config, cli_live=True)) as app:
+        sim = app.simulator
+        for _ in range(cycles):
+            result = await app.cycle.run()
+            [hedge_view] = [
+                p for p in sim.admin.account("main").futures.positions if p.instrument.base == "BTC"
+            ]
+            seen.append(
+                {
+                    "result": result,
+                    "transfers": sim.admin.transfers("main"),
+                    "orders": sim.admin.orders("main"),
+                    "distance": abs(hedge_view.liquidation_price - hedge_view.mark_price)
+                    / hedge_view.mark_price,
+                    "hedge": hedge_view.amount,
+                }
+            )
+    return seen
+
+
+async def test_a_plan_that_trades_tops_the_futures_wallet_up_in_its_own_transfers(
+    tmp_path: Path,
+) -> None:
+    """In breach, with a plan that trades (ethereum 20 % → 30 %: a spot buy): the top-up is
+    one of the plan's own transfers, in this very cycle, beside the buy."""
+    [first] = await _cycles(tmp_path, ethereum="0.30", hedge="-0.15", cycles=1)
+    assert first["result"].outcome == "traded", first["result"].reason
+    assert [(o.instrument.base, o.side.value) for o in first["orders"]] == [("ETH", "buy")]
+    [transfer] = first["transfers"]
+    assert transfer.kind is TransferKind.SPOT_TO_FUTURES
+    assert first["distance"] > D("0.3")
+
+
+async def test_a_plan_whose_every_leg_is_denied_tops_the_futures_wallet_up_this_cycle(
+    tmp_path: Path,
+) -> None:
+    """In breach, with a plan whose only leg increases the hedge (−14 % → −25 %): the margin
+    watch denies it, so the plan sends nothing, and the same cycle tops the futures wallet up;
+    the next cycle, the margin restored, sends the increase."""
+    first, second = await _cycles(tmp_path, ethereum="0.20", hedge="-0.25", cycles=2)
+    assert first["result"].outcome == "blocked", first["result"].reason
+    assert first["orders"] == []
+    [transfer] = first["transfers"]
+    assert transfer.kind is TransferKind.SPOT_TO_FUTURES
+    assert first["distance"] > D("0.3")
+    assert second["result"].outcome == "traded", second["result"].reason
+    perps = [o for o in second["orders"] if o.instrument.kind.value == "perp"]
+    assert [(o.instrument.base, o.side.value) for o in perps] == [("BTC", "sell")]
+    assert second["hedge"] < first["hedge"]
+    assert second["distance"] > D("0.3")

@@ -224,3 +224,12 @@ def test_a_quiet_cycle_near_liquidation_tops_the_futures_wallet_up_and_only_then
             schedule=quiet,
         )  # fmt: skip
         assert calm.top_ups == ()
+    # HALTED sends nothing, not even a top-up (REDUCING does: a top-up reduces the risk).
+    for trading, topped in ((TradingState.HALTED, False), (TradingState.REDUCING, True)):
+        held = decide_cycle(
+            snap, SEED_TARGETS, RiskState(trading=trading, reason="operator"),
+            policy=replace(policy(limits), collateral=wallets), now=NOW, kill_switch=None,
+            schedule=quiet,
+        )  # fmt: skip
+        assert held.risk.trading is trading
+        assert bool(held.top_ups) is topped
