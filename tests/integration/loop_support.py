@@ -20,16 +20,21 @@ def scenario_toml(
     futures_wallet: str,
     positions: Sequence[tuple[str, str, str]],
     correlation: str | None = "0.6",
+    drift: Mapping[str, float] | None = None,
+    start: str = '"now"',
+    step: str = "1m",
 ) -> str:
-    """A scenario on the manual clock (a minute a step, 30 days of history) with rate limits out
-    of the way and one account `main`. `assets`: price and volatility per asset; `positions`:
+    """A scenario on the manual clock (a `step` a price step, 30 days of history, from `start`,
+    a TOML value) with rate limits out of the way and one account `main`. `assets`: price and
+    volatility per asset; `drift`: the annualized trend of log price of some; `positions`:
     asset, amount (negative: short) and entry price of each perpetual."""
     head = ["", "history_days = 30"]
     if correlation is not None:
         head.append(f"correlation = {correlation}")
-    head.append('\n[clock]\nmode = "manual"\nstart = "now"\nstep = "1m"')
+    head.append(f'\n[clock]\nmode = "manual"\nstart = {start}\nstep = "{step}"')
     for asset, (price, vol) in assets.items():
-        head.append(f"\n[assets.{asset}]\nprice = {price}\nvol = {vol}")
+        trend = f"\ndrift = {drift[asset]}" if drift and asset in drift else ""
+        head.append(f"\n[assets.{asset}]\nprice = {price}\nvol = {vol}{trend}")
     holdings = ", ".join(f'{asset} = "{amount}"' for asset, amount in spot.items())
     head.append(
         '\n[markets]\nquote = "USDT"\n\n[rate_limits]\nspot_weight_per_minute = 1000000\n'
@@ -45,14 +50,17 @@ def scenario_toml(
     return "\n".join(head) + "\n"
 
 
+SEED_ASSETS = {
+    "BTC": ("50000.0", "0.55"),
+    "ETH": ("2000.0", "0.70"),
+    "SOL": ("100.0", "0.95"),
+    "XRP": ("0.5", "0.90"),
+    "DOGE": ("0.1", "1.10"),
+}
+SEED_ALTS = {"SOL": Decimal("0.4"), "XRP": Decimal("0.3"), "DOGE": Decimal("0.3")}
+
 SEED_SCENARIO = scenario_toml(
-    {
-        "BTC": ("50000.0", "0.55"),
-        "ETH": ("2000.0", "0.70"),
-        "SOL": ("100.0", "0.95"),
-        "XRP": ("0.5", "0.90"),
-        "DOGE": ("0.1", "1.10"),
-    },
+    SEED_ASSETS,
     spot={"USDT": "15000", "BTC": "1", "ETH": "10"},
     futures_wallet="15000",
     positions=[
@@ -62,6 +70,42 @@ SEED_SCENARIO = scenario_toml(
         ("BTC", "-0.4", "50000"),
     ],
 )
+
+
+def seed_scenario(
+    *,
+    nav: int = 100_000,
+    spot_cash: Decimal = Decimal("0.10"),
+    futures_wallet: Decimal = Decimal("0.10"),
+    drift: Mapping[str, float] | None = None,
+    start: str = "2024-01-01T00:00:00Z",
+    step: str = "5m",
+) -> str:
+    """The seed portfolio (altcoin perps 5 %, a −15 % BTC hedge, the rest of NAV in spot BTC
+    and ETH at the seed's 3 : 1, which is 60 % and 20 % with the default wallets) as a
+    scenario: `spot_cash` and `futures_wallet` are fractions of NAV in spot USDT and in the
+    futures wallet. `drift`: the annualized trend of log price per asset (the volatilities are
+    the seed's). A fixed `start` keeps the seeded price path the same on every day the test
+    runs (the path's random numbers are drawn per calendar day)."""
+    value = Decimal(nav)
+    price = {a: Decimal(p) for a, (p, _) in SEED_ASSETS.items()}
+    coins = value * (1 - spot_cash - futures_wallet)
+    spot = {
+        "USDT": value * spot_cash,
+        "BTC": coins * Decimal("0.75") / price["BTC"],
+        "ETH": coins * Decimal("0.25") / price["ETH"],
+    }
+    positions = [(a, value * Decimal("0.05") * w / price[a]) for a, w in SEED_ALTS.items()]
+    positions.append(("BTC", -value * Decimal("0.15") / price["BTC"]))
+    return scenario_toml(
+        SEED_ASSETS,
+        spot={a: f"{amount.normalize():f}" for a, amount in spot.items()},
+        futures_wallet=f"{(value * futures_wallet).normalize():f}",
+        positions=[(a, f"{amount.normalize():f}", str(price[a])) for a, amount in positions],
+        drift=drift,
+        start=start,
+        step=step,
+    )
 
 
 def sleeves_toml(
