@@ -42,8 +42,8 @@ BAND = D("0.05")
 TARGETS = {"bitcoin": D("0.60"), "ethereum": D("0.20"), "btc-hedge": D("-0.15")}
 
 # NAV 116,600: 51 % BTC, 17 % ETH and 10 % USDT on spot, a 25,000 USDT futures wallet holding
-# the −13 % BTC hedge (whose gains in the slide stay unrealized: only the wallet balance above
-# the hedge's margin can move). Low volatility: the slide is driven by the test, step by step.
+# the −13 % BTC hedge (whose gains in the slide stay unrealized: they back its margin but never
+# move). Low volatility: the slide is driven by the test, step by step.
 SLIDE_SCENARIO = scenario_toml(
     {"BTC": ("50000.0", "0.05"), "ETH": ("2000.0", "0.05")},
     spot={"USDT": "11600", "BTC": "1.2", "ETH": "10"},
@@ -111,7 +111,7 @@ async def _slide(tmp_path: Path, *, enabled: bool, venue: str) -> dict[str, Any]
             "outcomes": outcomes,
             "last": result,
             "config": config,
-            "futures_wallet": sim.admin.account("main").futures.wallet_balance,
+            "margin_balance": sim.admin.account("main").futures.margin_balance,
             "hedge_notional": abs(
                 ledger_weights(sim, "main", {a: sim.admin.price(a) for a in ("BTC", "ETH")})[
                     "values"
@@ -153,15 +153,37 @@ async def test_slide_spot_buys_are_funded_from_futures_collateral(
     bitcoin = unmanaged["weights"]["bitcoin"]
     assert bitcoin < TARGETS["bitcoin"] - BAND, bitcoin
     assert managed["weights"]["bitcoin"] - bitcoin > D("0.03")
-    # What the futures wallet could not give (its hedge's gains are unrealized, and cannot
-    # move) is named as a deposit, on the console line and in the audit.
-    (shortfall,) = managed["last"].shortfalls
-    assert shortfall.startswith(f"fund the {venue} (spot+usdm) spot account (spot) with ")
-    assert f"    shortfall  {shortfall}" in describe(managed["last"], to_sleeves(managed["config"]))
-    audited = [r for r in _audit(tmp_path / "managed") if r["event"] == "collateral_plan"]
-    assert audited[-1]["shortfalls"] == [shortfall]
-    # The futures wallet gave only what the hedge can spare: its initial margin at 3× stays.
-    assert managed["futures_wallet"] >= managed["hedge_notional"] / 3
+    # The futures wallet gave only what the hedge can spare: its margin balance (the wallet and
+    # the hedge's unrealized profit, which never moves) still survives a 50 % adverse move.
+    assert managed["margin_balance"] >= managed["hedge_notional"] * D("0.5075")
+
+
+# NAV 77,000: bitcoin 65 % → 70 % needs a buy the 1,000 USDT of spot cash cannot pay, and the
+# futures wallet (6,000 for a 15,000 hedge) is itself below its margin buffer: neither can give.
+SHORT_SCENARIO = scenario_toml(
+    {"BTC": ("50000.0", "0.05"), "ETH": ("2000.0", "0.05")},
+    spot={"USDT": "1000", "BTC": "1", "ETH": "10"},
+    futures_wallet="6000",
+    positions=[("BTC", "-0.3", "50000")],
+)
+
+
+async def test_a_deposit_only_the_user_can_make_is_named_on_the_console_and_in_the_audit(
+    tmp_path: Path,
+) -> None:
+    sleeves = SLIDE_SLEEVES.replace("target = 0.60", "target = 0.70")
+    extra = COLLATERAL.format(enabled="true")
+    config = load(
+        write_config(tmp_path, mode="live", scenario=SHORT_SCENARIO, sleeves=sleeves, extra=extra)
+    )
+    async with open_app(config, check_live_allowed(config, cli_live=True)) as app:
+        result = await app.cycle.run()
+    assert result.shortfalls, result.reason
+    for shortfall in result.shortfalls:
+        assert shortfall.startswith("fund the binance (spot+usdm) ")
+        assert f"    shortfall  {shortfall}" in describe(result, to_sleeves(config))
+    audited = [r for r in _audit(tmp_path) if r["event"] == "collateral_plan"]
+    assert audited[-1]["shortfalls"] == list(result.shortfalls)
 
 
 async def test_dry_run_moves_the_paper_ledger_and_never_calls_the_transfer_endpoint(

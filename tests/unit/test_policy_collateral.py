@@ -5,7 +5,7 @@ at or above its need."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
@@ -262,3 +262,38 @@ def test_the_snapshot_after_transfers_holds_each_wallets_money_after_the_moves(
         assert futures_after.positions == futures_before.positions
         assert futures_after.unrealized_pnl == futures_before.unrealized_pnl
     assert after_transfers(book.snapshot, ()) == book.snapshot
+
+
+def test_a_hedge_in_profit_backs_its_own_margin_but_its_profit_never_moves() -> None:
+    """A short 0.3 BTC opened at 40 000, now at 20 000: 6 000 of unrealized profit on a
+    10 000 wallet. Its margin need (6 000 × 0.5075) is covered by that profit, so the whole
+    wallet may fund an 8 016 spot buy; the profit itself stays (no more than the wallet
+    leaves), and the margin balance after the transfer still covers the need."""
+    v = VenueWallets("binance", "binance", "spot", "usdm")
+    short = Position("BTC/USDT:USDT", D("-0.3"), D(20_000), D(20_000), D(6_000))
+    accounts = {
+        "spot": AccountState("spot", MarketType.SPOT, {"USDT": Holding("USDT", D(0))}),
+        "usdm": AccountState(
+            "usdm",
+            MarketType.SWAP,
+            margin_asset="USDT",
+            wallet_balance=D(10_000),
+            unrealized_pnl=D(6_000),
+            available_margin=D(14_000),  # wallet + profit − initial margin at 3×
+            positions={short.symbol: short},
+        ),
+    }
+    buy = Leg(0, "btc", InstrumentKey("spot", "BTC/USDT"), Side.BUY, D("0.4"), D(20_000))
+    snapshot = Snapshot(NOW, "USDT", accounts, {})
+    plan = Plan(RebalanceTo.TARGET, (buy,))
+    result = plan_collateral(snapshot, plan, [v], D(40_000), NO_LIMITS)
+    (transfer,) = result.transfers
+    assert transfer.amount == D("8016.00") and result.shortfalls == ()
+    need = futures_need(snapshot, plan, v, NO_LIMITS).need
+    assert need == D(6_000) * D("0.5075")
+    assert D(10_000) - transfer.amount + D(6_000) >= need
+    # The wallet gives at most its own balance, however large the profit.
+    bigger = Plan(RebalanceTo.TARGET, (replace(buy, amount=D(1)),))
+    result = plan_collateral(snapshot, bigger, [v], D(40_000), NO_LIMITS)
+    assert sum(t.amount for t in result.transfers) <= D(10_000)
+    assert result.shortfalls

@@ -8,8 +8,9 @@ its USDⓈ-M / USDT-M futures wallet (`VenueWallets`). For each venue:
 - the futures wallet needs, for the larger of its positions now and after the plan, the initial
   margin at the configured leverage or, if more, enough to survive an adverse move of
   `min_liquidation_distance` on its gross notional with the maintenance margin still covered;
-  it has its wallet balance less any unrealized loss (unrealized profit never moves), and it
-  can give at most what the exchange reports available (its transferable amount);
+  it has its margin balance (wallet balance and unrealized PnL: a hedge's unrealized profit
+  backs it as the exchange counts it), and it can give at most what the exchange reports
+  available and never more than its wallet balance (unrealized profit never moves);
 - a wallet short of its need receives from the other wallet's surplus, within the per-cycle and
   per-day transfer limits (fractions of NAV); what the venue cannot cover is a `Shortfall`
   naming the wallet and the amount to deposit. Money never moves between venues.
@@ -180,10 +181,13 @@ def futures_need(
         after[leg.key.symbol] = after.get(leg.key.symbol, ZERO) + leg.signed_amount
         marks.setdefault(leg.key.symbol, leg.price)
     need = margin_need(max(_gross(now, marks), _gross(after, marks)), options)
-    have = account.wallet_balance + min(account.unrealized_pnl, ZERO)
-    # Unrealized profit never moves, and of the rest only what the exchange reports available
-    # (its transferable amount: margin in use and open orders held back) can leave.
-    have = min(have, need + max(account.available_margin, ZERO))
+    # What backs the positions is the margin balance, unrealized PnL included (the exchange's
+    # liquidation price counts a profit as it counts a loss); but unrealized profit never
+    # moves, and of the wallet only what the exchange reports available (margin in use and
+    # open orders held back) can leave.
+    have = account.wallet_balance + account.unrealized_pnl
+    movable = min(max(account.available_margin, ZERO), max(account.wallet_balance, ZERO))
+    have = min(have, need + movable)
     return WalletNeed(venue.venue, venue.futures_account, Wallet.FUTURES, have, need)
 
 
