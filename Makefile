@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 # The browser test of the status page needs a headless Chromium: installed here when we may.
 test: lint typecheck
 	@bash .ci/ensure-chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
