@@ -37,7 +37,7 @@ from bot.config import BotConfig
 from bot.core.domain import Mode, Snapshot
 from bot.core.errors import BotError, ConfigError, DataError
 from bot.exchange.shared import SharedVenues
-from bot.ops.fleet import FleetHealth, FleetMetrics, fleet_status
+from bot.ops.fleet import FleetActions, FleetHealth, FleetMetrics, fleet_status
 from bot.ops.health import Health
 from bot.ops.operations import Operations
 from bot.ops.server import StatusServer
@@ -209,19 +209,24 @@ async def _simulator(
 
 
 async def _serve(fleet: Fleet, config: BotConfig, options: RunOptions) -> StatusServer | None:
-    """One status server for every portfolio (the top-level `[server]`); read-only: a
-    portfolio is halted or resumed with `rebalance-bot halt --portfolio NAME`."""
+    """One status server for every portfolio (the top-level `[server]`); with its token,
+    `POST /halt?portfolio=NAME` and `/resume?portfolio=NAME` reach that portfolio alone."""
     if options.once or not config.server.enabled:
         return None
     names = list(fleet.slots)
     healths = {name: slot.health for name, slot in fleet.slots.items()}
+    actions = FleetActions(names, fleet.started)
     server = StatusServer(
         config.server.host,
         config.server.port,
         health=FleetHealth(healths),
         metrics=FleetMetrics(fleet.started),
         status=lambda only: fleet_status(names, fleet.started(), healths, utc_now(), only),
+        history=actions.history,
         clock=utc_now,
+        token=config.server.token,
+        on_halt=actions.halt,
+        on_resume=actions.resume,
     )
     try:
         fleet.status_url = await server.start()

@@ -5,7 +5,9 @@ start succeeded); this module only puts them side by side. `/healthz` is healthy
 portfolio is, and otherwise names each failing portfolio with its reason; `/metrics` serves
 every portfolio's series, told apart by their `portfolio` label; `/status` lists each
 portfolio's status. A portfolio that has not started (its keys refused, its venue down) has a
-health of its own that says why, and no series.
+health of its own that says why, and no series. `/history`, `POST /halt` and `POST /resume`
+address one portfolio, named by `?portfolio=NAME` (the token guards the writes as for one
+portfolio); a portfolio's audit log is read for its history only when someone asks for it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
 from bot.ops.health import Health
+from bot.ops.history import Window
 from bot.ops.operations import Operations
+from bot.ops.view import HistoryView
 
 
 class FleetHealth:
@@ -99,3 +103,35 @@ def fleet_status(
         row["health"] = {"ok": ok, "reason": reason}
         rows.append(row)
     return rows[0] if only is not None else {"portfolios": rows}
+
+
+class FleetActions:
+    """`/history`, `/halt` and `/resume` of the portfolio a request names (`?portfolio=`;
+    may be left out when the process runs only one)."""
+
+    def __init__(self, names: list[str], members: Callable[[], Mapping[str, Operations]]) -> None:
+        self._names = names
+        self._members = members
+
+    def _one(self, portfolio: str | None) -> Operations:
+        if portfolio is None:
+            if len(self._names) != 1:
+                raise LookupError(
+                    f"name the portfolio: ?portfolio=NAME ({len(self._names)} in this process)"
+                )
+            portfolio = self._names[0]
+        if portfolio not in self._names:
+            raise LookupError(f"no portfolio {portfolio!r} in this process")
+        ops = self._members().get(portfolio)
+        if ops is None:
+            raise LookupError(f"portfolio {portfolio!r} has not started (see /healthz)")
+        return ops
+
+    async def history(self, window: Window, portfolio: str | None) -> HistoryView:
+        return await self._one(portfolio).history_when_asked(window)
+
+    async def halt(self, reason: str, portfolio: str | None) -> None:
+        await self._one(portfolio).halt(reason)
+
+    async def resume(self, reason: str, portfolio: str | None) -> None:
+        await self._one(portfolio).resume(reason)

@@ -89,6 +89,7 @@ class Operations:
         )
         self._loading: asyncio.Task[int] | None = None
         self._empty = StatusHistory()
+        self._asked = asyncio.Lock()
         state = app.cycle.risk.state
         self.metrics.set_trading_state(state.trading)
         self.health.set_trading_state(state.trading, state.reason)
@@ -238,8 +239,7 @@ class Operations:
 
     def status(self, portfolio: str | None = None) -> Mapping[str, Any]:
         """The portfolio's status (`portfolio`, from `/status?portfolio=`: only this one)."""
-        if portfolio not in (None, self.app.config.portfolio):
-            raise LookupError(f"no portfolio {portfolio!r} here")
+        self._own(portfolio)
         return self.status_view().model_dump(mode="json")
 
     def status_view(self) -> StatusView:
@@ -296,8 +296,24 @@ class Operations:
         lines = funding_lines(self.app.cycle.sleeves, targets, drift.nav, book.rates())
         return funding_views(lines, self.app.config.quote_currency)
 
-    def history_of(self, window: Window) -> HistoryView:
+    def _own(self, portfolio: str | None) -> None:
+        """`?portfolio=` may name this portfolio, or none."""
+        if portfolio not in (None, self.app.config.portfolio):
+            raise LookupError(f"no portfolio {portfolio!r} here")
+
+    async def history_of(self, window: Window, portfolio: str | None = None) -> HistoryView:
+        self._own(portfolio)
         return history_view(self.history, window, self._now(), self.app.config.quote_currency)
+
+    async def history_when_asked(self, window: Window) -> HistoryView:
+        """The history of a portfolio among many: its audit log is read up to now when the
+        page asks (in a worker thread, one read at a time), not after each of its cycles."""
+        async with self._asked:
+            await asyncio.to_thread(self.feed.catch_up, self._clock())
+        history, now = self.feed.history, self._clock()
+        latest = history.latest
+        now = max(now, latest) if latest is not None else now
+        return history_view(history, window, now, self.app.config.quote_currency)
 
     def _now(self) -> datetime:
         """The end of every window: now, or the audit log's newest record when the cycles run
@@ -305,9 +321,11 @@ class Operations:
         now, latest = self._clock(), self.history.latest
         return max(now, latest) if latest is not None else now
 
-    async def halt(self, reason: str) -> None:
+    async def halt(self, reason: str, portfolio: str | None = None) -> None:
+        self._own(portfolio)
         self.app.cycle.risk.request(OperatorAction.HALT, reason, ChangeSource.API)
 
-    async def resume(self, reason: str) -> None:
+    async def resume(self, reason: str, portfolio: str | None = None) -> None:
         """Refused (RequestRefused, nothing changed) while a kill switch is engaged."""
+        self._own(portfolio)
         self.app.cycle.risk.request(OperatorAction.RESUME, reason, ChangeSource.API)

@@ -4,9 +4,11 @@ It only reads: health from `bot.ops.health`, series from `bot.ops.metrics`, and 
 status and history (`bot.ops.view`) from callables the daemon supplies; every GET is read-only.
 The two write actions, `POST /halt` and `POST /resume`, exist only when a token is configured;
 they need `Authorization: Bearer <token>`, compared in constant time, and hand the request to
-the daemon (which audits it). The token never appears in a response or a log line, and no
-secret the process knows (`bot.logs.redact`) appears in a reason it passes on or in any text it
-serves. Bound to 127.0.0.1 unless the config says otherwise.
+the daemon (which audits it). In a process of several portfolios, `?portfolio=NAME` names the
+portfolio of `/status`, `/history`, `/halt` and `/resume` (a name the process does not run:
+404). The token never appears in a response or a log line, and no secret the process knows
+(`bot.logs.redact`) appears in a reason it passes on or in any text it serves. Bound to
+127.0.0.1 unless the config says otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from bot.ops.view import HistoryView
 
 log = structlog.get_logger("bot.ops.server")
 
-Action = Callable[[str], Awaitable[None]]
+Action = Callable[[str, str | None], Awaitable[None]]  # (reason, ?portfolio=)
+History = Callable[[Window, str | None], Awaitable[HistoryView]]  # (window, ?portfolio=)
 
 
 class HealthView(Protocol):
@@ -87,7 +90,7 @@ class StatusServer:
         metrics: MetricsView,
         status: Callable[[str | None], Mapping[str, Any]],
         clock: Callable[[], datetime],
-        history: Callable[[Window], HistoryView] | None = None,
+        history: History | None = None,
         token: SecretStr | None = None,
         on_halt: Action | None = None,
         on_resume: Action | None = None,
@@ -203,7 +206,9 @@ class StatusServer:
         if self._history is None:
             return web.json_response({"error": "no history here"}, status=404)
         try:
-            body = self._history(window).model_dump_json()
+            body = (await self._history(window, request.query.get("portfolio"))).model_dump_json()
+        except LookupError as exc:  # ?portfolio= missing or naming no portfolio of this process
+            return web.json_response({"error": self._scrub(str(exc))}, status=404)
         except Exception as exc:  # like /status: a failing source never takes the server down
             log.error("history_unavailable", error_class=type(exc).__name__, error=str(exc))
             return web.json_response({"error": "history unavailable"}, status=500)
@@ -228,7 +233,9 @@ class StatusServer:
         reason = self._scrub(await _reason(request)) or f"operator {action} via the status API"
         log.warning("write_requested", action=action, remote=request.remote, reason=reason)
         try:
-            await handler(reason)
+            await handler(reason, request.query.get("portfolio"))
+        except LookupError as exc:
+            return web.json_response({"error": self._scrub(str(exc))}, status=404)
         except Exception as exc:  # the daemon's answer, as one line; never a traceback
             log.error("write_failed", action=action, error_class=type(exc).__name__)
             return web.json_response(

@@ -71,7 +71,7 @@ class Bot:
             "recent": [],
         }
 
-    def history(self, window: Window) -> HistoryView:
+    async def history(self, window: Window, portfolio: str | None = None) -> HistoryView:
         history = StatusHistory()
         for minutes, nav in ((0, "100000"), (5, "100250.5")):
             history.add(
@@ -86,10 +86,10 @@ class Bot:
             )
         return history_view(history, window, self.clock.now + timedelta(minutes=10), "USDT")
 
-    async def halt(self, reason: str) -> None:
+    async def halt(self, reason: str, portfolio: str | None = None) -> None:
         self.actions.append(("halt", reason))
 
-    async def resume(self, reason: str) -> None:
+    async def resume(self, reason: str, portfolio: str | None = None) -> None:
         if reason == "explode":
             raise RuntimeError(f"cannot resume with {TOKEN}")
         self.actions.append(("resume", reason))
@@ -290,8 +290,8 @@ async def test_the_page_and_its_assets_are_served_with_a_strict_policy(
 
     status, script, response = await _get(session, url + "/static/status.js")
     assert (status, response.content_type) == (200, "text/javascript")
-    assert 'getJson("status")' in script
-    assert 'getJson("history?window=" + windowName)' in script
+    assert 'getJson(scoped("status"))' in script
+    assert 'getJson(scoped("history?window=" + windowName))' in script
     status, _, response = await _get(session, url + "/static/status.css")
     assert (status, response.content_type) == (200, "text/css")
     status, _, _ = await _get(session, url + "/static/../server.py")

@@ -9,6 +9,10 @@
 
 (function () {
   const REFRESH_SECONDS = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 10);
+  // In a process of several portfolios, `?portfolio=NAME` shows (and halts) that one.
+  const PORTFOLIO = new URLSearchParams(location.search).get("portfolio");
+  const scoped = (path) =>
+    PORTFOLIO ? path + (path.includes("?") ? "&" : "?") + "portfolio=" + encodeURIComponent(PORTFOLIO) : path;
   const SVG = "http://www.w3.org/2000/svg";
   const DASH = "–";
   let windowName = "24h";
@@ -120,7 +124,7 @@
     result.textContent = action + "…";
     result.className = "";
     try {
-      const response = await fetch(action, {
+      const response = await fetch(scoped(action), {
         method: "POST",
         cache: "no-store",
         headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
@@ -539,7 +543,7 @@
   let timer = null;
   async function refresh(again = true) {
     try {
-      const [status, history] = await Promise.all([getJson("status"), getJson("history?window=" + windowName)]);
+      const [status, history] = await Promise.all([getJson(scoped("status")), getJson(scoped("history?window=" + windowName))]);
       render(status);
       lastHistory = history;
       renderHistory(history);
