@@ -19,25 +19,54 @@ from pydantic import SecretStr
 REDACTED = "**********"
 
 
-class _Secrets:
+GRAM = 4  # the shortest secret registered, and the length of the windows a text is indexed by
+FEW_SECRETS = 16  # up to this many, a text is searched for each secret in turn
+
+
+class Secrets:
     """The process's known secret values, longest first (a secret that contains another is
-    replaced whole). The tuple is replaced whole: a redaction running meanwhile keeps the old."""
+    replaced whole). The tuples are replaced whole: a redaction running meanwhile keeps the old.
+
+    A process of many portfolios knows thousands of secrets, and every audit record and log
+    line is redacted: searching each text once per secret would cost O(secrets) per string.
+    Past FEW_SECRETS, a text is first cut into its windows of GRAM characters, and only the
+    secrets that begin with one of them are searched for (the same replacements, longest
+    first)."""
 
     def __init__(self) -> None:
         self.longest_first: tuple[str, ...] = ()
+        self._heads: frozenset[str] = frozenset()
 
     def add(self, raw: str) -> None:
         if raw not in self.longest_first:
             self.longest_first = tuple(sorted((*self.longest_first, raw), key=len, reverse=True))
+            self._heads = self._heads | {raw[:GRAM]}
+
+    def present(self, text: str) -> tuple[str, ...]:
+        """The secrets that may occur in `text`, longest first (each really occurs, or not)."""
+        secrets = self.longest_first
+        if len(secrets) <= FEW_SECRETS:
+            return secrets
+        windows = {text[i : i + GRAM] for i in range(len(text) - GRAM + 1)}
+        heads = windows & self._heads
+        if not heads:
+            return ()
+        return tuple(s for s in secrets if s[:GRAM] in heads)
+
+    def redact(self, text: str) -> str:
+        for secret in self.present(text):
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
 
 
-_SECRETS = _Secrets()
+_SECRETS = Secrets()
 
 
 def register_secret(value: str | SecretStr | None) -> None:
     """Remember a secret value so that no rendered log line can contain it."""
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-    if raw and len(raw) >= 4:  # shorter values would redact ordinary words
+    if raw and len(raw) >= GRAM:  # shorter values would redact ordinary words
         _SECRETS.add(raw)
 
 
@@ -47,10 +76,7 @@ def register_secrets(values: Iterable[str | SecretStr | None]) -> None:
 
 
 def redact(text: str) -> str:
-    for secret in _SECRETS.longest_first:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+    return _SECRETS.redact(text)
 
 
 def redact_strings(value: Any) -> Any:
