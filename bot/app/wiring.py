@@ -224,6 +224,7 @@ def build_accounts(
             sandbox=account_config.sandbox,
             pace_by_weight=account_config.pace_by_weight,
             session=None if shared is None else shared.session(venue_key),
+            tls=None if shared is None else shared.tls,
         )
         accounts[name] = ExchangeAccount(
             name=name,

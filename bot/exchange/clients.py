@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import ccxt.async_support as ccxt
@@ -26,6 +27,7 @@ def make_client(
     sandbox: bool = False,
     pace_by_weight: bool = True,
     session: Any = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Any:
     """A ccxt client; with `base_url` every API group points at that server (the simulator),
     with `sandbox` at the exchange's own test environment (never both: the config refuses it).
@@ -34,7 +36,8 @@ def make_client(
     request weights (a Binance batch ticker weighs 40: two seconds of pacing). Only tests
     against a simulator with raised limits turn it off. `session`: an aiohttp session shared
     with the venue's other clients (one connection pool per venue), which its owner closes;
-    by default the client opens its own."""
+    by default the client opens its own. `tls`: the TLS context the client keeps (shared, as
+    the session is), instead of one it builds for itself."""
     cls = getattr(ccxt, exchange_id)
     options = {**ccxt_options(exchange_id, market_type), **extra_options}
     if base_url is not None:
@@ -46,6 +49,8 @@ def make_client(
     }
     if session is not None:
         config["session"] = session
+    if tls is not None:
+        config["ssl_context"] = tls
     for field_name, value in (("apiKey", api_key), ("secret", secret), ("password", password)):
         if value is not None:
             register_secret(value)

@@ -14,6 +14,7 @@ shortest, well under the risk limits' quote age) and a venue sees one batch per 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,16 @@ class SharedVenues:
     batches: dict[VenueKey, TickerBatch] = field(default_factory=dict)
     sessions: dict[VenueKey, aiohttp.ClientSession] = field(default_factory=dict)
     _locks: dict[VenueKey, asyncio.Lock] = field(default_factory=dict)
+    _tls: ssl.SSLContext | None = None
+
+    @property
+    def tls(self) -> ssl.SSLContext:
+        """The process's one TLS context (the system's certificates, verified), for every
+        pool and every client: a ccxt client otherwise builds its own from the CA bundle,
+        0.7 MB and 30 ms each, a thousand times over in a process of a thousand accounts."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     def session(self, key: VenueKey) -> aiohttp.ClientSession:
         """The venue's one connection pool, for every client on it (TLS verified against the
@@ -95,7 +106,7 @@ class SharedVenues:
         never state."""
         if key not in self.sessions:
             self.sessions[key] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(enable_cleanup_closed=True),
+                connector=aiohttp.TCPConnector(ssl=self.tls, enable_cleanup_closed=True),
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self.sessions[key]

@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import socket
+import ssl
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -163,6 +164,11 @@ async def test_a_strategy_that_raises_stops_only_its_own_portfolio(tmp_path: Pat
     # One connection pool per venue, shared by the portfolios' clients.
     assert broken.app.accounts["spot"].client.session is other.accounts["spot"].client.session
     assert broken.app.accounts["perp"].client.session is other.accounts["perp"].client.session
+    # One TLS context for the process (verified), not one per client.
+    tls = seen[0].process.venues.tls
+    assert tls.verify_mode is ssl.CERT_REQUIRED and tls.check_hostname
+    clients = [a.client for app in (broken.app, other) for a in app.accounts.values()]
+    assert all(client.ssl_context is tls for client in clients)
     await run
     fleet = seen[0]
     sim = fleet.process.simulator.handle
