@@ -193,15 +193,19 @@ def build_accounts(
     waits = waits or WaitClock()
     accounts: dict[str, ExchangeAccount] = {}
     budgets = shared.budgets if shared is not None else {}
+    key_budgets = shared.key_budgets if shared is not None else {}
     for name, account_config in config.accounts.items():
         credentials = _credentials(name, account_config, sim, mode)
         venue = venue_of(account_config.exchange)
+        rate = (
+            account_config.requests_per_second
+            or venue_limits(account_config.exchange).calls_per_second
+        )
         if venue not in budgets:
-            rate = (
-                account_config.requests_per_second
-                or venue_limits(account_config.exchange).calls_per_second
-            )
             budgets[venue] = RequestBudget(rate)
+        key = _key_digest(venue, credentials)
+        if key is not None and key not in key_budgets:
+            key_budgets[key] = RequestBudget(rate)
         base_url = account_config.base_url
         if account_config.simulator and sim is not None:
             base_url = sim.base_url
@@ -241,6 +245,7 @@ def build_accounts(
             sleep=waits.sleep,
             venue=venue_key,
             shared=shared,
+            key_budget=None if key is None else key_budgets[key],
         )
     return accounts
 
@@ -255,6 +260,15 @@ def outside_wallets(
         for name, account in config.accounts.items()
         if account.reads_earn and name in accounts
     }
+
+
+def _key_digest(venue: str, credentials: Credentials) -> str | None:
+    """What tells an API key's budget apart: a digest of the venue and key (the key itself
+    is a secret and stays out of every structure that might be printed)."""
+    if credentials.api_key is None:
+        return None
+    raw = f"{venue}:{credentials.api_key.get_secret_value()}".encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def _open_accounts(

@@ -142,8 +142,12 @@ class ExchangeAccount:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         venue: VenueKey | None = None,
         shared: SharedVenues | None = None,
+        key_budget: RequestBudget | None = None,
     ) -> None:
-        """`weight_limit`: the exchange's request-weight budget per minute, to pace by the
+        """`budget`: the venue's (the IP's: Binance counts weight per IP), shared by every
+        account of the process on the venue; `key_budget`: the API key's (Bitget limits calls
+        per UID), shared by every account using that key.
+        `weight_limit`: the exchange's request-weight budget per minute, to pace by the
         weight it reports used (None: the figure is only recorded, see `used_weight`).
         `shared` (with its `venue`): the markets and tickers this account shares with the
         other portfolios of the process on the same venue."""
@@ -154,6 +158,7 @@ class ExchangeAccount:
         prepare_client(exchange_id, client)
         install_code_tables(exchange_id, market_type, client)
         self.budget = budget
+        self.key_budget = key_budget
         self.quote_currency = quote_currency
         self._read_attempts = read_attempts
         self._read_deadline = read_deadline
@@ -174,7 +179,10 @@ class ExchangeAccount:
     # -- calls ---------------------------------------------------------------------------
 
     async def call(self, action: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """One request through the venue budget; a 429/418 slows the whole venue down."""
+        """One request through the key's budget and the venue's; a 429/418 slows the whole
+        venue down."""
+        if self.key_budget is not None:
+            await self.key_budget.acquire()
         await self.budget.acquire()
         try:
             return await fn()

@@ -5,9 +5,11 @@ request budget.
 A venue here is one market list and one ticker endpoint: an exchange class, a market type and
 where it is reached (the exchange, its sandbox, or a simulator's URL). The request budget is
 kept per exchange family (`venue_of`), as Binance counts request weight per IP across its
-accounts. Tickers are public: one request for the union of the symbols every account on the
-venue asked for serves them all for the rest of the interval it was made in (intervals counted
-from the process's start), so a quote a cycle reads is at most one interval old (the process's
+accounts, and per API key (by a digest of it, never the key), as Bitget limits calls per UID:
+every account of every portfolio on the venue, or with that key, waits on the same one.
+Tickers are public: one request for the union of the symbols every account on the venue asked
+for serves them all for the rest of the interval it was made in (intervals counted from the
+process's start), so a quote a cycle reads is at most one interval old (the process's
 shortest, well under the risk limits' quote age) and a venue sees one batch per interval.
 """
 
@@ -84,7 +86,8 @@ class SharedVenues:
 
     interval: float  # seconds: the shortest of the process's portfolios
     origin: float = field(default_factory=time.monotonic)
-    budgets: dict[str, RequestBudget] = field(default_factory=dict)
+    budgets: dict[str, RequestBudget] = field(default_factory=dict)  # by venue (per IP)
+    key_budgets: dict[str, RequestBudget] = field(default_factory=dict)  # by key digest
     markets: dict[VenueKey, Any] = field(default_factory=dict)  # a client that loaded them
     batches: dict[VenueKey, TickerBatch] = field(default_factory=dict)
     sessions: dict[VenueKey, aiohttp.ClientSession] = field(default_factory=dict)
