@@ -46,21 +46,45 @@ from bot.portfolios import Portfolios
 log = structlog.get_logger("bot.app.fleet")
 
 
+FIRST_START_WAIT = 60.0  # seconds a follower waits for its model's first start to end
+
+
 class ModelTargets:
     """A model portfolio's target source, once its app has started, asked by the model and by
     every follower under one lock: a strategy recomputes once per recompute, not once per
-    follower. A follower that starts before its model waits for it, at most `wait` seconds."""
+    follower. A follower that asks before the model's first start has ended (it loads markets
+    and reads its accounts: slow on a busy venue) waits for that start, at most
+    `first_wait` seconds; a failed start ends the wait at once. Later, while the model
+    restarts, a follower waits at most `wait` seconds."""
 
-    def __init__(self, model: str, wait: float) -> None:
+    def __init__(
+        self, model: str, wait: float, first_wait: float = FIRST_START_WAIT, followers: int = 0
+    ) -> None:
         self.model = model
         self.wait = wait
+        self.first_wait = max(wait, first_wait)
         self.source: TargetSource | None = None
         self.started = asyncio.Event()
+        self.attempted = asyncio.Event()  # the first start has ended, started or failed
+        self.followers_left = followers
+        self.followers_done = asyncio.Event()  # every follower has run its last cycle
+        if followers == 0:
+            self.followers_done.set()
         self._lock = asyncio.Lock()
+
+    def follower_finished(self) -> None:
+        self.followers_left -= 1
+        if self.followers_left <= 0:
+            self.followers_done.set()
 
     def start(self, source: TargetSource) -> None:
         self.source = source
         self.started.set()
+        self.attempted.set()
+
+    def failed(self) -> None:
+        """The model's start failed: its followers stop waiting for it."""
+        self.attempted.set()
 
     def stop(self) -> None:
         self.source = None
@@ -69,6 +93,8 @@ class ModelTargets:
     async def targets(
         self, snapshot: Snapshot, now: datetime, cycle_id: str
     ) -> Mapping[str, Decimal]:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.attempted.wait(), timeout=self.first_wait)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.started.wait(), timeout=self.wait)
         source = self.source
@@ -150,7 +176,11 @@ async def run_fleet(
             mode=mode,
             process=Process(venues, sim),
             models={
-                m: ModelTargets(m, wait=interval / 2)
+                m: ModelTargets(
+                    m,
+                    wait=interval / 2,
+                    followers=sum(1 for f in portfolios.follows.values() if f == m),
+                )
                 for m in set(portfolios.follows.values())
                 if m in portfolios.names and not _is_static(portfolios, m)
             },
@@ -246,6 +276,20 @@ async def _serve(fleet: Fleet, config: BotConfig, options: RunOptions) -> Status
 async def _portfolio_loop(
     fleet: Fleet, slot: Slot, options: RunOptions, stopper: Stopper, console: Console
 ) -> None:
+    """Run the portfolio; when a follower is done, its model hears of it (a model keeps its
+    targets served until its last follower has run its last cycle)."""
+    name = slot.config.portfolio
+    try:
+        await _open_and_run(fleet, slot, options, stopper, console)
+    finally:
+        model = fleet.models.get(fleet.follows.get(name, ""))
+        if model is not None:
+            model.follower_finished()
+
+
+async def _open_and_run(
+    fleet: Fleet, slot: Slot, options: RunOptions, stopper: Stopper, console: Console
+) -> None:
     """Open the portfolio (again each interval until it opens, or after whatever stopped
     it), then run its cycles at a fixed rate from its offset; whatever happens here stays
     here."""
@@ -266,6 +310,8 @@ async def _portfolio_loop(
                 await _run_cycles(fleet, slot, app, options, stopper, console, next_at)
             return
         except Exception as exc:  # whatever stops one portfolio never stops the process
+            if name in fleet.models:
+                fleet.models[name].failed()
             reason = str(exc) if isinstance(exc, BotError) else f"{type(exc).__name__}: {exc}"
             slot.health.cycle_failed(utc_now(), f"stopped: {reason}")
             log.error("portfolio_stopped", portfolio=name, error=reason)
@@ -274,6 +320,15 @@ async def _portfolio_loop(
         slot.cycles += 1  # a failed start is this tick's cycle
         next_at = max(next_at + interval, time.monotonic())
         await stopper.sleep(next_at - time.monotonic())
+
+
+async def _until_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def _done(slot: Slot, options: RunOptions) -> bool:
@@ -310,6 +365,8 @@ async def _run_cycles(
                 break
             next_at = max(next_at + interval, time.monotonic())
             await stopper.sleep(next_at - time.monotonic())
+        if model is not None:  # done with its own cycles: its followers still ask it
+            await _until_either(model.followers_done, stopper.event)
     finally:
         slot.app, slot.ops = None, None
         if model is not None:
