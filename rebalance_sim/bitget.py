@@ -158,6 +158,8 @@ _ROUTES = """
     mix.candles           GET     v2/mix/market/candles              -      20    _candles
     mix.candles.history   GET     v2/mix/market/history-candles      -      20    _candles
     mix.funding.history   GET     v2/mix/market/history-fund-rate    -      20    _funding_history
+    mix.funding.current   GET     v2/mix/market/current-fund-rate    -      20    _funding_now
+    mix.markCandles.history GET   v2/mix/market/history-mark-candles -      20    _candles
     uta.instruments       GET     v3/market/instruments              -      20    _instruments
     uta.tickers           GET     v3/market/tickers                  -      20    _tickers
     uta.candles           GET     v3/market/candles                  -      20    _candles
@@ -510,7 +512,8 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         limit = min(max(_int(call.params, "limit", 100), 1), cap)
         start, end = _opt_int(call.params, "startTime"), _opt_int(call.params, "endTime")
         # Bitget aligns from the end: the last `limit` candles opening before endTime.
-        candles = self.engine.klines(
+        read = self.engine.mark_klines if _mark_candles(call) else self.engine.klines
+        candles = read(
             listing.instrument,
             interval,
             end_ms=None if end is None else end - 1,
@@ -538,6 +541,22 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
                 "fundingTime": str(e.time_ms),
             }
             for e in newest
+        ]
+
+    def _funding_now(self, call: Call) -> list[dict[str, str]]:
+        """The perpetual's current funding rate and its next settlement (`nextUpdate`)."""
+        listing = self._mix_symbol(call)
+        info = self.engine.funding_info(listing.instrument, venue=self.venue)
+        hours = self.engine.config.funding.interval_ms // 3_600_000
+        return [
+            {
+                "symbol": listing.symbol,
+                "fundingRate": _s(info.rate),
+                "fundingRateInterval": str(hours),
+                "nextUpdate": str(info.next_funding_ms),
+                "minFundingRate": "-0.003",
+                "maxFundingRate": "0.003",
+            }
         ]
 
     # -- accounts ----------------------------------------------------------------------------
@@ -1415,6 +1434,13 @@ def _page(
     if product is Product.MIX:
         return {mix_list: rows or None, "endId": rows[-1][mix_id] if rows else None}
     return {"list": rows, "cursor": rows[-1][uta_id or mix_id] if rows else ""}
+
+
+def _mark_candles(call: Call) -> bool:
+    """Whether a classic futures candle read asks for the mark price (`kLineType=MARK` on the
+    candles, or the history-mark-candles route)."""
+    mark = call.params.get("kLineType", "").upper() == "MARK"
+    return call.route == "mix.markCandles.history" or (call.route == "mix.candles" and mark)
 
 
 def _candle_row(c: Candle) -> list[str]:

@@ -848,6 +848,32 @@ class Engine:
         rows = self.prices.klines(instrument.base, interval_ms, first, limit, end_ms=now)
         return [self._candle(r, interval_ms, rules) for r in rows if r.open_ms <= last_open]
 
+    def mark_klines(
+        self,
+        instrument: InstrumentId,
+        interval_ms: int,
+        *,
+        end_ms: int | None = None,
+        limit: int = 500,
+        venue: str | None = None,
+    ) -> list[Candle]:
+        """Mark-price candles of a perpetual, as `klines` chooses them: each opens at the mark
+        funding is charged at (`mid` at its open) and closes at the mark at its close or now;
+        a mark is no trade, so the volumes are zero."""
+        self._require_perp(instrument, venue)
+        now = self.now_ms()
+        marked = []
+        for c in self.klines(instrument, interval_ms, end_ms=end_ms, limit=limit, venue=venue):
+            first = self.mid(instrument, c.open_ms, venue=venue)
+            last = self.mid(instrument, min(c.close_ms, now), venue=venue)
+            high, low = max(c.high, first, last), min(c.low, first, last)
+            marked.append(
+                replace(
+                    c, open=first, high=high, low=low, close=last, volume=ZERO, quote_volume=ZERO
+                )
+            )
+        return marked
+
     # -- funding -----------------------------------------------------------------------------
 
     def _funding_time_at_or_before(self, t_ms: int) -> int:

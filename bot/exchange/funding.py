@@ -10,12 +10,19 @@ cannot be read whole is a DataError naming it.
 The paper ledger's funding (`bot.app.paper_funding`) reads the rates instead: the settled events
 through ccxt `fetch_funding_rate_history` (Binance's `GET /fapi/v1/fundingRate` gives each
 event's mark price too) and the next settlement's time through `fetch_funding_rate` (Binance's
-`GET /fapi/v1/premiumIndex`, weight 1 with a symbol).
+`GET /fapi/v1/premiumIndex`, weight 1 with a symbol; Bitget's classic
+`GET /api/v2/mix/market/current-fund-rate`). Bitget's rate history
+(`GET /api/v2/mix/market/history-fund-rate`) has no mark price, so each settlement's mark is the
+open of the one-minute mark-price candle that starts at it (ccxt `fetch_ohlcv` with
+`{"price": "mark"}`: `GET /api/v2/mix/market/candles?kLineType=MARK`, or
+`history-mark-candles` past 30 days). A unified Bitget account is not covered: its rate history
+(`GET /api/v3/market/history-fund-rate`) is not served by the simulator the tests run against.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,6 +32,7 @@ from bot.core.errors import DataError
 from bot.exchange.account import ExchangeAccount, to_decimal
 
 _ONE_READ = ("binance", "binanceusdm")
+MINUTE_MS = 60_000
 
 
 def funding_readable(account: ExchangeAccount) -> bool:
@@ -34,8 +42,13 @@ def funding_readable(account: ExchangeAccount) -> bool:
 
 def rates_readable(account: ExchangeAccount) -> bool:
     """Whether the paper ledger's funding can be read from the account's venue: Binance's
-    funding-rate history gives the mark price each settlement was charged at."""
-    return account.exchange_id in _ONE_READ
+    funding-rate history gives the mark price each settlement was charged at, a classic Bitget
+    account's mark-price candles give it (a unified one's rate history is not read)."""
+    return account.exchange_id in _ONE_READ or _bitget_classic(account)
+
+
+def _bitget_classic(account: ExchangeAccount) -> bool:
+    return account.exchange_id == "bitget" and account.client.options.get("uta") is not True
 
 
 def parse_payment(account: str, row: Mapping[str, Any]) -> FundingPayment:
@@ -95,7 +108,30 @@ async def fetch_settlements(
         lambda: client.fetch_funding_rate_history(symbol, since_ms, 1000),
     )
     events = [_settlement(account.name, symbol, r) for r in rows]
-    return sorted((e for e in events if e.time_ms >= since_ms), key=lambda e: e.time_ms)
+    settled = sorted((e for e in events if e.time_ms >= since_ms), key=lambda e: e.time_ms)
+    if not _bitget_classic(account):
+        return settled
+    return [
+        e if e.mark is not None else replace(e, mark=await _mark_at(account, symbol, e.time_ms))
+        for e in settled
+    ]
+
+
+async def _mark_at(account: ExchangeAccount, symbol: str, time_ms: int) -> Decimal:
+    """The mark price at `time_ms`: the open of the one-minute mark candle starting then.
+    `endTime` is sent as is: ccxt would clamp it to the local clock, not the exchange's."""
+    client = account.client
+    params = {"price": "mark", "endTime": time_ms + MINUTE_MS}
+    rows: list[list[Any]] = await account.read(
+        "fetch_ohlcv", lambda: client.fetch_ohlcv(symbol, "1m", time_ms, 1, params)
+    )
+    row = next((r for r in rows if r and r[0] == time_ms), None)
+    mark = to_decimal(
+        row[1] if row else None, f"{account.name}: {symbol} mark at {time_ms}", allow_none=True
+    )
+    if mark is None:
+        raise DataError(f"{account.name}: {symbol} no mark-price candle at {time_ms}: {rows!r}")
+    return mark
 
 
 async def fetch_rate_now(account: ExchangeAccount, symbol: str) -> FundingRateNow:
