@@ -42,7 +42,7 @@ class Audit(Protocol):
 def funding_keys(
     sleeves: Sequence[Sleeve], accounts: Mapping[str, ExchangeAccount]
 ) -> list[InstrumentKey]:
-    """The futures sleeves' perpetuals whose venue serves the current rate (Binance USDⓈ-M)."""
+    """The futures sleeves' perpetuals whose venue's rate is read (Binance, Bitget classic)."""
     return [
         c.key
         for s in sleeves

@@ -217,7 +217,7 @@ class StatusView(View):
     traded: TradedView
     last_cycle: LastCycleView | None
     recent: list[RecentView]
-    funding: list[FundingView] = []  # the perpetual sleeves' rates (Binance USDⓈ-M)
+    funding: list[FundingView] = []  # the perpetual sleeves' rates (Binance, Bitget classic)
     health: HealthView | None = None  # the server adds these two
     writes_enabled: bool = False
 

@@ -2,7 +2,7 @@
 simulator through ccxt's real classes: `plan` reads the rates the simulator serves and prices a
 year at the target (a short hedge receives a positive rate); the daemon's cycles read a rate
 again only after the settlement the exchange announced with it, keep it across a restart, and
-the status page shows it.
+the status page shows it. On Binance and on a classic Bitget account.
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ from tests.integration.loop_support import SEED_SCENARIO, load, write_config
 D = Decimal
 RATES = {"BTC": D("0.0003"), "SOL": D("-0.0002"), "XRP": D("0.0001"), "DOGE": D("0.0001")}
 SCENARIO = SEED_SCENARIO + '\n[funding]\nrates = { BTC = "0.0003", SOL = "-0.0002" }\n'
+# The route of the current rate, per venue.
+RATE_ROUTES = {"binance": "fapi.premiumIndex", "bitget": "bitget.mix.funding.current"}
 TARGETS = {"SOL": ("altcoin-futures", D("0.05") * D("0.4")), "BTC": ("btc-hedge", D("-0.15"))}
 
 
+@pytest.mark.parametrize("venue", sorted(RATE_ROUTES))
 def test_plan_shows_each_perpetuals_rate_and_a_year_of_it_at_the_target(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], venue: str
 ) -> None:
-    config = write_config(tmp_path, scenario=SCENARIO)
+    config = write_config(tmp_path, scenario=SCENARIO, venue=venue)
     assert main(["plan", "--json", "--config", str(config)]) == 0
     body = json.loads(capsys.readouterr().out)
     lines = {line["symbol"].split("/")[0]: line for line in body["funding"]}
@@ -50,10 +53,11 @@ def test_plan_shows_each_perpetuals_rate_and_a_year_of_it_at_the_target(
     assert "receives" in out and "pays" in out and "paid by longs and received by shorts" in out
 
 
+@pytest.mark.parametrize("venue", sorted(RATE_ROUTES))
 async def test_cycles_read_a_rate_once_per_settlement_and_the_status_page_shows_it(
-    tmp_path: Path,
+    tmp_path: Path, venue: str
 ) -> None:
-    config = load(write_config(tmp_path, mode="live", scenario=SCENARIO))
+    config = load(write_config(tmp_path, mode="live", scenario=SCENARIO, venue=venue))
     async with open_app(config, check_live_allowed(config, cli_live=True)) as app:
         sim = app.simulator
         ops = Operations(app)
@@ -62,7 +66,7 @@ async def test_cycles_read_a_rate_once_per_settlement_and_the_status_page_shows_
         for _ in range(12):  # an hour apart: one or two settlements crossed
             sim.admin.advance(timedelta(hours=1))
             await app.cycle.run()
-        reads = sim.admin.request_counts().get("fapi.premiumIndex", 0)
+        reads = sim.admin.request_counts().get(RATE_ROUTES[venue], 0)
         status = ops.status_view()
         await ops.stop()
         book = app.cycle.funding_rates
@@ -75,7 +79,7 @@ async def test_cycles_read_a_rate_once_per_settlement_and_the_status_page_shows_
         assert {k: r.rate for k, r in restarted.rates().items()} == {
             k: r.rate for k, r in book.rates().items()
         }
-        assert sim.admin.request_counts().get("fapi.premiumIndex", 0) == reads
+        assert sim.admin.request_counts().get(RATE_ROUTES[venue], 0) == reads
     # Four perpetuals: read at the first cycle and after each settlement the twelve hours
     # crossed, never once per cycle.
     assert 4 <= reads <= 12 < 12 * 4
