@@ -4,8 +4,9 @@ A dry-run of a hedge must cost what live would, so the paper ledger pays and rec
 at the venue's own schedule and rates: at the first cycle after the settlement the exchange
 announced (ccxt `fetch_funding_rate`'s next funding time), the settled events since the last one
 applied are read (`fetch_funding_rate_history`: rate and, on Binance, the mark price it was
-charged at; on a classic Bitget account the mark is its mark-price candle's open) and each is applied to the paper position held then, which is the position before
-this cycle's fills because the pass runs before the cycle trades. A quiet cycle between two
+charged at; on a classic Bitget account the mark is its mark-price candle's open) and each is
+applied to the paper position held then, which is the position before this cycle's fills
+because the pass runs before the cycle trades. A quiet cycle between two
 settlements reads nothing.
 
 Every payment is a `funding` audit record marked `dry_run` (the record type live writes, so

@@ -15,8 +15,9 @@ event's mark price too) and the next settlement's time through `fetch_funding_ra
 (`GET /api/v2/mix/market/history-fund-rate`) has no mark price, so each settlement's mark is the
 open of the one-minute mark-price candle that starts at it (ccxt `fetch_ohlcv` with
 `{"price": "mark"}`: `GET /api/v2/mix/market/candles?kLineType=MARK`, or
-`history-mark-candles` for one older than 29 days). A unified Bitget account is not covered: its rate history
-(`GET /api/v3/market/history-fund-rate`) is not served by the simulator the tests run against.
+`history-mark-candles` for one older than 29 days). A unified Bitget account is not covered:
+its rate history (`GET /api/v3/market/history-fund-rate`) is not served by the simulator the
+tests run against.
 """
 
 from __future__ import annotations
