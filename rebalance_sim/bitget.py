@@ -1440,7 +1440,8 @@ def _mark_candles(call: Call) -> bool:
     """Whether a classic futures candle read asks for the mark price (`kLineType=MARK` on the
     candles, or the history-mark-candles route)."""
     mark = call.params.get("kLineType", "").upper() == "MARK"
-    return call.route == "mix.markCandles.history" or (call.route == "mix.candles" and mark)
+    route = call.route.split(".", 1)[1]  # without the dialect's prefix
+    return route == "mix.markCandles.history" or (route == "mix.candles" and mark)
 
 
 def _candle_row(c: Candle) -> list[str]:
