@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from bot.core.domain import FundingPayment, FundingRateNow, FundingSettlement
@@ -34,6 +35,7 @@ from bot.exchange.account import ExchangeAccount, to_decimal
 
 _ONE_READ = ("binance", "binanceusdm")
 MINUTE_MS = 60_000
+_PAGE = 100  # Bitget's largest page of rate history
 
 
 def funding_readable(account: ExchangeAccount) -> bool:
@@ -102,20 +104,53 @@ async def _per_symbol(
 async def fetch_settlements(
     account: ExchangeAccount, symbol: str, since_ms: int
 ) -> list[FundingSettlement]:
-    """The settled funding events of `symbol` from `since_ms` on, oldest first."""
-    client = account.client
-    rows: list[Mapping[str, Any]] = await account.read(
-        "fetch_funding_rate_history",
-        lambda: client.fetch_funding_rate_history(symbol, since_ms, 1000),
-    )
-    events = [_settlement(account.name, symbol, r) for r in rows]
-    settled = sorted((e for e in events if e.time_ms >= since_ms), key=lambda e: e.time_ms)
+    """The settled funding events of `symbol` from `since_ms` on, oldest first, each with the
+    mark price it was charged at."""
+    settled = await fetch_rate_history(account, symbol, since_ms)
     if not _bitget_classic(account):
         return settled
     return [
         e if e.mark is not None else replace(e, mark=await _mark_at(account, symbol, e.time_ms))
         for e in settled
     ]
+
+
+async def fetch_rate_history(
+    account: ExchangeAccount, symbol: str, since_ms: int
+) -> list[FundingSettlement]:
+    """The settled funding rates of `symbol` from `since_ms` on, oldest first, with the mark
+    price where the venue publishes it (Binance)."""
+    if _bitget_classic(account):
+        rows = await _bitget_rates(account, symbol, since_ms)
+    else:
+        client = account.client
+        rows = await account.read(
+            "fetch_funding_rate_history",
+            lambda: client.fetch_funding_rate_history(symbol, since_ms, 1000),
+        )
+    events = [_settlement(account.name, symbol, r) for r in rows]
+    return sorted((e for e in events if e.time_ms >= since_ms), key=lambda e: e.time_ms)
+
+
+async def _bitget_rates(
+    account: ExchangeAccount, symbol: str, since_ms: int
+) -> list[Mapping[str, Any]]:
+    """Bitget's rate history back to `since_ms`: it pages from the newest event
+    (`pageNo`, at most 100 a page) and takes no start time, so older pages are read only while
+    a full page has not reached `since_ms`."""
+    client = account.client
+    rows: list[Mapping[str, Any]] = []
+    for page in range(1, 100):
+        params = {"pageNo": page}
+        got: list[Mapping[str, Any]] = await account.read(
+            "fetch_funding_rate_history",
+            partial(client.fetch_funding_rate_history, symbol, None, _PAGE, params),
+        )
+        rows += got
+        stamps = [r.get("timestamp") for r in got]
+        if len(got) < _PAGE or any(isinstance(t, int) and t <= since_ms for t in stamps):
+            break
+    return rows
 
 
 async def _mark_at(account: ExchangeAccount, symbol: str, time_ms: int) -> Decimal:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from bot.core.domain import MarketType
-from bot.exchange.funding import fetch_settlements, rates_readable
+from bot.exchange.funding import fetch_rate_history, fetch_settlements, rates_readable
 from rebalance_sim.engine import IncomeKind
 from rebalance_sim.server import SimHandle
 from tests.sim.conftest import Connect, Open
@@ -68,3 +68,18 @@ async def test_a_mark_candle_opens_at_the_mark_a_settlement_was_charged_at(
     assert rates_readable(account)
     (event,) = await fetch_settlements(account, "BTC/USDT:USDT", settled)
     assert (event.time_ms, event.mark) == (settled, D(history["data"][0][1]))
+
+
+async def test_settlements_older_than_a_page_of_rate_history_are_all_read(
+    sim: SimHandle, open_account: Open
+) -> None:
+    since = sim.admin.now_ms()
+    sim.admin.advance(timedelta(days=40))  # 120 settlements: Bitget pages 100 at a time
+    account = await open_account("classic", MarketType.SWAP)
+    events = await fetch_rate_history(account, "BTC/USDT:USDT", since)
+    expected = list(
+        range(-(-since // (8 * HOUR_MS)) * 8 * HOUR_MS, sim.admin.now_ms() + 1, 8 * HOUR_MS)
+    )
+    assert [e.time_ms for e in events] == expected and len(expected) > 100
+    assert all(e.rate != 0 and e.mark is None for e in events)  # marks: a candle read each
+    assert sim.admin.request_counts().get("bitget.mix.funding.history") == 2
