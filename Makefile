@@ -34,9 +34,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy bot rebalance_sim
 
 # The browser test of the status page needs a headless Chromium: installed here when we may.
+# The suite runs in parallel processes (one per CPU, at most four); PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= auto
 test: lint typecheck
 	@bash .ci/ensure-chromium
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n $(PYTEST_WORKERS) --maxprocesses=4
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
