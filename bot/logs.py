@@ -39,8 +39,9 @@ class Secrets:
 
     def add(self, raw: str) -> None:
         if raw not in self.longest_first:
-            self.longest_first = tuple(sorted((*self.longest_first, raw), key=len, reverse=True))
+            # heads first: a redaction that already sees the new secret sees its head too
             self._heads = self._heads | {raw[:GRAM]}
+            self.longest_first = tuple(sorted((*self.longest_first, raw), key=len, reverse=True))
 
     def present(self, text: str) -> tuple[str, ...]:
         """The secrets that may occur in `text`, longest first (each really occurs, or not)."""
