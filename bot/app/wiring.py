@@ -408,7 +408,7 @@ async def open_app(
             clock=clock,
             risk=risk,
             observers=observers,
-            transfers=_transfers(config, mode, accounts, executor, store, audit, clock),
+            transfers=_transfers(config, mode, accounts, executor, store, audit, clock, waits),
             funding=_funding(config, mode, accounts, store, audit, clock),
             paper_funding=_paper_funding(config, accounts, executor, store, audit, clock),
             funding_rates=_funding_book(cfg.to_sleeves(config), accounts, store, audit, clock),
@@ -532,8 +532,10 @@ def _transfers(
     store: StateStore,
     audit: AuditLog,
     clock: Callable[[], datetime],
+    waits: WaitClock,
 ) -> TransferRunner | None:
-    """Transfers live, the paper ledger's moves in dry-run; None unless enabled."""
+    """Transfers live, the paper ledger's moves in dry-run; None unless enabled. A live
+    transfer's lookups wait on `waits`, like the order executor's."""
     if not config.collateral.enabled:
         return None
     venues = cfg.wallet_pairs(config)
@@ -545,7 +547,7 @@ def _transfers(
         ports = {
             v.venue: CcxtTransfers(accounts[v.spot_account].client, v.exchange) for v in venues
         }
-        runner = TransferExecutor(config.portfolio, ports, store, audit, clock)
+        runner = TransferExecutor(config.portfolio, ports, store, audit, clock, sleep=waits.sleep)
     log.info(
         "collateral_enabled",
         venues=[v.venue for v in venues],

@@ -18,7 +18,7 @@ flagged on the intent (`permission_missing`): the cycle names the key and the pe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -110,6 +110,7 @@ class TransferExecutor:
         *,
         lookup_attempts: int = 3,
         lookup_delay_s: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._portfolio = portfolio
         self._ports = ports
@@ -118,6 +119,7 @@ class TransferExecutor:
         self._clock = clock
         self._attempts = lookup_attempts
         self._delay = lookup_delay_s
+        self._sleep = sleep  # between lookups
 
     async def execute(
         self, transfers: Sequence[TransferLeg], cycle_id: str
@@ -179,7 +181,7 @@ class TransferExecutor:
         answered = False
         for attempt in range(self._attempts):
             if attempt:
-                await asyncio.sleep(self._delay)
+                await self._sleep(self._delay)
             try:
                 found = await port.find(
                     intent.leg,

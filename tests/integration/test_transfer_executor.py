@@ -33,6 +33,7 @@ SCENARIO: dict[str, Any] = {
     ],
 }
 VENUES = {"bn": ("binance", "sapi.asset.transfer.post"), "bg": ("bitget", "bitget.spot.transfer")}
+LOOKUPS = {"bn": "sapi.asset.transfer.get", "bg": "bitget.spot.transferRecords"}
 
 
 class Events:
@@ -184,3 +185,29 @@ async def test_an_unclassified_binance_refusal_is_looked_up_and_fails_safely(
     assert EventType.TRANSFER_LOOKUP in events.kinds()
     assert sim.admin.transfers("bn") == []
     assert sim.admin.request_counts("bn").get("sapi.asset.transfer.post") == 1
+
+
+@pytest.mark.parametrize("account", ["bn", "bg"])
+async def test_failing_lookups_wait_on_the_given_clock_and_never_resend(
+    sim: SimHandle, clients: dict[str, Any], store: StateStore, account: str
+) -> None:
+    """The reply is lost and every lookup in the window fails: the executor waits between
+    lookups on the clock it was given (not wall time), then leaves the intent pending for the
+    next cycle's reconcile; the transfer was sent once."""
+    route = VENUES[account][1]
+    sim.admin.add_fault(FaultRule(FaultKind.LOST_RESPONSE, route, next=1))
+    sim.admin.add_fault(FaultRule(FaultKind.HTTP_503, LOOKUPS[account], next=10))
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    ports = {name: CcxtTransfers(clients[name], VENUES[name][0]) for name in VENUES}
+    runner = TransferExecutor(
+        "p", ports, store, Events(), lambda: sim_time(sim), lookup_delay_s=30.0, sleep=sleep
+    )
+    (pending,) = await runner.execute([leg(account)], CYCLE)
+    assert not pending.state.final
+    assert waited == [30.0, 30.0]
+    assert sim.admin.request_counts(account).get(route) == 1
+    assert len(sim.admin.transfers(account)) == 1
