@@ -26,6 +26,7 @@ from bot.audit.reader import (
     Traded,
     TradeTracker,
     decimal_of,
+    pp,
     record_time,
 )
 from bot.audit.writer import EventType
@@ -233,7 +234,7 @@ class StatusHistory:
                 str(record.get("time")),
                 str(record.get("cycle_id")),
                 str(record.get("outcome", QUIET_OUTCOME)),
-                str(record.get("reason", f"no trade [{record.get('rule', '?')}]")),
+                str(record.get("reason") or _quiet_summary(record)),
             )
         )
 
@@ -312,3 +313,11 @@ class StatusHistory:
             if start <= hour <= end:
                 total.merge(traded)
         return total
+
+
+def _quiet_summary(record: Mapping[str, Any]) -> str:
+    """A compact `quiet_cycle` record in the words a whole cycle's end uses: it is written only
+    when the trigger found no sleeve out of its band."""
+    drift = record.get("drift")
+    largest = "" if drift is None else f"; largest drift {pp(drift)}"
+    return f"every sleeve within its band{largest} [{record.get('rule', '?')}]"

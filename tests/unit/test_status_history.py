@@ -267,11 +267,14 @@ def test_quiet_cycles_are_cycle_rows_and_a_day_compressed_is_not_read_twice(
         assert feed.catch_up(clock.now) == 2
         clock.now = T0 + timedelta(hours=13)  # the next UTC day: the first one is compressed
         log.begin_cycle("q2", mode="live", trading_state="ACTIVE")
-        log.quiet_cycle("q2", nav=Decimal("100001"), full=1, rule="band")
+        log.quiet_cycle("q2", nav=Decimal("100001"), full=1, rule="band", drift=Decimal("-0.0123"))
         assert [p.name for p in log.close_days()] == ["audit-2026-03-01.jsonl.gz"]
         assert feed.catch_up(clock.now) == 1  # only the new line: nothing folded twice
     rows = [(c.cycle_id, c.outcome, c.reason) for c in history.cycles]
-    assert rows == [("q2", "no-trade", "no trade [band]"), ("q1", "no-trade", "no trade [band]")]
+    assert rows == [
+        ("q2", "no-trade", "every sleeve within its band; largest drift -1.23 pp [band]"),
+        ("q1", "no-trade", "every sleeve within its band [band]"),
+    ]
     # the quiet cycles' NAV is charted, with the weights of the last full drift record
     series = history.series(Window.DAY, clock.now)
     assert [s.nav for s in series] == [100000.0, 100000.0, 100001.0]
