@@ -111,6 +111,22 @@ def _reprs(amounts: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): repr(v) for k, v in amounts.items()}
 
 
+_RawPrices = tuple[Any, Any, Any, Any, Any]  # a ticker's last, close, bid, ask and mark
+
+
+def _raw_prices(ticker: Mapping[str, Any]) -> _RawPrices:
+    get = ticker.get
+    return get("last"), get("close"), get("bid"), get("ask"), get("markPrice")
+
+
+def _same_prices(before: _RawPrices, now: _RawPrices) -> bool:
+    """Exactly the same numbers: of the same type (1 is not 1.0) and equal (NaN never is)."""
+    for a, b in zip(before, now, strict=True):
+        if a is not b and (type(a) is not type(b) or a != b):
+            return False
+    return True
+
+
 def _ms_to_datetime(ms: int | float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -172,6 +188,9 @@ class ExchangeAccount:
         self._shared = shared if venue is not None else None
         # The last spot balance's free and used amounts (as their reprs) and its holdings.
         self._last_balance: tuple[_Amounts, dict[str, Holding]] | None = None
+        # By symbol: its key, and the last ticker's raw prices with the quote made of them.
+        self._keys: dict[str, InstrumentKey] = {}
+        self._last_quotes: dict[str, tuple[_RawPrices, Quote]] = {}
 
     def __repr__(self) -> str:
         return f"ExchangeAccount(name={self.name!r}, exchange={self.exchange_id!r})"
@@ -473,16 +492,35 @@ class ExchangeAccount:
             return {}, issues
         tickers = await self._tickers(known)
         quotes: dict[InstrumentKey, Quote] = {}
+        keys = self._keys
         for symbol in known:
             ticker = tickers.get(symbol)
             if ticker is None:
                 issues.append(f"{self.name}: no ticker for {symbol}")
                 continue
+            key = keys.get(symbol)
+            if key is None:
+                key = keys[symbol] = InstrumentKey(self.name, symbol)
             try:
-                quotes[InstrumentKey(self.name, symbol)] = self._quote(symbol, ticker)
+                quotes[key] = self._quote_again(symbol, ticker)
             except DataError as exc:
                 issues.append(f"{self.name}: {exc}")
         return quotes, issues
+
+    def _quote_again(self, symbol: str, ticker: Mapping[str, Any]) -> Quote:
+        """`_quote`, taking the prices of the symbol's last quote again when its ticker's prices
+        read exactly as they did (a quiet market's usual answer: no new Decimals)."""
+        raw = _raw_prices(ticker)
+        last = self._last_quotes.get(symbol)
+        if last is None or not _same_prices(last[0], raw):
+            quote = self._quote(symbol, ticker)
+            self._last_quotes[symbol] = (raw, quote)
+            return quote
+        timestamp = ticker.get("timestamp")
+        if timestamp is None:
+            raise DataError(f"{symbol} ticker has no timestamp")
+        q = last[1]
+        return Quote(q.last, q.bid, q.ask, _ms_to_datetime(timestamp), q.mark)
 
     async def _tickers(self, symbols: list[str]) -> Mapping[str, Mapping[str, Any]]:
         """This account's own batch request, or the venue's shared batch."""

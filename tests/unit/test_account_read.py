@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.domain import MarketType
+from bot.core.domain import Instrument, InstrumentKey, MarketType
 from bot.core.errors import BotError, DataError
 from bot.exchange.account import ExchangeAccount, to_decimal
 from bot.exchange.budget import RequestBudget
@@ -27,6 +27,11 @@ class Client:
 
     def __init__(self, *balances: dict[str, dict[str, Any]]) -> None:
         self.balances = list(balances)
+        self.tickers: list[dict[str, Any]] = []
+
+    async def fetch_tickers(self, symbols: list[str]) -> dict[str, dict[str, Any]]:
+        ticker = self.tickers.pop(0)
+        return {s: dict(ticker) for s in symbols}  # a new reply each time, as ccxt's
 
     async def fetch_balance(self) -> dict[str, dict[str, Any]]:
         free, used = self.balances.pop(0)
@@ -139,3 +144,42 @@ async def test_balances_read_in_turn_give_the_holdings_of_each_reply_exactly() -
         for asset, holding in held.items():
             assert str(holding.free) == str(Decimal(str(free[asset])) or Decimal(0))
             assert str(holding.used) == str(Decimal(str(used[asset])) or Decimal(0))
+
+
+async def test_tickers_read_in_turn_give_the_quote_of_each_reply_exactly() -> None:
+    """A ticker whose prices read as the last one's may reuse its Decimals (with its own
+    timestamp); any other price, or the same written otherwise (1 and 1.0), is read anew, and
+    a reused one is still refused without a timestamp."""
+    replies: list[dict[str, Any]] = [
+        {"last": 2.5, "bid": 2.49, "ask": 2.51, "timestamp": 1000},
+        {"last": 2.5, "bid": 2.49, "ask": 2.51, "timestamp": 2000},
+        {"last": 2.5, "bid": 2.49, "ask": 2.51},
+        {"last": 2.5, "bid": 2.49, "ask": 2.51, "timestamp": 3000},
+        {"last": 2, "bid": 2.49, "ask": 2.51, "timestamp": 4000},
+        {"last": 2.0, "bid": 2.49, "ask": 2.51, "timestamp": 5000},
+        {"last": 2.0, "bid": None, "ask": 2.51, "timestamp": 6000},
+        {"last": None, "close": 2.0, "bid": None, "ask": 2.51, "timestamp": 7000},
+        {"last": float("nan"), "bid": 2.49, "ask": 2.51, "timestamp": 8000},
+        {"last": float("nan"), "bid": 2.49, "ask": 2.51, "timestamp": 9000},
+        {"last": 2.5, "bid": 2.49, "ask": 2.51, "markPrice": 2.5, "timestamp": 10000},
+    ]
+    client = Client()
+    client.tickers = [dict(r) for r in replies]
+    account = _account(1, [], client=client)
+    symbol = "ALT/USDT"
+    key = InstrumentKey("spot", symbol)
+    account.instruments = {
+        symbol: Instrument(key, MarketType.SPOT, "ALT", "USDT", None, Decimal("0.01"), Decimal(1))
+    }
+    for reply in replies:
+        quotes, issues = await account.fetch_quotes([symbol])
+        try:
+            fresh = ExchangeAccount._quote(symbol, reply)
+        except DataError as exc:
+            assert quotes == {} and issues == [f"spot: {exc}"]
+            continue
+        assert issues == []
+        quote = quotes[key]
+        assert quote.timestamp == fresh.timestamp
+        for name in ("last", "bid", "ask", "mark"):
+            assert str(getattr(quote, name)) == str(getattr(fresh, name)), (name, reply)
