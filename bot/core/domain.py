@@ -188,7 +188,7 @@ class Holding:
 
     @property
     def outside_total(self) -> Decimal:
-        return sum(self.outside.values(), ZERO)
+        return sum(self.outside.values(), ZERO) if self.outside else ZERO
 
     @property
     def total(self) -> Decimal:

@@ -13,12 +13,15 @@ from bot.core.policy.valuation import Valuation, value_portfolio
 def sleeve_value(sleeve: Sleeve, valuation: Valuation) -> Decimal:
     """Spot: the value of the sleeve's assets; futures: the signed notional of its positions."""
     total = ZERO
-    for component in sleeve.components:
-        if sleeve.kind is SleeveKind.SPOT:
-            base = component.key.symbol.split("/")[0]
-            total += valuation.spot_value(component.key.account, base)
-        else:
-            total += valuation.exposures.get(component.key, ZERO)
+    if sleeve.kind is SleeveKind.SPOT:
+        values = valuation.spot_values
+        for component in sleeve.components:
+            key = component.key
+            total += values.get((key.account, key.symbol.partition("/")[0]), ZERO)
+    else:
+        exposures = valuation.exposures
+        for component in sleeve.components:
+            total += exposures.get(component.key, ZERO)
     return total
 
 

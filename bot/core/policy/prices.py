@@ -22,6 +22,7 @@ prices that passed, so a bad tick never becomes the yardstick of the next cycle.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -137,6 +138,7 @@ class PriceVerdict:
         }
 
 
+@functools.lru_cache(maxsize=4096)  # a process's symbols are few; every cycle asks again
 def base_and_quote(symbol: str) -> tuple[str, str]:
     """("BTC", "USDT") for both "BTC/USDT" and "BTC/USDT:USDT" (ccxt unified symbols)."""
     base, _, rest = symbol.partition("/")
@@ -157,39 +159,49 @@ def check_prices(
     used = {
         k: q
         for k, q in sorted(quotes.items())
-        if k in needed or base_and_quote(k.symbol)[0] not in ignore
+        if not ignore or k in needed or base_and_quote(k.symbol)[0] not in ignore
     }
+    missing = needed.difference(quotes)
     problems = [
         PriceProblem(PriceCheck.MISSING, (k,), {}, None, f"{k}: no usable quote this cycle")
-        for k in sorted(needed)
-        if k not in quotes
+        for k in sorted(missing)
     ]
     for key, quote in used.items():
-        problems.extend(_quote_problems(key, quote, limits))
+        found = _quote_problems(key, quote, limits)
+        if found:
+            problems.extend(found)
     invalid = {k for p in problems if p.check is PriceCheck.INVALID for k in p.keys}
-    valid = {k: q for k, q in used.items() if k not in invalid}
+    valid = {k: q for k, q in used.items() if k not in invalid} if invalid else used
     problems.extend(_peer_problems(valid, limits.max_basis))
     flagged = {k for p in problems for k in p.keys}
-    prices = dict(reference.prices)
+    before = reference.prices
+    prices = dict(before)
     pending = dict(reference.pending)
     accepted: list[AcceptedJump] = []
+    limit = limits.max_price_jump
     for key, quote in used.items():
-        pending.pop(key, None)
-        if key in flagged:
+        if pending:
+            pending.pop(key, None)
+        if flagged and key in flagged:
             continue  # an inconsistent source breaks a run of confirmations
-        previous = reference.prices.get(key)
-        limit = limits.max_price_jump
-        if not previous or limit is None or _move(previous, quote.last) <= limit:
-            prices[key] = quote.last
+        last = quote.last
+        previous = before.get(key)
+        if (
+            not previous
+            or limit is None
+            or (last == previous and limit >= 0)  # no move: within any limit
+            or _move(previous, last) <= limit
+        ):
+            prices[key] = last
             continue
         seen = reference.pending.get(key)
-        cycles = 1 + (seen.cycles if seen and _move(seen.price, quote.last) <= limit else 0)
+        cycles = 1 + (seen.cycles if seen and _move(seen.price, last) <= limit else 0)
         if cycles >= limits.confirm_cycles:
-            prices[key] = quote.last
-            accepted.append(AcceptedJump(key, previous, quote.last, cycles))
+            prices[key] = last
+            accepted.append(AcceptedJump(key, previous, last, cycles))
             continue
-        pending[key] = PendingJump(quote.last, cycles)
-        problems.append(_jump_problem(key, previous, quote.last, limit, cycles, limits))
+        pending[key] = PendingJump(last, cycles)
+        problems.append(_jump_problem(key, previous, last, limit, cycles, limits))
     return PriceVerdict(
         tuple(problems), tuple(accepted), PriceReference(prices, pending), len(used)
     )
@@ -211,20 +223,23 @@ def _values(quote: Quote) -> dict[str, Decimal]:
 
 def _quote_problems(key: InstrumentKey, quote: Quote, limits: PriceLimits) -> list[PriceProblem]:
     # Most quotes pass: the named values a problem records are only built for one that fails.
-    mark = quote.mark
-    for name, value in (
-        ("last", quote.last),
-        ("bid", quote.bid),
-        ("ask", quote.ask),
-        ("mark", mark),
+    last, bid, ask, mark = quote.last, quote.bid, quote.ask, quote.mark
+    if not (
+        last.is_finite()
+        and last > 0
+        and (bid is None or (bid.is_finite() and bid > 0))
+        and (ask is None or (ask.is_finite() and ask > 0))
+        and (mark is None or (mark.is_finite() and mark > 0))
     ):
-        if value is not None and (not value.is_finite() or value <= 0):
-            reason = f"{key}: {name} price is {value}"
-            return [PriceProblem(PriceCheck.INVALID, (key,), _values(quote), None, reason)]
+        for name, value in (("last", last), ("bid", bid), ("ask", ask), ("mark", mark)):
+            if value is not None and (not value.is_finite() or value <= 0):
+                reason = f"{key}: {name} price is {value}"
+                return [PriceProblem(PriceCheck.INVALID, (key,), _values(quote), None, reason)]
     problems = []
-    touch = _touch_problem(key, quote, limits)
-    if touch is not None:
-        problems.append(touch)
+    if bid is not None and ask is not None:
+        touch = _touch_problem(key, quote, limits)
+        if touch is not None:
+            problems.append(touch)
     if mark is not None:
         off_mark = _mark_problem(key, quote, mark, limits.max_mark_deviation)
         if off_mark is not None:
@@ -274,13 +289,13 @@ def _peer_problems(
 ) -> list[PriceProblem]:
     if limit is None:
         return []
-    groups: dict[tuple[str, str], dict[InstrumentKey, Decimal]] = {}
-    for key, quote in quotes.items():
-        groups.setdefault(base_and_quote(key.symbol), {})[key] = quote.valuation_price
+    groups: dict[tuple[str, str], list[InstrumentKey]] = {}
+    for key in quotes:
+        groups.setdefault(base_and_quote(key.symbol), []).append(key)
     problems = []
-    for (base, _), prices in sorted(groups.items()):
-        if len(prices) < 2:
-            continue  # one source agrees with itself
+    for (base, _), keys in sorted(g for g in groups.items() if len(g[1]) > 1):
+        # One source agrees with itself: only a base quoted twice or more is compared.
+        prices = {k: quotes[k].valuation_price for k in keys}
         low, high = min(prices.values()), max(prices.values())
         spread = (high - low) / low
         if spread <= limit:

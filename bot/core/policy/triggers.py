@@ -67,9 +67,16 @@ def decide(
     trade within `cooldown` of the last rebalance waits. A decision whose rule is "not-due" did
     not look; every other decision counts as a look for the hybrid schedule.
     """
-    out = [d for d in drift.sleeves if d.out_of_band]
+    out: list[SleeveDrift] = []  # the sleeves out of band
+    largest: SleeveDrift | None = None  # the first of the largest |drift|
+    size = ZERO
+    for d in drift.sleeves:
+        gap = abs(d.current - d.target)  # |d.drift|, computed once
+        if gap > d.band:
+            out.append(d)
+        if largest is None or gap > size:
+            largest, size = d, gap
     out_names = tuple(d.sleeve for d in out)
-    largest = max(drift.sleeves, key=lambda d: abs(d.drift), default=None)
     if rule.kind is TriggerKind.HYBRID and not is_due(rule, last_check, now):
         due = next_due(rule, last_check)
         return TriggerDecision(
