@@ -227,6 +227,7 @@ class StateStore:
         self._grouped: dict[str, str] = {}  # meta rows (JSON text) waiting for the next commit
         # last_check and last_rebalance, as last read or written (see `_remembered`).
         self._schedule: dict[str, datetime | None] = {}
+        self._synced_commits = True  # the connection's `synchronous`: FULL (True) or NORMAL
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
@@ -300,9 +301,8 @@ class StateStore:
         writes waiting; synced (`synchronous=FULL`) unless `sync` is false."""
         with self._mutex:
             db = self._open_db()
-            if not sync:
-                db.execute("PRAGMA synchronous=NORMAL")
             try:
+                self._synchronous(db, full=sync)
                 db.execute("BEGIN IMMEDIATE")
                 for name, text in self._grouped.items():
                     _upsert_text(db, name, text)
@@ -315,10 +315,14 @@ class StateStore:
             except BaseException:
                 _rollback(db)
                 raise
-            finally:
-                if not sync:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("PRAGMA synchronous=FULL")
+
+    def _synchronous(self, db: sqlite3.Connection, *, full: bool) -> None:
+        """Set the next commit's durability, FULL (fsync) or NORMAL (WAL, no fsync), only when
+        it changes: a quiet cycle after a quiet cycle sets nothing; any synced write sets FULL
+        first."""
+        if self._synced_commits is not full:
+            db.execute(f"PRAGMA synchronous={'FULL' if full else 'NORMAL'}")
+            self._synced_commits = full
 
     def _read(self, query: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._mutex:

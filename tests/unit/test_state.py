@@ -544,6 +544,29 @@ def test_database_is_wal_with_full_sync(store: StateStore, tmp_path: Path) -> No
     assert store._read("PRAGMA synchronous")[0][0] == 2  # FULL
 
 
+def test_a_write_after_quiet_cycles_is_synced_and_quiet_ones_set_nothing(
+    store: StateStore,
+) -> None:
+    """A quiet cycle's record commits without an fsync (NORMAL); the next quiet one sets
+    nothing again, and any other write sets FULL before its transaction begins."""
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    store.record_cycle("c1", T0, T0, "no-trade", traded=False, sync=False)
+    assert statements[:2] == ["PRAGMA synchronous=NORMAL", "BEGIN IMMEDIATE"]
+    statements.clear()
+    store.record_cycle("c2", T0, T0, "no-trade", traded=False, sync=False)
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert not [s for s in statements if s.startswith("PRAGMA")]
+    statements.clear()
+    store.save_intent(intent("a"))
+    assert statements[:2] == ["PRAGMA synchronous=FULL", "BEGIN IMMEDIATE"]
+    statements.clear()
+    store.record_cycle("c3", T0, T0, "traded", traded=True)  # synced: no PRAGMA needed
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert store._read("PRAGMA synchronous")[0][0] == 2  # FULL
+    store._db.set_trace_callback(None)
+
+
 def test_lock_file_holds_the_pid(store: StateStore, tmp_path: Path) -> None:
     assert (tmp_path / "main.lock").read_text().strip() == str(os.getpid())
 
