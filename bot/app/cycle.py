@@ -647,7 +647,10 @@ def holdings_of(snapshot: Snapshot) -> tuple[tuple[str, str, Decimal], ...]:
     """What the accounts hold, in amounts (not values): any change is material."""
     held: list[tuple[str, str, Decimal]] = []
     for name, account in sorted(snapshot.accounts.items()):
-        held.extend((name, a, h.total) for a, h in sorted(account.holdings.items()) if h.total)
+        for asset, holding in sorted(account.holdings.items()):
+            total = holding.total
+            if total:
+                held.append((name, asset, total))
         held.extend((name, s, p.contracts) for s, p in sorted(account.positions.items()))
         if account.wallet_balance is not None:
             held.append((name, "", account.wallet_balance))

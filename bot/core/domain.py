@@ -192,8 +192,10 @@ class Holding:
 
     @property
     def total(self) -> Decimal:
-        """Everything the account owns of the asset: what NAV and the sleeve weights count."""
-        return self.in_wallet + self.outside_total
+        """Everything the account owns of the asset: what NAV and the sleeve weights count
+        (`in_wallet` + `outside_total`, inline: every cycle asks it of every holding)."""
+        outside = self.outside
+        return self.free + self.used + (sum(outside.values(), ZERO) if outside else ZERO)
 
 
 @dataclass(frozen=True, slots=True)

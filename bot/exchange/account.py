@@ -485,9 +485,9 @@ class ExchangeAccount:
         self, symbols: list[str]
     ) -> tuple[dict[InstrumentKey, Quote], list[str]]:
         """One batch ticker request; a ticker that cannot be trusted is left out and reported."""
-        issues: list[str] = []
-        known = [s for s in symbols if s in self.instruments]
-        issues.extend(f"{self.name}: {s} is not a market" for s in symbols if s not in known)
+        instruments = self.instruments
+        known = [s for s in symbols if s in instruments]
+        issues = [f"{self.name}: {s} is not a market" for s in symbols if s not in instruments]
         if not known:
             return {}, issues
         tickers = await self._tickers(known)
