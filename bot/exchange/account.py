@@ -119,14 +119,6 @@ def _raw_prices(ticker: Mapping[str, Any]) -> _RawPrices:
     return get("last"), get("close"), get("bid"), get("ask"), get("markPrice")
 
 
-def _same_prices(before: _RawPrices, now: _RawPrices) -> bool:
-    """Exactly the same numbers: of the same type (1 is not 1.0) and equal (NaN never is)."""
-    for a, b in zip(before, now, strict=True):
-        if a is not b and (type(a) is not type(b) or a != b):
-            return False
-    return True
-
-
 def _ms_to_datetime(ms: int | float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -188,9 +180,11 @@ class ExchangeAccount:
         self._shared = shared if venue is not None else None
         # The last spot balance's free and used amounts (as their reprs) and its holdings.
         self._last_balance: tuple[_Amounts, dict[str, Holding]] | None = None
-        # By symbol: its key, and the last ticker's raw prices with the quote made of them.
+        # By symbol: its key, and the last ticker's raw prices (and their types: 1 is not 1.0)
+        # with the quote made of them.
         self._keys: dict[str, InstrumentKey] = {}
-        self._last_quotes: dict[str, tuple[_RawPrices, Quote]] = {}
+        self._last_quotes: dict[str, tuple[_RawPrices, tuple[type, ...], Quote]] = {}
+        self._last_stamp: tuple[Any, datetime] | None = None  # a ticker time and its datetime
 
     def __repr__(self) -> str:
         return f"ExchangeAccount(name={self.name!r}, exchange={self.exchange_id!r})"
@@ -509,18 +503,23 @@ class ExchangeAccount:
 
     def _quote_again(self, symbol: str, ticker: Mapping[str, Any]) -> Quote:
         """`_quote`, taking the prices of the symbol's last quote again when its ticker's prices
-        read exactly as they did (a quiet market's usual answer: no new Decimals)."""
+        read exactly as they did (a quiet market's usual answer: no new Decimals). Exactly:
+        equal and of the same types (a NaN price is refused by `_quote`, never cached)."""
         raw = _raw_prices(ticker)
+        types = tuple(map(type, raw))
         last = self._last_quotes.get(symbol)
-        if last is None or not _same_prices(last[0], raw):
+        if last is None or last[0] != raw or last[1] != types:
             quote = self._quote(symbol, ticker)
-            self._last_quotes[symbol] = (raw, quote)
+            self._last_quotes[symbol] = (raw, types, quote)
             return quote
         timestamp = ticker.get("timestamp")
         if timestamp is None:
             raise DataError(f"{symbol} ticker has no timestamp")
-        q = last[1]
-        return Quote(q.last, q.bid, q.ask, _ms_to_datetime(timestamp), q.mark)
+        q = last[2]
+        stamp = self._last_stamp  # a batch's tickers often share their time
+        if stamp is None or stamp[0] != timestamp:
+            stamp = self._last_stamp = (timestamp, _ms_to_datetime(timestamp))
+        return Quote(q.last, q.bid, q.ask, stamp[1], q.mark)
 
     async def _tickers(self, symbols: list[str]) -> Mapping[str, Mapping[str, Any]]:
         """This account's own batch request, or the venue's shared batch."""
