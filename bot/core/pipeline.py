@@ -18,7 +18,7 @@ unless trading is HALTED. No I/O and no clock: everything arrives as a value.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -93,11 +93,12 @@ class Policy:
     limits: RiskLimits
     ignore_assets: frozenset[str] = frozenset()
     collateral: CollateralPolicy | None = None  # None: each wallet pays for its own legs
+    # The sleeves' own instruments: set once from the sleeves, asked by every cycle.
+    allowed: frozenset[InstrumentKey] = field(init=False, repr=False, compare=False)
 
-    @property
-    def allowed(self) -> frozenset[InstrumentKey]:
-        """The sleeves' own instruments."""
-        return frozenset(c.key for s in self.sleeves for c in s.components)
+    def __post_init__(self) -> None:
+        allowed = frozenset(c.key for s in self.sleeves for c in s.components)
+        object.__setattr__(self, "allowed", allowed)
 
 
 @dataclass(frozen=True, slots=True)
