@@ -103,12 +103,20 @@ def _after_first(state: RetryCallState) -> float:
     return _backoff_seconds(state.attempt_number + 1)
 
 
-_Amounts = tuple[dict[str, str], dict[str, str]]  # free and used, by asset, as reprs
+# Amounts by asset exactly: the mapping, its assets in order and its values' types.
+_Amounts = tuple[dict[Any, Any], list[Any], tuple[type, ...]]
 
 
-def _reprs(amounts: Mapping[str, Any]) -> dict[str, str]:
-    """Amounts by asset as their exact reprs (-0.0 is not 0.0, 1 is not 1.0)."""
-    return {str(k): repr(v) for k, v in amounts.items()}
+def _amounts(amounts: Mapping[Any, Any]) -> _Amounts:
+    return dict(amounts), list(amounts), tuple(map(type, amounts.values()))
+
+
+def _same_amounts(before: _Amounts, now: Mapping[Any, Any]) -> bool:
+    """The same amounts exactly: equal, of the same assets in the same order and of the same
+    types (1 is not 1.0; -0.0 and 0.0 both read as zero). A NaN is refused, never kept."""
+    return (
+        before[0] == now and before[1] == list(now) and before[2] == tuple(map(type, now.values()))
+    )
 
 
 _RawPrices = tuple[Any, Any, Any, Any, Any]  # a ticker's last, close, bid, ask and mark
@@ -178,8 +186,8 @@ class ExchangeAccount:
         self.used_weight: int | None = None
         self._venue = venue
         self._shared = shared if venue is not None else None
-        # The last spot balance's free and used amounts (as their reprs) and its holdings.
-        self._last_balance: tuple[_Amounts, dict[str, Holding]] | None = None
+        # The last spot balance's free and used amounts (see `_same_amounts`), its holdings.
+        self._last_balance: tuple[_Amounts, _Amounts, dict[str, Holding]] | None = None
         # By symbol: its key, and the last ticker's raw prices (and their types: 1 is not 1.0)
         # with the quote made of them.
         self._keys: dict[str, InstrumentKey] = {}
@@ -382,10 +390,9 @@ class ExchangeAccount:
         quiet account's usual answer: the same numbers need no new Decimals)."""
         free = balance.get("free") or {}
         used = balance.get("used") or {}
-        amounts = (_reprs(free), _reprs(used))
         last = self._last_balance
-        if last is not None and last[0] == amounts:
-            return dict(last[1])
+        if last is not None and _same_amounts(last[0], free) and _same_amounts(last[1], used):
+            return dict(last[2])
         holdings: dict[str, Holding] = {}
         for asset in sorted(set(free) | set(used)):
             f = to_decimal(free.get(asset), f"{self.name}: free {asset}", allow_none=True) or ZERO
@@ -394,7 +401,7 @@ class ExchangeAccount:
                 raise DataError(f"{self.name}: negative balance of {asset} (free {f}, used {u})")
             if f + u > 0:
                 holdings[str(asset)] = Holding(asset=str(asset), free=f, used=u)
-        self._last_balance = (amounts, dict(holdings))
+        self._last_balance = (_amounts(free), _amounts(used), dict(holdings))
         return holdings
 
     async def _read_futures(self, symbols: Iterable[str]) -> AccountRead:

@@ -135,6 +135,8 @@ async def test_balances_read_in_turn_give_the_holdings_of_each_reply_exactly() -
         ({"USDT": 100.5, "ALT": 2}, {"USDT": -0.0, "ALT": 0.25}),
         ({"USDT": 100.5}, {"USDT": -0.0}),
         ({"USDT": 100.5, "ALT": 2}, {"USDT": -0.0, "ALT": 0.25}),
+        ({"ALT": 2, "USDT": 100.0}, {"USDT": 0.0, "ALT": 0.25}),
+        ({"USDT": 100, "ALT": 2.0}, {"USDT": 0.0, "ALT": 0.25}),  # equal, types swapped
     ]
     account = _account(1, [], client=Client(*replies))
     for free, used in replies:
