@@ -68,7 +68,58 @@ def _count_shared_wallets_once(
     return result
 
 
-class LiveReader:
+class _Reader:
+    """What both readers share: the accounts, the symbols read on each, and the snapshot's
+    frame around the accounts' states and the quotes read."""
+
+    def __init__(
+        self,
+        accounts: Mapping[str, ExchangeAccount],
+        instruments: Iterable[InstrumentKey],
+        quote_currency: str,
+        cash_assets: frozenset[str],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._accounts = accounts
+        self._symbols = _symbols_by_account(instruments)
+        self._quote_currency = quote_currency
+        self._cash_assets = cash_assets
+        self._clock = clock
+
+    def _snapshot(
+        self,
+        states: Mapping[str, AccountState],
+        quotes: Mapping[InstrumentKey, Quote],
+        issues: Iterable[str],
+    ) -> Snapshot:
+        return Snapshot(
+            time=self._clock(),
+            quote_currency=self._quote_currency,
+            accounts=states,
+            quotes=quotes,
+            cash_assets=self._cash_assets,
+            issues=tuple(issues),
+        )
+
+    async def not_trading(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, str]:
+        """A cycle about to trade refuses a closed market; a rehearsal as the live bot does
+        (public market data)."""
+        return await markets_not_trading(self._accounts, keys)
+
+
+def _merged(
+    reads: Iterable[tuple[Mapping[InstrumentKey, Quote], Iterable[str]]],
+) -> tuple[dict[InstrumentKey, Quote], list[str]]:
+    """The quotes and issues of every account's read, together."""
+    quotes: dict[InstrumentKey, Quote] = {}
+    issues: list[str] = []
+    for account_quotes, account_issues in reads:
+        quotes.update(account_quotes)
+        issues.extend(account_issues)
+    return quotes, issues
+
+
+class LiveReader(_Reader):
     def __init__(
         self,
         accounts: Mapping[str, ExchangeAccount],
@@ -79,11 +130,7 @@ class LiveReader:
         outside: Mapping[str, OutsideWallets] | None = None,
     ) -> None:
         """`outside`: per spot account, its holdings outside the trading wallet to count."""
-        self._accounts = accounts
-        self._symbols = _symbols_by_account(instruments)
-        self._quote_currency = quote_currency
-        self._cash_assets = cash_assets
-        self._clock = clock
+        super().__init__(accounts, instruments, quote_currency, cash_assets, clock)
         self._outside = outside or {}
 
     async def _read(self, name: str, account: ExchangeAccount) -> AccountRead:
@@ -105,29 +152,15 @@ class LiveReader:
 
     async def snapshot(self) -> Snapshot:
         reads = await _each([self._read(name, account) for name, account in self._accounts.items()])
-        quotes: dict[InstrumentKey, Quote] = {}
-        issues: list[str] = []
-        for read in reads:
-            quotes.update(read.quotes)
-            issues.extend(read.issues)
+        quotes, issues = _merged((read.quotes, read.issues) for read in reads)
         states = _count_shared_wallets_once(
             {read.state.name: read.state for read in reads},
             {name: account.wallet_id for name, account in self._accounts.items()},
         )
-        return Snapshot(
-            time=self._clock(),
-            quote_currency=self._quote_currency,
-            accounts=states,
-            quotes=quotes,
-            cash_assets=self._cash_assets,
-            issues=tuple(issues),
-        )
-
-    async def not_trading(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, str]:
-        return await markets_not_trading(self._accounts, keys)
+        return self._snapshot(states, quotes, issues)
 
 
-class PaperReader:
+class PaperReader(_Reader):
     """Prices from the exchange (public endpoints only), balances from the paper ledger."""
 
     def __init__(
@@ -139,12 +172,8 @@ class PaperReader:
         cash_assets: frozenset[str],
         clock: Callable[[], datetime],
     ) -> None:
-        self._accounts = accounts
-        self._symbols = _symbols_by_account(instruments)
+        super().__init__(accounts, instruments, quote_currency, cash_assets, clock)
         self._ledger = ledger
-        self._quote_currency = quote_currency
-        self._cash_assets = cash_assets
-        self._clock = clock
 
     def _wanted(self, name: str, ledger: PaperLedger) -> list[str]:
         wanted = set(self._symbols.get(name, ()))
@@ -166,21 +195,5 @@ class PaperReader:
         results = await asyncio.gather(
             *(self._accounts[name].fetch_quotes(self._wanted(name, ledger)) for name in names)
         )
-        quotes: dict[InstrumentKey, Quote] = {}
-        issues: list[str] = []
-        for account_quotes, account_issues in results:
-            quotes.update(account_quotes)
-            issues.extend(account_issues)
-        states: dict[str, AccountState] = ledger.account_states(quotes)
-        return Snapshot(
-            time=self._clock(),
-            quote_currency=self._quote_currency,
-            accounts=states,
-            quotes=quotes,
-            cash_assets=self._cash_assets,
-            issues=tuple(issues),
-        )
-
-    async def not_trading(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, str]:
-        """A rehearsal refuses a closed market as the live bot does (public market data)."""
-        return await markets_not_trading(self._accounts, keys)
+        quotes, issues = _merged(results)
+        return self._snapshot(ledger.account_states(quotes), quotes, issues)
