@@ -519,7 +519,12 @@ async def _execution(
         )
         executor = paper_executor
         reader = PaperReader(
-            accounts, keys, lambda: paper_executor.ledger, config.quote_currency, cash, clock
+            accounts,
+            keys,
+            config.quote_currency,
+            cash,
+            clock,
+            ledger=lambda: paper_executor.ledger,
         )
     return executor, reader
 
