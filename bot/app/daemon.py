@@ -116,6 +116,18 @@ def banner(app: App, status_url: str | None, status_note: str | None, once: bool
     )
 
 
+def audit_shutdown(app: App, stopper: Stopper, cycles: int) -> None:
+    """A portfolio's last record of a run: why it stopped (the signal, or done) and after how
+    many cycles."""
+    app.audit.append(
+        EventType.SHUTDOWN,
+        None,
+        sync=True,
+        reason=f"signal {stopper.signal_name}" if stopper.signal_name else "done",
+        cycles=cycles,
+    )
+
+
 def report(console: Console, app: App, result: CycleResult) -> None:
     state = app.cycle.risk.state
     console.cycle(result, app.cycle.sleeves, state.trading, state.reason, app.instruments)
@@ -145,11 +157,5 @@ async def run_daemon(
                     await stopper.sleep(config.interval.total_seconds())
             finally:
                 await ops.stop()
-                app.audit.append(
-                    EventType.SHUTDOWN,
-                    None,
-                    sync=True,
-                    reason=f"signal {stopper.signal_name}" if stopper.signal_name else "done",
-                    cycles=cycles,
-                )
+                audit_shutdown(app, stopper, cycles)
     return 0

@@ -29,7 +29,7 @@ import structlog
 
 from bot.app.console import Console
 from bot.app.cycle import TargetSource
-from bot.app.daemon import RunHooks, RunOptions, Stopper, banner, running
+from bot.app.daemon import RunHooks, RunOptions, Stopper, audit_shutdown, banner, running
 from bot.app.wiring import App, Process, open_app, utc_now
 from bot.audit.writer import EventType
 from bot.config import BotConfig
@@ -360,13 +360,7 @@ async def _run_cycles(
         if model is not None:
             model.stop()
         await ops.stop()
-        app.audit.append(
-            EventType.SHUTDOWN,
-            None,
-            sync=True,
-            reason=f"signal {stopper.signal_name}" if stopper.signal_name else "done",
-            cycles=slot.cycles,
-        )
+        audit_shutdown(app, stopper, slot.cycles)
 
 
 async def _one_cycle(slot: Slot, app: App, console: Console) -> None:
