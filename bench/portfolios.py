@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.app.daemon import RunOptions, Stopper
+from bot.app.daemon import RunHooks, RunOptions, Stopper
 from bot.app.fleet import Fleet, run_fleet
 from bot.core.domain import Mode
 from bot.logs import configure_logging
@@ -187,8 +187,7 @@ async def run_bot(path: Path, env: dict[str, str], base_url: str, seconds: float
             load_portfolios(path, env=env),
             Mode.LIVE,
             RunOptions(out=sink, json_lines=True),
-            stopper=stopper,
-            on_ready=ready,
+            RunHooks(stopper, on_ready=ready),
         )
     return await measured[0]
 

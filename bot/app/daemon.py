@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, Generic, TextIO, TypeVar
 
 import structlog
 
@@ -68,6 +68,36 @@ class Stopper:
             await asyncio.wait_for(self.event.wait(), timeout=seconds)
 
 
+Ready = TypeVar("Ready")
+
+
+@dataclass
+class RunHooks(Generic[Ready]):
+    """What a caller hands a run besides its options (tests and benchmarks): the stop, the
+    clock, and a callback given what runs once it is ready to cycle."""
+
+    stopper: Stopper = field(default_factory=Stopper)
+    clock: Callable[[], datetime] | None = None
+    on_ready: Callable[[Ready], Any] | None = None
+
+    def ready(self, running: Ready) -> None:
+        if self.on_ready is not None:
+            self.on_ready(running)
+
+
+@contextlib.contextmanager
+def running(options: RunOptions, hooks: RunHooks[Any]) -> Iterator[Console]:
+    """A run's frame, the daemon's and the fleet's alike: a clean stop on SIGINT/SIGTERM, the
+    console the decisions are printed on, and its closing line after a run that was not
+    `--once`."""
+    hooks.stopper.install()
+    out = options.out or sys.stdout
+    console = Console(out, as_json=options.json_lines, width=terminal_width(out))
+    yield console
+    if not options.once:
+        console.closing(hooks.stopper.signal_name)
+
+
 def banner(app: App, status_url: str | None, status_note: str | None, once: bool) -> Banner:
     """The banner's facts. A kill switch engaged now halts the first cycle: say HALTED already."""
     state = app.cycle.risk.state
@@ -86,50 +116,46 @@ def banner(app: App, status_url: str | None, status_note: str | None, once: bool
     )
 
 
+def audit_shutdown(app: App, stopper: Stopper, cycles: int) -> None:
+    """A portfolio's last record of a run: why it stopped (the signal, or done) and after how
+    many cycles."""
+    app.audit.append(
+        EventType.SHUTDOWN,
+        None,
+        sync=True,
+        reason=f"signal {stopper.signal_name}" if stopper.signal_name else "done",
+        cycles=cycles,
+    )
+
+
 def report(console: Console, app: App, result: CycleResult) -> None:
     state = app.cycle.risk.state
     console.cycle(result, app.cycle.sleeves, state.trading, state.reason, app.instruments)
 
 
 async def run_daemon(
-    config: BotConfig,
-    mode: Mode,
-    options: RunOptions,
-    *,
-    clock: Callable[[], datetime] | None = None,
-    stopper: Stopper | None = None,
-    on_ready: Callable[[App], Any] | None = None,
+    config: BotConfig, mode: Mode, options: RunOptions, hooks: RunHooks[App] | None = None
 ) -> int:
-    out = options.out or sys.stdout
-    stopper = stopper or Stopper()
-    stopper.install()
-    async with open_app(config, mode, clock=clock, sim_port=options.sim_port) as app:
-        stopper.callbacks.append(app.executor.stop)
-        ops = Operations(app)
-        app.cycle.observers.append(ops)
-        console = Console(out, as_json=options.json_lines, width=terminal_width(out))
-        cycles = 0
-        try:
-            url = await ops.start(serve=not options.once)
-            if on_ready is not None:
-                on_ready(app)
-            console.banner(banner(app, url, ops.status_note, options.once))
-            while not stopper.event.is_set():
-                result = await app.cycle.run()
-                cycles += 1
-                report(console, app, result)
-                if options.once or (options.max_cycles and cycles >= options.max_cycles):
-                    break
-                await stopper.sleep(config.interval.total_seconds())
-        finally:
-            await ops.stop()
-            app.audit.append(
-                EventType.SHUTDOWN,
-                None,
-                sync=True,
-                reason=f"signal {stopper.signal_name}" if stopper.signal_name else "done",
-                cycles=cycles,
-            )
-        if not options.once:
-            console.closing(stopper.signal_name)
+    hooks = hooks or RunHooks()
+    stopper = hooks.stopper
+    with running(options, hooks) as console:
+        async with open_app(config, mode, clock=hooks.clock, sim_port=options.sim_port) as app:
+            stopper.callbacks.append(app.executor.stop)
+            ops = Operations(app)
+            app.cycle.observers.append(ops)
+            cycles = 0
+            try:
+                url = await ops.start(serve=not options.once)
+                hooks.ready(app)
+                console.banner(banner(app, url, ops.status_note, options.once))
+                while not stopper.event.is_set():
+                    result = await app.cycle.run()
+                    cycles += 1
+                    report(console, app, result)
+                    if options.once or (options.max_cycles and cycles >= options.max_cycles):
+                        break
+                    await stopper.sleep(config.interval.total_seconds())
+            finally:
+                await ops.stop()
+                audit_shutdown(app, stopper, cycles)
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -28,9 +27,9 @@ from typing import Any
 
 import structlog
 
-from bot.app.console import Console, terminal_width
+from bot.app.console import Console
 from bot.app.cycle import TargetSource
-from bot.app.daemon import RunOptions, Stopper, banner
+from bot.app.daemon import RunHooks, RunOptions, Stopper, audit_shutdown, banner, running
 from bot.app.wiring import App, Process, open_app, utc_now
 from bot.audit.writer import EventType
 from bot.config import BotConfig
@@ -154,20 +153,14 @@ def _slots(configs: list[BotConfig], now: datetime) -> dict[str, Slot]:
 
 
 async def run_fleet(
-    portfolios: Portfolios,
-    mode: Mode,
-    options: RunOptions,
-    *,
-    clock: Callable[[], datetime] | None = None,
-    stopper: Stopper | None = None,
-    on_ready: Callable[[Fleet], Any] | None = None,
+    portfolios: Portfolios, mode: Mode, options: RunOptions, hooks: RunHooks[Fleet] | None = None
 ) -> int:
     """Run every portfolio until a signal (or `options.max_cycles` cycles each); exit 0."""
-    stopper = stopper or Stopper()
-    stopper.install()
+    hooks = hooks or RunHooks()
     configs = portfolios.configs
     interval = min(c.interval.total_seconds() for c in configs)
     async with contextlib.AsyncExitStack() as stack:
+        console = stack.enter_context(running(options, hooks))  # its closing line comes last
         sim = await _simulator(configs[0], options, stack)
         venues = SharedVenues(_ticker_interval(configs))
         stack.push_async_callback(venues.close)  # after every portfolio's clients
@@ -185,13 +178,11 @@ async def run_fleet(
                 if m in portfolios.names and not _is_static(portfolios, m)
             },
             follows=portfolios.follows,
-            clock=clock,
+            clock=hooks.clock,
         )
         server = await _serve(fleet, configs[0], options)
         if server is not None:
             stack.push_async_callback(server.stop)
-        out = options.out or sys.stdout
-        console = Console(out, as_json=options.json_lines, width=terminal_width(out))
         where = f", status on {fleet.status_url}" if fleet.status_url else ""
         console.note(
             "fleet_started",
@@ -199,15 +190,12 @@ async def run_fleet(
             portfolios=portfolios.names,
             status_url=fleet.status_url,
         )
-        if on_ready is not None:
-            on_ready(fleet)
+        hooks.ready(fleet)
         tasks = [
-            asyncio.create_task(_portfolio_loop(fleet, slot, options, stopper, console))
+            asyncio.create_task(_portfolio_loop(fleet, slot, options, hooks.stopper, console))
             for slot in fleet.slots.values()
         ]
         await asyncio.gather(*tasks)
-        if not options.once:
-            console.closing(stopper.signal_name)
     return 0
 
 
@@ -372,13 +360,7 @@ async def _run_cycles(
         if model is not None:
             model.stop()
         await ops.stop()
-        app.audit.append(
-            EventType.SHUTDOWN,
-            None,
-            sync=True,
-            reason=f"signal {stopper.signal_name}" if stopper.signal_name else "done",
-            cycles=slot.cycles,
-        )
+        audit_shutdown(app, stopper, slot.cycles)
 
 
 async def _one_cycle(slot: Slot, app: App, console: Console) -> None:

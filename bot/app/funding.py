@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
 
 import structlog
 
+from bot.app.ports import AuditAppender, KeyValueStore
 from bot.audit.writer import EventType
 from bot.core.errors import BotError
 from bot.exchange.account import ExchangeAccount
@@ -33,17 +33,6 @@ KEEP = timedelta(days=3)  # payment keys remembered this long (reads look back o
 FIRST_LOOKBACK = timedelta(days=1)  # the first read of a portfolio
 
 
-class Store(Protocol):
-    def get(self, key: str) -> Any: ...
-    def put(self, key: str, value: Any) -> None: ...
-
-
-class Audit(Protocol):
-    def append(
-        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
-    ) -> Any: ...
-
-
 def last_settlement(now: datetime) -> datetime:
     """The latest funding settlement at or before `now` (every 8 h from midnight UTC)."""
     day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -54,8 +43,8 @@ def last_settlement(now: datetime) -> datetime:
 class FundingRecorder:
     accounts: Mapping[str, ExchangeAccount]
     symbols: Mapping[str, tuple[str, ...]]  # futures account → its configured perpetuals
-    store: Store
-    audit: Audit
+    store: KeyValueStore
+    audit: AuditAppender
     clock: Callable[[], datetime]
 
     async def record(self, cycle_id: str) -> int:

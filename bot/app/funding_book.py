@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
+from bot.app.ports import AuditAppender, KeyValueStore
 from bot.audit.writer import EventType
 from bot.core.domain import FundingRateNow, InstrumentKey, Sleeve, SleeveKind
 from bot.core.errors import BotError
@@ -26,17 +27,6 @@ from bot.exchange.funding import fetch_rate_now, rates_readable
 log = structlog.get_logger("bot.app.funding_book")
 
 STATE_KEY = "funding_rates"
-
-
-class Store(Protocol):
-    def get(self, key: str) -> Any: ...
-    def put(self, key: str, value: Any) -> None: ...
-
-
-class Audit(Protocol):
-    def append(
-        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
-    ) -> Any: ...
 
 
 def funding_keys(
@@ -66,8 +56,8 @@ class FundingRateBook:
         self,
         accounts: Mapping[str, ExchangeAccount],
         keys: Sequence[InstrumentKey],
-        store: Store,
-        audit: Audit,
+        store: KeyValueStore,
+        audit: AuditAppender,
         clock: Callable[[], datetime],
     ) -> None:
         self._accounts = accounts

@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 import structlog
 
+from bot.app.ports import AuditAppender
 from bot.audit.writer import EventType
 from bot.core.domain import FundingSettlement, MarketType
 from bot.core.errors import BotError, DataError
@@ -36,12 +36,6 @@ from bot.execution.ledger import PaperFunding, PaperLedger, PaperPosition, fundi
 from bot.execution.paper import PaperExecutor, PaperStore
 
 log = structlog.get_logger("bot.app.paper_funding")
-
-
-class Audit(Protocol):
-    def append(
-        self, event: Any, cycle_id: str | None, *, sync: bool = False, **fields: Any
-    ) -> Any: ...
 
 
 def paper_funding_id(time_ms: int) -> str:
@@ -56,7 +50,7 @@ class PaperFundingPass:
     executor: PaperExecutor
     accounts: Mapping[str, ExchangeAccount]  # the futures accounts whose rates are read
     store: PaperStore
-    audit: Audit
+    audit: AuditAppender
     clock: Callable[[], datetime]
 
     async def apply(self, cycle_id: str) -> int:

@@ -88,7 +88,9 @@ async def open_read_only(config: BotConfig) -> AsyncIterator[ReadOnlyPortfolio]:
         reader: LiveReader | PaperReader = live
         if config.mode is not Mode.LIVE:
             ledger = await _paper_ledger(view, live)
-            reader = PaperReader(accounts, keys, lambda: ledger, config.quote_currency, cash, clock)
+            reader = PaperReader(
+                accounts, keys, config.quote_currency, cash, clock, ledger=lambda: ledger
+            )
         targets: StaticTargets | StrategyTargets
         if is_static(config):
             targets = StaticTargets(cfg.targets(config))

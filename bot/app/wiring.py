@@ -57,7 +57,7 @@ from bot.exchange.orders import OrderGateway
 from bot.exchange.portfolio import LiveReader, PaperReader
 from bot.exchange.shared import SharedVenues, VenueKey
 from bot.exchange.transfers import CcxtTransfers
-from bot.exchange.venues import venue_limits, venue_of, weight_limit
+from bot.exchange.venues import venue_limits, venue_of, weight_limit, weight_pool
 from bot.execution.executor import ExecutionOptions, LiveExecutor
 from bot.execution.ledger import PaperLedger
 from bot.execution.paper import PaperCosts, PaperExecutor, PaperTransfers
@@ -196,14 +196,14 @@ def build_accounts(
     key_budgets = shared.key_budgets if shared is not None else {}
     for name, account_config in config.accounts.items():
         credentials = _credentials(name, account_config, sim, mode)
-        venue = venue_of(account_config.exchange)
+        pool = weight_pool(account_config.exchange, account_config.market)
         rate = (
             account_config.requests_per_second
             or venue_limits(account_config.exchange).calls_per_second
         )
-        if venue not in budgets:
-            budgets[venue] = RequestBudget(rate)
-        key = _key_digest(venue, credentials)
+        if pool not in budgets:
+            budgets[pool] = RequestBudget(rate)
+        key = _key_digest(venue_of(account_config.exchange), credentials)
         if key is not None and key not in key_budgets:
             key_budgets[key] = RequestBudget(rate)
         base_url = account_config.base_url
@@ -235,7 +235,7 @@ def build_accounts(
             exchange_id=account_config.exchange,
             market_type=account_config.market,
             client=client,
-            budget=budgets[venue],
+            budget=budgets[pool],
             quote_currency=config.quote_currency,
             weight_limit=(
                 weight_limit(account_config.exchange, account_config.market)
@@ -519,7 +519,12 @@ async def _execution(
         )
         executor = paper_executor
         reader = PaperReader(
-            accounts, keys, lambda: paper_executor.ledger, config.quote_currency, cash, clock
+            accounts,
+            keys,
+            config.quote_currency,
+            cash,
+            clock,
+            ledger=lambda: paper_executor.ledger,
         )
     return executor, reader
 

@@ -45,11 +45,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar, Protocol
 
 from pydantic import SecretStr
 
+from bot.core.closing import Closing
 from bot.core.domain import InstrumentKey
 from bot.core.errors import BotError
 
@@ -249,7 +249,7 @@ class AuditRecord:
     data: Mapping[str, Any]
 
 
-class AuditLog:
+class AuditLog(Closing):
     """The single writer of one portfolio's audit log."""
 
     def __init__(
@@ -292,17 +292,6 @@ class AuditLog:
         )  # fmt: skip
         log._resume()
         return log
-
-    def __enter__(self) -> AuditLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def last_seq(self) -> int:

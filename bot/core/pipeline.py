@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 
 from bot.core.domain import (
     ZERO,
@@ -224,19 +225,23 @@ def decide_cycle(
         topped = _top_up(seen, snapshot, policy, transferred_today)
         return _stop(topped, Outcome.NO_TRADE, trigger.reason)
     funding: CollateralPlan | None = None
+    plan_trades = partial(
+        plan_rebalance,
+        snapshot,
+        drift,
+        policy.sleeves,
+        targets,
+        trigger,
+        policy.instruments,
+        policy.planner,
+    )
     if policy.collateral is None:
-        plan = plan_rebalance(
-            snapshot, drift, policy.sleeves, targets, trigger, policy.instruments, policy.planner
-        )
+        plan = plan_trades()
     else:
         plan, funding = plan_with_collateral(
+            plan_trades,
             snapshot,
-            drift,
-            policy.sleeves,
-            targets,
-            trigger,
-            policy.instruments,
-            policy.planner,
+            drift.nav,
             policy.collateral.venues,
             policy.collateral.options,
             transferred_today,

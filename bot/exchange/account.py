@@ -160,9 +160,9 @@ class ExchangeAccount:
         shared: SharedVenues | None = None,
         key_budget: RequestBudget | None = None,
     ) -> None:
-        """`budget`: the venue's (the IP's: Binance counts weight per IP), shared by every
-        account of the process on the venue; `key_budget`: the API key's (Bitget limits calls
-        per UID), shared by every account using that key.
+        """`budget`: the weight pool's (the IP's: Binance counts weight per IP, spot and USDⓈ-M
+        apart), shared by every account of the process on the pool; `key_budget`: the API
+        key's (Bitget limits calls per UID), shared by every account using that key.
         `weight_limit`: the exchange's request-weight budget per minute, to pace by the
         weight it reports used (None: the figure is only recorded, see `used_weight`).
         `shared` (with its `venue`): the markets and tickers this account shares with the

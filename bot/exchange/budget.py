@@ -1,5 +1,6 @@
 """A venue's request budget: a call-rate cap shared by its accounts, and a back-off gate.
 
+A venue here is one weight pool (`weight_pool`: Binance's spot API and its USDⓈ-M API are two).
 ccxt's own limiter spaces each instance's calls by the endpoint's weight; this adds what it
 lacks: one cap across every account of a venue (asyncio-throttle counts calls), honouring
 `Retry-After` after a 429/418 so that the whole venue slows down, not just the call that hit it,

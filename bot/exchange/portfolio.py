@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import InitVar, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -68,33 +68,68 @@ def _count_shared_wallets_once(
     return result
 
 
-class LiveReader:
-    def __init__(
-        self,
-        accounts: Mapping[str, ExchangeAccount],
-        instruments: Iterable[InstrumentKey],
-        quote_currency: str,
-        cash_assets: frozenset[str],
-        clock: Callable[[], datetime],
-        outside: Mapping[str, OutsideWallets] | None = None,
-    ) -> None:
-        """`outside`: per spot account, its holdings outside the trading wallet to count."""
-        self._accounts = accounts
+@dataclass(eq=False)
+class _Reader:
+    """What both readers share: the accounts, the symbols read on each, and the snapshot's
+    frame around the accounts' states and the quotes read."""
+
+    accounts: Mapping[str, ExchangeAccount]
+    instruments: InitVar[Iterable[InstrumentKey]]
+    quote_currency: str
+    cash_assets: frozenset[str]
+    clock: Callable[[], datetime]
+    _symbols: dict[str, set[str]] = field(init=False)
+
+    def __post_init__(self, instruments: Iterable[InstrumentKey]) -> None:
         self._symbols = _symbols_by_account(instruments)
-        self._quote_currency = quote_currency
-        self._cash_assets = cash_assets
-        self._clock = clock
-        self._outside = outside or {}
+
+    def _snapshot(
+        self,
+        states: Mapping[str, AccountState],
+        quotes: Mapping[InstrumentKey, Quote],
+        issues: Iterable[str],
+    ) -> Snapshot:
+        return Snapshot(
+            time=self.clock(),
+            quote_currency=self.quote_currency,
+            accounts=states,
+            quotes=quotes,
+            cash_assets=self.cash_assets,
+            issues=tuple(issues),
+        )
+
+    async def not_trading(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, str]:
+        """A cycle about to trade refuses a closed market; a rehearsal as the live bot does
+        (public market data)."""
+        return await markets_not_trading(self.accounts, keys)
+
+
+def _merged(
+    reads: Iterable[tuple[Mapping[InstrumentKey, Quote], Iterable[str]]],
+) -> tuple[dict[InstrumentKey, Quote], list[str]]:
+    """The quotes and issues of every account's read, together."""
+    quotes: dict[InstrumentKey, Quote] = {}
+    issues: list[str] = []
+    for account_quotes, account_issues in reads:
+        quotes.update(account_quotes)
+        issues.extend(account_issues)
+    return quotes, issues
+
+
+@dataclass(eq=False)
+class LiveReader(_Reader):
+    # Per spot account, its holdings outside the trading wallet to count.
+    outside: Mapping[str, OutsideWallets] = field(default_factory=dict)
 
     async def _read(self, name: str, account: ExchangeAccount) -> AccountRead:
         """One account's state; a spot account's with what it holds outside its trading
         wallet (read at their own cadence), priced like its spot balances."""
         symbols = set(self._symbols.get(name, ()))
-        wallets = self._outside.get(name)
+        wallets = self.outside.get(name)
         if wallets is None:
             return await account.read_state(sorted(symbols))
         outside = await wallets.holdings()
-        quote = self._quote_currency
+        quote = self.quote_currency
         symbols.update(
             f"{asset}/{quote}"
             for asset in outside
@@ -104,47 +139,20 @@ class LiveReader:
         return replace(read, state=with_outside(read.state, outside))
 
     async def snapshot(self) -> Snapshot:
-        reads = await _each([self._read(name, account) for name, account in self._accounts.items()])
-        quotes: dict[InstrumentKey, Quote] = {}
-        issues: list[str] = []
-        for read in reads:
-            quotes.update(read.quotes)
-            issues.extend(read.issues)
+        reads = await _each([self._read(name, account) for name, account in self.accounts.items()])
+        quotes, issues = _merged((read.quotes, read.issues) for read in reads)
         states = _count_shared_wallets_once(
             {read.state.name: read.state for read in reads},
-            {name: account.wallet_id for name, account in self._accounts.items()},
+            {name: account.wallet_id for name, account in self.accounts.items()},
         )
-        return Snapshot(
-            time=self._clock(),
-            quote_currency=self._quote_currency,
-            accounts=states,
-            quotes=quotes,
-            cash_assets=self._cash_assets,
-            issues=tuple(issues),
-        )
-
-    async def not_trading(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, str]:
-        return await markets_not_trading(self._accounts, keys)
+        return self._snapshot(states, quotes, issues)
 
 
-class PaperReader:
+@dataclass(eq=False)
+class PaperReader(_Reader):
     """Prices from the exchange (public endpoints only), balances from the paper ledger."""
 
-    def __init__(
-        self,
-        accounts: Mapping[str, ExchangeAccount],
-        instruments: Iterable[InstrumentKey],
-        ledger: Callable[[], PaperLedger],
-        quote_currency: str,
-        cash_assets: frozenset[str],
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._accounts = accounts
-        self._symbols = _symbols_by_account(instruments)
-        self._ledger = ledger
-        self._quote_currency = quote_currency
-        self._cash_assets = cash_assets
-        self._clock = clock
+    ledger: Callable[[], PaperLedger] = field(kw_only=True)
 
     def _wanted(self, name: str, ledger: PaperLedger) -> list[str]:
         wanted = set(self._symbols.get(name, ()))
@@ -152,35 +160,19 @@ class PaperReader:
         if paper is not None:
             if paper.market_type is MarketType.SPOT:
                 wanted.update(
-                    f"{asset}/{self._quote_currency}"
+                    f"{asset}/{self.quote_currency}"
                     for asset in {*paper.holdings, *paper.outside}
-                    if asset != self._quote_currency
+                    if asset != self.quote_currency
                 )
             else:
                 wanted.update(paper.positions)
         return sorted(wanted)
 
     async def snapshot(self) -> Snapshot:
-        ledger = self._ledger()
-        names = list(self._accounts)
+        ledger = self.ledger()
+        names = list(self.accounts)
         results = await asyncio.gather(
-            *(self._accounts[name].fetch_quotes(self._wanted(name, ledger)) for name in names)
+            *(self.accounts[name].fetch_quotes(self._wanted(name, ledger)) for name in names)
         )
-        quotes: dict[InstrumentKey, Quote] = {}
-        issues: list[str] = []
-        for account_quotes, account_issues in results:
-            quotes.update(account_quotes)
-            issues.extend(account_issues)
-        states: dict[str, AccountState] = ledger.account_states(quotes)
-        return Snapshot(
-            time=self._clock(),
-            quote_currency=self._quote_currency,
-            accounts=states,
-            quotes=quotes,
-            cash_assets=self._cash_assets,
-            issues=tuple(issues),
-        )
-
-    async def not_trading(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, str]:
-        """A rehearsal refuses a closed market as the live bot does (public market data)."""
-        return await markets_not_trading(self._accounts, keys)
+        quotes, issues = _merged(results)
+        return self._snapshot(ledger.account_states(quotes), quotes, issues)

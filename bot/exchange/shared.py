@@ -4,9 +4,11 @@ request budget.
 
 A venue here is one market list and one ticker endpoint: an exchange class, a market type and
 where it is reached (the exchange, its sandbox, or a simulator's URL). The request budget is
-kept per exchange family (`venue_of`), as Binance counts request weight per IP across its
-accounts, and per API key (by a digest of it, never the key), as Bitget limits calls per UID:
-every account of every portfolio on the venue, or with that key, waits on the same one.
+kept per weight pool (`weight_pool`), as Binance counts request weight per IP across its
+accounts, for its spot API and its USDⓈ-M API apart (a futures minute's weight running out,
+or a 429 on `/fapi`, holds back no spot account), and per API key (by a digest of it, never
+the key), as Bitget limits calls per UID: every account of every portfolio on the pool, or
+with that key, waits on the same one.
 Tickers are public: one request for the union of the symbols every account on the venue asked
 for serves them all for the rest of the interval it was made in (intervals counted from the
 process's start), so a quote a cycle reads is at most one interval old (the process's
@@ -86,7 +88,7 @@ class SharedVenues:
 
     interval: float  # seconds: the shortest of the process's portfolios
     origin: float = field(default_factory=time.monotonic)
-    budgets: dict[str, RequestBudget] = field(default_factory=dict)  # by venue (per IP)
+    budgets: dict[str, RequestBudget] = field(default_factory=dict)  # by weight pool (per IP)
     key_budgets: dict[str, RequestBudget] = field(default_factory=dict)  # by key digest
     markets: dict[VenueKey, Any] = field(default_factory=dict)  # a client that loaded them
     batches: dict[VenueKey, TickerBatch] = field(default_factory=dict)

@@ -113,6 +113,17 @@ def venue_of(exchange_id: str) -> str:
     return "binance" if exchange_id in ("binance", "binanceusdm") else exchange_id
 
 
+def weight_pool(exchange_id: str, market_type: MarketType) -> str:
+    """The pool of request budget an account's calls draw on, per IP: Binance counts weight
+    for its spot API (`/api`, 6,000 a minute) and its USDⓈ-M API (`/fapi`, 2,400) apart, so
+    one's budget running out or a 429 on it never holds the other back (a `binance` client of
+    swap markets calls `/fapi` like `binanceusdm`). Elsewhere the venue is one pool."""
+    if exchange_id not in ("binance", "binanceusdm"):
+        return venue_of(exchange_id)
+    futures = exchange_id == "binanceusdm" or market_type is MarketType.SWAP
+    return "binance:fapi" if futures else "binance:api"
+
+
 def ohlcv_page_limit(exchange_id: str) -> int:
     """Candles asked per `fetch_ohlcv` page when paging history forward from a `since`.
     Bitget's history endpoint sends at most 200, and ccxt asked for more moves the window

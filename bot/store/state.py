@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NoReturn, Protocol
 
+from bot.core.closing import Closing
 from bot.core.domain import (
     InstrumentKey,
     Intent,
@@ -206,7 +206,7 @@ class FillRecord:
     at: datetime
 
 
-class StateStore:
+class StateStore(Closing):
     """The open state of one portfolio; holds the portfolio's lock until `close`."""
 
     def __init__(
@@ -283,17 +283,6 @@ class StateStore:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = -1
-
-    def __enter__(self) -> StateStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextlib.contextmanager
     def _tx(self, *, sync: bool = True) -> Iterator[sqlite3.Connection]:

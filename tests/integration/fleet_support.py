@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.app.daemon import RunOptions, Stopper
+from bot.app.daemon import RunHooks, RunOptions
 from bot.app.fleet import Fleet, run_fleet
 from bot.core.domain import Mode
 from bot.portfolios import load_portfolios
@@ -108,8 +108,7 @@ async def run(path: Path, *, cycles: int, mode: Mode = Mode.LIVE, **options: Any
         load_portfolios(path, env={}),
         mode,
         RunOptions(max_cycles=cycles, out=io.StringIO(), **options),
-        stopper=Stopper(),
-        on_ready=seen.append,
+        RunHooks(on_ready=seen.append),
     )
     return seen[0]
 

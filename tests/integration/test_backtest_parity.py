@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bot.app.daemon import RunOptions, Stopper, run_daemon
+from bot.app.daemon import RunHooks, RunOptions, Stopper, run_daemon
 from bot.app.wiring import App
 from bot.audit.writer import read_records
 from bot.backtest import sources
@@ -180,7 +180,9 @@ async def _dry_run(tmp_path: Path, account: str) -> list[_Cycle]:
     sleep = _SimulatedSleep()
     with (tmp_path / "console.txt").open("w", encoding="utf-8") as console:
         options = RunOptions(max_cycles=STEPS - 1, out=console)
-        code = await run_daemon(config, Mode.DRY_RUN, options, stopper=sleep, on_ready=sleep.ready)
+        code = await run_daemon(
+            config, Mode.DRY_RUN, options, RunHooks(sleep, on_ready=sleep.ready)
+        )
     assert code == 0
     records = [r.record for r in read_records(config.data_dir / "audit")]
     cycles: dict[str, _Cycle] = {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.daemon import RunOptions, Stopper
+from bot.app.daemon import RunHooks, RunOptions
 from bot.app.fleet import Fleet, run_fleet
 from bot.app.wiring import open_app
 from bot.cli.main import main
@@ -47,7 +47,7 @@ async def _fleet_runs_a_dry_run_cycle_each(portfolios: Portfolios) -> None:
     """A config of several portfolios: one dry-run cycle of each, in one process."""
     seen: list[Fleet] = []
     options = RunOptions(once=True, out=io.StringIO())
-    await run_fleet(portfolios, Mode.DRY_RUN, options, stopper=Stopper(), on_ready=seen.append)
+    await run_fleet(portfolios, Mode.DRY_RUN, options, RunHooks(on_ready=seen.append))
     fleet = seen[0]
     for name, slot in fleet.slots.items():
         assert slot.cycles == 1, name

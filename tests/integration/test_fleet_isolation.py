@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.app.daemon import RunOptions, Stopper
+from bot.app.daemon import RunHooks, RunOptions
 from bot.app.fleet import Fleet, run_fleet
 from bot.core.domain import Mode
 from bot.portfolios import load_portfolios
@@ -96,8 +96,7 @@ async def test_rejected_keys_leave_the_others_on_time_and_healthz_names_the_fail
             load_portfolios(path, env=env),
             Mode.LIVE,
             RunOptions(max_cycles=CYCLES, out=io.StringIO()),
-            stopper=Stopper(),
-            on_ready=on_ready,
+            RunHooks(on_ready=on_ready),
         )
     )
     await ready.wait()
@@ -149,8 +148,7 @@ async def test_a_strategy_that_raises_stops_only_its_own_portfolio(tmp_path: Pat
             load_portfolios(path, env={}),
             Mode.LIVE,
             RunOptions(max_cycles=CYCLES, out=io.StringIO()),
-            stopper=Stopper(),
-            on_ready=seen.append,
+            RunHooks(on_ready=seen.append),
         )
     )
     while not (seen and seen[0].slots["one"].app is not None):  # noqa: ASYNC110

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.app.daemon import RunOptions, Stopper
+from bot.app.daemon import RunHooks, RunOptions, Stopper
 from bot.app.fleet import Fleet, run_fleet
 from bot.core.domain import Mode, TradingState
 from bot.portfolios import load_portfolios
@@ -77,8 +77,7 @@ async def _run(
             load_portfolios(path, env={"REBALANCE_SERVER__TOKEN": TOKEN}),
             Mode.LIVE,
             RunOptions(max_cycles=200, out=io.StringIO()),
-            stopper=stopper,
-            on_ready=ready.put_nowait,
+            RunHooks(stopper, on_ready=ready.put_nowait),
         )
     )
     fleet = await ready.get()

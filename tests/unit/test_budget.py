@@ -6,7 +6,7 @@ import pytest
 
 from bot.core.domain import MarketType
 from bot.exchange.budget import RequestBudget
-from bot.exchange.venues import used_weight, weight_limit
+from bot.exchange.venues import used_weight, weight_limit, weight_pool
 
 
 def test_binance_reports_the_used_weight_and_bitget_does_not() -> None:
@@ -24,6 +24,14 @@ def test_each_binance_api_has_its_own_weight_budget() -> None:
     assert weight_limit("binance", MarketType.SWAP) == 2400
     assert weight_limit("binanceusdm", MarketType.SWAP) == 2400
     assert weight_limit("bitget", MarketType.SPOT) is None
+
+
+def test_binance_spot_and_futures_draw_on_pools_of_their_own_and_bitget_on_one() -> None:
+    spot = weight_pool("binance", MarketType.SPOT)
+    futures = {weight_pool("binance", MarketType.SWAP), weight_pool("binanceusdm", MarketType.SWAP)}
+    assert len(futures) == 1
+    assert spot not in futures
+    assert weight_pool("bitget", MarketType.SPOT) == weight_pool("bitget", MarketType.SWAP)
 
 
 @pytest.mark.parametrize(

@@ -25,28 +25,22 @@ position whose futures wallet stays short.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from bot.core.domain import (
     ZERO,
-    DriftReport,
     DroppedLeg,
     Holding,
-    Instrument,
-    InstrumentKey,
     Leg,
     MarketType,
     Plan,
     RebalanceTo,
     Side,
-    Sleeve,
     Snapshot,
-    TriggerDecision,
 )
-from bot.core.policy.planner import PlannerOptions, plan_rebalance
 
 TRANSFER_STEP = Decimal("0.01")  # transfers are whole cents of the quote currency
 
@@ -335,35 +329,21 @@ def skip_unfunded(plan: Plan, collateral: CollateralPlan) -> Plan:
 
 
 def plan_with_collateral(
+    plan_trades: Callable[[Mapping[str, Decimal]], Plan],
     snapshot: Snapshot,
-    drift: DriftReport,
-    sleeves: Sequence[Sleeve],
-    targets: Mapping[str, Decimal],
-    decision: TriggerDecision,
-    instruments: Mapping[InstrumentKey, Instrument],
-    options: PlannerOptions,
+    nav: Decimal,
     venues: Sequence[VenueWallets],
     collateral: CollateralOptions,
     transferred_today: Decimal = ZERO,
 ) -> tuple[Plan, CollateralPlan]:
-    """The trade plan and the collateral plan that funds it (see the module docstring)."""
+    """The trade plan and the collateral plan that funds it (see the module docstring).
+    `plan_trades`: the planner (`plan_rebalance`) given its inputs but the quote currency
+    each spot account gains or gives by transfers."""
     # The plan as if every spot wallet could pay for all its buys: what it lacks beyond what
     # its futures wallet can give is the deposit a shortfall names.
-    unbounded = {v.spot_account: drift.nav for v in venues}
-    wished = plan_rebalance(
-        snapshot, drift, sleeves, targets, decision, instruments, options, unbounded
-    )
-    funding = plan_collateral(snapshot, wished, venues, drift.nav, collateral, transferred_today)
-    plan = plan_rebalance(
-        snapshot,
-        drift,
-        sleeves,
-        targets,
-        decision,
-        instruments,
-        options,
-        spot_headroom(funding.transfers),
-    )
+    wished = plan_trades({v.spot_account: nav for v in venues})
+    funding = plan_collateral(snapshot, wished, venues, nav, collateral, transferred_today)
+    plan = plan_trades(spot_headroom(funding.transfers))
     return skip_unfunded(plan, funding), funding
 
 
