@@ -587,6 +587,11 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
     return value % step == 0
 
 
+def _reached(order: _Order, low: Decimal, high: Decimal) -> bool:
+    """Whether prices from `low` to `high` reach a resting limit order's price."""
+    return low <= order.price if order.side is Side.BUY else high >= order.price
+
+
 def _may_cross(order: _Order, low: float, high: float, tick: Decimal) -> bool:
     """A cheap float pre-check: could the path's low/high, rounded to the tick, reach the
     order's price? (The exact test is done in Decimal on the few candidates.)"""
@@ -594,6 +599,16 @@ def _may_cross(order: _Order, low: float, high: float, tick: Decimal) -> bool:
     if order.side is Side.BUY:
         return low <= float(order.price) + margin
     return high >= float(order.price) - margin
+
+
+def _within(t_ms: int, start_ms: int | None, end_ms: int | None) -> bool:
+    return (start_ms is None or t_ms >= start_ms) and (end_ms is None or t_ms <= end_ms)
+
+
+def _valid_leverage(market: Market, leverage: int) -> int:
+    if not 1 <= leverage <= market.rules.max_leverage:
+        raise EngineRejected(Reject.INVALID_LEVERAGE, str(leverage))
+    return leverage
 
 
 def money(value: Decimal) -> Decimal:
@@ -984,10 +999,7 @@ class Engine:
                     continue
                 if not _may_cross(order, row.low, row.high, tick):
                     continue
-                crossed = (order.side is Side.BUY and self._dec(row.low, tick) <= order.price) or (
-                    order.side is Side.SELL and self._dec(row.high, tick) >= order.price
-                )
-                if crossed:
+                if _reached(order, self._dec(row.low, tick), self._dec(row.high, tick)):
                     self._fill_resting(order, min(max(row.open_ms, order.scan_from_ms), to_ms))
 
     def _scan_candles(self, base: str, start: int, to_ms: int) -> tuple[int, list[Kline]]:
@@ -1185,8 +1197,7 @@ class Engine:
             if t.account == account
             and (kind is None or t.kind is kind)
             and (client_id is None or t.client_id == client_id)
-            and (start_ms is None or t.time_ms >= start_ms)
-            and (end_ms is None or t.time_ms <= end_ms)
+            and _within(t.time_ms, start_ms, end_ms)
         ]
 
     def set_position(
@@ -1204,9 +1215,7 @@ class Engine:
         acc = self._account(account)
         market = self._require_perp(instrument, acc.venue)
         if leverage is not None:
-            if not 1 <= leverage <= market.rules.max_leverage:
-                raise EngineRejected(Reject.INVALID_LEVERAGE, str(leverage))
-            acc.leverage[instrument] = leverage
+            acc.leverage[instrument] = _valid_leverage(market, leverage)
         acc.margin_mode[instrument] = margin_mode
         lev = acc.leverage.get(instrument, self.config.default_leverage)
         isolated = (
@@ -1966,8 +1975,7 @@ class Engine:
             if f.instrument == instrument
             and (order_id is None or f.order_id == order_id)
             and (from_id is None or f.trade_id >= from_id)
-            and (start_ms is None or f.time_ms >= start_ms)
-            and (end_ms is None or f.time_ms <= end_ms)
+            and _within(f.time_ms, start_ms, end_ms)
         ]
         if from_id is not None or start_ms is not None:
             return rows[:limit]
@@ -1991,8 +1999,7 @@ class Engine:
             if r.account == account
             and (kind is None or r.kind is kind)
             and (instrument is None or r.instrument == instrument)
-            and (start_ms is None or r.time_ms >= start_ms)
-            and (end_ms is None or r.time_ms <= end_ms)
+            and _within(r.time_ms, start_ms, end_ms)
         ]
         return rows[:limit] if start_ms is not None else rows[-limit:]
 
@@ -2027,8 +2034,7 @@ class Engine:
         self.sync()
         acc = self._account(account)
         market = self._require_perp(instrument, acc.venue)
-        if not 1 <= leverage <= market.rules.max_leverage:
-            raise EngineRejected(Reject.INVALID_LEVERAGE, str(leverage))
+        _valid_leverage(market, leverage)
         max_notional = self._max_notional(market.rules, leverage)
         position = acc.positions.get(instrument)
         if position and abs(position.amount) * self.mid(instrument, venue=acc.venue) > max_notional:
@@ -2084,16 +2090,12 @@ class Engine:
     def set_price(self, base: str, price: Decimal) -> None:
         """Move the path of `base` so that it trades at exactly `price` from now on."""
         self.sync()
-        if price <= 0:
-            raise ValueError(f"price must be positive, not {price}")
         self.prices.set_price(base, self.now_ms(), float(price))
         self._forget_prices(base)
 
     def gap(self, base: str, factor: float) -> None:
         """Multiply the path of `base` by `factor` from now on (a price gap)."""
         self.sync()
-        if factor <= 0 or not math.isfinite(factor):
-            raise ValueError(f"gap factor must be positive, not {factor}")
         self.prices.apply_gap(base, self.now_ms(), factor)
         self._forget_prices(base)
 
@@ -2106,9 +2108,7 @@ class Engine:
             if order.type is not OrderType.LIMIT or order.instrument.base != base:
                 continue
             mid = self.mid(order.instrument, now, venue=order.venue)
-            if (order.side is Side.BUY and mid <= order.price) or (
-                order.side is Side.SELL and mid >= order.price
-            ):
+            if _reached(order, mid, mid):
                 self._fill_resting(order, now)
 
     # -- the ledger --------------------------------------------------------------------------
