@@ -274,15 +274,7 @@ async def serving(
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
-        yield _bound_port(runner, port)
+        yield int(runner.addresses[0][1])  # the socket's (host, port): the OS's choice for 0
     finally:
         simulator.shutdown.set()
         await runner.cleanup()
-
-
-def _bound_port(runner: web.AppRunner, requested: int) -> int:
-    """The port a runner actually listens on (the one chosen by the OS for port 0)."""
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return requested
