@@ -35,6 +35,7 @@ Semantics, chosen to match what the bot meets on a real exchange:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -658,10 +659,10 @@ class Engine:
         self._transfers: list[TransferRecord] = []
         self._liquidations: list[LiquidationRecord] = []
         self._next_order_id = 1
-        self._next_trade_id = 1
-        self._next_income_id = 1
-        self._next_transfer_id = 1
-        self._next_auto_client_id = 1
+        self._trade_ids = itertools.count(1)
+        self._income_ids = itertools.count(1)
+        self._transfer_ids = itertools.count(1)
+        self._auto_client_ids = itertools.count(1)  # "sim" + 20 digits when a request has none
         self._price_cache: dict[str, tuple[int, Decimal]] = {}
         self._ticker_cache: dict[tuple[str | None, InstrumentId], tuple[int, Ticker24h]] = {}
         self._funding_done_ms = self._funding_time_at_or_before(clock.now_ms())
@@ -1174,9 +1175,8 @@ class Engine:
         signed = amount if kind is TransferKind.SPOT_TO_FUTURES else -amount
         self._add_income(acc, IncomeKind.TRANSFER, None, signed, now)
         record = TransferRecord(
-            self._next_transfer_id, acc.venue, account, kind, asset, amount, client_id, now
+            next(self._transfer_ids), acc.venue, account, kind, asset, amount, client_id, now
         )
-        self._next_transfer_id += 1
         self._transfers.append(record)
         return record
 
@@ -1508,7 +1508,7 @@ class Engine:
             raise EngineRejected(Reject.REDUCE_ONLY_SPOT)
         now = self.now_ms()
         amount, price = self._validate(request, market, acc.venue)
-        client_id = request.client_id or self._auto_client_id()
+        client_id = request.client_id or f"sim{next(self._auto_client_ids):020d}"
         key = (acc.name, request.instrument, client_id)
         previous = self._by_client_id.get(key)
         if previous is not None and self._blocks_reuse(self._orders[previous], now):
@@ -1552,11 +1552,6 @@ class Engine:
             return False
         ttl = self.config.client_id_ttl_ms.get(previous.venue)
         return ttl is None or now - previous.created_ms < ttl
-
-    def _auto_client_id(self) -> str:
-        value = f"sim{self._next_auto_client_id:020d}"
-        self._next_auto_client_id += 1
-        return value
 
     def _validate(
         self, request: OrderRequest, market: Market, venue: str
@@ -1771,7 +1766,7 @@ class Engine:
         if order.status is OrderStatus.NEW and order.remaining > 0:
             order.status = OrderStatus.PARTIALLY_FILLED
         fill = FillRecord(
-            trade_id=self._next_trade_id,
+            trade_id=next(self._trade_ids),
             order_id=order.order_id,
             venue=order.venue,
             account=order.account,
@@ -1788,7 +1783,6 @@ class Engine:
             realized_pnl=realized,
             time_ms=when,
         )
-        self._next_trade_id += 1
         self._fills.append(fill)
         self._fills_by_account.setdefault(acc.name, []).append(fill)
         if kind is MarketKind.PERP:
@@ -2014,7 +2008,7 @@ class Engine:
     ) -> None:
         self._income.append(
             IncomeRecord(
-                income_id=self._next_income_id,
+                income_id=next(self._income_ids),
                 venue=acc.venue,
                 account=acc.name,
                 kind=kind,
@@ -2025,7 +2019,6 @@ class Engine:
                 trade_id=trade_id,
             )
         )
-        self._next_income_id += 1
 
     # -- futures settings --------------------------------------------------------------------
 
