@@ -1117,10 +1117,14 @@ class Engine:
             raise EngineRejected(Reject.UNKNOWN_ACCOUNT, name)
         return account
 
+    def _synced(self, name: str) -> _Account:
+        """The account, once the ledger is brought up to the clock."""
+        self.sync()
+        return self._account(name)
+
     def fund_spot(self, account: str, asset: str, amount: Decimal) -> SpotBalance:
         """Deposit (or, negative, withdraw) free spot balance."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         balance = acc.spot.setdefault(asset, _Balance())
         if balance.free + amount < 0:
             raise EngineRejected(Reject.INSUFFICIENT_BALANCE, f"{asset} free {balance.free}")
@@ -1130,8 +1134,7 @@ class Engine:
 
     def fund_futures(self, account: str, amount: Decimal) -> Decimal:
         """Transfer into (or, negative, out of) the futures wallet; returns the wallet balance."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         if amount < 0 and -amount > self.futures_view(account).max_withdraw:
             raise EngineRejected(Reject.INSUFFICIENT_BALANCE, "futures wallet")
         self._credit(acc, amount)
@@ -1146,8 +1149,7 @@ class Engine:
         wallets. The futures wallet gives at most what it could withdraw (its cross wallet net
         of the margin its positions and orders hold); the spot wallet at most its free balance.
         A client id must be new on the account (Bitget's `clientOid`)."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         if acc.unified:
             raise EngineRejected(Reject.UNIFIED_TRANSFER, account)
         if asset != self.settle_asset:
@@ -1211,8 +1213,7 @@ class Engine:
         margin_mode: MarginMode = MarginMode.CROSS,
     ) -> PositionView:
         """Put a position in place directly (a scenario's starting state, or a test's)."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         market = self._require_perp(instrument, acc.venue)
         if leverage is not None:
             acc.leverage[instrument] = _valid_leverage(market, leverage)
@@ -1226,8 +1227,7 @@ class Engine:
         return self._position_view(acc, instrument)
 
     def spot_balances(self, account: str) -> dict[str, SpotBalance]:
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         return {a: SpotBalance(a, b.free, b.locked) for a, b in acc.spot.items()}
 
     def spot_updated_ms(self, account: str) -> int:
@@ -1330,8 +1330,7 @@ class Engine:
         )
 
     def futures_view(self, account: str) -> FuturesView:
-        self.sync()
-        return self._futures_view(self._account(account))
+        return self._futures_view(self._synced(account))
 
     def _futures_view(self, acc: _Account) -> FuturesView:
         account = acc.name
@@ -1497,8 +1496,7 @@ class Engine:
         """Validate, book and (as far as the book allows) execute an order.
 
         `fill_fraction` caps the share of the order that fills now (a partial-fill fault)."""
-        self.sync()
-        acc = self._account(request.account)
+        acc = self._synced(request.account)
         market = self.market(request.instrument, acc.venue)
         if request.instrument in self._closed:
             raise EngineRejected(Reject.MARKET_CLOSED, str(request.instrument))
@@ -1881,7 +1879,10 @@ class Engine:
         client_id: str | None,
     ) -> _Order:
         """An order of the account by exchange id or client id (the latest with that id), on
-        `instrument` or (None) on any market."""
+        `instrument` (which the account's venue must list) or (None) on any market."""
+        acc = self._synced(account)
+        if instrument is not None:
+            self.market(instrument, acc.venue)
         found = order_id
         if order_id is None and client_id and instrument is not None:
             found = self._by_client_id.get((account, instrument, client_id))
@@ -1901,9 +1902,6 @@ class Engine:
         client_id: str | None = None,
     ) -> OrderRecord:
         """An order by exchange id or client id (closed orders too; the latest for an id)."""
-        self.sync()
-        acc = self._account(account)
-        self.market(instrument, acc.venue)
         return self._find(account, instrument, order_id, client_id).record()
 
     def get_order_any_market(
@@ -1911,8 +1909,6 @@ class Engine:
     ) -> OrderRecord:
         """An order of the account by exchange id or client id, whatever its market (venues
         whose order query takes no symbol); the latest order with that client id."""
-        self.sync()
-        self._account(account)
         return self._find(account, None, order_id, client_id).record()
 
     def cancel_order(
@@ -1923,9 +1919,6 @@ class Engine:
         order_id: int | None = None,
         client_id: str | None = None,
     ) -> OrderRecord:
-        self.sync()
-        acc = self._account(account)
-        self.market(instrument, acc.venue)
         order = self._find(account, instrument, order_id, client_id)
         if not order.status.is_open:
             raise EngineRejected(Reject.UNKNOWN_ORDER, f"order {order.order_id} is not open")
@@ -1935,8 +1928,7 @@ class Engine:
     def open_orders(
         self, account: str, instrument: InstrumentId | None = None
     ) -> list[OrderRecord]:
-        self.sync()
-        self._account(account)
+        self._synced(account)
         return [
             o.record()
             for o in self._open.values()
@@ -1961,8 +1953,7 @@ class Engine:
         limit: int = 500,
     ) -> list[FillRecord]:
         """An account's trades on a market, oldest first, Binance paging semantics."""
-        self.sync()
-        self._account(account)
+        self._synced(account)
         rows = [
             f
             for f in self._fills_by_account.get(account, [])
@@ -1985,8 +1976,7 @@ class Engine:
         end_ms: int | None = None,
         limit: int = 100,
     ) -> list[IncomeRecord]:
-        self.sync()
-        self._account(account)
+        self._synced(account)
         rows = [
             r
             for r in self._income
@@ -2024,8 +2014,7 @@ class Engine:
 
     def set_leverage(self, account: str, instrument: InstrumentId, leverage: int) -> Decimal:
         """Set the leverage of a market; returns the largest notional it allows."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         market = self._require_perp(instrument, acc.venue)
         _valid_leverage(market, leverage)
         max_notional = self._max_notional(market.rules, leverage)
@@ -2048,8 +2037,7 @@ class Engine:
         return max_notional
 
     def set_margin_mode(self, account: str, instrument: InstrumentId, mode: MarginMode) -> None:
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         self._require_perp(instrument, acc.venue)
         if acc.margin_mode.get(instrument, MarginMode.CROSS) is mode:
             raise EngineRejected(Reject.MARGIN_MODE_UNCHANGED, str(mode))
@@ -2064,8 +2052,7 @@ class Engine:
     def set_position_mode(self, account: str, *, hedged: bool) -> None:
         """Switch the account between one-way and hedge (dual-side) positions; refused while it
         holds a position or an open futures order, and when nothing would change."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         if acc.hedge_mode is hedged:
             raise EngineRejected(Reject.POSITION_MODE_UNCHANGED, "hedge" if hedged else "one-way")
         if any(p.amount != 0 for p in acc.positions.values()):
