@@ -71,30 +71,33 @@ def _path_table(exchange: Any, url: str | None, exact_or_broad: str) -> dict[str
     return result
 
 
-class PathAwareBinance(ccxt.binance):  # type: ignore[misc]
-    """ccxt's binance, with error tables chosen by URL path (tests against a local host)."""
+class _PathAware:
+    """Error tables chosen by URL path (tests against a local host)."""
 
     def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
         return _path_table(self, url, exactOrBroad)
 
 
-class PathAwareBinanceUsdm(ccxt.binanceusdm):  # type: ignore[misc]
-    """ccxt's binanceusdm, with error tables chosen by URL path (tests against a local host)."""
-
-    def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
-        return _path_table(self, url, exactOrBroad)
+class PathAwareBinance(_PathAware, ccxt.binance):  # type: ignore[misc]
+    """ccxt's binance, with error tables chosen by URL path."""
 
 
-def client_options(exchange_id: ExchangeId, market_type: MarketType) -> dict[str, Any]:
+class PathAwareBinanceUsdm(_PathAware, ccxt.binanceusdm):  # type: ignore[misc]
+    """ccxt's binanceusdm, with error tables chosen by URL path."""
+
+
+def client_options(exchange_id: str, market_type: MarketType) -> dict[str, Any]:
     """Options that keep a client on the simulator's endpoints."""
     options: dict[str, Any] = {
         "fetchCurrencies": False,
-        "fetchMargins": False,
         "adjustForTimeDifference": False,
         "maxRetriesOnFailure": 0,
-        "defaultType": "spot" if market_type == "spot" else "swap",
-        "fetchMarkets": {"types": ["spot"] if market_type == "spot" else ["linear"]},
+        "defaultType": market_type,
+        "fetchMarkets": {"types": [market_type]},
     }
+    if exchange_id != "bitget":
+        options["fetchMargins"] = False
+        options["fetchMarkets"] = {"types": ["spot"] if market_type == "spot" else ["linear"]}
     if exchange_id == "binance" and market_type == "spot":
         options["createOrder"] = {"quoteOrderQty": False}
     return options
@@ -150,19 +153,13 @@ def bitget_client(
     (it calls `GET /api/v3/account/settings` once, as against Bitget); True or False skips
     that call. ccxt's own rate limiter is off by default (the simulator enforces Bitget's
     per-endpoint rates)."""
-    client_options: dict[str, Any] = {
-        "fetchCurrencies": False,
-        "adjustForTimeDifference": False,
-        "maxRetriesOnFailure": 0,
-        "defaultType": market_type,
-        "fetchMarkets": {"types": [market_type]},
-    }
+    bitget_options = client_options("bitget", market_type)
     if uta is not None:
-        client_options["uta"] = uta
+        bitget_options["uta"] = uta
     config: dict[str, Any] = {
         "enableRateLimit": enable_rate_limit,
         "timeout": timeout_ms,
-        "options": {**client_options, **(options or {})},
+        "options": {**bitget_options, **(options or {})},
         # ccxt's bitget would load the coin list at every market load (the simulator does not
         # serve it).
         "has": {"fetchCurrencies": False},

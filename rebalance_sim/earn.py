@@ -135,9 +135,7 @@ def _binance_page(params: Mapping[str, str]) -> tuple[int, int]:
             legal = "legal range is '^[0-9]{1,20}$'."
             raise WireError(-1100, f"Illegal characters found in parameter '{name}'; {legal}")
     page, rows = int(current), int(size)
-    if page < 1:
-        raise WireError(-1102, "Param 'current' or 'size' is invalid.")
-    if not 1 <= rows <= PAGE_MAX:
+    if page < 1 or not 1 <= rows <= PAGE_MAX:
         raise WireError(-1102, "Param 'current' or 'size' is invalid.")
     return page, rows
 

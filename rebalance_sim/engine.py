@@ -35,6 +35,7 @@ Semantics, chosen to match what the bot meets on a real exchange:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -587,6 +588,11 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
     return value % step == 0
 
 
+def _reached(order: _Order, low: Decimal, high: Decimal) -> bool:
+    """Whether prices from `low` to `high` reach a resting limit order's price."""
+    return low <= order.price if order.side is Side.BUY else high >= order.price
+
+
 def _may_cross(order: _Order, low: float, high: float, tick: Decimal) -> bool:
     """A cheap float pre-check: could the path's low/high, rounded to the tick, reach the
     order's price? (The exact test is done in Decimal on the few candidates.)"""
@@ -594,6 +600,16 @@ def _may_cross(order: _Order, low: float, high: float, tick: Decimal) -> bool:
     if order.side is Side.BUY:
         return low <= float(order.price) + margin
     return high >= float(order.price) - margin
+
+
+def _within(t_ms: int, start_ms: int | None, end_ms: int | None) -> bool:
+    return (start_ms is None or t_ms >= start_ms) and (end_ms is None or t_ms <= end_ms)
+
+
+def _valid_leverage(market: Market, leverage: int) -> int:
+    if not 1 <= leverage <= market.rules.max_leverage:
+        raise EngineRejected(Reject.INVALID_LEVERAGE, str(leverage))
+    return leverage
 
 
 def money(value: Decimal) -> Decimal:
@@ -643,10 +659,10 @@ class Engine:
         self._transfers: list[TransferRecord] = []
         self._liquidations: list[LiquidationRecord] = []
         self._next_order_id = 1
-        self._next_trade_id = 1
-        self._next_income_id = 1
-        self._next_transfer_id = 1
-        self._next_auto_client_id = 1
+        self._trade_ids = itertools.count(1)
+        self._income_ids = itertools.count(1)
+        self._transfer_ids = itertools.count(1)
+        self._auto_client_ids = itertools.count(1)  # "sim" + 20 digits when a request has none
         self._price_cache: dict[str, tuple[int, Decimal]] = {}
         self._ticker_cache: dict[tuple[str | None, InstrumentId], tuple[int, Ticker24h]] = {}
         self._funding_done_ms = self._funding_time_at_or_before(clock.now_ms())
@@ -984,10 +1000,7 @@ class Engine:
                     continue
                 if not _may_cross(order, row.low, row.high, tick):
                     continue
-                crossed = (order.side is Side.BUY and self._dec(row.low, tick) <= order.price) or (
-                    order.side is Side.SELL and self._dec(row.high, tick) >= order.price
-                )
-                if crossed:
+                if _reached(order, self._dec(row.low, tick), self._dec(row.high, tick)):
                     self._fill_resting(order, min(max(row.open_ms, order.scan_from_ms), to_ms))
 
     def _scan_candles(self, base: str, start: int, to_ms: int) -> tuple[int, list[Kline]]:
@@ -1104,10 +1117,14 @@ class Engine:
             raise EngineRejected(Reject.UNKNOWN_ACCOUNT, name)
         return account
 
+    def _synced(self, name: str) -> _Account:
+        """The account, once the ledger is brought up to the clock."""
+        self.sync()
+        return self._account(name)
+
     def fund_spot(self, account: str, asset: str, amount: Decimal) -> SpotBalance:
         """Deposit (or, negative, withdraw) free spot balance."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         balance = acc.spot.setdefault(asset, _Balance())
         if balance.free + amount < 0:
             raise EngineRejected(Reject.INSUFFICIENT_BALANCE, f"{asset} free {balance.free}")
@@ -1117,8 +1134,7 @@ class Engine:
 
     def fund_futures(self, account: str, amount: Decimal) -> Decimal:
         """Transfer into (or, negative, out of) the futures wallet; returns the wallet balance."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         if amount < 0 and -amount > self.futures_view(account).max_withdraw:
             raise EngineRejected(Reject.INSUFFICIENT_BALANCE, "futures wallet")
         self._credit(acc, amount)
@@ -1133,8 +1149,7 @@ class Engine:
         wallets. The futures wallet gives at most what it could withdraw (its cross wallet net
         of the margin its positions and orders hold); the spot wallet at most its free balance.
         A client id must be new on the account (Bitget's `clientOid`)."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         if acc.unified:
             raise EngineRejected(Reject.UNIFIED_TRANSFER, account)
         if asset != self.settle_asset:
@@ -1162,9 +1177,8 @@ class Engine:
         signed = amount if kind is TransferKind.SPOT_TO_FUTURES else -amount
         self._add_income(acc, IncomeKind.TRANSFER, None, signed, now)
         record = TransferRecord(
-            self._next_transfer_id, acc.venue, account, kind, asset, amount, client_id, now
+            next(self._transfer_ids), acc.venue, account, kind, asset, amount, client_id, now
         )
-        self._next_transfer_id += 1
         self._transfers.append(record)
         return record
 
@@ -1185,8 +1199,7 @@ class Engine:
             if t.account == account
             and (kind is None or t.kind is kind)
             and (client_id is None or t.client_id == client_id)
-            and (start_ms is None or t.time_ms >= start_ms)
-            and (end_ms is None or t.time_ms <= end_ms)
+            and _within(t.time_ms, start_ms, end_ms)
         ]
 
     def set_position(
@@ -1200,13 +1213,10 @@ class Engine:
         margin_mode: MarginMode = MarginMode.CROSS,
     ) -> PositionView:
         """Put a position in place directly (a scenario's starting state, or a test's)."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         market = self._require_perp(instrument, acc.venue)
         if leverage is not None:
-            if not 1 <= leverage <= market.rules.max_leverage:
-                raise EngineRejected(Reject.INVALID_LEVERAGE, str(leverage))
-            acc.leverage[instrument] = leverage
+            acc.leverage[instrument] = _valid_leverage(market, leverage)
         acc.margin_mode[instrument] = margin_mode
         lev = acc.leverage.get(instrument, self.config.default_leverage)
         isolated = (
@@ -1217,8 +1227,7 @@ class Engine:
         return self._position_view(acc, instrument)
 
     def spot_balances(self, account: str) -> dict[str, SpotBalance]:
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         return {a: SpotBalance(a, b.free, b.locked) for a, b in acc.spot.items()}
 
     def spot_updated_ms(self, account: str) -> int:
@@ -1321,8 +1330,7 @@ class Engine:
         )
 
     def futures_view(self, account: str) -> FuturesView:
-        self.sync()
-        return self._futures_view(self._account(account))
+        return self._futures_view(self._synced(account))
 
     def _futures_view(self, acc: _Account) -> FuturesView:
         account = acc.name
@@ -1488,8 +1496,7 @@ class Engine:
         """Validate, book and (as far as the book allows) execute an order.
 
         `fill_fraction` caps the share of the order that fills now (a partial-fill fault)."""
-        self.sync()
-        acc = self._account(request.account)
+        acc = self._synced(request.account)
         market = self.market(request.instrument, acc.venue)
         if request.instrument in self._closed:
             raise EngineRejected(Reject.MARKET_CLOSED, str(request.instrument))
@@ -1499,7 +1506,7 @@ class Engine:
             raise EngineRejected(Reject.REDUCE_ONLY_SPOT)
         now = self.now_ms()
         amount, price = self._validate(request, market, acc.venue)
-        client_id = request.client_id or self._auto_client_id()
+        client_id = request.client_id or f"sim{next(self._auto_client_ids):020d}"
         key = (acc.name, request.instrument, client_id)
         previous = self._by_client_id.get(key)
         if previous is not None and self._blocks_reuse(self._orders[previous], now):
@@ -1543,11 +1550,6 @@ class Engine:
             return False
         ttl = self.config.client_id_ttl_ms.get(previous.venue)
         return ttl is None or now - previous.created_ms < ttl
-
-    def _auto_client_id(self) -> str:
-        value = f"sim{self._next_auto_client_id:020d}"
-        self._next_auto_client_id += 1
-        return value
 
     def _validate(
         self, request: OrderRequest, market: Market, venue: str
@@ -1762,7 +1764,7 @@ class Engine:
         if order.status is OrderStatus.NEW and order.remaining > 0:
             order.status = OrderStatus.PARTIALLY_FILLED
         fill = FillRecord(
-            trade_id=self._next_trade_id,
+            trade_id=next(self._trade_ids),
             order_id=order.order_id,
             venue=order.venue,
             account=order.account,
@@ -1779,7 +1781,6 @@ class Engine:
             realized_pnl=realized,
             time_ms=when,
         )
-        self._next_trade_id += 1
         self._fills.append(fill)
         self._fills_by_account.setdefault(acc.name, []).append(fill)
         if kind is MarketKind.PERP:
@@ -1878,7 +1879,10 @@ class Engine:
         client_id: str | None,
     ) -> _Order:
         """An order of the account by exchange id or client id (the latest with that id), on
-        `instrument` or (None) on any market."""
+        `instrument` (which the account's venue must list) or (None) on any market."""
+        acc = self._synced(account)
+        if instrument is not None:
+            self.market(instrument, acc.venue)
         found = order_id
         if order_id is None and client_id and instrument is not None:
             found = self._by_client_id.get((account, instrument, client_id))
@@ -1898,9 +1902,6 @@ class Engine:
         client_id: str | None = None,
     ) -> OrderRecord:
         """An order by exchange id or client id (closed orders too; the latest for an id)."""
-        self.sync()
-        acc = self._account(account)
-        self.market(instrument, acc.venue)
         return self._find(account, instrument, order_id, client_id).record()
 
     def get_order_any_market(
@@ -1908,8 +1909,6 @@ class Engine:
     ) -> OrderRecord:
         """An order of the account by exchange id or client id, whatever its market (venues
         whose order query takes no symbol); the latest order with that client id."""
-        self.sync()
-        self._account(account)
         return self._find(account, None, order_id, client_id).record()
 
     def cancel_order(
@@ -1920,9 +1919,6 @@ class Engine:
         order_id: int | None = None,
         client_id: str | None = None,
     ) -> OrderRecord:
-        self.sync()
-        acc = self._account(account)
-        self.market(instrument, acc.venue)
         order = self._find(account, instrument, order_id, client_id)
         if not order.status.is_open:
             raise EngineRejected(Reject.UNKNOWN_ORDER, f"order {order.order_id} is not open")
@@ -1932,8 +1928,7 @@ class Engine:
     def open_orders(
         self, account: str, instrument: InstrumentId | None = None
     ) -> list[OrderRecord]:
-        self.sync()
-        self._account(account)
+        self._synced(account)
         return [
             o.record()
             for o in self._open.values()
@@ -1958,16 +1953,14 @@ class Engine:
         limit: int = 500,
     ) -> list[FillRecord]:
         """An account's trades on a market, oldest first, Binance paging semantics."""
-        self.sync()
-        self._account(account)
+        self._synced(account)
         rows = [
             f
             for f in self._fills_by_account.get(account, [])
             if f.instrument == instrument
             and (order_id is None or f.order_id == order_id)
             and (from_id is None or f.trade_id >= from_id)
-            and (start_ms is None or f.time_ms >= start_ms)
-            and (end_ms is None or f.time_ms <= end_ms)
+            and _within(f.time_ms, start_ms, end_ms)
         ]
         if from_id is not None or start_ms is not None:
             return rows[:limit]
@@ -1983,16 +1976,14 @@ class Engine:
         end_ms: int | None = None,
         limit: int = 100,
     ) -> list[IncomeRecord]:
-        self.sync()
-        self._account(account)
+        self._synced(account)
         rows = [
             r
             for r in self._income
             if r.account == account
             and (kind is None or r.kind is kind)
             and (instrument is None or r.instrument == instrument)
-            and (start_ms is None or r.time_ms >= start_ms)
-            and (end_ms is None or r.time_ms <= end_ms)
+            and _within(r.time_ms, start_ms, end_ms)
         ]
         return rows[:limit] if start_ms is not None else rows[-limit:]
 
@@ -2007,7 +1998,7 @@ class Engine:
     ) -> None:
         self._income.append(
             IncomeRecord(
-                income_id=self._next_income_id,
+                income_id=next(self._income_ids),
                 venue=acc.venue,
                 account=acc.name,
                 kind=kind,
@@ -2018,17 +2009,14 @@ class Engine:
                 trade_id=trade_id,
             )
         )
-        self._next_income_id += 1
 
     # -- futures settings --------------------------------------------------------------------
 
     def set_leverage(self, account: str, instrument: InstrumentId, leverage: int) -> Decimal:
         """Set the leverage of a market; returns the largest notional it allows."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         market = self._require_perp(instrument, acc.venue)
-        if not 1 <= leverage <= market.rules.max_leverage:
-            raise EngineRejected(Reject.INVALID_LEVERAGE, str(leverage))
+        _valid_leverage(market, leverage)
         max_notional = self._max_notional(market.rules, leverage)
         position = acc.positions.get(instrument)
         if position and abs(position.amount) * self.mid(instrument, venue=acc.venue) > max_notional:
@@ -2049,8 +2037,7 @@ class Engine:
         return max_notional
 
     def set_margin_mode(self, account: str, instrument: InstrumentId, mode: MarginMode) -> None:
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         self._require_perp(instrument, acc.venue)
         if acc.margin_mode.get(instrument, MarginMode.CROSS) is mode:
             raise EngineRejected(Reject.MARGIN_MODE_UNCHANGED, str(mode))
@@ -2065,8 +2052,7 @@ class Engine:
     def set_position_mode(self, account: str, *, hedged: bool) -> None:
         """Switch the account between one-way and hedge (dual-side) positions; refused while it
         holds a position or an open futures order, and when nothing would change."""
-        self.sync()
-        acc = self._account(account)
+        acc = self._synced(account)
         if acc.hedge_mode is hedged:
             raise EngineRejected(Reject.POSITION_MODE_UNCHANGED, "hedge" if hedged else "one-way")
         if any(p.amount != 0 for p in acc.positions.values()):
@@ -2084,16 +2070,12 @@ class Engine:
     def set_price(self, base: str, price: Decimal) -> None:
         """Move the path of `base` so that it trades at exactly `price` from now on."""
         self.sync()
-        if price <= 0:
-            raise ValueError(f"price must be positive, not {price}")
         self.prices.set_price(base, self.now_ms(), float(price))
         self._forget_prices(base)
 
     def gap(self, base: str, factor: float) -> None:
         """Multiply the path of `base` by `factor` from now on (a price gap)."""
         self.sync()
-        if factor <= 0 or not math.isfinite(factor):
-            raise ValueError(f"gap factor must be positive, not {factor}")
         self.prices.apply_gap(base, self.now_ms(), factor)
         self._forget_prices(base)
 
@@ -2106,9 +2088,7 @@ class Engine:
             if order.type is not OrderType.LIMIT or order.instrument.base != base:
                 continue
             mid = self.mid(order.instrument, now, venue=order.venue)
-            if (order.side is Side.BUY and mid <= order.price) or (
-                order.side is Side.SELL and mid >= order.price
-            ):
+            if _reached(order, mid, mid):
                 self._fill_resting(order, now)
 
     # -- the ledger --------------------------------------------------------------------------

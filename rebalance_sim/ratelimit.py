@@ -87,9 +87,7 @@ class RateLimiter:
     def charge(self, client: str, family: Family, weight: int) -> Charge:
         """Charge `weight` to `client` (an IP) for `family`; refuse past the budget."""
         now = self._now_ms()
-        window = self._weights.get((client, family))
-        if window is None:
-            window = self._weights[(client, family)] = _Window()
+        window = self._weights.setdefault((client, family), _Window())
         if now < window.banned_until_ms:
             return Charge(window.used, Limited.BANNED, _seconds(window.banned_until_ms - now))
         if now - window.start_ms >= WEIGHT_WINDOW_MS:
@@ -113,9 +111,7 @@ class RateLimiter:
     def charge_order(self, account: str, family: Family) -> Charge:
         """Count one new order against the account's 10-second order budget."""
         now = self._now_ms()
-        window = self._orders.get((account, family))
-        if window is None:
-            window = self._orders[(account, family)] = _Window()
+        window = self._orders.setdefault((account, family), _Window())
         if now - window.start_ms >= ORDER_WINDOW_MS:
             window.start_ms, window.used = now, 0
         if window.used + 1 > self.limits.order_budget(family):

@@ -17,7 +17,7 @@ import math
 import random
 import time
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,9 +37,7 @@ from pydantic import (
 from rebalance_sim.auth import Permission
 from rebalance_sim.clock import ClockMode
 from rebalance_sim.engine import (
-    BookModel,
     Bracket,
-    FeeSchedule,
     FundingModel,
     InstrumentId,
     MarginMode,
@@ -106,6 +104,7 @@ def _duration_ms(value: Any) -> Any:
 Instant = Annotated[int, BeforeValidator(_to_ms)]
 Duration = Annotated[int, BeforeValidator(_duration_ms)]
 PositiveDecimal = Annotated[Decimal, Field(gt=0)]
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0)]
 
 
 class _Model(BaseModel):
@@ -258,15 +257,15 @@ class AccountConfig(_Model):
     read_only_key: bool = Field(default=True, description="also issue a read-only key")
     read_only_api_key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{16,128}$")
     read_only_api_secret: SecretStr | None = None
-    spot: dict[str, Decimal] = Field(default_factory=dict)
+    spot: dict[str, NonNegativeDecimal] = Field(default_factory=dict)
     futures_wallet: Decimal = Field(default=Decimal(0), ge=0)
-    funding: dict[str, Decimal] = Field(
+    funding: dict[str, PositiveDecimal] = Field(
         default_factory=dict, description="Binance: the funding wallet's balances"
     )
-    earn_flexible: dict[str, Decimal] = Field(
+    earn_flexible: dict[str, PositiveDecimal] = Field(
         default_factory=dict, description="Simple Earn flexible (Bitget: flexible savings)"
     )
-    earn_locked: dict[str, Decimal] = Field(
+    earn_locked: dict[str, PositiveDecimal] = Field(
         default_factory=dict, description="Simple Earn locked (Bitget: fixed savings)"
     )
     leverage: dict[str, int] = Field(default_factory=dict)
@@ -274,22 +273,6 @@ class AccountConfig(_Model):
         default=False, description="the account holds long and short positions apart"
     )
     positions: list[PositionConfig] = Field(default_factory=list)
-
-    @field_validator("funding", "earn_flexible", "earn_locked")
-    @classmethod
-    def _positive(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        for asset, amount in value.items():
-            if amount <= 0:
-                raise ValueError(f"{asset} amount must be positive")
-        return value
-
-    @field_validator("spot")
-    @classmethod
-    def _non_negative(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        for asset, amount in value.items():
-            if amount < 0:
-                raise ValueError(f"{asset} balance is negative")
-        return value
 
     @model_validator(mode="after")
     def _secret_with_key(self) -> AccountConfig:
@@ -486,10 +469,9 @@ def derived_filters(price: float, *, perp: bool) -> tuple[str, ...]:
 
 
 def _rules(
-    filters: tuple[str, ...],
-    override: MarketOverride | None,
-    brackets: tuple[Bracket, ...],
+    filters: Sequence[str | Decimal], override: MarketOverride | None, brackets: tuple[Bracket, ...]
 ) -> MarketRules:
+    """Rules from (tick, step, min qty, max qty, market max qty, min notional), overridden."""
     tick, step, min_qty, max_qty, market_max, min_notional = (D(v) for v in filters)
     if override is not None:
         tick = override.tick_size or tick
@@ -512,6 +494,11 @@ def _rules(
     )
 
 
+def _overrides(scenario: Scenario, kind: MarketKind) -> dict[str, MarketOverride]:
+    markets = scenario.markets
+    return markets.spot_overrides if kind is MarketKind.SPOT else markets.perp_overrides
+
+
 def _listed(
     scenario: Scenario, seed: int, kind: MarketKind, venue: str, known: Collection[str]
 ) -> list[tuple[str, bool]]:
@@ -523,11 +510,7 @@ def _listed(
     and an asset it did not name (a default) is simply not listed there."""
     assets = scenario.asset_specs(seed)
     named = getattr(scenario.markets, kind.value)
-    overrides = (
-        scenario.markets.spot_overrides
-        if kind is MarketKind.SPOT
-        else scenario.markets.perp_overrides
-    )
+    overrides = _overrides(scenario, kind)
     synthetic = {f"ALT{n:03d}" for n in range(1, scenario.markets.synthetic + 1)}
     trading = venue in {account.venue for account in scenario.accounts}
     result: list[tuple[str, bool]] = []
@@ -553,37 +536,21 @@ def _listed(
 def build_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[Market]:
     """Every spot and perpetual market of the scenario, with Binance's filters."""
     assets = scenario.asset_specs(seed)
-    quote = scenario.markets.quote
     markets: list[Market] = []
     for kind, table in ((MarketKind.SPOT, BINANCE_SPOT), (MarketKind.PERP, BINANCE_PERP)):
         perp = kind is MarketKind.PERP
-        overrides = scenario.markets.perp_overrides if perp else scenario.markets.spot_overrides
         for asset, known in _listed(scenario, seed, kind, "binance", table):
-            filters = (
-                tuple(str(v) for v in table[asset][:6])
-                if known
-                else derived_filters(assets[asset].price, perp=perp)
-            )
-            override = overrides.get(asset)
+            filters = table[asset][:6] if known else derived_filters(assets[asset].price, perp=perp)
+            override = _overrides(scenario, kind).get(asset)
             brackets = _tiers(asset, override.max_leverage if override else None) if perp else ()
-            rules = _rules(filters, override, brackets)
-            markets.append(Market(InstrumentId(kind, asset, quote), rules, listed_ms))
+            instrument = InstrumentId(kind, asset, scenario.markets.quote)
+            markets.append(Market(instrument, _rules(filters, override, brackets), listed_ms))
     return markets
 
 
-def _places_rules(
-    price_places: int,
-    qty_places: int,
-    min_qty: Decimal,
-    max_qty: Decimal,
-    market_max: Decimal,
-    min_notional: Decimal,
-    override: MarketOverride | None,
-    brackets: tuple[Bracket, ...],
-) -> MarketRules:
-    tick, step = D(1).scaleb(-price_places), D(1).scaleb(-qty_places)
-    filters = (str(tick), str(step), str(min_qty), str(max_qty), str(market_max), str(min_notional))
-    return _rules(filters, override, brackets)
+def _places(price_places: int, qty_places: int) -> tuple[Decimal, Decimal]:
+    """Bitget's tick and lot: powers of ten of its price and quantity precisions."""
+    return D(1).scaleb(-price_places), D(1).scaleb(-qty_places)
 
 
 def _bitget_places(price: float) -> tuple[int, int]:
@@ -614,16 +581,9 @@ def build_bitget_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[
     markets: list[Market] = []
     for asset, known in _listed(scenario, seed, MarketKind.SPOT, "bitget", BITGET_SPOT):
         spot = BITGET_SPOT[asset] if known else _bitget_derived_spot(assets[asset].price)
-        rules = _places_rules(
-            spot.price_places,
-            spot.qty_places,
-            D(1).scaleb(-spot.qty_places),
-            spot.max_qty,
-            spot.max_qty,
-            spot.min_notional,
-            scenario.markets.spot_overrides.get(asset),
-            (),
-        )
+        tick, step = _places(spot.price_places, spot.qty_places)
+        filters = (tick, step, step, spot.max_qty, spot.max_qty, spot.min_notional)
+        rules = _rules(filters, scenario.markets.spot_overrides.get(asset), ())
         markets.append(Market(InstrumentId(MarketKind.SPOT, asset, quote), rules, listed_ms))
     for asset, known in _listed(scenario, seed, MarketKind.PERP, "bitget", BITGET_PERP):
         perp = BITGET_PERP[asset] if known else _bitget_derived_perp(assets[asset].price)
@@ -632,16 +592,9 @@ def build_bitget_markets(scenario: Scenario, seed: int, listed_ms: int) -> list[
         max_leverage = (
             min(lever, override.max_leverage) if override and override.max_leverage else lever
         )
-        rules = _places_rules(
-            perp.price_places,
-            perp.qty_places,
-            perp.min_qty,
-            perp.max_qty,
-            perp.market_max,
-            perp.min_notional,
-            override,
-            _tiers(asset, max_leverage),
-        )
+        tick, step = _places(perp.price_places, perp.qty_places)
+        filters = (tick, step, perp.min_qty, perp.max_qty, perp.market_max, perp.min_notional)
+        rules = _rules(filters, override, _tiers(asset, max_leverage))
         markets.append(Market(InstrumentId(MarketKind.PERP, asset, quote), rules, listed_ms))
     return markets
 
@@ -677,18 +630,6 @@ def path_spec(scenario: Scenario, seed: int) -> PathSpec:
         )
     except PathSpecError as exc:
         raise ScenarioError(f"scenario prices: {exc}") from None
-
-
-def fee_schedule(scenario: Scenario) -> FeeSchedule:
-    fees = scenario.fees
-    return FeeSchedule(fees.spot_maker, fees.spot_taker, fees.futures_maker, fees.futures_taker)
-
-
-def book_model(scenario: Scenario) -> BookModel:
-    book = scenario.book
-    return BookModel(
-        book.spread_bps, book.slippage_bps_per_100k, book.top_notional, book.partial_fill_fraction
-    )
 
 
 def funding_model(scenario: Scenario) -> FundingModel:

@@ -24,7 +24,15 @@ from rebalance_sim.binance import BinanceDialect
 from rebalance_sim.bitget import CLIENT_ID_TTL_MS, BitgetDialect
 from rebalance_sim.clock import SimClock
 from rebalance_sim.earn import EarnBook, Place
-from rebalance_sim.engine import Engine, EngineConfig, EngineRejected, InstrumentId, MarketKind
+from rebalance_sim.engine import (
+    BookModel,
+    Engine,
+    EngineConfig,
+    EngineRejected,
+    FeeSchedule,
+    InstrumentId,
+    MarketKind,
+)
 from rebalance_sim.faults import FaultPlan
 from rebalance_sim.prices import PricePath
 from rebalance_sim.ratelimit import RateLimiter, RateLimits, RequestCounter
@@ -32,12 +40,10 @@ from rebalance_sim.scenario import (
     AccountConfig,
     Scenario,
     ScenarioError,
-    book_model,
     build_bitget_markets,
     build_markets,
     derive_passphrase,
     derive_secret_material,
-    fee_schedule,
     funding_model,
     load_scenario,
     path_spec,
@@ -84,8 +90,8 @@ def build_simulator(
                 "would have no price"
             )
     config = EngineConfig(
-        fees=fee_schedule(spec),
-        book=book_model(spec),
+        fees=FeeSchedule(**spec.fees.model_dump()),
+        book=BookModel(**spec.book.model_dump()),
         funding=funding_model(spec),
         client_id_ttl_ms={"bitget": CLIENT_ID_TTL_MS},
     )
@@ -101,16 +107,8 @@ def build_simulator(
     keys = KeyStore()
     _open_accounts(spec, seed, engine, keys)
     limits = spec.rate_limits
-    limiter = RateLimiter(
-        RateLimits(
-            spot_weight_per_minute=limits.spot_weight_per_minute,
-            futures_weight_per_minute=limits.futures_weight_per_minute,
-            spot_orders_per_10s=limits.spot_orders_per_10s,
-            futures_orders_per_10s=limits.futures_orders_per_10s,
-            ban_after=limits.ban_after,
-            ban_ms=limits.ban,
-        )
-    )
+    budgets = limits.model_dump(exclude={"ban", "bitget_scale"})
+    limiter = RateLimiter(RateLimits(**budgets, ban_ms=limits.ban))
     counter = RequestCounter()
     faults = FaultPlan((f.rule() for f in spec.faults.rules), seed=seed)
     clock.skew_ms = spec.faults.clock_skew
@@ -276,15 +274,7 @@ async def serving(
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
-        yield _bound_port(runner, port)
+        yield int(runner.addresses[0][1])  # the socket's (host, port): the OS's choice for 0
     finally:
         simulator.shutdown.set()
         await runner.cleanup()
-
-
-def _bound_port(runner: web.AppRunner, requested: int) -> int:
-    """The port a runner actually listens on (the one chosen by the OS for port 0)."""
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return requested
