@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check bot rebalance_sim tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot rebalance_sim
+	$(BIN)/mypy bot rebalance_sim bench
 
 # The browser test of the status page needs a headless Chromium: installed here when we may.
 # The suite runs in parallel processes (one per CPU, at most four); PYTEST_WORKERS=0: one process.

@@ -128,7 +128,7 @@ def _cycle(log: AuditLog, clock: _Clock, rng: random.Random, number: int) -> Non
     )  # fmt: skip
     turnover = Decimal(0)
     if trade:
-        legs = []
+        legs: list[dict[str, Any]] = []
         for index, (sleeve, account, symbol, _target) in enumerate((SLEEVES[0], SLEEVES[3])):
             amount = Decimal(rng.randint(1, 2000)) / 1000
             price = Decimal(PRICES[symbol] + rng.randint(-50, 50))

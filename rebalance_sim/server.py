@@ -10,10 +10,11 @@ key store, request budgets, fault plan and two dialects over them on the same po
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -49,7 +50,7 @@ from rebalance_sim.scenario import (
     path_spec,
 )
 
-ScenarioSource = Scenario | str | Path | None
+ScenarioSource = Scenario | str | Path | Mapping[str, Any] | None
 
 
 @dataclass(eq=False)
@@ -77,7 +78,8 @@ class Simulator:
 def build_simulator(
     scenario: ScenarioSource = None, *, seed: int = 7, log_requests: bool = False
 ) -> Simulator:
-    """A simulator for a scenario (a Scenario, a TOML path, or None for the defaults)."""
+    """A simulator for a scenario (a Scenario, a TOML path, a parsed mapping, or None for the
+    defaults)."""
     if seed < 0:
         raise ScenarioError(f"seed must not be negative, not {seed}")
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
