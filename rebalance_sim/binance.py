@@ -845,11 +845,7 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
             positions = [
                 self._position(call, p.instrument, p, "v3") for p in view.positions if p.amount
             ]
-            return {
-                **_account_totals(view),
-                "assets": [_asset_row(view)],
-                "positions": positions,
-            }
+            return {**_account_totals(view), "assets": [_asset_row(view)], "positions": positions}
         held = {p.instrument: p for p in view.positions}
         return {
             "feeTier": 0,
@@ -1290,28 +1286,18 @@ def _spot_ticker_weight(params: Mapping[str, str]) -> int:
     return 2 if count <= 20 else 40 if count <= 100 else 80
 
 
-def _my_trades_weight(params: Mapping[str, str]) -> int:
-    return 5 if "orderId" in params else 20
+def _by_limit(
+    default: int, steps: tuple[tuple[int, int], ...], beyond: int
+) -> Callable[[Mapping[str, str]], int]:
+    """A weight by the request's `limit` (`default` when not sent): the weight of the first
+    `(bound, weight)` step whose bound the limit does not pass, else `beyond`."""
 
+    def weight(params: Mapping[str, str]) -> int:
+        text = params.get("limit", "")
+        limit = int(text) if text.isdigit() else default
+        return next((w for bound, w in steps if limit <= bound), beyond)
 
-def _limit_of(params: Mapping[str, str], default: int) -> int:
-    text = params.get("limit", "")
-    return int(text) if text.isdigit() else default
-
-
-def _fapi_klines_weight(params: Mapping[str, str]) -> int:
-    limit = _limit_of(params, 500)
-    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
-
-
-def _spot_depth_weight(params: Mapping[str, str]) -> int:
-    limit = _limit_of(params, 100)
-    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-
-
-def _fapi_depth_weight(params: Mapping[str, str]) -> int:
-    limit = _limit_of(params, 500)
-    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+    return weight
 
 
 def _side_param(p: Mapping[str, str]) -> Side:
@@ -1524,8 +1510,8 @@ _REJECTS = Messages(
 # The weights that depend on the request, by their name in the routes table.
 _WEIGHTS: dict[str, Callable[[Mapping[str, str]], int]] = {
     "ticker": _spot_ticker_weight,
-    "trades": _my_trades_weight,
-    "klines": _fapi_klines_weight,
-    "depth": _spot_depth_weight,
-    "fdepth": _fapi_depth_weight,
+    "trades": lambda params: 5 if "orderId" in params else 20,
+    "klines": _by_limit(500, ((99, 1), (499, 2), (1000, 5)), 10),
+    "depth": _by_limit(100, ((100, 5), (500, 25), (1000, 50)), 250),
+    "fdepth": _by_limit(500, ((50, 2), (100, 5), (500, 10)), 20),
 }
