@@ -74,14 +74,7 @@ PREFIX = "/bitget"
 CLIENT_ID_TTL_MS = 6 * 3_600_000  # Bitget: "the idempotency time is 6 hours"
 USDT_FUTURES = "USDT-FUTURES"
 _PRODUCT_TYPES = frozenset(
-    {
-        "USDT-FUTURES",
-        "COIN-FUTURES",
-        "USDC-FUTURES",
-        "SUSDT-FUTURES",
-        "SCOIN-FUTURES",
-        "SUSDC-FUTURES",
-    }
+    f"{coin}-FUTURES" for coin in ("USDT", "COIN", "USDC", "SUSDT", "SCOIN", "SUSDC")
 )
 _CLIENT_ID_V3 = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,32}$")
 _CLIENT_ID_V2 = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,50}$")
@@ -119,6 +112,13 @@ class Product(StrEnum):
     SPOT = "spot"  # classic spot, v2
     MIX = "mix"  # classic USDT-M futures, v2
     UTA = "uta"  # the unified trading account, v3: spot and futures alike
+
+
+_INTERVALS: dict[Product | None, dict[str, int]] = {
+    Product.SPOT: _SPOT_INTERVALS,
+    Product.MIX: _MIX_INTERVALS,
+    Product.UTA: _UTA_INTERVALS,
+}
 
 
 def _product(route: str) -> Product | None:
@@ -376,6 +376,14 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             raise WireError("40034", f"Parameter {call.params.get('symbol', '')} does not exist")
         return self._symbol(call, self.perp)
 
+    def _listing(self, call: Call, product: Product | None) -> Listing:
+        """The market a request of the generation names (v3: within its category)."""
+        if product is Product.SPOT:
+            return self._symbol(call, self.spot)
+        if product is Product.MIX:
+            return self._mix_symbol(call)
+        return self._symbol(call, self._uta_table(self._category(call)))
+
     def _category(self, call: Call, *, required: bool = True) -> str | None:
         value = call.params.get("category")
         if not value:
@@ -494,17 +502,12 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
 
     def _candles(self, call: Call) -> list[list[str]]:
         product = _product(call.route)
-        if product is Product.SPOT:
-            listing, intervals, key = self._symbol(call, self.spot), _SPOT_INTERVALS, "granularity"
-        elif product is Product.MIX:
-            listing, intervals, key = self._mix_symbol(call), _MIX_INTERVALS, "granularity"
-        else:
-            table = self._uta_table(self._category(call))
-            listing, intervals, key = self._symbol(call, table), _UTA_INTERVALS, "interval"
+        listing = self._listing(call, product)
+        key = "interval" if product is Product.UTA else "granularity"
         name = call.params.get(key)
         if not name:
             raise _empty(key)
-        interval = intervals.get(name)
+        interval = _INTERVALS[product].get(name)
         if interval is None or interval % self.engine.prices.step_ms:
             raise WireError("40017", f"Parameter verification failed {key}")
         history = call.route.endswith(".history")
@@ -535,11 +538,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         )
         newest = list(reversed(events))[(page - 1) * size : page * size]
         return [
-            {
-                "symbol": listing.symbol,
-                "fundingRate": _s(e.rate),
-                "fundingTime": str(e.time_ms),
-            }
+            {"symbol": listing.symbol, "fundingRate": _s(e.rate), "fundingTime": str(e.time_ms)}
             for e in newest
         ]
 
@@ -748,10 +747,8 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         mode: `tradeSide` is ignored, as Bitget documents) or unified (v3 names the time in
         force and size `timeInForce` and `qty`)."""
         p, product = call.params, _product(call.route)
-        if product is Product.SPOT:
-            listing = self._symbol(call, self.spot)
-        elif product is Product.MIX:
-            listing = self._mix_symbol(call)
+        listing = self._listing(call, product)
+        if product is Product.MIX:
             margin_coin = p.get("marginCoin")
             if not margin_coin:
                 raise _empty("marginCoin")
@@ -759,8 +756,6 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
                 raise WireError("43049", "Margin coin is not allowed")
             if p.get("marginMode", "").lower() not in ("crossed", "isolated"):
                 raise _empty("marginMode")
-        else:
-            listing = self._symbol(call, self._uta_table(self._category(call)))
         v3 = product is Product.UTA
         order = _new_order(p, "timeInForce" if v3 else "force", "qty" if v3 else "size")
         reduce_only = product is not Product.SPOT and p.get("reduceOnly", "").lower() == "yes"
@@ -1063,38 +1058,30 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             end_ms=_opt_int(call.params, "endTime"),
             limit=1_000_000,
         )
-        bills = []
-        for r in sorted(rows, key=lambda r: r.income_id, reverse=True):
-            business = _bill_type(r)
-            if business is None or (wanted and business != wanted):
-                continue
-            if below is not None and r.income_id >= below:
-                continue
-            bills.append(
-                {
-                    "billId": str(r.income_id),
-                    "symbol": self.listings[r.instrument].symbol if r.instrument else "",
-                    "amount": _s(r.amount),
-                    "fee": "0",
-                    "feeByCoupon": "",
-                    "businessType": business,
-                    "coin": r.asset,
-                    "balance": "",
-                    "cTime": str(r.time_ms),
-                }
-            )
-            if len(bills) == limit:
-                break
+        bills = [
+            {
+                "billId": str(r.income_id),
+                "symbol": self.listings[r.instrument].symbol if r.instrument else "",
+                "amount": _s(r.amount),
+                "fee": "0",
+                "feeByCoupon": "",
+                "businessType": business,
+                "coin": r.asset,
+                "balance": "",
+                "cTime": str(r.time_ms),
+            }
+            for r in sorted(rows, key=lambda r: r.income_id, reverse=True)
+            if (business := _bill_type(r))
+            and (not wanted or business == wanted)
+            and (below is None or r.income_id < below)
+        ][:limit]
         return {"bills": bills, "endId": bills[-1]["billId"] if bills else None}
 
     # -- classic wallet transfers ------------------------------------------------------------
 
     def _transfer(self, call: Call) -> dict[str, Any]:
         p = call.params
-        pair = (
-            _choice(p, "fromType", _ACCOUNT_TYPES),
-            _choice(p, "toType", _ACCOUNT_TYPES),
-        )
+        pair = (_choice(p, "fromType", _ACCOUNT_TYPES), _choice(p, "toType", _ACCOUNT_TYPES))
         kind = _TRANSFER_KINDS.get(pair)
         if kind is None:
             raise WireError("40017", f"Parameter verification failed {pair[0]} to {pair[1]}")
@@ -1511,14 +1498,6 @@ def _choice(params: Mapping[str, str], name: str, allowed: Iterable[str]) -> str
     return text
 
 
-def _side(params: Mapping[str, str]) -> Side:
-    return Side(_choice(params, "side", ("buy", "sell")))
-
-
-def _order_type(params: Mapping[str, str]) -> OrderType:
-    return OrderType(_choice(params, "orderType", ("limit", "market")))
-
-
 class _NewOrder(NamedTuple):
     side: Side
     type: OrderType
@@ -1530,7 +1509,8 @@ class _NewOrder(NamedTuple):
 
 def _new_order(params: Mapping[str, str], force_key: str, size_key: str) -> _NewOrder:
     """A new order's side, type, time in force and size, checked in Bitget's order."""
-    side, order_type = _side(params), _order_type(params)
+    side = Side(_choice(params, "side", ("buy", "sell")))
+    order_type = OrderType(_choice(params, "orderType", ("limit", "market")))
     tif, post_only = _force(params.get(force_key), order_type)
     size = _decimal(params, size_key, required=True)
     assert size is not None
