@@ -198,6 +198,9 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
     client_id_field = "clientOrderId"
     ok_code = 0
     unserved = ("/api", "/fapi", "/sapi", "/dapi", "/papi", "/eapi", "/futures")
+    internal_error = WireError(
+        -1000, "An unknown error occurred while processing the request.", 500
+    )
 
     def __init__(self, *args: Any, limiter: RateLimiter, **kwargs: Any) -> None:
         self.limiter = limiter
@@ -267,9 +270,6 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         if error.retry_after is not None:
             headers["Retry-After"] = str(error.retry_after)
         return json_response({"code": error.code, "msg": error.msg}, error.status, headers)
-
-    def internal_error(self) -> WireError:
-        return WireError(-1000, "An unknown error occurred while processing the request.", 500)
 
     def unsupported(self, request: web.Request) -> WireError:
         msg = f"This operation is not supported by the simulator: {request.method} {request.path}"

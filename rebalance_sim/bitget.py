@@ -245,6 +245,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
     client_id_field = "clientOid"
     ok_code = "00000"
     unserved = (PREFIX,)
+    internal_error = WireError("40015", "System is abnormal, please try again later", 500)
 
     def __init__(self, *args: Any, rate_scale: float = 1.0, **kwargs: Any) -> None:
         self.throttle = Throttle(rate_scale)
@@ -321,9 +322,6 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         now = self.engine.now_ms()
         payload = {"code": error.code, "msg": error.msg, "requestTime": now, "data": None}
         return json_response(payload, error.status)
-
-    def internal_error(self) -> WireError:
-        return WireError("40015", "System is abnormal, please try again later", 500)
 
     def unsupported(self, request: web.Request) -> WireError:
         return WireError("40404", "Request URL NOT FOUND", 404)

@@ -140,6 +140,7 @@ class Dialect(ABC, Generic[M]):
     client_id_field: ClassVar[str]  # the client order id in an order reply (lost replies)
     ok_code: ClassVar[int | str]  # what the request log says of a success
     unserved: ClassVar[tuple[str, ...]]  # path prefixes answered "not supported"
+    internal_error: ClassVar[WireError]  # the answer to a simulator bug
 
     def __init__(
         self,
@@ -218,9 +219,6 @@ class Dialect(ABC, Generic[M]):
         """An engine rejection as the venue's error."""
 
     @abstractmethod
-    def internal_error(self) -> WireError: ...
-
-    @abstractmethod
     def unsupported(self, request: web.Request) -> WireError: ...
 
     @abstractmethod
@@ -260,7 +258,7 @@ class Dialect(ABC, Generic[M]):
             response = self._refuse(self.rejection(exc, route), outcome)
         except Exception:
             self._log.exception("sim_internal_error", route=route.name)
-            response = self._refuse(self.internal_error(), outcome)
+            response = self._refuse(self.internal_error, outcome)
         if self._log_requests:
             self._log.info(
                 "sim_request",
