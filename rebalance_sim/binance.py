@@ -89,54 +89,55 @@ _FUTURES_RATE_LIMITS = [
 
 
 # ccxt's default market types include COIN-M: this venue answers its exchange information
-# with no market.
+# with no market. A futures order or setting needs the key's futures permission ("Enable
+# Futures"), a spot order its trading one.
 _ROUTES = """
-    route                      method  path                        need   weight  handler
-    spot.ping                  GET     /api/v3/ping                -      1       _empty
-    spot.time                  GET     /api/v3/time                -      1       _time
-    spot.exchangeInfo          GET     /api/v3/exchangeInfo        -      20      _spot_info
-    spot.ticker.24hr           GET     /api/v3/ticker/24hr         -      ticker  _24hr
-    spot.ticker.price          GET     /api/v3/ticker/price        -      2/4     _price
-    spot.ticker.book           GET     /api/v3/ticker/bookTicker   -      2/4     _book
-    spot.klines                GET     /api/v3/klines              -      2       _klines
-    spot.depth                 GET     /api/v3/depth               -      depth   _depth
-    spot.account               GET     /api/v3/account             read   20      _spot_account
-    spot.order.post            POST    /api/v3/order               trade  1       _spot_create
-    spot.order.get             GET     /api/v3/order               read   4       _get_order
-    spot.order.delete          DELETE  /api/v3/order               trade  1       _cancel
-    spot.openOrders            GET     /api/v3/openOrders          read   6/80    _open
-    spot.myTrades              GET     /api/v3/myTrades            read   trades  _trades
-    fapi.ping                  GET     /fapi/v1/ping               -      1       _empty
-    fapi.time                  GET     /fapi/v1/time               -      1       _time
-    fapi.exchangeInfo          GET     /fapi/v1/exchangeInfo       -      1       _fapi_info
-    fapi.ticker.24hr           GET     /fapi/v1/ticker/24hr        -      1/40    _24hr
-    fapi.ticker.price          GET     /fapi/v1/ticker/price       -      1/2     _price
-    fapi.ticker.price.v2       GET     /fapi/v2/ticker/price       -      1/2     _price
-    fapi.ticker.book           GET     /fapi/v1/ticker/bookTicker  -      2/5     _book
-    fapi.klines                GET     /fapi/v1/klines             -      klines  _klines
-    fapi.depth                 GET     /fapi/v1/depth              -      fdepth  _depth
-    fapi.premiumIndex          GET     /fapi/v1/premiumIndex       -      1/10    _premium
-    fapi.fundingRate           GET     /fapi/v1/fundingRate        -      1       _funding
-    fapi.account.v3            GET     /fapi/v3/account            read   5       _fapi_account
-    fapi.account.v2            GET     /fapi/v2/account            read   5       _fapi_account
-    fapi.positionRisk.v3       GET     /fapi/v3/positionRisk       read   5       _risk
-    fapi.positionRisk.v2       GET     /fapi/v2/positionRisk       read   5       _risk
-    fapi.leverageBracket       GET     /fapi/v1/leverageBracket    read   1       _brackets
-    fapi.order.post            POST    /fapi/v1/order              trade  0       _fapi_create
-    fapi.order.get             GET     /fapi/v1/order              read   1       _get_order
-    fapi.order.delete          DELETE  /fapi/v1/order              trade  1       _cancel
-    fapi.openOrders            GET     /fapi/v1/openOrders         read   1/40    _open
-    fapi.userTrades            GET     /fapi/v1/userTrades         read   5       _trades
-    fapi.income                GET     /fapi/v1/income             read   30      _income
-    fapi.leverage              POST    /fapi/v1/leverage           trade  1       _set_leverage
-    fapi.marginType            POST    /fapi/v1/marginType         trade  1       _set_margin_type
-    fapi.positionSide.dual     GET     /fapi/v1/positionSide/dual  read   30      _position_mode
-    fapi.positionSide.set      POST    /fapi/v1/positionSide/dual  trade  1       _set_position_mode
-    fapi.symbolConfig          GET     /fapi/v1/symbolConfig       read   5       _symbol_config
-    dapi.exchangeInfo          GET     /dapi/v1/exchangeInfo       -      1       _futures_info
-    sapi.apiRestrictions       GET     /sapi/v1/account/apiRestrictions  read  1  _api_restrictions
-    sapi.asset.transfer.post   POST    /sapi/v1/asset/transfer     transfer  1    _transfer
-    sapi.asset.transfer.get    GET     /sapi/v1/asset/transfer     read   1       _transfers
+    route                    method  path                        need     weight  handler
+    spot.ping                GET     /api/v3/ping                -        1       _empty
+    spot.time                GET     /api/v3/time                -        1       _time
+    spot.exchangeInfo        GET     /api/v3/exchangeInfo        -        20      _spot_info
+    spot.ticker.24hr         GET     /api/v3/ticker/24hr         -        ticker  _24hr
+    spot.ticker.price        GET     /api/v3/ticker/price        -        2/4     _price
+    spot.ticker.book         GET     /api/v3/ticker/bookTicker   -        2/4     _book
+    spot.klines              GET     /api/v3/klines              -        2       _klines
+    spot.depth               GET     /api/v3/depth               -        depth   _depth
+    spot.account             GET     /api/v3/account             read     20      _spot_account
+    spot.order.post          POST    /api/v3/order               trade    1       _spot_create
+    spot.order.get           GET     /api/v3/order               read     4       _get_order
+    spot.order.delete        DELETE  /api/v3/order               trade    1       _cancel
+    spot.openOrders          GET     /api/v3/openOrders          read     6/80    _open
+    spot.myTrades            GET     /api/v3/myTrades            read     trades  _trades
+    fapi.ping                GET     /fapi/v1/ping               -        1       _empty
+    fapi.time                GET     /fapi/v1/time               -        1       _time
+    fapi.exchangeInfo        GET     /fapi/v1/exchangeInfo       -        1       _fapi_info
+    fapi.ticker.24hr         GET     /fapi/v1/ticker/24hr        -        1/40    _24hr
+    fapi.ticker.price        GET     /fapi/v1/ticker/price       -        1/2     _price
+    fapi.ticker.price.v2     GET     /fapi/v2/ticker/price       -        1/2     _price
+    fapi.ticker.book         GET     /fapi/v1/ticker/bookTicker  -        2/5     _book
+    fapi.klines              GET     /fapi/v1/klines             -        klines  _klines
+    fapi.depth               GET     /fapi/v1/depth              -        fdepth  _depth
+    fapi.premiumIndex        GET     /fapi/v1/premiumIndex       -        1/10    _premium
+    fapi.fundingRate         GET     /fapi/v1/fundingRate        -        1       _funding
+    fapi.account.v3          GET     /fapi/v3/account            read     5       _fapi_account
+    fapi.account.v2          GET     /fapi/v2/account            read     5       _fapi_account
+    fapi.positionRisk.v3     GET     /fapi/v3/positionRisk       read     5       _risk
+    fapi.positionRisk.v2     GET     /fapi/v2/positionRisk       read     5       _risk
+    fapi.leverageBracket     GET     /fapi/v1/leverageBracket    read     1       _brackets
+    fapi.order.post          POST    /fapi/v1/order              futures  0       _fapi_create
+    fapi.order.get           GET     /fapi/v1/order              read     1       _get_order
+    fapi.order.delete        DELETE  /fapi/v1/order              futures  1       _cancel
+    fapi.openOrders          GET     /fapi/v1/openOrders         read     1/40    _open
+    fapi.userTrades          GET     /fapi/v1/userTrades         read     5       _trades
+    fapi.income              GET     /fapi/v1/income             read     30      _income
+    fapi.leverage            POST    /fapi/v1/leverage           futures  1       _set_leverage
+    fapi.marginType          POST    /fapi/v1/marginType         futures  1       _set_margin_type
+    fapi.positionSide.dual   GET     /fapi/v1/positionSide/dual  read     30      _position_mode
+    fapi.positionSide.set    POST    /fapi/v1/positionSide/dual  futures  1       _set_position_mode
+    fapi.symbolConfig        GET     /fapi/v1/symbolConfig       read     5       _symbol_config
+    dapi.exchangeInfo        GET     /dapi/v1/exchangeInfo       -        1       _futures_info
+    sapi.apiRestrictions     GET     /sapi/v1/account/apiRestrictions  read  1  _api_restrictions
+    sapi.asset.transfer.post POST    /sapi/v1/asset/transfer     transfer  1    _transfer
+    sapi.asset.transfer.get  GET     /sapi/v1/asset/transfer     read     1       _transfers
 """
 # The universal transfer types between the spot wallet (MAIN) and the USDⓈ-M wallet (UMFUTURE).
 _TRANSFER_TYPES = {
@@ -179,14 +180,6 @@ def _number(value: Decimal) -> int | float:
 def _upper(value: StrEnum) -> str:
     """An engine enum as Binance spells it (`OrderStatus.PARTIALLY_FILLED`: "PARTIALLY_FILLED")."""
     return value.value.upper()
-
-
-def _need(route: Route[Cost]) -> Permission:
-    """A futures order needs the key's futures permission, a spot order its trading one."""
-    assert route.need is not None
-    if route.need is Permission.TRADE and route.meta.family is Family.FUTURES:
-        return Permission.FUTURES
-    return route.need
 
 
 class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
@@ -250,7 +243,7 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
                 inbound.params,
                 wall_ms=self.engine.clock.wall_ms(),
                 venue=self.venue,
-                need=_need(route),
+                need=route.need,
             )
         except AuthError as exc:
             status, code, msg = _AUTH_ERRORS[exc.failure.value]

@@ -144,60 +144,62 @@ def _oid(record: OrderRecord) -> dict[str, Any]:
     return {"orderId": str(record.order_id), "clientOid": record.client_id}
 
 
+# A classic futures order or setting needs the key's futures permission, a spot or unified
+# order its trading one.
 _ROUTES = """
-    route                 method  path                               need   rate  handler
-    time                  GET     v2/public/time                     -      20    _time
-    spot.symbols          GET     v2/spot/public/symbols             -      20    _instruments
-    margin.currencies     GET     v2/margin/currencies               -      10    _nothing
-    mix.contracts         GET     v2/mix/market/contracts            -      20    _instruments
-    spot.tickers          GET     v2/spot/market/tickers             -      20    _tickers
-    mix.tickers           GET     v2/mix/market/tickers              -      20    _tickers
-    mix.ticker            GET     v2/mix/market/ticker               -      20    _tickers
-    spot.candles          GET     v2/spot/market/candles             -      20    _candles
-    spot.candles.history  GET     v2/spot/market/history-candles     -      20    _candles
-    mix.candles           GET     v2/mix/market/candles              -      20    _candles
-    mix.candles.history   GET     v2/mix/market/history-candles      -      20    _candles
-    mix.funding.history   GET     v2/mix/market/history-fund-rate    -      20    _funding_history
-    mix.funding.current   GET     v2/mix/market/current-fund-rate    -      20    _funding_now
-    mix.markCandles.history GET   v2/mix/market/history-mark-candles -      20    _candles
-    uta.instruments       GET     v3/market/instruments              -      20    _instruments
-    uta.tickers           GET     v3/market/tickers                  -      20    _tickers
-    uta.candles           GET     v3/market/candles                  -      20    _candles
-    uta.candles.history   GET     v3/market/history-candles          -      20    _candles
+    route                 method  path                             need     rate  handler
+    time                  GET     v2/public/time                   -        20    _time
+    spot.symbols          GET     v2/spot/public/symbols           -        20    _instruments
+    margin.currencies     GET     v2/margin/currencies             -        10    _nothing
+    mix.contracts         GET     v2/mix/market/contracts          -        20    _instruments
+    spot.tickers          GET     v2/spot/market/tickers           -        20    _tickers
+    mix.tickers           GET     v2/mix/market/tickers            -        20    _tickers
+    mix.ticker            GET     v2/mix/market/ticker             -        20    _tickers
+    spot.candles          GET     v2/spot/market/candles           -        20    _candles
+    spot.candles.history  GET     v2/spot/market/history-candles   -        20    _candles
+    mix.candles           GET     v2/mix/market/candles            -        20    _candles
+    mix.candles.history   GET     v2/mix/market/history-candles    -        20    _candles
+    mix.funding.history   GET     v2/mix/market/history-fund-rate  -        20    _funding_history
+    mix.funding.current   GET     v2/mix/market/current-fund-rate  -        20    _funding_now
+    mix.markCandles.history GET   v2/mix/market/history-mark-candles -        20    _candles
+    uta.instruments       GET     v3/market/instruments            -        20    _instruments
+    uta.tickers           GET     v3/market/tickers                -        20    _tickers
+    uta.candles           GET     v3/market/candles                -        20    _candles
+    uta.candles.history   GET     v3/market/history-candles        -        20    _candles
     # classic spot
-    spot.account.info     GET     v2/spot/account/info               read   1     _account_info
-    spot.assets           GET     v2/spot/account/assets             read   10    _spot_assets
-    spot.order.post       POST    v2/spot/trade/place-order          trade  10    _place
-    spot.order.cancel     POST    v2/spot/trade/cancel-order         trade  10    _cancel
-    spot.order.get        GET     v2/spot/trade/orderInfo            read   20    _order
-    spot.openOrders       GET     v2/spot/trade/unfilled-orders      read   20    _open
-    spot.fills            GET     v2/spot/trade/fills                read   10    _fills
+    spot.account.info     GET     v2/spot/account/info             read     1     _account_info
+    spot.assets           GET     v2/spot/account/assets           read     10    _spot_assets
+    spot.order.post       POST    v2/spot/trade/place-order        trade    10    _place
+    spot.order.cancel     POST    v2/spot/trade/cancel-order       trade    10    _cancel
+    spot.order.get        GET     v2/spot/trade/orderInfo          read     20    _order
+    spot.openOrders       GET     v2/spot/trade/unfilled-orders    read     20    _open
+    spot.fills            GET     v2/spot/trade/fills              read     10    _fills
     # classic USDT-M futures
-    mix.accounts          GET     v2/mix/account/accounts            read   10    _mix_accounts
-    mix.positions         GET     v2/mix/position/all-position       read   5     _positions
-    mix.order.post        POST    v2/mix/order/place-order           trade  10    _place
-    mix.order.cancel      POST    v2/mix/order/cancel-order          trade  10    _cancel
-    mix.order.get         GET     v2/mix/order/detail                read   10    _order
-    mix.openOrders        GET     v2/mix/order/orders-pending        read   10    _open
-    mix.fills             GET     v2/mix/order/fills                 read   10    _fills
-    mix.leverage          POST    v2/mix/account/set-leverage        trade  5     _mix_leverage
-    mix.marginMode        POST    v2/mix/account/set-margin-mode     trade  5     _mix_margin_mode
-    mix.positionMode      POST    v2/mix/account/set-position-mode   trade  5     _mix_position_mode
-    mix.account           GET     v2/mix/account/account             read   10    _mix_account
-    mix.bill              GET     v2/mix/account/bill                read   10    _mix_bill
+    mix.accounts          GET     v2/mix/account/accounts          read     10    _mix_accounts
+    mix.positions         GET     v2/mix/position/all-position     read     5     _positions
+    mix.order.post        POST    v2/mix/order/place-order         futures  10    _place
+    mix.order.cancel      POST    v2/mix/order/cancel-order        futures  10    _cancel
+    mix.order.get         GET     v2/mix/order/detail              read     10    _order
+    mix.openOrders        GET     v2/mix/order/orders-pending      read     10    _open
+    mix.fills             GET     v2/mix/order/fills               read     10    _fills
+    mix.leverage          POST    v2/mix/account/set-leverage      futures  5     _mix_leverage
+    mix.marginMode        POST    v2/mix/account/set-margin-mode   futures  5     _mix_margin_mode
+    mix.positionMode      POST    v2/mix/account/set-position-mode futures  5     _mix_position_mode
+    mix.account           GET     v2/mix/account/account           read     10    _mix_account
+    mix.bill              GET     v2/mix/account/bill              read     10    _mix_bill
     # unified trading account
-    uta.settings          GET     v3/account/settings                read   10    _uta_settings
-    uta.assets            GET     v3/account/assets                  read   20    _uta_assets
-    uta.positions         GET     v3/position/current-position       read   20    _positions
-    uta.order.post        POST    v3/trade/place-order               trade  10    _place
-    uta.order.cancel      POST    v3/trade/cancel-order              trade  10    _cancel
-    uta.order.get         GET     v3/trade/order-info                read   20    _order
-    uta.openOrders        GET     v3/trade/unfilled-orders           read   20    _open
-    uta.fills             GET     v3/trade/fills                     read   20    _fills
-    uta.leverage          POST    v3/account/set-leverage            trade  5     _uta_leverage
+    uta.settings          GET     v3/account/settings              read     10    _uta_settings
+    uta.assets            GET     v3/account/assets                read     20    _uta_assets
+    uta.positions         GET     v3/position/current-position     read     20    _positions
+    uta.order.post        POST    v3/trade/place-order             trade    10    _place
+    uta.order.cancel      POST    v3/trade/cancel-order            trade    10    _cancel
+    uta.order.get         GET     v3/trade/order-info              read     20    _order
+    uta.openOrders        GET     v3/trade/unfilled-orders         read     20    _open
+    uta.fills             GET     v3/trade/fills                   read     20    _fills
+    uta.leverage          POST    v3/account/set-leverage          trade    5     _uta_leverage
 #   classic wallet transfers between spot and USDT-M futures
-    spot.transfer         POST    v2/spot/wallet/transfer            transfer  10  _transfer
-    spot.transferRecords  GET     v2/spot/account/transferRecords    read   20    _transfer_records
+    spot.transfer         POST    v2/spot/wallet/transfer          transfer  10  _transfer
+    spot.transferRecords  GET     v2/spot/account/transferRecords  read     20    _transfer_records
 """
 # Classic account types (Bitget's `fromType` / `toType`) between which the simulator moves money.
 _TRANSFER_KINDS = {
@@ -222,15 +224,6 @@ _AUTHORITIES: dict[Permission, tuple[str, ...]] = {
     Permission.TRANSFER: ("wtow",),
     Permission.WITHDRAW: ("wwow",),
 }
-
-
-def _need(route: Route[int]) -> Permission:
-    """A classic futures order needs the key's futures permission, a spot order its trading
-    one."""
-    assert route.need is not None
-    if route.need is Permission.TRADE and _product(route.name) is Product.MIX:
-        return Permission.FUTURES
-    return route.need
 
 
 class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
@@ -293,11 +286,11 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
                 tail + inbound.body,
                 wall_ms=self.engine.clock.wall_ms(),
                 venue=self.venue,
-                need=_need(route),
+                need=route.need,
             )
         except AuthError as exc:
             if exc.failure is AuthFailure.PERMISSION_DENIED:
-                msg = f"Incorrect permissions, need {_need(route).value} permissions"
+                msg = f"Incorrect permissions, need {route.need.value} permissions"
                 raise WireError("40014", msg) from None
             code, msg = _AUTH_ERRORS[exc.failure.value]
             raise WireError(code, msg) from None
