@@ -756,7 +756,10 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         }
         return _ORDER.row(form or ("spot" if listing.spot else "fapi"), values)
 
-    def _lookup_ids(self, call: Call, *, cancel: bool) -> tuple[int | None, str | None]:
+    def _named_order(self, call: Call, *, cancel: bool) -> tuple[Listing, OrderRecord]:
+        """The order a query or cancel names (by `orderId` or `origClientOrderId`), cancelled
+        for a cancel."""
+        listing = self._market(call)
         order_id = _opt_int(call.params, "orderId")
         client_id = call.params.get("origClientOrderId") or None
         if order_id is None and client_id is None:
@@ -764,22 +767,16 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
             raise WireError(-1102, msg)
         if order_id is None and client_id and self.faults.is_hidden(call.account, client_id):
             raise _unknown_order(cancel=cancel)
-        return order_id, client_id
+        find = self.engine.cancel_order if cancel else self.engine.get_order
+        return listing, find(
+            call.account, listing.instrument, order_id=order_id, client_id=client_id
+        )
 
     def _get_order(self, call: Call) -> dict[str, Any]:
-        listing = self._market(call)
-        order_id, client_id = self._lookup_ids(call, cancel=False)
-        record = self.engine.get_order(
-            call.account, listing.instrument, order_id=order_id, client_id=client_id
-        )
-        return self._order_row(listing, record)
+        return self._order_row(*self._named_order(call, cancel=False))
 
     def _cancel(self, call: Call) -> dict[str, Any]:
-        listing = self._market(call)
-        order_id, client_id = self._lookup_ids(call, cancel=True)
-        record = self.engine.cancel_order(
-            call.account, listing.instrument, order_id=order_id, client_id=client_id
-        )
+        listing, record = self._named_order(call, cancel=True)
         cancel_id = call.params.get("newClientOrderId", "")
         return self._order_row(
             listing, record, "cancel" if listing.spot else "fapi_post", cancel_id
