@@ -690,9 +690,7 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         self, listing: Listing, side: Side, price: Decimal, family: Family
     ) -> None:
         quote = self.engine.quote(listing.instrument)
-        if not (
-            (side is Side.BUY and price >= quote.ask) or (side is Side.SELL and price <= quote.bid)
-        ):
+        if not (price >= quote.ask if side is Side.BUY else price <= quote.bid):
             return
         if family is Family.SPOT:
             raise WireError(-2010, "Order would immediately match and take.")
@@ -1414,11 +1412,9 @@ def _weight_header(outcome: Outcome) -> dict[str, str]:
 
 
 def _unknown_order(*, cancel: bool) -> WireError:
-    return (
-        WireError(-2011, "Unknown order sent.")
-        if cancel
-        else WireError(-2013, "Order does not exist.")
-    )
+    if cancel:
+        return WireError(-2011, "Unknown order sent.")
+    return WireError(-2013, "Order does not exist.")
 
 
 _AUTH_ERRORS = Messages(

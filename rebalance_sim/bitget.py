@@ -434,11 +434,8 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         return [_INSTRUMENT.row(column, self._instrument_values(call, s)) for s in chosen]
 
     def _instrument_values(self, call: Call, s: Listing) -> dict[str, Any]:
-        rules, fees, is_open = (
-            s.market.rules,
-            self.engine.config.fees,
-            self.engine.is_open(s.instrument),
-        )
+        rules, fees = s.market.rules, self.engine.config.fees
+        is_open = self.engine.is_open(s.instrument)
         return {
             "symbol": s.symbol,
             "category": call.params.get("category", "").upper(),
@@ -756,9 +753,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         side, price = order.side, order.price
         if order.post_only and price is not None:
             quote = self.engine.quote(listing.instrument, venue=self.venue)
-            if (side is Side.BUY and price >= quote.ask) or (
-                side is Side.SELL and price <= quote.bid
-            ):
+            if price >= quote.ask if side is Side.BUY else price <= quote.bid:
                 raise WireError("43011", "The parameter does not meet the specification post_only")
         in_quote = product is Product.SPOT and order.type is OrderType.MARKET and side is Side.BUY
         request = OrderRequest(
