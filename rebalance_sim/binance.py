@@ -334,15 +334,14 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
     def _status(self, listing: Listing) -> str:
         return "TRADING" if self.engine.is_open(listing.instrument) else "BREAK"
 
+    def _info(self, rate_limits: list[dict[str, Any]], symbols: list[Any]) -> dict[str, Any]:
+        """An exchange information's head and its symbols."""
+        head = {"timezone": "UTC", "serverTime": self.engine.now_ms(), "rateLimits": rate_limits}
+        return {**head, "exchangeFilters": [], "symbols": symbols}
+
     def _spot_info(self, call: Call) -> dict[str, Any]:
         chosen = self._chosen(call) or list(self.spot.values())
-        return {
-            "timezone": "UTC",
-            "serverTime": self.engine.now_ms(),
-            "rateLimits": _SPOT_RATE_LIMITS,
-            "exchangeFilters": [],
-            "symbols": [self._spot_symbol_info(listing) for listing in chosen],
-        }
+        return self._info(_SPOT_RATE_LIMITS, [self._spot_symbol_info(s) for s in chosen])
 
     def _spot_symbol_info(self, listing: Listing) -> dict[str, Any]:
         rules, market = listing.market.rules, listing.market
@@ -403,14 +402,8 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         }
 
     def _futures_info(self, call: Call) -> dict[str, Any]:
-        """COIN-M's exchange information (this venue lists no market there), and USDⓈ-M's head."""
-        return {
-            "timezone": "UTC",
-            "serverTime": self.engine.now_ms(),
-            "rateLimits": _FUTURES_RATE_LIMITS,
-            "exchangeFilters": [],
-            "symbols": [],
-        }
+        """COIN-M's exchange information: this venue lists no market there."""
+        return self._info(_FUTURES_RATE_LIMITS, [])
 
     def _fapi_info(self, call: Call) -> dict[str, Any]:
         asset = {
@@ -420,10 +413,9 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         }
         symbols = [self._fapi_symbol_info(listing) for listing in self.perp.values()]
         return {
-            **self._futures_info(call),
+            **self._info(_FUTURES_RATE_LIMITS, symbols),
             "futuresType": "U_MARGINED",
             "assets": [asset],
-            "symbols": symbols,
         }
 
     def _fapi_symbol_info(self, listing: Listing) -> dict[str, Any]:
