@@ -89,54 +89,55 @@ _FUTURES_RATE_LIMITS = [
 
 
 # ccxt's default market types include COIN-M: this venue answers its exchange information
-# with no market.
+# with no market. A futures order or setting needs the key's futures permission ("Enable
+# Futures"), a spot order its trading one.
 _ROUTES = """
-    route                      method  path                        need   weight  handler
-    spot.ping                  GET     /api/v3/ping                -      1       _empty
-    spot.time                  GET     /api/v3/time                -      1       _time
-    spot.exchangeInfo          GET     /api/v3/exchangeInfo        -      20      _spot_info
-    spot.ticker.24hr           GET     /api/v3/ticker/24hr         -      ticker  _24hr
-    spot.ticker.price          GET     /api/v3/ticker/price        -      2/4     _price
-    spot.ticker.book           GET     /api/v3/ticker/bookTicker   -      2/4     _book
-    spot.klines                GET     /api/v3/klines              -      2       _klines
-    spot.depth                 GET     /api/v3/depth               -      depth   _depth
-    spot.account               GET     /api/v3/account             read   20      _spot_account
-    spot.order.post            POST    /api/v3/order               trade  1       _spot_create
-    spot.order.get             GET     /api/v3/order               read   4       _get_order
-    spot.order.delete          DELETE  /api/v3/order               trade  1       _cancel
-    spot.openOrders            GET     /api/v3/openOrders          read   6/80    _open
-    spot.myTrades              GET     /api/v3/myTrades            read   trades  _trades
-    fapi.ping                  GET     /fapi/v1/ping               -      1       _empty
-    fapi.time                  GET     /fapi/v1/time               -      1       _time
-    fapi.exchangeInfo          GET     /fapi/v1/exchangeInfo       -      1       _fapi_info
-    fapi.ticker.24hr           GET     /fapi/v1/ticker/24hr        -      1/40    _24hr
-    fapi.ticker.price          GET     /fapi/v1/ticker/price       -      1/2     _price
-    fapi.ticker.price.v2       GET     /fapi/v2/ticker/price       -      1/2     _price
-    fapi.ticker.book           GET     /fapi/v1/ticker/bookTicker  -      2/5     _book
-    fapi.klines                GET     /fapi/v1/klines             -      klines  _klines
-    fapi.depth                 GET     /fapi/v1/depth              -      fdepth  _depth
-    fapi.premiumIndex          GET     /fapi/v1/premiumIndex       -      1/10    _premium
-    fapi.fundingRate           GET     /fapi/v1/fundingRate        -      1       _funding
-    fapi.account.v3            GET     /fapi/v3/account            read   5       _fapi_account
-    fapi.account.v2            GET     /fapi/v2/account            read   5       _fapi_account
-    fapi.positionRisk.v3       GET     /fapi/v3/positionRisk       read   5       _risk
-    fapi.positionRisk.v2       GET     /fapi/v2/positionRisk       read   5       _risk
-    fapi.leverageBracket       GET     /fapi/v1/leverageBracket    read   1       _brackets
-    fapi.order.post            POST    /fapi/v1/order              trade  0       _fapi_create
-    fapi.order.get             GET     /fapi/v1/order              read   1       _get_order
-    fapi.order.delete          DELETE  /fapi/v1/order              trade  1       _cancel
-    fapi.openOrders            GET     /fapi/v1/openOrders         read   1/40    _open
-    fapi.userTrades            GET     /fapi/v1/userTrades         read   5       _trades
-    fapi.income                GET     /fapi/v1/income             read   30      _income
-    fapi.leverage              POST    /fapi/v1/leverage           trade  1       _set_leverage
-    fapi.marginType            POST    /fapi/v1/marginType         trade  1       _set_margin_type
-    fapi.positionSide.dual     GET     /fapi/v1/positionSide/dual  read   30      _position_mode
-    fapi.positionSide.set      POST    /fapi/v1/positionSide/dual  trade  1       _set_position_mode
-    fapi.symbolConfig          GET     /fapi/v1/symbolConfig       read   5       _symbol_config
-    dapi.exchangeInfo          GET     /dapi/v1/exchangeInfo       -      1       _futures_info
-    sapi.apiRestrictions       GET     /sapi/v1/account/apiRestrictions  read  1  _api_restrictions
-    sapi.asset.transfer.post   POST    /sapi/v1/asset/transfer     transfer  1    _transfer
-    sapi.asset.transfer.get    GET     /sapi/v1/asset/transfer     read   1       _transfers
+    route                    method  path                        need     weight  handler
+    spot.ping                GET     /api/v3/ping                -        1       _empty
+    spot.time                GET     /api/v3/time                -        1       _time
+    spot.exchangeInfo        GET     /api/v3/exchangeInfo        -        20      _spot_info
+    spot.ticker.24hr         GET     /api/v3/ticker/24hr         -        ticker  _24hr
+    spot.ticker.price        GET     /api/v3/ticker/price        -        2/4     _price
+    spot.ticker.book         GET     /api/v3/ticker/bookTicker   -        2/4     _book
+    spot.klines              GET     /api/v3/klines              -        2       _klines
+    spot.depth               GET     /api/v3/depth               -        depth   _depth
+    spot.account             GET     /api/v3/account             read     20      _spot_account
+    spot.order.post          POST    /api/v3/order               trade    1       _spot_create
+    spot.order.get           GET     /api/v3/order               read     4       _get_order
+    spot.order.delete        DELETE  /api/v3/order               trade    1       _cancel
+    spot.openOrders          GET     /api/v3/openOrders          read     6/80    _open
+    spot.myTrades            GET     /api/v3/myTrades            read     trades  _trades
+    fapi.ping                GET     /fapi/v1/ping               -        1       _empty
+    fapi.time                GET     /fapi/v1/time               -        1       _time
+    fapi.exchangeInfo        GET     /fapi/v1/exchangeInfo       -        1       _fapi_info
+    fapi.ticker.24hr         GET     /fapi/v1/ticker/24hr        -        1/40    _24hr
+    fapi.ticker.price        GET     /fapi/v1/ticker/price       -        1/2     _price
+    fapi.ticker.price.v2     GET     /fapi/v2/ticker/price       -        1/2     _price
+    fapi.ticker.book         GET     /fapi/v1/ticker/bookTicker  -        2/5     _book
+    fapi.klines              GET     /fapi/v1/klines             -        klines  _klines
+    fapi.depth               GET     /fapi/v1/depth              -        fdepth  _depth
+    fapi.premiumIndex        GET     /fapi/v1/premiumIndex       -        1/10    _premium
+    fapi.fundingRate         GET     /fapi/v1/fundingRate        -        1       _funding
+    fapi.account.v3          GET     /fapi/v3/account            read     5       _fapi_account
+    fapi.account.v2          GET     /fapi/v2/account            read     5       _fapi_account
+    fapi.positionRisk.v3     GET     /fapi/v3/positionRisk       read     5       _risk
+    fapi.positionRisk.v2     GET     /fapi/v2/positionRisk       read     5       _risk
+    fapi.leverageBracket     GET     /fapi/v1/leverageBracket    read     1       _brackets
+    fapi.order.post          POST    /fapi/v1/order              futures  0       _fapi_create
+    fapi.order.get           GET     /fapi/v1/order              read     1       _get_order
+    fapi.order.delete        DELETE  /fapi/v1/order              futures  1       _cancel
+    fapi.openOrders          GET     /fapi/v1/openOrders         read     1/40    _open
+    fapi.userTrades          GET     /fapi/v1/userTrades         read     5       _trades
+    fapi.income              GET     /fapi/v1/income             read     30      _income
+    fapi.leverage            POST    /fapi/v1/leverage           futures  1       _set_leverage
+    fapi.marginType          POST    /fapi/v1/marginType         futures  1       _set_margin_type
+    fapi.positionSide.dual   GET     /fapi/v1/positionSide/dual  read     30      _position_mode
+    fapi.positionSide.set    POST    /fapi/v1/positionSide/dual  futures  1       _set_position_mode
+    fapi.symbolConfig        GET     /fapi/v1/symbolConfig       read     5       _symbol_config
+    dapi.exchangeInfo        GET     /dapi/v1/exchangeInfo       -        1       _futures_info
+    sapi.apiRestrictions     GET     /sapi/v1/account/apiRestrictions  read  1  _api_restrictions
+    sapi.asset.transfer.post POST    /sapi/v1/asset/transfer     transfer  1    _transfer
+    sapi.asset.transfer.get  GET     /sapi/v1/asset/transfer     read     1       _transfers
 """
 # The universal transfer types between the spot wallet (MAIN) and the USDⓈ-M wallet (UMFUTURE).
 _TRANSFER_TYPES = {
@@ -181,14 +182,6 @@ def _upper(value: StrEnum) -> str:
     return value.value.upper()
 
 
-def _need(route: Route[Cost]) -> Permission:
-    """A futures order needs the key's futures permission, a spot order its trading one."""
-    assert route.need is not None
-    if route.need is Permission.TRADE and route.meta.family is Family.FUTURES:
-        return Permission.FUTURES
-    return route.need
-
-
 class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
     """Serves one engine to ccxt's `binance` (spot) and `binanceusdm` (futures) classes."""
 
@@ -198,6 +191,9 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
     client_id_field = "clientOrderId"
     ok_code = 0
     unserved = ("/api", "/fapi", "/sapi", "/dapi", "/papi", "/eapi", "/futures")
+    internal_error = WireError(
+        -1000, "An unknown error occurred while processing the request.", 500
+    )
 
     def __init__(self, *args: Any, limiter: RateLimiter, **kwargs: Any) -> None:
         self.limiter = limiter
@@ -247,7 +243,7 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
                 inbound.params,
                 wall_ms=self.engine.clock.wall_ms(),
                 venue=self.venue,
-                need=_need(route),
+                need=route.need,
             )
         except AuthError as exc:
             status, code, msg = _AUTH_ERRORS[exc.failure.value]
@@ -267,9 +263,6 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         if error.retry_after is not None:
             headers["Retry-After"] = str(error.retry_after)
         return json_response({"code": error.code, "msg": error.msg}, error.status, headers)
-
-    def internal_error(self) -> WireError:
-        return WireError(-1000, "An unknown error occurred while processing the request.", 500)
 
     def unsupported(self, request: web.Request) -> WireError:
         msg = f"This operation is not supported by the simulator: {request.method} {request.path}"
@@ -341,15 +334,14 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
     def _status(self, listing: Listing) -> str:
         return "TRADING" if self.engine.is_open(listing.instrument) else "BREAK"
 
+    def _info(self, rate_limits: list[dict[str, Any]], symbols: list[Any]) -> dict[str, Any]:
+        """An exchange information's head and its symbols."""
+        head = {"timezone": "UTC", "serverTime": self.engine.now_ms(), "rateLimits": rate_limits}
+        return {**head, "exchangeFilters": [], "symbols": symbols}
+
     def _spot_info(self, call: Call) -> dict[str, Any]:
         chosen = self._chosen(call) or list(self.spot.values())
-        return {
-            "timezone": "UTC",
-            "serverTime": self.engine.now_ms(),
-            "rateLimits": _SPOT_RATE_LIMITS,
-            "exchangeFilters": [],
-            "symbols": [self._spot_symbol_info(listing) for listing in chosen],
-        }
+        return self._info(_SPOT_RATE_LIMITS, [self._spot_symbol_info(s) for s in chosen])
 
     def _spot_symbol_info(self, listing: Listing) -> dict[str, Any]:
         rules, market = listing.market.rules, listing.market
@@ -410,14 +402,8 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         }
 
     def _futures_info(self, call: Call) -> dict[str, Any]:
-        """COIN-M's exchange information (this venue lists no market there), and USDⓈ-M's head."""
-        return {
-            "timezone": "UTC",
-            "serverTime": self.engine.now_ms(),
-            "rateLimits": _FUTURES_RATE_LIMITS,
-            "exchangeFilters": [],
-            "symbols": [],
-        }
+        """COIN-M's exchange information: this venue lists no market there."""
+        return self._info(_FUTURES_RATE_LIMITS, [])
 
     def _fapi_info(self, call: Call) -> dict[str, Any]:
         asset = {
@@ -427,10 +413,9 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         }
         symbols = [self._fapi_symbol_info(listing) for listing in self.perp.values()]
         return {
-            **self._futures_info(call),
+            **self._info(_FUTURES_RATE_LIMITS, symbols),
             "futuresType": "U_MARGINED",
             "assets": [asset],
-            "symbols": symbols,
         }
 
     def _fapi_symbol_info(self, listing: Listing) -> dict[str, Any]:
@@ -697,9 +682,7 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         self, listing: Listing, side: Side, price: Decimal, family: Family
     ) -> None:
         quote = self.engine.quote(listing.instrument)
-        if not (
-            (side is Side.BUY and price >= quote.ask) or (side is Side.SELL and price <= quote.bid)
-        ):
+        if not (price >= quote.ask if side is Side.BUY else price <= quote.bid):
             return
         if family is Family.SPOT:
             raise WireError(-2010, "Order would immediately match and take.")
@@ -763,7 +746,10 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         }
         return _ORDER.row(form or ("spot" if listing.spot else "fapi"), values)
 
-    def _lookup_ids(self, call: Call, *, cancel: bool) -> tuple[int | None, str | None]:
+    def _named_order(self, call: Call, *, cancel: bool) -> tuple[Listing, OrderRecord]:
+        """The order a query or cancel names (by `orderId` or `origClientOrderId`), cancelled
+        for a cancel."""
+        listing = self._market(call)
         order_id = _opt_int(call.params, "orderId")
         client_id = call.params.get("origClientOrderId") or None
         if order_id is None and client_id is None:
@@ -771,22 +757,16 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
             raise WireError(-1102, msg)
         if order_id is None and client_id and self.faults.is_hidden(call.account, client_id):
             raise _unknown_order(cancel=cancel)
-        return order_id, client_id
+        find = self.engine.cancel_order if cancel else self.engine.get_order
+        return listing, find(
+            call.account, listing.instrument, order_id=order_id, client_id=client_id
+        )
 
     def _get_order(self, call: Call) -> dict[str, Any]:
-        listing = self._market(call)
-        order_id, client_id = self._lookup_ids(call, cancel=False)
-        record = self.engine.get_order(
-            call.account, listing.instrument, order_id=order_id, client_id=client_id
-        )
-        return self._order_row(listing, record)
+        return self._order_row(*self._named_order(call, cancel=False))
 
     def _cancel(self, call: Call) -> dict[str, Any]:
-        listing = self._market(call)
-        order_id, client_id = self._lookup_ids(call, cancel=True)
-        record = self.engine.cancel_order(
-            call.account, listing.instrument, order_id=order_id, client_id=client_id
-        )
+        listing, record = self._named_order(call, cancel=True)
         cancel_id = call.params.get("newClientOrderId", "")
         return self._order_row(
             listing, record, "cancel" if listing.spot else "fapi_post", cancel_id
@@ -845,11 +825,7 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
             positions = [
                 self._position(call, p.instrument, p, "v3") for p in view.positions if p.amount
             ]
-            return {
-                **_account_totals(view),
-                "assets": [_asset_row(view)],
-                "positions": positions,
-            }
+            return {**_account_totals(view), "assets": [_asset_row(view)], "positions": positions}
         held = {p.instrument: p for p in view.positions}
         return {
             "feeTier": 0,
@@ -1290,28 +1266,18 @@ def _spot_ticker_weight(params: Mapping[str, str]) -> int:
     return 2 if count <= 20 else 40 if count <= 100 else 80
 
 
-def _my_trades_weight(params: Mapping[str, str]) -> int:
-    return 5 if "orderId" in params else 20
+def _by_limit(
+    default: int, steps: tuple[tuple[int, int], ...], beyond: int
+) -> Callable[[Mapping[str, str]], int]:
+    """A weight by the request's `limit` (`default` when not sent): the weight of the first
+    `(bound, weight)` step whose bound the limit does not pass, else `beyond`."""
 
+    def weight(params: Mapping[str, str]) -> int:
+        text = params.get("limit", "")
+        limit = int(text) if text.isdigit() else default
+        return next((w for bound, w in steps if limit <= bound), beyond)
 
-def _limit_of(params: Mapping[str, str], default: int) -> int:
-    text = params.get("limit", "")
-    return int(text) if text.isdigit() else default
-
-
-def _fapi_klines_weight(params: Mapping[str, str]) -> int:
-    limit = _limit_of(params, 500)
-    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
-
-
-def _spot_depth_weight(params: Mapping[str, str]) -> int:
-    limit = _limit_of(params, 100)
-    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-
-
-def _fapi_depth_weight(params: Mapping[str, str]) -> int:
-    limit = _limit_of(params, 500)
-    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+    return weight
 
 
 def _side_param(p: Mapping[str, str]) -> Side:
@@ -1438,11 +1404,9 @@ def _weight_header(outcome: Outcome) -> dict[str, str]:
 
 
 def _unknown_order(*, cancel: bool) -> WireError:
-    return (
-        WireError(-2011, "Unknown order sent.")
-        if cancel
-        else WireError(-2013, "Order does not exist.")
-    )
+    if cancel:
+        return WireError(-2011, "Unknown order sent.")
+    return WireError(-2013, "Order does not exist.")
 
 
 _AUTH_ERRORS = Messages(
@@ -1524,8 +1488,8 @@ _REJECTS = Messages(
 # The weights that depend on the request, by their name in the routes table.
 _WEIGHTS: dict[str, Callable[[Mapping[str, str]], int]] = {
     "ticker": _spot_ticker_weight,
-    "trades": _my_trades_weight,
-    "klines": _fapi_klines_weight,
-    "depth": _spot_depth_weight,
-    "fdepth": _fapi_depth_weight,
+    "trades": lambda params: 5 if "orderId" in params else 20,
+    "klines": _by_limit(500, ((99, 1), (499, 2), (1000, 5)), 10),
+    "depth": _by_limit(100, ((100, 5), (500, 25), (1000, 50)), 250),
+    "fdepth": _by_limit(500, ((50, 2), (100, 5), (500, 10)), 20),
 }

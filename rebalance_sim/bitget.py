@@ -74,14 +74,7 @@ PREFIX = "/bitget"
 CLIENT_ID_TTL_MS = 6 * 3_600_000  # Bitget: "the idempotency time is 6 hours"
 USDT_FUTURES = "USDT-FUTURES"
 _PRODUCT_TYPES = frozenset(
-    {
-        "USDT-FUTURES",
-        "COIN-FUTURES",
-        "USDC-FUTURES",
-        "SUSDT-FUTURES",
-        "SCOIN-FUTURES",
-        "SUSDC-FUTURES",
-    }
+    f"{coin}-FUTURES" for coin in ("USDT", "COIN", "USDC", "SUSDT", "SCOIN", "SUSDC")
 )
 _CLIENT_ID_V3 = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,32}$")
 _CLIENT_ID_V2 = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,50}$")
@@ -121,6 +114,13 @@ class Product(StrEnum):
     UTA = "uta"  # the unified trading account, v3: spot and futures alike
 
 
+_INTERVALS: dict[Product | None, dict[str, int]] = {
+    Product.SPOT: _SPOT_INTERVALS,
+    Product.MIX: _MIX_INTERVALS,
+    Product.UTA: _UTA_INTERVALS,
+}
+
+
 def _product(route: str) -> Product | None:
     """The generation of a route by its name (None: a public route of no generation)."""
     try:
@@ -144,60 +144,62 @@ def _oid(record: OrderRecord) -> dict[str, Any]:
     return {"orderId": str(record.order_id), "clientOid": record.client_id}
 
 
+# A classic futures order or setting needs the key's futures permission, a spot or unified
+# order its trading one.
 _ROUTES = """
-    route                 method  path                               need   rate  handler
-    time                  GET     v2/public/time                     -      20    _time
-    spot.symbols          GET     v2/spot/public/symbols             -      20    _instruments
-    margin.currencies     GET     v2/margin/currencies               -      10    _nothing
-    mix.contracts         GET     v2/mix/market/contracts            -      20    _instruments
-    spot.tickers          GET     v2/spot/market/tickers             -      20    _tickers
-    mix.tickers           GET     v2/mix/market/tickers              -      20    _tickers
-    mix.ticker            GET     v2/mix/market/ticker               -      20    _tickers
-    spot.candles          GET     v2/spot/market/candles             -      20    _candles
-    spot.candles.history  GET     v2/spot/market/history-candles     -      20    _candles
-    mix.candles           GET     v2/mix/market/candles              -      20    _candles
-    mix.candles.history   GET     v2/mix/market/history-candles      -      20    _candles
-    mix.funding.history   GET     v2/mix/market/history-fund-rate    -      20    _funding_history
-    mix.funding.current   GET     v2/mix/market/current-fund-rate    -      20    _funding_now
-    mix.markCandles.history GET   v2/mix/market/history-mark-candles -      20    _candles
-    uta.instruments       GET     v3/market/instruments              -      20    _instruments
-    uta.tickers           GET     v3/market/tickers                  -      20    _tickers
-    uta.candles           GET     v3/market/candles                  -      20    _candles
-    uta.candles.history   GET     v3/market/history-candles          -      20    _candles
+    route                 method  path                             need     rate  handler
+    time                  GET     v2/public/time                   -        20    _time
+    spot.symbols          GET     v2/spot/public/symbols           -        20    _instruments
+    margin.currencies     GET     v2/margin/currencies             -        10    _nothing
+    mix.contracts         GET     v2/mix/market/contracts          -        20    _instruments
+    spot.tickers          GET     v2/spot/market/tickers           -        20    _tickers
+    mix.tickers           GET     v2/mix/market/tickers            -        20    _tickers
+    mix.ticker            GET     v2/mix/market/ticker             -        20    _tickers
+    spot.candles          GET     v2/spot/market/candles           -        20    _candles
+    spot.candles.history  GET     v2/spot/market/history-candles   -        20    _candles
+    mix.candles           GET     v2/mix/market/candles            -        20    _candles
+    mix.candles.history   GET     v2/mix/market/history-candles    -        20    _candles
+    mix.funding.history   GET     v2/mix/market/history-fund-rate  -        20    _funding_history
+    mix.funding.current   GET     v2/mix/market/current-fund-rate  -        20    _funding_now
+    mix.markCandles.history GET   v2/mix/market/history-mark-candles -        20    _candles
+    uta.instruments       GET     v3/market/instruments            -        20    _instruments
+    uta.tickers           GET     v3/market/tickers                -        20    _tickers
+    uta.candles           GET     v3/market/candles                -        20    _candles
+    uta.candles.history   GET     v3/market/history-candles        -        20    _candles
     # classic spot
-    spot.account.info     GET     v2/spot/account/info               read   1     _account_info
-    spot.assets           GET     v2/spot/account/assets             read   10    _spot_assets
-    spot.order.post       POST    v2/spot/trade/place-order          trade  10    _place
-    spot.order.cancel     POST    v2/spot/trade/cancel-order         trade  10    _cancel
-    spot.order.get        GET     v2/spot/trade/orderInfo            read   20    _order
-    spot.openOrders       GET     v2/spot/trade/unfilled-orders      read   20    _open
-    spot.fills            GET     v2/spot/trade/fills                read   10    _fills
+    spot.account.info     GET     v2/spot/account/info             read     1     _account_info
+    spot.assets           GET     v2/spot/account/assets           read     10    _spot_assets
+    spot.order.post       POST    v2/spot/trade/place-order        trade    10    _place
+    spot.order.cancel     POST    v2/spot/trade/cancel-order       trade    10    _cancel
+    spot.order.get        GET     v2/spot/trade/orderInfo          read     20    _order
+    spot.openOrders       GET     v2/spot/trade/unfilled-orders    read     20    _open
+    spot.fills            GET     v2/spot/trade/fills              read     10    _fills
     # classic USDT-M futures
-    mix.accounts          GET     v2/mix/account/accounts            read   10    _mix_accounts
-    mix.positions         GET     v2/mix/position/all-position       read   5     _positions
-    mix.order.post        POST    v2/mix/order/place-order           trade  10    _place
-    mix.order.cancel      POST    v2/mix/order/cancel-order          trade  10    _cancel
-    mix.order.get         GET     v2/mix/order/detail                read   10    _order
-    mix.openOrders        GET     v2/mix/order/orders-pending        read   10    _open
-    mix.fills             GET     v2/mix/order/fills                 read   10    _fills
-    mix.leverage          POST    v2/mix/account/set-leverage        trade  5     _mix_leverage
-    mix.marginMode        POST    v2/mix/account/set-margin-mode     trade  5     _mix_margin_mode
-    mix.positionMode      POST    v2/mix/account/set-position-mode   trade  5     _mix_position_mode
-    mix.account           GET     v2/mix/account/account             read   10    _mix_account
-    mix.bill              GET     v2/mix/account/bill                read   10    _mix_bill
+    mix.accounts          GET     v2/mix/account/accounts          read     10    _mix_accounts
+    mix.positions         GET     v2/mix/position/all-position     read     5     _positions
+    mix.order.post        POST    v2/mix/order/place-order         futures  10    _place
+    mix.order.cancel      POST    v2/mix/order/cancel-order        futures  10    _cancel
+    mix.order.get         GET     v2/mix/order/detail              read     10    _order
+    mix.openOrders        GET     v2/mix/order/orders-pending      read     10    _open
+    mix.fills             GET     v2/mix/order/fills               read     10    _fills
+    mix.leverage          POST    v2/mix/account/set-leverage      futures  5     _mix_leverage
+    mix.marginMode        POST    v2/mix/account/set-margin-mode   futures  5     _mix_margin_mode
+    mix.positionMode      POST    v2/mix/account/set-position-mode futures  5     _mix_position_mode
+    mix.account           GET     v2/mix/account/account           read     10    _mix_account
+    mix.bill              GET     v2/mix/account/bill              read     10    _mix_bill
     # unified trading account
-    uta.settings          GET     v3/account/settings                read   10    _uta_settings
-    uta.assets            GET     v3/account/assets                  read   20    _uta_assets
-    uta.positions         GET     v3/position/current-position       read   20    _positions
-    uta.order.post        POST    v3/trade/place-order               trade  10    _place
-    uta.order.cancel      POST    v3/trade/cancel-order              trade  10    _cancel
-    uta.order.get         GET     v3/trade/order-info                read   20    _order
-    uta.openOrders        GET     v3/trade/unfilled-orders           read   20    _open
-    uta.fills             GET     v3/trade/fills                     read   20    _fills
-    uta.leverage          POST    v3/account/set-leverage            trade  5     _uta_leverage
+    uta.settings          GET     v3/account/settings              read     10    _uta_settings
+    uta.assets            GET     v3/account/assets                read     20    _uta_assets
+    uta.positions         GET     v3/position/current-position     read     20    _positions
+    uta.order.post        POST    v3/trade/place-order             trade    10    _place
+    uta.order.cancel      POST    v3/trade/cancel-order            trade    10    _cancel
+    uta.order.get         GET     v3/trade/order-info              read     20    _order
+    uta.openOrders        GET     v3/trade/unfilled-orders         read     20    _open
+    uta.fills             GET     v3/trade/fills                   read     20    _fills
+    uta.leverage          POST    v3/account/set-leverage          trade    5     _uta_leverage
 #   classic wallet transfers between spot and USDT-M futures
-    spot.transfer         POST    v2/spot/wallet/transfer            transfer  10  _transfer
-    spot.transferRecords  GET     v2/spot/account/transferRecords    read   20    _transfer_records
+    spot.transfer         POST    v2/spot/wallet/transfer          transfer  10  _transfer
+    spot.transferRecords  GET     v2/spot/account/transferRecords  read     20    _transfer_records
 """
 # Classic account types (Bitget's `fromType` / `toType`) between which the simulator moves money.
 _TRANSFER_KINDS = {
@@ -224,15 +226,6 @@ _AUTHORITIES: dict[Permission, tuple[str, ...]] = {
 }
 
 
-def _need(route: Route[int]) -> Permission:
-    """A classic futures order needs the key's futures permission, a spot order its trading
-    one."""
-    assert route.need is not None
-    if route.need is Permission.TRADE and _product(route.name) is Product.MIX:
-        return Permission.FUTURES
-    return route.need
-
-
 class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
     """Serves one engine to ccxt's `bitget` class, classic and UTA accounts alike; a route's
     budget is its documented rate in requests per second."""
@@ -245,6 +238,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
     client_id_field = "clientOid"
     ok_code = "00000"
     unserved = (PREFIX,)
+    internal_error = WireError("40015", "System is abnormal, please try again later", 500)
 
     def __init__(self, *args: Any, rate_scale: float = 1.0, **kwargs: Any) -> None:
         self.throttle = Throttle(rate_scale)
@@ -292,11 +286,11 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
                 tail + inbound.body,
                 wall_ms=self.engine.clock.wall_ms(),
                 venue=self.venue,
-                need=_need(route),
+                need=route.need,
             )
         except AuthError as exc:
             if exc.failure is AuthFailure.PERMISSION_DENIED:
-                msg = f"Incorrect permissions, need {_need(route).value} permissions"
+                msg = f"Incorrect permissions, need {route.need.value} permissions"
                 raise WireError("40014", msg) from None
             code, msg = _AUTH_ERRORS[exc.failure.value]
             raise WireError(code, msg) from None
@@ -321,9 +315,6 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         now = self.engine.now_ms()
         payload = {"code": error.code, "msg": error.msg, "requestTime": now, "data": None}
         return json_response(payload, error.status)
-
-    def internal_error(self) -> WireError:
-        return WireError("40015", "System is abnormal, please try again later", 500)
 
     def unsupported(self, request: web.Request) -> WireError:
         return WireError("40404", "Request URL NOT FOUND", 404)
@@ -375,6 +366,14 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         if not self._usdt_futures(call):
             raise WireError("40034", f"Parameter {call.params.get('symbol', '')} does not exist")
         return self._symbol(call, self.perp)
+
+    def _listing(self, call: Call, product: Product | None) -> Listing:
+        """The market a request of the generation names (v3: within its category)."""
+        if product is Product.SPOT:
+            return self._symbol(call, self.spot)
+        if product is Product.MIX:
+            return self._mix_symbol(call)
+        return self._symbol(call, self._uta_table(self._category(call)))
 
     def _category(self, call: Call, *, required: bool = True) -> str | None:
         value = call.params.get("category")
@@ -435,11 +434,8 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         return [_INSTRUMENT.row(column, self._instrument_values(call, s)) for s in chosen]
 
     def _instrument_values(self, call: Call, s: Listing) -> dict[str, Any]:
-        rules, fees, is_open = (
-            s.market.rules,
-            self.engine.config.fees,
-            self.engine.is_open(s.instrument),
-        )
+        rules, fees = s.market.rules, self.engine.config.fees
+        is_open = self.engine.is_open(s.instrument)
         return {
             "symbol": s.symbol,
             "category": call.params.get("category", "").upper(),
@@ -494,17 +490,12 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
 
     def _candles(self, call: Call) -> list[list[str]]:
         product = _product(call.route)
-        if product is Product.SPOT:
-            listing, intervals, key = self._symbol(call, self.spot), _SPOT_INTERVALS, "granularity"
-        elif product is Product.MIX:
-            listing, intervals, key = self._mix_symbol(call), _MIX_INTERVALS, "granularity"
-        else:
-            table = self._uta_table(self._category(call))
-            listing, intervals, key = self._symbol(call, table), _UTA_INTERVALS, "interval"
+        listing = self._listing(call, product)
+        key = "interval" if product is Product.UTA else "granularity"
         name = call.params.get(key)
         if not name:
             raise _empty(key)
-        interval = intervals.get(name)
+        interval = _INTERVALS[product].get(name)
         if interval is None or interval % self.engine.prices.step_ms:
             raise WireError("40017", f"Parameter verification failed {key}")
         history = call.route.endswith(".history")
@@ -535,11 +526,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         )
         newest = list(reversed(events))[(page - 1) * size : page * size]
         return [
-            {
-                "symbol": listing.symbol,
-                "fundingRate": _s(e.rate),
-                "fundingTime": str(e.time_ms),
-            }
+            {"symbol": listing.symbol, "fundingRate": _s(e.rate), "fundingTime": str(e.time_ms)}
             for e in newest
         ]
 
@@ -748,10 +735,8 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         mode: `tradeSide` is ignored, as Bitget documents) or unified (v3 names the time in
         force and size `timeInForce` and `qty`)."""
         p, product = call.params, _product(call.route)
-        if product is Product.SPOT:
-            listing = self._symbol(call, self.spot)
-        elif product is Product.MIX:
-            listing = self._mix_symbol(call)
+        listing = self._listing(call, product)
+        if product is Product.MIX:
             margin_coin = p.get("marginCoin")
             if not margin_coin:
                 raise _empty("marginCoin")
@@ -759,8 +744,6 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
                 raise WireError("43049", "Margin coin is not allowed")
             if p.get("marginMode", "").lower() not in ("crossed", "isolated"):
                 raise _empty("marginMode")
-        else:
-            listing = self._symbol(call, self._uta_table(self._category(call)))
         v3 = product is Product.UTA
         order = _new_order(p, "timeInForce" if v3 else "force", "qty" if v3 else "size")
         reduce_only = product is not Product.SPOT and p.get("reduceOnly", "").lower() == "yes"
@@ -770,9 +753,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         side, price = order.side, order.price
         if order.post_only and price is not None:
             quote = self.engine.quote(listing.instrument, venue=self.venue)
-            if (side is Side.BUY and price >= quote.ask) or (
-                side is Side.SELL and price <= quote.bid
-            ):
+            if price >= quote.ask if side is Side.BUY else price <= quote.bid:
                 raise WireError("43011", "The parameter does not meet the specification post_only")
         in_quote = product is Product.SPOT and order.type is OrderType.MARKET and side is Side.BUY
         request = OrderRequest(
@@ -1063,38 +1044,30 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             end_ms=_opt_int(call.params, "endTime"),
             limit=1_000_000,
         )
-        bills = []
-        for r in sorted(rows, key=lambda r: r.income_id, reverse=True):
-            business = _bill_type(r)
-            if business is None or (wanted and business != wanted):
-                continue
-            if below is not None and r.income_id >= below:
-                continue
-            bills.append(
-                {
-                    "billId": str(r.income_id),
-                    "symbol": self.listings[r.instrument].symbol if r.instrument else "",
-                    "amount": _s(r.amount),
-                    "fee": "0",
-                    "feeByCoupon": "",
-                    "businessType": business,
-                    "coin": r.asset,
-                    "balance": "",
-                    "cTime": str(r.time_ms),
-                }
-            )
-            if len(bills) == limit:
-                break
+        bills = [
+            {
+                "billId": str(r.income_id),
+                "symbol": self.listings[r.instrument].symbol if r.instrument else "",
+                "amount": _s(r.amount),
+                "fee": "0",
+                "feeByCoupon": "",
+                "businessType": business,
+                "coin": r.asset,
+                "balance": "",
+                "cTime": str(r.time_ms),
+            }
+            for r in sorted(rows, key=lambda r: r.income_id, reverse=True)
+            if (business := _bill_type(r))
+            and (not wanted or business == wanted)
+            and (below is None or r.income_id < below)
+        ][:limit]
         return {"bills": bills, "endId": bills[-1]["billId"] if bills else None}
 
     # -- classic wallet transfers ------------------------------------------------------------
 
     def _transfer(self, call: Call) -> dict[str, Any]:
         p = call.params
-        pair = (
-            _choice(p, "fromType", _ACCOUNT_TYPES),
-            _choice(p, "toType", _ACCOUNT_TYPES),
-        )
+        pair = (_choice(p, "fromType", _ACCOUNT_TYPES), _choice(p, "toType", _ACCOUNT_TYPES))
         kind = _TRANSFER_KINDS.get(pair)
         if kind is None:
             raise WireError("40017", f"Parameter verification failed {pair[0]} to {pair[1]}")
@@ -1511,14 +1484,6 @@ def _choice(params: Mapping[str, str], name: str, allowed: Iterable[str]) -> str
     return text
 
 
-def _side(params: Mapping[str, str]) -> Side:
-    return Side(_choice(params, "side", ("buy", "sell")))
-
-
-def _order_type(params: Mapping[str, str]) -> OrderType:
-    return OrderType(_choice(params, "orderType", ("limit", "market")))
-
-
 class _NewOrder(NamedTuple):
     side: Side
     type: OrderType
@@ -1530,7 +1495,8 @@ class _NewOrder(NamedTuple):
 
 def _new_order(params: Mapping[str, str], force_key: str, size_key: str) -> _NewOrder:
     """A new order's side, type, time in force and size, checked in Bitget's order."""
-    side, order_type = _side(params), _order_type(params)
+    side = Side(_choice(params, "side", ("buy", "sell")))
+    order_type = OrderType(_choice(params, "orderType", ("limit", "market")))
     tif, post_only = _force(params.get(force_key), order_type)
     size = _decimal(params, size_key, required=True)
     assert size is not None

@@ -18,9 +18,10 @@ import contextlib
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
 import structlog
@@ -140,6 +141,7 @@ class Dialect(ABC, Generic[M]):
     client_id_field: ClassVar[str]  # the client order id in an order reply (lost replies)
     ok_code: ClassVar[int | str]  # what the request log says of a success
     unserved: ClassVar[tuple[str, ...]]  # path prefixes answered "not supported"
+    internal_error: ClassVar[WireError]  # the answer to a simulator bug
 
     def __init__(
         self,
@@ -218,9 +220,6 @@ class Dialect(ABC, Generic[M]):
         """An engine rejection as the venue's error."""
 
     @abstractmethod
-    def internal_error(self) -> WireError: ...
-
-    @abstractmethod
     def unsupported(self, request: web.Request) -> WireError: ...
 
     @abstractmethod
@@ -230,7 +229,7 @@ class Dialect(ABC, Generic[M]):
     # -- the pipeline --------------------------------------------------------------------------
 
     def routes(self) -> list[web.RouteDef]:
-        served = [web.route(r.method, r.path, self._bind(r)) for r in self.endpoints]
+        served = [web.route(r.method, r.path, partial(self._serve, r)) for r in self.endpoints]
         return served + [
             web.route("*", f"{p}/{{tail:.*}}", self._unsupported) for p in self.unserved
         ]
@@ -238,12 +237,6 @@ class Dialect(ABC, Generic[M]):
     async def _unsupported(self, request: web.Request) -> web.Response:
         """Not served here: a BadRequest for ccxt, not a bare 404 it takes for an outage."""
         return self.error_reply(self.unsupported(request), Outcome(self.ok_code))
-
-    def _bind(self, route: Route[M]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def serve(request: web.Request) -> web.StreamResponse:
-            return await self._serve(route, request)
-
-        return serve
 
     async def _serve(self, route: Route[M], request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -260,7 +253,7 @@ class Dialect(ABC, Generic[M]):
             response = self._refuse(self.rejection(exc, route), outcome)
         except Exception:
             self._log.exception("sim_internal_error", route=route.name)
-            response = self._refuse(self.internal_error(), outcome)
+            response = self._refuse(self.internal_error, outcome)
         if self._log_requests:
             self._log.info(
                 "sim_request",

@@ -10,7 +10,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from rebalance_sim.client import binance_client
-from rebalance_sim.engine import MarginMode
+from rebalance_sim.engine import MarginMode, OrderStatus
 from rebalance_sim.server import SimHandle
 from tests.sim_support import dec, exact_scenario, pinned_server
 
@@ -169,3 +169,14 @@ async def test_leverage_brackets_drive_ccxt_maintenance_margin(usdm: Any) -> Non
     (position,) = await usdm.fetch_positions()
     assert position["maintenanceMarginPercentage"] == 0.004
     assert dec(position["maintenanceMargin"]) == D("2.4")
+
+
+async def test_a_post_only_order_that_would_take_is_refused_and_one_above_the_bid_rests(
+    sim: SimHandle, usdm: Any
+) -> None:
+    params = {"postOnly": True}  # sent as timeInForce GTX
+    with pytest.raises(ccxt.InvalidOrder, match="-5022"):
+        await usdm.create_order("BTC/USDT:USDT", "limit", "sell", 0.01, 59994, params)
+    assert sim.admin.orders() == []
+    await usdm.create_order("BTC/USDT:USDT", "limit", "sell", 0.01, 59995, params)
+    assert [(o.price, o.status) for o in sim.admin.orders()] == [(D("59995"), OrderStatus.NEW)]

@@ -258,3 +258,15 @@ async def test_the_order_book_starts_at_the_touch(spot: Any) -> None:
 async def test_an_endpoint_the_simulator_does_not_serve_is_a_bad_request(spot: Any) -> None:
     with pytest.raises(ccxt.BadRequest, match="-1020"):
         await spot.public_get_avgprice({"symbol": "BTCUSDT"})
+
+
+async def test_a_post_only_order_that_would_take_is_refused_and_one_below_the_ask_rests(
+    sim: SimHandle, spot: Any
+) -> None:
+    await spot.load_markets()
+    ask = dec((await spot.fetch_ticker("BTC/USDT"))["ask"])
+    with pytest.raises(ccxt.OrderImmediatelyFillable, match="would immediately match and take"):
+        await spot.create_order("BTC/USDT", "limit", "buy", 0.001, float(ask), {"postOnly": True})
+    assert sim.admin.orders() == []
+    await spot.create_order("BTC/USDT", "limit", "buy", 0.001, float(ask - 1), {"postOnly": True})
+    assert [(o.price, o.status) for o in sim.admin.orders()] == [(ask - 1, OrderStatus.NEW)]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import ccxt.async_support as ccxt
+import pytest
+
 from rebalance_sim.client import binance_client
 from rebalance_sim.engine import InstrumentId, MarketKind, OrderStatus, Side
 from rebalance_sim.server import SimHandle
@@ -232,3 +235,17 @@ async def test_bitget_spot_filters_are_bitgets_not_binances(
         assert engine.market(btc, "binance").rules.step_size == D("0.00001")
     finally:
         await binance.close()
+
+
+async def test_a_post_only_order_that_would_take_is_refused_and_one_below_the_ask_rests(
+    sim: SimHandle, connect: Connect, account: str
+) -> None:
+    client = await connect(account)
+    params = {"postOnly": True}
+    with pytest.raises(ccxt.ExchangeError, match="43011"):
+        await client.create_order("BTC/USDT", "limit", "buy", 0.001, 60006, params)
+    assert sim.admin.orders(account) == []
+    await client.create_order("BTC/USDT", "limit", "buy", 0.001, 60005, params)
+    assert [(o.price, o.status) for o in sim.admin.orders(account)] == [
+        (D("60005"), OrderStatus.NEW)
+    ]
