@@ -218,13 +218,13 @@ class StatusHistory:
             self._coarse.append(sample)
 
     def _add_quiet_sample(self, moment: datetime, record: Mapping[str, Any]) -> None:
-        """A compact `quiet_cycle` record carries the NAV, not the weights: it is written only
-        when no weight moved materially since the last full `drift` record, so the chart keeps
-        that record's weights and plots the quiet cycle's NAV."""
+        """A compact `quiet_cycle` record carries the NAV, not the weights: the NAV chart plots
+        it, the drift charts do not (the weights it would show are an earlier cycle's; a full
+        `drift` record, at least hourly, is their next point)."""
         nav = _float(record.get("nav"))
-        if nav is None or not self._raw:
+        if nav is None:
             return
-        self._add_sample(Sample(moment, nav, self._raw[-1].sleeves))
+        self._add_sample(Sample(moment, nav, {}))
 
     def _add_cycle(self, moment: datetime, record: Mapping[str, Any]) -> None:
         if record.get("traded") is True:
