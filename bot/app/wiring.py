@@ -550,7 +550,10 @@ def _transfers(
     else:
         assert mode is Mode.LIVE
         ports = {
-            v.venue: CcxtTransfers(accounts[v.spot_account].client, v.exchange) for v in venues
+            v.venue: CcxtTransfers(
+                accounts[v.spot_account].client, v.exchange, gate=accounts[v.spot_account].call
+            )
+            for v in venues
         }
         runner = TransferExecutor(config.portfolio, ports, store, audit, clock, sleep=waits.sleep)
     log.info(

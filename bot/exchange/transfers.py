@@ -10,7 +10,7 @@ for ccxt's binance).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,6 +19,13 @@ from bot.core.policy.collateral import TransferLeg, Wallet
 from bot.exchange.errors import Outcome, describe, order_outcome, to_bot_error
 
 _CCXT_WALLET = {Wallet.SPOT: "spot", Wallet.FUTURES: "swap"}
+
+# A request's way out (an account's `call`): its request budgets and back-off.
+Gate = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+async def _direct(action: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+    return await fn()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +46,14 @@ class TransferFound:
 
 
 class CcxtTransfers:
-    """One exchange account's transfers, through the ccxt client of either of its wallets."""
+    """One exchange account's transfers, through the ccxt client of either of its wallets.
+    `gate`: the account's request path (its pool's and key's budgets, a 429's back-off), so a
+    transfer waits like any other request; without one the request goes straight out."""
 
-    def __init__(self, client: Any, exchange: str) -> None:
+    def __init__(self, client: Any, exchange: str, *, gate: Gate = _direct) -> None:
         self._client = client
         self._exchange = exchange
+        self._gate = gate
 
     @property
     def takes_client_id(self) -> bool:
@@ -53,12 +63,15 @@ class CcxtTransfers:
         """Send the transfer once; never retried here."""
         params = {"clientOid": client_id} if self.takes_client_id else {}
         try:
-            entry = await self._client.transfer(
-                leg.asset,
-                float(leg.amount),
-                _CCXT_WALLET[leg.from_wallet],
-                _CCXT_WALLET[leg.to_wallet],
-                params,
+            entry = await self._gate(
+                "transfer",
+                lambda: self._client.transfer(
+                    leg.asset,
+                    float(leg.amount),
+                    _CCXT_WALLET[leg.from_wallet],
+                    _CCXT_WALLET[leg.to_wallet],
+                    params,
+                ),
             )
         except Exception as exc:
             return TransferReply(None, order_outcome(exc), describe(exc))
@@ -79,7 +92,10 @@ class CcxtTransfers:
         else:
             params["until"] = until_ms
         try:
-            rows = await self._client.fetch_transfers(leg.asset, since_ms, None, params)
+            rows = await self._gate(
+                "transfer lookup",
+                lambda: self._client.fetch_transfers(leg.asset, since_ms, None, params),
+            )
         except Exception as exc:
             raise to_bot_error(exc, f"transfer lookup {client_id}") from exc
         for row in sorted(rows, key=lambda r: r.get("timestamp") or 0):

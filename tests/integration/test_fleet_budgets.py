@@ -12,6 +12,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from pydantic import SecretStr
 
 from bot.app.wiring import build_accounts
 from bot.core.domain import MarketType, Mode
+from bot.core.policy.collateral import TransferLeg, Wallet
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.budget import RequestBudget
 from bot.exchange.clients import make_client
 from bot.exchange.errors import is_rate_limited
 from bot.exchange.shared import SharedVenues
+from bot.exchange.transfers import CcxtTransfers
 from bot.exchange.venues import weight_pool
 from bot.portfolios import load_portfolios
 from bot.simulator import EmbeddedSimulator
@@ -256,3 +259,28 @@ async def test_the_futures_minute_nearly_used_holds_back_futures_accounts_never_
         limiter.charge(ip, Family.SPOT, 5500)  # more than 90 % of 6,000 with the next read
         await _through_at_once([accounts["two.spot"]], pools.log, ["spot.account"])
         await _held_back(accounts["one.spot"], pools.log)
+
+
+async def test_a_wallet_transfer_waits_on_its_pool_like_any_request(tmp_path: Path) -> None:
+    """Binance answered one spot account's read with a 429 and a Retry-After: a transfer by the
+    other spot account's wallet (on the same IP's pool) is not sent while the pool waits."""
+    async with _two_portfolios(tmp_path) as pools:
+        sim, accounts, log = pools.sim, pools.accounts, pools.log
+        sim.admin.set_rate_limits(
+            RateLimits(spot_weight_per_minute=0, futures_weight_per_minute=1_000_000)
+        )
+        await _refused(accounts["one.spot"])
+        spot = accounts["two.spot"]
+        assert spot.budget.blocked_for > 30
+        port = CcxtTransfers(spot.client, "binance", gate=spot.call)
+        leg = TransferLeg(
+            0, "binance", "binance", "spot", Wallet.SPOT, "perp", Wallet.FUTURES, "USDT",
+            Decimal("10"),
+        )  # fmt: skip
+        seen = len(log)
+        sent = asyncio.create_task(port.send(leg, "rb-test-transfer"))
+        await asyncio.sleep(0.5)
+        assert not sent.done(), "the transfer did not wait on its pool"
+        sent.cancel()
+        assert log[seen:] == []
+        assert sim.admin.transfers("two") == []
