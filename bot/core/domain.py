@@ -192,10 +192,8 @@ class Holding:
 
     @property
     def total(self) -> Decimal:
-        """Everything the account owns of the asset: what NAV and the sleeve weights count
-        (`in_wallet` + `outside_total`, inline: every cycle asks it of every holding)."""
-        outside = self.outside
-        return self.free + self.used + (sum(outside.values(), ZERO) if outside else ZERO)
+        """Everything the account owns of the asset: what NAV and the sleeve weights count."""
+        return self.in_wallet + self.outside_total
 
 
 @dataclass(frozen=True, slots=True)

@@ -519,14 +519,18 @@ class ExchangeAccount:
             quote = self._quote(symbol, ticker)
             self._last_quotes[symbol] = (raw, types, quote)
             return quote
+        q = last[2]
+        return Quote(q.last, q.bid, q.ask, self._ticker_time(symbol, ticker), q.mark)
+
+    def _ticker_time(self, symbol: str, ticker: Mapping[str, Any]) -> datetime:
+        """The ticker's time (a batch's tickers often share it: converted once)."""
         timestamp = ticker.get("timestamp")
         if timestamp is None:
             raise DataError(f"{symbol} ticker has no timestamp")
-        q = last[2]
-        stamp = self._last_stamp  # a batch's tickers often share their time
+        stamp = self._last_stamp
         if stamp is None or stamp[0] != timestamp:
             stamp = self._last_stamp = (timestamp, _ms_to_datetime(timestamp))
-        return Quote(q.last, q.bid, q.ask, stamp[1], q.mark)
+        return stamp[1]
 
     async def _tickers(self, symbols: list[str]) -> Mapping[str, Mapping[str, Any]]:
         """This account's own batch request, or the venue's shared batch."""
@@ -541,17 +545,14 @@ class ExchangeAccount:
             return await fetch(symbols)
         return await self._shared.batch(self._venue).tickers(symbols, fetch)
 
-    @staticmethod
-    def _quote(symbol: str, ticker: Mapping[str, Any]) -> Quote:
+    def _quote(self, symbol: str, ticker: Mapping[str, Any]) -> Quote:
         last = to_decimal(ticker.get("last"), f"{symbol} last price", allow_none=True)
         if last is None:
             last = to_decimal(ticker.get("close"), f"{symbol} last price")
         assert last is not None
         if last <= 0:
             raise DataError(f"{symbol} last price is {last}")
-        timestamp = ticker.get("timestamp")
-        if timestamp is None:
-            raise DataError(f"{symbol} ticker has no timestamp")
+        timestamp = self._ticker_time(symbol, ticker)
         bid = to_decimal(ticker.get("bid"), f"{symbol} bid", allow_none=True)
         ask = to_decimal(ticker.get("ask"), f"{symbol} ask", allow_none=True)
         mark = to_decimal(ticker.get("markPrice"), f"{symbol} mark", allow_none=True)
@@ -559,7 +560,7 @@ class ExchangeAccount:
             last=last,
             bid=bid if bid and bid > 0 else None,
             ask=ask if ask and ask > 0 else None,
-            timestamp=_ms_to_datetime(timestamp),
+            timestamp=timestamp,
             mark=mark if mark and mark > 0 else None,
         )
 

@@ -80,7 +80,7 @@ _BITGET_EXACT_CODES: dict[str, type[Exception]] = {
 
 
 # Binance's request-weight budgets per minute and IP: spot (/api) and USDⓈ-M (/fapi) apart.
-_WEIGHT_PER_MINUTE = {MarketType.SPOT: 6000, MarketType.SWAP: 2400}
+_WEIGHT_PER_MINUTE = {"binance:api": 6000, "binance:fapi": 2400}  # by weight pool
 _USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
 
 
@@ -88,9 +88,7 @@ def weight_limit(exchange_id: str, market_type: MarketType) -> int | None:
     """The exchange's request-weight budget per minute for this account's API, where the
     exchange reports the weight used (Binance); None elsewhere (Bitget limits calls per
     endpoint and second instead)."""
-    if exchange_id not in ("binance", "binanceusdm"):
-        return None
-    return _WEIGHT_PER_MINUTE[MarketType.SWAP if exchange_id == "binanceusdm" else market_type]
+    return _WEIGHT_PER_MINUTE.get(weight_pool(exchange_id, market_type))
 
 
 def used_weight(exchange_id: str, headers: Mapping[str, str] | None) -> int | None:

@@ -13,15 +13,12 @@ from bot.core.policy.valuation import Valuation, value_portfolio
 def sleeve_value(sleeve: Sleeve, valuation: Valuation) -> Decimal:
     """Spot: the value of the sleeve's assets; futures: the signed notional of its positions."""
     total = ZERO
-    if sleeve.kind is SleeveKind.SPOT:
-        values = valuation.spot_values
-        for component in sleeve.components:
-            key = component.key
-            total += values.get((key.account, key.symbol.partition("/")[0]), ZERO)
-    else:
-        exposures = valuation.exposures
-        for component in sleeve.components:
-            total += exposures.get(component.key, ZERO)
+    for component in sleeve.components:
+        key = component.key
+        if sleeve.kind is SleeveKind.SPOT:
+            total += valuation.spot_value(key.account, key.symbol.partition("/")[0])
+        else:
+            total += valuation.exposures.get(key, ZERO)
     return total
 
 

@@ -159,49 +159,39 @@ def check_prices(
     used = {
         k: q
         for k, q in sorted(quotes.items())
-        if not ignore or k in needed or base_and_quote(k.symbol)[0] not in ignore
+        if k in needed or base_and_quote(k.symbol)[0] not in ignore
     }
-    missing = needed.difference(quotes)
     problems = [
         PriceProblem(PriceCheck.MISSING, (k,), {}, None, f"{k}: no usable quote this cycle")
-        for k in sorted(missing)
+        for k in sorted(needed)
+        if k not in quotes
     ]
     for key, quote in used.items():
-        found = _quote_problems(key, quote, limits)
-        if found:
-            problems.extend(found)
+        problems.extend(_quote_problems(key, quote, limits))
     invalid = {k for p in problems if p.check is PriceCheck.INVALID for k in p.keys}
-    valid = {k: q for k, q in used.items() if k not in invalid} if invalid else used
+    valid = {k: q for k, q in used.items() if k not in invalid}
     problems.extend(_peer_problems(valid, limits.max_basis))
     flagged = {k for p in problems for k in p.keys}
-    before = reference.prices
-    prices = dict(before)
+    prices = dict(reference.prices)
     pending = dict(reference.pending)
     accepted: list[AcceptedJump] = []
-    limit = limits.max_price_jump
     for key, quote in used.items():
-        if pending:
-            pending.pop(key, None)
-        if flagged and key in flagged:
+        pending.pop(key, None)
+        if key in flagged:
             continue  # an inconsistent source breaks a run of confirmations
-        last = quote.last
-        previous = before.get(key)
-        if (
-            not previous
-            or limit is None
-            or (last == previous and limit >= 0)  # no move: within any limit
-            or _move(previous, last) <= limit
-        ):
-            prices[key] = last
+        previous = reference.prices.get(key)
+        limit = limits.max_price_jump
+        if not previous or limit is None or _move(previous, quote.last) <= limit:
+            prices[key] = quote.last
             continue
         seen = reference.pending.get(key)
-        cycles = 1 + (seen.cycles if seen and _move(seen.price, last) <= limit else 0)
+        cycles = 1 + (seen.cycles if seen and _move(seen.price, quote.last) <= limit else 0)
         if cycles >= limits.confirm_cycles:
-            prices[key] = last
-            accepted.append(AcceptedJump(key, previous, last, cycles))
+            prices[key] = quote.last
+            accepted.append(AcceptedJump(key, previous, quote.last, cycles))
             continue
-        pending[key] = PendingJump(last, cycles)
-        problems.append(_jump_problem(key, previous, last, limit, cycles, limits))
+        pending[key] = PendingJump(quote.last, cycles)
+        problems.append(_jump_problem(key, previous, quote.last, limit, cycles, limits))
     return PriceVerdict(
         tuple(problems), tuple(accepted), PriceReference(prices, pending), len(used)
     )
@@ -223,23 +213,20 @@ def _values(quote: Quote) -> dict[str, Decimal]:
 
 def _quote_problems(key: InstrumentKey, quote: Quote, limits: PriceLimits) -> list[PriceProblem]:
     # Most quotes pass: the named values a problem records are only built for one that fails.
-    last, bid, ask, mark = quote.last, quote.bid, quote.ask, quote.mark
-    if not (
-        last.is_finite()
-        and last > 0
-        and (bid is None or (bid.is_finite() and bid > 0))
-        and (ask is None or (ask.is_finite() and ask > 0))
-        and (mark is None or (mark.is_finite() and mark > 0))
+    mark = quote.mark
+    for name, value in (
+        ("last", quote.last),
+        ("bid", quote.bid),
+        ("ask", quote.ask),
+        ("mark", mark),
     ):
-        for name, value in (("last", last), ("bid", bid), ("ask", ask), ("mark", mark)):
-            if value is not None and (not value.is_finite() or value <= 0):
-                reason = f"{key}: {name} price is {value}"
-                return [PriceProblem(PriceCheck.INVALID, (key,), _values(quote), None, reason)]
+        if value is not None and (not value.is_finite() or value <= 0):
+            reason = f"{key}: {name} price is {value}"
+            return [PriceProblem(PriceCheck.INVALID, (key,), _values(quote), None, reason)]
     problems = []
-    if bid is not None and ask is not None:
-        touch = _touch_problem(key, quote, limits)
-        if touch is not None:
-            problems.append(touch)
+    touch = _touch_problem(key, quote, limits)
+    if touch is not None:
+        problems.append(touch)
     if mark is not None:
         off_mark = _mark_problem(key, quote, mark, limits.max_mark_deviation)
         if off_mark is not None:

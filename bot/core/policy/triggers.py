@@ -71,9 +71,9 @@ def decide(
     largest: SleeveDrift | None = None  # the first of the largest |drift|
     size = ZERO
     for d in drift.sleeves:
-        gap = abs(d.current - d.target)  # |d.drift|, computed once
-        if gap > d.band:
+        if d.out_of_band:
             out.append(d)
+        gap = abs(d.drift)
         if largest is None or gap > size:
             largest, size = d, gap
     out_names = tuple(d.sleeve for d in out)

@@ -59,22 +59,19 @@ def value_portfolio(snapshot: Snapshot, ignore: frozenset[str] = frozenset()) ->
     spot_cash = ZERO
     futures_equity = ZERO
     equities: dict[str, Decimal] = {}
-    quote_currency, cash_assets = snapshot.quote_currency, snapshot.cash_assets
-    quotes, suffix = snapshot.quotes, "/" + snapshot.quote_currency
     for name, account in snapshot.accounts.items():
         if account.market_type is MarketType.SPOT:
             for asset, holding in account.holdings.items():
                 total = holding.total
                 if total == 0 or asset in ignore:
                     continue
-                if asset == quote_currency or asset in cash_assets:  # is_cash
+                if is_cash(snapshot, asset):
                     spot_values[(name, asset)] = total
                     cash[name] = cash.get(name, ZERO) + holding.in_wallet
                     spot_cash += total
                     continue
-                quote = quotes.get(InstrumentKey(name, asset + suffix))  # spot_price, inline
-                price = None if quote is None else quote.valuation_price
-                if price is None or not (price.is_finite() and price > 0):
+                price = spot_price(snapshot, name, asset)
+                if price is None:
                     unvalued.append(f"{name}:{asset}")
                     continue
                 spot_values[(name, asset)] = total * price
