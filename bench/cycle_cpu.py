@@ -6,6 +6,13 @@ floor replays the very same ccxt calls the cycle made, with the network replaced
 replies the cycle received: request building, signing and parsing, nothing else. Printed for 3,
 30 and 100 sleeves: requests per cycle (counted by the simulator), bot CPU per cycle, the
 floor, and their ratio.
+
+A second line per size runs the same quiet cycles with the network replaced the same way (the
+replies the first cycle received, handed back by ccxt's `fetch`): what a cycle costs when its
+data costs no transport at all, as if it had arrived over a stream already parsed. Its excess
+over the floor is the bot's own work per cycle (reconciliation read, price checks, valuation,
+drift, trigger, the audit record, the state commit), and its ratio is the least any transport
+could bring the first ratio down to.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import multiprocessing
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -118,26 +126,47 @@ class Recorder:
         self.client.fetch = fetch
 
 
+class Replay:
+    """Stands in for the client's transport: hands back the recorded replies in order."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.replies = list(recorder.replies)
+        self.position = 0
+        recorder.client.fetch = self.fetch
+
+    async def fetch(
+        self, url: str, method: str = "GET", headers: Any = None, body: Any = None
+    ) -> Any:
+        reply = self.replies[self.position % len(self.replies)]
+        self.position += 1
+        return reply
+
+
 async def _floor(recorder: Recorder, rounds: int) -> float:
     """CPU seconds per replay of the recorded calls against the recorded replies."""
     client = recorder.client
-    replies = list(recorder.replies)
-    position = 0
-
-    async def replay(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
-        nonlocal position
-        reply = replies[position % len(replies)]
-        position += 1
-        return reply
-
-    client.fetch = replay
+    replay = Replay(recorder)
     originals = {name: getattr(type(client), name) for name, _, _ in recorder.calls}
     started = time.process_time()
     for _ in range(rounds):
-        position = 0
+        replay.position = 0
         for name, args, kw in recorder.calls:
             await originals[name](client, *args, **kw)
     return (time.process_time() - started) / rounds
+
+
+async def _replayed_cycles(app: Any, recorder: Recorder, rounds: int) -> float:
+    """Median CPU seconds of a whole quiet cycle whose transport is the recorded replies."""
+    replay = Replay(recorder)
+    samples = []
+    for _ in range(rounds):
+        replay.position = 0
+        started = time.process_time()
+        result = await app.cycle.run()
+        samples.append(time.process_time() - started)
+        assert result.outcome == "no-trade", result.reason
+        assert replay.position == len(replay.replies), "a replayed cycle asked for other data"
+    return statistics.median(samples)
 
 
 async def _requests(base_url: str) -> int:
@@ -147,7 +176,15 @@ async def _requests(base_url: str) -> int:
     return sum(v for v in counts.values() if isinstance(v, int))
 
 
-async def _measure(count: int, base_url: str) -> tuple[float, float, float]:
+@dataclass(frozen=True, slots=True)
+class Figures:
+    requests: float  # per cycle, counted by the simulator
+    cpu: float  # seconds per cycle, over the network
+    floor: float  # ccxt's parse + sign of the same replies
+    replayed: float  # seconds per cycle, the same replies handed back without a network
+
+
+async def _measure(count: int, base_url: str) -> Figures:
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(
             _config(Path(tmp), base_url, count),
@@ -171,7 +208,8 @@ async def _measure(count: int, base_url: str) -> tuple[float, float, float]:
                 assert result.outcome == "no-trade", result.reason
             per_cycle = (await _requests(base_url) - before) / CYCLES
             floor = await _floor(recorder, CYCLES)
-    return per_cycle, statistics.median(samples), floor
+            replayed = await _replayed_cycles(app, recorder, CYCLES)
+    return Figures(per_cycle, statistics.median(samples), floor, replayed)
 
 
 def main() -> None:
@@ -183,14 +221,19 @@ def main() -> None:
         server.start()
         try:
             base_url = ready.get(timeout=60)
-            requests, cpu, floor = asyncio.run(_measure(count, base_url))
+            got = asyncio.run(_measure(count, base_url))
         finally:
             stop.set()
             server.join(10)
             with contextlib.suppress(Exception):
                 server.kill()
         print(
-            f"   {count:>3} sleeves: {requests:4.1f} requests/cycle   bot CPU "
-            f"{cpu * 1000:7.2f} ms/cycle   floor (ccxt parse+sign) {floor * 1000:7.2f} ms   "
-            f"ratio {cpu / floor:5.2f}"
+            f"   {count:>3} sleeves: {got.requests:4.1f} requests/cycle   bot CPU "
+            f"{got.cpu * 1000:7.2f} ms/cycle   floor (ccxt parse+sign) {got.floor * 1000:7.2f} ms"
+            f"   ratio {got.cpu / got.floor:5.2f}"
+        )
+        print(
+            f"               no transport (same replies replayed): {got.replayed * 1000:7.2f} "
+            f"ms/cycle   bot's own work {(got.replayed - got.floor) * 1000:5.2f} ms   "
+            f"ratio {got.replayed / got.floor:5.2f}"
         )

@@ -14,7 +14,7 @@ LINE = re.compile(
 
 
 def test_the_bench_measures_two_portfolios_and_prints_its_line() -> None:
-    figures = measure(2, seconds=1.0)
+    figures = measure(2, seconds=1.0, settle=0.5)
     assert figures.portfolios == 2
     assert figures.rss > 0 and figures.cpu > 0
     assert LINE.match(line(figures)), line(figures)
