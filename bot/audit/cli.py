@@ -14,7 +14,6 @@ holding one portfolio (or a log of the old shared layout); with several, `--port
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import json
 import os
@@ -22,67 +21,39 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, RenderableType
 from rich.measure import Measurement
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
+from bot.audit.export import FUNDING_COLUMNS, RowWriter, funding_row, opened, trade_row
 from bot.audit.layout import audit_root
 from bot.audit.reader import (
     ORDER_EVENTS,
-    QUIET_OUTCOME,
-    Funding,
     FundingTracker,
     Period,
-    PeriodSummary,
     ReadStats,
     RecordFilter,
     Summarizer,
-    Trade,
     TradeTracker,
-    describe,
     end_of,
     follow,
     last_records,
     line_of,
-    money,
-    objects,
-    pct,
-    plain,
-    pp,
-    qty,
     records_backwards,
     scan,
     select_files,
 )
-from bot.audit.writer import (
-    EventType,
-    audit_files,
-    canonical,
-    open_file,
-    portfolio_logs,
-    verify,
-)
-from bot.core import human
+from bot.audit.render import STYLE, cycle_tree, summary_table
+from bot.audit.writer import EventType, audit_files, canonical, open_file, portfolio_logs, verify
 from bot.core.errors import BotError, UsageError
 from bot.core.ids import is_cycle_id
 from bot.portfolios import load_portfolio
 
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # a shorter read finishes before a bar would help
-FUNDING_COLUMNS = (
-    "date", "pair", "amount", "asset", "funding_id", "account", "cycle_id", "portfolio", "dry_run",
-)  # fmt: skip
-EXPORT_COLUMNS = (
-    "date", "pair", "side", "amount", "price", "fee", "fee_currency", "order_id", "client_id",
-    "dry_run", "account", "market", "notional", "cycle_id", "portfolio", "realized_pnl",
-)  # fmt: skip
 EXIT_BROKEN = 1
 
 Run = Callable[[argparse.Namespace], int]
@@ -391,15 +362,6 @@ def _show(renderable: RenderableType) -> None:
     console.print(renderable)
 
 
-def _table(title: str | None = None) -> Table:
-    tty = sys.stdout.isatty()
-    return Table(
-        title=title,
-        box=box.SIMPLE_HEAD if tty else box.MARKDOWN,
-        title_justify="left",
-    )
-
-
 def _warn(stats: ReadStats) -> None:
     warning = stats.warning()
     if warning is not None:
@@ -425,24 +387,6 @@ def _json_out(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
-_STYLE: dict[str, str] = {
-    EventType.ORDER_FILLED: "green",
-    EventType.ORDER_PARTIALLY_FILLED: "green",
-    EventType.PAPER_FILL: "cyan",
-    EventType.ORDER_INTENT: "blue",
-    EventType.ORDER_SENT: "blue",
-    EventType.ORDER_FAILED: "bold red",
-    EventType.ORDER_REJECTED: "red",
-    EventType.ERROR: "bold red",
-    EventType.STATE_CHANGE: "yellow",
-    EventType.OPERATOR_REQUEST: "yellow",
-    EventType.KILL_SWITCH: "bold yellow",
-    EventType.CYCLE_START: "dim",
-    EventType.CYCLE_END: "bold",
-    EventType.TRIGGER: "magenta",
-}
-
-
 class _Lines:
     """Record lines: styled on a terminal, plain when piped, the raw record with --json."""
 
@@ -456,7 +400,7 @@ class _Lines:
         if self.as_json:
             sys.stdout.write(canonical(record).decode() + "\n")
         elif self.console is not None:
-            style = _STYLE.get(str(record.get("event")), "")
+            style = STYLE.get(str(record.get("event")), "")
             if record.get("event") == EventType.RISK_VERDICT and not record.get("approved"):
                 style = "bold yellow"
             self.console.print(Text(line_of(record), style=style), soft_wrap=True)
@@ -537,182 +481,7 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cycle_tree(cycle: str, records: Sequence[Mapping[str, Any]]) -> Tree:
-    """One cycle as a tree: a node per record, with a table where the record holds one."""
-    end = next((r for r in records if r.get("event") == EventType.CYCLE_END), None)
-    start = next((r for r in records if r.get("event") == EventType.CYCLE_START), None)
-    head = Text(f"cycle {cycle}", style="bold")
-    head.append(f"  portfolio {records[0].get('portfolio')}")
-    if start is not None:
-        head.append(f"  {start.get('mode', '?')}")
-    head.append(f"  {records[0].get('time')} → {records[-1].get('time')}")
-    if end is not None:
-        head.append(f"  {end.get('outcome', '?')}", style="bold")
-    elif any(r.get("event") == EventType.QUIET_CYCLE for r in records):
-        head.append(f"  {QUIET_OUTCOME}", style="bold")
-    tree = Tree(head)
-    for record in records:
-        event = str(record.get("event"))
-        title = Text(f"#{record.get('seq')} ", style="dim")
-        title.append(f"{str(record.get('time', ''))[11:23]} ", style="dim")
-        title.append(event, style=_STYLE.get(event, "bold"))
-        body = _body(record)
-        if isinstance(body, Text):
-            title.append("  ")
-            title.append(body)
-            tree.add(title)
-        else:
-            tree.add(title).add(body)
-    return tree
-
-
-def _body(record: Mapping[str, Any]) -> RenderableType:
-    event = record.get("event")
-    if event == EventType.SNAPSHOT:
-        return _snapshot(record)
-    if event in (EventType.DRIFT, EventType.POST_TRADE_DRIFT):
-        return _drift(record)
-    if event == EventType.TARGETS:
-        return _targets(record)
-    if event == EventType.PLAN:
-        return _plan(record)
-    if event == EventType.RISK_VERDICT:
-        return _verdict(record)
-    return Text(describe(record))
-
-
-def _snapshot(record: Mapping[str, Any]) -> RenderableType:
-    table = _table(f"NAV {money(record.get('nav'), record.get('quote_currency'))}")
-    for name in ("account", "market", "asset / symbol"):
-        table.add_column(name)
-    for name in ("free / contracts", "total / notional"):
-        table.add_column(name, justify="right")
-    table.add_column("uPnL", justify="right")
-    accounts = record.get("accounts")
-    for name, account in accounts.items() if isinstance(accounts, Mapping) else []:
-        if not isinstance(account, Mapping):
-            continue
-        market = str(account.get("market_type", ""))
-        holdings = account.get("holdings")
-        for asset, holding in holdings.items() if isinstance(holdings, Mapping) else []:
-            if isinstance(holding, Mapping):
-                table.add_row(
-                    name, market, asset, qty(holding.get("free")), qty(holding.get("total")), "",
-                )  # fmt: skip
-        if account.get("wallet") is not None or account.get("equity") is not None:
-            table.add_row(
-                name, market, "wallet / equity", money(account.get("wallet")),
-                money(account.get("equity")), "",
-            )  # fmt: skip
-        positions = account.get("positions")
-        for symbol, position in positions.items() if isinstance(positions, Mapping) else []:
-            if isinstance(position, Mapping):
-                table.add_row(
-                    name, market, symbol, qty(position.get("contracts")),
-                    money(position.get("notional")), money(position.get("unrealized_pnl")),
-                )  # fmt: skip
-    prices = record.get("prices")
-    if isinstance(prices, Mapping) and prices:
-        listed = ", ".join(f"{k} {qty(v)}" for k, v in prices.items())
-        return Group(table, Text(f"prices: {listed}", style="dim"))
-    return table
-
-
-def _drift(record: Mapping[str, Any]) -> RenderableType:
-    title = f"NAV {money(record.get('nav'))}, cash {pct(record.get('cash'))}"
-    table = _table(title)
-    for name in ("sleeve", "value", "current", "target", "drift", "band", ""):
-        table.add_column(
-            name, justify="left" if name in ("sleeve", "") else "right", overflow="fold"
-        )
-    for sleeve in objects(record.get("sleeves")):
-        out = bool(sleeve.get("out_of_band"))
-        table.add_row(
-            str(sleeve.get("sleeve")), money(sleeve.get("value")), pct(sleeve.get("current")),
-            pct(sleeve.get("target")), pp(sleeve.get("drift")),
-            "±" + pp(sleeve.get("band")).lstrip("+"), "OUT OF BAND" if out else "",
-            style="bold red" if out else None,
-        )  # fmt: skip
-    return table
-
-
-def _targets(record: Mapping[str, Any]) -> RenderableType:
-    table = _table(f"source {record.get('source', '?')}")
-    table.add_column("sleeve")
-    table.add_column("weight", justify="right")
-    weights = record.get("weights")
-    for name, weight in weights.items() if isinstance(weights, Mapping) else []:
-        table.add_row(str(name), pct(weight))
-    inputs = record.get("inputs")
-    if inputs:
-        text = json.dumps(inputs, ensure_ascii=False, separators=(",", ":"))
-        return Group(table, Text(f"inputs: {text[:400]}", style="dim"))
-    return table
-
-
-def _plan(record: Mapping[str, Any]) -> RenderableType:
-    parts: list[RenderableType] = []
-    legs = objects(record.get("legs"))
-    table = _table(f"to {record.get('to', '?')}: {len(legs)} leg(s)")
-    columns = ("#", "sleeve", "account", "symbol", "side", "amount", "price", "notional", "")
-    numeric = ("amount", "price", "notional")
-    for name in columns:
-        table.add_column(name, justify="right" if name in numeric else "left")
-    for leg in legs:
-        table.add_row(
-            str(leg.get("index", "")), str(leg.get("sleeve", "")), str(leg.get("account", "")),
-            str(leg.get("symbol", "")), str(leg.get("side", "")), qty(leg.get("amount")),
-            qty(leg.get("price")), money(leg.get("notional")),
-            "reduce-only" if leg.get("reduce_only") else "",
-        )  # fmt: skip
-    parts.append(table)
-    dropped = objects(record.get("dropped"))
-    if dropped:
-        lines = [
-            f"dropped {d.get('side')} {qty(d.get('amount'))} {d.get('symbol')} "
-            f"({d.get('sleeve')}, {money(d.get('notional'))}): {d.get('reason')}"
-            for d in dropped
-        ]
-        parts.append(Text("\n".join(lines), style="yellow"))
-    notes = record.get("notes")
-    if isinstance(notes, list) and notes:
-        parts.append(Text("\n".join(f"note: {n}" for n in notes), style="dim"))
-    return Group(*parts)
-
-
-def _verdict(record: Mapping[str, Any]) -> RenderableType:
-    approved = record.get("approved") is True
-    reasons = record.get("reasons")
-    head = Text("approved" if approved else "BLOCKED", style="green" if approved else "bold red")
-    if isinstance(reasons, list) and reasons:
-        head.append(": " + "; ".join(map(str, reasons)))
-    legs = objects(record.get("legs"))
-    if not legs:
-        return head
-    table = _table()
-    for name in ("leg", "verdict", "reason"):
-        table.add_column(name)
-    for leg in legs:
-        ok = leg.get("approved") is True
-        table.add_row(
-            str(leg.get("index", "")), "approved" if ok else "denied", str(leg.get("reason") or ""),
-            style=None if ok else "red",
-        )  # fmt: skip
-    return Group(head, table)
-
-
 # -- summary -----------------------------------------------------------------------------------
-
-
-def _separator() -> str:
-    """One currency per line on a terminal, comma-separated in plain output."""
-    return "\n" if sys.stdout.isatty() else ", "
-
-
-def _amounts(values: Mapping[str, Decimal]) -> str:
-    if not values:
-        return "0"
-    return _separator().join(human.money(v, c) for c, v in sorted(values.items()))
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -740,45 +509,6 @@ def run_summary(args: argparse.Namespace) -> int:
         return 0
     _show(summary_table(periods, total, by=args.by, live_only=args.live_only))
     return 0
-
-
-def summary_table(
-    periods: Sequence[PeriodSummary], total: PeriodSummary, *, by: str, live_only: bool
-) -> Table:
-    paper = not live_only and total.paper.fills > 0
-    funding = bool(total.funding_of(live_only=live_only))
-    realized = bool(total.traded(live_only=live_only).realized)
-    scope = "live fills only" if live_only else "live and dry-run fills"
-    table = _table(f"Audit summary by {by} ({scope})")
-    columns = ["period", "cycles", "rebalances", "orders", "fills", "turnover", "fees"]
-    columns += ["realized PnL"] if realized else []
-    columns += ["funding"] if funding else []
-    columns += ["of which dry-run"] if paper else []
-    columns += ["skipped", "blocked", "rejected", "errors"]
-    for name in columns:
-        table.add_column(
-            name, justify="left" if name in ("period", "fees") else "right", overflow="fold"
-        )
-    for index, period in enumerate([*periods, total]):
-        traded = period.traded(live_only=live_only)
-        row = [
-            period.period, str(period.cycles), str(period.rebalances), str(traded.orders),
-            str(traded.fills), _amounts(traded.turnover), traded.fees_text(_separator()),
-        ]  # fmt: skip
-        if realized:
-            row.append(_amounts(traded.realized))
-        if funding:
-            row.append(_amounts(period.funding_of(live_only=live_only)))
-        if paper:
-            row.append(str(period.paper.fills))
-        row += [str(period.skipped), str(period.blocked), str(period.rejected), str(period.errors)]
-        is_total = index == len(periods)
-        table.add_row(
-            *row,
-            style=("bold" if is_total else None),
-            end_section=index == len(periods) - 1,
-        )
-    return table
 
 
 # -- verify ------------------------------------------------------------------------------------
@@ -870,27 +600,6 @@ def run_verify(args: argparse.Namespace) -> int:
 # -- export ------------------------------------------------------------------------------------
 
 
-def _trade_row(trade: Trade) -> dict[str, Any]:
-    return {
-        "date": trade.time,
-        "pair": trade.symbol,
-        "side": trade.side,
-        "amount": plain(trade.amount),
-        "price": plain(trade.price),
-        "fee": plain(trade.fee),
-        "fee_currency": trade.fee_currency or "",
-        "order_id": trade.order_id or "",
-        "client_id": trade.client_order_id or "",
-        "dry_run": trade.dry_run,
-        "account": trade.account,
-        "market": trade.market_type,
-        "notional": plain(trade.notional),
-        "cycle_id": trade.cycle_id or "",
-        "portfolio": trade.portfolio,
-        "realized_pnl": "" if trade.realized_pnl is None else plain(trade.realized_pnl),
-    }
-
-
 def run_export(args: argparse.Namespace) -> int:
     if args.csv and args.json:
         raise UsageError("export: choose one of --csv and --json")
@@ -907,14 +616,14 @@ def run_export(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out.parent}: no such directory for --out")
     tracker = TradeTracker()
     stats = ReadStats()
-    with _opened(args.out) as stream, _progress(files, "export") as on_bytes:
-        writer = _TradeWriter(stream, as_json=args.json)
+    with opened(args.out) as stream, _progress(files, "export") as on_bytes:
+        writer = RowWriter(stream, as_json=args.json)
         for record in scan(files, stats=stats, on_bytes=on_bytes):
             if not wanted.matches(record):
                 continue
             trade = tracker.trade(record)
             if trade is not None and not (args.live_only and trade.dry_run):
-                writer.write(_trade_row(trade))
+                writer.write(trade_row(trade))
         writer.close()
     _warn(stats)
     if args.out is not None and not args.json:
@@ -930,69 +639,17 @@ def _export_funding(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out.parent}: no such directory for --out")
     tracker = FundingTracker()
     stats = ReadStats()
-    with _opened(args.out) as stream, _progress(files, "export") as on_bytes:
-        writer = _TradeWriter(stream, as_json=args.json, columns=FUNDING_COLUMNS)
+    with opened(args.out) as stream, _progress(files, "export") as on_bytes:
+        writer = RowWriter(stream, as_json=args.json, columns=FUNDING_COLUMNS)
         for record in scan(files, stats=stats, on_bytes=on_bytes):
             payment = tracker.payment(record) if wanted.matches(record) else None
             if payment is not None and not (args.live_only and payment.dry_run):
-                writer.write(_funding_row(payment))
+                writer.write(funding_row(payment))
         writer.close()
     _warn(stats)
     if args.out is not None and not args.json:
         print(f"wrote {writer.count} funding payment(s) to {args.out}", file=sys.stderr)
     return 0
-
-
-def _funding_row(payment: Funding) -> dict[str, Any]:
-    return {
-        "date": payment.time,
-        "pair": payment.symbol,
-        "amount": plain(payment.amount),
-        "asset": payment.asset,
-        "funding_id": payment.funding_id,
-        "account": payment.account,
-        "cycle_id": payment.cycle_id or "",
-        "portfolio": payment.portfolio,
-        "dry_run": payment.dry_run,
-    }
-
-
-@contextmanager
-def _opened(path: Path | None) -> Iterator[IO[str]]:
-    if path is None:
-        yield sys.stdout
-        return
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        yield stream
-
-
-class _TradeWriter:
-    """CSV rows, or a JSON array written one element at a time."""
-
-    def __init__(
-        self, stream: IO[str], *, as_json: bool, columns: tuple[str, ...] = EXPORT_COLUMNS
-    ) -> None:
-        self.stream = stream
-        self.as_json = as_json
-        self.count = 0
-        if as_json:
-            stream.write("[")
-            self._csv = None
-        else:
-            self._csv = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
-            self._csv.writeheader()
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self._csv is not None:
-            flags = {"dry_run": "true" if row["dry_run"] else "false"} if "dry_run" in row else {}
-            self._csv.writerow({**row, **flags})
-        else:
-            self.stream.write(("\n " if self.count == 0 else ",\n ") + json.dumps(row))
-        self.count += 1
-
-    def close(self) -> None:
-        if self.as_json:
-            self.stream.write("\n]\n" if self.count else "]\n")
 
 
 # -- report ------------------------------------------------------------------------------------
