@@ -43,6 +43,7 @@ from bot.core.domain import (
     Holding,
     InstrumentKey,
     Leg,
+    LegVerdict,
     MarketType,
     Mode,
     Plan,
@@ -62,6 +63,7 @@ from bot.core.policy.drift import compute_drift
 from bot.core.policy.prices import check_prices
 from bot.core.policy.valuation import value_portfolio
 from bot.core.risk import StateChange, is_reducing
+from bot.core.slicing import orders_of
 from bot.execution.executor import ExecutionReport, Executor, Finding, Reconciliation
 from bot.execution.transfers import TransferIntent, TransferState
 
@@ -838,8 +840,20 @@ def verdict_fields(verdict: Verdict) -> dict[str, Any]:
         "approved": bool(verdict.approved),
         "trading_state": verdict.state.value,
         "reasons": [verdict.halted_reason] if verdict.halted_reason else [],
-        "legs": [
-            {"index": v.leg.index, "approved": v.approved, "check": v.check, "reason": v.reason}
-            for v in verdict.legs
-        ],
+        "legs": [_leg_verdict(v) for v in verdict.legs],
     }
+
+
+def _leg_verdict(verdict: LegVerdict) -> dict[str, Any]:
+    """A leg's verdict; an approved leg executed as child orders says in how many, of what
+    largest amount."""
+    fields: dict[str, Any] = {
+        "index": verdict.leg.index,
+        "approved": verdict.approved,
+        "check": verdict.check,
+        "reason": verdict.reason,
+    }
+    if verdict.approved and orders_of(verdict.leg) > 1:
+        fields["child_amount"] = verdict.leg.child_amount
+        fields["children"] = orders_of(verdict.leg)
+    return fields

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 
 from rich.console import Console
 from rich.table import Table
@@ -18,7 +19,8 @@ from bot.core.domain import DriftReport, Plan, Snapshot, Verdict
 from bot.core.errors import BotError
 from bot.core.pipeline import Decision, Schedule, decide_cycle
 from bot.core.policy.funding import SIGN_NOTE, FundingLine, cost_text, funding_lines
-from bot.core.policy.report import outside_rows, plan_rows
+from bot.core.policy.report import base_of, outside_rows, plan_rows
+from bot.core.slicing import orders_of
 
 
 async def show_plan(config: BotConfig, *, as_json: bool) -> int:
@@ -123,7 +125,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
             for shortfall in funding.shortfalls:
                 console.print(f"shortfall: {shortfall.message}")
         if decision.verdict is not None:
-            _print_verdict(console, decision.verdict)
+            _print_verdict(console, decision.verdict, portfolio.policy.limits.slicing.duration)
         _print_funding(console, perpetuals, unread, portfolio.config.quote_currency)
         return 0
 
@@ -194,7 +196,7 @@ async def _decide(portfolio: ReadOnlyPortfolio) -> tuple[Snapshot, Decision]:
     )
 
 
-def _print_verdict(console: Console, verdict: Verdict) -> None:
+def _print_verdict(console: Console, verdict: Verdict, twap: timedelta) -> None:
     if verdict.halted_reason is not None:
         console.print(f"risk: nothing would be sent — {verdict.halted_reason}")
         return
@@ -203,3 +205,11 @@ def _print_verdict(console: Console, verdict: Verdict) -> None:
             f"risk: leg {denied.leg.index} {denied.leg.key.symbol} denied: "
             f"{denied.check}: {denied.reason}"
         )
+    for leg in verdict.approved:
+        children = orders_of(leg)
+        if children > 1 and leg.child_amount is not None:
+            spread = f" over {human.duration(twap)}" if twap else ""
+            console.print(
+                f"risk: leg {leg.index} {leg.key.symbol} is sent as {children} child orders "
+                f"of at most {human.amount(leg.child_amount)} {base_of(leg.key.symbol)}{spread}"
+            )

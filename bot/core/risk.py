@@ -72,7 +72,7 @@ from bot.core.margin import (
 )
 from bot.core.policy.prices import PendingJump, PriceLimits, PriceReference, PriceVerdict
 from bot.core.policy.valuation import Valuation
-from bot.core.slicing import Slicing, child_cap, child_count
+from bot.core.slicing import Slicing, child_cap, orders_of
 
 RISK_STATE_VERSION = 1
 ORDER_WINDOW = timedelta(minutes=1)
@@ -442,17 +442,10 @@ def _sliced(
     return replace(leg, child_amount=child_cap(leg, instrument, cap))
 
 
-def _children(leg: Leg) -> int:
-    """How many orders the leg takes: its children when sliced, else one."""
-    if leg.child_amount is None or leg.child_amount <= 0:
-        return 1
-    return child_count(leg.amount, leg.child_amount)
-
-
 def _orders_within_a_minute(leg: Leg, limits: RiskLimits) -> int:
     """The leg's orders that fall within one minute: all of them without a TWAP, else as
     many as its spacing puts into a minute."""
-    count = _children(leg)
+    count = orders_of(leg)
     duration = limits.slicing.duration
     if count <= 1 or duration <= timedelta(0):
         return count
@@ -467,7 +460,7 @@ def _slicing_problem(leg: Leg, limits: RiskLimits) -> tuple[RiskCheck, str] | No
             f"order {leg.notional:.2f} exceeds the per-order limits and no order the market "
             "takes fits under them: it cannot be sliced"
         )
-    count = _children(leg)
+    count = orders_of(leg)
     if count > limits.slicing.max_children:
         return RiskCheck.ORDER_NOTIONAL, (
             f"order {leg.notional:.2f} would take {count} child orders of at most "

@@ -50,6 +50,13 @@ def child_cap(leg: Leg, instrument: Instrument, max_notional: Decimal) -> Decima
     return cap if cap >= smallest_order(leg, instrument) else ZERO
 
 
+def orders_of(leg: Leg) -> int:
+    """How many orders the leg takes: its children when sliced, else one."""
+    if leg.child_amount is None or leg.child_amount <= 0:
+        return 1
+    return child_count(leg.amount, leg.child_amount)
+
+
 def lots(amount: Decimal, step: Decimal) -> int:
     """Whole lots in `amount` (rounded down)."""
     return int((amount / step).to_integral_value(rounding=ROUND_FLOOR))

@@ -59,7 +59,8 @@ def outside_rows(snapshot: Snapshot) -> tuple[OutsideRow, ...]:
     )
 
 
-def _base(symbol: str) -> str:
+def base_of(symbol: str) -> str:
+    """`BTC` of `BTC/USDT` and of `BTC/USDT:USDT`."""
     return symbol.split("/", maxsplit=1)[0]
 
 
@@ -72,7 +73,7 @@ def action_for(
             return "no action"
         return f"no action ({why})" if why else "no action (below the minimum order)"
     if sleeve.kind is SleeveKind.SPOT:
-        base = _base(legs[0].key.symbol)
+        base = base_of(legs[0].key.symbol)
         return f"buy {base}" if legs[0].side is Side.BUY else f"sell {base}"
     if all(leg.reduce_only for leg in legs):
         return "close some hedging contracts" if current < 0 else "reduce futures positions"
@@ -115,13 +116,13 @@ def plan_rows(
         if len(legs) == 1 or len({leg.key for leg in legs}) == 1:
             amount = (
                 f"{show(legs[0].key, sum((leg.signed_amount for leg in legs), ZERO))} "
-                f"{_base(legs[0].key.symbol)}"
+                f"{base_of(legs[0].key.symbol)}"
                 if legs
                 else ""
             )
         else:
             amount = ", ".join(
-                f"{_base(leg.key.symbol)} {show(leg.key, leg.signed_amount)}" for leg in legs
+                f"{base_of(leg.key.symbol)} {show(leg.key, leg.signed_amount)}" for leg in legs
             )
         rows.append(
             PlanRow(
