@@ -205,8 +205,11 @@ def _verdict(record: Mapping[str, Any]) -> RenderableType:
         table.add_column(name)
     for leg in legs:
         ok = leg.get("approved") is True
+        reason = str(leg.get("reason") or "")
+        if ok and leg.get("children") is not None:
+            reason = f"{leg.get('children')} child orders of at most {leg.get('child_amount')}"
         table.add_row(
-            str(leg.get("index", "")), "approved" if ok else "denied", str(leg.get("reason") or ""),
+            str(leg.get("index", "")), "approved" if ok else "denied", reason,
             style=None if ok else "red",
         )  # fmt: skip
     return Group(head, table)
