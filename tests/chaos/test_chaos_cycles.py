@@ -38,7 +38,8 @@ from bot.core.domain import Mode
 from rebalance_sim.engine import OrderRecord, TransferRecord
 from rebalance_sim.faults import FaultKind, FaultRule
 from rebalance_sim.server import SimHandle
-from tests.chaos.replay import SimulatedWaits, chaos_seed
+from tests.chaos.replay import chaos_seed
+from tests.clocks import SimulatedWaits
 from tests.integration.loop_support import (
     SEED_SCENARIO,
     SEED_SLEEVES,

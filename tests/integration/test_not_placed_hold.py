@@ -28,7 +28,7 @@ from bot.core.domain import IntentState, Mode
 from bot.ops.operations import Operations
 from rebalance_sim.engine import OrderRecord, OrderRequest, Side
 from rebalance_sim.faults import FaultKind, FaultRule
-from tests.chaos.replay import SimulatedWaits
+from tests.clocks import SimulatedWaits
 from tests.integration.loop_support import SEED_SCENARIO, ledger_weights, load, write_config
 
 D = Decimal

@@ -32,7 +32,7 @@ from bot.audit.writer import read_records
 from bot.config import check_live_allowed
 from rebalance_sim.engine import TransferKind
 from rebalance_sim.server import SimHandle
-from tests.chaos.replay import SimulatedWaits
+from tests.clocks import SimulatedWaits
 from tests.integration.loop_support import (
     SEED_ALTS,
     SEED_ASSETS,

@@ -23,17 +23,10 @@ from bot.ops.history import StatusHistory, Window
 from bot.ops.metrics import Metrics
 from bot.ops.server import StatusServer
 from bot.ops.view import HistoryView, history_view, sleeve_views
+from tests.clocks import ManualClock
 
 TOKEN = "SentinelToken-0123456789abcdefXYZ"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -42,7 +35,7 @@ class Bot:
 
     health: Health
     metrics: Metrics
-    clock: Clock
+    clock: ManualClock
     actions: list[tuple[str, str]] = field(default_factory=list)
     fail_status: bool = False
     last_reason: str = "in band"
@@ -97,7 +90,7 @@ class Bot:
 
 @pytest.fixture
 def bot() -> Bot:
-    clock = Clock()
+    clock = ManualClock(T0)
     return Bot(Health(10, started_at=T0), Metrics("core"), clock)
 
 

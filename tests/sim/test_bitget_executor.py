@@ -23,6 +23,7 @@ from bot.store.state import StateStore
 from rebalance_sim.engine import OrderStatus
 from rebalance_sim.faults import FaultKind, FaultRule
 from rebalance_sim.server import SimHandle
+from tests.clocks import SimulatedWaits
 from tests.sim.conftest import Open
 
 D = Decimal
@@ -46,19 +47,6 @@ class Audit:
         return [str(f["result"]) for e, f in self.records if e == "order_lookup"]
 
 
-class Clock:
-    """Pauses between lookups pass at once; the lookup window is counted on this clock."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[StateStore]:
     with StateStore.open(tmp_path, "bitget", lambda: NOW) as opened:
@@ -76,7 +64,7 @@ async def run_leg(
     symbol = "ETH/USDT" if market_type is MarketType.SPOT else "ETH/USDT:USDT"
     key = InstrumentKey(spot.name, symbol)
     leg = Leg(0, "eth", key, Side.SELL, D("0.5"), D("3000"), False, market_type)
-    clock = Clock()
+    clock = SimulatedWaits()
     executor = LiveExecutor(
         portfolio="bitget",
         gateways={spot.name: OrderGateway(spot, Mode.LIVE)},

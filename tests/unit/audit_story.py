@@ -17,8 +17,10 @@ from typing import Any
 
 from bot.audit.writer import AuditLog, EventType
 from bot.core.ids import client_order_id, cycle_id_at
+from tests.clocks import SteppingClock
 
 START = datetime(2026, 3, 1, 0, 0, 0, tzinfo=UTC)
+STEP = timedelta(milliseconds=37)
 PORTFOLIO = "p"
 
 # sleeve, account, symbol, market type, target weight, band
@@ -34,20 +36,6 @@ PRICES = {
     "SOL/USDT:USDT": Decimal("140"),
     "BTC/USDT:USDT": Decimal("61020"),
 }
-
-
-class Clock:
-    """Fixed start; every read moves on by a few milliseconds, `jump` moves to a later time."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=37)
-        return self.now
-
-    def jump(self, moment: datetime) -> None:
-        self.now = moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +186,7 @@ def write_story(
 ) -> Story:
     """Dry-run for the first `dry_run_days` days, live after; returns the ledger."""
     rng = random.Random(seed)
-    clock = Clock()
+    clock = SteppingClock(STEP, START)
     story = Story()
     order_number = 1000
     with AuditLog.open(directory, PORTFOLIO, clock) as log:

@@ -18,21 +18,14 @@ from bot.audit.writer import (
     verify,
 )
 from bot.core.domain import InstrumentKey, Side
+from tests.clocks import SteppingClock
 
 T0 = datetime(2026, 3, 1, 23, 59, 57, tzinfo=UTC)  # four records on day 1, two on day 2
-
-
-class Clock:
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=700)
-        return self.now
+STEP = timedelta(milliseconds=700)
 
 
 def write_log(directory: Path, n: int = 6) -> None:
-    with AuditLog.open(directory, "p", Clock()) as log:
+    with AuditLog.open(directory, "p", SteppingClock(STEP, T0)) as log:
         for i in range(n):
             log.append(
                 EventType.ORDER_FILLED, f"2026030{i}T000000000", symbol="BTC/USDT",
@@ -122,7 +115,7 @@ def test_a_torn_last_line_is_moved_aside_and_recorded(tmp_path: Path) -> None:
     with path.open("ab") as f:
         f.write(b'{"schema":1,"seq":3,"ti')
     assert "incomplete" in verify(tmp_path)[1].message  # type: ignore[union-attr]
-    with AuditLog.open(tmp_path, "p", Clock(T0 + timedelta(seconds=1))) as log:
+    with AuditLog.open(tmp_path, "p", SteppingClock(STEP, T0 + timedelta(seconds=1))) as log:
         log.append(EventType.STARTUP, None)
     assert verify(tmp_path) == (4, None)
     records = [r.record for r in read_records(tmp_path)]
@@ -135,22 +128,25 @@ def test_writer_refuses_to_continue_on_a_corrupt_last_record(tmp_path: Path) -> 
     (path,) = audit_files(tmp_path)
     edit(path, 1)
     with pytest.raises(AuditError, match="hash does not match"):
-        AuditLog.open(tmp_path, "p", Clock())
+        AuditLog.open(tmp_path, "p", SteppingClock(STEP, T0))
 
 
 def test_chain_resumes_after_a_restart(tmp_path: Path) -> None:
     write_log(tmp_path, 3)
-    with AuditLog.open(tmp_path, "p", Clock(T0 + timedelta(days=1))) as log:
+    with AuditLog.open(tmp_path, "p", SteppingClock(STEP, T0 + timedelta(days=1))) as log:
         assert log.last_seq == 3
         log.append(EventType.STARTUP, None)
     assert verify(tmp_path) == (4, None)
 
 
 def test_a_secret_is_never_written(tmp_path: Path) -> None:
-    with AuditLog.open(tmp_path, "p", Clock()) as log, pytest.raises(AuditError, match="secret"):
+    with (
+        AuditLog.open(tmp_path, "p", SteppingClock(STEP, T0)) as log,
+        pytest.raises(AuditError, match="secret"),
+    ):
         log.append(EventType.ERROR, None, key=SecretStr("sentinel-value"))
     with AuditLog.open(
-        tmp_path, "p", Clock(), redact=lambda s: s.replace("sentinel", "***")
+        tmp_path, "p", SteppingClock(STEP, T0), redact=lambda s: s.replace("sentinel", "***")
     ) as log:
         log.append(EventType.ERROR, None, message="leaked sentinel-value in an error text")
     data = b"".join(p.read_bytes() for p in audit_files(tmp_path))
@@ -158,7 +154,7 @@ def test_a_secret_is_never_written(tmp_path: Path) -> None:
 
 
 def test_files_rotate_by_size_and_keep_the_chain(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 3, 1, 1, tzinfo=UTC))
+    clock = SteppingClock(STEP, datetime(2026, 3, 1, 1, tzinfo=UTC))
     with AuditLog.open(tmp_path, "p", clock, max_file_bytes=600) as log:
         for i in range(10):
             log.append(EventType.DRIFT, None, i=i)
@@ -168,5 +164,8 @@ def test_files_rotate_by_size_and_keep_the_chain(tmp_path: Path) -> None:
 
 
 def test_reserved_names_cannot_be_event_fields(tmp_path: Path) -> None:
-    with AuditLog.open(tmp_path, "p", Clock()) as log, pytest.raises(AuditError, match="seq"):
+    with (
+        AuditLog.open(tmp_path, "p", SteppingClock(STEP, T0)) as log,
+        pytest.raises(AuditError, match="seq"),
+    ):
         log.append(EventType.ERROR, None, seq=5)

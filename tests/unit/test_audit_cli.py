@@ -30,7 +30,8 @@ from bot.audit.reader import (
 from bot.audit.report import Decimator
 from bot.audit.writer import AuditLog, EventType, audit_files, read_records
 from bot.cli.main import main
-from tests.unit.audit_story import PORTFOLIO, Clock, Story, write_story
+from tests.clocks import SteppingClock
+from tests.unit.audit_story import PORTFOLIO, START, STEP, Story, write_story
 
 ROOT = Path(__file__).parents[2]
 
@@ -212,7 +213,7 @@ T0 = datetime(2026, 3, 1, 23, 59, 59, 700000, tzinfo=UTC)
 
 def small_log(directory: Path) -> list[Path]:
     """Nine records over two daily files."""
-    clock = Clock(T0)
+    clock = SteppingClock(STEP, T0)
     with AuditLog.open(directory, "p", clock) as log:
         for i in range(9):
             if i == 4:
@@ -327,7 +328,7 @@ def test_an_anchor_catches_records_cut_from_the_end_and_a_rewritten_history(
     assert code == 1 and "removed from the end" in err
     # A forger who rewrites the whole chain consistently still changes the anchored hash.
     other = tmp_path / "b"
-    with AuditLog.open(other, "p", Clock(T0)) as log:
+    with AuditLog.open(other, "p", SteppingClock(STEP, T0)) as log:
         for i in range(9):
             log.append(EventType.PAPER_FILL, None, amount=Decimal(i + 2))
     code, _, err = run(capsys, "verify", "--dir", str(other), "--anchor", anchor)
@@ -441,7 +442,7 @@ def test_export_live_only_leaves_dry_run_trades_out_and_json_matches_csv(
 def test_export_writes_tiny_amounts_as_plain_digits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with AuditLog.open(tmp_path, "p", Clock()) as log:
+    with AuditLog.open(tmp_path, "p", SteppingClock(STEP, START)) as log:
         log.append(
             EventType.PAPER_FILL, "20260301T000000000", account="spot", symbol="BTC/USDT",
             side="buy", amount=Decimal("1E-7"), price=Decimal("60000"), fee=Decimal("1E-10"),
@@ -543,7 +544,7 @@ class Stop(Exception):
 
 
 def test_follow_yields_new_records_across_a_new_days_file(tmp_path: Path) -> None:
-    clock = Clock(T0)
+    clock = SteppingClock(STEP, T0)
     log = AuditLog.open(tmp_path, "p", clock)
     log.append(EventType.STARTUP, None)
     start = end_of(audit_files(tmp_path))
@@ -571,7 +572,11 @@ def test_follow_yields_new_records_across_a_new_days_file(tmp_path: Path) -> Non
 
 
 def test_follow_waits_for_the_first_file(tmp_path: Path) -> None:
-    writes = [lambda: AuditLog.open(tmp_path, "p", Clock()).append(EventType.STARTUP, None)]
+    writes = [
+        lambda: AuditLog.open(tmp_path, "p", SteppingClock(STEP, START)).append(
+            EventType.STARTUP, None
+        )
+    ]
 
     def idle() -> None:
         if not writes:
@@ -712,7 +717,7 @@ def test_readers_warn_about_a_torn_last_line_and_still_read_the_rest(
 def test_odd_records_are_described_without_failing(
     fields: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    with AuditLog.open(tmp_path, PORTFOLIO, Clock()) as log:
+    with AuditLog.open(tmp_path, PORTFOLIO, SteppingClock(STEP, START)) as log:
         for event in EventType:
             log.append(event, "20260301T000000000", **fields)
     for record in all_records(tmp_path):
@@ -752,7 +757,7 @@ def test_on_a_terminal_lines_and_trees_are_coloured_and_long_reads_show_progress
 def test_tail_follow_prints_records_as_they_are_written_until_interrupted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    log = AuditLog.open(tmp_path, PORTFOLIO, Clock())
+    log = AuditLog.open(tmp_path, PORTFOLIO, SteppingClock(STEP, START))
     log.append(EventType.STARTUP, None)
     naps: list[float] = []
 
@@ -777,7 +782,7 @@ def test_report_over_numbers_no_chart_can_draw_still_writes_the_page(
     """A record with a NAV no float can hold (a corrupted or hostile log) costs a chart its
     points, never the report: exit 0, no traceback, the page written."""
     directory = tmp_path / "audit"
-    clock = Clock(T0)
+    clock = SteppingClock(STEP, T0)
     with AuditLog.open(directory, "p", clock) as log:
         for i in range(3):
             clock.jump(T0 + timedelta(minutes=i))

@@ -18,26 +18,19 @@ from bot.audit.writer import (
     verify,
 )
 from bot.cli.main import main
+from tests.clocks import SteppingClock
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=700)
-        return self.now
+STEP = timedelta(milliseconds=700)
 
 
 def cycle_id(i: int) -> str:
     return f"20260301T12{i // 60:02d}{i % 60:02d}000"
 
 
-def write_mixed(directory: Path, clock: Clock | None = None) -> None:
+def write_mixed(directory: Path, clock: SteppingClock | None = None) -> None:
     """A full cycle, three quiet ones, a full one, a quiet one, a start left for `close`."""
-    with AuditLog.open(directory, "p", clock or Clock()) as log:
+    with AuditLog.open(directory, "p", clock or SteppingClock(STEP, T0)) as log:
         for i in range(6):
             log.begin_cycle(cycle_id(i), mode="live", trading_state="ACTIVE")
             if i in (0, 4):
@@ -92,7 +85,7 @@ def test_editing_a_compact_record_or_deleting_one_before_it_fails_verify(
 def test_the_writer_resumes_after_a_compact_record_and_refuses_an_edited_one(
     tmp_path: Path,
 ) -> None:
-    clock = Clock()
+    clock = SteppingClock(STEP, T0)
     with AuditLog.open(tmp_path, "p", clock) as log:
         log.begin_cycle(cycle_id(0), mode="live", trading_state="ACTIVE")
         log.quiet_cycle(cycle_id(0), nav=Decimal("1"), full=1)
@@ -107,7 +100,7 @@ def test_the_writer_resumes_after_a_compact_record_and_refuses_an_edited_one(
 
 
 def test_a_cycle_that_wrote_another_record_cannot_end_compact(tmp_path: Path) -> None:
-    with AuditLog.open(tmp_path, "p", Clock()) as log:
+    with AuditLog.open(tmp_path, "p", SteppingClock(STEP, T0)) as log:
         log.begin_cycle(cycle_id(0), mode="live", trading_state="ACTIVE")
         assert log.start_pending(cycle_id(0))
         log.append(EventType.ERROR, cycle_id(0), message="boom")
@@ -132,9 +125,9 @@ def test_summary_and_show_read_a_compact_record_as_a_no_trade_cycle(tmp_path: Pa
 # -- closed days, compressed -------------------------------------------------------------------
 
 
-def write_days(directory: Path) -> Clock:
+def write_days(directory: Path) -> SteppingClock:
     """Three UTC days of cycles (one trading: intent, fill, end), quiet ones between."""
-    clock = Clock()
+    clock = SteppingClock(STEP, T0)
     clock.now = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
     with AuditLog.open(directory, "p", clock) as log:
         for day in range(3):
@@ -156,9 +149,9 @@ def write_days(directory: Path) -> Clock:
     return clock
 
 
-def later() -> Clock:
+def later() -> SteppingClock:
     """A clock on the last day written by `write_days`, after it."""
-    clock = Clock()
+    clock = SteppingClock(STEP, T0)
     clock.now = datetime(2026, 3, 3, 5, tzinfo=UTC)
     return clock
 

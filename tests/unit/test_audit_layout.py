@@ -19,25 +19,18 @@ from bot.audit.layout import Upgrade, open_portfolio_audit, portfolio_audit_dir
 from bot.audit.writer import AuditError, AuditLog, EventType, audit_files, read_records, verify
 from bot.cli.main import main
 from bot.store.state import StateStore
+from tests.clocks import SteppingClock
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(hours=7)  # several days of files for a few records
-        return self.now
+STEP = timedelta(hours=7)  # several days of files for a few records
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SteppingClock:
+    return SteppingClock(STEP, T0)
 
 
-def write_shared(root: Path, clock: Clock, portfolios: list[str]) -> None:
+def write_shared(root: Path, clock: SteppingClock, portfolios: list[str]) -> None:
     """The old layout: each record appended to `<data_dir>/audit/` by its portfolio in turn."""
     for portfolio in portfolios:
         with AuditLog.open(root, portfolio, clock) as log:
@@ -45,7 +38,7 @@ def write_shared(root: Path, clock: Clock, portfolios: list[str]) -> None:
             log.append(EventType.CYCLE_START, "20260301T000000000", mode="dry-run")
 
 
-def started(data: Path, portfolio: str, clock: Clock, events: int = 1) -> None:
+def started(data: Path, portfolio: str, clock: SteppingClock, events: int = 1) -> None:
     """One start of the portfolio that writes `events` records."""
     with (
         StateStore.open(data, portfolio, clock) as store,
@@ -63,7 +56,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in audit_files(root)}
 
 
-def test_a_portfolio_writes_its_own_directory(tmp_path: Path, clock: Clock) -> None:
+def test_a_portfolio_writes_its_own_directory(tmp_path: Path, clock: SteppingClock) -> None:
     started(tmp_path, "alpha", clock, events=3)
     started(tmp_path, "beta", clock, events=2)
     for name, count in (("alpha", 3), ("beta", 2)):
@@ -74,7 +67,7 @@ def test_a_portfolio_writes_its_own_directory(tmp_path: Path, clock: Clock) -> N
 
 
 def test_a_shared_log_of_one_portfolio_moves_into_its_directory_and_its_chain_continues(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: SteppingClock
 ) -> None:
     root = tmp_path / "audit"
     write_shared(root, clock, ["alpha", "alpha", "alpha"])
@@ -99,7 +92,7 @@ def test_a_shared_log_of_one_portfolio_moves_into_its_directory_and_its_chain_co
 
 
 def test_a_log_shared_by_several_portfolios_is_set_aside_and_each_starts_its_own_chain(
-    tmp_path: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, clock: SteppingClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "audit"
     write_shared(root, clock, ["alpha", "beta", "alpha"])
@@ -130,7 +123,9 @@ def test_a_log_shared_by_several_portfolios_is_set_aside_and_each_starts_its_own
     assert "3 portfolios (alpha, beta, gamma)" in capsys.readouterr().err
 
 
-def test_a_shared_log_of_another_portfolio_is_left_for_it(tmp_path: Path, clock: Clock) -> None:
+def test_a_shared_log_of_another_portfolio_is_left_for_it(
+    tmp_path: Path, clock: SteppingClock
+) -> None:
     root = tmp_path / "audit"
     write_shared(root, clock, ["beta"])
     before = snapshot(root)
@@ -145,7 +140,7 @@ def test_a_shared_log_of_another_portfolio_is_left_for_it(tmp_path: Path, clock:
 
 
 def test_a_move_cut_short_by_a_crash_is_finished_at_the_next_start(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: SteppingClock
 ) -> None:
     root = tmp_path / "audit"
     write_shared(root, clock, ["alpha", "alpha"])
@@ -162,7 +157,7 @@ def test_a_move_cut_short_by_a_crash_is_finished_at_the_next_start(
 
 
 def test_a_crash_after_the_last_file_was_staged_is_finished_too(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: SteppingClock
 ) -> None:
     root = tmp_path / "audit"
     write_shared(root, clock, ["alpha"])
@@ -179,7 +174,7 @@ def test_a_crash_after_the_last_file_was_staged_is_finished_too(
 
 
 def test_the_readers_choose_the_portfolio_or_ask(
-    tmp_path: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, clock: SteppingClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "audit"
     started(tmp_path, "alpha", clock, events=2)
@@ -202,7 +197,7 @@ def test_the_readers_choose_the_portfolio_or_ask(
 
 def test_tail_follow_waits_for_a_portfolio_that_has_not_started_yet(
     tmp_path: Path,
-    clock: Clock,
+    clock: SteppingClock,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -23,6 +23,7 @@ from bot.exchange.errors import Outcome
 from bot.exchange.orders import OrderRequestFailed
 from bot.execution.executor import ExecutionOptions, LiveExecutor
 from bot.store.state import StateStore
+from tests.clocks import SimulatedWaits
 from tests.unit.factories import NOW, instruments, leg, perp_key, quote, spot_key
 
 D = Decimal
@@ -106,17 +107,6 @@ def resting(intent: Intent) -> OrderUpdate:
     return OrderUpdate(intent.client_order_id, "2", IntentState.OPEN, intent.leg.amount, D(0), None)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Any:
     with StateStore.open(tmp_path, "unit", lambda: NOW) as opened:
@@ -131,7 +121,7 @@ def _executor(
     order_type: OrderType = OrderType.MARKET,
     now: datetime = NOW,
 ) -> LiveExecutor:
-    clock = Clock()
+    clock = SimulatedWaits()
     keys = (spot_key("BTC"), spot_key("ETH"), perp_key("BTC"))
     return LiveExecutor(
         portfolio="unit",

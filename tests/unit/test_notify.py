@@ -16,20 +16,11 @@ from pydantic import SecretStr
 
 from bot.logs import REDACTED
 from bot.ops.notify import Notifier, url_secrets
+from tests.clocks import ManualClock
 
 SENTINEL = "SentinelSecretValue0123456789xyzXYZ"
 MINUTE = timedelta(seconds=60)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+NOON = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -69,14 +60,14 @@ def _redact(text: str) -> str:
     return text.replace(SENTINEL, REDACTED)
 
 
-def _notifier(urls: list[str], clock: FakeClock, **kwargs: Any) -> Notifier:
+def _notifier(urls: list[str], clock: ManualClock, **kwargs: Any) -> Notifier:
     return Notifier(
         [SecretStr(u) for u in urls], min_interval=MINUTE, clock=clock, redact=_redact, **kwargs
     )
 
 
 async def test_each_distinct_trade_and_halt_arrives_once(webhook: Webhook) -> None:
-    clock = FakeClock()
+    clock = ManualClock(NOON)
     notifier = _notifier([webhook.url], clock)
 
     assert await notifier.notify("trade", "Rebalanced paper", "sold 0.1 BTC", key="cycle-1")
@@ -97,7 +88,7 @@ async def test_each_distinct_trade_and_halt_arrives_once(webhook: Webhook) -> No
 
 
 async def test_the_same_event_within_the_interval_is_sent_once(webhook: Webhook) -> None:
-    clock = FakeClock()
+    clock = ManualClock(NOON)
     notifier = _notifier([webhook.url], clock)
 
     assert await notifier.notify("error", "Exchange unreachable", "timeout", key="exchange")
@@ -112,7 +103,7 @@ async def test_the_same_event_within_the_interval_is_sent_once(webhook: Webhook)
 
 
 async def test_without_a_key_identical_text_is_the_identity(webhook: Webhook) -> None:
-    clock = FakeClock()
+    clock = ManualClock(NOON)
     notifier = _notifier([webhook.url], clock)
 
     await notifier.notify("restart", "Bot started", "paper, dry-run")
@@ -123,7 +114,7 @@ async def test_without_a_key_identical_text_is_the_identity(webhook: Webhook) ->
 
 
 async def test_overall_rate_limit_holds_back_a_flood_and_says_so_later(webhook: Webhook) -> None:
-    clock = FakeClock()
+    clock = ManualClock(NOON)
     notifier = _notifier([webhook.url], clock, burst=3)
 
     sent = [await notifier.notify("trade", "t", f"trade {i}", key=str(i)) for i in range(5)]
@@ -136,7 +127,7 @@ async def test_overall_rate_limit_holds_back_a_flood_and_says_so_later(webhook: 
 
 
 async def test_secrets_never_leave_in_title_body_or_request(webhook: Webhook) -> None:
-    clock = FakeClock()
+    clock = ManualClock(NOON)
     notifier = _notifier([webhook.url], clock)
 
     await notifier.notify(
@@ -166,7 +157,7 @@ def test_every_long_part_of_a_notification_url_counts_as_a_secret() -> None:
 
 async def test_a_url_token_alone_in_an_error_text_is_masked(webhook: Webhook) -> None:
     # No redact function: the token is known only as a part of the notification URL.
-    notifier = Notifier([SecretStr(webhook.url)], min_interval=MINUTE, clock=FakeClock())
+    notifier = Notifier([SecretStr(webhook.url)], min_interval=MINUTE, clock=ManualClock(NOON))
 
     await notifier.notify("error", "webhook failed", f"token {SENTINEL} was refused")
 
@@ -174,7 +165,7 @@ async def test_a_url_token_alone_in_an_error_text_is_masked(webhook: Webhook) ->
 
 
 async def test_no_urls_is_a_quiet_no_op() -> None:
-    notifier = Notifier([], min_interval=MINUTE, clock=FakeClock(), redact=None)
+    notifier = Notifier([], min_interval=MINUTE, clock=ManualClock(NOON), redact=None)
 
     assert not notifier.enabled
     assert not await notifier.notify("trade", "t", "b")
@@ -184,7 +175,7 @@ async def test_a_failing_endpoint_is_logged_by_scheme_only_and_never_raises(
     webhook: Webhook,
 ) -> None:
     webhook.status = 500
-    notifier = _notifier([webhook.url], FakeClock())
+    notifier = _notifier([webhook.url], ManualClock(NOON))
 
     with structlog.testing.capture_logs() as logs:
         delivered = await notifier.notify("error", "boom", "body")
@@ -199,14 +190,14 @@ async def test_an_unreachable_endpoint_fails_quietly(webhook: Webhook) -> None:
     url = webhook.url
     port = url.split(":")[2].split("/")[0]
     closed = url.replace(f":{port}/", ":1/")
-    notifier = _notifier([closed], FakeClock())
+    notifier = _notifier([closed], ManualClock(NOON))
 
     assert await notifier.notify("error", "boom", "body") is False
 
 
 async def test_a_slow_endpoint_is_abandoned_after_the_timeout(webhook: Webhook) -> None:
     webhook.delay = 1.5
-    notifier = _notifier([webhook.url], FakeClock(), timeout=0.2)
+    notifier = _notifier([webhook.url], ManualClock(NOON), timeout=0.2)
 
     with structlog.testing.capture_logs() as logs:
         started = asyncio.get_running_loop().time()
@@ -223,7 +214,7 @@ async def test_an_unsupported_url_is_dropped_at_start_by_scheme() -> None:
         notifier = Notifier(
             [SecretStr(f"nosuchservice://{SENTINEL}@host")],
             min_interval=MINUTE,
-            clock=FakeClock(),
+            clock=ManualClock(NOON),
         )
 
     assert not notifier.enabled
@@ -233,7 +224,7 @@ async def test_an_unsupported_url_is_dropped_at_start_by_scheme() -> None:
 
 
 async def test_an_unknown_kind_is_refused_without_raising(webhook: Webhook) -> None:
-    notifier = _notifier([webhook.url], FakeClock())
+    notifier = _notifier([webhook.url], ManualClock(NOON))
 
     assert await notifier.notify("gossip", "t", "b") is False
     assert webhook.messages == []

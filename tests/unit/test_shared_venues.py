@@ -16,14 +16,7 @@ from bot.exchange.shared import TickerBatch
 from bot.ops.fleet import FleetHealth, FleetMetrics
 from bot.ops.health import Health
 from bot.ops.metrics import Metrics
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import ManualClock
 
 
 class Venue:
@@ -39,7 +32,7 @@ class Venue:
 
 
 async def test_one_batch_per_interval_serves_every_caller() -> None:
-    clock, venue = Clock(), Venue()
+    clock, venue = ManualClock(100.0), Venue()
     batch = TickerBatch(10.0, origin=100.0, monotonic=clock)
     batch.want(["ETH/USDT"])
     answers = await asyncio.gather(*(batch.tickers(["BTC/USDT"], venue.fetch) for _ in range(50)))
@@ -54,7 +47,7 @@ async def test_one_batch_per_interval_serves_every_caller() -> None:
 
 
 async def test_a_symbol_the_batch_lacks_is_fetched_at_once() -> None:
-    clock, venue = Clock(), Venue()
+    clock, venue = ManualClock(100.0), Venue()
     batch = TickerBatch(10.0, origin=100.0, monotonic=clock)
     await batch.tickers(["BTC/USDT"], venue.fetch)
     got = await batch.tickers(["SOL/USDT"], venue.fetch)
@@ -62,7 +55,7 @@ async def test_a_symbol_the_batch_lacks_is_fetched_at_once() -> None:
 
 
 async def test_a_failed_batch_fails_its_caller_only_and_the_next_one_fetches() -> None:
-    clock, venue = Clock(), Venue()
+    clock, venue = ManualClock(100.0), Venue()
     batch = TickerBatch(10.0, origin=100.0, monotonic=clock)
 
     async def down(symbols: list[str]) -> Mapping[str, Mapping[str, Any]]:

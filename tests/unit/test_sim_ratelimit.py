@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from rebalance_sim.ratelimit import Family, Limited, RateLimiter, RateLimits, RequestCounter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import ManualClock
 
 
 def test_weight_accumulates_until_the_budget_then_429_with_the_wait_until_reset() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(RateLimits(spot_weight_per_minute=50, ban_after=5), clock)
     assert limiter.charge("ip", Family.SPOT, 20).used == 20
     assert limiter.charge("ip", Family.SPOT, 30).used == 50
@@ -38,7 +31,7 @@ def test_spot_and_futures_and_clients_have_separate_budgets() -> None:
 
 
 def test_a_client_that_keeps_going_is_banned_for_the_ban_period() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(RateLimits(spot_weight_per_minute=1, ban_after=2, ban_ms=120_000), clock)
     limiter.charge("ip", Family.SPOT, 1)
     assert limiter.charge("ip", Family.SPOT, 1).limited is Limited.TOO_MANY_REQUESTS
@@ -52,7 +45,7 @@ def test_a_client_that_keeps_going_is_banned_for_the_ban_period() -> None:
 
 
 def test_orders_are_limited_per_account_per_ten_seconds() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     limiter = RateLimiter(RateLimits(futures_orders_per_10s=2), clock)
     assert limiter.charge_order("main", Family.FUTURES).limited is None
     assert limiter.charge_order("main", Family.FUTURES).limited is None

@@ -30,6 +30,7 @@ from bot.store.state import (
     open_state_view,
     running_pid,
 )
+from tests.clocks import ManualClock
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -37,27 +38,13 @@ PORTFOLIO = "main"
 CYCLE = "20260101T120000000"
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[StateStore]:
+def store(tmp_path: Path, clock: ManualClock) -> Iterator[StateStore]:
     with StateStore.open(tmp_path, PORTFOLIO, clock) as opened:
         yield opened
 
@@ -107,7 +94,7 @@ def test_saved_intent_reads_back_equal_with_exact_decimals(store: StateStore) ->
     assert str(loaded.limit_price) == "3210.10"  # the trailing zero (the exponent) survives
 
 
-def test_intent_survives_close_and_reopen(tmp_path: Path, clock: Clock) -> None:
+def test_intent_survives_close_and_reopen(tmp_path: Path, clock: ManualClock) -> None:
     with StateStore.open(tmp_path, PORTFOLIO, clock) as first:
         first.save_intent(intent("a"))
         first.mark_sent("a", clock.advance(1))
@@ -152,7 +139,9 @@ def test_non_finite_decimal_is_refused(store: StateStore) -> None:
         store.save_intent(intent("n", price=D("NaN")))
 
 
-def test_intent_times_record_created_sent_and_updated(store: StateStore, clock: Clock) -> None:
+def test_intent_times_record_created_sent_and_updated(
+    store: StateStore, clock: ManualClock
+) -> None:
     store.save_intent(intent("t"))
     sent = clock.advance(1.5)
     store.mark_sent("t", sent)
@@ -189,7 +178,7 @@ def test_update_records_exchange_figures_exactly(store: StateStore) -> None:
     assert loaded.fee == D("1E-12")
 
 
-def test_update_without_at_uses_the_clock(store: StateStore, clock: Clock) -> None:
+def test_update_without_at_uses_the_clock(store: StateStore, clock: ManualClock) -> None:
     store.save_intent(intent("c"))
     store.update_intent("c", error="timeout")
     later = clock.advance(60)
@@ -513,7 +502,7 @@ def test_value_that_is_not_json_is_refused(store: StateStore, value: object) -> 
     assert store.get("k") is None
 
 
-def test_everything_survives_a_reopen(tmp_path: Path, clock: Clock) -> None:
+def test_everything_survives_a_reopen(tmp_path: Path, clock: ManualClock) -> None:
     with StateStore.open(tmp_path, PORTFOLIO, clock) as first:
         first.record_fill("c1", "t1", D("1"), D("2"), D("0"), None, T0)
         first.record_cycle("c1", T0, T0, "traded", traded=True)
@@ -577,12 +566,12 @@ def test_second_open_in_the_same_process_is_refused(store: StateStore, tmp_path:
         f"portfolio 'main' is already run by another process (pid {os.getpid()}, lock file {lock})"
     )
     with pytest.raises(StateError) as refused:
-        StateStore.open(tmp_path, PORTFOLIO, Clock())
+        StateStore.open(tmp_path, PORTFOLIO, ManualClock(T0))
     assert str(refused.value) == expected
     store.save_intent(intent("still-mine"))  # the holder is unaffected
 
 
-def test_close_releases_the_lock(tmp_path: Path, clock: Clock) -> None:
+def test_close_releases_the_lock(tmp_path: Path, clock: ManualClock) -> None:
     first = StateStore.open(tmp_path, PORTFOLIO, clock)
     first.close()
     first.close()
@@ -591,11 +580,11 @@ def test_close_releases_the_lock(tmp_path: Path, clock: Clock) -> None:
 
 
 def test_other_portfolios_have_their_own_lock(store: StateStore, tmp_path: Path) -> None:
-    with StateStore.open(tmp_path, "other", Clock()) as other:
+    with StateStore.open(tmp_path, "other", ManualClock(T0)) as other:
         assert other.path == tmp_path / "other.sqlite3"
 
 
-def test_closed_store_refuses_use(tmp_path: Path, clock: Clock) -> None:
+def test_closed_store_refuses_use(tmp_path: Path, clock: ManualClock) -> None:
     closed = StateStore.open(tmp_path, PORTFOLIO, clock)
     closed.close()
     with pytest.raises(StateError, match="is closed"):
@@ -606,7 +595,7 @@ def test_closed_store_refuses_use(tmp_path: Path, clock: Clock) -> None:
 
 def test_portfolio_name_that_is_not_a_file_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="cannot name a state file"):
-        StateStore.open(tmp_path, "../escape", Clock())
+        StateStore.open(tmp_path, "../escape", ManualClock(T0))
 
 
 OPEN_IN_CHILD = textwrap.dedent(
@@ -637,7 +626,7 @@ def _open_in_child(data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_second_process_is_refused_with_the_holders_pid(tmp_path: Path, clock: Clock) -> None:
+def test_second_process_is_refused_with_the_holders_pid(tmp_path: Path, clock: ManualClock) -> None:
     with StateStore.open(tmp_path, PORTFOLIO, clock):
         refused = _open_in_child(tmp_path)
     assert refused.returncode == 3
@@ -658,7 +647,7 @@ def _user_version(path: Path) -> int:
         return int(peek.execute("PRAGMA user_version").fetchone()[0])
 
 
-def test_empty_file_is_migrated_to_the_latest_schema(tmp_path: Path, clock: Clock) -> None:
+def test_empty_file_is_migrated_to_the_latest_schema(tmp_path: Path, clock: ManualClock) -> None:
     (tmp_path / "main.sqlite3").write_bytes(b"")
     with StateStore.open(tmp_path, PORTFOLIO, clock) as opened:
         opened.save_intent(intent("a"))
@@ -668,7 +657,7 @@ def test_empty_file_is_migrated_to_the_latest_schema(tmp_path: Path, clock: Cloc
 
 
 def test_version_one_database_is_migrated_and_keeps_its_records(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: ManualClock
 ) -> None:
     path = tmp_path / "main.sqlite3"
     with sqlite3.connect(path) as old:
@@ -688,7 +677,7 @@ def test_version_one_database_is_migrated_and_keeps_its_records(
 
 
 def test_intents_written_before_contract_sizes_read_back_with_size_one(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: ManualClock
 ) -> None:
     path = tmp_path / "main.sqlite3"
     with sqlite3.connect(path) as old:
@@ -710,7 +699,7 @@ def test_intents_written_before_contract_sizes_read_back_with_size_one(
     assert _user_version(path) == len(MIGRATIONS)
 
 
-def test_newer_schema_is_refused_and_the_lock_released(tmp_path: Path, clock: Clock) -> None:
+def test_newer_schema_is_refused_and_the_lock_released(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "main.sqlite3"
     with sqlite3.connect(path) as newer:
         newer.execute("PRAGMA user_version = 99")
@@ -726,7 +715,7 @@ def test_newer_schema_is_refused_and_the_lock_released(tmp_path: Path, clock: Cl
 
 
 def test_failing_migration_is_rolled_back_whole(
-    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     StateStore.open(tmp_path, PORTFOLIO, clock).close()
     broken = ("CREATE TABLE extra (x INTEGER)", "INSERT INTO no_such_table VALUES (1)")
@@ -742,7 +731,7 @@ def test_failing_migration_is_rolled_back_whole(
     assert "extra" not in tables
 
 
-def test_file_that_is_not_a_database_is_refused(tmp_path: Path, clock: Clock) -> None:
+def test_file_that_is_not_a_database_is_refused(tmp_path: Path, clock: ManualClock) -> None:
     (tmp_path / "main.sqlite3").write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StateError, match="file is not a database"):
         StateStore.open(tmp_path, PORTFOLIO, clock)
@@ -752,7 +741,7 @@ def test_file_that_is_not_a_database_is_refused(tmp_path: Path, clock: Clock) ->
 
 
 def test_a_read_only_view_reads_beside_the_writer_and_can_write_nothing(
-    store: StateStore, tmp_path: Path, clock: Clock
+    store: StateStore, tmp_path: Path, clock: ManualClock
 ) -> None:
     store.save_risk_state(RiskState(trading=TradingState.REDUCING, reason="operator").to_dict())
     store.save_targets({"bitcoin": "0.6"}, T0)
@@ -782,7 +771,7 @@ def test_the_view_of_a_portfolio_that_never_ran_creates_nothing(tmp_path: Path) 
 
 
 def test_grouped_writes_wait_for_the_cycle_commit_and_any_durable_write_takes_them(
-    store: StateStore, tmp_path: Path, clock: Clock
+    store: StateStore, tmp_path: Path, clock: ManualClock
 ) -> None:
     view = open_state_view(tmp_path, PORTFOLIO)
     try:

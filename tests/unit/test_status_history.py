@@ -25,16 +25,9 @@ from bot.core.domain import (
 from bot.ops.feed import AuditFeed
 from bot.ops.history import COARSE_STEP, KEEP, MAX_POINTS, OrderStatus, StatusHistory, Window
 from bot.ops.view import HistoryView, account_views, history_view
+from tests.clocks import ManualClock
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _drift(log: AuditLog, nav: str, bitcoin: str, *, post: bool = False) -> None:
@@ -53,12 +46,12 @@ def _drift(log: AuditLog, nav: str, bitcoin: str, *, post: bool = False) -> None
     )
 
 
-def _log(tmp_path: Path, clock: Clock) -> AuditLog:
+def _log(tmp_path: Path, clock: ManualClock) -> AuditLog:
     return AuditLog.open(tmp_path / "audit", "p", clock)
 
 
 def test_the_feed_folds_each_valuation_once_as_the_log_grows_across_days(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     history = StatusHistory()
     with _log(tmp_path, clock) as log:
         feed = AuditFeed(tmp_path / "audit", history)
@@ -79,7 +72,7 @@ def test_the_feed_folds_each_valuation_once_as_the_log_grows_across_days(tmp_pat
 
 
 def test_a_line_being_written_is_left_for_the_next_read(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     history = StatusHistory()
     with _log(tmp_path, clock) as log:
         _drift(log, "100000", "0.5")
@@ -94,7 +87,7 @@ def test_a_line_being_written_is_left_for_the_next_read(tmp_path: Path) -> None:
 
 
 def test_the_first_read_skips_files_older_than_the_longest_window(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     with _log(tmp_path, clock) as log:
         _drift(log, "90000", "0.5")
         clock.now = T0 + KEEP + timedelta(days=2)
@@ -257,7 +250,7 @@ def test_accounts_show_amounts_at_the_markets_precision() -> None:
 def test_quiet_cycles_are_cycle_rows_and_a_day_compressed_is_not_read_twice(
     tmp_path: Path,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     history = StatusHistory()
     with _log(tmp_path, clock) as log:
         feed = AuditFeed(tmp_path / "audit", history)
