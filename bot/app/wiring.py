@@ -180,6 +180,15 @@ def _credentials(
     return Credentials(account.api_key, account.secret, account.password)
 
 
+def _share(budgets: dict[str, RequestBudget], name: str, rate: float) -> None:
+    """The budget `name` at no more than `rate` calls a second: new, or an existing one
+    lowered to it (whichever account of whichever portfolio was built first)."""
+    if name in budgets:
+        budgets[name].limit_to(rate)
+    else:
+        budgets[name] = RequestBudget(rate)
+
+
 def build_accounts(
     config: BotConfig,
     mode: Mode,
@@ -201,11 +210,10 @@ def build_accounts(
             account_config.requests_per_second
             or venue_limits(account_config.exchange).calls_per_second
         )
-        if pool not in budgets:
-            budgets[pool] = RequestBudget(rate)
+        _share(budgets, pool, rate)
         key = _key_digest(venue_of(account_config.exchange), credentials)
-        if key is not None and key not in key_budgets:
-            key_budgets[key] = RequestBudget(rate)
+        if key is not None:
+            _share(key_budgets, key, rate)
         base_url = account_config.base_url
         if account_config.simulator and sim is not None:
             base_url = sim.base_url

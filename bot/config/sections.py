@@ -80,7 +80,9 @@ class AccountConfig(Section):
         None,
         gt=0,
         le=1000,
-        description="request budget of the venue (default: its documented limit)",
+        description="calls a second at most on the account's venue and API key (default: "
+        "the venue's documented limit); accounts sharing a venue or a key share one budget, "
+        "at the lowest rate any of them sets",
     )
     options: dict[str, Any] = Field(default_factory=dict, description="extra ccxt options")
     leverage: int | None = Field(

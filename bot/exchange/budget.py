@@ -37,6 +37,15 @@ class RequestBudget:
         self.backoffs = 0  # how many times the venue told us to slow down
 
     @property
+    def calls_per_second(self) -> int:
+        return int(self._throttler.rate_limit)
+
+    def limit_to(self, calls_per_second: float) -> None:
+        """Lower the cap to `calls_per_second` when that is stricter: an account sharing the
+        budget never raises it, so the strictest rate any of them was given holds."""
+        self._throttler.rate_limit = min(self.calls_per_second, max(1, round(calls_per_second)))
+
+    @property
     def blocked_for(self) -> float:
         return max(0.0, self._blocked_until - self._monotonic())
 

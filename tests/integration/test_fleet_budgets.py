@@ -1,8 +1,9 @@
 """Request budgets shared across portfolios: one per weight pool (Binance counts weight per IP,
 for its spot and its USDⓈ-M API apart), one per API key (Bitget limits calls per UID),
 whichever portfolio's account makes the call; the key's budget holds its rate on the
-simulator's own count of the requests made with the key, and a 429 on one Binance API holds
-back the accounts on it, never those on the other, on the simulator's timestamped log."""
+simulator's own count of the requests made with the key, a pool runs at the strictest rate any
+of its accounts was given, and a 429 on one Binance API holds back the accounts on it, never
+those on the other, on the simulator's timestamped log."""
 
 from __future__ import annotations
 
@@ -39,10 +40,16 @@ KEY_RATE = 3  # calls per second of the shared key budget
 READS = 9
 
 
-def _portfolio(name: str, spot: tuple[str, str], perp: tuple[str, str]) -> str:
+def _portfolio(
+    name: str, spot: tuple[str, str], perp: tuple[str, str], spot_rate: int | None = None
+) -> str:
+    spot_account = account("spot", spot[0], "spot", name)
+    if spot_rate is not None:
+        spot_account = spot_account.replace("requests_per_second = 200", f"= {spot_rate}")
+        spot_account = spot_account.replace("\n= ", "\nrequests_per_second = ")
     return (
         f'\n[[portfolios]]\nportfolio = "{name}"\n'
-        + account("spot", spot[0], "spot", name)
+        + spot_account
         + account("perp", perp[0], perp[1], name)
         + SLEEVES
     )
@@ -160,13 +167,17 @@ class Pools:
 
 @contextlib.asynccontextmanager
 async def _two_portfolios(
-    tmp_path: Path, *, pace_by_weight: bool = False, venues: SharedVenues | None = None
+    tmp_path: Path,
+    *,
+    pace_by_weight: bool = False,
+    venues: SharedVenues | None = None,
+    two_spot_rate: int | None = None,
 ) -> AsyncIterator[Pools]:
     """Portfolio one: binance spot + binanceusdm; two: binance spot + binance with swap markets
     (which calls /fapi too); each with its own simulator account (and keys), their accounts
     built as the process builds them, on shared venues."""
     fleet = _portfolio("one", ("binance", "spot"), ("binanceusdm", "swap")) + _portfolio(
-        "two", ("binance", "spot"), ("binance", "swap")
+        "two", ("binance", "spot"), ("binance", "swap"), spot_rate=two_spot_rate
     )
     if pace_by_weight:
         fleet = fleet.replace("pace_by_weight = false", "pace_by_weight = true")
@@ -213,6 +224,24 @@ async def _through_at_once(accounts: list[ExchangeAccount], log: Log, routes: li
     after = log[seen:]
     assert sorted(route for _, _, route in after) == sorted(routes), after
     assert all(at - started < 1.0 for at, _, _ in after), after
+
+
+async def test_a_pool_runs_at_the_strictest_rate_any_of_its_accounts_was_given(
+    tmp_path: Path,
+) -> None:
+    strict = 3
+    async with _two_portfolios(tmp_path, two_spot_rate=strict) as pools:
+        one = pools.accounts["one.spot"]  # built first, given 200 calls a second
+        assert one.budget is pools.accounts["two.spot"].budget
+        assert one.budget.calls_per_second == strict
+        assert pools.accounts["one.perp"].budget.calls_per_second == 200  # another pool
+        seen = len(pools.log)
+        await asyncio.gather(*(_read(one) for _ in range(READS)))
+        times = [at for at, _, route in pools.log[seen:] if route == "spot.account"]
+        assert len(times) == READS
+        # READS calls at `strict` a second span (READS - strict) / strict seconds at least
+        # (at 200 a second they would all arrive at once), less a little for jitter.
+        assert max(times) - min(times) >= (READS - strict) / strict - 0.3, times
 
 
 async def test_a_429_on_one_binance_api_holds_back_its_own_accounts_only(

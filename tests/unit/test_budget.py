@@ -51,3 +51,15 @@ def test_a_weight_wait_never_shortens_a_longer_back_off() -> None:
     budget.back_off({"Retry-After": "120"})
     budget.observe_weight(2400, 2400)
     assert budget.blocked_for == 120.0
+
+
+def test_a_shared_budget_is_only_ever_lowered_to_the_strictest_rate() -> None:
+    budget = RequestBudget(200.0)
+    budget.limit_to(1000.0)
+    assert budget.calls_per_second == 200
+    budget.limit_to(3.4)
+    assert budget.calls_per_second == 3
+    budget.limit_to(50.0)
+    assert budget.calls_per_second == 3
+    budget.limit_to(0.2)  # below one call a second: one
+    assert budget.calls_per_second == 1
