@@ -4,8 +4,10 @@ Live: every futures account is first asked its position mode; an account in hedg
 mode is refused (the bot holds one net position per symbol, and a venue in hedge mode refuses
 one-way orders or keeps long and short apart). Then, for each of the account's configured
 perpetuals, the configured `margin_mode` and `leverage` are set where the exchange reads
-otherwise, read back and verified. Any refusal, failed call or read-back that differs stops the
-start with one line naming the account (`ConfigError`). Each symbol's outcome is audited.
+otherwise, read back and verified. Any refusal or read-back that differs stops the start with
+one line naming the account (`ConfigError`: exit 2, nothing to retry); an exchange that cannot
+be reached (its reads retried first) stops it as `ExchangeUnavailable` (exit 1: a service
+manager starts it again). Each symbol's outcome is audited.
 Dry-run never calls these endpoints: it audits and logs what a live start would set.
 """
 
@@ -21,7 +23,7 @@ import bot.config as cfg
 from bot.audit.writer import AuditLog, EventType
 from bot.config import BotConfig
 from bot.core.domain import MarginMode, MarketType, Mode
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, ExchangeUnavailable
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.futures_settings import (
     SettingsFailed,
@@ -124,6 +126,10 @@ async def apply_futures_settings(
     for w, outcome in zip(wanted, outcomes, strict=True):
         if isinstance(outcome, SettingsFailed):
             refusals.append(f"accounts.{w.account}: {outcome}")
+        elif isinstance(outcome, ExchangeUnavailable):
+            raise ExchangeUnavailable(
+                f"the futures settings could not be checked, so nothing is traded: {outcome}"
+            ) from None
         elif isinstance(outcome, BaseException):
             raise outcome
         else:

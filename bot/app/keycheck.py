@@ -10,10 +10,12 @@ missing, and whether the key can withdraw without the account's `allow_withdrawa
 
 A key the exchange rejects outright (unknown key, bad signature, an IP not on the key's
 allow-list: ccxt's AuthenticationError) stops a live start in one line: no request of that
-account could work. A key whose permissions the venue does not report (a testnet without the
-endpoint, a server that refuses it, an outage) is not a refusal: one warning line says so and
-start-up continues, since trading itself will show a missing permission at the first order,
-and the bot cannot tell a withdrawal permission it was not told about.
+account could work. A venue that cannot be asked (an outage, after the read's retries) stops
+it too, as `ExchangeUnavailable` (exit 1: started again later, not a configuration error): a
+key that may lack a permission would trade part of a plan and be refused the rest. A key whose
+permissions the venue does not report (a testnet without the endpoint, a server that refuses
+it) is not a refusal: one warning line says so and start-up continues, since the bot cannot
+tell a permission it was not told about.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import structlog
 
 from bot.config import AccountConfig
 from bot.core.domain import MarketType
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, ExchangeUnavailable
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.permissions import (
+    KeyInfoUnavailable,
     KeyPermissions,
     KeyRejected,
     KeyUnreadable,
@@ -106,6 +109,11 @@ def _verdict(
             "its secret (and passphrase) and the key's IP allow-list"
         )
         return KeyVerdict(name, refusal=refusal)
+    if isinstance(granted, KeyInfoUnavailable):
+        warning = (
+            f"accounts.{name}: the exchange did not answer for the key's permissions ({granted})"
+        )
+        return KeyVerdict(name, warning=warning)
     if isinstance(granted, KeyUnreadable):
         warning = (
             f"accounts.{name}: the key's permissions could not be read ({granted}); not checked"
@@ -151,9 +159,19 @@ async def check_keys(
         for names, granted in zip(groups, read, strict=True)
         for name in names
     ]
-    for verdict in verdicts:
-        if verdict.warning is not None:
-            log.warning("key_permissions", account=verdict.account, warning=verdict.warning)
     refusals = [v.refusal for v in verdicts if v.refusal is not None]
     if refusals:
         raise ConfigError("cannot trade live: " + " | ".join(refusals))
+    outages = [
+        f"accounts.{names[0]}: {granted}"
+        for names, granted in zip(groups, read, strict=True)
+        if isinstance(granted, KeyInfoUnavailable)
+    ]
+    if outages:
+        raise ExchangeUnavailable(
+            "cannot trade live until the API keys' permissions can be read (the exchange did "
+            "not answer; nothing was sent): " + " | ".join(outages)
+        )
+    for verdict in verdicts:
+        if verdict.warning is not None:
+            log.warning("key_permissions", account=verdict.account, warning=verdict.warning)

@@ -10,7 +10,9 @@ answers the symbol's leverage, margin mode and the account's `posMode`; the sett
 `POST /api/v2/mix/account/set-margin-mode` and `set-leverage`. A Bitget unified account's
 position mode is `holdMode` of `GET /api/v3/account/settings`; its per-symbol settings are not
 read or set (a config that asks for them is refused there).
-A refusal or an outage is `SettingsFailed` with one line naming the call; nothing is retried.
+A refusal is `SettingsFailed` with one line naming the call. An outage (a network error, a
+503, a 429) is not a refusal: the reads are retried as every read is, and what still fails is
+`ExchangeUnavailable` (the start fails, to be tried again, not a configuration error).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import ccxt.async_support as ccxt
 
 from bot.core.domain import MarginMode
+from bot.core.errors import BotError, ExchangeUnavailable
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.errors import describe
 
@@ -80,22 +83,42 @@ def parse_bitget(symbol: str, reply: Mapping[str, Any]) -> SymbolSettings:
 
 
 async def _call(account: ExchangeAccount, what: str, fn: Any, *args: Any) -> Any:
+    """A change of settings: sent once (a lost reply is found out by the read-back)."""
     try:
         return await account.call(what, lambda: fn(*args))
+    except ccxt.NetworkError as exc:
+        raise ExchangeUnavailable(f"{account.name}: {what}: {describe(exc)}") from None
     except ccxt.BaseError as exc:
         raise SettingsFailed(f"{what}: {describe(exc)}") from None
+
+
+async def _read(account: ExchangeAccount, what: str, fn: Any, *args: Any) -> Any:
+    """A read of settings, retried on network errors like every read (`ExchangeUnavailable`
+    when they last); a refusal is `SettingsFailed`."""
+    try:
+        return await account.read(what, lambda: fn(*args))
+    except ExchangeUnavailable:
+        raise
+    except BotError as exc:
+        raise SettingsFailed(_action_text(str(exc), account.name)) from None
+
+
+def _action_text(message: str, name: str) -> str:
+    """`what: Class: message` of the account's error (its name is said by the caller)."""
+    prefix = f"{name}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 async def read_hedged(account: ExchangeAccount, symbols: list[str]) -> bool | None:
     """Whether the account is in hedge (dual-side) position mode; None if it cannot tell."""
     if account.exchange_id in _BINANCE:
-        reply = await _call(
+        reply = await _read(
             account, "read the position mode", account.client.fetch_position_mode, symbols[0]
         )
         hedged = reply.get("hedged") if isinstance(reply, Mapping) else None
         return hedged if isinstance(hedged, bool) else None
     if account.exchange_id == "bitget" and account.client.options.get("uta") is True:
-        reply = await _call(
+        reply = await _read(
             account, "read the position mode", account.client.private_uta_get_v3_account_settings
         )
         data = reply.get("data") if isinstance(reply, Mapping) else None
@@ -111,11 +134,11 @@ async def read_symbol(account: ExchangeAccount, symbol: str) -> SymbolSettings:
     client = account.client
     what = f"read the leverage and margin mode of {symbol}"
     if account.exchange_id in _BINANCE:
-        return parse_binance(symbol, await _call(account, what, client.fetch_margin_mode, symbol))
+        return parse_binance(symbol, await _read(account, what, client.fetch_margin_mode, symbol))
     if account.exchange_id == "bitget" and account.client.options.get("uta") is True:
         raise SettingsFailed(f"{what}: not supported on a Bitget unified account by the bot")
     if account.exchange_id == "bitget":
-        return parse_bitget(symbol, await _call(account, what, client.fetch_leverage, symbol))
+        return parse_bitget(symbol, await _read(account, what, client.fetch_leverage, symbol))
     raise SettingsFailed(f"{what}: not known for {account.exchange_id}")
 
 

@@ -8,18 +8,20 @@ codes `stow` (spot trade), `coow` (futures orders), `wtow` (wallet transfer), `w
 older keys list only `trade` / `readonly`, where `trade` covers trading and transfers.
 
 A key whose information cannot be read (an endpoint the venue or a testnet does not serve, a
-refusal, an outage) is `KeyUnreadable` with one line saying why; the caller decides what that
-means.
+refusal) is `KeyUnreadable` with one line saying why; the caller decides what that means. An
+outage (network errors, 5xx, 429: ccxt's NetworkError, after the retries every read gets) is
+`KeyInfoUnavailable`, a `KeyUnreadable` that says the venue could not be asked at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import ccxt.async_support as ccxt
 
+from bot.core.errors import BotError
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.errors import describe
 
@@ -36,6 +38,11 @@ class KeyPermissions:
 
 class KeyUnreadable(Exception):
     """The exchange did not say what the key may do; the message is one line."""
+
+
+class KeyInfoUnavailable(KeyUnreadable):
+    """The venue could not be reached to ask (its reads retried first); the message is one
+    line."""
 
 
 class KeyRejected(KeyUnreadable):
@@ -75,23 +82,29 @@ def bitget_permissions(reply: Mapping[str, Any]) -> KeyPermissions:
 async def read_key_permissions(account: ExchangeAccount) -> KeyPermissions:
     """Ask the account's exchange what its key may do; KeyUnreadable when it does not say."""
     client = account.client
-    try:
-        if account.exchange_id in ("binance", "binanceusdm"):
-            reply = await account.call("key permissions", client.sapi_get_account_apirestrictions)
-            if not isinstance(reply, Mapping):
-                raise KeyUnreadable("the key restrictions reply is not an object")
-            return binance_permissions(reply)
-        if account.exchange_id == "bitget":
-            reply = await account.call(
-                "key permissions", client.private_spot_get_v2_spot_account_info
-            )
-            if not isinstance(reply, Mapping):
-                raise KeyUnreadable("the key information reply is not an object")
-            return bitget_permissions(reply)
-    except ccxt.PermissionDenied as exc:  # a key that may not read its own information
-        raise KeyUnreadable(describe(exc)) from None
-    except ccxt.AuthenticationError as exc:
-        raise KeyRejected(describe(exc)) from None
-    except ccxt.BaseError as exc:
-        raise KeyUnreadable(describe(exc)) from None
+    if account.exchange_id in ("binance", "binanceusdm"):
+        reply = await _ask(account, client.sapi_get_account_apirestrictions)
+        if not isinstance(reply, Mapping):
+            raise KeyUnreadable("the key restrictions reply is not an object")
+        return binance_permissions(reply)
+    if account.exchange_id == "bitget":
+        reply = await _ask(account, client.private_spot_get_v2_spot_account_info)
+        if not isinstance(reply, Mapping):
+            raise KeyUnreadable("the key information reply is not an object")
+        return bitget_permissions(reply)
     raise KeyUnreadable(f"no key information is known for {account.exchange_id}")
+
+
+async def _ask(account: ExchangeAccount, fn: Callable[[], Awaitable[Any]]) -> Any:
+    """The key information request, as a read (retried on network errors)."""
+    try:
+        return await account.read("key permissions", fn)
+    except BotError as error:
+        exc = error.__cause__
+        if isinstance(exc, ccxt.NetworkError):
+            raise KeyInfoUnavailable(describe(exc)) from None
+        if isinstance(exc, ccxt.PermissionDenied):  # a key that may not read its own information
+            raise KeyUnreadable(describe(exc)) from None
+        if isinstance(exc, ccxt.AuthenticationError):
+            raise KeyRejected(describe(exc)) from None
+        raise KeyUnreadable(describe(exc if exc is not None else error)) from None

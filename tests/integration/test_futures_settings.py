@@ -1,8 +1,9 @@
 """Leverage, margin mode and position mode at a live start, through unmodified ccxt against the
 simulator in both dialects: the configured settings are set on every perpetual of the futures
 account and read back before the first order; an account in hedge (dual-side) mode, or a
-leverage the market refuses, stops the start in one line with no order on the ledger; a dry-run
-never calls the settings endpoints.
+leverage the market refuses, stops the start in one line with no order on the ledger (exit 2),
+a futures API that does not answer stops it as an outage (exit 1: started again), one 503 is
+read again; a dry-run never calls the settings endpoints.
 
 The simulator serves in the test's event loop; `rebalance-bot once` runs in a thread (its own
 event loop), reaching it over 127.0.0.1 with keys from the environment.
@@ -50,10 +51,15 @@ async def _once(
     live: bool = True,
     hedge_mode: bool = False,
     futures_extra: str = 'leverage = 3\nmargin_mode = "isolated"',
+    faults: list[dict[str, object]] | None = None,
 ) -> tuple[int, list[str], int, dict[str, tuple[int, MarginMode]], dict[str, int]]:
     """`once`: exit code, the bot's one-line refusals, orders on the ledger, each perpetual's
-    settings on the simulator afterwards and the requests per route."""
-    async with run_simulator(key_scenario(venue, KEY, hedge_mode=hedge_mode), seed=5) as sim:
+    settings on the simulator afterwards and the requests per route (`faults`: the
+    simulator's fault rules)."""
+    scenario = key_scenario(venue, KEY, hedge_mode=hedge_mode)
+    if faults:
+        scenario["faults"] = {"rules": faults}
+    async with run_simulator(scenario, seed=5) as sim:
         mode = "live" if live else "dry-run"
         config = live_config(
             tmp_path, sim.base_url, venue, portfolio="lev", mode=mode, futures_extra=futures_extra
@@ -123,6 +129,43 @@ async def test_a_leverage_the_market_refuses_stops_a_live_start_with_no_order(
     assert orders == 0
     [line] = refusals
     assert "accounts.usdm: set DOGE/USDT:USDT to leverage 100" in line
+
+
+async def test_a_settings_read_that_fails_once_is_read_again_and_the_start_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults: list[dict[str, object]] = [
+        {"kind": "http_503", "endpoint": "fapi.symbolConfig", "next": 1},
+        {"kind": "http_503", "endpoint": "fapi.positionSide.dual", "next": 1},
+    ]
+    code, refusals, orders, settings, requests = await _once(
+        tmp_path, capsys, "binance", faults=faults
+    )
+    assert code == 0, refusals
+    assert orders > 0
+    assert settings == dict.fromkeys(PERPS, (3, MarginMode.ISOLATED))
+    assert requests["fapi.positionSide.dual"] == 2  # read again after its 503
+
+
+async def test_a_futures_api_that_does_not_answer_stops_the_start_as_an_outage_not_a_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 1 (a service manager starts it again; exit 2, a configuration error, would keep
+    it stopped for good), one line, nothing set and no order."""
+    faults: list[dict[str, object]] = [
+        {"kind": "http_503", "endpoint": "fapi.positionSide.dual", "next": 100}
+    ]
+    code, refusals, orders, settings, requests = await _once(
+        tmp_path, capsys, "binance", faults=faults
+    )
+    assert code == 1, refusals
+    assert orders == 0
+    [line] = refusals
+    assert "invalid configuration" not in line
+    assert "the futures settings could not be checked, so nothing is traded" in line
+    assert "usdm: read the position mode: ExchangeNotAvailable" in line
+    assert settings == dict.fromkeys(PERPS, (20, MarginMode.CROSS))  # nothing was changed
+    assert not any(requests.get(route) for route in SETTING_ROUTES["binance"])
 
 
 @pytest.mark.parametrize("venue", ["binance", "bitget"])

@@ -134,25 +134,54 @@ async def test_bitget_key_without_futures_permission_is_named(
     assert "accounts.spot" not in line
 
 
-@pytest.mark.usefixtures("keys_env")
-async def test_an_unreadable_key_endpoint_warns_once_per_account_and_the_start_continues(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    scenario = key_scenario("binance", KEY, permissions=["read", "trade", "futures"])
-    scenario["faults"] = {
-        "rules": [{"kind": "http_503", "endpoint": "sapi.apiRestrictions", "next": 10}]
-    }
+async def _once_live_with_faults(
+    tmp_path: Path, permissions: list[str], rules: list[dict[str, object]]
+) -> tuple[int, int, dict[str, int]]:
+    """`once --live` with the faults' rules: exit code, orders on the ledger, requests per
+    route."""
+    scenario = key_scenario("binance", KEY, permissions=permissions)
+    scenario["faults"] = {"rules": rules}
     async with run_simulator(scenario, seed=5) as sim:
         config = live_config(tmp_path, sim.base_url, "binance", portfolio="keys")
         argv = ["once", "--live", "--config", str(config), "--log-format", "json"]
         code = await asyncio.to_thread(main, argv)
-        orders = len(sim.admin.orders("main"))
+        return code, len(sim.admin.orders("main")), sim.admin.request_counts()
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_a_key_endpoint_that_does_not_answer_stops_a_live_start_with_no_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key without futures permission, whose permissions cannot be read (503s past the
+    read's retries): trading on would fill the spot legs and be refused the futures ones."""
+    rules: list[dict[str, object]] = [
+        {"kind": "http_503", "endpoint": "sapi.apiRestrictions", "next": 100}
+    ]
+    code, orders, requests = await _once_live_with_faults(tmp_path, ["read", "trade"], rules)
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 1, lines  # the exchange, not the config: a service manager tries again
+    assert orders == 0
+    assert not any(route.endswith("order.post") for route in requests), requests
+    (line,) = _bot_lines(lines)
+    assert "cannot trade live until the API keys' permissions can be read" in line
+    assert "ExchangeNotAvailable" in line
+    assert not any("Traceback" in each for each in lines)
+
+
+@pytest.mark.usefixtures("keys_env")
+async def test_a_key_endpoint_that_fails_once_is_read_again_and_the_start_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules: list[dict[str, object]] = [
+        {"kind": "http_503", "endpoint": "sapi.apiRestrictions", "next": 1}
+    ]
+    permissions = ["read", "trade", "futures"]
+    code, orders, requests = await _once_live_with_faults(tmp_path, permissions, rules)
     lines = capsys.readouterr().err.splitlines()
     assert code == 0, lines
     assert orders > 0
-    unread = [line for line in lines if "permissions could not be read" in line]
-    assert len(unread) == 2  # the spot and the USDⓈ-M account, one line each
-    assert all("ExchangeNotAvailable" in line for line in unread)
+    assert requests["sapi.apiRestrictions"] >= 2  # read again after the 503
+    assert not any("permissions could not be read" in line for line in lines)
 
 
 async def test_the_simulator_reports_each_keys_permissions_and_enforces_futures() -> None:
