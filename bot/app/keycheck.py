@@ -14,8 +14,9 @@ account could work. A venue that cannot be asked (an outage, after the read's re
 it too, as `ExchangeUnavailable` (exit 1: started again later, not a configuration error): a
 key that may lack a permission would trade part of a plan and be refused the rest. A key whose
 permissions the venue does not report (a testnet without the endpoint, a server that refuses
-it) is not a refusal: one warning line says so and start-up continues, since the bot cannot
-tell a permission it was not told about.
+it, and any account on a demo environment (`sandbox`), whose key endpoints ccxt cannot tell
+from an outage: a 404 is ExchangeNotAvailable) is not a refusal: one warning line says so and
+start-up continues, since the bot cannot tell a permission it was not told about.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _verdict(
             "its secret (and passphrase) and the key's IP allow-list"
         )
         return KeyVerdict(name, refusal=refusal)
-    if isinstance(granted, KeyInfoUnavailable):
+    if isinstance(granted, KeyInfoUnavailable) and not config.sandbox:
         warning = (
             f"accounts.{name}: the exchange did not answer for the key's permissions ({granted})"
         )
@@ -165,7 +166,7 @@ async def check_keys(
     outages = [
         f"accounts.{names[0]}: {granted}"
         for names, granted in zip(groups, read, strict=True)
-        if isinstance(granted, KeyInfoUnavailable)
+        if isinstance(granted, KeyInfoUnavailable) and not configs[names[0]].sandbox
     ]
     if outages:
         raise ExchangeUnavailable(

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app.keycheck import KeyNeeds, judge_key
-from bot.exchange.permissions import KeyPermissions, binance_permissions, bitget_permissions
+from bot.app.keycheck import KeyNeeds, check_keys, judge_key
+from bot.config import AccountConfig
+from bot.core.domain import MarketType
+from bot.core.errors import ExchangeUnavailable
+from bot.exchange.permissions import (
+    KeyInfoUnavailable,
+    KeyPermissions,
+    KeyUnreadable,
+    binance_permissions,
+    bitget_permissions,
+)
 
 needs = st.builds(KeyNeeds, st.booleans(), st.booleans(), st.booleans())
 granted = st.builds(KeyPermissions, st.booleans(), st.booleans(), st.booleans(), st.booleans())
@@ -71,3 +83,37 @@ def test_bitget_authorities_by_code_and_legacy_trade() -> None:
     assert bitget_permissions(legacy) == KeyPermissions(
         spot_trading=True, futures_trading=True, universal_transfer=True, withdrawals=False
     )
+
+
+class _Client:
+    apiKey = "k"
+
+
+class _Account:
+    """Stands for an ExchangeAccount whose key information read ends as given."""
+
+    def __init__(self, exchange_id: str, outcome: BaseException) -> None:
+        self.exchange_id = exchange_id
+        self.client = _Client()
+        self.outcome = outcome
+
+
+def _sandbox_config(sandbox: bool) -> AccountConfig:
+    return AccountConfig(exchange="binance", market=MarketType.SPOT, sandbox=sandbox)
+
+
+async def test_an_unanswered_key_read_stops_a_real_account_and_only_warns_on_a_demo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def read(account: _Account) -> KeyPermissions:
+        raise account.outcome
+
+    monkeypatch.setattr("bot.app.keycheck.read_key_permissions", read)
+    outage = KeyInfoUnavailable("ExchangeNotAvailable: binance GET … 503")
+    accounts: Any = {"spot": _Account("binance", outage)}
+    with pytest.raises(ExchangeUnavailable, match="permissions can be read"):
+        await check_keys({"spot": _sandbox_config(False)}, accounts)
+    # A demo environment's key endpoint answers 404, which ccxt files as an outage too.
+    await check_keys({"spot": _sandbox_config(True)}, accounts)
+    not_served: Any = {"spot": _Account("binance", KeyUnreadable("not served"))}
+    await check_keys({"spot": _sandbox_config(False)}, not_served)
