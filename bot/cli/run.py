@@ -99,7 +99,8 @@ def add_parser(subparsers: Any) -> None:
             OperatorAction.HALT,
             "halt trading: nothing is sent until `resume`",
             "Move the trading state to HALTED: no order is sent until `resume`. A stopped "
-            "portfolio is halted at once; a running daemon at its next cycle.",
+            "portfolio is halted at once; a running daemon at its next cycle. A portfolio that "
+            "never ran in the data directory is refused unless --new is given.",
         ),
         (
             OperatorAction.RESUME,
@@ -131,6 +132,14 @@ def add_parser(subparsers: Any) -> None:
             metavar="SECONDS",
             help="with a running daemon: wait this long for its next cycle and print the outcome",
         )
+        if action is OperatorAction.HALT:
+            command.add_argument(
+                "--new",
+                action="store_true",
+                help="halt a portfolio that has never run in this data directory: its state is "
+                "created, HALTED, so it starts halted (without --new that is refused: a "
+                "mistyped --data-dir must not halt an empty state while the bot trades on)",
+            )
         command.set_defaults(run=_trading, action=action)
 
 
@@ -189,4 +198,5 @@ def _trading(args: argparse.Namespace) -> int:
     if args.wait < 0:
         raise UsageError("--wait must not be negative")
     configure_logging(json=None, level="info", stream=sys.stderr)  # stdout: the answer only
-    return change_trading_state(config, args.action, args.reason, wait=args.wait)
+    new = bool(getattr(args, "new", False))
+    return change_trading_state(config, args.action, args.reason, wait=args.wait, new=new)

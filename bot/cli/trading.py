@@ -7,7 +7,9 @@ start of its next cycle, audited; with `--wait N` the command waits up to N seco
 what came of it. A request that cannot take effect changes nothing and says why: `reduce` and
 `resume` are refused while a kill switch is engaged (the file `<data_dir>/HALT` or the
 variable), and the file is never removed by the command — the operator removes it, then
-resumes.
+resumes. A portfolio that never ran in the data directory is refused (a mistyped --data-dir,
+or a relative data_dir read from another directory, would otherwise change an empty state
+while the bot trades on), but for `halt --new`, which creates its state HALTED.
 """
 
 from __future__ import annotations
@@ -23,18 +25,25 @@ from bot.app.wiring import KillSwitch, utc_now
 from bot.audit.layout import open_portfolio_audit, portfolio_audit_dir
 from bot.audit.writer import audit_files, open_file
 from bot.config import BotConfig
-from bot.core.errors import RequestRefused, StateError
+from bot.core.errors import RequestRefused, StateError, UsageError
 from bot.core.risk import ChangeSource, OperatorAction, RiskState
 from bot.logs import redact, register_secrets
-from bot.store.state import StateStore, StoreLocked, running_pid
+from bot.store.state import StateStore, StoreLocked, running_pid, state_file
 
 POLL_SECONDS = 0.2
 
 
 def change_trading_state(
-    config: BotConfig, action: OperatorAction, reason: str, *, wait: float = 0.0
+    config: BotConfig,
+    action: OperatorAction,
+    reason: str,
+    *,
+    wait: float = 0.0,
+    new: bool = False,
 ) -> int:
-    """Ask for `action`; 0 when it is done (or queued for the running daemon), 1 refused."""
+    """Ask for `action`; 0 when it is done (or queued for the running daemon), 1 refused.
+    A portfolio with no state in the data directory is refused (exit 2), but for a halt with
+    `new`, which creates its state HALTED."""
     register_secrets(config.secrets())
     reason = redact(reason)
     switch = KillSwitch(config.kill_switch_file, config.risk.kill_switch_env, dict(os.environ))
@@ -44,6 +53,8 @@ def change_trading_state(
             f"cannot {action}: the kill switch is engaged ({engaged}); nothing was changed. "
             "Remove it first (the file by hand, or unset the variable), then run it again"
         )
+    if not (new and action is OperatorAction.HALT):
+        _must_exist(config, action)
     try:
         return _stopped(config, action, reason, switch)
     except StoreLocked:  # a daemon holds the portfolio: it takes the request at its next cycle
@@ -51,8 +62,23 @@ def change_trading_state(
     return _running(config, action, reason, pid, wait)
 
 
+def _must_exist(config: BotConfig, action: OperatorAction) -> None:
+    """The portfolio has run in this data directory: a request for a directory where it never
+    ran (a mistyped --data-dir, a relative data_dir read from another directory) would change
+    a new, empty state while the real one trades on."""
+    if state_file(config.data_dir, config.portfolio).is_file():
+        return
+    hint = (
+        "; to make it start halted there, run `halt --new`" if action is OperatorAction.HALT else ""
+    )
+    raise UsageError(
+        f"portfolio {config.portfolio} has no state in {where(config)}: it never ran there, so "
+        f"there is nothing to {action} and nothing was changed (a relative data_dir is read "
+        f"from the current directory; check --data-dir){hint}"
+    )
+
+
 def _stopped(config: BotConfig, action: OperatorAction, reason: str, switch: KillSwitch) -> int:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     with (
         StateStore.open(config.data_dir, config.portfolio, utc_now) as store,
         open_portfolio_audit(store, utc_now, redact=redact) as audit,
@@ -65,8 +91,13 @@ def _stopped(config: BotConfig, action: OperatorAction, reason: str, switch: Kil
         engine = RiskEngine(state, store=store, audit=audit, kill_switch=switch, clock=utc_now)
         before = engine.trading
         after = engine.request(action, reason, ChangeSource.CLI)
-    print(f"trading state: {after}" + (" (unchanged)" if after is before else ""))
+    unchanged = " (unchanged)" if after is before else ""
+    print(f"trading state: {after}{unchanged} — portfolio {config.portfolio} in {where(config)}")
     return 0
+
+
+def where(config: BotConfig) -> Path:
+    return config.data_dir.resolve()
 
 
 def _running(

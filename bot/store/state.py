@@ -254,7 +254,7 @@ class StateStore(Closing):
                 "use letters, digits, _ and -"
             )
         lock_path = data_dir / f"{portfolio}.lock"
-        path = data_dir / f"{portfolio}.sqlite3"
+        path = state_file(data_dir, portfolio)
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -768,7 +768,7 @@ def open_state_view(data_dir: Path, portfolio: str) -> StateView:
     """The portfolio's state as it is now, for a reader beside a running daemon (`plan`): no
     lock taken, nothing created, nothing written (SQLite opens the database read-only). A
     portfolio that never ran answers None to every question."""
-    path = data_dir / f"{portfolio}.sqlite3"
+    path = state_file(data_dir, portfolio)
     if not _PORTFOLIO.match(portfolio) or not path.is_file():
         return _NoState()
     try:
@@ -789,6 +789,11 @@ def open_state_view(data_dir: Path, portfolio: str) -> StateView:
             f"{len(MIGRATIONS)}: start the bot once (it migrates the database) or run a newer one"
         )
     return _ReadOnlyStore(db, path, data_dir / f"{portfolio}.lock")
+
+
+def state_file(data_dir: Path, portfolio: str) -> Path:
+    """The portfolio's database in the data directory."""
+    return data_dir / f"{portfolio}.sqlite3"
 
 
 def running_pid(data_dir: Path, portfolio: str) -> int | None:

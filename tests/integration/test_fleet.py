@@ -69,7 +69,8 @@ async def test_halting_one_portfolio_leaves_the_other_trading(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_fleet(tmp_path, SCENARIO, PORTFOLIOS)
-    assert main(["halt", "--config", str(path), "--portfolio", "solo"]) == 0, capsys.readouterr()
+    halt = ["halt", "--config", str(path), "--portfolio", "solo", "--new"]  # before its first run
+    assert main(halt) == 0, capsys.readouterr()
     fleet = await run(path, cycles=2)
     sim = fleet.process.simulator.handle
     assert sim.admin.orders("solo") == []  # the ledger: nothing sent for the halted one

@@ -101,13 +101,14 @@ def test_halt_then_resume_of_a_stopped_portfolio_are_stored_and_audited(
 ) -> None:
     data = tmp_path / "data"
     base = ["--config", str(PAPER), "--data-dir", str(data)]
-    assert main(["halt", *base, "--reason", "holiday"]) == 0
-    assert capsys.readouterr().out == "trading state: HALTED\n"
+    where = f" — portfolio paper in {data.resolve()}\n"
+    assert main(["halt", *base, "--new", "--reason", "holiday"]) == 0
+    assert capsys.readouterr().out == "trading state: HALTED" + where
     assert main(["halt", *base]) == 0
-    assert capsys.readouterr().out == "trading state: HALTED (unchanged)\n"
+    assert capsys.readouterr().out == "trading state: HALTED (unchanged)" + where
     assert not (data / "HALT").exists()  # an operator's halt is the stored state, not the file
     assert main(["resume", *base]) == 0
-    assert capsys.readouterr().out == "trading state: ACTIVE\n"
+    assert capsys.readouterr().out == "trading state: ACTIVE" + where
     records = [
         json.loads(line)
         for path in sorted((data / "audit" / "paper").glob("audit-*.jsonl"))
@@ -117,3 +118,22 @@ def test_halt_then_resume_of_a_stopped_portfolio_are_stored_and_audited(
     assert requests == [("halt", "applied"), ("halt", "unchanged"), ("resume", "applied")]
     changes = [(r["to"], r["source"]) for r in records if r["event"] == "state_change"]
     assert changes == [("HALTED", "cli"), ("ACTIVE", "cli")]
+
+
+@pytest.mark.parametrize("action", ["halt", "resume", "reduce"])
+def test_a_request_for_a_data_directory_where_the_portfolio_never_ran_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    """A mistyped --data-dir (or a relative data_dir read from another directory) must not
+    report HALTED for an empty new state while the bot trades on with its real one."""
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    for data in (tmp_path / "typo", tmp_path / "a-file", tmp_path / "a-file" / "under"):
+        code = main([action, "--config", str(PAPER), "--data-dir", str(data)])
+        captured = capsys.readouterr()
+        assert code == 2, captured
+        assert captured.out == ""
+        (line,) = captured.err.strip().splitlines()
+        assert f"portfolio paper has no state in {data.resolve()}" in line
+        assert "nothing was changed" in line
+        assert ("halt --new" in line) is (action == "halt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing created
