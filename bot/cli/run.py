@@ -108,14 +108,15 @@ def add_parser(subparsers: Any) -> None:
             "Move the trading state back to ACTIVE. Refused, changing nothing, while a kill "
             "switch is engaged (the file <data_dir>/HALT or the kill-switch variable): remove "
             "it by hand first. A stopped portfolio resumes at once; a running daemon at its "
-            "next cycle.",
+            "next cycle. A portfolio that never ran in the data directory is refused.",
         ),
         (
             OperatorAction.REDUCE,
             "let only risk-reducing orders through",
             "Move the trading state to REDUCING: only spot sells and reduce-only futures "
             "orders pass the risk engine until `resume`. Refused while a kill switch is "
-            "engaged. A stopped portfolio at once; a running daemon at its next cycle.",
+            "engaged. A stopped portfolio at once; a running daemon at its next cycle. A "
+            "portfolio that never ran in the data directory is refused unless --new is given.",
         ),
     ):
         command = subparsers.add_parser(action.value, help=help_text, description=description)
@@ -132,13 +133,14 @@ def add_parser(subparsers: Any) -> None:
             metavar="SECONDS",
             help="with a running daemon: wait this long for its next cycle and print the outcome",
         )
-        if action is OperatorAction.HALT:
+        if action is not OperatorAction.RESUME:
+            state = "HALTED" if action is OperatorAction.HALT else "REDUCING"
             command.add_argument(
                 "--new",
                 action="store_true",
-                help="halt a portfolio that has never run in this data directory: its state is "
-                "created, HALTED, so it starts halted (without --new that is refused: a "
-                "mistyped --data-dir must not halt an empty state while the bot trades on)",
+                help=f"{action} a portfolio that has never run in this data directory: its "
+                f"state is created, {state}, so it starts so (without --new that is refused: a "
+                "mistyped --data-dir must not change an empty state while the bot trades on)",
             )
         command.set_defaults(run=_trading, action=action)
 

@@ -9,7 +9,7 @@ what came of it. A request that cannot take effect changes nothing and says why:
 variable), and the file is never removed by the command — the operator removes it, then
 resumes. A portfolio that never ran in the data directory is refused (a mistyped --data-dir,
 or a relative data_dir read from another directory, would otherwise change an empty state
-while the bot trades on), but for `halt --new`, which creates its state HALTED.
+while the bot trades on), but for `halt --new` and `reduce --new`, which create its state so.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def change_trading_state(
     new: bool = False,
 ) -> int:
     """Ask for `action`; 0 when it is done (or queued for the running daemon), 1 refused.
-    A portfolio with no state in the data directory is refused (exit 2), but for a halt with
-    `new`, which creates its state HALTED."""
+    A portfolio with no state in the data directory is refused (exit 2), but for a halt or a
+    reduce with `new`, which creates its state so."""
     register_secrets(config.secrets())
     reason = redact(reason)
     switch = KillSwitch(config.kill_switch_file, config.risk.kill_switch_env, dict(os.environ))
@@ -53,7 +53,7 @@ def change_trading_state(
             f"cannot {action}: the kill switch is engaged ({engaged}); nothing was changed. "
             "Remove it first (the file by hand, or unset the variable), then run it again"
         )
-    if not (new and action is OperatorAction.HALT):
+    if not (new and action is not OperatorAction.RESUME):
         _must_exist(config, action)
     try:
         return _stopped(config, action, reason, switch)
@@ -69,7 +69,9 @@ def _must_exist(config: BotConfig, action: OperatorAction) -> None:
     if state_file(config.data_dir, config.portfolio).is_file():
         return
     hint = (
-        "; to make it start halted there, run `halt --new`" if action is OperatorAction.HALT else ""
+        f"; to make it start so there, run `{action} --new`"
+        if action is not OperatorAction.RESUME
+        else ""
     )
     raise UsageError(
         f"portfolio {config.portfolio} has no state in {where(config)}: it never ran there, so "

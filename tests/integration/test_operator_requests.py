@@ -135,5 +135,5 @@ def test_a_request_for_a_data_directory_where_the_portfolio_never_ran_is_refused
         (line,) = captured.err.strip().splitlines()
         assert f"portfolio paper has no state in {data.resolve()}" in line
         assert "nothing was changed" in line
-        assert ("halt --new" in line) is (action == "halt")
+        assert (f"{action} --new" in line) is (action != "resume")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing created

@@ -62,7 +62,7 @@ async def test_the_kill_switch_variable_halts_and_blocks_resume(tmp_path: Path) 
 
 async def test_reducing_lets_only_reducing_legs_through(tmp_path: Path) -> None:
     path = write_config(tmp_path, mode="live")
-    assert main(["reduce", "--config", str(path)]) == 0
+    assert main(["reduce", "--config", str(path), "--new"]) == 0
     async with open_app(load(path), Mode.LIVE) as app:
         result = await app.cycle.run()
         assert result.verdict is not None
@@ -79,7 +79,8 @@ def test_an_offline_reason_is_stored_and_audited_without_the_secrets_it_quotes(
     token = "OfflineTokenSentinel-77aa88bb99cc"
     monkeypatch.setenv("REBALANCE_SERVER__TOKEN", token)
     path = write_config(tmp_path, mode="live")
-    assert main(["reduce", "--config", str(path), "--reason", f"token {token} leaked"]) == 0
+    reduce = ["reduce", "--config", str(path), "--new", "--reason", f"token {token} leaked"]
+    assert main(reduce) == 0
     (change,) = _events(tmp_path, "state_change")
     assert change["to"] == "REDUCING" and change["reason"] == "token ********** leaked"
     files = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
