@@ -310,7 +310,7 @@ class AuditLog(Closing):
             try:
                 record = json.loads(lines[-1])
                 before = json.loads(lines[0])["hash"] if len(lines) > 1 else GENESIS
-            except (json.JSONDecodeError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError):  # ValueError: bad JSON or bad UTF-8
                 raise AuditError(
                     f"{last}: the last records are not valid JSON; "
                     "run `rebalance-bot audit verify` before starting again"
@@ -570,7 +570,7 @@ def read_records(directory: Path) -> Iterator[Located]:
                     return  # a torn last line: `verify` reports it
                 try:
                     record = json.loads(raw)
-                except json.JSONDecodeError:
+                except ValueError:  # not JSON, or not UTF-8: `verify` reports it
                     continue
                 if isinstance(record, dict):
                     yield Located(path, number, record)
@@ -616,6 +616,8 @@ def _check_line(path: Path, number: int, raw: bytes, seq: int, prev: str) -> Pro
         return Problem(path, number, None, "incomplete last line (truncated mid-record)")
     try:
         record = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        return Problem(path, number, None, f"not UTF-8 text (byte {exc.start + 1} of the line)")
     except json.JSONDecodeError as exc:
         return Problem(path, number, None, f"not valid JSON: {exc.msg}")
     if not isinstance(record, dict):

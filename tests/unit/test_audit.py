@@ -74,6 +74,7 @@ def edit(path: Path, index: int) -> None:
         ("truncate", "incomplete last line"),
         ("missing-file", "sequence 5 where 1 was expected"),
         ("rehash-edit", "prev does not match"),
+        ("not-utf8", "not UTF-8 text (byte 3 of the line)"),
     ],
 )
 def test_any_single_tampering_fails_verify_and_names_the_place(
@@ -94,6 +95,8 @@ def test_any_single_tampering_fails_verify_and_names_the_place(
         day2.write_bytes(data[: len(data) - 20])
     elif how == "missing-file":
         day1.unlink()
+    elif how == "not-utf8":  # a byte no UTF-8 text has, in a record
+        day1.write_bytes(b"".join([lines[0], lines[1][:2] + b"\xff" + lines[1][3:], *lines[2:]]))
     elif (
         how == "rehash-edit"
     ):  # a forger who recomputes the record's own hash still breaks the chain
@@ -169,3 +172,12 @@ def test_reserved_names_cannot_be_event_fields(tmp_path: Path) -> None:
         pytest.raises(AuditError, match="seq"),
     ):
         log.append(EventType.ERROR, None, seq=5)
+
+
+def test_a_log_whose_last_record_is_not_utf8_refuses_to_open_in_one_line(tmp_path: Path) -> None:
+    write_log(tmp_path, 2)
+    (path,) = audit_files(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-5] + b"\xff" + data[-4:])
+    with pytest.raises(AuditError, match="the last records are not valid JSON"):
+        AuditLog.open(tmp_path, "p", SteppingClock(STEP, T0 + timedelta(seconds=1)))
