@@ -24,7 +24,12 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"port, 0 for any free one ({DEFAULT_PORT})",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of prices, keys and faults")
     parser.add_argument("--scenario", type=Path, help="scenario TOML (default: built-in)")
     parser.add_argument(
@@ -37,6 +42,16 @@ def add_parser(subparsers: Any) -> None:
         "--no-request-log", action="store_true", help="do not log one line per request"
     )
     parser.set_defaults(run=run)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (a number from 0 to 65535)")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:

@@ -171,3 +171,15 @@ def test_an_invalid_scenario_is_a_one_line_error_naming_the_field(
     assert error.count("\n") == 1
     assert "book.spread_bps" in error
     assert error.startswith("rebalance-bot: invalid configuration:")
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "eighty"])
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["sim", "--port", port])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument --port: {port!r} is not a port (a number from 0 to 65535)" in error
+    assert "Traceback" not in error
