@@ -58,18 +58,24 @@ class _MappedEnvSource(EnvSettingsSource):
     def _load_env_vars(self) -> Mapping[str, str | None]:
         env = VALIDATION_ENV.get()
         expanded: dict[str, str | None] = {}
+        named: dict[str, str] = {}  # each setting's variable, to name both of a pair
         for key, value in env.items():
             upper = key.upper()
             if not upper.startswith(ENV_PREFIX) or upper == f"{ENV_PREFIX}HALT":
                 continue
-            if upper.endswith("_FILE"):
-                expanded[key[: -len("_FILE")].lower()] = _read_secret_file(key, value)
-            else:
-                expanded[key.lower()] = value
+            from_file = upper.endswith("_FILE")
+            setting = key[: -len("_FILE")].lower() if from_file else key.lower()
+            if setting in named:
+                first, second = sorted((named[setting], key))
+                raise ConfigError(f"{first} and {second} are both set: set one of them")
+            named[setting] = key
+            expanded[setting] = _read_secret_file(key, value) if from_file else value
         return expanded
 
 
 def _read_secret_file(variable: str, path: str) -> str:
+    if not path.strip():
+        raise ConfigError(f"{variable} is empty: it should name the file that holds the value")
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -301,6 +307,6 @@ class BotConfig(BaseSettings):
 
 def missing_credentials(name: str, account: AccountConfig) -> str:
     fields = ["api_key", "secret"] + (["password"] if account.exchange == "bitget" else [])
-    missing = [f for f in fields if getattr(account, f) is None]
+    missing = [f for f in fields if not getattr(account, f)]  # unset, or set to ""
     variables = ", ".join(f"{ENV_PREFIX}ACCOUNTS__{name.upper()}__{f.upper()}" for f in missing)
     return f"accounts.{name} has no {'/'.join(missing)} (set {variables} or *_FILE)"

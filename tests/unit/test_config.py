@@ -375,6 +375,41 @@ def test_unreadable_secret_file_names_the_variable(tmp_path: Path) -> None:
     assert "REBALANCE_ACCOUNTS__SPOT__SECRET_FILE: cannot read" in message
 
 
+def test_an_empty_secret_file_variable_says_so(tmp_path: Path) -> None:
+    message = error_of(tmp_path, BASE, {"REBALANCE_ACCOUNTS__SPOT__SECRET_FILE": " "})
+    assert "REBALANCE_ACCOUNTS__SPOT__SECRET_FILE is empty" in message
+
+
+def test_a_secret_set_both_directly_and_by_file_is_refused_without_its_value(
+    tmp_path: Path,
+) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-the-file\n")
+    env = {
+        "REBALANCE_ACCOUNTS__SPOT__SECRET": SENTINEL,
+        "REBALANCE_ACCOUNTS__SPOT__SECRET_FILE": str(secret_file),
+    }
+    message = error_of(tmp_path, BASE, env)
+    assert (
+        "REBALANCE_ACCOUNTS__SPOT__SECRET and REBALANCE_ACCOUNTS__SPOT__SECRET_FILE are both set"
+        in message
+    )
+    assert SENTINEL not in message and "from-the-file" not in message
+
+
+def test_empty_credentials_of_a_live_config_are_named_as_missing(tmp_path: Path) -> None:
+    env = {
+        "REBALANCE_MODE": "live",
+        "REBALANCE_ACCOUNTS__SPOT__API_KEY": "",
+        "REBALANCE_ACCOUNTS__SPOT__SECRET": "",
+        "REBALANCE_ACCOUNTS__USDM__API_KEY": "k",
+        "REBALANCE_ACCOUNTS__USDM__SECRET": "s",
+    }
+    message = error_of(tmp_path, BASE, env)
+    assert "accounts.spot has no api_key/secret" in message
+    assert "REBALANCE_ACCOUNTS__SPOT__API_KEY, REBALANCE_ACCOUNTS__SPOT__SECRET" in message
+
+
 def test_secret_never_appears_in_repr_dump_or_errors(tmp_path: Path) -> None:
     env = {
         "REBALANCE_ACCOUNTS__SPOT__API_KEY": SENTINEL,
