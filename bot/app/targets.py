@@ -65,6 +65,7 @@ from bot.core.policy.strategies.stats import (
 from bot.exchange.venues import ohlcv_page_limit
 
 log = structlog.get_logger("bot.app.targets")
+CONFIG_SOURCE = "config"  # a sleeve whose target is the config's own
 
 
 class Recompute(StrEnum):
@@ -134,7 +135,7 @@ class StaticTargets:
 
     def __init__(self, weights: Mapping[str, Decimal]) -> None:
         self.weights = dict(weights)
-        self.sources = {name: "config" for name in weights}
+        self.sources = dict.fromkeys(weights, CONFIG_SOURCE)
 
     async def targets(
         self, snapshot: Snapshot, now: datetime, cycle_id: str
@@ -306,7 +307,7 @@ class StrategyTargets:
             if sleeve.name == self.hedge_sleeve and regime is not None:
                 sources[sleeve.name] = f"overlay: {regime.regime}"
             elif kind == "static":
-                sources[sleeve.name] = "config"
+                sources[sleeve.name] = CONFIG_SOURCE
             elif kind == "core-satellite":
                 group = self._groups.get(sleeve.name)
                 weight = self._strategy.groups.get(group) if group else None

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from bot.app.cycle import collateral_fields, plan_fields, verdict_fields
 from bot.app.funding_book import funding_keys, read_rates
 from bot.app.readonly import ReadOnlyPortfolio, open_read_only
+from bot.app.targets import CONFIG_SOURCE
 from bot.audit.writer import to_jsonable
 from bot.config import BotConfig
 from bot.core import human
@@ -19,8 +22,20 @@ from bot.core.domain import DriftReport, Plan, Snapshot, Verdict
 from bot.core.errors import BotError
 from bot.core.pipeline import Decision, Schedule, decide_cycle
 from bot.core.policy.funding import SIGN_NOTE, FundingLine, cost_text, funding_lines
-from bot.core.policy.report import base_of, outside_rows, plan_rows
+from bot.core.policy.report import PlanRow, base_of, outside_rows, plan_rows
 from bot.core.slicing import orders_of
+
+PLAN_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
+    ("sleeve", "left"),
+    ("current", "right"),
+    ("target", "right"),
+    ("drift", "right"),
+    ("action", "left"),
+    ("amount", "right"),
+    ("notional", "right"),
+    ("target from", "left"),
+)
+WRAPPED_COLUMNS = frozenset({4, 5})  # action, amount: their words wrap on a narrow console
 
 
 async def show_plan(config: BotConfig, *, as_json: bool) -> int:
@@ -82,30 +97,7 @@ async def show_plan(config: BotConfig, *, as_json: bool) -> int:
         width = None if sys.stdout.isatty() else 200
         console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=width)
         nav = human.money(drift.nav, portfolio.config.quote_currency)
-        table = Table(title=f"{config.portfolio}: NAV {nav}")
-        for name, justify in (
-            ("sleeve", "left"),
-            ("current", "right"),
-            ("target", "right"),
-            ("drift", "right"),
-            ("action", "left"),
-            ("amount", "right"),
-            ("notional", "right"),
-            ("target from", "left"),
-        ):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        for r in rows:
-            table.add_row(
-                r.sleeve,
-                human.percent(r.current),
-                human.percent(r.target),
-                human.points(r.drift),
-                r.action,
-                r.amount,
-                human.money(r.notional) if r.notional else "",
-                r.source,
-            )
-        console.print(table)
+        console.print(plan_table(f"{config.portfolio}: NAV {nav}", rows, console.width))
         for o in outside:
             console.print(
                 f"outside the trading wallet (counted, never traded): {o.account} "
@@ -194,6 +186,64 @@ async def _decide(portfolio: ReadOnlyPortfolio) -> tuple[Snapshot, Decision]:
         kill_switch=portfolio.kill_switch(),
         schedule=Schedule(),
     )
+
+
+def plan_table(title: str, rows: Sequence[PlanRow], width: int) -> Table:
+    """The plan's table for a console `width` wide. Every figure and every name keeps its
+    whole width; the words of the action and amount columns share what is left and wrap
+    between words. Targets that all come from the config leave out the `target from`
+    column."""
+    cells: list[tuple[str, ...]] = [
+        (
+            r.sleeve,
+            human.percent(r.current),
+            human.percent(r.target),
+            human.points(r.drift),
+            r.action,
+            r.amount,
+            human.money(r.notional) if r.notional else "",
+            r.source,
+        )
+        for r in rows
+    ]
+    columns = PLAN_COLUMNS
+    if all(r.source in ("", CONFIG_SOURCE) for r in rows):  # the column would say nothing
+        columns, cells = columns[:-1], [row[:-1] for row in cells]
+    whole = [
+        max([len(name), *(len(row[i]) for row in cells)]) for i, (name, _) in enumerate(columns)
+    ]
+    words = [
+        max([len(name), *(len(w) for row in cells for w in row[i].split())])
+        for i, (name, _) in enumerate(columns)
+    ]
+    fixed = sum(whole[i] for i in range(len(columns)) if i not in WRAPPED_COLUMNS)
+    room = width - fixed - 2 * (len(columns) - 1)  # two spaces between columns
+    wanted = {i: whole[i] for i in WRAPPED_COLUMNS}
+    shares = _share(room, wanted, {i: words[i] for i in WRAPPED_COLUMNS})
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        collapse_padding=True,
+        pad_edge=False,
+        show_edge=False,
+    )
+    for index, (name, justify) in enumerate(columns):
+        table.add_column(
+            name, justify=justify, overflow="fold", width=shares.get(index, whole[index])
+        )
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
+def _share(room: int, wanted: dict[int, int], least: dict[int, int]) -> dict[int, int]:
+    """Widths for the wrapped columns: what they want when it fits, else `room` split in
+    proportion to what they want, never below their longest word."""
+    if sum(wanted.values()) <= room:
+        return wanted
+    total = sum(wanted.values())
+    return {i: max(least[i], room * want // total) for i, want in wanted.items()}
 
 
 def _print_verdict(console: Console, verdict: Verdict, twap: timedelta) -> None:
