@@ -11,7 +11,8 @@ chain, trading state, kill switch file, single-writer lock) unless it names its 
 top level, every other `*.toml` one portfolio table.
 
 A follower (`follow = "model"`) takes the model portfolio's targets: its sleeves, strategy,
-trigger and planner come from the model's table, and the process computes the model's targets
+trigger and planner come from the model's table and the model's variables
+(`REBALANCE_PORTFOLIOS__<MODEL>__TRIGGER__...`), and the process computes the model's targets
 once per recompute for every follower; each follower brings its own accounts (with the account
 names the model's sleeves use) and trades them at its own NAV.
 
@@ -88,9 +89,11 @@ def load_portfolios(
         where = f"portfolios[{index}] ({name}): "
         data = _portfolio_data(shared, table, by_name, where)
         data["data_dir"] = str(table.get("data_dir") or root / name)
-        configs.append(validate(data, config_dir, _scoped_env(environment, name), where=where))
-        if "follow" in by_name[name]:
-            follows[name] = str(by_name[name]["follow"])
+        model = str(table["follow"]) if "follow" in table else None
+        scoped = _scoped_env(environment, name, model)
+        configs.append(validate(data, config_dir, scoped, where=where))
+        if model is not None:
+            follows[name] = model
     _one_owner_per_account(configs)
     return Portfolios(configs, follows)
 
@@ -204,13 +207,41 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _scoped_env(environment: Mapping[str, str], name: str) -> dict[str, str]:
+def _env_prefix(name: str) -> str:
+    """The start of a portfolio's own variables: `REBALANCE_PORTFOLIOS__<NAME>__`."""
+    return f"{ENV_PREFIX}PORTFOLIOS__{name.upper().replace('-', '_')}__"
+
+
+def _followed(rest: str) -> str | None:
+    """The followed section a variable's remainder (`TRIGGER__BAND`) sets, if it sets one."""
+    section = rest.upper().split("__", 1)[0].removesuffix("_FILE").lower()
+    return section if section in FOLLOWED else None
+
+
+def _scoped_env(
+    environment: Mapping[str, str], name: str, model: str | None = None
+) -> dict[str, str]:
     """The process's variables, with this portfolio's `REBALANCE_PORTFOLIOS__<NAME>__X` seen
-    as `REBALANCE_X` and every other portfolio's left out."""
-    mine = f"{ENV_PREFIX}PORTFOLIOS__{name.upper().replace('-', '_')}__"
+    as `REBALANCE_X` and every other portfolio's left out; a follower sees its model's
+    variables of what it follows (trigger, sleeves, ...) as its own, as it takes the model's
+    table, and may not set those itself."""
+    mine = _env_prefix(name)
     others = f"{ENV_PREFIX}PORTFOLIOS__"
     scoped = {k: v for k, v in environment.items() if not k.upper().startswith(others)}
+    if model is not None:
+        theirs = _env_prefix(model)
+        for key, value in environment.items():
+            if key.upper().startswith(theirs) and _followed(key[len(theirs) :]):
+                scoped[ENV_PREFIX + key[len(theirs) :]] = value
     for key, value in environment.items():
-        if key.upper().startswith(mine):
-            scoped[ENV_PREFIX + key[len(mine) :]] = value
+        if not key.upper().startswith(mine):
+            continue
+        rest = key[len(mine) :]
+        section = _followed(rest)
+        if model is not None and section is not None:
+            raise ConfigError(
+                f"{key}: {name} follows {model} and takes its {section} from it "
+                f"(set {_env_prefix(model)}{rest})"
+            )
+        scoped[ENV_PREFIX + rest] = value
     return scoped

@@ -3,6 +3,7 @@ of a model portfolio, keys per portfolio, and `--portfolio NAME` on every comman
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,38 @@ def test_two_portfolios_never_share_a_simulator_account(tmp_path: Path) -> None:
     text = text.replace('market = "spot"\n', 'market = "spot"\n' + sim)
     with pytest.raises(ConfigError, match=r"b\.accounts\.spot is the same exchange account as a"):
         load_portfolios(write(tmp_path, text), env={})
+
+
+def test_a_follower_follows_the_model_as_the_environment_sets_it(tmp_path: Path) -> None:
+    follower = portfolio("client-a", extra='follow = "model"', sleeves=False, exchange="bitget")
+    path = write(tmp_path, TOP + portfolio("model") + follower + portfolio("own"))
+    env = {
+        "REBALANCE_PORTFOLIOS__MODEL__TRIGGER__BAND": "0.1",
+        "REBALANCE_PORTFOLIOS__MODEL__PLANNER__CASH_RESERVE": "0.02",
+        "REBALANCE_PORTFOLIOS__MODEL__SLEEVES": (
+            '[{"name": "eth", "kind": "spot", "account": "spot", "asset": "ETH", "target": 0.3}]'
+        ),
+        "REBALANCE_PORTFOLIOS__MODEL__INTERVAL": "5s",  # the model's own, not followed
+    }
+    model, client, own = load_portfolios(path, env=env).configs
+    assert model.trigger.band == client.trigger.band == Decimal("0.1")
+    assert model.planner.cash_reserve == client.planner.cash_reserve == Decimal("0.02")
+    assert targets(client) == targets(model) and [s.asset for s in client.sleeves] == ["ETH"]
+    assert (model.interval.total_seconds(), client.interval.total_seconds()) == (5, 30)
+    assert own.trigger.band == Decimal("0.05")  # not a follower: the model's are not its own
+    alone = load_portfolio(path, name="client-a", env=env)
+    assert alone.trigger.band == Decimal("0.1") and targets(alone) == targets(model)
+
+
+def test_a_follower_refuses_a_followed_setting_of_its_own_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    follower = portfolio("client-a", extra='follow = "model"', sleeves=False)
+    path = write(tmp_path, TOP + portfolio("model", exchange="bitget") + follower)
+    env = {"REBALANCE_PORTFOLIOS__CLIENT_A__TRIGGER__BAND": "0.1"}
+    with pytest.raises(ConfigError) as caught:
+        load_portfolios(path, env=env)
+    assert str(caught.value) == (
+        "REBALANCE_PORTFOLIOS__CLIENT_A__TRIGGER__BAND: client-a follows model and takes "
+        "its trigger from it (set REBALANCE_PORTFOLIOS__MODEL__TRIGGER__BAND)"
+    )
