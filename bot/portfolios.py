@@ -19,7 +19,8 @@ names the model's sleeves use) and trades them at its own NAV.
 Secrets stay in the environment. In a file of several portfolios, an account's keys are read
 from `REBALANCE_PORTFOLIOS__<NAME>__ACCOUNTS__<ACCOUNT>__API_KEY` (the portfolio's name in
 capitals, `-` as `_`; `*_FILE` as usual): the plain `REBALANCE_ACCOUNTS__...` variables would
-give every portfolio the same keys, so there they are an error. One exchange account (a
+give every portfolio the same keys, so there they are an error, as is a variable naming no
+portfolio of the config (a misspelt name nothing would read). One exchange account (a
 simulator account, or a key) belongs to one portfolio of the config.
 """
 
@@ -33,11 +34,13 @@ from typing import Any
 
 from bot.config import ENV_PREFIX, BotConfig, exchange_family, read_toml, validate
 from bot.core.errors import ConfigError, UsageError
+from bot.core.symbols import closest
 
 SHARED_FILE = "shared.toml"
 PROCESS_SECTIONS = ("simulator", "server")  # one per process: top level only
 FOLLOWED = ("sleeves", "strategy", "trigger", "planner", "cash_assets", "quote_currency")
 _ACCOUNT_ENV = f"{ENV_PREFIX}ACCOUNTS__"
+_PORTFOLIO_ENV = f"{ENV_PREFIX}PORTFOLIOS__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,7 @@ def load_portfolios(
             f"{unscoped[0]}: a config of several portfolios reads keys per portfolio, from "
             f"{ENV_PREFIX}PORTFOLIOS__<NAME>__ACCOUNTS__..."
         )
+    _no_stray_variables(environment, names)
     by_name = dict(zip(names, tables, strict=True))
     root = Path(shared.get("data_dir", "data")) if data_dir is None else data_dir
     configs = []
@@ -96,6 +100,23 @@ def load_portfolios(
             follows[name] = model
     _one_owner_per_account(configs)
     return Portfolios(configs, follows)
+
+
+def _no_stray_variables(environment: Mapping[str, str], names: list[str]) -> None:
+    """A variable for a portfolio the config does not have (a misspelt name) would be read by
+    none: refused, named (never its value, which may be a secret) with the names there are."""
+    prefixes = [_env_prefix(name) for name in names]
+    for key in sorted(environment):
+        upper = key.upper()
+        if not upper.startswith(_PORTFOLIO_ENV) or upper.startswith(tuple(prefixes)):
+            continue
+        given = upper[len(_PORTFOLIO_ENV) :].split("__", 1)[0]
+        guess = closest(given, [p[len(_PORTFOLIO_ENV) : -2] for p in prefixes])
+        hint = f" (did you mean {guess}?)" if guess else ""
+        raise ConfigError(
+            f"{key}: names no portfolio of this config{hint}; its portfolios are "
+            f"{', '.join(names)} ({_PORTFOLIO_ENV}<NAME>__..., the name in capitals, - as _)"
+        )
 
 
 def _one_owner_per_account(configs: list[BotConfig]) -> None:
@@ -209,7 +230,7 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 def _env_prefix(name: str) -> str:
     """The start of a portfolio's own variables: `REBALANCE_PORTFOLIOS__<NAME>__`."""
-    return f"{ENV_PREFIX}PORTFOLIOS__{name.upper().replace('-', '_')}__"
+    return f"{_PORTFOLIO_ENV}{name.upper().replace('-', '_')}__"
 
 
 def _followed(rest: str) -> str | None:
@@ -226,8 +247,7 @@ def _scoped_env(
     variables of what it follows (trigger, sleeves, ...) as its own, as it takes the model's
     table, and may not set those itself."""
     mine = _env_prefix(name)
-    others = f"{ENV_PREFIX}PORTFOLIOS__"
-    scoped = {k: v for k, v in environment.items() if not k.upper().startswith(others)}
+    scoped = {k: v for k, v in environment.items() if not k.upper().startswith(_PORTFOLIO_ENV)}
     if model is not None:
         theirs = _env_prefix(model)
         for key, value in environment.items():

@@ -241,3 +241,31 @@ def test_a_follower_refuses_a_followed_setting_of_its_own_in_the_environment(
         "REBALANCE_PORTFOLIOS__CLIENT_A__TRIGGER__BAND: client-a follows model and takes "
         "its trigger from it (set REBALANCE_PORTFOLIOS__MODEL__TRIGGER__BAND)"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "hint"),
+    [
+        ("REBALANCE_PORTFOLIOS__MODLE__TRIGGER__BAND", " (did you mean MODEL?)"),
+        ("REBALANCE_PORTFOLIOS__NOPE__ACCOUNTS__SPOT__API_KEY", ""),
+        ("REBALANCE_PORTFOLIOS__0__ACCOUNTS__SPOT__SECRET_FILE", ""),
+        ("rebalance_portfolios__client_b__interval", " (did you mean CLIENT_A?)"),
+    ],
+)
+def test_a_variable_naming_no_portfolio_of_the_config_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], variable: str, hint: str
+) -> None:
+    follower = portfolio("client-a", extra='follow = "model"', sleeves=False, exchange="bitget")
+    path = write(tmp_path, TOP + portfolio("model") + follower)
+    env = {variable: SENTINEL, "REBALANCE_PORTFOLIOS__CLIENT_A__INTERVAL": "10s"}
+    with pytest.raises(ConfigError) as caught:
+        load_portfolios(path, env=env, only="model")
+    assert str(caught.value) == (
+        f"{variable}: names no portfolio of this config{hint}; its portfolios are "
+        "model, client-a (REBALANCE_PORTFOLIOS__<NAME>__..., the name in capitals, - as _)"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variable, SENTINEL)
+        assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert variable in err and SENTINEL not in err and err.count("\n") == 1, err
