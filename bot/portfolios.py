@@ -61,9 +61,11 @@ def load_portfolios(
     env: Mapping[str, str] | None = None,
     data_dir: Path | None = None,
     only: str | None = None,
+    need_keys: bool = True,
 ) -> Portfolios:
     """Every portfolio of the config (or the one named `only`), validated; one line naming
-    the portfolio and the field otherwise."""
+    the portfolio and the field otherwise. `need_keys=False` (a command that only reads the
+    data directory) loads a live config without its trading keys."""
     environment = dict(os.environ) if env is None else dict(env)
     shared, tables, config_dir = _read(path)
     if not tables:
@@ -72,7 +74,9 @@ def load_portfolios(
                 f"--portfolio {only}: {path} holds one portfolio, "
                 f"{shared.get('portfolio', '(unnamed)')!r}"
             )
-        return Portfolios([validate(shared, config_dir, environment, data_dir)])
+        return Portfolios(
+            [validate(shared, config_dir, environment, data_dir, need_keys=need_keys)]
+        )
     names = _names(tables)
     if only is not None and only not in names:
         raise UsageError(f"--portfolio {only}: no such portfolio in {path} ({', '.join(names)})")
@@ -95,7 +99,7 @@ def load_portfolios(
         data["data_dir"] = str(table.get("data_dir") or root / name)
         model = str(table["follow"]) if "follow" in table else None
         scoped = _scoped_env(environment, name, model)
-        configs.append(validate(data, config_dir, scoped, where=where))
+        configs.append(validate(data, config_dir, scoped, where=where, need_keys=need_keys))
         if model is not None:
             follows[name] = model
     _one_owner_per_account(configs)
@@ -147,10 +151,13 @@ def load_portfolio(
     name: str | None,
     env: Mapping[str, str] | None = None,
     data_dir: Path | None = None,
+    need_keys: bool = True,
 ) -> BotConfig:
     """The one portfolio a command addresses: the file's only one, or the one `--portfolio`
     names (required when the file holds several)."""
-    configs = load_portfolios(path, env=env, data_dir=data_dir, only=name).configs
+    configs = load_portfolios(
+        path, env=env, data_dir=data_dir, only=name, need_keys=need_keys
+    ).configs
     if len(configs) > 1:
         names = ", ".join(c.portfolio for c in configs)
         raise UsageError(f"{path} holds several portfolios: name one with --portfolio ({names})")
