@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,24 @@ def test_an_unrecognized_argument_is_reported_by_its_command(
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.startswith(usage), err
     assert f"error: unrecognized arguments: {argv[-1]}" in err and err.count("error:") == 1
+
+
+WITH_LIVE = sorted(
+    p
+    for p, parser in COMMANDS.items()
+    if any("--live" in a.option_strings for a in parser._actions)
+)
+
+
+@pytest.mark.parametrize("path", WITH_LIVE, ids=" ".join)
+def test_the_live_flag_says_what_it_does_with_a_dry_run_config(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The help tells what the command does: --live on a dry-run config is refused (exit 2),
+    not run as a dry run."""
+    (live,) = [a for a in COMMANDS[path]._actions if "--live" in a.option_strings]
+    assert live.help is not None
+    assert 'refused unless the config says mode = "live"' in " ".join(live.help.split())
+    paper = Path(__file__).parents[2] / "config" / "paper.toml"
+    assert main([*path, "--config", str(paper), "--live"]) == 2
+    assert '--live was given but the config says mode = "dry-run"' in capsys.readouterr().err
