@@ -20,7 +20,8 @@ Secrets stay in the environment. In a file of several portfolios, an account's k
 from `REBALANCE_PORTFOLIOS__<NAME>__ACCOUNTS__<ACCOUNT>__API_KEY` (the portfolio's name in
 capitals, `-` as `_`; `*_FILE` as usual): the plain `REBALANCE_ACCOUNTS__...` variables would
 give every portfolio the same keys, so there they are an error, as is a variable naming no
-portfolio of the config (a misspelt name nothing would read). One exchange account (a
+portfolio of the config (a misspelt name nothing would read); beside a file of one portfolio,
+which reads `REBALANCE_...`, every `REBALANCE_PORTFOLIOS__...` variable is. One exchange account (a
 simulator account, or a key) belongs to one portfolio of the config.
 """
 
@@ -74,6 +75,7 @@ def load_portfolios(
                 f"--portfolio {only}: {path} holds one portfolio, "
                 f"{shared.get('portfolio', '(unnamed)')!r}"
             )
+        _no_portfolio_variables(environment, path, shared.get("portfolio"))
         return Portfolios(
             [validate(shared, config_dir, environment, data_dir, need_keys=need_keys)]
         )
@@ -121,6 +123,18 @@ def _no_stray_variables(environment: Mapping[str, str], names: list[str]) -> Non
             f"{key}: names no portfolio of this config{hint}; its portfolios are "
             f"{', '.join(names)} ({_PORTFOLIO_ENV}<NAME>__..., the name in capitals, - as _)"
         )
+
+
+def _no_portfolio_variables(environment: Mapping[str, str], path: Path, name: object) -> None:
+    """A config of one portfolio reads `REBALANCE_X`: a `REBALANCE_PORTFOLIOS__...` variable
+    beside it would be read by nothing, so it is refused, naming the variable to set."""
+    for key in sorted(environment):
+        if key.upper().startswith(_PORTFOLIO_ENV):
+            rest = key[len(_PORTFOLIO_ENV) :].split("__", 1)[-1]
+            raise ConfigError(
+                f"{key}: {path} holds one portfolio, {name or '(unnamed)'!r}, whose settings "
+                f"are read from {ENV_PREFIX}{rest}"
+            )
 
 
 def _one_owner_per_account(configs: list[BotConfig]) -> None:

@@ -269,3 +269,23 @@ def test_a_variable_naming_no_portfolio_of_the_config_is_one_line_and_exit_2(
         assert main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err
     assert variable in err and SENTINEL not in err and err.count("\n") == 1, err
+
+
+def test_a_portfolio_variable_beside_a_config_of_one_portfolio_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = ROOT / "config" / "paper.toml"
+    env = {"REBALANCE_PORTFOLIOS__PAPER__TRIGGER__BAND": "0.1"}
+    with pytest.raises(ConfigError) as caught:
+        load_portfolios(path, env=env)
+    assert str(caught.value) == (
+        f"REBALANCE_PORTFOLIOS__PAPER__TRIGGER__BAND: {path} holds one portfolio, 'paper', "
+        "whose settings are read from REBALANCE_TRIGGER__BAND"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REBALANCE_PORTFOLIOS__NOPE__ACCOUNTS__SPOT__API_KEY", SENTINEL)
+        assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "REBALANCE_PORTFOLIOS__NOPE__ACCOUNTS__SPOT__API_KEY: " in err, err
+    assert "REBALANCE_ACCOUNTS__SPOT__API_KEY" in err and SENTINEL not in err
+    assert err.count("\n") == 1
