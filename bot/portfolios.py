@@ -65,8 +65,8 @@ def load_portfolios(
     need_keys: bool = True,
 ) -> Portfolios:
     """Every portfolio of the config (or the one named `only`), validated; one line naming
-    the portfolio and the field otherwise. `need_keys=False` (a command that only reads the
-    data directory) loads a live config without its trading keys."""
+    the portfolio and the field otherwise. `need_keys=False` (a command that never reaches an
+    account: audit, backtest, download) loads a live config without its trading keys."""
     environment = dict(os.environ) if env is None else dict(env)
     shared, tables, config_dir = _read(path)
     if not tables:

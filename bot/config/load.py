@@ -117,8 +117,8 @@ def validate(
 ) -> BotConfig:
     """One portfolio's settings (from a file, or one of several in it) validated with the
     environment's overrides; `where` prefixes each problem (`portfolios[2] (b)`). Without
-    `need_keys` (a command that only reads the data directory) a live config loads without
-    its trading keys."""
+    `need_keys` (a command that never reaches an account) a live config loads without its
+    trading keys."""
     secrets = _secrets_in_file(data)
     if secrets:
         raise ConfigError(_problems([f"{where}{line}" for line in secrets]))
