@@ -127,8 +127,9 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Read the audit log: every decision and order the bot made, hash-chained, one log "
             "per portfolio under <data_dir>/audit/<portfolio>/. Every action takes --config "
-            "and --data-dir like the other commands (or --dir). Times are UTC; `rebalance-bot "
-            "audit ACTION --help` explains each action."
+            "and --data-dir like the other commands (or --dir); a live config's trading keys "
+            "are not needed. Times are UTC; `rebalance-bot audit ACTION --help` explains each "
+            "action."
         ),
     )
     actions = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
@@ -288,8 +289,12 @@ def _directory(args: argparse.Namespace, *, waiting: bool = False) -> Path:
     elif config_path is None and args.data_dir is not None:
         root = audit_root(args.data_dir)
     else:
+        # Reading the log needs its directory and the portfolio's name, never trading keys.
         config = load_portfolio(
-            config_path or _default_config(), name=portfolio, data_dir=args.data_dir
+            config_path or _default_config(),
+            name=portfolio,
+            data_dir=args.data_dir,
+            need_keys=False,
         )
         root = audit_root(config.data_dir)
         portfolio = portfolio or config.portfolio

@@ -105,7 +105,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--simulated-years must be above 0 and at most 50, got {args.simulated_years}"
         )
-    config = load_portfolio(args.config, name=args.portfolio, data_dir=args.data_dir)
+    # History is the input, never an account: a live config's trading keys are not needed.
+    config = load_portfolio(
+        args.config, name=args.portfolio, data_dir=args.data_dir, need_keys=False
+    )
     runs = grid(args.compare)
     configs = [override(config, parameters) for parameters in runs]
     warmup = max(warmup_ms(c) for c in configs)  # every run walks the same steps

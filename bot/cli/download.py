@@ -87,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.symbols or args.base_url:
             raise UsageError("--symbols and --base-url go with --exchange, not --config")
-        config = load_portfolio(args.config, name=args.portfolio, data_dir=args.data_dir)
+        # Candles and funding are public: a live config's trading keys are not needed.
+        config = load_portfolio(
+            args.config, name=args.portfolio, data_dir=args.data_dir, need_keys=False
+        )
         reports = asyncio.run(_download(config, args.since, args.timeframe))
     for report in reports:
         print(describe(report))

@@ -32,8 +32,23 @@ EXIT_USAGE = 2  # bad command line or invalid configuration
 EXIT_INTERRUPTED = 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser that names its own usage for an argument it does not know. argparse hands a
+    sub-command's leftovers up to the top parser, which printed its own usage line
+    (`rebalance-bot [-h] [--version] COMMAND ...`) for `rebalance-bot run --bogus`; a command
+    takes every argument after its name, so a leftover is its own to report."""
+
+    def parse_known_args(  # type: ignore[override]  # typeshed: overloads per namespace type
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rebalance-bot",
         description=(
             "Keep a crypto portfolio of spot holdings and perpetual futures at its target "

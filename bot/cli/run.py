@@ -45,7 +45,8 @@ def _common(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
         parser.add_argument(
             "--live",
             action="store_true",
-            help='trade for real; also needs mode = "live" in the config (otherwise dry-run)',
+            help='trade for real; refused unless the config says mode = "live" (without '
+            "--live: a dry run)",
         )
     parser.add_argument(
         "--log-format",

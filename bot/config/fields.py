@@ -115,3 +115,8 @@ VALIDATION_ENV: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextV
 VALIDATION_QUOTE: contextvars.ContextVar[str] = contextvars.ContextVar(
     "rebalance_quote", default="USDT"
 )
+# Whether a live config must carry its trading keys: not for a command that never reaches an
+# account (the audit log's reader, a backtest, a download of public candles).
+VALIDATION_KEYS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "rebalance_keys", default=True
+)

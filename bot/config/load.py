@@ -17,7 +17,13 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from bot.config.fields import ENV_PREFIX, SECRET_FIELDS, VALIDATION_ENV, VALIDATION_QUOTE
+from bot.config.fields import (
+    ENV_PREFIX,
+    SECRET_FIELDS,
+    VALIDATION_ENV,
+    VALIDATION_KEYS,
+    VALIDATION_QUOTE,
+)
 from bot.config.settings import BotConfig, missing_credentials
 from bot.core.domain import (
     Mode,
@@ -107,15 +113,19 @@ def validate(
     data_dir: Path | None = None,
     *,
     where: str = "",
+    need_keys: bool = True,
 ) -> BotConfig:
     """One portfolio's settings (from a file, or one of several in it) validated with the
-    environment's overrides; `where` prefixes each problem (`portfolios[2] (b)`)."""
+    environment's overrides; `where` prefixes each problem (`portfolios[2] (b)`). Without
+    `need_keys` (a command that never reaches an account) a live config loads without its
+    trading keys."""
     secrets = _secrets_in_file(data)
     if secrets:
         raise ConfigError(_problems([f"{where}{line}" for line in secrets]))
     token = VALIDATION_ENV.set(environment)
     quote = data.get("quote_currency")
     quote_token = VALIDATION_QUOTE.set(quote if isinstance(quote, str) else "USDT")
+    keys_token = VALIDATION_KEYS.set(need_keys)
     try:
         config = BotConfig(**data)
     except ValidationError as exc:
@@ -128,6 +138,7 @@ def validate(
     finally:
         VALIDATION_ENV.reset(token)
         VALIDATION_QUOTE.reset(quote_token)
+        VALIDATION_KEYS.reset(keys_token)
     # From here on no log line, audit record, stored or served text of this process carries them.
     register_secrets(config.secrets())
     return config.resolve(config_dir, data_dir)

@@ -26,6 +26,7 @@ from bot.config.fields import (
     NAME_PATTERN,
     PORTFOLIO_PATTERN,
     VALIDATION_ENV,
+    VALIDATION_KEYS,
     Duration,
     exchange_family,
 )
@@ -156,7 +157,7 @@ class BotConfig(BaseSettings):
             raise ValueError(
                 f"account {uses_sim[0]!r} uses the simulator but [simulator] enabled is false"
             )
-        if self.mode is Mode.LIVE:
+        if self.mode is Mode.LIVE and VALIDATION_KEYS.get():
             for name, account in self.accounts.items():
                 if not account.simulator and not account.has_credentials:
                     raise ValueError(f"mode is live but {missing_credentials(name, account)}")

@@ -107,6 +107,6 @@ def symbol_problem(kind: SleeveKind, symbol: str, quote_currency: str = "USDT") 
 
 
 def closest(symbol: str, known: Iterable[str]) -> str | None:
-    """The listed market most like `symbol` (an exchange's own list), for "did you mean"."""
+    """The known name most like `symbol` (a listed market, a portfolio), for "did you mean"."""
     matches = difflib.get_close_matches(symbol.upper(), list(known), n=1, cutoff=0.6)
     return matches[0] if matches else None

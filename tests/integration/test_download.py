@@ -252,3 +252,29 @@ def test_download_by_exchange_and_symbols_against_the_sim_command(
     assert all(", 0 fetched" in line or ", 1 fetched" in line for line in again), again
     assert main([*argv[:4], "BTC/USDT,SOL/USDT", *argv[5:]]) == 2
     assert "--symbols: SOL/USDT not a market of binance" in capsys.readouterr().err
+
+
+def test_a_live_config_downloads_history_without_its_trading_keys(
+    tmp_path: Path,
+    sim_server: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Candles are public: a live config without its keys (they live on the trading host)
+    downloads its instruments' history; trading with it is still refused for want of them."""
+    for name in [n for n in os.environ if n.upper().startswith("REBALANCE_")]:
+        monkeypatch.delenv(name)
+    config = tmp_path / "live.toml"
+    config.write_text(
+        f'portfolio = "live"\nmode = "live"\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[accounts.spot]\nexchange = "binance"\nmarket = "spot"\nbase_url = "{sim_server}"\n'
+        '[[sleeves]]\nname = "btc"\nkind = "spot"\naccount = "spot"\nasset = "BTC"\n'
+        "target = 0.5\n",
+        encoding="utf-8",
+    )
+    since = (datetime.now(UTC) - timedelta(days=5)).date().isoformat()
+    argv = ["download", "--config", str(config), "--since", since, "--timeframe", "1h"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.startswith("spot BTC/USDT 1h: ")
+    assert main(["plan", "--config", str(config)]) == 2
+    assert "mode is live but accounts.spot has no api_key/secret" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -644,6 +645,34 @@ def test_every_action_reads_the_log_from_config_and_data_dir_like_every_command(
         assert f"{len(story.cycles)} " in out
     if action == "verify":
         assert "audit log intact" in out
+
+
+@pytest.mark.parametrize(
+    "action", ["tail", "show last", "find", "summary", "verify", "export", "report"]
+)
+def test_an_auditor_reads_a_live_configs_log_without_its_trading_keys(
+    action: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the log needs the data directory and the portfolio's name, never the keys: a
+    live config without them is read; trading with it is still refused for want of them."""
+    for name in [n for n in os.environ if n.upper().startswith("REBALANCE_")]:
+        monkeypatch.delenv(name)
+    data = tmp_path / "data"
+    story = write_story(data / "audit" / "binance-main", days=1)
+    text = (ROOT / "config" / "binance.example.toml").read_text()
+    config = tmp_path / "live.toml"
+    config.write_text(text.replace('mode = "dry-run"', 'mode = "live"', 1))
+    more = ["--out", str(tmp_path / "r.html")] if action == "report" else []
+
+    code, out, err = run(
+        capsys, *action.split(), "--config", str(config), "--data-dir", str(data), *more
+    )
+
+    assert code == 0, err
+    if action == "summary":
+        assert f"{len(story.cycles)} " in out
+    assert main(["plan", "--config", str(config), "--data-dir", str(data)]) == 2
+    assert "mode is live but accounts.spot has no api_key/secret" in capsys.readouterr().err
 
 
 def test_data_dir_alone_reads_its_only_portfolio_and_asks_when_there_are_several(

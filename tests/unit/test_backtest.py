@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -305,6 +306,25 @@ def test_bad_command_lines_exit_2_with_one_line(
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], err
+
+
+def test_a_live_config_backtests_without_its_trading_keys(
+    world: tuple[Path, Path, dict[str, np.ndarray]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backtest reads history, never an account: the config it studies may be live and
+    its keys elsewhere. Running that config still asks for them."""
+    for name in [n for n in os.environ if n.upper().startswith("REBALANCE_")]:
+        monkeypatch.delenv(name)
+    tmp_path, prices, _ = world
+    config = _config(tmp_path, BAND)
+    config.write_text('mode = "live"\n' + config.read_text(), encoding="utf-8")
+    code, out, err = _backtest(["--config", str(config), "--prices", str(prices), "--json"], capsys)
+    assert code == 0, err
+    assert "buy-and-hold" in out
+    assert main(["plan", "--config", str(config)]) == 2
+    assert "mode is live but accounts.spot has no api_key/secret" in capsys.readouterr().err
 
 
 def test_without_a_download_the_cache_source_says_what_to_run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,62 @@ def test_audit_help_reads_as_documentation(
     assert stop.value.code == 0
     for words in explained:
         assert words in out, words
+
+
+LEAVES = sorted(
+    p
+    for p, parser in COMMANDS.items()
+    if p and not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+)
+
+
+@pytest.mark.parametrize("path", LEAVES, ids=" ".join)
+def test_a_bad_flag_prints_the_commands_own_usage_and_exit_2(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([*path, "--bogus"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.startswith(f"usage: rebalance-bot {' '.join(path)} "), err
+    assert f"rebalance-bot {' '.join(path)}: error: " in err, err
+    assert "unrecognized arguments: --bogus" in err or "required" in err, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["run", "--bogus"], "usage: rebalance-bot run [-h]"),
+        (["check-config", "--log-level"], "usage: rebalance-bot check-config [-h]"),
+        (["audit", "verify", "x"], "usage: rebalance-bot audit verify [-h]"),
+    ],
+)
+def test_an_unrecognized_argument_is_reported_by_its_command(
+    argv: list[str], usage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith(usage), err
+    assert f"error: unrecognized arguments: {argv[-1]}" in err and err.count("error:") == 1
+
+
+WITH_LIVE = sorted(
+    p
+    for p, parser in COMMANDS.items()
+    if any("--live" in a.option_strings for a in parser._actions)
+)
+
+
+@pytest.mark.parametrize("path", WITH_LIVE, ids=" ".join)
+def test_the_live_flag_says_what_it_does_with_a_dry_run_config(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The help tells what the command does: --live on a dry-run config is refused (exit 2),
+    not run as a dry run."""
+    (live,) = [a for a in COMMANDS[path]._actions if "--live" in a.option_strings]
+    assert live.help is not None
+    assert 'refused unless the config says mode = "live"' in " ".join(live.help.split())
+    paper = Path(__file__).parents[2] / "config" / "paper.toml"
+    assert main([*path, "--config", str(paper), "--live"]) == 2
+    assert '--live was given but the config says mode = "dry-run"' in capsys.readouterr().err

@@ -3,6 +3,7 @@ of a model portfolio, keys per portfolio, and `--portfolio NAME` on every comman
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,86 @@ def test_two_portfolios_never_share_a_simulator_account(tmp_path: Path) -> None:
     text = text.replace('market = "spot"\n', 'market = "spot"\n' + sim)
     with pytest.raises(ConfigError, match=r"b\.accounts\.spot is the same exchange account as a"):
         load_portfolios(write(tmp_path, text), env={})
+
+
+def test_a_follower_follows_the_model_as_the_environment_sets_it(tmp_path: Path) -> None:
+    follower = portfolio("client-a", extra='follow = "model"', sleeves=False, exchange="bitget")
+    path = write(tmp_path, TOP + portfolio("model") + follower + portfolio("own"))
+    env = {
+        "REBALANCE_PORTFOLIOS__MODEL__TRIGGER__BAND": "0.1",
+        "REBALANCE_PORTFOLIOS__MODEL__PLANNER__CASH_RESERVE": "0.02",
+        "REBALANCE_PORTFOLIOS__MODEL__SLEEVES": (
+            '[{"name": "eth", "kind": "spot", "account": "spot", "asset": "ETH", "target": 0.3}]'
+        ),
+        "REBALANCE_PORTFOLIOS__MODEL__INTERVAL": "5s",  # the model's own, not followed
+    }
+    model, client, own = load_portfolios(path, env=env).configs
+    assert model.trigger.band == client.trigger.band == Decimal("0.1")
+    assert model.planner.cash_reserve == client.planner.cash_reserve == Decimal("0.02")
+    assert targets(client) == targets(model) and [s.asset for s in client.sleeves] == ["ETH"]
+    assert (model.interval.total_seconds(), client.interval.total_seconds()) == (5, 30)
+    assert own.trigger.band == Decimal("0.05")  # not a follower: the model's are not its own
+    alone = load_portfolio(path, name="client-a", env=env)
+    assert alone.trigger.band == Decimal("0.1") and targets(alone) == targets(model)
+
+
+def test_a_follower_refuses_a_followed_setting_of_its_own_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    follower = portfolio("client-a", extra='follow = "model"', sleeves=False)
+    path = write(tmp_path, TOP + portfolio("model", exchange="bitget") + follower)
+    env = {"REBALANCE_PORTFOLIOS__CLIENT_A__TRIGGER__BAND": "0.1"}
+    with pytest.raises(ConfigError) as caught:
+        load_portfolios(path, env=env)
+    assert str(caught.value) == (
+        "REBALANCE_PORTFOLIOS__CLIENT_A__TRIGGER__BAND: client-a follows model and takes "
+        "its trigger from it (set REBALANCE_PORTFOLIOS__MODEL__TRIGGER__BAND)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "hint"),
+    [
+        ("REBALANCE_PORTFOLIOS__MODLE__TRIGGER__BAND", " (did you mean MODEL?)"),
+        ("REBALANCE_PORTFOLIOS__NOPE__ACCOUNTS__SPOT__API_KEY", ""),
+        ("REBALANCE_PORTFOLIOS__0__ACCOUNTS__SPOT__SECRET_FILE", ""),
+        ("rebalance_portfolios__client_b__interval", " (did you mean CLIENT_A?)"),
+    ],
+)
+def test_a_variable_naming_no_portfolio_of_the_config_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], variable: str, hint: str
+) -> None:
+    follower = portfolio("client-a", extra='follow = "model"', sleeves=False, exchange="bitget")
+    path = write(tmp_path, TOP + portfolio("model") + follower)
+    env = {variable: SENTINEL, "REBALANCE_PORTFOLIOS__CLIENT_A__INTERVAL": "10s"}
+    with pytest.raises(ConfigError) as caught:
+        load_portfolios(path, env=env, only="model")
+    assert str(caught.value) == (
+        f"{variable}: names no portfolio of this config{hint}; its portfolios are "
+        "model, client-a (REBALANCE_PORTFOLIOS__<NAME>__..., the name in capitals, - as _)"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variable, SENTINEL)
+        assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert variable in err and SENTINEL not in err and err.count("\n") == 1, err
+
+
+def test_a_portfolio_variable_beside_a_config_of_one_portfolio_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = ROOT / "config" / "paper.toml"
+    env = {"REBALANCE_PORTFOLIOS__PAPER__TRIGGER__BAND": "0.1"}
+    with pytest.raises(ConfigError) as caught:
+        load_portfolios(path, env=env)
+    assert str(caught.value) == (
+        f"REBALANCE_PORTFOLIOS__PAPER__TRIGGER__BAND: {path} holds one portfolio, 'paper', "
+        "whose settings are read from REBALANCE_TRIGGER__BAND"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REBALANCE_PORTFOLIOS__NOPE__ACCOUNTS__SPOT__API_KEY", SENTINEL)
+        assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "REBALANCE_PORTFOLIOS__NOPE__ACCOUNTS__SPOT__API_KEY: " in err, err
+    assert "REBALANCE_ACCOUNTS__SPOT__API_KEY" in err and SENTINEL not in err
+    assert err.count("\n") == 1
