@@ -559,9 +559,11 @@ def run_verify(args: argparse.Namespace) -> int:
             "file": str(problem.file), "line": problem.line, "seq": problem.seq,
             "expected_seq": count + 1, "message": problem.message,
         }  # fmt: skip
+        where = f"seq {seq}" if problem.seq == count + 1 else f"seq {seq} where {count + 1} was due"
+        before = f"the {count} record(s) before it are intact" if count else "it is the first"
         message = (
-            f"audit verify FAILED at {problem.file}:{problem.line} (seq {seq}, expected seq "
-            f"{count + 1}): {problem.message}; the {count} record(s) before it are intact"
+            f"audit verify FAILED at {problem.file}:{problem.line} ({where}): {problem.message}; "
+            f"{before}"
         )
     else:
         head = last_records(files, 1)
@@ -631,7 +633,7 @@ def run_export(args: argparse.Namespace) -> int:
                 writer.write(trade_row(trade))
         writer.close()
     _warn(stats)
-    if args.out is not None and not args.json:
+    if args.out is not None:  # the file holds the rows; stderr says how many
         print(f"wrote {writer.count} trade(s) to {args.out}", file=sys.stderr)
     return 0
 
@@ -652,7 +654,7 @@ def _export_funding(args: argparse.Namespace) -> int:
                 writer.write(funding_row(payment))
         writer.close()
     _warn(stats)
-    if args.out is not None and not args.json:
+    if args.out is not None:
         print(f"wrote {writer.count} funding payment(s) to {args.out}", file=sys.stderr)
     return 0
 
