@@ -165,7 +165,7 @@ async def test_an_unknown_order_is_not_found_and_a_cancel_of_it_is_quiet(
     assert sim.admin.orders(account) == []
 
 
-async def test_a_resting_limit_order_is_listed_and_cancelled_by_client_id(
+async def test_a_resting_limit_order_is_listed_and_cancelled_by_its_exchange_id(
     open_account: Open, account: str
 ) -> None:
     spot = await open_account(account, MarketType.SPOT)
@@ -181,12 +181,13 @@ async def test_a_resting_limit_order_is_listed_and_cancelled_by_client_id(
         limit_price="3500",
     )
     await gateway.create(resting)
-    assert await gateway.open_client_order_ids(["ETH/USDT"]) == {"rb_rest": "ETH/USDT"}
-    await gateway.cancel(resting)
+    (listed,) = await gateway.open_orders(["ETH/USDT"])
+    assert (listed.client_order_id, listed.symbol) == ("rb_rest", "ETH/USDT")
+    assert await gateway.cancel_listed(listed) == "canceled"
     update = await gateway.lookup(resting)
     assert update is not None
     assert update.state is IntentState.CANCELED
-    assert await gateway.open_client_order_ids(["ETH/USDT"]) == {}
+    assert await gateway.open_orders(["ETH/USDT"]) == []
 
 
 async def test_a_lost_reply_is_unknown_and_the_lookup_finds_the_order(
