@@ -5,25 +5,41 @@ One spot account (1 BTC at 50,000 and 40,000 USDT; BTC sells 0.1 to its 50 % tar
 simulator served over 127.0.0.1 with a manual clock; the bot runs in-process on simulated
 waits (a 1 s lookup window is three lookups). The limit sell's reply is lost and every lookup
 (and cancel) by its client id answers "does not exist"; by its exchange id it is found. Verdicts
-come from the simulator's ledger: how much BTC was really sold. The last test does the same to
-a Binance USDⓈ-M limit order on the loop tests' embedded simulator.
+come from the simulator's ledger: how much BTC was really sold. Then the same for a Binance
+USDⓈ-M limit order on the loop tests' embedded simulator, and the order gateway's search alone
+on Binance spot and USDⓈ-M (Bitget's is in tests/sim/test_bitget_adapter.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from bot.app.wiring import App, open_app
 from bot.audit.writer import read_records
 from bot.config import load_config
-from bot.core.domain import IntentState, Mode
+from bot.core.domain import (
+    InstrumentKey,
+    Intent,
+    IntentState,
+    Leg,
+    MarketType,
+    Mode,
+    OrderType,
+    Side,
+)
+from bot.exchange.account import ExchangeAccount
+from bot.exchange.budget import RequestBudget
+from bot.exchange.clients import make_client
+from bot.exchange.orders import Found, FoundIn, OrderGateway, OrderRequestFailed
 from rebalance_sim.engine import OrderRecord
 from rebalance_sim.faults import FaultKind, FaultRule
 from rebalance_sim.server import SimHandle, run_simulator
@@ -218,3 +234,79 @@ async def test_a_hidden_usdm_order_past_the_hold_is_adopted_from_the_open_orders
         assert not [o.client_id for o in same if o.status.is_open]
         done = sum((o.filled for o in same if o.side is hidden.side), D(0))
         assert done <= hidden.amount, [(o.client_id, o.status, o.filled) for o in same]
+
+
+GATEWAY_SCENARIO: dict[str, Any] = {
+    "clock": {"mode": "manual", "start": "2024-01-01T00:00:00Z"},
+    "assets": {"BTC": {"price": 60000.0, "vol": 0.0}},
+    "accounts": [
+        {"name": "main", "spot": {"USDT": "10000", "BTC": "0.1"}, "futures_wallet": "2000"}
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "market_type", "symbol"),
+    [("binance", MarketType.SPOT, "BTC/USDT"), ("binanceusdm", MarketType.SWAP, "BTC/USDT:USDT")],
+)
+async def test_the_gateway_finds_a_hidden_binance_order_in_the_listing_and_the_trades(
+    exchange_id: str, market_type: MarketType, symbol: str
+) -> None:
+    """The order gateway on Binance spot and USDⓈ-M: resting, the open orders name the order
+    lookups by client id miss; filled, the trades name an order id no intent knows whose lookup
+    by id carries its client id. A cancel by the listed exchange id is confirmed."""
+    async with run_simulator(GATEWAY_SCENARIO, seed=5) as sim:
+        key = sim.admin.credentials("main")
+        client = make_client(
+            exchange_id,
+            market_type,
+            timeout_seconds=5,
+            extra_options={},
+            api_key=SecretStr(key.api_key),
+            secret=key.secret,
+            base_url=sim.base_url,
+            pace_by_weight=False,
+        )
+        account = ExchangeAccount(
+            name="a",
+            exchange_id=exchange_id,
+            market_type=market_type,
+            client=client,
+            budget=RequestBudget(1000.0),
+            quote_currency="USDT",
+        )
+        try:
+            await account.load_instruments()
+            gateway = OrderGateway(account, Mode.LIVE)
+            hidden = FaultRule(FaultKind.LOST_RESPONSE, "*.order.post", next=1, hide_lookups=99)
+            since = datetime.fromtimestamp(sim.admin.now_ms() / 1000 - 60, UTC)
+
+            def intent(cid: str, side: Side, limit: str | None) -> Intent:
+                leg = Leg(0, "btc", InstrumentKey("a", symbol), side, LEG / 10, D(60000))
+                kind = OrderType.LIMIT if limit else OrderType.MARKET
+                leg = replace(leg, market_type=market_type)
+                return Intent(cid, "20240101T000000000", leg, kind, D(limit) if limit else None)
+
+            resting = intent("rb_rest_hidden", Side.BUY, "50000")
+            sim.admin.add_fault(hidden)
+            with pytest.raises(OrderRequestFailed):
+                await gateway.create(resting)
+            assert await gateway.lookup(resting) is None
+            (order,) = sim.admin.orders("main")
+            found = await gateway.find(resting, since, set())
+            assert found == Found(str(order.order_id), FoundIn.OPEN_ORDERS)
+            (listed,) = await gateway.open_orders([symbol])
+            assert await gateway.cancel_listed(listed) == "canceled"
+            assert not sim.admin.orders("main")[0].status.is_open
+            sold = intent("rb_sold_hidden", Side.SELL, None)
+            sim.admin.add_fault(hidden)
+            with pytest.raises(OrderRequestFailed):
+                await gateway.create(sold)
+            assert await gateway.lookup(sold) is None
+            filled = sim.admin.orders("main")[-1]
+            assert filled.filled == LEG / 10
+            found = await gateway.find(sold, since, set())
+            assert found == Found(str(filled.order_id), FoundIn.TRADES)
+            assert await gateway.find(sold, since, {str(filled.order_id)}) is None
+        finally:
+            await account.close()
