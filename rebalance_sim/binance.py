@@ -780,7 +780,7 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
         return [
             self._order_row(self.listings[o.instrument], o)
             for o in orders
-            if o.instrument.kind is kind
+            if o.instrument.kind is kind and not self.faults.is_unlisted(call.account, o.client_id)
         ]
 
     def _trades(self, call: Call) -> list[dict[str, Any]]:
@@ -795,7 +795,16 @@ class BinanceDialect(BinanceEarnRoutes, Dialect[Cost]):
             from_id=_opt_int(call.params, "fromId"),
             limit=limit,
         )
-        return [self._trade_row(listing, f) for f in fills]
+        unlisted = self._unlisted_orders(call.account)
+        return [self._trade_row(listing, f) for f in fills if f.order_id not in unlisted]
+
+    def _unlisted_orders(self, account: str) -> set[int]:
+        """The ids of orders a fault still keeps out of the listings."""
+        return {
+            o.order_id
+            for o in self.engine.order_log(account)
+            if self.faults.is_unlisted(account, o.client_id)
+        }
 
     def _trade_row(self, listing: Listing, f: FillRecord) -> dict[str, Any]:
         values = {

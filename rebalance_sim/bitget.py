@@ -828,7 +828,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
         rows = [
             _ORDER.row(column, self._order_values(o))
             for o in self.engine.open_orders(call.account, instrument)
-            if o.instrument.kind in kinds
+            if o.instrument.kind in kinds and not self.faults.is_unlisted(call.account, o.client_id)
         ]
         return _page(product, rows, "entrustedList", "orderId")
 
@@ -915,6 +915,7 @@ class BitgetDialect(BitgetEarnRoutes, Dialect[int]):
             and (order_id is None or f.order_id == order_id)
             and (start is None or f.time_ms >= start)
             and (end is None or f.time_ms <= end)
+            and not self.faults.is_unlisted(call.account, orders[f.order_id].client_id)
         ]
         newest_first = list(reversed(fills))[:limit]  # as Bitget lists fills
         rows = [

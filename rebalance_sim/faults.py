@@ -15,7 +15,9 @@ whoever sends them) and two concurrent requests of one caller on one route.
 After a lost response (or a 5xx that hides an executed order) Binance may answer "order does
 not exist" for a while to lookups by client order id; `hide()` and `is_hidden()` model that
 visibility delay, by a number of lookups (reproducible) and/or a wall-clock duration (not:
-how many lookups fall inside it depends on timing).
+how many lookups fall inside it depends on timing). With `hide_listed` the order is missing from
+the account's listings too (its open orders and its trades) for as long as lookups do not find
+it: an order not yet visible anywhere.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class FaultRule:
     gap_asset: str | None = None  # default: the base asset of the request's symbol
     hide_lookups: int = 0  # lookups by client id that answer "does not exist" afterwards
     hide_ms: int = 0  # ... or for this long (wall clock)
+    hide_listed: bool = False  # ... and missing from open orders and trades meanwhile
     executed: bool = False  # 5xx only: execute the request first, then answer the error
 
     def matches(self, route: str) -> bool:
@@ -85,6 +88,7 @@ class _Active:
 class _Hidden:
     lookups: int
     until_ms: float
+    listed: bool  # also missing from listings (open orders, trades)
 
 
 class FaultPlan:
@@ -154,11 +158,21 @@ class FaultPlan:
         digest = hashlib.blake2b(key, digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64
 
-    def hide(self, account: str, client_id: str, *, lookups: int, ms: int) -> None:
+    def hide(
+        self, account: str, client_id: str, *, lookups: int, ms: int, listed: bool = False
+    ) -> None:
         if lookups <= 0 and ms <= 0:
             return
         until = self._monotonic() * 1000.0 + ms if ms > 0 else -1.0
-        self._hidden[(account, client_id)] = _Hidden(lookups, until)
+        self._hidden[(account, client_id)] = _Hidden(lookups, until, listed)
+
+    def is_unlisted(self, account: str, client_id: str | None) -> bool:
+        """Whether listings (open orders, trades) must still leave this order out: while it is
+        hidden from lookups, if it was hidden with `hide_listed`. Counts no lookup."""
+        hidden = self._hidden.get((account, client_id or ""))
+        if hidden is None or not hidden.listed:
+            return False
+        return hidden.lookups > 0 or self._monotonic() * 1000.0 < hidden.until_ms
 
     def is_hidden(self, account: str, client_id: str) -> bool:
         """Whether a lookup of this client id must still answer "does not exist" (and count it)."""

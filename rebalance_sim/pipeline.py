@@ -328,7 +328,11 @@ class Dialect(ABC, Generic[M]):
                 client_id = result.get(self.client_id_field) if isinstance(result, dict) else None
                 if client_id and call.key is not None:
                     self.faults.hide(
-                        call.key.account, client_id, lookups=rule.hide_lookups, ms=rule.hide_ms
+                        call.key.account,
+                        client_id,
+                        lookups=rule.hide_lookups,
+                        ms=rule.hide_ms,
+                        listed=rule.hide_listed,
                     )
                 if rule.kind is FaultKind.LOST_RESPONSE:
                     return _drop(request)

@@ -209,6 +209,7 @@ class FaultConfig(_Model):
     gap_asset: str | None = None
     hide_lookups: int = Field(default=0, ge=0)
     hide: Duration = Field(default=0, ge=0)
+    hide_listed: bool = False
     executed: bool = False
 
     @model_validator(mode="after")

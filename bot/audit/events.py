@@ -218,6 +218,8 @@ class OrderReconciled(AuditEvent):
     sent_at: str | None = None  # held: when the order was sent
     until: str | None = None  # held: no new order before this time
     reason: str | None = None
+    order_id: str | None = None  # the exchange's id, when a listing or the trades gave it
+    found_in: str | None = None  # corrected: where an order lookups did not find showed
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import ccxt.async_support as ccxt
@@ -47,6 +49,36 @@ _STATES = {
     "expired": IntentState.CANCELED,
     "rejected": IntentState.REJECTED,
 }
+
+
+# Orders not the bot's that traded a symbol since a lost order was sent, looked up one by one
+# for its client id; more than this is too many to look through: the fate stays unknown.
+MAX_STRANGERS = 10
+# The trades read at once when looking for such an order (Bitget's largest page); a full page
+# may not be all of them: the fate stays unknown.
+TRADES_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ListedOrder:
+    """An open order as the open-orders listing names it."""
+
+    client_order_id: str
+    exchange_order_id: str
+    symbol: str
+
+
+class FoundIn(StrEnum):
+    """Where an order its lookups by client order id did not find showed after all."""
+
+    OPEN_ORDERS = "open_orders"
+    TRADES = "trades"
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    exchange_order_id: str
+    where: FoundIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,37 +201,108 @@ class OrderGateway:
         return await self._update(order, intent)
 
     async def cancel(self, intent: Intent) -> None:
-        """Cancel by client order id; an order already closed or unknown is not an error."""
-        await self.cancel_by_id(intent.client_order_id, intent.leg.key.symbol)
+        """Cancel the order, by its exchange id once known, else by client order id; retried
+        like a read (cancelling twice changes nothing). An order already closed or unknown is
+        not an error (Binance answers -2011 "Unknown order" for one that has just filled, and
+        for one hidden from lookups by client id): only a lookup afterwards says what it is."""
+        params = {} if intent.exchange_order_id else self._cid_params(intent.client_order_id)
+        await self._cancel(intent.exchange_order_id, intent.leg.key.symbol, params)
 
-    async def cancel_by_id(self, client_order_id: str, symbol: str) -> None:
-        """Cancel by client order id, retried like a read: cancelling twice changes nothing.
+    async def cancel_listed(self, order: ListedOrder) -> str:
+        """Cancel an order the open-orders listing named, by its exchange id, and confirm it by
+        a lookup by that id: its final status ("canceled", "closed", ...). Raises a BotError
+        when the exchange does not confirm it closed (still open, or not found by the id the
+        listing gave): its fate is unknown."""
+        await self._cancel(order.exchange_order_id, order.symbol, {})
+        cid = order.client_order_id
 
-        An order already closed or unknown is not an error (Binance answers -2011 "Unknown
-        order" for one that has just filled).
-        """
-        params = client_order_id_params(self.account.exchange_id, client_order_id)
+        async def fetch() -> Any:
+            try:
+                return await self._client.fetch_order(order.exchange_order_id, order.symbol, {})
+            except ccxt.OrderNotFound:
+                return None
+
+        reply = await self.account.read(f"look up {cid} after its cancel", fetch)
+        if reply is None:
+            raise DataError(
+                f"order {cid} was listed open, but after a cancel its exchange id "
+                f"{order.exchange_order_id} is not found: its fate is unknown"
+            )
+        _check_identity(reply, cid, order.exchange_order_id)
+        status = str(reply.get("status") or "open")
+        if status == "open":
+            raise DataError(f"order {cid} is still open after its cancel")
+        return status
+
+    async def _cancel(self, order_id: str | None, symbol: str, params: dict[str, Any]) -> None:
+        name = order_id or str(params.get("clientOrderId"))
 
         async def send() -> None:
             try:
-                await self._client.cancel_order(None, symbol, params)
+                await self._client.cancel_order(order_id, symbol, params)
             except (ccxt.OrderNotFound, ccxt.InvalidOrder):
                 return
 
-        await self.account.read(f"cancel {client_order_id}", send)
+        await self.account.read(f"cancel {name}", send)
 
-    async def open_client_order_ids(self, symbols: list[str]) -> dict[str, str]:
-        """Client order id → symbol of every open order on these symbols (reads, retried)."""
-        result: dict[str, str] = {}
+    def _cid_params(self, client_order_id: str) -> dict[str, Any]:
+        return client_order_id_params(self.account.exchange_id, client_order_id)
+
+    async def open_orders(self, symbols: list[str]) -> list[ListedOrder]:
+        """Every open order on these symbols that carries a client order id (reads, retried)."""
+        result: list[ListedOrder] = []
         for symbol in symbols:
             orders = await self.account.read(
                 f"open orders on {symbol}",
                 functools.partial(self._client.fetch_open_orders, symbol),
             )
             for order in orders:
-                if order.get("clientOrderId"):
-                    result[str(order["clientOrderId"])] = symbol
+                if not order.get("clientOrderId"):
+                    continue
+                if order.get("id") is None:
+                    raise DataError(f"open orders on {symbol}: an order without an id")
+                listed = ListedOrder(str(order["clientOrderId"]), str(order["id"]), symbol)
+                result.append(listed)
         return result
+
+    async def find(self, intent: Intent, since: datetime, known: Collection[str]) -> Found | None:
+        """Where an order its lookups by client order id do not find shows all the same: the
+        open-orders listing of its symbol names its client id, or one of the account's trades
+        on the symbol since `since` (on its side, of an order id not in `known`) belongs to an
+        order whose lookup by that id names its client id. None when neither shows it."""
+        cid = intent.client_order_id
+        symbol = intent.leg.key.symbol
+        for listed in await self.open_orders([symbol]):
+            if listed.client_order_id == cid:
+                return Found(listed.exchange_order_id, FoundIn.OPEN_ORDERS)
+        start = int(since.timestamp() * 1000)
+        trades = await self.account.read(
+            f"fetch_my_trades {symbol}",
+            lambda: self._client.fetch_my_trades(symbol, start, TRADES_PAGE),
+        )
+        if len(trades) >= TRADES_PAGE:
+            raise DataError(
+                f"look for {cid}: {symbol} traded {len(trades)} times or more since "
+                f"{since:%Y-%m-%d %H:%M:%S} UTC, more than one page of trades to look through"
+            )
+        side = intent.leg.side.value
+        strangers = sorted(
+            {str(t["order"]) for t in trades if t.get("order") and t.get("side") == side}
+            - set(known)
+        )
+        if len(strangers) > MAX_STRANGERS:
+            raise DataError(
+                f"look for {cid}: {len(strangers)} orders not the bot's traded {symbol} since "
+                f"{since:%Y-%m-%d %H:%M:%S} UTC, more than the {MAX_STRANGERS} it looks up"
+            )
+        for order_id in strangers:
+            reply = await self.account.read(
+                f"look up order {order_id}",
+                functools.partial(self._client.fetch_order, order_id, symbol, {}),
+            )
+            if isinstance(reply, Mapping) and str(reply.get("clientOrderId")) == cid:
+                return Found(order_id, FoundIn.TRADES)
+        return None
 
     async def _update(self, order: Mapping[str, Any], intent: Intent) -> OrderUpdate:
         status = str(order.get("status") or "open")

@@ -14,7 +14,9 @@ The gate is the executor's own: it sends nothing until a reconciliation has run 
 every order (PENDING, SENT, OPEN, and NOT_PLACED of the last day looked up again), and nothing
 while the store holds an unfinished intent — whoever calls it. An order not found after its
 reply was lost may still show later than the lookup window: while one was sent less than
-`not_placed_hold` ago, the gate stays closed for the whole portfolio (every cycle looks it up).
+`not_placed_hold` ago, the gate stays closed for the whole portfolio (every cycle looks it up,
+and looks for it in its symbol's open orders and the account's trades: found there, it is
+adopted, never sent again).
 """
 
 from __future__ import annotations
@@ -59,11 +61,11 @@ from bot.core.domain import (
     Quote,
     Side,
 )
-from bot.core.errors import BotError, ExecutionError
+from bot.core.errors import BotError, DataError, ExecutionError
 from bot.core.ids import client_order_id, is_ours
 from bot.core.slicing import SlicedLeg, Slicing, child_count, next_child
 from bot.exchange.errors import Outcome
-from bot.exchange.orders import OrderGateway, OrderRequestFailed
+from bot.exchange.orders import Found, ListedOrder, OrderGateway, OrderRequestFailed
 
 log = structlog.get_logger("bot.execution.executor")
 
@@ -73,6 +75,8 @@ class AuditSink(Protocol):
 
 
 class SentTime(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
     @property
     def sent_at(self) -> datetime | None: ...
 
@@ -85,6 +89,7 @@ class IntentStore(Protocol):
     def intent_times(self, client_order_id: str) -> SentTime | None: ...
     def unfinished_intents(self) -> list[Intent]: ...
     def not_placed_since(self, at: datetime) -> list[Intent]: ...
+    def exchange_order_ids(self) -> set[str]: ...
     def save_sliced_leg(self, sliced: SlicedLeg) -> None: ...
     def sliced_legs(self, since: datetime) -> list[SlicedLeg]: ...
     def finish_sliced_leg(self, origin: str, leg_index: int, at: datetime) -> None: ...
@@ -146,6 +151,10 @@ class ExecutionReport:
         """The orders left SENT (fate unknown) or OPEN (resting after a failed cancel)."""
         return tuple(o.client_order_ids[-1] for o in self.outcomes if not o.state.final)
 
+
+# The exchange's clock and the bot's may differ: trades are searched from this long before an
+# order's intent was saved.
+CLOCK_MARGIN = timedelta(minutes=1)
 
 # A sliced leg cut short (a kill, a child whose fate is unknown, a thin book) is resumed by a
 # later cycle's leg on the same instrument and side for this long after its TWAP would end.
@@ -509,10 +518,13 @@ class LiveExecutor:
         over the lookup window is NOT_PLACED, one that cannot be looked up stays unresolved
         (and is cancelled by client id all the same, so that it cannot fill later). Intents
         recorded NOT_PLACED within `recheck_not_placed` are looked up once more: one found is
-        corrected, one still absent that was sent less than `not_placed_hold` ago is held (it
-        may show late). Until a read succeeds once in this process, open orders carrying this
-        portfolio's client-id prefix but no intent are cancelled. The executor sends nothing
-        until the result is complete.
+        corrected; a sent one still absent is looked for in its symbol's open orders and the
+        account's trades, and adopted when it shows there; one absent everywhere that was sent
+        less than `not_placed_hold` ago is held (it may show late). Until a read succeeds once
+        in this process, open orders of ours are settled: one recorded NOT_PLACED is adopted by
+        its exchange id, one with no intent is cancelled by its exchange id and confirmed
+        closed (else its fate is unknown). The executor sends nothing until the result is
+        complete.
         """
         self._reconciliation = Reconciliation(problems=("reconciliation did not finish",))
         unresolved: list[str] = []
@@ -597,18 +609,31 @@ class LiveExecutor:
         return until
 
     async def _recheck_not_placed(self, intent: Intent, cycle_id: str) -> IntentState | None:
-        """Look a NOT_PLACED intent up again: its state now, or None when it cannot be known."""
+        """Look a NOT_PLACED intent up again: its state now, or None when it cannot be known.
+
+        A sent one its lookups by client id still do not find is looked for where it may show
+        all the same (`_find_hidden`): found there, it is adopted, not sent again."""
         cid = intent.client_order_id
         gateway = self._gateways.get(intent.leg.key.account)
         if gateway is None:
             return None
+        found: Found | None = None
         try:
             update = await gateway.lookup(intent)
+            if update is None and intent.exchange_order_id is not None:
+                raise DataError(  # adopted earlier: the exchange showed it under this id
+                    f"order {cid} was seen as exchange order {intent.exchange_order_id}, "
+                    "which a lookup does not find"
+                )
+            if update is None:
+                found, update = await self._find_hidden(gateway, intent)
         except BotError as exc:
             self._audit.record(OrderLookup(cid, LookupResult.ERROR, error=str(exc)), cycle_id)
             return None
         if update is None or update.state is IntentState.REJECTED:
             return IntentState.NOT_PLACED
+        if found is not None:
+            intent = replace(intent, exchange_order_id=found.exchange_order_id)
         state = await self._conclude(gateway, intent, update, cycle_id)
         latest = self._store.get_intent(cid)
         self._audit.record(
@@ -619,12 +644,38 @@ class LiveExecutor:
                 state=state.value,
                 filled=latest.filled if latest is not None else update.filled,
                 order_cycle_id=intent.cycle_id,
+                order_id=intent.exchange_order_id,
+                found_in=found.where.value if found is not None else None,
             ),
             cycle_id,
             sync=True,
         )
         log.warning("order_fate_corrected", client_order_id=cid, state=state.value)
         return state
+
+    async def _find_hidden(
+        self, gateway: OrderGateway, intent: Intent
+    ) -> tuple[Found | None, OrderUpdate | None]:
+        """A sent order its lookups by client id do not find may rest on the book, listed in
+        the open orders, or have filled, in the account's trades: found there, its exchange
+        id is recorded and it is looked up by that id (a BotError if it then is not found:
+        its fate is unknown). (None, None) when it shows nowhere, or was never sent."""
+        cid = intent.client_order_id
+        times = self._store.intent_times(cid)
+        if times is None or times.sent_at is None:
+            return None, None  # never sent: it cannot exist
+        since = times.created_at - CLOCK_MARGIN
+        found = await gateway.find(intent, since, self._store.exchange_order_ids())
+        if found is None:
+            return None, None
+        self._store.update_intent(cid, exchange_order_id=found.exchange_order_id, at=self._clock())
+        update = await gateway.lookup(replace(intent, exchange_order_id=found.exchange_order_id))
+        if update is None:
+            raise DataError(
+                f"order {cid} shows in the {found.where.value.replace('_', ' ')} as exchange "
+                f"order {found.exchange_order_id}, which a lookup does not find"
+            )
+        return found, update
 
     async def _conclude(
         self, gateway: OrderGateway, intent: Intent, update: OrderUpdate, cycle_id: str
@@ -652,9 +703,9 @@ class LiveExecutor:
             if not wanted:
                 continue
             try:
-                open_ids = await gateway.open_client_order_ids(wanted)
-                for cid, symbol in sorted(open_ids.items()):
-                    await self._settle_open_order(gateway, account, cid, symbol, cycle_id)
+                listed = await gateway.open_orders(wanted)
+                for order in sorted(listed, key=lambda o: o.client_order_id):
+                    await self._settle_open_order(gateway, account, order, cycle_id)
             except BotError as exc:
                 problems.append(f"open orders of account {account} could not be settled: {exc}")
                 continue
@@ -662,24 +713,60 @@ class LiveExecutor:
         return tuple(scanned), problems
 
     async def _settle_open_order(
-        self, gateway: OrderGateway, account: str, cid: str, symbol: str, cycle_id: str
+        self, gateway: OrderGateway, account: str, listed: ListedOrder, cycle_id: str
     ) -> None:
+        """An open order of ours: one recorded NOT_PLACED is adopted by the exchange id the
+        listing gives (looked up by it, cancelled, its fills counted); one with no intent or a
+        final one is cancelled by that id and counts as cancelled only once a lookup by it
+        shows it closed. Raises a BotError when its fate stays unknown."""
+        cid, symbol = listed.client_order_id, listed.symbol
         if not is_ours(cid, self._portfolio):
             return
         intent = self._store.get_intent(cid)
         if intent is not None and intent.state is IntentState.NOT_PLACED:
-            state = await self._recheck_not_placed(intent, cycle_id)
-            if state is None:
-                raise ExecutionError(f"order {cid} is open but cannot be looked up")
-            if state is not IntentState.NOT_PLACED:
-                return
-            # Listed open yet not found by id: cancel it; a later look-up counts its fills.
-        elif intent is not None and not intent.state.final:
+            await self._adopt_listed(intent, listed, cycle_id)
+            return
+        if intent is not None and not intent.state.final:
             return  # reconciled above; if it still rests, it is unresolved
-        await gateway.cancel_by_id(cid, symbol)
+        try:
+            status = await gateway.cancel_listed(listed)
+        except BotError as exc:
+            self._audit.record(
+                OrderReconciled(
+                    cid,
+                    Finding.UNRESOLVED,
+                    account=account,
+                    symbol=symbol,
+                    order_id=listed.exchange_order_id,
+                    error=str(exc),
+                    reason="listed open, and its cancel is not confirmed: looked at again",
+                ),
+                cycle_id,
+                sync=True,
+            )
+            raise
         self._audit.record(
-            OrderReconciled(cid, Finding.ORPHAN_CANCELED, account=account, symbol=symbol), cycle_id
+            OrderReconciled(
+                cid,
+                Finding.ORPHAN_CANCELED,
+                account=account,
+                symbol=symbol,
+                order_id=listed.exchange_order_id,
+                state=status,
+            ),
+            cycle_id,
         )
+
+    async def _adopt_listed(self, intent: Intent, listed: ListedOrder, cycle_id: str) -> None:
+        cid = intent.client_order_id
+        self._store.update_intent(cid, exchange_order_id=listed.exchange_order_id, at=self._clock())
+        adopted = replace(intent, exchange_order_id=listed.exchange_order_id)
+        state = await self._recheck_not_placed(adopted, cycle_id)
+        if state is None or state is IntentState.NOT_PLACED:
+            raise ExecutionError(
+                f"order {cid} is listed open as exchange order {listed.exchange_order_id}, "
+                "which a lookup does not find: its fate is unknown"
+            )
 
     async def _resolve(
         self, gateway: OrderGateway, intent: Intent, cycle_id: str

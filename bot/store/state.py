@@ -439,6 +439,13 @@ class StateStore(Closing):
         rows = self._read("SELECT * FROM intents WHERE cycle_id=? ORDER BY rowid", (cycle_id,))
         return [_intent(r) for r in rows]
 
+    def exchange_order_ids(self) -> set[str]:
+        """The exchange's ids of every order the bot knows as its own."""
+        rows = self._read(
+            "SELECT exchange_order_id FROM intents WHERE exchange_order_id IS NOT NULL"
+        )
+        return {str(r[0]) for r in rows}
+
     def all_intents(self) -> list[Intent]:
         return [_intent(r) for r in self._read("SELECT * FROM intents ORDER BY rowid")]
 

@@ -3,10 +3,12 @@
 
 The bot runs on the embedded simulator with flat prices, limit-then-market orders and simulated
 waits (a lookup window holds a fixed number of lookups); the spot BTC buy's reply is lost and the
-order, resting at the bid, answers "does not exist" to a given number of lookups. Each arrival of
-an order at the exchange is checked: no order may arrive while another of ours rests on the book
-unless the bot recorded that one NOT_PLACED, its latest lookup did not find it and its hold was
-over — the only double trade the bot cannot know about. Verdicts come from the simulator's ledger.
+order, resting at the bid, answers "does not exist" to a given number of lookups and is missing
+from the open orders and the trades meanwhile (not visible anywhere: an order the listings show
+is adopted, see test_hidden_order_fate). Each arrival of an order at the exchange is checked: no
+order may arrive while another of ours rests on the book unless the bot recorded that one
+NOT_PLACED, neither its latest lookup nor the listings showed it and its hold was over — the only
+double trade the bot cannot know about. Verdicts come from the simulator's ledger.
 """
 
 from __future__ import annotations
@@ -102,9 +104,14 @@ async def _bot(tmp_path: Path, hold: str, hidden_lookups: int) -> AsyncIterator[
             return place(request, **options)
 
         engine.place_order = placing  # type: ignore[method-assign]
-        # The spot buy is booked at the bid, its reply lost, and lookups do not find it.
+        # The spot buy is booked at the bid, its reply lost; lookups do not find it, nor do
+        # the listings (open orders, trades) while they do not.
         lost = FaultRule(
-            FaultKind.LOST_RESPONSE, "spot.order.post", next=1, hide_lookups=hidden_lookups
+            FaultKind.LOST_RESPONSE,
+            "spot.order.post",
+            next=1,
+            hide_lookups=hidden_lookups,
+            hide_listed=True,
         )
         app.simulator.admin.add_fault(lost)
         yield run
@@ -135,7 +142,7 @@ def _assert_the_bot_agrees_with_the_ledger(run: Run) -> None:
 async def test_an_order_hidden_past_the_window_but_within_the_hold_is_traded_once(
     tmp_path: Path,
 ) -> None:
-    async with _bot(tmp_path, "10m", hidden_lookups=WINDOW_LOOKUPS + 1) as run:
+    async with _bot(tmp_path, "10m", hidden_lookups=WINDOW_LOOKUPS + 2) as run:
         first = await run.cycle(0)
         (hidden,) = [o for o in run.orders if _is_spot_btc(o)]
         assert hidden.status.is_open and hidden.filled == 0
@@ -154,7 +161,7 @@ async def test_an_order_hidden_past_the_window_but_within_the_hold_is_traded_onc
 
         run.app.simulator.admin.gap("BTC", 0.99)  # the hidden buy fills while nobody sees it
         assert run.order(hidden.client_id).filled == hidden.amount
-        found = await run.cycle(1)  # visible again: corrected, and the plan sees the BTC
+        found = await run.cycle(1)  # in the trades again: corrected, the plan sees the BTC
         assert found.outcome != "unresolved", found.reason
         assert found.reconciliation is not None
         assert found.reconciliation.corrected == (hidden.client_id,)
@@ -178,10 +185,11 @@ async def test_an_order_hidden_past_the_window_but_within_the_hold_is_traded_onc
 async def test_an_order_hidden_longer_than_the_hold_is_corrected_once_it_shows(
     tmp_path: Path,
 ) -> None:
-    """Past the hold the exchange's "does not exist" is taken as true: the bot may trade beside
-    an order it cannot see (never beside one it could know of). When the order shows, it is
-    corrected (fills counted, audited), and the plans from then on see the real holdings."""
-    async with _bot(tmp_path, "2m", hidden_lookups=WINDOW_LOOKUPS + 2) as run:
+    """Past the hold, an order neither the lookups nor the listings show is taken as not placed:
+    the bot may trade beside an order it cannot see (never beside one it could know of). When
+    the order shows, it is corrected (fills counted, audited), and the plans from then on see
+    the real holdings."""
+    async with _bot(tmp_path, "2m", hidden_lookups=WINDOW_LOOKUPS + 3) as run:
         await run.cycle(0)
         (hidden,) = [o for o in run.orders if _is_spot_btc(o)]
         placed = len(run.orders)

@@ -131,3 +131,32 @@ async def test_a_5xx_after_execution_leaves_the_order_booked(sim: SimHandle) -> 
         assert open_order["clientOrderId"] == "unknown-state"
     finally:
         await spot.close()
+
+
+async def test_an_order_hidden_with_hide_listed_is_missing_from_the_listings_meanwhile(
+    sim: SimHandle,
+) -> None:
+    """Not yet visible anywhere: while lookups by client id do not find it, neither the open
+    orders nor the trades show it; by its exchange id it is found, and once the hidden lookups
+    are spent the listings show it again."""
+    spot = await connected(sim, "binance")
+    try:
+        rule = FaultRule(
+            FaultKind.LOST_RESPONSE, "spot.order.post", next=1, hide_lookups=2, hide_listed=True
+        )
+        sim.admin.add_fault(rule)
+        with pytest.raises(ccxt.NetworkError):
+            await spot.create_order("ETH/USDT", "limit", "buy", 0.1, 2000, {"clientOrderId": "x"})
+        await spot.create_order("ETH/USDT", "market", "buy", 0.1, None, {"clientOrderId": "y"})
+        (hidden, seen) = sim.admin.orders("main")
+        assert await spot.fetch_open_orders("ETH/USDT") == []
+        trades = await spot.fetch_my_trades("ETH/USDT")
+        assert {t["order"] for t in trades} == {str(seen.order_id)}
+        assert (await spot.fetch_order(str(hidden.order_id), "ETH/USDT"))["clientOrderId"] == "x"
+        for _ in range(2):  # the hidden lookups by client id
+            with pytest.raises(ccxt.OrderNotFound):
+                await spot.fetch_order(None, "ETH/USDT", {"clientOrderId": "x"})
+        (listed,) = await spot.fetch_open_orders("ETH/USDT")
+        assert listed["clientOrderId"] == "x"
+    finally:
+        await spot.close()

@@ -5,6 +5,7 @@ knows Bitget except through `bot.exchange.venues`' quirk functions."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -22,7 +23,7 @@ from bot.core.domain import (
 )
 from bot.exchange.account import ExchangeAccount
 from bot.exchange.errors import Outcome
-from bot.exchange.orders import OrderGateway, OrderRequestFailed
+from bot.exchange.orders import Found, FoundIn, OrderGateway, OrderRequestFailed
 from bot.exchange.venues import (
     closed_order_is_filled,
     fee_cost,
@@ -165,7 +166,7 @@ async def test_an_unknown_order_is_not_found_and_a_cancel_of_it_is_quiet(
     assert sim.admin.orders(account) == []
 
 
-async def test_a_resting_limit_order_is_listed_and_cancelled_by_client_id(
+async def test_a_resting_limit_order_is_listed_and_cancelled_by_its_exchange_id(
     open_account: Open, account: str
 ) -> None:
     spot = await open_account(account, MarketType.SPOT)
@@ -181,12 +182,13 @@ async def test_a_resting_limit_order_is_listed_and_cancelled_by_client_id(
         limit_price="3500",
     )
     await gateway.create(resting)
-    assert await gateway.open_client_order_ids(["ETH/USDT"]) == {"rb_rest": "ETH/USDT"}
-    await gateway.cancel(resting)
+    (listed,) = await gateway.open_orders(["ETH/USDT"])
+    assert (listed.client_order_id, listed.symbol) == ("rb_rest", "ETH/USDT")
+    assert await gateway.cancel_listed(listed) == "canceled"
     update = await gateway.lookup(resting)
     assert update is not None
     assert update.state is IntentState.CANCELED
-    assert await gateway.open_client_order_ids(["ETH/USDT"]) == {}
+    assert await gateway.open_orders(["ETH/USDT"]) == []
 
 
 async def test_a_lost_reply_is_unknown_and_the_lookup_finds_the_order(
@@ -206,6 +208,43 @@ async def test_a_lost_reply_is_unknown_and_the_lookup_finds_the_order(
     assert update is not None
     assert (update.state, update.filled) == (IntentState.FILLED, D("0.02"))
     assert len(sim.admin.orders(account)) == 1
+
+
+@pytest.mark.parametrize("market_type", [MarketType.SPOT, MarketType.SWAP])
+async def test_an_order_lookups_by_client_id_miss_is_found_in_the_listing_and_the_trades(
+    sim: SimHandle, open_account: Open, account: str, market_type: MarketType
+) -> None:
+    """Resting, the open orders name it; filled, the trades name an order id no intent knows
+    whose lookup by id carries its client id. A cancel by the listed exchange id is confirmed."""
+    opened = await open_account(account, market_type)
+    gateway = OrderGateway(opened, Mode.LIVE)
+    symbol = "BTC/USDT" if market_type is MarketType.SPOT else "BTC/USDT:USDT"
+    hidden = FaultRule(FaultKind.LOST_RESPONSE, "bitget.*.order.post", next=1, hide_lookups=99)
+    sim.admin.add_fault(hidden)
+    since = datetime.fromtimestamp(sim.admin.now_ms() / 1000 - 60, UTC)
+    resting = intent(
+        opened, symbol, Side.BUY, "0.01", "60000", "rb_rest_hidden",
+        order_type=OrderType.LIMIT, limit_price="50000",
+    )  # fmt: skip
+    with pytest.raises(OrderRequestFailed):
+        await gateway.create(resting)
+    assert await gateway.lookup(resting) is None
+    (order,) = sim.admin.orders(account)
+    assert await gateway.find(resting, since, set()) == Found(
+        str(order.order_id), FoundIn.OPEN_ORDERS
+    )
+    (listed,) = await gateway.open_orders([symbol])
+    assert await gateway.cancel_listed(listed) == "canceled"
+    assert not sim.admin.orders(account)[0].status.is_open
+    sim.admin.add_fault(hidden)
+    sold = intent(opened, symbol, Side.SELL, "0.01", "60000", "rb_sold_hidden")
+    with pytest.raises(OrderRequestFailed):
+        await gateway.create(sold)
+    assert await gateway.lookup(sold) is None
+    filled = sim.admin.orders(account)[-1]
+    assert filled.filled == D("0.01")
+    assert await gateway.find(sold, since, set()) == Found(str(filled.order_id), FoundIn.TRADES)
+    assert await gateway.find(sold, since, {str(filled.order_id)}) is None  # one of the bot's
 
 
 async def test_refusals_are_definitive_rejections(open_account: Open, account: str) -> None:

@@ -7,6 +7,7 @@ order's fate is unknown, and NOT_PLACED looked up again.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,10 +18,10 @@ import pytest
 
 from bot.audit.events import AuditEvent
 from bot.core.domain import Intent, IntentState, Leg, OrderType, OrderUpdate, Side, Touch
-from bot.core.errors import ExchangeUnavailable
+from bot.core.errors import DataError, ExchangeUnavailable
 from bot.core.ids import client_order_id, portfolio_tag
 from bot.exchange.errors import Outcome
-from bot.exchange.orders import OrderRequestFailed
+from bot.exchange.orders import Found, FoundIn, ListedOrder, OrderRequestFailed
 from bot.execution.executor import ExecutionOptions, LiveExecutor
 from bot.store.state import StateStore
 from tests.clocks import SimulatedWaits
@@ -49,11 +50,15 @@ class Gateway:
     store: StateStore
     creates: list[Any] = field(default_factory=list)
     lookups: list[Any] = field(default_factory=list)
-    open_orders: dict[str, str] = field(default_factory=dict)
+    listed: dict[str, str] = field(default_factory=dict)
     open_orders_failures: int = 0  # open-orders reads that fail before one answers
     by_id: dict[str, list[Any]] = field(default_factory=dict)  # per client id; last one repeats
     sent: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    cancelled_ids: list[str | None] = field(default_factory=list)  # exchange ids of cancels
+    unconfirmed: set[str] = field(default_factory=set)  # listed orders whose cancel fails
+    found: dict[str, Found] = field(default_factory=dict)  # where a hidden order shows
+    searched: list[str] = field(default_factory=list)
     states_at_send: list[IntentState] = field(default_factory=list)
 
     def check_amount(self, intent: Intent) -> str:
@@ -85,15 +90,23 @@ class Gateway:
 
     async def cancel(self, intent: Intent) -> None:
         self.cancelled.append(intent.client_order_id)
+        self.cancelled_ids.append(intent.exchange_order_id)
 
-    async def cancel_by_id(self, client_order_id: str, symbol: str) -> None:
-        self.cancelled.append(client_order_id)
+    async def cancel_listed(self, order: ListedOrder) -> str:
+        self.cancelled.append(order.client_order_id)
+        if order.client_order_id in self.unconfirmed:
+            raise DataError(f"order {order.client_order_id} is still open after its cancel")
+        return "canceled"
 
-    async def open_client_order_ids(self, symbols: list[str]) -> dict[str, str]:
+    async def open_orders(self, symbols: list[str]) -> list[ListedOrder]:
         if self.open_orders_failures > 0:
             self.open_orders_failures -= 1
             raise ExchangeUnavailable("open orders: 503 Service Unavailable")
-        return {cid: s for cid, s in self.open_orders.items() if s in symbols}
+        return [ListedOrder(c, f"x{c}", s) for c, s in self.listed.items() if s in symbols]
+
+    async def find(self, intent: Intent, since: datetime, known: Collection[str]) -> Found | None:
+        self.searched.append(intent.client_order_id)
+        return self.found.get(intent.client_order_id)
 
 
 def filled(intent: Intent) -> OrderUpdate:
@@ -257,7 +270,7 @@ async def test_reconcile_settles_what_a_dead_process_left(store: Any) -> None:
             sent.client_order_id: [filled],  # it filled while nobody listened
             open_.client_order_id: [resting, canceled],  # still resting: cancelled now
         },
-        open_orders={orphan: "BTC/USDT", "someone-else": "BTC/USDT"},
+        listed={orphan: "BTC/USDT", "someone-else": "BTC/USDT"},
     )
     executor = _executor(store, {"spot": gateway}, audit)
     found = await executor.reconcile(CYCLE)
@@ -368,7 +381,7 @@ async def test_a_failed_open_orders_read_leaves_reconciliation_incomplete_until_
     audit = Audit()
     orphan = f"rb{portfolio_tag('unit')}_20251231115959000_0000"
     gateway = Gateway(
-        store, creates=[filled, filled], open_orders={orphan: "BTC/USDT"}, open_orders_failures=1
+        store, creates=[filled, filled], listed={orphan: "BTC/USDT"}, open_orders_failures=1
     )
     executor = _executor(store, {"spot": gateway}, audit)
     found = await executor.reconcile(CYCLE)
@@ -443,6 +456,7 @@ async def test_a_not_placed_order_still_absent_holds_every_new_order_until_its_h
     executor = _executor(store, {"spot": gateway}, audit, now=NOW + timedelta(minutes=5))
     found = await executor.reconcile(LATER)
     assert found.complete and found.rechecked == 1 and found.held == ()
+    assert gateway.searched.count(cid) == 2  # looked for in the listing and trades each time
     report = await executor.execute(_legs(), LATER, QUOTES)
     assert len(gateway.sent) == 2 and report.traded
     assert store.get_intent(cid).state is IntentState.NOT_PLACED
@@ -456,6 +470,7 @@ async def test_a_not_placed_order_never_sent_holds_nothing(store: Any) -> None:
     found = await executor.reconcile(CYCLE)
     assert store.get_intent(pending.client_order_id).state is IntentState.NOT_PLACED
     assert found.complete and found.rechecked == 1 and found.held == ()
+    assert gateway.searched == []  # an order never sent cannot show anywhere
     assert (await executor.execute(_legs(), LATER, QUOTES)).traded
 
 
@@ -504,3 +519,105 @@ async def test_a_later_cycle_resumes_a_sliced_leg_under_its_ids_up_to_its_total(
     assert store.sliced_legs(NOW - timedelta(hours=1)) == []  # done
     stages = [f["stage"] for e, f, _ in audit.records if e == "sliced_leg"]
     assert stages == ["start", "resume", "end"]
+
+
+def _by_exchange_id(*replies: Any) -> Any:
+    """A lookup script for an order hidden by client id: not found until its exchange id is
+    known, then the replies in turn (the last repeats), under that exchange id."""
+    script = list(replies)
+
+    def reply(intent: Intent) -> OrderUpdate | None:
+        if intent.exchange_order_id is None:
+            return None
+        update: OrderUpdate = (script.pop(0) if len(script) > 1 else script[0])(intent)
+        return replace(update, exchange_order_id=intent.exchange_order_id)
+
+    return reply
+
+
+def _canceled(intent: Intent) -> OrderUpdate:
+    return OrderUpdate(
+        intent.client_order_id, "3", IntentState.CANCELED, intent.leg.amount, D(0), None
+    )
+
+
+async def test_a_not_placed_order_past_its_hold_that_shows_elsewhere_is_adopted_not_resent(
+    store: Any,
+) -> None:
+    """Lookups by client id never find it, but the open orders list it: before its hold ends
+    into "not placed", the bot adopts it by its exchange id (cancelled, its fills counted)."""
+    audit = Audit()
+    cid = await _not_placed(store, audit)
+    gateway = Gateway(
+        store,
+        creates=[filled, filled],
+        by_id={cid: [_by_exchange_id(resting, _canceled)]},
+        found={cid: Found("77", FoundIn.OPEN_ORDERS)},
+    )
+    executor = _executor(store, {"spot": gateway}, audit, now=NOW + timedelta(minutes=6))
+    found = await executor.reconcile(LATER)
+    assert found.corrected == (cid,) and found.complete, found.reason
+    adopted = store.get_intent(cid)
+    assert adopted.state is IntentState.CANCELED and adopted.exchange_order_id == "77"
+    assert gateway.cancelled_ids == ["77"]  # cancelled by the id the listing gave
+    (record,) = [f for e, f, _ in audit.records if f.get("result") == "corrected"]
+    assert record["found_in"] == "open_orders" and record["order_id"] == "77"
+    assert gateway.sent == []
+
+
+async def test_a_not_placed_order_listed_open_at_start_up_is_adopted_by_its_exchange_id(
+    store: Any,
+) -> None:
+    """Older than the day of rechecks, it is still listed open: never cancelled by client id
+    (which the exchange may not know yet), but looked up and cancelled by its exchange id."""
+    audit = Audit()
+    cid = await _not_placed(store, audit)
+    gateway = Gateway(
+        store, by_id={cid: [_by_exchange_id(resting, _canceled)]}, listed={cid: "BTC/USDT"}
+    )
+    executor = _executor(store, {"spot": gateway}, audit, now=NOW + timedelta(hours=25))
+    found = await executor.reconcile(LATER)
+    assert found.complete and found.rechecked == 0, found.reason
+    adopted = store.get_intent(cid)
+    assert adopted.state is IntentState.CANCELED and adopted.exchange_order_id == f"x{cid}"
+    assert gateway.cancelled_ids == [f"x{cid}"]
+    results = [f.get("result") for e, f, _ in audit.records if e == "reconcile"]
+    assert "corrected" in results and "orphan_canceled" not in results
+
+
+async def test_an_orphan_whose_cancel_is_not_confirmed_keeps_the_gate_closed(store: Any) -> None:
+    """The exchange does not confirm the cancel of an order the listing just showed open: its
+    fate is unknown, nothing is sent, and the next reconciliation tries again."""
+    audit = Audit()
+    orphan = f"rb{portfolio_tag('unit')}_20251231115959000_0000"
+    gateway = Gateway(store, creates=[filled, filled], listed={orphan: "BTC/USDT"})
+    gateway.unconfirmed.add(orphan)
+    executor = _executor(store, {"spot": gateway}, audit)
+    found = await executor.reconcile(CYCLE)
+    assert not found.complete and found.problems and orphan in found.problems[0]
+    await executor.execute(_legs(), CYCLE, QUOTES)
+    assert gateway.sent == []
+    (unknown,) = [f for e, f, _ in audit.records if e == "reconcile" and f.get("order_id")]
+    assert unknown["result"] == "unresolved" and unknown["order_id"] == f"x{orphan}"
+    assert unknown["client_order_id"] == orphan and unknown["reason"]
+    gateway.unconfirmed.clear()
+    again = await executor.reconcile(LATER)
+    assert again.complete and gateway.cancelled == [orphan, orphan]
+    results = [f.get("result") for e, f, _ in audit.records if e == "reconcile"]
+    assert results.count("orphan_canceled") == 1
+
+
+async def test_an_adopted_order_its_exchange_id_no_longer_finds_is_unknown_not_absent(
+    store: Any,
+) -> None:
+    """Once the listing showed it under an exchange id, "not found" by that id proves nothing:
+    its fate is unknown (the gate stays closed), never NOT_PLACED with its hold running out."""
+    audit = Audit()
+    cid = await _not_placed(store, audit)
+    store.update_intent(cid, exchange_order_id="77")
+    gateway = Gateway(store, creates=[filled, filled], by_id={cid: [None]})
+    executor = _executor(store, {"spot": gateway}, audit, now=NOW + timedelta(hours=2))
+    found = await executor.reconcile(LATER)
+    assert not found.complete and found.unresolved == (cid,), found.reason
+    await executor.execute(_legs(), LATER, QUOTES)
+    assert gateway.sent == [] and gateway.searched == []
