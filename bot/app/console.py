@@ -40,12 +40,14 @@ class Banner:
     interval: timedelta | None  # None: one cycle (`once`)
     status_url: str | None
     status_note: str | None = None  # e.g. the configured port was taken
+    switch_engaged: bool = False  # a kill switch engaged now: `resume` is refused until removed
 
     def line(self) -> str:
         parts = [f"rebalance-bot: portfolio {self.portfolio}", self.mode.value]
         if self.trading is not TradingState.ACTIVE:
             why = f" ({self.trading_reason})" if self.trading_reason else ""
-            parts.append(f"{self.trading.value}{why}: {_STATE_MEANS[self.trading]}")
+            means = _SWITCH_MEANS if self.switch_engaged else _STATE_MEANS[self.trading]
+            parts.append(f"{self.trading.value}{why}: {means}")
         if self.interval is None:
             parts.append("one cycle")
         else:
@@ -58,6 +60,7 @@ class Banner:
         return ", ".join(parts) + stop
 
 
+_SWITCH_MEANS = "nothing is sent; remove the kill switch, then `rebalance-bot resume`"
 _STATE_MEANS = {
     TradingState.HALTED: "nothing is sent until `rebalance-bot resume`",
     TradingState.REDUCING: "only risk-reducing orders until `rebalance-bot resume`",

@@ -27,6 +27,7 @@ from bot.app.wiring import App, open_app
 from bot.audit.writer import EventType
 from bot.config import BotConfig
 from bot.core.domain import Mode, TradingState
+from bot.core.risk import KILL_SWITCH_REASON
 from bot.ops.operations import Operations
 
 log = structlog.get_logger("bot.app.daemon")
@@ -104,12 +105,15 @@ def banner(app: App, status_url: str | None, status_note: str | None, once: bool
     engaged = app.cycle.risk.kill_switch()
     trading, reason = state.trading, state.reason
     if engaged is not None:
-        trading, reason = TradingState.HALTED, f"kill switch: {engaged}"
+        trading, reason = TradingState.HALTED, f"{KILL_SWITCH_REASON}: {engaged}"
+    elif trading is TradingState.HALTED and (reason or "").startswith(KILL_SWITCH_REASON):
+        reason = f"by the {KILL_SWITCH_REASON}, since removed"  # its stored words say "present"
     return Banner(
         portfolio=app.config.portfolio,
         mode=app.mode,
         trading=trading,
         trading_reason=reason,
+        switch_engaged=engaged is not None,
         interval=None if once else app.config.interval,
         status_url=status_url,
         status_note=status_note,

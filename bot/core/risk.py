@@ -252,13 +252,16 @@ def operate(
     return _transition(state, action.target, reason, source, now)
 
 
+KILL_SWITCH_REASON = "kill switch"  # how a halt by the kill switch starts its reason
+
+
 def apply_kill_switch(
     state: RiskState, engaged: str | None, now: datetime
 ) -> tuple[RiskState, list[StateChange]]:
     """`engaged` is the reason (file present, env var set) or None. Removal does not resume."""
     if engaged is None or state.trading is TradingState.HALTED:
         return state, []
-    reason = f"kill switch: {engaged}"
+    reason = f"{KILL_SWITCH_REASON}: {engaged}"
     return _transition(state, TradingState.HALTED, reason, ChangeSource.KILL_SWITCH, now)
 
 

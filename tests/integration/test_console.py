@@ -120,6 +120,29 @@ def test_a_halted_bot_says_halted_in_its_banner_and_on_every_cycle_line(
     assert out[-1].startswith("rebalance-bot: done after 3 cycles, 0 orders, ")
 
 
+def test_a_halt_by_a_kill_switch_since_removed_says_so_and_that_resume_is_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path)
+    (tmp_path / "data").mkdir()
+    switch = tmp_path / "data" / "HALT"
+    switch.write_text("maintenance\n")
+    code, out, err = _cli(capsys, "run", "--config", str(config), "--cycles", "1")
+    assert code == 0, err
+    assert (
+        f"HALTED (kill switch: file {switch} is present): nothing is sent; remove the kill "
+        "switch, then `rebalance-bot resume`" in out[0]
+    )
+    switch.unlink()  # removing the file does not resume: the banner must not say it is there
+    code, out, err = _cli(capsys, "run", "--config", str(config), "--cycles", "1")
+    assert code == 0, err
+    assert (
+        "HALTED (by the kill switch, since removed): nothing is sent until "
+        "`rebalance-bot resume`" in out[0]
+    ), out[0]
+    assert "is present" not in out[0]
+
+
 def test_the_closing_line_counts_cycles_and_orders(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
