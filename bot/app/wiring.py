@@ -44,8 +44,8 @@ from bot.app.targets import StaticTargets, StrategyTargets, is_static
 from bot.audit.layout import open_portfolio_audit
 from bot.audit.writer import AuditLog, EventType
 from bot.config import AccountConfig, BotConfig
-from bot.core.domain import Instrument, InstrumentKey, MarketType, Mode, Sleeve
-from bot.core.errors import ConfigError, ExchangeUnavailable, StateError
+from bot.core.domain import Instrument, InstrumentKey, MarketType, Mode, Sleeve, TradingState
+from bot.core.errors import BotError, ConfigError, ExchangeUnavailable, StateError
 from bot.core.pipeline import CollateralPolicy, Policy
 from bot.core.risk import RiskState
 from bot.exchange.account import ExchangeAccount
@@ -348,6 +348,7 @@ async def open_app(
     async with contextlib.AsyncExitStack() as stack:
         store = stack.enter_context(StateStore.open(config.data_dir, config.portfolio, clock))
         audit = stack.enter_context(open_portfolio_audit(store, clock, redact=redact))
+        start = stack.enter_context(_StartRecord(audit))
         sim = process.simulator if process is not None else None
         if sim is None and config.simulator.enabled:
             port = config.simulator.port if sim_port is None else sim_port
@@ -423,31 +424,9 @@ async def open_app(
         )
         handle = getattr(sim, "handle", None)
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
-        audit.append(
-            EventType.STARTUP,
-            None,
-            sync=True,
-            mode=mode.value,
-            config_digest=config_digest(config),
-            accounts={
-                n: {
-                    "exchange": a.exchange,
-                    "market": a.market.value,
-                    "simulator": a.simulator,
-                }
-                for n, a in config.accounts.items()
-            },
-            sleeves=[s.name for s in config.sleeves],
-            trading_state=risk_state.trading.value,
+        start.started(
+            config, mode, risk_state.trading, static=isinstance(target_source, StaticTargets)
         )
-        if isinstance(target_source, StaticTargets):
-            audit.append(
-                EventType.TARGETS,
-                None,
-                source="config",
-                weights=cfg.targets(config),
-                inputs={"strategy": "static"},
-            )
         yield app
 
 
@@ -641,6 +620,58 @@ async def _paper_ledger(store: StateStore, reader: LiveReader, audit: AuditLog) 
     store.commit_paper_trade(ledger.to_dict(), [])
     audit.append(EventType.RECONCILE, None, result="paper_ledger_seeded", ledger=ledger.to_dict())
     return ledger
+
+
+class _StartRecord:
+    """A start that fails once the audit log is open leaves an `error` record (step
+    `startup`) saying why, as its one line on stderr does; a failure after the `startup`
+    record is the cycles' to record."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+        self.done = False
+
+    def __enter__(self) -> _StartRecord:
+        return self
+
+    def started(
+        self, config: BotConfig, mode: Mode, trading: TradingState, *, static: bool
+    ) -> None:
+        """The `startup` record (and the config's targets when they are static): the start
+        is done."""
+        self.audit.append(
+            EventType.STARTUP,
+            None,
+            sync=True,
+            mode=mode.value,
+            config_digest=config_digest(config),
+            accounts={
+                n: {"exchange": a.exchange, "market": a.market.value, "simulator": a.simulator}
+                for n, a in config.accounts.items()
+            },
+            sleeves=[s.name for s in config.sleeves],
+            trading_state=trading.value,
+        )
+        if static:
+            self.audit.append(
+                EventType.TARGETS,
+                None,
+                source="config",
+                weights=cfg.targets(config),
+                inputs={"strategy": "static"},
+            )
+        self.done = True
+
+    def __exit__(self, kind: object, exc: BaseException | None, trace: object) -> None:
+        if not self.done and isinstance(exc, BotError):
+            self.audit.append(
+                EventType.ERROR,
+                None,
+                sync=True,
+                step="startup",
+                error_class=type(exc).__name__,
+                message=str(exc),
+            )
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 import ccxt.async_support as ccxt
 import pytest
 
+from bot.audit.writer import read_records
 from bot.cli.main import main
 from rebalance_sim.client import binance_client, bitget_client
 from rebalance_sim.server import run_simulator
@@ -243,3 +244,9 @@ async def test_a_key_the_exchange_rejects_stops_a_live_start_in_one_line(
     assert "accounts.spot: the exchange rejected the API key" in line
     assert "accounts.usdm: the exchange rejected the API key" in line
     assert wrong not in "\n".join(lines) and KEY.secret not in "\n".join(lines)
+    # The failed start is in the audit log too, as the one line says it.
+    records = [r.record for r in read_records(tmp_path / "data" / "audit" / "keys")]
+    (error,) = [r for r in records if r["event"] == "error"]
+    assert error["step"] == "startup" and error["error_class"] == "ConfigError"
+    assert "the exchange rejected the API key" in error["message"]
+    assert not any(r["event"] == "startup" for r in records)
