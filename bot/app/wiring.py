@@ -503,6 +503,7 @@ async def _execution(
                 slicing=config.execution.slicing,
                 recheck_not_placed=cfg.NOT_PLACED_RECHECK.total_seconds(),
                 not_placed_hold=config.execution.not_placed_hold.total_seconds(),
+                price_limits=cfg.risk_limits(config).price_limits(),
             ),
             clock=clock,
             sleep=waits.sleep,
