@@ -420,6 +420,8 @@ async def open_app(
             funding=_funding(config, mode, accounts, store, audit, clock),
             paper_funding=_paper_funding(config, accounts, executor, store, audit, clock),
             funding_rates=_funding_book(cfg.to_sleeves(config), accounts, store, audit, clock),
+            wait=waits.sleep,
+            confirm_delay=config.risk.price_confirm_delay.total_seconds(),
         )
         handle = getattr(sim, "handle", None)
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)

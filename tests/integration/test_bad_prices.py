@@ -22,7 +22,7 @@ from bot.app.console import describe
 from bot.app.cycle import CycleResult
 from bot.app.wiring import App, open_app
 from bot.audit.writer import read_records
-from bot.core.domain import Mode, TradingState
+from bot.core.domain import InstrumentKey, Mode, TradingState
 from rebalance_sim.admin import Admin
 from rebalance_sim.engine import MarketKind, OrderRecord
 from tests.clocks import SimulatedWaits
@@ -349,3 +349,46 @@ async def test_a_limit_orders_touch_far_from_the_checked_quote_sends_no_order(
         assert again.outcome == "traded", again.reason
         limits = [o for o in admin.orders()[before:] if o.price > 0]
         assert limits and _priced_far_from(limits, admin) == []
+
+
+def _whole_ticker_times_ten(symbol: str) -> Callable[[Any], None]:
+    def corrupt(tickers: Any) -> None:
+        ticker = tickers[symbol]
+        for name in ("last", "close", "bid", "ask", "open", "high", "low", "vwap"):
+            if ticker.get(name):
+                ticker[name] = ticker[name] * 10
+
+    return corrupt
+
+
+async def test_an_absurd_first_tick_without_a_peer_is_not_confirmed_and_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    """The very first poll (no reference price yet) reads ETH, which has no perpetual to compare
+    with, ×10 on its whole ticker: the cycle reads it again a second later, the two reads
+    disagree, nothing is valued, nothing is sent and nothing becomes the reference."""
+    waits = SimulatedWaits()
+    config = load(write_config(tmp_path, mode="live", extra='[risk]\nprice_confirm_delay = "1s"'))
+    async with open_app(config, Mode.LIVE, waits=waits.clock()) as app:
+        assert app.simulator is not None
+        admin = app.simulator.admin
+        eth = InstrumentKey("spot", "ETH/USDT")
+        spot = app.accounts["spot"].client
+        with _one_bad_poll(spot, "fetch_tickers", _whole_ticker_times_ten("ETH/USDT")) as polls:
+            result = await _assert_nothing_sent(app, tmp_path, "skipped")
+        assert polls.calls == 2  # the snapshot's read, and the confirming read of ETH
+        assert waits.now >= 1.0  # a second apart
+        assert admin.orders() == []
+        problems = _price_problems(tmp_path, result.cycle_id)
+        assert [(p["check"], p["instruments"]) for p in problems] == [
+            ("price-unconfirmed", [str(eth)])
+        ]
+        assert "price-unconfirmed" in result.reason and str(eth) in result.reason
+        assert app.cycle.risk.state.navs == ()
+        assert eth not in app.cycle.risk.state.last_prices  # the bad tick is no reference
+        # Both reads sane: the prices are confirmed and the first trade follows at once.
+        first = await app.cycle.run()
+        assert first.outcome == "traded", first.reason
+        sane = admin.price("ETH")
+        assert app.cycle.risk.state.last_prices[eth] == pytest.approx(sane, rel=D("0.01"))
+        assert first.drift is not None and first.drift.nav < D("120000")
