@@ -100,7 +100,8 @@ async def second_read(
     )
     if not keys:
         return {}
-    await wait(delay)
+    if delay > 0:
+        await wait(delay)
     return dict(await reader.quotes(keys))
 
 
