@@ -1,4 +1,5 @@
-"""One rebalancing cycle: operator requests → reconcile → snapshot → targets → decide (price
+"""One rebalancing cycle: operator requests → reconcile → snapshot (and, for instruments
+without an accepted price, their tickers read again a moment later) → targets → decide (price
 check, valuation, drift, trigger, plan, risk verdict) → market status → reductions and sells
 → transfers → buys and increases → drift after.
 
@@ -25,8 +26,9 @@ leaves its legs to a second risk check against the money that really moved.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -60,7 +62,7 @@ from bot.core.margin import margin_fields
 from bot.core.pipeline import Decision, Outcome, Policy, Schedule, check_funded, decide_cycle
 from bot.core.policy.collateral import CollateralPlan, TransferLeg
 from bot.core.policy.drift import compute_drift
-from bot.core.policy.prices import check_prices
+from bot.core.policy.prices import PriceReference, check_prices, unreferenced
 from bot.core.policy.valuation import value_portfolio
 from bot.core.risk import StateChange, is_reducing
 from bot.core.slicing import orders_of
@@ -73,6 +75,34 @@ log = structlog.get_logger("bot.app.cycle")
 class Reader(Protocol):
     async def snapshot(self) -> Snapshot: ...
     async def not_trading(self, keys: Iterable[InstrumentKey]) -> Mapping[InstrumentKey, str]: ...
+    async def quotes(self, keys: Iterable[InstrumentKey]) -> Mapping[InstrumentKey, Quote]: ...
+
+
+async def second_read(
+    reader: Reader,
+    snapshot: Snapshot,
+    reference: PriceReference,
+    policy: Policy,
+    *,
+    wait: Callable[[float], Awaitable[None]],
+    delay: float,
+) -> dict[InstrumentKey, Quote]:
+    """The quotes of the snapshot's instruments without an accepted price (a first cycle, an
+    instrument new to the portfolio), read again `delay` seconds later: the price check accepts
+    such a price only when both reads agree. No wait and no request once every instrument has
+    a reference, as in every cycle after the first."""
+    keys = unreferenced(
+        snapshot.quotes,
+        reference,
+        policy.limits.price_limits(),
+        required=policy.allowed,
+        ignore=policy.ignore_assets,
+    )
+    if not keys:
+        return {}
+    if delay > 0:
+        await wait(delay)
+    return dict(await reader.quotes(keys))
 
 
 class TargetSource(Protocol):
@@ -219,6 +249,8 @@ class Cycle:
     paper_funding: PaperFundingSource | None = None  # dry-run: funding on the paper ledger
     funding_rates: FundingRateSource | None = None  # shown by the status page
     full: FullRecord | None = None  # the last cycle that wrote its whole decision
+    wait: Callable[[float], Awaitable[None]] = asyncio.sleep  # before the confirming read
+    confirm_delay: float = 1.0  # seconds from the snapshot to the confirming read
 
     @property
     def sleeves(self) -> Sequence[Sleeve]:
@@ -304,14 +336,22 @@ class Cycle:
         return replace(found, problems=(*found.problems, f"the fate of transfer {ids} is unknown"))
 
     async def _decide_and_trade(self, cycle_id: str, now: datetime) -> CycleResult:
+        risk = self.risk.state
         try:
             snapshot = await self.reader.snapshot()
+            confirming = await second_read(
+                self.reader,
+                snapshot,
+                risk.price_reference,
+                self.policy,
+                wait=self.wait,
+                delay=self.confirm_delay,
+            )
         except BotError as exc:
             self._audit_error(cycle_id, exc)
             return CycleResult(cycle_id, Outcome.SKIPPED, f"cannot read the portfolio: {exc}")
         targets = await self.target_source.targets(snapshot, now, cycle_id)
         schedule = Schedule(self.store.last_rebalance(), self.store.last_check())
-        risk = self.risk.state
         decision = decide_cycle(
             snapshot,
             targets,
@@ -321,6 +361,7 @@ class Cycle:
             kill_switch=self.risk.kill_switch(),
             schedule=schedule,
             transferred_today=self.transfers.moved_today() if self.transfers else ZERO,
+            second_read=confirming,
         )
         quiet = self._quiet_fields(cycle_id, decision, snapshot, now)
         if quiet is None:

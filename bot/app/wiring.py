@@ -421,6 +421,8 @@ async def open_app(
             funding=_funding(config, mode, accounts, store, audit, clock),
             paper_funding=_paper_funding(config, accounts, executor, store, audit, clock),
             funding_rates=_funding_book(cfg.to_sleeves(config), accounts, store, audit, clock),
+            wait=waits.sleep,
+            confirm_delay=config.risk.price_confirm_delay.total_seconds(),
         )
         handle = getattr(sim, "handle", None)
         app = App(config, mode, cycle, accounts, store, audit, executor, instruments, handle)
@@ -482,6 +484,7 @@ async def _execution(
                 slicing=config.execution.slicing,
                 recheck_not_placed=cfg.NOT_PLACED_RECHECK.total_seconds(),
                 not_placed_hold=config.execution.not_placed_hold.total_seconds(),
+                price_limits=cfg.risk_limits(config).price_limits(),
             ),
             clock=clock,
             sleep=waits.sleep,

@@ -163,13 +163,16 @@ class OrderLookup(AuditEvent):
 
 @dataclass(frozen=True, slots=True)
 class OrderWithheld(AuditEvent):
-    """No order for this leg or any after it: an earlier order's fate is unknown."""
+    """No order for this leg or any after it: an earlier order's fate is unknown, or (`check`,
+    a price check's name) the touch read to price its limit order disagrees with the cycle's
+    checked quote."""
 
     TYPE: ClassVar[EventType] = EventType.ORDER_WITHHELD
     leg: int
     account: str
     symbol: str
     reason: str
+    check: str | None = None
 
 
 class SliceStage(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from rich import box
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
-from bot.app.cycle import collateral_fields, plan_fields, verdict_fields
+from bot.app.cycle import collateral_fields, plan_fields, second_read, verdict_fields
 from bot.app.funding_book import funding_keys, read_rates
 from bot.app.readonly import ReadOnlyPortfolio, open_read_only
 from bot.app.targets import CONFIG_SOURCE
@@ -175,6 +176,14 @@ async def _decide(portfolio: ReadOnlyPortfolio) -> tuple[Snapshot, Decision]:
     """The cycle's decision on what the portfolio holds now, schedule and cooldown aside (what a
     due cycle would do), with the daemon's trading state, price references and kill switch."""
     snapshot = await portfolio.reader.snapshot()
+    confirming = await second_read(
+        portfolio.reader,
+        snapshot,
+        portfolio.risk_state.price_reference,
+        portfolio.policy,
+        wait=asyncio.sleep,
+        delay=portfolio.config.risk.price_confirm_delay.total_seconds(),
+    )
     now = portfolio.clock()
     targets = await portfolio.targets.targets(snapshot, now, "plan")
     return snapshot, decide_cycle(
@@ -185,6 +194,7 @@ async def _decide(portfolio: ReadOnlyPortfolio) -> tuple[Snapshot, Decision]:
         now=now,
         kill_switch=portfolio.kill_switch(),
         schedule=Schedule(),
+        second_read=confirming,
     )
 
 

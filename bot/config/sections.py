@@ -384,6 +384,7 @@ class ExecutionConfig(Section):
 
 
 _DEFAULT_LIMITS = RiskLimits()
+MAX_CONFIRM_DELAY = timedelta(seconds=30)
 
 
 class RiskConfig(Section):
@@ -404,6 +405,11 @@ class RiskConfig(Section):
         _DEFAULT_LIMITS.price_confirm_cycles,
         ge=1,
         description="cycles in a row a price jump must be seen in before it is accepted",
+    )
+    price_confirm_delay: Duration = Field(
+        timedelta(seconds=1),
+        description="how long after the snapshot the quotes of instruments without an "
+        "accepted price are read again to confirm them (a first cycle, a new instrument)",
     )
     min_cash_reserve: Dec | None = _DEFAULT_LIMITS.min_cash_reserve
     max_orders_per_minute: int | None = _DEFAULT_LIMITS.max_orders_per_minute
@@ -455,6 +461,11 @@ class RiskConfig(Section):
                 raise ValueError(f"{name} must not be negative, got {value}")
         if self.max_orders_per_minute is not None and self.max_orders_per_minute < 1:
             raise ValueError("max_orders_per_minute must be at least 1")
+        if self.price_confirm_delay > MAX_CONFIRM_DELAY:
+            raise ValueError(
+                f"price_confirm_delay must be at most {MAX_CONFIRM_DELAY.total_seconds():g} s "
+                "(a confirming read belongs to the same cycle)"
+            )
         return self
 
 

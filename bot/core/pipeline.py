@@ -31,6 +31,7 @@ from bot.core.domain import (
     InstrumentKey,
     Leg,
     Plan,
+    Quote,
     Sleeve,
     Snapshot,
     TradingState,
@@ -173,12 +174,15 @@ def decide_cycle(
     kill_switch: str | None,
     schedule: Schedule,
     transferred_today: Decimal = ZERO,
+    second_read: Mapping[InstrumentKey, Quote] | None = None,
 ) -> Decision:
     """Price check → valuation → risk observation → drift → trigger → plan → risk verdict.
 
     Prices that cannot be true, or a held asset without a price, stop it before anything is
     weighed (`skipped`); only checked prices become the next cycle's reference, and only a NAV
     of checked prices, complete, reaches the drawdown check. The kill switch is always read.
+    `second_read`: the quotes of the instruments without a reference price, read again a moment
+    after the snapshot (see `check_prices`; None only for historical data).
     """
     limits = policy.limits
     prices = check_prices(
@@ -187,6 +191,7 @@ def decide_cycle(
         limits.price_limits(),
         required=policy.allowed,
         ignore=policy.ignore_assets,
+        second_read=second_read,
     )
     risk = remember_prices(risk, prices)
     valuation = value_portfolio(snapshot, policy.ignore_assets) if prices.passed else None

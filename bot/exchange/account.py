@@ -193,6 +193,7 @@ class ExchangeAccount:
         self._keys: dict[str, InstrumentKey] = {}
         self._last_quotes: dict[str, tuple[_RawPrices, tuple[type, ...], Quote]] = {}
         self._last_stamp: tuple[Any, datetime] | None = None  # a ticker time and its datetime
+        self._batch_read = 0  # the venue's shared ticker batch this account last read
 
     def __repr__(self) -> str:
         return f"ExchangeAccount(name={self.name!r}, exchange={self.exchange_id!r})"
@@ -483,15 +484,18 @@ class ExchangeAccount:
         return positions, issues
 
     async def fetch_quotes(
-        self, symbols: list[str]
+        self, symbols: list[str], *, fresh: bool = False
     ) -> tuple[dict[InstrumentKey, Quote], list[str]]:
-        """One batch ticker request; a ticker that cannot be trusted is left out and reported."""
+        """One batch ticker request; a ticker that cannot be trusted is left out and reported.
+        `fresh`: a request made now, or the venue's shared batch only if it is newer than the
+        one this account last read (a second read that confirms the first must not be the
+        first again)."""
         instruments = self.instruments
         known = [s for s in symbols if s in instruments]
         issues = [f"{self.name}: {s} is not a market" for s in symbols if s not in instruments]
         if not known:
             return {}, issues
-        tickers = await self._tickers(known)
+        tickers = await self._tickers(known, fresh=fresh)
         quotes: dict[InstrumentKey, Quote] = {}
         keys = self._keys
         for symbol in known:
@@ -532,8 +536,11 @@ class ExchangeAccount:
             stamp = self._last_stamp = (timestamp, _ms_to_datetime(timestamp))
         return stamp[1]
 
-    async def _tickers(self, symbols: list[str]) -> Mapping[str, Mapping[str, Any]]:
-        """This account's own batch request, or the venue's shared batch."""
+    async def _tickers(
+        self, symbols: list[str], *, fresh: bool = False
+    ) -> Mapping[str, Mapping[str, Any]]:
+        """This account's own batch request, or the venue's shared batch (with `fresh`, one
+        newer than the batch it read last)."""
 
         async def fetch(wanted: list[str]) -> Mapping[str, Mapping[str, Any]]:
             tickers: Mapping[str, Mapping[str, Any]] = await self.read(
@@ -543,7 +550,11 @@ class ExchangeAccount:
 
         if self._shared is None or self._venue is None:
             return await fetch(symbols)
-        return await self._shared.batch(self._venue).tickers(symbols, fetch)
+        batch = self._shared.batch(self._venue)
+        newer_than = self._batch_read if fresh else None
+        tickers = await batch.tickers(symbols, fetch, newer_than=newer_than)
+        self._batch_read = batch.generation  # no await since: the batch just returned
+        return tickers
 
     def _quote(self, symbol: str, ticker: Mapping[str, Any]) -> Quote:
         last = to_decimal(ticker.get("last"), f"{symbol} last price", allow_none=True)

@@ -103,6 +103,18 @@ class _Reader:
         (public market data)."""
         return await markets_not_trading(self.accounts, keys)
 
+    async def quotes(self, keys: Iterable[InstrumentKey]) -> dict[InstrumentKey, Quote]:
+        """The tickers of `keys` read again now, one request per account concerned (or a
+        shared batch newer than the one the snapshot read): the second read that confirms
+        prices without a reference (public market data, the same in both modes). A ticker that
+        cannot be trusted is left out."""
+        by_account = _symbols_by_account(keys)
+        names = sorted(by_account)
+        reads = await asyncio.gather(
+            *(self.accounts[n].fetch_quotes(sorted(by_account[n]), fresh=True) for n in names)
+        )
+        return _merged(reads)[0]
+
 
 def _merged(
     reads: Iterable[tuple[Mapping[InstrumentKey, Quote], Iterable[str]]],

@@ -13,6 +13,8 @@ Tickers are public: one request for the union of the symbols every account on th
 for serves them all for the rest of the interval it was made in (intervals counted from the
 process's start), so a quote a cycle reads is at most one interval old (the process's
 shortest, well under the risk limits' quote age) and a venue sees one batch per interval.
+A read that confirms prices without a reference asks for a batch newer than the one it read
+before: the first such caller fetches it, the others waiting meanwhile share it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class TickerBatch:
         self._fetched_in: int | None = None  # the interval of the last batch
         self._lock = asyncio.Lock()
         self.requests = 0  # batches fetched (for tests and benchmarks)
+        self.generation = 0  # the latest batch's number, counted from 1
 
     def want(self, symbols: Iterable[str]) -> None:
         self._wanted.update(symbols)
@@ -68,15 +71,22 @@ class TickerBatch:
         return all(s in self._tickers for s in symbols)
 
     async def tickers(
-        self, symbols: list[str], fetch: Callable[[list[str]], Awaitable[Tickers]]
+        self,
+        symbols: list[str],
+        fetch: Callable[[list[str]], Awaitable[Tickers]],
+        *,
+        newer_than: int | None = None,
     ) -> Tickers:
-        """The venue's latest batch, fetched now (through `fetch`) if stale or short of
-        `symbols`; a caller that waited for another's fetch reuses its answer."""
+        """The venue's latest batch, fetched now (through `fetch`) if stale, short of
+        `symbols` or not newer than batch `newer_than`; a caller that waited for another's
+        fetch reuses its answer. `generation` then names the batch returned."""
         self.want(symbols)
         async with self._lock:
-            if not self._fresh(symbols):
+            newer = newer_than is None or self.generation > newer_than
+            if not newer or not self._fresh(symbols):
                 tickers = await fetch(sorted(self._wanted))
                 self.requests += 1
+                self.generation += 1
                 self._tickers = dict(tickers)
                 self._fetched_in = self._interval()
             return self._tickers

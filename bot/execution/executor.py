@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -63,6 +64,7 @@ from bot.core.domain import (
 )
 from bot.core.errors import BotError, DataError, ExecutionError
 from bot.core.ids import client_order_id, is_ours
+from bot.core.policy.prices import PriceLimits, PriceProblem, check_touch
 from bot.core.slicing import SlicedLeg, Slicing, child_count, next_child
 from bot.exchange.errors import Outcome
 from bot.exchange.orders import Found, ListedOrder, OrderGateway, OrderRequestFailed
@@ -119,6 +121,8 @@ class ExecutionOptions:
     slicing: Slicing = field(default_factory=Slicing)
     # A NOT_PLACED order sent (its reply lost) this recently holds every new order: it may show.
     not_placed_hold: float = 300.0
+    # What the touch read to price a limit order must agree with (the cycle's checked quote).
+    price_limits: PriceLimits = field(default_factory=PriceLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +218,17 @@ class OrderWithheld(ExecutionError):
     """No new order: the executor's gate is closed (an earlier order's fate is unknown)."""
 
 
+class TouchRefused(ExecutionError):
+    """No order for this leg or any after it this cycle: the touch read to price its limit
+    order disagrees with the cycle's checked quote (`check_touch`). `done`: what the leg's
+    earlier child orders of this cycle did, when it is sent as child orders."""
+
+    def __init__(self, problem: PriceProblem) -> None:
+        super().__init__(f"{problem.check.value}: {problem.reason}")
+        self.problem = problem
+        self.done: LegOutcome | None = None
+
+
 class Executor(Protocol):
     async def reconcile(self, cycle_id: str) -> Reconciliation: ...
 
@@ -303,6 +318,8 @@ class LiveExecutor:
                     sync=True,
                 )
                 return ExecutionReport(tuple(outcomes), f"no new order: {withheld}")
+            except TouchRefused as refused:
+                return self._touch_refused(leg, cycle_id, outcomes, refused)
             outcomes.append(outcome)
             if not outcome.state.final:
                 return ExecutionReport(
@@ -320,6 +337,23 @@ class LiveExecutor:
                 )
         return ExecutionReport(tuple(outcomes))
 
+    def _touch_refused(
+        self, leg: Leg, cycle_id: str, outcomes: list[LegOutcome], refused: TouchRefused
+    ) -> ExecutionReport:
+        """The leg's limit order would be priced from a touch the cycle did not check: nothing
+        more is sent this cycle (a plan is one whole); the next cycle reads everything again."""
+        if refused.done is not None:
+            outcomes.append(refused.done)
+        check = refused.problem.check.value
+        record = OrderWithheldEvent(
+            leg.index, leg.key.account, leg.key.symbol, str(refused), check=check
+        )
+        self._audit.record(record, cycle_id, sync=True)
+        log.warning("touch_refused", symbol=leg.key.symbol, leg=leg.index, reason=str(refused))
+        return ExecutionReport(
+            tuple(outcomes), f"no order for leg {leg.index} or after it: {refused}"
+        )
+
     async def _execute_leg(self, leg: Leg, cycle_id: str, quote: Quote | None) -> LegOutcome:
         gateway = self._gateways.get(leg.key.account)
         if gateway is None:
@@ -334,6 +368,9 @@ class LiveExecutor:
         """One order of the leg: limit then market, or market."""
         touch = None
         if self._options.order_type is OrderType.LIMIT:
+            withheld = self.withheld()  # the gate first: no book read for an order not sent
+            if withheld is not None:
+                raise OrderWithheld(withheld)
             touch = await self._limit_price(gateway, leg, quote)
         if touch is not None:
             first = await self._limit_attempt(gateway, leg, cycle_id, touch)
@@ -356,12 +393,20 @@ class LiveExecutor:
         self, gateway: OrderGateway, leg: Leg, quote: Quote | None
     ) -> Decimal | None:
         """Where the limit order joins the book: the touch read now, else the snapshot's quote
-        (Binance's USDⓈ-M tickers carry no bid or ask), else None: the leg goes at market."""
+        (Binance's USDⓈ-M tickers carry no bid or ask), else None: the leg goes at market.
+        A touch that disagrees with the snapshot's checked quote refuses the leg
+        (`TouchRefused`): an absurd read would rest the order far through the book."""
         try:
-            price = (await gateway.touch(leg.key.symbol)).passive(leg.side)
+            touch = await gateway.touch(leg.key.symbol)
         except BotError as exc:
             log.warning("touch_unavailable", symbol=leg.key.symbol, error=str(exc))
-            price = None
+            touch = None
+        price = None
+        if touch is not None:
+            problem = check_touch(leg.key, touch, quote, self._options.price_limits)
+            if problem is not None:
+                raise TouchRefused(problem)
+            price = touch.passive(leg.side)
         if price is None and quote is not None:
             price = _passive_touch(leg.side, quote)
         if price is None:
@@ -862,7 +907,8 @@ class LiveExecutor:
                 child=index,
                 origin=run.origin,
             )
-            outcome = await self._execute_order(gateway, child, cycle_id, quote)
+            paused = partial(self._slice_paused, run, leg, outcomes) if outcomes else None
+            outcome = await self._execute_child(gateway, child, cycle_id, quote, paused)
             outcomes.append(outcome)
             if not outcome.state.final or outcome.state is IntentState.NOT_PLACED:
                 return self._slice_paused(run, leg, outcomes, outcome.error)
@@ -881,6 +927,23 @@ class LiveExecutor:
             sync=True,
         )
         return _combine_all(leg, outcomes, reason)
+
+    async def _execute_child(
+        self,
+        gateway: OrderGateway,
+        child: Leg,
+        cycle_id: str,
+        quote: Quote | None,
+        paused: Callable[[str], LegOutcome] | None,
+    ) -> LegOutcome:
+        """One child order. A refused touch carries what the earlier children of this cycle
+        did (`paused`: they count, and the sliced leg resumes in a later cycle)."""
+        try:
+            return await self._execute_order(gateway, child, cycle_id, quote)
+        except TouchRefused as refused:
+            if paused is not None:
+                refused.done = paused(str(refused))
+            raise
 
     def _slice_paused(
         self, run: _SliceRun, leg: Leg, outcomes: list[LegOutcome], why: str | None

@@ -129,6 +129,7 @@ fill_timeout = "2s"
 max_turnover_day = 1000
 max_order_fraction = 1
 max_orders_per_minute = 100000
+price_confirm_delay = "0s"  # the first cycle's second read of prices: no wait for the machine
 
 [server]
 enabled = false

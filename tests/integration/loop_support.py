@@ -154,7 +154,10 @@ def write_config(
     seed: int = 11,
 ) -> Path:
     """A config (and its scenario) in tmp_path. `venue`: binance, bitget (classic account) or
-    bitget-uta (a unified Bitget account)."""
+    bitget-uta (a unified Bitget account). The first cycle's confirming read of prices follows
+    the snapshot at once (`risk.price_confirm_delay = "0s"`, unless `extra` sets it): the
+    simulator's manual clock moves no price while a test waits."""
+    extra = _no_confirm_delay(extra)
     spot_exchange, swap_exchange = ("binance", "binanceusdm")
     if venue.startswith("bitget"):
         spot_exchange = swap_exchange = "bitget"
@@ -204,6 +207,15 @@ enabled = false
     path = tmp_path / "bot.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _no_confirm_delay(extra: str) -> str:
+    if "price_confirm_delay" in extra:
+        return extra
+    setting = 'price_confirm_delay = "0s"\n'
+    if "[risk]\n" in extra:
+        return extra.replace("[risk]\n", "[risk]\n" + setting, 1)
+    return f"{extra}\n[risk]\n{setting}"
 
 
 def load(path: Path) -> BotConfig:

@@ -22,9 +22,10 @@ from bot.app.console import describe
 from bot.app.cycle import CycleResult
 from bot.app.wiring import App, open_app
 from bot.audit.writer import read_records
-from bot.core.domain import Mode, TradingState
+from bot.core.domain import InstrumentKey, Mode, TradingState
 from rebalance_sim.admin import Admin
-from rebalance_sim.engine import MarketKind
+from rebalance_sim.engine import MarketKind, OrderRecord
+from tests.clocks import SimulatedWaits
 from tests.integration.loop_support import load, write_config
 
 D = Decimal
@@ -244,3 +245,150 @@ async def test_a_rehearsal_refuses_a_closed_market_as_live_does(tmp_path: Path) 
         result = await app.cycle.run()
         assert result.outcome == "traded", result.reason
         assert app.store.paper_fills() and admin.orders() == []
+
+
+class _FirstAnswerCorrupted:
+    """One bad poll: the first answer of one method of a ccxt client is corrupted, every later
+    one is the simulator's own. Counts the calls."""
+
+    def __init__(self, client: Any, method: str, corrupt: Callable[[Any], None]) -> None:
+        self.calls = 0
+        self._client, self._method = client, method
+        original = getattr(client, method)
+
+        async def once(*args: Any, **kwargs: Any) -> Any:
+            answer = await original(*args, **kwargs)
+            self.calls += 1
+            if self.calls == 1:
+                corrupt(answer)
+            return answer
+
+        setattr(client, method, once)
+
+    def restore(self) -> None:
+        delattr(self._client, self._method)  # the class's own method again
+
+
+@contextmanager
+def _one_bad_poll(
+    client: Any, method: str, corrupt: Callable[[Any], None]
+) -> Iterator[_FirstAnswerCorrupted]:
+    corrupted = _FirstAnswerCorrupted(client, method, corrupt)
+    try:
+        yield corrupted
+    finally:
+        corrupted.restore()
+
+
+def _inverted_touch(tickers: Any) -> None:
+    """Bid ×10 and ask ÷10 on every ticker of the answer (the probe's poll)."""
+    for ticker in tickers.values():
+        ticker["bid"] = ticker["bid"] * 10 if ticker.get("bid") else ticker.get("bid")
+        ticker["ask"] = ticker["ask"] / 10 if ticker.get("ask") else ticker.get("ask")
+
+
+def _touch_times_ten(tickers: Any) -> None:
+    """The whole book ×10: still a book, only the checked quote tells."""
+    for ticker in tickers.values():
+        for side in ("bid", "ask"):
+            if ticker.get(side):
+                ticker[side] = ticker[side] * 10
+
+
+BAD_TOUCHES = [
+    ("inverted", _inverted_touch, "crossed-book"),
+    ("×10", _touch_times_ten, "touch-vs-quote"),
+]
+
+
+def _priced_far_from(orders: list[OrderRecord], admin: Admin) -> list[str]:
+    """The limit orders priced more than 15 % from the market's price when they were sent."""
+    far = []
+    for order in orders:
+        if order.price > 0:
+            ratio = order.price / admin.price(order.instrument.base)
+            if not D("0.85") <= ratio <= D("1.15"):
+                far.append(f"{order.client_id} {order.side.value} at {order.price} ({ratio:.2f}x)")
+    return far
+
+
+LIMIT_THEN_MARKET = (
+    '[execution]\norder_type = "limit-then-market"\nlimit_timeout = "1s"\npoll_interval = "0.2s"\n'
+)
+
+
+@pytest.mark.parametrize(("case", "corrupt", "check"), BAD_TOUCHES, ids=[c[0] for c in BAD_TOUCHES])
+async def test_a_limit_orders_touch_far_from_the_checked_quote_sends_no_order(
+    tmp_path: Path, case: str, corrupt: Callable[[Any], None], check: str
+) -> None:
+    """The cycle's prices pass; the executor's own read of the book to price a limit order is
+    absurd for one poll: no order goes out on it, nor after it."""
+    waits = SimulatedWaits()
+    config = load(write_config(tmp_path, mode="live", extra=LIMIT_THEN_MARKET))
+    async with open_app(config, Mode.LIVE, waits=waits.clock()) as app:
+        assert app.simulator is not None
+        admin = app.simulator.admin
+        await _traded_to_target_then_out_of_band(app)
+        before = len(admin.orders())
+        spot, usdm = (app.accounts[n].client for n in ("spot", "usdm"))
+        with (
+            _one_bad_poll(spot, "fetch_bids_asks", corrupt) as spot_polls,
+            _one_bad_poll(usdm, "fetch_bids_asks", corrupt) as usdm_polls,
+        ):
+            result = await app.cycle.run()
+        sent = admin.orders()[before:]
+        assert _priced_far_from(sent, admin) == []
+        assert spot_polls.calls + usdm_polls.calls == 1  # the first leg's read, and no other
+        assert sent == [] and not result.traded, result.reason
+        assert result.outcome == "blocked" and check in result.reason, case
+        (withheld,) = _records(tmp_path, result.cycle_id, "order_withheld")
+        assert withheld["check"] == check and withheld["leg"] == 0
+        assert check in describe(result, app.cycle.sleeves)[0]
+        # The book reads true again: the next cycle prices its limit orders at the touch.
+        again = await app.cycle.run()
+        assert again.outcome == "traded", again.reason
+        limits = [o for o in admin.orders()[before:] if o.price > 0]
+        assert limits and _priced_far_from(limits, admin) == []
+
+
+def _whole_ticker_times_ten(symbol: str) -> Callable[[Any], None]:
+    def corrupt(tickers: Any) -> None:
+        ticker = tickers[symbol]
+        for name in ("last", "close", "bid", "ask", "open", "high", "low", "vwap"):
+            if ticker.get(name):
+                ticker[name] = ticker[name] * 10
+
+    return corrupt
+
+
+async def test_an_absurd_first_tick_without_a_peer_is_not_confirmed_and_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    """The very first poll (no reference price yet) reads ETH, which has no perpetual to compare
+    with, ×10 on its whole ticker: the cycle reads it again a second later, the two reads
+    disagree, nothing is valued, nothing is sent and nothing becomes the reference."""
+    waits = SimulatedWaits()
+    config = load(write_config(tmp_path, mode="live", extra='[risk]\nprice_confirm_delay = "1s"'))
+    async with open_app(config, Mode.LIVE, waits=waits.clock()) as app:
+        assert app.simulator is not None
+        admin = app.simulator.admin
+        eth = InstrumentKey("spot", "ETH/USDT")
+        spot = app.accounts["spot"].client
+        with _one_bad_poll(spot, "fetch_tickers", _whole_ticker_times_ten("ETH/USDT")) as polls:
+            result = await _assert_nothing_sent(app, tmp_path, "skipped")
+        assert polls.calls == 2  # the snapshot's read, and the confirming read of ETH
+        assert waits.now >= 1.0  # a second apart
+        assert admin.orders() == []
+        problems = _price_problems(tmp_path, result.cycle_id)
+        assert [(p["check"], p["instruments"]) for p in problems] == [
+            ("price-unconfirmed", [str(eth)])
+        ]
+        assert "price-unconfirmed" in result.reason and str(eth) in result.reason
+        assert app.cycle.risk.state.navs == ()
+        assert eth not in app.cycle.risk.state.last_prices  # the bad tick is no reference
+        # Both reads sane: the prices are confirmed and the first trade follows at once.
+        first = await app.cycle.run()
+        assert first.outcome == "traded", first.reason
+        sane = admin.price("ETH")
+        assert app.cycle.risk.state.last_prices[eth] == pytest.approx(sane, rel=D("0.01"))
+        assert first.drift is not None and first.drift.nav < D("120000")

@@ -597,3 +597,13 @@ def test_an_account_leverage_below_the_collateral_plans_is_refused(tmp_path: Pat
     assert "collateral.leverage 2 is more than accounts.usdm.leverage 1" in message
     high = BASE.replace('market = "swap"', 'market = "swap"\nleverage = 2')
     assert load(tmp_path, high + PAIR.format(futures="usdm")).accounts["usdm"].leverage == 2
+
+
+def test_the_confirming_read_of_new_prices_waits_a_second_by_default_and_at_most_30(
+    tmp_path: Path,
+) -> None:
+    assert load(tmp_path, BASE).risk.price_confirm_delay.total_seconds() == 1
+    at_once = load(tmp_path, BASE + '[risk]\nprice_confirm_delay = "0s"\n')
+    assert at_once.risk.price_confirm_delay.total_seconds() == 0
+    message = error_of(tmp_path, BASE + '[risk]\nprice_confirm_delay = "2m"\n')
+    assert "price_confirm_delay must be at most 30 s" in message

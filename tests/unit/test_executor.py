@@ -621,3 +621,57 @@ async def test_an_adopted_order_its_exchange_id_no_longer_finds_is_unknown_not_a
     assert not found.complete and found.unresolved == (cid,), found.reason
     await executor.execute(_legs(), LATER, QUOTES)
     assert gateway.sent == [] and gateway.searched == []
+
+
+@dataclass
+class BookGateway(Gateway):
+    """Reads the touch from `touches`, one per read (the last one repeats)."""
+
+    touches: list[Touch] = field(default_factory=list)
+
+    async def touch(self, symbol: str) -> Touch:
+        return self.touches.pop(0) if len(self.touches) > 1 else self.touches[0]
+
+
+def _book(bid: str, ask: str) -> Touch:
+    return Touch(D(bid), D(1), D(ask), D(1))
+
+
+async def test_a_touch_that_disagrees_with_the_checked_quote_sends_no_order_for_any_leg(
+    store: Any,
+) -> None:
+    audit = Audit()
+    gateway = BookGateway(store, creates=[resting], touches=[_book("19990", "20010")])  # ×10
+    executor = await _ready(store, {"spot": gateway}, audit, order_type=OrderType.LIMIT)
+    report = await executor.execute(_legs(), CYCLE, QUOTES)
+    assert gateway.sent == [] and report.outcomes == ()
+    assert report.stopped_early is not None and "touch-vs-quote" in report.stopped_early
+    (withheld,) = [f for e, f, _ in audit.records if e == "order_withheld"]
+    assert (withheld["leg"], withheld["check"]) == (0, "touch-vs-quote")
+    assert store.unfinished_intents() == []  # nothing persisted: nothing was to be sent
+
+
+async def test_a_touch_within_the_limit_prices_the_limit_order(store: Any) -> None:
+    audit = Audit()
+    gateway = BookGateway(store, creates=[filled, filled], touches=[_book("2090", "2100")])
+    executor = await _ready(store, {"spot": gateway}, audit, order_type=OrderType.LIMIT)
+    await executor.execute(_legs()[:1], CYCLE, QUOTES)  # a sell joins the ask, 5 % above
+    (intent,) = [f for e, f, _ in audit.records if e == "order_intent"]
+    assert intent["limit_price"] == D("2100")
+
+
+async def test_a_sliced_leg_whose_next_touch_disagrees_keeps_its_earlier_children(
+    store: Any,
+) -> None:
+    audit = Audit()
+    sliced = replace(leg(spot_key("ETH"), Side.SELL, "3", "2000", index=0), child_amount=D("1"))
+    touches = [_book("1999", "2001"), _book("1999", "200")]  # the second read is crossed
+    gateway = BookGateway(store, creates=[filled] * 3, touches=touches)
+    executor = await _ready(store, {"spot": gateway}, audit, order_type=OrderType.LIMIT)
+    report = await executor.execute([sliced], CYCLE, QUOTES)
+    assert gateway.sent == [client_order_id("unit", CYCLE, 0, 0, 0)]
+    (outcome,) = report.outcomes  # the first child's fill counts
+    assert outcome.filled == D("1") and report.traded
+    assert report.stopped_early is not None and "crossed-book" in report.stopped_early
+    (open_leg,) = store.sliced_legs(NOW - timedelta(hours=1))  # resumed by a later cycle
+    assert open_leg.origin == CYCLE

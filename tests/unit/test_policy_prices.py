@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.domain import InstrumentKey, Quote
+from bot.core.domain import InstrumentKey, Quote, Side, Touch
 from bot.core.policy.prices import (
     PendingJump,
     PriceCheck,
@@ -19,6 +19,8 @@ from bot.core.policy.prices import (
     PriceReference,
     PriceVerdict,
     check_prices,
+    check_touch,
+    unreferenced,
 )
 from tests.unit.factories import NOW, perp_key, spot_key
 
@@ -275,3 +277,168 @@ def test_the_audit_fields_carry_every_problem_with_its_numbers() -> None:
         {"instrument": str(k), "price": D(500), "cycles": 1}
         for k in sorted((spot_key("BTC"), perp_key("BTC")))
     ]
+
+
+# -- a second read for instruments without a reference ------------------------------------
+
+
+@given(prices_st)
+def test_every_used_instrument_without_a_reference_is_read_again_and_none_once_known(
+    prices: dict[str, D],
+) -> None:
+    quotes = market(prices)
+    assert set(unreferenced(quotes, PriceReference(), LIMITS)) == set(quotes)
+    assert unreferenced(quotes, accepted(prices), LIMITS) == ()
+    off = PriceLimits(max_price_jump=None)  # no reference compared: none confirmed either
+    assert unreferenced(quotes, PriceReference(), off) == ()
+
+
+def test_ignored_dust_is_not_read_again_unless_a_sleeve_trades_it() -> None:
+    quotes = {**market({"BTC": D(50000)}), spot_key("PEPE"): book(D("0.00001"), mark=False)}
+    reference = accepted({"BTC": D(50000)})
+    ignore = frozenset({"PEPE"})
+    assert unreferenced(quotes, reference, LIMITS, ignore=ignore) == ()
+    needed = {spot_key("PEPE")}
+    assert unreferenced(quotes, reference, LIMITS, required=needed, ignore=ignore) == (
+        spot_key("PEPE"),
+    )
+
+
+@given(prices_st, st.data())
+def test_two_reads_that_agree_confirm_a_first_price(
+    prices: dict[str, D], data: st.DataObject
+) -> None:
+    first = market(prices)
+    agree = st.integers(8700, 11500).map(lambda n: D(n) / 10000)  # either way within 15 %
+    second = {k: book(q.last * data.draw(agree), mark=q.mark is not None) for k, q in first.items()}
+    verdict = check_prices(first, PriceReference(), LIMITS, second_read=second)
+    assert verdict.passed, verdict.summary()
+    assert verdict.reference.prices == {k: q.last for k, q in first.items()}  # the first read's
+
+
+@given(prices_st, st.data(), jump_st)
+def test_a_first_price_the_second_read_disagrees_with_fails_and_is_no_reference(
+    prices: dict[str, D], data: st.DataObject, factor: D
+) -> None:
+    """An instrument with no peer (spot only), its whole ticker off in the first read only:
+    the within-cycle checks cannot see it, the second read does."""
+    base = data.draw(st.sampled_from(sorted(prices)))
+    sane = {spot_key(b): book(p, mark=False) for b, p in prices.items()}
+    first = {**sane, spot_key(base): book(prices[base] * factor, mark=False)}
+    assert check_prices(first, PriceReference(), LIMITS).passed  # what a first cycle did
+    verdict = check_prices(first, PriceReference(), LIMITS, second_read=sane)
+    assert checks(verdict) == {PriceCheck.UNCONFIRMED}
+    assert flagged(verdict) == {spot_key(base)}
+    assert spot_key(base) not in verdict.reference.prices
+    assert not verdict.reference.pending
+    (problem,) = verdict.problems
+    assert problem.values == {"first": first[spot_key(base)].last, "second": prices[base]}
+
+
+@given(prices_st, st.data())
+def test_a_first_price_without_a_second_read_is_not_confirmed(
+    prices: dict[str, D], data: st.DataObject
+) -> None:
+    quotes = market(prices)
+    missing = data.draw(st.sampled_from(sorted(quotes)))
+    second = {k: q for k, q in quotes.items() if k != missing}
+    verdict = check_prices(quotes, PriceReference(), LIMITS, second_read=second)
+    assert checks(verdict) == {PriceCheck.UNCONFIRMED} and flagged(verdict) == {missing}
+
+
+@given(prices_st, st.data(), jump_st)
+def test_an_instrument_with_a_reference_ignores_the_second_read(
+    prices: dict[str, D], data: st.DataObject, factor: D
+) -> None:
+    """The jump check judges it as before, whatever a second read (not made) would say."""
+    reference = accepted(prices)
+    base = data.draw(st.sampled_from(sorted(prices)))
+    bad = market({**prices, base: prices[base] * factor})
+    with_read = check_prices(bad, reference, LIMITS, second_read={})
+    assert with_read == check_prices(bad, reference, LIMITS)
+    assert checks(with_read) == {PriceCheck.JUMP}
+
+
+# -- the touch a limit order is priced from ------------------------------------------------
+
+
+def touch_of(quote: Quote) -> Touch:
+    return Touch(quote.bid, D(1), quote.ask, D(1))
+
+
+@given(prices_st, st.data())
+def test_a_touch_within_the_jump_limit_of_the_checked_quote_passes(
+    prices: dict[str, D], data: st.DataObject
+) -> None:
+    for key, quote in market(prices).items():
+        factor = data.draw(st.integers(8600, 11400).map(lambda n: D(n) / 10000))
+        moved = book(quote.last * factor, mark=False)
+        assert check_touch(key, touch_of(moved), quote, LIMITS) is None
+        # A checked quote without a book (Binance's USDⓈ-M tickers): its last is the yardstick.
+        bare = replace(quote, bid=None, ask=None)
+        assert check_touch(key, touch_of(moved), bare, LIMITS) is None
+
+
+@given(prices_st, st.data(), jump_st, st.sampled_from(["bid", "ask", "both"]))
+def test_a_touch_beyond_the_jump_limit_of_the_checked_quote_fails_on_either_side(
+    prices: dict[str, D], data: st.DataObject, factor: D, side: str
+) -> None:
+    key, quote = data.draw(st.sampled_from(sorted(market(prices).items())))
+    moved = book(quote.last * factor, mark=False)
+    bid = moved.bid if side != "ask" else quote.bid
+    ask = moved.ask if side != "bid" else quote.ask
+    problem = check_touch(key, Touch(bid, None, ask, None), quote, LIMITS)
+    assert problem is not None and problem.keys == (key,)
+    assert problem.check in (PriceCheck.TOUCH_MOVED, PriceCheck.CROSSED, PriceCheck.SPREAD)
+    if side == "both":  # a whole book moved, still a book: only the comparison sees it
+        assert problem.check is PriceCheck.TOUCH_MOVED
+        assert problem.limit == LIMITS.max_price_jump
+
+
+def test_the_reported_inverted_touch_fails_with_the_numbers() -> None:
+    """Bid ×10, ask ÷10 for one poll: a limit buy would have rested at ten times the price."""
+    quote = book(D(100), mark=False)
+    touch = Touch(quote.bid * 10, D(1), quote.ask / 10, D(1))
+    problem = check_touch(spot_key("SOL"), touch, quote, LIMITS)
+    assert problem is not None and problem.check is PriceCheck.CROSSED
+    assert touch.passive(Side.BUY) is not None
+    assert str(touch.bid) in problem.reason and str(touch.ask) in problem.reason
+
+
+def test_a_touch_moved_whole_names_the_side_and_the_checked_price() -> None:
+    quote = book(D(100), mark=False)
+    problem = check_touch(spot_key("SOL"), touch_of(book(D(1000), mark=False)), quote, LIMITS)
+    assert problem is not None and problem.check is PriceCheck.TOUCH_MOVED
+    assert problem.values["checked_bid"] == quote.bid
+    assert "900.00 %" in problem.reason and "limit 15.00 %" in problem.reason
+
+
+@pytest.mark.parametrize("value", [D(0), D(-1), D("NaN"), D("Infinity")])
+def test_a_touch_price_that_is_not_a_positive_number_fails(value: D) -> None:
+    quote = book(D(100), mark=False)
+    problem = check_touch(spot_key("SOL"), Touch(value, None, quote.ask, None), quote, LIMITS)
+    assert problem is not None and problem.check is PriceCheck.INVALID
+
+
+def test_a_touch_with_no_checked_quote_to_agree_with_fails() -> None:
+    quote = book(D(100), mark=False)
+    problem = check_touch(spot_key("SOL"), touch_of(quote), None, LIMITS)
+    assert problem is not None and problem.check is PriceCheck.MISSING
+
+
+@given(
+    prices_st,
+    st.data(),
+    st.integers(1, 10**6).map(lambda n: D(n) / 10000),
+    st.integers(1, 5000).map(lambda n: D(n) / 10000),
+    st.integers(0, 5000).map(lambda n: D(n) / 10000),
+)
+def test_a_touch_that_passes_passes_under_any_looser_limit(
+    prices: dict[str, D], data: st.DataObject, factor: D, strict: D, looser: D
+) -> None:
+    key, quote = data.draw(st.sampled_from(sorted(market(prices).items())))
+    touch = touch_of(book(quote.last * factor, mark=False))
+    if check_touch(key, touch, quote, PriceLimits(max_price_jump=strict)) is None:
+        assert check_touch(key, touch, quote, PriceLimits(max_price_jump=strict + looser)) is None
+    off = PriceLimits(max_price_jump=None)
+    assert check_touch(key, touch, quote, off) is None  # a sane book, no comparison

@@ -66,6 +66,23 @@ async def test_a_failed_batch_fails_its_caller_only_and_the_next_one_fetches() -
     assert (await batch.tickers(["BTC/USDT"], venue.fetch))["BTC/USDT"]["last"] == 1
 
 
+async def test_confirming_reads_share_one_batch_newer_than_the_one_they_read() -> None:
+    """Portfolios confirming a first cycle's prices a moment later, in the same interval: one
+    new batch (not the one they read before) serves every one of them."""
+    clock, venue = ManualClock(100.0), Venue()
+    batch = TickerBatch(10.0, origin=100.0, monotonic=clock)
+    await batch.tickers(["BTC/USDT"], venue.fetch)
+    seen = batch.generation
+    clock.now = 101.0
+    answers = await asyncio.gather(
+        *(batch.tickers(["BTC/USDT"], venue.fetch, newer_than=seen) for _ in range(50))
+    )
+    assert len(venue.batches) == 2 and batch.generation == seen + 1
+    assert all(a["BTC/USDT"]["last"] == 2 for a in answers)
+    await batch.tickers(["BTC/USDT"], venue.fetch)  # a normal read: the interval's batch
+    assert len(venue.batches) == 2
+
+
 def test_fleet_health_names_each_failing_portfolio() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     members = {name: Health(10, started_at=start) for name in ("a", "b", "c")}

@@ -13,23 +13,29 @@ every instrument. Every quote the cycle uses is therefore checked first, with nu
    `max_basis` of each other, (highest − lowest) / lowest, each at its valuation price;
 5. against the last accepted price of the instrument: a move of more than `max_price_jump` is a
    jump. A jump is accepted once the new level has been seen in `confirm_cycles` consecutive
-   cycles (each within `max_price_jump` of the one before) with checks 1–4 passing for it.
+   cycles (each within `max_price_jump` of the one before) with checks 1–4 passing for it;
+6. an instrument without an accepted price (a first cycle, an instrument new to the portfolio):
+   its last must agree, within `max_price_jump`, with a second read of its quote made a moment
+   later in the same cycle (`unreferenced` names the instruments to read again; the caller
+   reads, this module only compares).
 
 One problem fails the whole verdict: the cycle trades nothing. The reference prices move only to
-prices that passed, so a bad tick never becomes the yardstick of the next cycle. A first cycle
-(no reference) relies on checks 1–4 alone. Pure: no clock, no I/O.
+prices that passed, so a bad tick never becomes the yardstick of the next cycle.
+
+`check_touch` judges the touch the executor reads to price a limit order, after the cycle's
+check, against the quote of that instrument that passed it. Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from bot.core.domain import ZERO, InstrumentKey, Quote
+from bot.core.domain import ZERO, InstrumentKey, Quote, Touch
 
 
 class PriceCheck(StrEnum):
@@ -41,6 +47,8 @@ class PriceCheck(StrEnum):
     MARK = "price-vs-mark"  # last far from the mark
     PEERS = "price-vs-peers"  # spot and perpetual (or two venues) of one base disagree
     JUMP = "price-jump"  # moved too far since the last accepted price, not yet confirmed
+    UNCONFIRMED = "price-unconfirmed"  # no reference, and a second read does not agree
+    TOUCH_MOVED = "touch-vs-quote"  # a limit order's touch, read later, far from the checked quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,35 @@ def base_and_quote(symbol: str) -> tuple[str, str]:
     return base, rest.partition(":")[0]
 
 
+def _used(
+    quotes: Mapping[InstrumentKey, Quote], needed: frozenset[InstrumentKey], ignore: frozenset[str]
+) -> dict[InstrumentKey, Quote]:
+    """The quotes a cycle uses: the sleeves' instruments and every other one not dust."""
+    return {
+        k: q
+        for k, q in sorted(quotes.items())
+        if k in needed or base_and_quote(k.symbol)[0] not in ignore
+    }
+
+
+def unreferenced(
+    quotes: Mapping[InstrumentKey, Quote],
+    reference: PriceReference,
+    limits: PriceLimits,
+    *,
+    required: Iterable[InstrumentKey] = (),
+    ignore: frozenset[str] = frozenset(),
+) -> tuple[InstrumentKey, ...]:
+    """The instruments whose quotes `check_prices` will want confirmed by a second read: those
+    it uses that have no accepted price yet (none once every one has, or with the jump check
+    off)."""
+    accepted = reference.prices
+    new = [k for k in quotes if not accepted.get(k)]
+    if not new or limits.max_price_jump is None:
+        return ()  # a cycle of known instruments: nothing more is built
+    return tuple(_used({k: quotes[k] for k in new}, frozenset(required), ignore))
+
+
 def check_prices(
     quotes: Mapping[InstrumentKey, Quote],
     reference: PriceReference,
@@ -152,15 +189,17 @@ def check_prices(
     *,
     required: Iterable[InstrumentKey] = (),
     ignore: frozenset[str] = frozenset(),
+    second_read: Mapping[InstrumentKey, Quote] | None = None,
 ) -> PriceVerdict:
     """Check every quote the cycle uses: those of `required` (the sleeves' instruments, which
-    must be present) and every other one whose base is not in `ignore` (dust)."""
+    must be present) and every other one whose base is not in `ignore` (dust).
+
+    `second_read`: the quotes of the `unreferenced` instruments read again a moment after
+    `quotes`; such an instrument's price is accepted only when both reads agree (one missing
+    from it is not confirmed). None: no second read is made (historical data, a backtest), and
+    an instrument without a reference relies on checks 1–4 alone."""
     needed = frozenset(required)
-    used = {
-        k: q
-        for k, q in sorted(quotes.items())
-        if k in needed or base_and_quote(k.symbol)[0] not in ignore
-    }
+    used = _used(quotes, needed, ignore)
     problems = [
         PriceProblem(PriceCheck.MISSING, (k,), {}, None, f"{k}: no usable quote this cycle")
         for k in sorted(needed)
@@ -181,6 +220,11 @@ def check_prices(
             continue  # an inconsistent source breaks a run of confirmations
         previous = reference.prices.get(key)
         limit = limits.max_price_jump
+        if not previous and limit is not None and second_read is not None:
+            unconfirmed = _second_read_problem(key, quote, second_read.get(key), limit)
+            if unconfirmed is not None:
+                problems.append(unconfirmed)
+                continue
         if not previous or limit is None or _move(previous, quote.last) <= limit:
             prices[key] = quote.last
             continue
@@ -199,6 +243,69 @@ def check_prices(
 
 def _move(before: Decimal, after: Decimal) -> Decimal:
     return abs(after - before) / before
+
+
+def _usable(value: Decimal | None) -> bool:
+    return value is not None and value.is_finite() and value > 0
+
+
+def _second_read_problem(
+    key: InstrumentKey, first: Quote, second: Quote | None, limit: Decimal
+) -> PriceProblem | None:
+    """An instrument without a reference: its two reads of this cycle must agree."""
+    if second is None or not _usable(second.last):
+        reason = (
+            f"{key}: no accepted price yet and no usable second read to confirm last {first.last}"
+        )
+        return PriceProblem(PriceCheck.UNCONFIRMED, (key,), {"first": first.last}, limit, reason)
+    low, high = sorted((first.last, second.last))
+    move = (high - low) / low  # neither is a reference: the larger of the two moves
+    if move <= limit:
+        return None
+    reason = (
+        f"{key}: no accepted price yet, and two reads a moment apart disagree: "
+        f"{first.last} then {second.last}, {_pct(move)} (limit {_pct(limit)})"
+    )
+    values = {"first": first.last, "second": second.last}
+    return PriceProblem(PriceCheck.UNCONFIRMED, (key,), values, limit, reason)
+
+
+def check_touch(
+    key: InstrumentKey, touch: Touch, checked: Quote | None, limits: PriceLimits
+) -> PriceProblem | None:
+    """The touch read to price a limit order, after the cycle's prices passed: a book that can
+    be a market (positive prices, bid ≤ ask, the spread within `max_spread`), each side within
+    `max_price_jump` of the checked quote's same side (its last where it had none). None: the
+    touch agrees; a problem: no order may be priced from it. No checked quote: nothing to
+    agree with, a problem."""
+    named = {"bid": touch.bid, "ask": touch.ask}
+    values = {name: v for name, v in named.items() if v is not None}
+    if checked is None:
+        reason = f"{key}: no checked quote of this cycle to compare the touch with"
+        return PriceProblem(PriceCheck.MISSING, (key,), values, None, reason)
+    for name, value in values.items():
+        if not _usable(value):
+            reason = f"{key}: the touch's {name} is {value}"
+            return PriceProblem(PriceCheck.INVALID, (key,), values, None, reason)
+    if touch.bid is not None and touch.ask is not None:
+        book = _book_problem(key, touch.bid, touch.ask, lambda: values, limits.max_spread)
+        if book is not None:
+            return book
+    limit = limits.max_price_jump
+    if limit is None:
+        return None
+    sides = {"bid": checked.bid, "ask": checked.ask}
+    for name, value in values.items():
+        was = sides[name] or checked.last
+        move = _move(was, value)
+        if move > limit:
+            reason = (
+                f"{key}: the touch's {name} {value} is {_pct(move)} from the checked "
+                f"{name if sides[name] else 'last'} {was} (limit {_pct(limit)})"
+            )
+            moved = {**values, f"checked_{name}": was}
+            return PriceProblem(PriceCheck.TOUCH_MOVED, (key,), moved, limit, reason)
+    return None
 
 
 def _pct(fraction: Decimal) -> str:
@@ -238,16 +345,9 @@ def _touch_problem(key: InstrumentKey, quote: Quote, limits: PriceLimits) -> Pri
     bid, ask, last = quote.bid, quote.ask, quote.last
     if bid is None or ask is None:
         return None
-    if bid > ask:
-        reason = f"{key}: bid {bid} is above ask {ask}"
-        return PriceProblem(PriceCheck.CROSSED, (key,), _values(quote), None, reason)
-    spread = (ask - bid) / ((bid + ask) / 2)
-    if limits.max_spread is not None and spread > limits.max_spread:
-        reason = (
-            f"{key}: the touch {bid} / {ask} is {_pct(spread)} wide "
-            f"(limit {_pct(limits.max_spread)})"
-        )
-        return PriceProblem(PriceCheck.SPREAD, (key,), _values(quote), limits.max_spread, reason)
+    book = _book_problem(key, bid, ask, lambda: _values(quote), limits.max_spread)
+    if book is not None:
+        return book
     limit = limits.max_touch_deviation
     outside = (bid - last) / bid if last < bid else (last - ask) / ask if last > ask else ZERO
     if limit is not None and outside > limit:
@@ -256,6 +356,25 @@ def _touch_problem(key: InstrumentKey, quote: Quote, limits: PriceLimits) -> Pri
             f"(limit {_pct(limit)})"
         )
         return PriceProblem(PriceCheck.TOUCH, (key,), _values(quote), limit, reason)
+    return None
+
+
+def _book_problem(
+    key: InstrumentKey,
+    bid: Decimal,
+    ask: Decimal,
+    values: Callable[[], Mapping[str, Decimal]],
+    max_spread: Decimal | None,
+) -> PriceProblem | None:
+    """A touch that cannot be a market: crossed, or too wide to say what the price is (the
+    problem's values are only built for one that fails)."""
+    if bid > ask:
+        reason = f"{key}: bid {bid} is above ask {ask}"
+        return PriceProblem(PriceCheck.CROSSED, (key,), values(), None, reason)
+    spread = (ask - bid) / ((bid + ask) / 2)
+    if max_spread is not None and spread > max_spread:
+        reason = f"{key}: the touch {bid} / {ask} is {_pct(spread)} wide (limit {_pct(max_spread)})"
+        return PriceProblem(PriceCheck.SPREAD, (key,), values(), max_spread, reason)
     return None
 
 
