@@ -85,7 +85,9 @@ async def test_a_vanished_futures_market_leaves_its_leg_out_with_the_reason(tmp_
     config = load(write_config(tmp_path, mode="live"))
     async with open_app(config, Mode.LIVE) as app:
         # DOGE's ticker disappears: the DOGE position cannot be valued, so NAV is incomplete.
-        _corrupt(app.accounts["usdm"].client, "fetch_tickers", lambda t: t.pop("DOGE/USDT:USDT"))
+        _corrupt(
+            app.accounts["usdm"].client, "fetch_tickers", lambda t: t.pop("DOGE/USDT:USDT", None)
+        )
         result = await app.cycle.run()
         assert result.snapshot is not None
         assert any("DOGE/USDT:USDT" in issue for issue in result.snapshot.issues)
